@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// maxBatch bounds how many deliveries share one commit.
+const maxBatch = 128
+
+// errClosed is returned to writers that arrive after Close.
+var errClosed = errors.New("store is closed")
+
+// batcher is the group commit: one goroutine owns delivery writes, takes every request
+// waiting at that moment, records them in one transaction and answers each after the
+// commit. Under load many deliveries share one fsync; alone, a delivery commits at once.
+type batcher struct {
+	s    *Store
+	reqs chan *writeReq
+	quit chan struct{}
+	done chan struct{}
+
+	// mu orders submits against close: once closed is set no request can be sent, so
+	// every request sent is drained and answered.
+	mu     sync.RWMutex
+	closed bool
+}
+
+type writeReq struct {
+	d   *Delivery
+	err chan error
+}
+
+func newBatcher(s *Store) *batcher {
+	b := &batcher{
+		s:    s,
+		reqs: make(chan *writeReq, maxBatch),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go b.run()
+	return b
+}
+
+func (b *batcher) close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.quit)
+	}
+	b.mu.Unlock()
+	<-b.done
+}
+
+func (b *batcher) submit(ctx context.Context, d *Delivery) error {
+	r := &writeReq{d: d, err: make(chan error, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case b.reqs <- r:
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return ctx.Err()
+	}
+	b.mu.RUnlock()
+	// Once submitted, the write happens whatever the caller's context does; waiting for
+	// its result is what makes "recorded before answered" true.
+	return <-r.err
+}
+
+func (b *batcher) run() {
+	defer close(b.done)
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-b.reqs:
+			batch = append(batch[:0], r)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-b.reqs:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			b.commit(batch)
+		case <-b.quit:
+			for {
+				select {
+				case r := <-b.reqs:
+					b.commit([]*writeReq{r})
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (b *batcher) commit(batch []*writeReq) {
+	errs := b.write(batch)
+	for i, r := range batch {
+		r.err <- errs[i]
+	}
+}
+
+// write records the batch in one transaction. A savepoint per delivery keeps one bad row
+// from failing the others.
+func (b *batcher) write(batch []*writeReq) []error {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	tx, err := b.s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(fmt.Errorf("record delivery: begin: %w", err))
+	}
+	defer tx.Rollback()
+	saved := make([]Delivery, len(batch))
+	for i, r := range batch {
+		saved[i] = *r.d
+		if len(batch) > 1 {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
+				return fail(fmt.Errorf("record delivery: savepoint: %w", err))
+			}
+		}
+		errs[i] = b.s.recordDelivery(ctx, tx, r.d)
+		if len(batch) > 1 {
+			if errs[i] != nil {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO delivery`); err != nil {
+					return fail(fmt.Errorf("record delivery: rollback to savepoint: %w", err))
+				}
+				*r.d = saved[i]
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE delivery`); err != nil {
+				return fail(fmt.Errorf("record delivery: release savepoint: %w", err))
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for i, r := range batch {
+			*r.d = saved[i]
+		}
+		return fail(fmt.Errorf("record delivery: commit: %w", err))
+	}
+	return errs
+}

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// RecordDelivery commits d before returning. An accepted delivery joins its repository's
+// queued deploy, or queues a new one, in the same transaction; d.DeployID tells which.
+//
+// A delivery whose GUID was seen before is marked as a redelivery. An accepted redelivery
+// whose earlier delivery's deploy succeeded is not deployed again: RecordDelivery turns it
+// into an ignored delivery (HTTP 200) and says why in d.Reason.
+func (s *Store) RecordDelivery(ctx context.Context, d *Delivery) error {
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = s.now()
+	}
+	d.ReceivedAt = d.ReceivedAt.UTC()
+	return s.batch.submit(ctx, d)
+}
+
+func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, d *Delivery) error {
+	deployedBy, err := s.markRedelivery(ctx, tx, d)
+	if err != nil {
+		return err
+	}
+	if d.Status == DeliveryAccepted {
+		if deployedBy != 0 {
+			d.Status = DeliveryIgnored
+			d.HTTPStatus = 200
+			d.Reason = fmt.Sprintf("redelivery of a delivery already deployed by deploy %d", deployedBy)
+		} else {
+			trigger := TriggerPush
+			if d.Redelivery {
+				trigger = TriggerRedelivery
+			}
+			if d.DeployID, err = s.enqueue(ctx, tx, d.Repo, trigger, d.Ref); err != nil {
+				return err
+			}
+		}
+	}
+	headers, err := json.Marshal(d.Headers)
+	if err != nil {
+		return fmt.Errorf("record delivery: headers: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `
+		INSERT INTO deliveries (guid, repo, event, ref, before_commit, after_commit, commit_short,
+			signature, signature_alg, status, reason, http_status, redelivery, received_at,
+			remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
+			pusher, message, payload, deploy_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id`,
+		d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
+		d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
+		d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, string(headers), d.FullName, d.RepoURL,
+		d.Pusher, d.Message, d.Payload, nullID(d.DeployID),
+	).Scan(&d.ID)
+	if err != nil {
+		return fmt.Errorf("record delivery: insert: %w", err)
+	}
+	return nil
+}
+
+// markRedelivery sets d.Redelivery when the GUID was recorded before, and returns the id of
+// a succeeded deploy that an earlier copy joined, if any.
+func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, d *Delivery) (int64, error) {
+	if d.GUID == "" {
+		return 0, nil
+	}
+	var seen int
+	var deployedBy sql.NullInt64
+	err := tx.QueryRowContext(ctx, `
+		SELECT count(*), max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
+		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
+		WHERE d.guid = ?`, d.GUID).Scan(&seen, &deployedBy)
+	if err != nil {
+		return 0, fmt.Errorf("record delivery: look up guid: %w", err)
+	}
+	d.Redelivery = seen > 0
+	return deployedBy.Int64, nil
+}
+
+// enqueue returns the repository's queued deploy, creating it when there is none. This is
+// the coalescing: everything that arrives while a deploy waits joins it.
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, trigger, ref string) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx,
+		`SELECT id FROM deploys WHERE repo = ? AND status = 'queued'`, repo).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("enqueue deploy: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at)
+		VALUES (?, 'queued', ?, ?, ?) RETURNING id`,
+		repo, trigger, ref, s.now()).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue deploy: %w", err)
+	}
+	return id, nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// deliveryColumns is what every delivery query selects, in scanDelivery's order.
+const deliveryColumns = `d.id, d.guid, d.repo, d.event, d.ref, d.before_commit, d.after_commit,
+	d.commit_short, d.signature, d.signature_alg, d.status, d.reason, d.http_status,
+	d.redelivery, d.received_at, d.remote_addr, d.user_agent, d.content_type, d.body_size,
+	d.full_name, d.repo_url, d.pusher, d.message, COALESCE(d.deploy_id, 0),
+	COALESCE(dp.status, ''), dp.started_at, dp.finished_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDelivery(row scanner, extra ...any) (Delivery, error) {
+	var d Delivery
+	var started, finished sql.NullTime
+	dest := []any{&d.ID, &d.GUID, &d.Repo, &d.Event, &d.Ref, &d.Before, &d.After,
+		&d.Commit, &d.Signature, &d.SignatureAlg, &d.Status, &d.Reason, &d.HTTPStatus,
+		&d.Redelivery, &d.ReceivedAt, &d.RemoteAddr, &d.UserAgent, &d.ContentType, &d.BodySize,
+		&d.FullName, &d.RepoURL, &d.Pusher, &d.Message, &d.DeployID,
+		&d.DeployStatus, &started, &finished}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return Delivery{}, err
+	}
+	d.ReceivedAt = d.ReceivedAt.UTC()
+	d.DeployStartedAt = started.Time.UTC()
+	d.DeployFinishedAt = finished.Time.UTC()
+	return d, nil
+}
+
+// Delivery returns one delivery with its headers and payload.
+func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
+	var headers string
+	var payload []byte
+	row := s.rdb.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, d.headers, d.payload
+		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id WHERE d.id = ?`, id)
+	d, err := scanDelivery(row, &headers, &payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Delivery{}, fmt.Errorf("delivery %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("get delivery %d: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(headers), &d.Headers); err != nil {
+		return Delivery{}, fmt.Errorf("get delivery %d: headers: %w", id, err)
+	}
+	d.Payload = payload
+	return d, nil
+}

@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// ClaimDeploy moves repo's queued deploy to running and returns it, or ErrNotFound when
+// nothing is queued. The conditional update is the claim: two claimers can never both win.
+func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return Deploy{}, fmt.Errorf("claim deploy: %w", err)
+	}
+	defer tx.Rollback()
+	var dp Deploy
+	err = tx.QueryRowContext(ctx, `
+		UPDATE deploys SET status = 'running', started_at = ?
+		WHERE repo = ? AND status = 'queued'
+		RETURNING id, repo, status, triggered_by, ref, queued_at, started_at`,
+		s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)
+	}
+	if err != nil {
+		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, err)
+	}
+	err = tx.QueryRowContext(ctx, `
+		SELECT guid FROM deliveries WHERE deploy_id = ? ORDER BY id DESC LIMIT 1`,
+		dp.ID).Scan(&dp.DeliveryGUID)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Deploy{}, fmt.Errorf("claim deploy %d: commit: %w", dp.ID, err)
+	}
+	dp.QueuedAt, dp.StartedAt = dp.QueuedAt.UTC(), dp.StartedAt.UTC()
+	return dp, nil
+}
+
+// UpdateDeployProgress stores a running deploy's commits and output so far, so the history
+// shows a deploy while it runs.
+func (s *Store) UpdateDeployProgress(ctx context.Context, id int64, from, to, log string) error {
+	_, err := s.wdb.ExecContext(ctx, `
+		UPDATE deploys SET from_commit = ?, to_commit = ?, log = ?
+		WHERE id = ? AND status = 'running'`, from, to, log, id)
+	if err != nil {
+		return fmt.Errorf("update deploy %d: %w", id, err)
+	}
+	return nil
+}
+
+// FinishDeploy records how a running deploy ended. An interrupted deploy's repository is
+// queued again in the same transaction, so the work it stood for is not lost.
+func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
+	switch r.Status {
+	case DeploySucceeded, DeployFailed, DeployInterrupted:
+	default:
+		return fmt.Errorf("finish deploy %d: status %q is not final", id, r.Status)
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("finish deploy %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	var repo string
+	err = tx.QueryRowContext(ctx, `
+		UPDATE deploys SET status = ?, from_commit = ?, to_commit = ?, error = ?, log = ?, finished_at = ?
+		WHERE id = ? AND status = 'running' RETURNING repo`,
+		r.Status, r.FromCommit, r.ToCommit, r.Error, r.Log, s.now(), id).Scan(&repo)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("finish deploy %d: not running: %w", id, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("finish deploy %d: %w", id, err)
+	}
+	if r.Status == DeployInterrupted {
+		if _, err := s.enqueue(ctx, tx, repo, TriggerRecovery, ""); err != nil {
+			return fmt.Errorf("finish deploy %d: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("finish deploy %d: commit: %w", id, err)
+	}
+	return nil
+}
+
+// InterruptRunning marks every running deploy interrupted with reason and queues its
+// repository again. Called at start-up (deploys cut off by a crash) and at the end of a
+// shutdown (deploys that did not finish in time). It returns the repositories re-queued.
+func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `
+		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
+		WHERE status = 'running' RETURNING repo`, reason, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+	}
+	repos, err := scanStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+	}
+	for _, repo := range repos {
+		if _, err := s.enqueue(ctx, tx, repo, TriggerRecovery, ""); err != nil {
+			return nil, fmt.Errorf("interrupt running deploys: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("interrupt running deploys: commit: %w", err)
+	}
+	return repos, nil
+}
+
+// QueuedRepos lists the repositories that have a deploy waiting.
+func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx,
+		`SELECT repo FROM deploys WHERE status = 'queued' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list queued repositories: %w", err)
+	}
+	repos, err := scanStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list queued repositories: %w", err)
+	}
+	return repos, nil
+}
+
+// EnqueueManual queues a deploy of repo that no delivery asked for, or returns the one
+// already queued.
+func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	defer tx.Rollback()
+	id, err := s.enqueue(ctx, tx, repo, TriggerManual, "")
+	if err != nil {
+		return Deploy{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: commit: %w", err)
+	}
+	return s.Deploy(ctx, id)
+}
+
+const deployColumns = `id, repo, status, triggered_by, ref, from_commit, to_commit, queued_at,
+	started_at, finished_at, error`
+
+func scanDeploy(row scanner, extra ...any) (Deploy, error) {
+	var dp Deploy
+	var started, finished sql.NullTime
+	dest := []any{&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.FromCommit,
+		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return Deploy{}, err
+	}
+	dp.QueuedAt = dp.QueuedAt.UTC()
+	dp.StartedAt = started.Time.UTC()
+	dp.FinishedAt = finished.Time.UTC()
+	return dp, nil
+}
+
+// Deploy returns one deploy with its output and the ids of the deliveries that joined it.
+func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
+	row := s.rdb.QueryRowContext(ctx, `SELECT `+deployColumns+`, log FROM deploys WHERE id = ?`, id)
+	var log string
+	dp, err := scanDeploy(row, &log)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Deploy{}, fmt.Errorf("deploy %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Deploy{}, fmt.Errorf("get deploy %d: %w", id, err)
+	}
+	dp.Log = log
+	if dp.DeliveryIDs, err = s.deliveryIDs(ctx, id); err != nil {
+		return Deploy{}, err
+	}
+	return dp, nil
+}
+
+func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx,
+		`SELECT id FROM deliveries WHERE deploy_id = ? ORDER BY id`, deployID)
+	if err != nil {
+		return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
+	}
+	defer rows.Close()
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,128 @@
+// Package store keeps hookgate's history and queue in SQLite: every delivery that reached a
+// configured hook and every deploy, queued or done. It is the only package that speaks SQL;
+// the rest of the gateway works through its methods and types.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hookgate/hookgate/migrations"
+)
+
+// Sentinel errors, mapped to HTTP statuses in one place in server.
+var (
+	// ErrNotFound means no row matched.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the row was not in the state the operation needs.
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is the SQLite database. Writes go through one connection, so they never meet
+// SQLITE_BUSY from each other; reads use their own pool and, thanks to WAL, never wait for
+// writes.
+type Store struct {
+	wdb *sql.DB
+	rdb *sql.DB
+	now func() time.Time
+
+	batch *batcher
+}
+
+// Open opens (creating if needed) the database at path, creates its folder, and applies the
+// migrations.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create database folder: %w", err)
+		}
+	}
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+
+	if err := migrate(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+
+	s := &Store{wdb: wdb, rdb: rdb, now: func() time.Time { return time.Now().UTC() }}
+	s.batch = newBatcher(s)
+	return s, nil
+}
+
+// dsn builds the connection string. The PRAGMAs go in the DSN so every pooled connection
+// gets them; _txlock=immediate makes a writing transaction take the write lock at BEGIN
+// instead of failing with SQLITE_BUSY at its first write.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_time_format", "sqlite")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// SetNow replaces the clock; tests use it to control recorded times.
+func (s *Store) SetNow(now func() time.Time) { s.now = now }
+
+// Close stops the write batcher and closes the database.
+func (s *Store) Close() error {
+	s.batch.close()
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+// Ping reports whether the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// isUniqueViolation matches SQLite's constraint error by code, never by message.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}

@@ -1,0 +1,249 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sub", "hookgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func push(repo, guid string) *Delivery {
+	return &Delivery{
+		GUID: guid, Repo: repo, Event: "push", Ref: "refs/heads/main",
+		After: "fd489864e7642b48eaad6e3f155c10e46810ec72", Commit: "fd48986",
+		Signature: SignatureValid, SignatureAlg: "sha256", Status: DeliveryAccepted,
+		HTTPStatus: 202, Headers: map[string]string{"X-Github-Event": "push"},
+		Payload: []byte(`{"ref":"refs/heads/main"}`),
+	}
+}
+
+func TestRecordDeliveryRoundTrip(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 23, 10, 4, 5, 123456789, time.UTC)
+	s.SetNow(func() time.Time { return at })
+	d := push("site", "guid-1")
+	if err := s.RecordDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if d.ID == 0 || d.DeployID == 0 {
+		t.Fatalf("ids not set: delivery %d deploy %d", d.ID, d.DeployID)
+	}
+	got, err := s.Delivery(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GUID != "guid-1" || got.Commit != "fd48986" || got.Signature != SignatureValid ||
+		got.Status != DeliveryAccepted || got.DeployID != d.DeployID || got.DeployStatus != DeployQueued ||
+		!got.ReceivedAt.Equal(at) || got.Headers["X-Github-Event"] != "push" || string(got.Payload) != `{"ref":"refs/heads/main"}` {
+		t.Fatalf("delivery did not round-trip: %+v", got)
+	}
+	dp, err := s.Deploy(ctx, d.DeployID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp.Status != DeployQueued || dp.Repo != "site" || dp.Trigger != TriggerPush || len(dp.DeliveryIDs) != 1 || dp.DeliveryIDs[0] != d.ID {
+		t.Fatalf("deploy: %+v", dp)
+	}
+	if _, err := s.Delivery(ctx, 999); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing delivery: %v", err)
+	}
+	if _, err := s.Deploy(ctx, 999); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing deploy: %v", err)
+	}
+}
+
+func TestCoalescing(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	first := push("site", "a")
+	if err := s.RecordDelivery(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.ClaimDeploy(ctx, "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if running.ID != first.DeployID || running.DeliveryGUID != "a" {
+		t.Fatalf("claimed %+v", running)
+	}
+	if _, err := s.ClaimDeploy(ctx, "site"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second claim: %v", err)
+	}
+
+	// 20 pushes during the running deploy, concurrently: one more deploy, not 20.
+	var wg sync.WaitGroup
+	ds := make([]*Delivery, 20)
+	for i := range ds {
+		ds[i] = push("site", fmt.Sprintf("g%d", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.RecordDelivery(ctx, ds[i]); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	other := push("blog", "b")
+	if err := s.RecordDelivery(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	next := ds[0].DeployID
+	for _, d := range ds {
+		if d.DeployID != next {
+			t.Fatalf("deliveries spread over deploys %d and %d", next, d.DeployID)
+		}
+	}
+	if next == running.ID || other.DeployID == next {
+		t.Fatalf("queued deploy %d must differ from running %d and blog's %d", next, running.ID, other.DeployID)
+	}
+	dp, err := s.Deploy(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dp.DeliveryIDs) != 20 {
+		t.Fatalf("queued deploy has %d deliveries, want 20", len(dp.DeliveryIDs))
+	}
+	repos, err := s.QueuedRepos(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(repos) != 2 {
+		t.Fatalf("queued repos %v", repos)
+	}
+}
+
+func TestFinishAndRedelivery(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+
+	ok := push("site", "same-guid")
+	if err := s.RecordDelivery(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	dp, _ := s.ClaimDeploy(ctx, "site")
+	if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeploySucceeded, FromCommit: "a", ToCommit: "b", Log: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeployFailed}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("finishing twice: %v", err)
+	}
+	again := push("site", "same-guid")
+	if err := s.RecordDelivery(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if !again.Redelivery || again.Status != DeliveryIgnored || again.HTTPStatus != 200 || again.DeployID != 0 {
+		t.Fatalf("redelivery of a succeeded deploy: %+v", again)
+	}
+
+	bad := push("site", "failed-guid")
+	if err := s.RecordDelivery(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	dp, _ = s.ClaimDeploy(ctx, "site")
+	if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeployFailed, Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	retry := push("site", "failed-guid")
+	if err := s.RecordDelivery(ctx, retry); err != nil {
+		t.Fatal(err)
+	}
+	if !retry.Redelivery || retry.Status != DeliveryAccepted || retry.DeployID == 0 {
+		t.Fatalf("redelivery of a failed deploy must deploy again: %+v", retry)
+	}
+	got, _ := s.Deploy(ctx, retry.DeployID)
+	if got.Trigger != TriggerRedelivery {
+		t.Fatalf("trigger %q", got.Trigger)
+	}
+}
+
+func TestInterruptRunningRequeues(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	d := push("site", "x")
+	if err := s.RecordDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	dp, err := s.ClaimDeploy(ctx, "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateDeployProgress(ctx, dp.ID, "a", "b", "half way"); err != nil {
+		t.Fatal(err)
+	}
+	repos, err := s.InterruptRunning(ctx, "crashed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(repos) != 1 || repos[0] != "site" {
+		t.Fatalf("requeued %v", repos)
+	}
+	old, _ := s.Deploy(ctx, dp.ID)
+	if old.Status != DeployInterrupted || old.Error != "crashed" || old.Log != "half way" || old.FinishedAt.IsZero() {
+		t.Fatalf("interrupted deploy: %+v", old)
+	}
+	next, err := s.ClaimDeploy(ctx, "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Trigger != TriggerRecovery {
+		t.Fatalf("recovery deploy: %+v", next)
+	}
+	// Finishing as interrupted queues the repository again too.
+	if err := s.FinishDeploy(ctx, next.ID, Result{Status: DeployInterrupted}); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := s.QueuedRepos(ctx); len(q) != 1 {
+		t.Fatalf("queued after interrupted finish: %v", q)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := push("site", "keep")
+	if err := s.RecordDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Delivery(ctx, d.ID); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	if err := s.RecordDelivery(ctx, push("site", "after-close")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecordAfterCloseFails(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.RecordDelivery(context.Background(), push("site", "late")); err == nil {
+		t.Fatal("recording after Close succeeded")
+	}
+}

@@ -1,0 +1,99 @@
+package store
+
+import "time"
+
+// Delivery statuses: what the gateway made of a request.
+const (
+	DeliveryAccepted = "accepted" // a push to the deployed branch; joined a deploy
+	DeliveryIgnored  = "ignored"  // valid, but nothing to deploy (other ref, event, ping…)
+	DeliveryRejected = "rejected" // bad signature, oversized or malformed
+)
+
+// Signature results.
+const (
+	SignatureValid     = "valid"
+	SignatureInvalid   = "invalid"
+	SignatureMissing   = "missing"
+	SignatureUnchecked = "unchecked" // the body was never read whole (over max_body)
+)
+
+// Deploy statuses.
+const (
+	DeployQueued      = "queued"
+	DeployRunning     = "running"
+	DeploySucceeded   = "succeeded"
+	DeployFailed      = "failed"
+	DeployInterrupted = "interrupted"
+)
+
+// Deploy triggers: why a deploy exists.
+const (
+	TriggerPush       = "push"
+	TriggerRedelivery = "redelivery"
+	TriggerManual     = "manual"
+	TriggerRecovery   = "recovery" // re-queued after a deploy was interrupted
+)
+
+// Delivery is one request that reached a configured hook.
+type Delivery struct {
+	ID           int64
+	GUID         string // X-GitHub-Delivery
+	Repo         string // the hook name
+	Event        string
+	Ref          string
+	Before       string
+	After        string
+	Commit       string // first 7 characters of After
+	Signature    string
+	SignatureAlg string // sha256 or sha1
+	Status       string
+	Reason       string
+	HTTPStatus   int
+	Redelivery   bool
+	ReceivedAt   time.Time
+	RemoteAddr   string
+	UserAgent    string
+	ContentType  string
+	BodySize     int64
+	Headers      map[string]string
+	FullName     string // payload repository.full_name
+	RepoURL      string // payload repository.html_url
+	Pusher       string
+	Message      string // head commit message
+	Payload      []byte // the JSON payload, only for valid signatures, bounded
+	DeployID     int64  // 0 when the delivery joined no deploy
+
+	// DeployStatus and the deploy's times are filled in by queries that join the deploy.
+	DeployStatus     string
+	DeployStartedAt  time.Time
+	DeployFinishedAt time.Time
+}
+
+// Deploy is one run of a repository's update and commands.
+type Deploy struct {
+	ID          int64
+	Repo        string
+	Status      string
+	Trigger     string
+	Ref         string
+	FromCommit  string
+	ToCommit    string
+	QueuedAt    time.Time
+	StartedAt   time.Time // zero until claimed
+	FinishedAt  time.Time // zero until done
+	Error       string
+	Log         string // filled only by Store.Deploy
+	DeliveryIDs []int64
+
+	// DeliveryGUID is the newest joined delivery's GUID, set by ClaimDeploy.
+	DeliveryGUID string
+}
+
+// Result is how a deploy ended.
+type Result struct {
+	Status     string // succeeded, failed or interrupted
+	FromCommit string
+	ToCommit   string
+	Error      string
+	Log        string
+}
