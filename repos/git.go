@@ -1,0 +1,1290 @@
+package repos
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-billy/v5"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+)
+
+// Spec says where a checkout lives and how to reach its origin.
+type Spec struct {
+	Name       string // repository name in the config, for messages
+	Path       string // the checkout (work tree with .git)
+	Branch     string // e.g. "main"
+	URL        string // optional; clone into Path when Path does not exist
+	Mode       string // "ff" (default when "") or "reset"
+	SSHKey     string // optional path to a private key file (SSH URLs)
+	KnownHosts string // optional known_hosts file for SSH; default: the user's ~/.ssh/known_hosts
+	Token      string // optional HTTPS token (already resolved from env); basic auth user "x-access-token"
+}
+
+// UpdateResult says what an update did.
+type UpdateResult struct {
+	From    string // full hash of HEAD before ("" when freshly cloned)
+	To      string // full hash of HEAD after
+	Cloned  bool
+	Changed int // files written or removed in the work tree
+}
+
+// Update modes, the values of Spec.Mode.
+const (
+	// ModeFastForward only moves forward and refuses diverged history or local
+	// modifications; it is the default.
+	ModeFastForward = "ff"
+	// ModeReset makes tracked content equal origin's, discarding local commits
+	// and modifications; untracked and ignored files still survive.
+	ModeReset = "reset"
+)
+
+const (
+	// sshDialTimeout bounds the TCP connect when the deploy context has no
+	// nearer deadline; the SSH handshake after it is bounded only by the watchdog.
+	sshDialTimeout = 30 * time.Second
+
+	// tempPrefix names the files written beside their targets before the rename,
+	// so a crash leaves something recognisable rather than a half-written file.
+	tempPrefix = ".hookgate-tmp-"
+)
+
+// Update fetches Branch from origin and moves the checkout to it. It is bounded by ctx,
+// including SSH dialing, which go-git does not bound by context. Once the fetch is
+// done the local update runs to the end regardless, as stopping halfway would leave
+// a work tree that matches no commit.
+//
+// The work tree is updated by hand rather than with go-git's Pull, Reset or Checkout:
+// those delete untracked and ignored files (node_modules, .env, build output), and
+// Worktree.Status hashes every file. Callers must not run two Updates on one path at once.
+func Update(ctx context.Context, s Spec) (UpdateResult, error) {
+	res, err := update(ctx, s)
+	if err != nil {
+		if s.Name != "" {
+			err = fmt.Errorf("repository %s: %w", s.Name, err)
+		}
+		return res, redact(err, s.Token)
+	}
+	return res, nil
+}
+
+// Head returns the checkout's HEAD commit hash and the branch it is on ("" if detached).
+// On a branch with no commit yet the hash is "". It only reads.
+func Head(path string) (hash, branch string, err error) {
+	repo, err := openCheckout(path)
+	if err != nil {
+		return "", "", err
+	}
+	ref, err := repo.Storer.Reference(plumbing.HEAD)
+	if err != nil {
+		return "", "", fmt.Errorf("read HEAD of %s: %w", path, err)
+	}
+	if ref.Type() == plumbing.HashReference {
+		return ref.Hash().String(), "", nil
+	}
+	branch = strings.TrimPrefix(ref.Target().String(), "refs/heads/")
+	target, err := repo.Storer.Reference(ref.Target())
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return "", branch, nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read %s of %s: %w", ref.Target(), path, err)
+	}
+	return target.Hash().String(), branch, nil
+}
+
+func update(ctx context.Context, s Spec) (UpdateResult, error) {
+	if s.Path == "" {
+		return UpdateResult{}, errors.New("no checkout path is set")
+	}
+	if s.Branch == "" || plumbing.NewBranchReferenceName(s.Branch).Validate() != nil {
+		return UpdateResult{}, fmt.Errorf("invalid branch name %q", s.Branch)
+	}
+	mode := s.Mode
+	if mode == "" {
+		mode = ModeFastForward
+	}
+	if mode != ModeFastForward && mode != ModeReset {
+		return UpdateResult{}, fmt.Errorf("unknown mode %q (want %q or %q)", s.Mode, ModeFastForward, ModeReset)
+	}
+	path, err := filepath.Abs(s.Path)
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("checkout path %s: %w", s.Path, err)
+	}
+	if err := waitForAbandoned(ctx, path); err != nil {
+		return UpdateResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return UpdateResult{}, fmt.Errorf("update not started: %w", err)
+	}
+
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if s.URL == "" {
+			return UpdateResult{}, fmt.Errorf("checkout %s does not exist and no url is set", path)
+		}
+		return cloneCheckout(ctx, path, s)
+	case err != nil:
+		return UpdateResult{}, fmt.Errorf("checkout %s: %w", path, err)
+	case !fi.IsDir():
+		return UpdateResult{}, fmt.Errorf("checkout %s is not a directory", path)
+	}
+
+	repo, closeRepo, err := openCheckoutKeepingPacks(path)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	defer func() { closeRepo() }()
+	remote, err := repo.Remote("origin")
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("checkout %s: remote origin: %w", path, err)
+	}
+	urls := remote.Config().URLs
+	if len(urls) == 0 {
+		return UpdateResult{}, fmt.Errorf("checkout %s: remote origin has no url", path)
+	}
+	auth, err := authFor(ctx, urls[0], s)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	refspec := config.RefSpec(fmt.Sprintf("+refs/heads/%[1]s:refs/remotes/origin/%[1]s", s.Branch))
+	gaveUp, err := watchdog(ctx, path, func() error {
+		return repo.FetchContext(ctx, &git.FetchOptions{
+			RemoteName: "origin",
+			RefSpecs:   []config.RefSpec{refspec},
+			Auth:       auth,
+			Tags:       git.NoTags,
+		})
+	}, closeRepo)
+	if gaveUp {
+		closeRepo = func() {} // the abandoned fetch still reads the pack files
+	}
+	switch {
+	case errors.Is(err, git.NoErrAlreadyUpToDate):
+	case isMissingBranch(err):
+		return UpdateResult{}, fmt.Errorf("fetch origin %s: branch %q not found on origin", s.Branch, s.Branch)
+	case err != nil:
+		return UpdateResult{}, fmt.Errorf("fetch origin %s: %w", s.Branch, err)
+	}
+	// The fetch may have been abandoned above, but on success it is finished,
+	// so repo is ours alone again.
+	tracking := plumbing.NewRemoteReferenceName("origin", s.Branch)
+	ref, err := repo.Storer.Reference(tracking)
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("read %s after fetch: %w", tracking, err)
+	}
+	m := mover{
+		repo:   repo,
+		root:   path,
+		branch: s.Branch,
+		want:   plumbing.NewBranchReferenceName(s.Branch),
+		target: ref.Hash(),
+		reset:  mode == ModeReset,
+	}
+	res, err := m.run()
+	if err != nil {
+		res.To = res.From // refs/heads moves last, so on failure HEAD has not moved
+	}
+	return res, err
+}
+
+// openCheckout opens the work tree repository at path for a few reads.
+func openCheckout(path string) (*git.Repository, error) {
+	repo, err := git.PlainOpenWithOptions(path, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		return nil, fmt.Errorf("checkout %s is not a git work tree (no .git found)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open checkout %s: %w", path, err)
+	}
+	if _, err := repo.Worktree(); err != nil {
+		return nil, fmt.Errorf("checkout %s is not a git work tree: %w", path, err)
+	}
+	return repo, nil
+}
+
+// openCheckoutKeepingPacks opens the repository at path keeping pack files open:
+// go-git otherwise reopens the pack and allocates its buffers again for every
+// object it reads, which made an update slower than git pull. The returned func
+// closes them.
+func openCheckoutKeepingPacks(path string) (*git.Repository, func(), error) {
+	plain, err := openCheckout(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	wt, err := plain.Worktree()
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkout %s is not a git work tree: %w", path, err)
+	}
+	st, ok := plain.Storer.(*filesystem.Storage)
+	if !ok {
+		return nil, nil, fmt.Errorf("checkout %s: unexpected repository storage %T", path, plain.Storer)
+	}
+	kept := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+	repo, err := git.Open(kept, wt.Filesystem)
+	if err != nil {
+		_ = kept.Close()
+		return nil, nil, fmt.Errorf("open checkout %s: %w", path, err)
+	}
+	return repo, func() { _ = kept.Close() }, nil
+}
+
+func isMissingBranch(err error) bool {
+	return errors.Is(err, git.NoMatchingRefSpecError{}) ||
+		errors.Is(err, plumbing.ErrReferenceNotFound) ||
+		errors.Is(err, transport.ErrEmptyRemoteRepository)
+}
+
+// cloneCheckout clones into a hidden sibling first and renames it into place, so an
+// interrupted clone never leaves a half-made checkout at path.
+func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, error) {
+	parent, base := filepath.Dir(path), filepath.Base(path)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return UpdateResult{}, fmt.Errorf("clone %s: %w", path, err)
+	}
+	prefix := "." + base + ".hookgate-clone-"
+	// Leftovers of clones abandoned by a timeout; waitForAbandoned made sure none runs.
+	if ents, err := os.ReadDir(parent); err == nil {
+		for _, e := range ents {
+			if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
+				_ = os.RemoveAll(filepath.Join(parent, e.Name()))
+			}
+		}
+	}
+	tmp, err := os.MkdirTemp(parent, prefix)
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("clone %s: %w", path, err)
+	}
+	auth, err := authFor(ctx, s.URL, s)
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return UpdateResult{}, err
+	}
+	var repo *git.Repository
+	err = withWatchdog(ctx, path, func() error {
+		r, err := git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{
+			URL:           s.URL,
+			Auth:          auth,
+			RemoteName:    "origin",
+			ReferenceName: plumbing.NewBranchReferenceName(s.Branch),
+			SingleBranch:  true,
+			Tags:          git.NoTags,
+		})
+		if err == nil {
+			err = ctx.Err() // the caller may have given up on us already
+		}
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+			return err
+		}
+		repo = r
+		return nil
+	})
+	switch {
+	case isMissingBranch(err):
+		return UpdateResult{}, fmt.Errorf("clone %s: branch %q not found on origin", path, s.Branch)
+	case err != nil:
+		return UpdateResult{}, fmt.Errorf("clone %s: %w", path, err)
+	}
+	head, err := repo.Head()
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return UpdateResult{}, fmt.Errorf("clone %s: read HEAD: %w", path, err)
+	}
+	idx, err := repo.Storer.Index()
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return UpdateResult{}, fmt.Errorf("clone %s: read index: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.RemoveAll(tmp)
+		return UpdateResult{}, fmt.Errorf("clone %s: move into place: %w", path, err)
+	}
+	return UpdateResult{To: head.Hash().String(), Cloned: true, Changed: len(idx.Entries)}, nil
+}
+
+// abandoned maps a checkout path to a channel closed when a fetch or clone that
+// Update stopped waiting for (on timeout) has really ended; it may still be
+// writing into the repository, so the next Update there waits for it.
+var abandoned = struct {
+	sync.Mutex
+	ops map[string]chan struct{}
+}{ops: map[string]chan struct{}{}}
+
+func waitForAbandoned(ctx context.Context, path string) error {
+	abandoned.Lock()
+	ch := abandoned.ops[path]
+	abandoned.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("an earlier timed-out fetch or clone of %s is still running: %w", path, ctx.Err())
+	}
+}
+
+// withWatchdog runs fn, which must honour ctx where it can, but returns when ctx
+// ends even if fn does not: go-git's SSH transport dials and handshakes without
+// a context. The next Update of path waits for an abandoned fn to end.
+func withWatchdog(ctx context.Context, path string, fn func() error) error {
+	_, err := watchdog(ctx, path, fn, nil)
+	return err
+}
+
+// watchdog is withWatchdog that also says whether it gave up on fn; if so, it runs
+// after (when not nil) once fn has really returned, since only then are the
+// resources fn uses free to release.
+func watchdog(ctx context.Context, path string, fn func() error, after func()) (gaveUp bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("not started: %w", err)
+	}
+	done := make(chan struct{})
+	var fnErr error
+	go func() {
+		defer close(done)
+		fnErr = fn()
+	}()
+	select {
+	case <-done:
+		return false, fnErr
+	case <-ctx.Done():
+	}
+	select {
+	case <-done: // finished at the same moment: keep its result
+		return false, fnErr
+	default:
+	}
+	abandoned.Lock()
+	abandoned.ops[path] = done
+	abandoned.Unlock()
+	go func() {
+		<-done
+		if after != nil {
+			after()
+		}
+		abandoned.Lock()
+		if abandoned.ops[path] == done {
+			delete(abandoned.ops, path)
+		}
+		abandoned.Unlock()
+	}()
+	return true, fmt.Errorf("gave up (%w); it goes on in the background and the next update waits for it", ctx.Err())
+}
+
+// authFor picks credentials by the URL's protocol, since go-git rejects an SSH
+// auth method on an HTTPS transport and the other way round.
+func authFor(ctx context.Context, rawURL string, s Spec) (transport.AuthMethod, error) {
+	ep, err := transport.NewEndpoint(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse origin url: %w", err)
+	}
+	switch ep.Protocol {
+	case "ssh":
+		if s.SSHKey == "" {
+			return nil, nil
+		}
+		user := ep.User
+		if user == "" {
+			user = "git"
+		}
+		keys, err := gitssh.NewPublicKeysFromFile(user, s.SSHKey, "")
+		if err != nil {
+			return nil, fmt.Errorf("load ssh key %s: %w", s.SSHKey, err)
+		}
+		var files []string
+		if s.KnownHosts != "" {
+			files = []string{s.KnownHosts}
+		}
+		db, err := gitssh.NewKnownHostsDb(files...)
+		if err != nil {
+			return nil, fmt.Errorf("load known_hosts: %w", err)
+		}
+		keys.HostKeyCallback = db.HostKeyCallback()
+		port := ep.Port
+		if port == 0 {
+			port = 22
+		}
+		timeout := sshDialTimeout
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+			timeout = max(time.Until(dl), time.Millisecond)
+		}
+		return &sshAuth{
+			PublicKeys: keys,
+			// Without these, a server offering an RSA key first fails against an
+			// ed25519 known_hosts line; go-git only fills them when it owns the callback.
+			algorithms: db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, strconv.Itoa(port))),
+			timeout:    timeout,
+		}, nil
+	case "http", "https":
+		if s.Token == "" {
+			return nil, nil
+		}
+		return &githttp.BasicAuth{Username: "x-access-token", Password: s.Token}, nil
+	}
+	return nil, nil
+}
+
+// sshAuth adds a dial timeout and host key algorithms to go-git's public key auth.
+type sshAuth struct {
+	*gitssh.PublicKeys
+	algorithms []string
+	timeout    time.Duration
+}
+
+// ClientConfig returns the SSH client configuration with the dial timeout set.
+func (a *sshAuth) ClientConfig() (*ssh.ClientConfig, error) {
+	cfg, err := a.PublicKeys.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = a.timeout
+	if len(a.algorithms) > 0 {
+		cfg.HostKeyAlgorithms = a.algorithms
+	}
+	return cfg, nil
+}
+
+// userinfoRE finds the user[:password]@ part of URLs, which go-git copies into
+// its error messages.
+var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)([^/@\s"'<>]+)@`)
+
+// redact removes credentials from err's message. It keeps errors.Is working but
+// deliberately drops Unwrap, which would hand out the unredacted text.
+func redact(err error, token string) error {
+	msg := err.Error()
+	clean := userinfoRE.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := userinfoRE.FindStringSubmatch(m)
+		scheme, info := sub[1], sub[2]
+		if user, _, ok := strings.Cut(info, ":"); ok {
+			return scheme + user + ":***@"
+		}
+		if strings.HasPrefix(scheme, "http") {
+			return scheme + "***@" // a bare token is often passed as the user
+		}
+		return m
+	})
+	if token != "" {
+		clean = strings.ReplaceAll(clean, token, "***")
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, cause: err}
+}
+
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+func (e *redactedError) Is(target error) bool { return errors.Is(e.cause, target) }
+
+// mover brings one open checkout to target. Its fields are set by update.
+type mover struct {
+	repo   *git.Repository
+	root   string
+	branch string
+	want   plumbing.ReferenceName
+	target plumbing.Hash
+	reset  bool
+
+	dotgit billy.Filesystem
+}
+
+// change is one path to write (entry set) or delete (entry nil); from is what
+// HEAD has there, when known and present.
+type change struct {
+	path  string
+	from  *object.TreeEntry
+	entry *object.TreeEntry
+}
+
+func (m *mover) run() (UpdateResult, error) {
+	st, ok := m.repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return UpdateResult{}, fmt.Errorf("checkout %s: unexpected repository storage %T", m.root, m.repo.Storer)
+	}
+	m.dotgit = st.Filesystem()
+
+	head, err := m.repo.Storer.Reference(plumbing.HEAD)
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("read HEAD: %w", err)
+	}
+	onWant := head.Type() == plumbing.SymbolicReference && head.Target() == m.want
+	branchRef, err := m.repo.Storer.Reference(m.want)
+	if err != nil && !errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return UpdateResult{}, fmt.Errorf("read %s: %w", m.want, err)
+	}
+	var from plumbing.Hash // zero on a branch with no commit yet
+	switch {
+	case head.Type() == plumbing.HashReference:
+		from = head.Hash()
+	case onWant:
+		if branchRef != nil {
+			from = branchRef.Hash()
+		}
+	default:
+		if r, err := m.repo.Storer.Reference(head.Target()); err == nil {
+			from = r.Hash()
+		}
+	}
+	res := UpdateResult{To: m.target.String()}
+	if !from.IsZero() {
+		res.From = from.String()
+	}
+
+	targetCommit, err := m.repo.CommitObject(m.target)
+	if err != nil {
+		return res, fmt.Errorf("read origin/%s commit %s: %w", m.branch, shortHash(m.target), err)
+	}
+	targetTree, err := targetCommit.Tree()
+	if err != nil {
+		return res, fmt.Errorf("read tree of %s: %w", shortHash(m.target), err)
+	}
+	var headTree *object.Tree
+	var headCommit *object.Commit
+	if !from.IsZero() {
+		if headCommit, err = m.repo.CommitObject(from); err != nil {
+			return res, fmt.Errorf("read HEAD commit %s: %w", shortHash(from), err)
+		}
+		if headTree, err = headCommit.Tree(); err != nil {
+			return res, fmt.Errorf("read tree of HEAD %s: %w", shortHash(from), err)
+		}
+	}
+
+	if !m.reset {
+		if !onWant {
+			return res, fmt.Errorf("checkout is on %s, expected branch %s", describeHead(head), m.branch)
+		}
+		if from == m.target {
+			return res, nil
+		}
+		if headCommit != nil {
+			ok, err := headCommit.IsAncestor(targetCommit)
+			if err != nil {
+				return res, fmt.Errorf("check that %s is an ancestor of origin/%s: %w", shortHash(from), m.branch, err)
+			}
+			if !ok {
+				return res, fmt.Errorf("branch %s has diverged from origin/%s: local %s, origin %s; set mode = \"reset\" to discard local commits",
+					m.branch, m.branch, shortHash(from), shortHash(m.target))
+			}
+		}
+	}
+
+	// Hold git's own lock for the whole work tree update, as git does, so a git
+	// command run by hand meanwhile fails instead of interleaving.
+	lock, err := m.dotgit.OpenFile("index.lock", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if errors.Is(err, fs.ErrExist) {
+		return res, fmt.Errorf("checkout %s is locked: .git/index.lock exists (another git process is running, or one crashed; remove the file if so)", m.root)
+	}
+	if err != nil {
+		return res, fmt.Errorf("lock index: %w", err)
+	}
+	locked := true
+	defer func() {
+		if locked {
+			_ = lock.Close()
+			_ = m.dotgit.Remove("index.lock")
+		}
+	}()
+
+	idx, err := m.repo.Storer.Index()
+	if err != nil {
+		return res, fmt.Errorf("read index: %w", err)
+	}
+	dirty, err := m.scan(idx)
+	if err != nil {
+		return res, err
+	}
+
+	var changes []change
+	if m.reset {
+		changes, err = m.resetChanges(idx, dirty, targetTree)
+	} else {
+		changes, err = m.ffChanges(idx, dirty, headTree, targetTree)
+	}
+	if err != nil {
+		return res, err
+	}
+	newEntries, err := m.apply(idx, changes)
+	if err != nil {
+		return res, err
+	}
+	res.Changed = len(changes)
+
+	idx.Entries = newEntries
+	if err := writeIndex(lock, idx); err != nil {
+		return res, fmt.Errorf("write index: %w", err)
+	}
+	if err := m.dotgit.Rename("index.lock", "index"); err != nil {
+		return res, fmt.Errorf("write index: %w", err)
+	}
+	locked = false
+
+	if err := m.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(m.want, m.target), branchRef); err != nil {
+		return res, fmt.Errorf("set %s to %s: %w", m.want, shortHash(m.target), err)
+	}
+	if !onWant {
+		if err := m.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, m.want)); err != nil {
+			return res, fmt.Errorf("point HEAD at %s: %w", m.want, err)
+		}
+	}
+	return res, nil
+}
+
+func writeIndex(f billy.File, idx *index.Index) error {
+	bw := bufio.NewWriter(f)
+	if err := index.NewEncoder(bw).Encode(idx); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func shortHash(h plumbing.Hash) string { return h.String()[:7] }
+
+func describeHead(head *plumbing.Reference) string {
+	if head.Type() == plumbing.HashReference {
+		return "a detached HEAD at " + shortHash(head.Hash())
+	}
+	return strings.TrimPrefix(head.Target().String(), "refs/heads/")
+}
+
+// scan returns the index paths whose work tree file differs from the index, plus
+// unmerged paths. It trusts size and mtime like git does, and hashes only when
+// they differ or the entry is racily clean (mtime not older than the index file).
+// Entries found clean by hashing get fresh stat data, which is written only if
+// the index is written.
+func (m *mover) scan(idx *index.Index) (map[string]bool, error) {
+	dirty := map[string]bool{}
+	for _, e := range idx.Entries {
+		if e.Stage != 0 {
+			dirty[e.Name] = true
+			continue
+		}
+		if e.SkipWorktree || e.IntentToAdd || e.Mode == filemode.Submodule {
+			continue
+		}
+		full := filepath.Join(m.root, filepath.FromSlash(e.Name))
+		fi, err := os.Lstat(full)
+		if isNotExist(err) {
+			dirty[e.Name] = true
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("check %s: %w", e.Name, err)
+		}
+		isLink := fi.Mode()&fs.ModeSymlink != 0
+		if e.Mode == filemode.Symlink {
+			if !isLink {
+				dirty[e.Name] = true
+				continue
+			}
+		} else {
+			exec := fi.Mode().Perm()&0o100 != 0
+			if !fi.Mode().IsRegular() || exec != (e.Mode == filemode.Executable) {
+				dirty[e.Name] = true
+				continue
+			}
+		}
+		if uint32(fi.Size()) == e.Size && fi.ModTime().Equal(e.ModifiedAt) && fi.ModTime().Before(idx.ModTime) {
+			continue
+		}
+		h, err := hashWorktreeFile(full, fi)
+		if err != nil {
+			return nil, fmt.Errorf("check %s: %w", e.Name, err)
+		}
+		if h != e.Hash {
+			dirty[e.Name] = true
+			continue
+		}
+		if err := fillStat(e, full); err != nil {
+			return nil, fmt.Errorf("check %s: %w", e.Name, err)
+		}
+	}
+	return dirty, nil
+}
+
+func hashWorktreeFile(full string, fi os.FileInfo) (plumbing.Hash, error) {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(full)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		return plumbing.ComputeHash(plumbing.BlobObject, []byte(target)), nil
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	defer f.Close()
+	h := plumbing.NewHasher(plumbing.BlobObject, fi.Size())
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if n != fi.Size() { // changed while we read it: certainly not clean
+		return plumbing.ZeroHash, nil
+	}
+	return h.Sum(), nil
+}
+
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// ffChanges refuses any local modification, then takes the change set from the
+// two trees; that is exact because the index and work tree equal HEAD.
+func (m *mover) ffChanges(idx *index.Index, dirty map[string]bool, headTree, targetTree *object.Tree) ([]change, error) {
+	entries := indexByPath(idx)
+	var changes []change
+	if err := m.diffTrees("", headTree, targetTree, &changes); err != nil {
+		return nil, fmt.Errorf("diff HEAD with origin/%s: %w", m.branch, err)
+	}
+	for _, c := range changes {
+		// The index must hold what HEAD holds here, or a staged change would be lost.
+		e := entries[c.path]
+		if c.from == nil && e != nil || c.from != nil && (e == nil || e.Hash != c.from.Hash || e.Mode != c.from.Mode) {
+			dirty[c.path] = true
+		}
+	}
+	if len(dirty) > 0 {
+		return nil, fmt.Errorf("checkout %s has local modifications to tracked files: %s; commit, stash or discard them, or set mode = \"reset\"",
+			m.root, listPaths(dirty))
+	}
+	if err := m.checkObstacles(changes, entries); err != nil {
+		return nil, err
+	}
+	return changes, nil
+}
+
+// resetChanges compares the index with the whole target tree rather than diffing
+// from HEAD, so it also repairs local modifications, staged changes and a HEAD
+// on another branch.
+func (m *mover) resetChanges(idx *index.Index, dirty map[string]bool, targetTree *object.Tree) ([]change, error) {
+	entries := indexByPath(idx)
+	unmerged := map[string]bool{}
+	for _, e := range idx.Entries {
+		if e.Stage != 0 {
+			unmerged[e.Name] = true
+		}
+	}
+	var changes []change
+	inTarget := map[string]bool{}
+	w := object.NewTreeWalker(targetTree, true, nil)
+	defer w.Close()
+	for {
+		name, te, err := w.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("walk origin/%s tree: %w", m.branch, err)
+		}
+		if te.Mode == filemode.Dir {
+			continue
+		}
+		inTarget[name] = true
+		e := entries[name]
+		if e != nil && !unmerged[name] && !dirty[name] && e.Hash == te.Hash && e.Mode == te.Mode {
+			continue
+		}
+		changes = append(changes, change{path: name, entry: &te})
+	}
+	seen := map[string]bool{}
+	for _, e := range idx.Entries {
+		if !inTarget[e.Name] && !seen[e.Name] {
+			seen[e.Name] = true
+			changes = append(changes, change{path: e.Name})
+		}
+	}
+	if err := m.checkObstacles(changes, entries); err != nil {
+		return nil, err
+	}
+	return changes, nil
+}
+
+// diffTrees appends the files that differ between two trees (either may be nil),
+// descending only into subtrees whose hashes differ. object.DiffTree loads every
+// subtree on both sides to count its children, which on a 2,000-file tree cost
+// more than the rest of an update.
+func (m *mover) diffTrees(prefix string, from, to *object.Tree, out *[]change) error {
+	fromEntries := map[string]*object.TreeEntry{}
+	if from != nil {
+		for i := range from.Entries {
+			fromEntries[from.Entries[i].Name] = &from.Entries[i]
+		}
+	}
+	if to != nil {
+		for i := range to.Entries {
+			t := &to.Entries[i]
+			f := fromEntries[t.Name]
+			delete(fromEntries, t.Name)
+			if err := m.diffEntry(prefix+t.Name, f, t, out); err != nil {
+				return err
+			}
+		}
+	}
+	for name, f := range fromEntries {
+		if err := m.diffEntry(prefix+name, f, nil, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *mover) diffEntry(path string, f, t *object.TreeEntry, out *[]change) error {
+	if f != nil && t != nil && f.Hash == t.Hash && f.Mode == t.Mode {
+		return nil
+	}
+	copyEntry := func(e *object.TreeEntry) *object.TreeEntry {
+		if e == nil {
+			return nil
+		}
+		c := *e
+		return &c
+	}
+	fDir := f != nil && f.Mode == filemode.Dir
+	tDir := t != nil && t.Mode == filemode.Dir
+	if !fDir && !tDir {
+		*out = append(*out, change{path: path, from: copyEntry(f), entry: copyEntry(t)})
+		return nil
+	}
+	// A file on one side and a directory on the other: the file is a change of
+	// its own, and the directory's files are compared with nothing.
+	var fromTree, toTree *object.Tree
+	var err error
+	if fDir {
+		if fromTree, err = m.repo.TreeObject(f.Hash); err != nil {
+			return err
+		}
+	} else if f != nil {
+		*out = append(*out, change{path: path, from: copyEntry(f)})
+	}
+	if tDir {
+		if toTree, err = m.repo.TreeObject(t.Hash); err != nil {
+			return err
+		}
+	} else if t != nil {
+		*out = append(*out, change{path: path, entry: copyEntry(t)})
+	}
+	return m.diffTrees(path+"/", fromTree, toTree, out)
+}
+
+func indexByPath(idx *index.Index) map[string]*index.Entry {
+	byPath := make(map[string]*index.Entry, len(idx.Entries))
+	for _, e := range idx.Entries {
+		if e.Stage == 0 {
+			byPath[e.Name] = e
+		} else if byPath[e.Name] == nil {
+			byPath[e.Name] = e
+		}
+	}
+	return byPath
+}
+
+func listPaths(set map[string]bool) string {
+	paths := make([]string, 0, len(set))
+	for p := range set {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	const show = 5
+	if len(paths) <= show {
+		return strings.Join(paths, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(paths[:show], ", "), len(paths)-show)
+}
+
+// checkObstacles finds, before anything is touched, every untracked file or
+// directory that writing the change set would destroy. Tree paths from origin are
+// checked too: a hostile tree must not write into .git or outside the checkout.
+func (m *mover) checkObstacles(changes []change, tracked map[string]*index.Entry) error {
+	deleted := map[string]bool{}
+	for _, c := range changes {
+		if err := checkTreePath(c.path); err != nil {
+			return err
+		}
+		if c.entry == nil {
+			deleted[c.path] = true
+		}
+	}
+	var untracked []string
+	for _, c := range changes {
+		if c.entry == nil {
+			continue
+		}
+		// A file or symlink where a directory must go is fine only if it is a
+		// tracked file on its way out; symlinks are never followed.
+		parts := strings.Split(c.path, "/")
+		for i := 1; i < len(parts); i++ {
+			q := strings.Join(parts[:i], "/")
+			fi, err := os.Lstat(filepath.Join(m.root, filepath.FromSlash(q)))
+			if isNotExist(err) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("check %s: %w", q, err)
+			}
+			if fi.IsDir() {
+				continue
+			}
+			if !deleted[q] {
+				untracked = append(untracked, q)
+			}
+			break
+		}
+		full := filepath.Join(m.root, filepath.FromSlash(c.path))
+		fi, err := os.Lstat(full)
+		if isNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check %s: %w", c.path, err)
+		}
+		if fi.IsDir() {
+			if c.entry.Mode == filemode.Submodule {
+				continue
+			}
+			// Only removable if every file under it is tracked and being deleted.
+			err := filepath.WalkDir(full, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if d.IsDir() {
+					return nil
+				}
+				rel, err := filepath.Rel(m.root, p)
+				if err != nil {
+					return err
+				}
+				if !deleted[filepath.ToSlash(rel)] {
+					return fmt.Errorf("directory %s holds untracked files (%s), so it cannot be replaced by a file from origin; move them away", c.path, filepath.ToSlash(rel))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if tracked[c.path] == nil && !m.reset {
+			untracked = append(untracked, c.path)
+		}
+	}
+	if len(untracked) > 0 {
+		set := map[string]bool{}
+		for _, p := range untracked {
+			set[p] = true
+		}
+		if m.reset {
+			// Only reached for files sitting where origin needs a directory.
+			return nil
+		}
+		return fmt.Errorf("untracked files in %s would be overwritten by origin/%s: %s; move them away or set mode = \"reset\"",
+			m.root, m.branch, listPaths(set))
+	}
+	return nil
+}
+
+func checkTreePath(p string) error {
+	for _, part := range strings.Split(p, "/") {
+		if part == "" || part == "." || part == ".." || strings.EqualFold(part, ".git") || strings.ContainsRune(part, 0) {
+			return fmt.Errorf("origin tree has an unsafe path %q", p)
+		}
+	}
+	return nil
+}
+
+// apply changes the work tree and returns the new index entries.
+func (m *mover) apply(idx *index.Index, changes []change) ([]*index.Entry, error) {
+	sort.Slice(changes, func(i, j int) bool { return changes[i].path < changes[j].path })
+	touched := map[string]bool{}
+	emptied := map[string]bool{}
+	for _, c := range changes {
+		touched[c.path] = true
+		if c.entry != nil {
+			continue
+		}
+		if err := m.remove(c.path); err != nil {
+			return nil, err
+		}
+		for d := filepath.Dir(filepath.FromSlash(c.path)); d != "."; d = filepath.Dir(d) {
+			emptied[d] = true
+		}
+	}
+	// In reset mode an untracked file may sit where origin now has a directory.
+	if m.reset {
+		for _, c := range changes {
+			if c.entry == nil {
+				continue
+			}
+			parts := strings.Split(c.path, "/")
+			for i := 1; i < len(parts); i++ {
+				full := filepath.Join(m.root, filepath.FromSlash(strings.Join(parts[:i], "/")))
+				fi, err := os.Lstat(full)
+				if err != nil || fi.IsDir() {
+					continue
+				}
+				if err := os.Remove(full); err != nil {
+					return nil, fmt.Errorf("remove %s: %w", full, err)
+				}
+			}
+		}
+	}
+	// Deepest first; os.Remove refuses a non-empty directory, which may hold
+	// untracked files, and that refusal is what we want.
+	dirs := make([]string, 0, len(emptied))
+	for d := range emptied {
+		dirs = append(dirs, d)
+	}
+	sort.Slice(dirs, func(i, j int) bool {
+		if a, b := strings.Count(dirs[i], string(filepath.Separator)), strings.Count(dirs[j], string(filepath.Separator)); a != b {
+			return a > b
+		}
+		return dirs[i] > dirs[j]
+	})
+	for _, d := range dirs {
+		_ = os.Remove(filepath.Join(m.root, d))
+	}
+
+	var added []*index.Entry
+	for _, c := range changes {
+		if c.entry == nil {
+			continue
+		}
+		e, err := m.write(c.path, c.entry)
+		if err != nil {
+			return nil, err
+		}
+		added = append(added, e)
+	}
+
+	entries := make([]*index.Entry, 0, len(idx.Entries)+len(added))
+	for _, e := range idx.Entries {
+		if !touched[e.Name] {
+			entries = append(entries, e)
+		}
+	}
+	entries = append(entries, added...)
+	sort.Slice(entries, func(i, j int) bool {
+		if entries[i].Name != entries[j].Name {
+			return entries[i].Name < entries[j].Name
+		}
+		return entries[i].Stage < entries[j].Stage
+	})
+	return entries, nil
+}
+
+func (m *mover) remove(path string) error {
+	full := filepath.Join(m.root, filepath.FromSlash(path))
+	fi, err := os.Lstat(full)
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		// A submodule or a local directory in place of a tracked file: only
+		// if empty, as it may hold untracked files.
+		_ = os.Remove(full)
+		return nil
+	}
+	if err := os.Remove(full); err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
+}
+
+// write puts one tree entry in place atomically (temporary file, then rename) and
+// returns its index entry with fresh stat data.
+func (m *mover) write(path string, te *object.TreeEntry) (*index.Entry, error) {
+	full := filepath.Join(m.root, filepath.FromSlash(path))
+	if err := m.mkdirs(filepath.Dir(filepath.FromSlash(path))); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(full); err == nil && fi.IsDir() && te.Mode != filemode.Submodule {
+		if err := os.Remove(full); err != nil {
+			return nil, fmt.Errorf("replace directory %s with a file: %w", path, err)
+		}
+	}
+	e := &index.Entry{Name: path, Hash: te.Hash, Mode: te.Mode}
+	switch te.Mode {
+	case filemode.Submodule:
+		// Submodules are not checked out; git shows an uninitialised one as an
+		// empty directory with a gitlink entry in the index.
+		if fi, err := os.Lstat(full); err == nil && !fi.IsDir() {
+			if err := os.Remove(full); err != nil {
+				return nil, fmt.Errorf("replace %s with a submodule directory: %w", path, err)
+			}
+		}
+		if err := os.Mkdir(full, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("create submodule directory %s: %w", path, err)
+		}
+		return e, nil
+	case filemode.Symlink:
+		target, err := m.blobBytes(te.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		tmp, err := tempName(filepath.Dir(full))
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		if err := os.Symlink(string(target), tmp); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		if err := os.Rename(tmp, full); err != nil {
+			_ = os.Remove(tmp)
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+	case filemode.Regular, filemode.Executable, filemode.Deprecated:
+		perm := os.FileMode(0o644)
+		if te.Mode == filemode.Executable {
+			perm = 0o755
+		}
+		if err := m.writeFile(full, te.Hash, perm); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		if te.Mode == filemode.Deprecated {
+			e.Mode = filemode.Regular
+		}
+	default:
+		return nil, fmt.Errorf("write %s: unsupported file mode %s", path, te.Mode)
+	}
+	if err := fillStat(e, full); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return e, nil
+}
+
+func (m *mover) writeFile(full string, h plumbing.Hash, perm os.FileMode) error {
+	blob, err := m.repo.BlobObject(h)
+	if err != nil {
+		return err
+	}
+	r, err := blob.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	f, err := os.CreateTemp(filepath.Dir(full), tempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), full)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
+}
+
+func (m *mover) blobBytes(h plumbing.Hash) ([]byte, error) {
+	blob, err := m.repo.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	r, err := blob.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// tempName reserves an unused name in dir for a symlink to be renamed into place.
+func tempName(dir string) (string, error) {
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	_ = f.Close()
+	return name, os.Remove(name)
+}
+
+// mkdirs creates the directories of rel (relative to the root) one by one;
+// unlike os.MkdirAll it never follows a symlink out of the checkout.
+func (m *mover) mkdirs(rel string) error {
+	if rel == "." {
+		return nil
+	}
+	cur := m.root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		cur = filepath.Join(cur, part)
+		fi, err := os.Lstat(cur)
+		switch {
+		case isNotExist(err):
+			if err := os.Mkdir(cur, 0o755); err != nil {
+				return fmt.Errorf("create directory %s: %w", cur, err)
+			}
+		case err != nil:
+			return fmt.Errorf("check directory %s: %w", cur, err)
+		case !fi.IsDir():
+			return fmt.Errorf("%s is in the way of a directory from origin", cur)
+		}
+	}
+	return nil
+}
+
+// fillStat records the file's stat data the way git does, so that neither git
+// nor the next Update has to hash it again.
+func fillStat(e *index.Entry, full string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(full, &st); err != nil {
+		return err
+	}
+	e.ModifiedAt = time.Unix(st.Mtim.Unix())
+	e.CreatedAt = time.Unix(st.Ctim.Unix())
+	e.Dev = uint32(st.Dev)
+	e.Inode = uint32(st.Ino)
+	e.UID = st.Uid
+	e.GID = st.Gid
+	e.Size = uint32(st.Size)
+	return nil
+}

@@ -1,0 +1,319 @@
+// Package repos runs deploys: one worker goroutine per repository claims that repository's
+// queued deploy from the store, brings the checkout up to the branch with go-git, and runs
+// the deploy commands. One goroutine per repository means one deploy per checkout at a
+// time; a semaphore bounds how many repositories deploy at once.
+package repos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hookgate/hookgate/store"
+)
+
+// Repo is one configured repository as its worker sees it.
+type Repo struct {
+	Spec
+	Commands []string
+	Timeout  time.Duration
+}
+
+// Options configures a Manager.
+type Options struct {
+	Workers int      // repositories deployed at once
+	Env     []string // base environment of deploy commands, without the gateway's secrets
+	Logger  *slog.Logger
+}
+
+// progressEvery is how often a running deploy's output is saved for the history page.
+const progressEvery = time.Second
+
+// Manager owns the workers.
+type Manager struct {
+	store   *store.Store
+	workers map[string]*worker
+	sem     chan struct{}
+	env     []string
+	log     *slog.Logger
+
+	// stopping ends the claim loops; killing ends running deploys.
+	stopping context.Context
+	stop     context.CancelFunc
+	killing  context.Context
+	kill     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+type worker struct {
+	m    *Manager
+	repo Repo
+	wake chan struct{}
+
+	mu      sync.Mutex
+	running int64
+}
+
+// NewManager prepares a worker for each repository; Start runs them.
+func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	m := &Manager{
+		store:   st,
+		workers: make(map[string]*worker, len(repos)),
+		sem:     make(chan struct{}, opts.Workers),
+		env:     opts.Env,
+		log:     opts.Logger,
+	}
+	m.stopping, m.stop = context.WithCancel(context.Background())
+	m.killing, m.kill = context.WithCancel(context.Background())
+	for _, r := range repos {
+		if r.Mode == "" {
+			r.Mode = ModeFastForward
+		}
+		// A capacity of one merges a burst of wake-ups into one: the worker drains the
+		// queue each time it wakes, so nothing is missed.
+		m.workers[r.Name] = &worker{m: m, repo: r, wake: make(chan struct{}, 1)}
+	}
+	return m
+}
+
+// Start runs every worker and wakes each once, so deploys left queued by an earlier run
+// (or re-queued after a crash) are picked up.
+func (m *Manager) Start() {
+	for _, w := range m.workers {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			w.loop()
+		}()
+		w.notify()
+	}
+}
+
+// Notify wakes repo's worker; it never blocks.
+func (m *Manager) Notify(repo string) {
+	if w, ok := m.workers[repo]; ok {
+		w.notify()
+	}
+}
+
+// Running returns the id of repo's running deploy, or 0.
+func (m *Manager) Running(repo string) int64 {
+	w, ok := m.workers[repo]
+	if !ok {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running
+}
+
+// Stop stops claiming new deploys and waits up to grace for running ones to finish; what
+// is still running then is killed and recorded as interrupted (and queued again).
+func (m *Manager) Stop(grace time.Duration) {
+	m.stop()
+	done := make(chan struct{})
+	go func() {
+		m.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	m.log.Warn("deploys still running after the shutdown grace period; interrupting them", "grace", grace)
+	m.kill()
+	<-done
+}
+
+func (w *worker) notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) loop() {
+	m := w.m
+	for {
+		select {
+		case <-m.stopping.Done():
+			return
+		case <-w.wake:
+		}
+		for {
+			select {
+			case m.sem <- struct{}{}:
+			case <-m.stopping.Done():
+				return
+			}
+			ran := w.runOnce()
+			<-m.sem
+			if !ran || m.stopping.Err() != nil {
+				break
+			}
+		}
+	}
+}
+
+// runOnce claims and runs repo's queued deploy, if there is one. Tests call it to step a
+// worker without its loop.
+func (w *worker) runOnce() bool {
+	m := w.m
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	dp, err := m.store.ClaimDeploy(ctx, w.repo.Name)
+	cancel()
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		m.log.Error("claim deploy", "repo", w.repo.Name, "err", err)
+		return false
+	}
+	w.setRunning(dp.ID)
+	defer w.setRunning(0)
+
+	m.log.Info("deploy started", "deploy_id", dp.ID, "repo", w.repo.Name, "trigger", dp.Trigger, "delivery", dp.DeliveryGUID)
+	start := time.Now()
+	res := w.deploy(dp)
+
+	// Record the end even when shutting down: a fresh context, not the deploy's.
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.store.FinishDeploy(ctx, dp.ID, res); err != nil {
+		m.log.Error("record deploy result", "deploy_id", dp.ID, "repo", w.repo.Name, "err", err)
+	}
+	m.log.Info("deploy finished", "deploy_id", dp.ID, "repo", w.repo.Name, "status", res.Status,
+		"from", short(res.FromCommit), "to", short(res.ToCommit), "duration", time.Since(start).Round(time.Millisecond),
+		"error", res.Error)
+	return true
+}
+
+func (w *worker) setRunning(id int64) {
+	w.mu.Lock()
+	w.running = id
+	w.mu.Unlock()
+}
+
+// deploy updates the checkout and runs the commands, within the repository's timeout.
+func (w *worker) deploy(dp store.Deploy) store.Result {
+	m, r := w.m, w.repo
+	ctx, cancel := context.WithTimeout(m.killing, r.Timeout)
+	defer cancel()
+
+	out := newTailBuffer()
+	var mu sync.Mutex
+	var from, to string
+	stopProgress := w.saveProgress(dp.ID, out, func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return from, to
+	})
+
+	res := store.Result{Status: store.DeploySucceeded}
+	fail := func(format string, args ...any) {
+		res.Status = store.DeployFailed
+		res.Error = fmt.Sprintf(format, args...)
+		switch {
+		case m.killing.Err() != nil:
+			res.Status = store.DeployInterrupted
+			res.Error = "interrupted: the gateway shut down during the deploy (" + res.Error + ")"
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			res.Error = fmt.Sprintf("deploy timed out after %s: %s", r.Timeout, res.Error)
+		}
+		out.Printf("hookgate: %s", res.Error)
+	}
+
+	out.Printf("hookgate: deploy %d of %s (%s), branch %s", dp.ID, r.Name, dp.Trigger, r.Branch)
+	upd, err := Update(ctx, r.Spec)
+	mu.Lock()
+	from, to = upd.From, upd.To
+	mu.Unlock()
+	res.FromCommit, res.ToCommit = upd.From, upd.To
+	switch {
+	case err != nil:
+		fail("update checkout: %v", err)
+	case upd.Cloned:
+		out.Printf("hookgate: cloned %s at %s", r.Branch, short(upd.To))
+	case upd.From == upd.To:
+		out.Printf("hookgate: checkout already at %s", short(upd.To))
+	default:
+		out.Printf("hookgate: updated %s → %s (%d files changed)", short(upd.From), short(upd.To), upd.Changed)
+	}
+	if err == nil {
+		env := append(append([]string(nil), m.env...),
+			"HOOKGATE_REPO="+r.Name,
+			"HOOKGATE_COMMIT="+upd.To,
+			"HOOKGATE_PREVIOUS_COMMIT="+upd.From,
+			"HOOKGATE_REF=refs/heads/"+r.Branch,
+			"HOOKGATE_DELIVERY="+dp.DeliveryGUID,
+			fmt.Sprintf("HOOKGATE_DEPLOY=%d", dp.ID),
+		)
+		for i, c := range r.Commands {
+			out.Printf("$ %s", c)
+			if err := runCommand(ctx, c, r.Path, env, out); err != nil {
+				fail("command %d of %d (%s) failed: %v", i+1, len(r.Commands), c, err)
+				break
+			}
+		}
+	}
+	if res.Status == store.DeploySucceeded {
+		out.Printf("hookgate: deploy succeeded")
+	}
+	stopProgress()
+	res.Log, _ = out.Snapshot()
+	return res
+}
+
+// saveProgress stores the deploy's output every progressEvery while it runs, so the history
+// shows a deploy live. The returned func stops it and waits.
+func (w *worker) saveProgress(id int64, out *tailBuffer, commits func() (string, string)) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		var saved int64
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			log, version := out.Snapshot()
+			if version == saved {
+				continue
+			}
+			from, to := commits()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := w.m.store.UpdateDeployProgress(ctx, id, from, to, log); err != nil {
+				w.m.log.Warn("save deploy progress", "deploy_id", id, "err", err)
+			}
+			cancel()
+			saved = version
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+func short(hash string) string {
+	if len(hash) > 7 {
+		return hash[:7]
+	}
+	return hash
+}
