@@ -1,0 +1,222 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookgate/hookgate/store"
+)
+
+// Bounds on what a delivery record keeps of the request.
+const (
+	maxStoredPayload = 256 << 10 // larger payloads are recorded without their body
+	maxHeaderValue   = 1024
+	maxHeaders       = 64
+)
+
+// secretHeaders are never recorded: they carry credentials rather than describe a delivery.
+var secretHeaders = map[string]bool{
+	"Authorization":       true,
+	"Proxy-Authorization": true,
+	"Cookie":              true,
+	"X-Gitlab-Token":      true,
+}
+
+// hookResponse is the JSON answer to a delivery that was recorded.
+type hookResponse struct {
+	DeliveryID int64        `json:"delivery_id"`
+	DeployID   int64        `json:"deploy_id,omitempty"`
+	Status     string       `json:"status"`
+	Reason     string       `json:"reason,omitempty"`
+	Error      *errorDetail `json:"error,omitempty"`
+}
+
+// handleHook takes one delivery: bounded read, signature, parse, decide, record, answer.
+// Nothing here touches git: an accepted push is queued in the store and its worker woken.
+func (s *Server) handleHook(c *gin.Context) {
+	name := c.Param("name")
+	hook, ok := s.hooks[name]
+	if !ok {
+		s.unknownHooks.Add(1)
+		writeError(c, http.StatusNotFound, "unknown_hook", "no hook is configured under this name")
+		return
+	}
+	r := c.Request
+	d := &store.Delivery{
+		GUID:        limit(r.Header.Get("X-GitHub-Delivery"), 128),
+		Repo:        hook.Name,
+		Event:       limit(r.Header.Get("X-GitHub-Event"), 64),
+		ReceivedAt:  s.now(),
+		RemoteAddr:  c.ClientIP(),
+		UserAgent:   limit(r.UserAgent(), 256),
+		ContentType: limit(r.Header.Get("Content-Type"), 128),
+		Headers:     recordedHeaders(r.Header),
+		Signature:   store.SignatureUnchecked,
+	}
+
+	body, err := s.readBody(c)
+	d.BodySize = int64(len(body))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			d.BodySize = max(r.ContentLength, s.maxBody+1)
+			s.reject(c, d, http.StatusRequestEntityTooLarge, "body_too_large",
+				fmt.Sprintf("body is larger than max_body (%d bytes)", s.maxBody))
+			return
+		}
+		s.reject(c, d, http.StatusBadRequest, "unreadable_body", "the request body could not be read")
+		return
+	}
+
+	sig := VerifySignature(r.Header, body, hook.Secret)
+	d.Signature, d.SignatureAlg = sig.Result, sig.Alg
+	switch sig.Result {
+	case store.SignatureMissing:
+		s.reject(c, d, http.StatusUnauthorized, "signature_missing",
+			"no X-Hub-Signature-256 or X-Hub-Signature header; set the webhook's secret")
+		return
+	case store.SignatureInvalid:
+		s.reject(c, d, http.StatusUnauthorized, "signature_invalid",
+			"signature does not match the body; check the webhook's secret")
+		return
+	}
+
+	payload, err := ExtractPayload(d.ContentType, body)
+	if err != nil {
+		status, code := http.StatusBadRequest, "malformed_body"
+		if errors.Is(err, errUnsupportedMediaType) {
+			status, code = http.StatusUnsupportedMediaType, "unsupported_content_type"
+		}
+		s.reject(c, d, status, code, err.Error())
+		return
+	}
+	if len(payload) <= maxStoredPayload {
+		d.Payload = payload
+	}
+	if d.Event == "" {
+		s.reject(c, d, http.StatusBadRequest, "event_missing", "no X-GitHub-Event header")
+		return
+	}
+
+	var dec Decision
+	switch d.Event {
+	case "ping":
+		if !jsonObject(payload) {
+			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "ping payload is not a JSON object")
+			return
+		}
+		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: "ping: the hook is set up"}
+	case "push":
+		p, err := ParsePush(payload)
+		if err != nil {
+			s.reject(c, d, http.StatusBadRequest, "malformed_payload", err.Error())
+			return
+		}
+		d.Ref, d.Before, d.After = limit(p.Ref, 256), p.Before, p.After
+		d.Commit = p.After[:7]
+		d.FullName, d.RepoURL = limit(p.Repository.FullName, 256), limit(p.Repository.HTMLURL, 512)
+		d.Pusher = limit(p.Pusher.Name, 256)
+		if p.HeadCommit != nil {
+			d.Message = limit(p.HeadCommit.Message, 4096)
+		}
+		dec = DecidePush(hook, p)
+	default:
+		if !jsonObject(payload) {
+			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "payload is not a JSON object")
+			return
+		}
+		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK,
+			Reason: fmt.Sprintf("event %q does not deploy; only push does", d.Event)}
+	}
+	d.Status, d.HTTPStatus, d.Reason = dec.Status, dec.HTTPStatus, dec.Reason
+	if !s.record(c, d) {
+		return
+	}
+	if d.Status == store.DeliveryAccepted {
+		s.deployer.Notify(d.Repo)
+	}
+	c.JSON(d.HTTPStatus, hookResponse{DeliveryID: d.ID, DeployID: d.DeployID, Status: d.Status, Reason: d.Reason})
+}
+
+// readBody reads the whole body through a size-limited reader, refusing at once when the
+// declared length is already too large.
+func (s *Server) readBody(c *gin.Context) ([]byte, error) {
+	r := c.Request
+	if r.ContentLength > s.maxBody {
+		return nil, &http.MaxBytesError{Limit: s.maxBody}
+	}
+	rd := http.MaxBytesReader(c.Writer, r.Body, s.maxBody)
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := io.Copy(&buf, rd)
+	return buf.Bytes(), err
+}
+
+// reject records a refused delivery and answers with its error.
+func (s *Server) reject(c *gin.Context, d *store.Delivery, status int, code, msg string) {
+	d.Status, d.HTTPStatus, d.Reason = store.DeliveryRejected, status, msg
+	if d.Signature != store.SignatureValid {
+		// An unauthenticated body is the sender's word only; keep none of it.
+		d.Payload = nil
+	}
+	if !s.record(c, d) {
+		return
+	}
+	c.AbortWithStatusJSON(status, hookResponse{DeliveryID: d.ID, Status: d.Status,
+		Error: &errorDetail{Code: code, Message: msg}})
+}
+
+// record commits the delivery before any answer; when that fails the sender gets a 500,
+// so GitHub shows the failure and the delivery can be redelivered.
+func (s *Server) record(c *gin.Context, d *store.Delivery) bool {
+	if err := s.store.RecordDelivery(c.Request.Context(), d); err != nil {
+		s.log.Error("delivery not recorded", "repo", d.Repo, "guid", d.GUID, "event", d.Event, "err", err)
+		writeError(c, http.StatusInternalServerError, "internal", "internal error: the delivery was not recorded")
+		return false
+	}
+	s.log.Info("delivery",
+		"id", d.ID, "guid", d.GUID, "repo", d.Repo, "event", d.Event, "ref", d.Ref,
+		"commit", d.Commit, "signature", d.Signature, "status", d.Status,
+		"http_status", d.HTTPStatus, "reason", d.Reason, "deploy_id", d.DeployID,
+		"redelivery", d.Redelivery, "remote", d.RemoteAddr)
+	return true
+}
+
+func recordedHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, min(len(h), maxHeaders))
+	for k, v := range h {
+		if len(out) == maxHeaders {
+			break
+		}
+		if secretHeaders[k] {
+			continue
+		}
+		out[k] = limit(strings.Join(v, ", "), maxHeaderValue)
+	}
+	return out
+}
+
+// limit cuts s to at most n bytes without splitting a UTF-8 sequence.
+func limit(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+func jsonObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) >= 2 && b[0] == '{' && json.Valid(b)
+}

@@ -1,0 +1,172 @@
+// Package server is hookgate's HTTP side and the only package that imports Gin: the hook
+// endpoint with its signature check, the health check, and (for operators) the history
+// page and API.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookgate/hookgate/store"
+)
+
+// Hook is one configured repository as the hook endpoint sees it.
+type Hook struct {
+	Name       string
+	Secret     []byte
+	Branch     string
+	Repository string // optional owner/name the payload must name
+}
+
+// Deployer wakes a repository's worker after a deploy was queued in the store.
+type Deployer interface {
+	Notify(repo string)
+}
+
+// Options configures a Server.
+type Options struct {
+	Hooks          []Hook
+	MaxBody        int64
+	AdminToken     string
+	TrustedProxies []string // proxies whose X-Forwarded-For is believed; none by default
+	Logger         *slog.Logger
+}
+
+// Server answers webhook deliveries and operators.
+type Server struct {
+	store    *store.Store
+	deployer Deployer
+	hooks    map[string]Hook
+	maxBody  int64
+	log      *slog.Logger
+	now      func() time.Time
+	engine   *gin.Engine
+
+	unknownHooks atomic.Int64
+}
+
+// New builds the server and its routes.
+func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
+	if opts.MaxBody <= 0 {
+		return nil, errors.New("max body must be positive")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{
+		store:    st,
+		deployer: d,
+		hooks:    make(map[string]Hook, len(opts.Hooks)),
+		maxBody:  opts.MaxBody,
+		log:      opts.Logger,
+		now:      func() time.Time { return time.Now().UTC() },
+	}
+	for _, h := range opts.Hooks {
+		s.hooks[h.Name] = h
+	}
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	// Without this gin believes any client's X-Forwarded-For.
+	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
+	r.Use(s.recover)
+	r.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not_found", "no such route") })
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "method "+c.Request.Method+" is not allowed here")
+	})
+
+	r.POST("/hooks/:name", s.handleHook)
+	r.GET("/healthz", s.handleHealth)
+	s.engine = r
+	return s, nil
+}
+
+// SetNow replaces the clock; tests use it.
+func (s *Server) SetNow(now func() time.Time) { s.now = now }
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// UnknownHooks counts requests to hook names that are not configured; they are not stored.
+func (s *Server) UnknownHooks() int64 { return s.unknownHooks.Load() }
+
+// HTTPServer wraps the handler in an http.Server with all four timeouts, so a slow or idle
+// client cannot hold a connection forever.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.engine,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) handleHealth(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Error("health check failed", "err", err)
+		writeError(c, http.StatusServiceUnavailable, "unavailable", "database does not answer")
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// recover turns a panic into a 500 without leaking the panic value to the client.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic in handler", "path", c.FullPath(), "panic", fmt.Sprint(v))
+			if !c.Writer.Written() {
+				writeError(c, http.StatusInternalServerError, "internal", "internal error")
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// errorBody is the one error shape every JSON answer uses.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(c *gin.Context, status int, code, msg string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+// writeStoreError maps store errors to statuses in one place. Clients see "internal error"
+// for anything unexpected; the log sees the cause.
+func (s *Server) writeStoreError(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(c, http.StatusNotFound, "not_found", "not found")
+	case errors.Is(err, store.ErrConflict):
+		writeError(c, http.StatusConflict, "conflict", "the resource changed; try again")
+	default:
+		s.log.Error("store error", "path", c.FullPath(), "err", err)
+		writeError(c, http.StatusInternalServerError, "internal", "internal error")
+	}
+}
