@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/server"
+)
+
+// Config is config.toml. Secrets are resolved by Load into unexported fields, so nothing
+// that prints a Config can print one.
+type Config struct {
+	Server ServerConfig           `toml:"server"`
+	Repos  map[string]*RepoConfig `toml:"repos"`
+
+	adminToken string
+	maxBody    int64
+}
+
+// ServerConfig is the [server] table.
+type ServerConfig struct {
+	Listen          string   `toml:"listen"`
+	Database        string   `toml:"database"`
+	AdminToken      string   `toml:"admin_token"`
+	AdminTokenEnv   string   `toml:"admin_token_env"`
+	MaxBody         string   `toml:"max_body"`
+	Workers         int      `toml:"workers"`
+	ShutdownTimeout string   `toml:"shutdown_timeout"`
+	TrustedProxies  []string `toml:"trusted_proxies"`
+
+	shutdownTimeout time.Duration
+}
+
+// RepoConfig is one [repos.NAME] table.
+type RepoConfig struct {
+	Secret     string   `toml:"secret"`
+	SecretEnv  string   `toml:"secret_env"`
+	SecretFile string   `toml:"secret_file"`
+	Path       string   `toml:"path"`
+	Branch     string   `toml:"branch"`
+	URL        string   `toml:"url"`
+	Repository string   `toml:"repository"`
+	SSHKey     string   `toml:"ssh_key"`
+	KnownHosts string   `toml:"known_hosts"`
+	TokenEnv   string   `toml:"token_env"`
+	Commands   []string `toml:"commands"`
+	Timeout    string   `toml:"timeout"`
+	Mode       string   `toml:"mode"`
+
+	name    string
+	secret  []byte
+	token   string
+	timeout time.Duration
+}
+
+var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// defaults is the configuration before the file is read.
+func defaults() *Config {
+	return &Config{Server: ServerConfig{
+		Listen:          "127.0.0.1:8080",
+		Database:        "data/hookgate.db",
+		MaxBody:         "25MB",
+		Workers:         4,
+		ShutdownTimeout: "30s",
+	}}
+}
+
+// LoadConfig reads path strictly (an unknown key is an error naming it and its line),
+// resolves relative paths against the file's folder, resolves secrets and validates.
+func LoadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c := defaults()
+	dec := toml.NewDecoder(bytes.NewReader(raw)).DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, describeTOMLError(err))
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path: %w", err)
+	}
+	if err := c.resolve(filepath.Dir(abs)); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func describeTOMLError(err error) string {
+	var missing *toml.StrictMissingError
+	if errors.As(err, &missing) {
+		var msgs []string
+		for _, e := range missing.Errors {
+			row, col := e.Position()
+			msgs = append(msgs, fmt.Sprintf("line %d, column %d: unknown key %q", row, col, strings.Join(e.Key(), ".")))
+		}
+		return strings.Join(msgs, "; ")
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return fmt.Sprintf("line %d, column %d: %s", row, col, de.Error())
+	}
+	return err.Error()
+}
+
+// resolve fills in defaults, reads secrets and checks every value; dir anchors relative
+// paths so the gateway behaves the same whatever its working directory.
+func (c *Config) resolve(dir string) error {
+	var errs []error
+	s := &c.Server
+	if s.Listen == "" {
+		errs = append(errs, errors.New("server.listen is empty"))
+	}
+	if s.Database == "" {
+		errs = append(errs, errors.New("server.database is empty"))
+	}
+	s.Database = anchor(dir, s.Database)
+	if s.Workers < 1 {
+		errs = append(errs, fmt.Errorf("server.workers must be at least 1, not %d", s.Workers))
+	}
+	var err error
+	if c.maxBody, err = parseSize(s.MaxBody); err != nil {
+		errs = append(errs, fmt.Errorf("server.max_body: %w", err))
+	}
+	if s.shutdownTimeout, err = parseDuration(s.ShutdownTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("server.shutdown_timeout: %w", err))
+	}
+	switch {
+	case s.AdminToken != "" && s.AdminTokenEnv != "":
+		errs = append(errs, errors.New("server: set admin_token or admin_token_env, not both"))
+	case s.AdminTokenEnv != "":
+		c.adminToken = os.Getenv(s.AdminTokenEnv)
+		if c.adminToken == "" {
+			errs = append(errs, fmt.Errorf("server.admin_token_env: environment variable %s is empty or unset", s.AdminTokenEnv))
+		}
+	default:
+		c.adminToken = s.AdminToken
+	}
+	for _, p := range s.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Errorf("server.trusted_proxies: %q is not an IP address or CIDR range", p))
+			}
+		}
+	}
+	if len(c.Repos) == 0 {
+		errs = append(errs, errors.New("no [repos.NAME] table: configure at least one repository"))
+	}
+	for _, name := range c.RepoNames() {
+		r := c.Repos[name]
+		r.name = name
+		if err := r.resolve(dir); err != nil {
+			errs = append(errs, fmt.Errorf("repos.%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *RepoConfig) resolve(dir string) error {
+	var errs []error
+	if !repoName.MatchString(r.name) {
+		errs = append(errs, errors.New("the name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit (it is the URL path /hooks/NAME)"))
+	}
+	set := 0
+	for _, v := range []string{r.Secret, r.SecretEnv, r.SecretFile} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set != 1:
+		errs = append(errs, errors.New("set exactly one of secret, secret_env or secret_file"))
+	case r.SecretEnv != "":
+		r.secret = []byte(os.Getenv(r.SecretEnv))
+		if len(r.secret) == 0 {
+			errs = append(errs, fmt.Errorf("secret_env: environment variable %s is empty or unset", r.SecretEnv))
+		}
+	case r.SecretFile != "":
+		r.SecretFile = anchor(dir, r.SecretFile)
+		b, err := os.ReadFile(r.SecretFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("secret_file: %w", err))
+		} else if r.secret = bytes.TrimRight(b, "\r\n"); len(r.secret) == 0 {
+			errs = append(errs, fmt.Errorf("secret_file %s is empty", r.SecretFile))
+		}
+	default:
+		r.secret = []byte(r.Secret)
+	}
+	if r.Path == "" {
+		errs = append(errs, errors.New("path is required"))
+	}
+	r.Path = anchor(dir, r.Path)
+	if r.Branch == "" {
+		r.Branch = "main"
+	}
+	if strings.HasPrefix(r.Branch, "refs/") || strings.ContainsAny(r.Branch, " ~^:?*[\\") {
+		errs = append(errs, fmt.Errorf("branch %q: give a plain branch name such as main", r.Branch))
+	}
+	if r.URL != "" && isLocalPath(r.URL) {
+		r.URL = anchor(dir, r.URL)
+	}
+	if r.SSHKey != "" {
+		r.SSHKey = anchor(dir, r.SSHKey)
+	}
+	if r.KnownHosts != "" {
+		r.KnownHosts = anchor(dir, r.KnownHosts)
+	}
+	if r.SSHKey != "" && r.TokenEnv != "" {
+		errs = append(errs, errors.New("set ssh_key or token_env, not both"))
+	}
+	if r.TokenEnv != "" {
+		if r.token = os.Getenv(r.TokenEnv); r.token == "" {
+			errs = append(errs, fmt.Errorf("token_env: environment variable %s is empty or unset", r.TokenEnv))
+		}
+	}
+	if r.Repository != "" && strings.Count(r.Repository, "/") != 1 {
+		errs = append(errs, fmt.Errorf("repository %q: give it as owner/name", r.Repository))
+	}
+	if r.Timeout == "" {
+		r.Timeout = "10m"
+	}
+	var err error
+	if r.timeout, err = parseDuration(r.Timeout); err != nil {
+		errs = append(errs, fmt.Errorf("timeout: %w", err))
+	}
+	switch r.Mode {
+	case "":
+		r.Mode = repos.ModeFastForward
+	case repos.ModeFastForward, repos.ModeReset:
+	default:
+		errs = append(errs, fmt.Errorf("mode %q: use %q (the default) or %q", r.Mode, repos.ModeFastForward, repos.ModeReset))
+	}
+	for i, c := range r.Commands {
+		if strings.TrimSpace(c) == "" {
+			errs = append(errs, fmt.Errorf("commands[%d] is empty", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RepoNames returns the configured repository names, sorted.
+func (c *Config) RepoNames() []string {
+	names := make([]string, 0, len(c.Repos))
+	for n := range c.Repos {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Hooks is the configuration the HTTP side needs.
+func (c *Config) Hooks() []server.Hook {
+	var hooks []server.Hook
+	for _, name := range c.RepoNames() {
+		r := c.Repos[name]
+		hooks = append(hooks, server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Repository: r.Repository})
+	}
+	return hooks
+}
+
+// RepoList is the configuration the deploy workers need.
+func (c *Config) RepoList() []repos.Repo {
+	var out []repos.Repo
+	for _, name := range c.RepoNames() {
+		r := c.Repos[name]
+		out = append(out, repos.Repo{
+			Spec: repos.Spec{
+				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode,
+				SSHKey: r.SSHKey, KnownHosts: r.KnownHosts, Token: r.token,
+			},
+			Commands: r.Commands,
+			Timeout:  r.timeout,
+		})
+	}
+	return out
+}
+
+// secretEnvNames lists the environment variables that hold secrets, so deploy commands can
+// run without them.
+func (c *Config) secretEnvNames() map[string]bool {
+	names := map[string]bool{}
+	if c.Server.AdminTokenEnv != "" {
+		names[c.Server.AdminTokenEnv] = true
+	}
+	for _, r := range c.Repos {
+		for _, n := range []string{r.SecretEnv, r.TokenEnv} {
+			if n != "" {
+				names[n] = true
+			}
+		}
+	}
+	return names
+}
+
+// commandEnv is the gateway's environment less the variables that hold its secrets.
+func (c *Config) commandEnv() []string {
+	drop := c.secretEnvNames()
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !drop[name] && !strings.HasPrefix(name, "HOOKGATE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func anchor(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return filepath.Join(dir, p)
+}
+
+// isLocalPath tells a local repository path from a URL (scheme:// or scp-like user@host:path).
+func isLocalPath(u string) bool {
+	if strings.Contains(u, "://") {
+		return false
+	}
+	if i := strings.Index(u, ":"); i > 0 && !strings.ContainsAny(u[:i], "/") {
+		return false
+	}
+	return true
+}
+
+// parseSize reads sizes such as "25MB", "512KiB" or "1048576"; units are powers of 1024.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	num := strings.TrimRight(t, "KMGIB ")
+	unit := strings.TrimSpace(t[len(num):])
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size such as 25MB", s)
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20, "GB": 1 << 30, "GIB": 1 << 30}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q: unknown unit %q (use B, KB, MB or GB)", s, unit)
+	}
+	return n * mult, nil
+}
+
+// parseDuration reads Go durations plus a "d" suffix for days ("90d").
+func parseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a duration such as 10m or 90d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 30s or 10m", s)
+	}
+	return d, nil
+}

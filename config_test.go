@@ -1,0 +1,141 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestShippedConfigLoads(t *testing.T) {
+	cfg, err := LoadConfig("config.toml")
+	if err != nil {
+		t.Fatalf("the shipped config.toml does not load: %v", err)
+	}
+	demo, ok := cfg.Repos["demo"]
+	if !ok || len(demo.Commands) == 0 || demo.URL == "" {
+		t.Fatalf("the shipped config has no usable demo repository: %+v", demo)
+	}
+	if cfg.Server.Listen != "127.0.0.1:8080" || !filepath.IsAbs(cfg.Server.Database) {
+		t.Fatalf("server section: %+v", cfg.Server)
+	}
+}
+
+func TestConfigDefaultsAndPaths(t *testing.T) {
+	p := writeConfig(t, `
+[repos.site]
+secret = "s3cret-value"
+path = "checkouts/site"
+url = "../origin.git"
+`)
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(p)
+	r := cfg.Repos["site"]
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.Database != filepath.Join(dir, "data/hookgate.db") ||
+		cfg.maxBody != 25<<20 || cfg.Server.Workers != 4 || r.Branch != "main" || r.timeout != 10*time.Minute ||
+		r.Mode != "ff" || r.Path != filepath.Join(dir, "checkouts/site") || r.URL != filepath.Join(filepath.Dir(dir), "origin.git") {
+		t.Fatalf("defaults or paths wrong: server %+v repo %+v", cfg.Server, r)
+	}
+	if string(r.secret) != "s3cret-value" {
+		t.Fatal("secret not resolved")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Setenv("HOOKGATE_TEST_SECRET", "from-env")
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("from-file\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		body string
+		want []string
+	}{
+		{"unknown key names key and line", "[server]\nlisten = \"127.0.0.1:1\"\n\n[repos.site]\nsecret = \"x\"\npath = \"/x\"\nsecrte = \"typo\"\n",
+			[]string{`unknown key "repos.site.secrte"`, "line 7"}},
+		{"unknown server key", "[server]\nlisen = \"x\"\n[repos.a]\nsecret=\"x\"\npath=\"/x\"\n", []string{`unknown key "server.lisen"`, "line 2"}},
+		{"two secrets", "[repos.a]\nsecret = \"x\"\nsecret_env = \"HOOKGATE_TEST_SECRET\"\npath = \"/x\"\n", []string{"exactly one of secret"}},
+		{"no secret", "[repos.a]\npath = \"/x\"\n", []string{"exactly one of secret"}},
+		{"empty env secret", "[repos.a]\nsecret_env = \"HOOKGATE_TEST_UNSET\"\npath = \"/x\"\n", []string{"HOOKGATE_TEST_UNSET is empty or unset"}},
+		{"no path", "[repos.a]\nsecret = \"x\"\n", []string{"path is required"}},
+		{"bad name", "[repos.\"a b\"]\nsecret = \"x\"\npath = \"/x\"\n", []string{"repos.a b", "letters, digits"}},
+		{"bad mode", "[repos.a]\nsecret = \"x\"\npath = \"/x\"\nmode = \"merge\"\n", []string{`mode "merge"`}},
+		{"bad timeout", "[repos.a]\nsecret = \"x\"\npath = \"/x\"\ntimeout = \"soon\"\n", []string{"timeout", `"soon"`}},
+		{"bad size", "[server]\nmax_body = \"lots\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.max_body"}},
+		{"zero workers", "[server]\nworkers = 0\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.workers"}},
+		{"no repos", "[server]\nworkers = 2\n", []string{"at least one repository"}},
+		{"bad proxy", "[server]\ntrusted_proxies = [\"nope\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"trusted_proxies"}},
+		{"wrong type", "[server]\nworkers = \"four\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"line 2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConfig(t, tc.body))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			for _, secret := range []string{"from-env", "from-file", "typo"} {
+				if strings.Contains(err.Error(), secret) && secret != "typo" {
+					t.Errorf("error leaks a secret: %q", err)
+				}
+			}
+		})
+	}
+
+	cfg, err := LoadConfig(writeConfig(t, "[repos.a]\nsecret_env = \"HOOKGATE_TEST_SECRET\"\npath = \"/x\"\n[repos.b]\nsecret_file = \""+secretFile+"\"\npath = \"/y\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.Repos["a"].secret) != "from-env" || string(cfg.Repos["b"].secret) != "from-file" {
+		t.Fatal("secret_env or secret_file not resolved (or the file's newline kept)")
+	}
+}
+
+func TestCommandEnvDropsSecrets(t *testing.T) {
+	t.Setenv("SITE_SECRET", "hush")
+	t.Setenv("ADMIN_TOKEN", "hush2")
+	t.Setenv("KEEP_ME", "yes")
+	cfg, err := LoadConfig(writeConfig(t, "[server]\nadmin_token_env = \"ADMIN_TOKEN\"\n[repos.a]\nsecret_env = \"SITE_SECRET\"\npath = \"/x\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := cfg.commandEnv()
+	if !slices.Contains(env, "KEEP_ME=yes") {
+		t.Fatal("ordinary variables must reach deploy commands")
+	}
+	for _, kv := range env {
+		if strings.Contains(kv, "hush") {
+			t.Fatalf("deploy commands would see a secret: %s", kv)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"25MB": 25 << 20, "512KiB": 512 << 10, "100": 100, "1 GB": 1 << 30, "10b": 10} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "MB", "-1MB", "10XB", "1.5MB"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}

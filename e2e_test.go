@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/store"
+)
+
+// buildBinary builds hookgate once per test run.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "hookgate-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "hookgate")
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer collects a process's output for the test to read while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestEndToEnd drives the built binary: signed push → 202 → checkout at the pushed commit →
+// delivery and deploy recorded with the short hash; then a clean SIGTERM shutdown.
+func TestEndToEnd(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := testkit.NewOrigin(t)
+	dir := t.TempDir()
+	checkout := filepath.Join(dir, "site")
+	addr := freeAddr(t)
+	const secret = "e2e-secret-value-1234"
+	cfgPath := filepath.Join(dir, "config.toml")
+	cfg := fmt.Sprintf(`
+[server]
+listen = %q
+database = "data/hookgate.db"
+
+[repos.site]
+secret = %q
+path = "site"
+url = %q
+branch = "main"
+commands = ["echo live $HOOKGATE_COMMIT > ../live.txt"]
+timeout = "1m"
+`, addr, secret, origin.Bare)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var check bytes.Buffer
+	cmd := exec.Command(bin, "check", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = &check, &check
+	if err := cmd.Run(); err != nil || !strings.Contains(check.String(), "not cloned yet") {
+		t.Fatalf("check before the first deploy: %v\n%s", err, check.String())
+	}
+
+	var logs syncBuffer
+	srv := exec.Command(bin, "serve", "--config", cfgPath)
+	srv.Stdout, srv.Stderr = &logs, &logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	t.Cleanup(func() {
+		srv.Process.Kill()
+		<-exited
+	})
+	testkit.Eventually(t, 30*time.Second, "the gateway to answer /healthz", func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	// Deploy twice: the first clones, the second fast-forwards to a new commit.
+	var deployed string
+	for round := range 2 {
+		want := origin.Commit(map[string]string{"page.html": fmt.Sprintf("round %d\n", round)}, fmt.Sprintf("round %d", round))
+		var out bytes.Buffer
+		send := exec.Command(bin, "send", "site", "--config", cfgPath)
+		send.Stdout, send.Stderr = &out, &out
+		if err := send.Run(); err != nil || !strings.Contains(out.String(), "202 Accepted") {
+			t.Fatalf("send: %v\n%s", err, out.String())
+		}
+		m := regexp.MustCompile(`"delivery_id":(\d+),"deploy_id":(\d+)`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("202 body names no ids: %s", out.String())
+		}
+		deliveryID, _ := strconv.ParseInt(m[1], 10, 64)
+		deployID, _ := strconv.ParseInt(m[2], 10, 64)
+
+		testkit.Eventually(t, 60*time.Second, "the checkout to reach the pushed commit", func() bool {
+			_, err := os.Stat(filepath.Join(checkout, ".git"))
+			return err == nil && testkit.CheckoutHead(t, checkout) == want
+		})
+		st, err := store.Open(context.Background(), filepath.Join(dir, "data", "hookgate.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dp store.Deploy
+		testkit.Eventually(t, 30*time.Second, "the deploy to be recorded as finished", func() bool {
+			dp, err = st.Deploy(context.Background(), deployID)
+			return err == nil && dp.Status != store.DeployQueued && dp.Status != store.DeployRunning
+		})
+		d, err := st.Delivery(context.Background(), deliveryID)
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dp.Status != store.DeploySucceeded || dp.ToCommit != want || d.Commit != want[:7] || d.Signature != store.SignatureValid || d.DeployID != deployID {
+			t.Fatalf("round %d: deploy %s %q to %s; delivery commit %s signature %s", round, dp.Status, dp.Error, dp.ToCommit, d.Commit, d.Signature)
+		}
+		live, _ := os.ReadFile(filepath.Join(dir, "live.txt"))
+		if strings.TrimSpace(string(live)) != "live "+want {
+			t.Fatalf("deploy command did not run with HOOKGATE_COMMIT: %q", live)
+		}
+		deployed = want
+	}
+
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("gateway exited with %v after SIGTERM\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway did not stop within 30s of SIGTERM")
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Fatal("the secret appears in the gateway's log")
+	}
+	if !strings.Contains(logs.String(), deployed[:7]) {
+		t.Fatalf("the log does not mention the deployed commit:\n%s", logs.String())
+	}
+}

@@ -1,0 +1,160 @@
+// Package testkit builds the real parts hookgate's tests run against: git repositories made
+// with the git binary (a bare origin, a clone that pushes to it, checkouts), and the real
+// forge payloads from shared/testdata.
+package testkit
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Git runs git in dir and returns its trimmed output, failing the test on error.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_AUTHOR_NAME=hookgate test", "GIT_AUTHOR_EMAIL=test@hookgate.invalid",
+		"GIT_COMMITTER_NAME=hookgate test", "GIT_COMMITTER_EMAIL=test@hookgate.invalid",
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s (in %s): %v\n%s", strings.Join(args, " "), dir, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Origin is a bare repository with a working clone ("seed") that commits and pushes to it.
+type Origin struct {
+	t      testing.TB
+	Bare   string
+	Seed   string
+	Branch string
+}
+
+// NewOrigin makes a bare origin in a temp dir with one commit on branch main.
+func NewOrigin(t testing.TB) *Origin {
+	t.Helper()
+	root := t.TempDir()
+	o := &Origin{t: t, Bare: filepath.Join(root, "origin.git"), Seed: filepath.Join(root, "seed"), Branch: "main"}
+	Git(t, root, "init", "-q", "--bare", "-b", "main", o.Bare)
+	Git(t, root, "clone", "-q", o.Bare, o.Seed)
+	Git(t, o.Seed, "checkout", "-q", "-b", "main")
+	o.Commit(map[string]string{"README.md": "hello\n", ".gitignore": "node_modules/\n.env\n.venv/\nbuild/\n"}, "initial commit")
+	return o
+}
+
+// Commit writes files (an empty content deletes the file) in the seed clone, commits,
+// pushes to origin and returns the new commit's hash.
+func (o *Origin) Commit(files map[string]string, msg string) string {
+	o.t.Helper()
+	for name, content := range files {
+		p := filepath.Join(o.Seed, name)
+		if content == "" {
+			Git(o.t, o.Seed, "rm", "-q", name)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			o.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			o.t.Fatal(err)
+		}
+		Git(o.t, o.Seed, "add", name)
+	}
+	Git(o.t, o.Seed, "commit", "-q", "--allow-empty", "-m", msg)
+	Git(o.t, o.Seed, "push", "-q", "origin", "HEAD:refs/heads/"+o.Branch)
+	return o.Head()
+}
+
+// Head returns the commit origin's branch points at.
+func (o *Origin) Head() string {
+	o.t.Helper()
+	return Git(o.t, o.Bare, "rev-parse", "refs/heads/"+o.Branch)
+}
+
+// Clone makes a checkout of origin in a new temp dir and returns its path.
+func (o *Origin) Clone() string {
+	o.t.Helper()
+	dir := filepath.Join(o.t.TempDir(), "checkout")
+	Git(o.t, filepath.Dir(dir), "clone", "-q", "-b", o.Branch, o.Bare, dir)
+	return dir
+}
+
+// CheckoutHead returns HEAD of the checkout at dir.
+func CheckoutHead(t testing.TB, dir string) string {
+	t.Helper()
+	return Git(t, dir, "rev-parse", "HEAD")
+}
+
+// TestdataDir finds shared/testdata by walking up from the working directory.
+func TestdataDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		for _, cand := range []string{filepath.Join(dir, "shared", "testdata"), filepath.Join(dir, "..", "shared", "testdata")} {
+			if fi, err := os.Stat(cand); err == nil && fi.IsDir() {
+				return cand
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("shared/testdata not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Payload returns the bytes of a real forge payload, e.g. "github/push.json".
+func Payload(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(TestdataDir(t), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Push returns the real GitHub push payload with ref, after and repository.full_name
+// replaced, so it names a commit that exists in a test repository.
+func Push(t testing.TB, ref, before, after, fullName string) []byte {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(Payload(t, "github/push.json"), &p); err != nil {
+		t.Fatal(err)
+	}
+	p["ref"], p["before"], p["after"] = ref, before, after
+	if repo, ok := p["repository"].(map[string]any); ok && fullName != "" {
+		repo["full_name"] = fullName
+	}
+	if hc, ok := p["head_commit"].(map[string]any); ok {
+		hc["id"] = after
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Eventually polls cond every few milliseconds until it holds or timeout passes; it waits
+// for a condition, not for time.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
