@@ -1,0 +1,890 @@
+package repos
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// gitTestEnv keeps the developer's own git configuration out of the tests.
+var gitTestEnv = []string{
+	"GIT_CONFIG_GLOBAL=/dev/null",
+	"GIT_CONFIG_NOSYSTEM=1",
+	"GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=test@example.com",
+	"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.com",
+	"GIT_TERMINAL_PROMPT=0",
+}
+
+// gitCLI runs the git binary in dir and returns its trimmed output.
+func gitCLI(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), gitTestEnv...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("git %s in %s: %v\n%s%s", strings.Join(args, " "), dir, err, out.String(), stderr.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// updateFixture is a bare origin, a seeding clone that commits and pushes to it,
+// and the path of the checkout under test.
+type updateFixture struct {
+	t        *testing.T
+	origin   string
+	seed     string
+	checkout string
+}
+
+// newUpdateFixture seeds origin with files (path → content; a "->" prefix makes a
+// symlink) and clones the checkout with the git CLI unless clone is false.
+func newUpdateFixture(t *testing.T, files map[string]string, clone bool) *updateFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &updateFixture{
+		t:        t,
+		origin:   filepath.Join(dir, "origin.git"),
+		seed:     filepath.Join(dir, "seed"),
+		checkout: filepath.Join(dir, "checkout"),
+	}
+	gitCLI(t, dir, "init", "-q", "--bare", f.origin)
+	gitCLI(t, dir, "clone", "-q", f.origin, f.seed)
+	f.write(f.seed, files)
+	f.commit("initial")
+	if clone {
+		gitCLI(t, dir, "clone", "-q", f.origin, f.checkout)
+	}
+	return f
+}
+
+func (f *updateFixture) spec(mode string) Spec {
+	return Spec{Name: "test", Path: f.checkout, Branch: "main", Mode: mode}
+}
+
+// write creates files under root; an empty content with a trailing "/" in the
+// name makes a directory.
+func (f *updateFixture) write(root string, files map[string]string) {
+	f.t.Helper()
+	for name, content := range files {
+		full := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			f.t.Fatal(err)
+		}
+		if target, ok := strings.CutPrefix(content, "->"); ok {
+			if err := os.Symlink(target, full); err != nil {
+				f.t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// commit commits everything in the seed and pushes it; it returns the new hash.
+func (f *updateFixture) commit(msg string) string {
+	f.t.Helper()
+	gitCLI(f.t, f.seed, "add", "-A")
+	gitCLI(f.t, f.seed, "commit", "-q", "--allow-empty", "-m", msg)
+	gitCLI(f.t, f.seed, "push", "-q", "-f", "origin", "HEAD:main")
+	return gitCLI(f.t, f.seed, "rev-parse", "HEAD")
+}
+
+func (f *updateFixture) head() string {
+	f.t.Helper()
+	return gitCLI(f.t, f.checkout, "rev-parse", "HEAD")
+}
+
+func (f *updateFixture) read(name string) string {
+	f.t.Helper()
+	b, err := os.ReadFile(filepath.Join(f.checkout, filepath.FromSlash(name)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (f *updateFixture) exists(name string) bool {
+	_, err := os.Lstat(filepath.Join(f.checkout, filepath.FromSlash(name)))
+	return err == nil
+}
+
+// assertClean checks with the git CLI that the index and work tree match HEAD for
+// tracked files and that the object store is sound.
+func (f *updateFixture) assertClean() {
+	f.t.Helper()
+	if out := gitCLI(f.t, f.checkout, "status", "--porcelain", "--untracked-files=no"); out != "" {
+		f.t.Errorf("git status shows tracked changes after update:\n%s", out)
+	}
+	// diff-index with --cached compares index and HEAD without refreshing stat data.
+	if out := gitCLI(f.t, f.checkout, "diff-index", "--cached", "--name-status", "HEAD"); out != "" {
+		f.t.Errorf("index differs from HEAD:\n%s", out)
+	}
+	gitCLI(f.t, f.checkout, "fsck", "--no-progress", "--full")
+}
+
+// untrackedFiles are what deploys keep beside the checkout's tracked files.
+var untrackedFiles = map[string]string{
+	"node_modules/x.js": "module",
+	".env":              "SECRET=1",
+	".venv/bin/python":  "#!python",
+	"build/out.txt":     "built",
+	"lib/local.txt":     "mine", // lib's tracked files are all deleted by the update
+	"notes.txt":         "untracked",
+}
+
+func (f *updateFixture) assertUntrackedKept() {
+	f.t.Helper()
+	for name, want := range untrackedFiles {
+		full := filepath.Join(f.checkout, filepath.FromSlash(name))
+		got, err := os.ReadFile(full)
+		if err != nil || string(got) != want {
+			f.t.Errorf("untracked %s: got %q, %v; want %q", name, got, err, want)
+		}
+	}
+}
+
+var seedFiles = map[string]string{
+	".gitignore":   "node_modules/\nbuild/\n.env\n.venv/\n",
+	"keep.txt":     "keep",
+	"change.txt":   "v1",
+	"gone.txt":     "bye",
+	"old/name.txt": "rename me",
+	"script.sh":    "echo hi",
+	"lib/only.txt": "only",
+	"fd":           "a file that becomes a directory",
+	"df/a.txt":     "a directory that becomes a file",
+}
+
+// pushBigChange pushes a commit that exercises every kind of work tree change.
+func (f *updateFixture) pushBigChange() string {
+	f.t.Helper()
+	f.write(f.seed, map[string]string{"change.txt": "v2", "new/deep/file.txt": "deep", "link": "->keep.txt"})
+	for _, name := range []string{"gone.txt", "lib/only.txt", "fd"} {
+		if err := os.Remove(filepath.Join(f.seed, name)); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	gitCLI(f.t, f.seed, "mv", "old/name.txt", "new-name.txt")
+	if err := os.Chmod(filepath.Join(f.seed, "script.sh"), 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(f.seed, "df")); err != nil {
+		f.t.Fatal(err)
+	}
+	f.write(f.seed, map[string]string{"fd/inner.txt": "inner", "df": "now a file"})
+	return f.commit("big change")
+}
+
+func TestUpdateAppliesOneCommit(t *testing.T) {
+	for _, mode := range []string{"", "ff", "reset"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			f := newUpdateFixture(t, seedFiles, true)
+			f.write(f.checkout, untrackedFiles)
+			before := f.head()
+			want := f.pushBigChange()
+
+			res, err := Update(context.Background(), f.spec(mode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.From != before || res.To != want || res.Cloned {
+				t.Errorf("result %+v, want From %s To %s", res, before, want)
+			}
+			// change.txt, gone.txt, old/name.txt, new-name.txt, script.sh, link,
+			// new/deep/file.txt, lib/only.txt, fd, fd/inner.txt, df/a.txt, df
+			if res.Changed != 12 {
+				t.Errorf("Changed = %d, want 12", res.Changed)
+			}
+			if got := f.head(); got != want {
+				t.Errorf("HEAD = %s, want %s", got, want)
+			}
+			for name, content := range map[string]string{
+				"change.txt": "v2", "new-name.txt": "rename me", "new/deep/file.txt": "deep",
+				"fd/inner.txt": "inner", "df": "now a file", "keep.txt": "keep",
+			} {
+				if got := f.read(name); got != content {
+					t.Errorf("%s = %q, want %q", name, got, content)
+				}
+			}
+			for _, name := range []string{"gone.txt", "old", "lib/only.txt", "df/a.txt"} {
+				if f.exists(name) {
+					t.Errorf("%s still exists", name)
+				}
+			}
+			if fi, err := os.Stat(filepath.Join(f.checkout, "script.sh")); err != nil || fi.Mode().Perm() != 0o755 {
+				t.Errorf("script.sh mode: %v, %v; want 0755", fi.Mode(), err)
+			}
+			if target, err := os.Readlink(filepath.Join(f.checkout, "link")); err != nil || target != "keep.txt" {
+				t.Errorf("link: %q, %v; want symlink to keep.txt", target, err)
+			}
+			f.assertUntrackedKept()
+			f.assertClean()
+			if out := gitCLI(t, f.checkout, "status", "--porcelain"); out != "?? lib/\n?? notes.txt" && out != "?? lib/local.txt\n?? notes.txt" {
+				t.Errorf("git status --porcelain:\n%s", out)
+			}
+			if _, err := os.Stat(filepath.Join(f.checkout, ".git", "index.lock")); !os.IsNotExist(err) {
+				t.Errorf("index.lock left behind: %v", err)
+			}
+
+			// The index we wrote must serve the next update too.
+			again, err := Update(context.Background(), f.spec(mode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.From != want || again.To != want || again.Changed != 0 {
+				t.Errorf("second update %+v, want no change at %s", again, want)
+			}
+			f.write(f.seed, map[string]string{"change.txt": "v3"})
+			third := f.commit("third")
+			if _, err := Update(context.Background(), f.spec(mode)); err != nil {
+				t.Fatal(err)
+			}
+			if f.head() != third || f.read("change.txt") != "v3" {
+				t.Errorf("third update: HEAD %s change.txt %q", f.head(), f.read("change.txt"))
+			}
+			f.assertClean()
+		})
+	}
+}
+
+func TestUpdateClonesMissingCheckout(t *testing.T) {
+	f := newUpdateFixture(t, seedFiles, false)
+	s := f.spec("")
+	s.URL = f.origin
+	res, err := Update(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gitCLI(t, f.seed, "rev-parse", "HEAD")
+	if !res.Cloned || res.From != "" || res.To != want || res.Changed != len(seedFiles) {
+		t.Errorf("result %+v, want a clone at %s with %d files", res, want, len(seedFiles))
+	}
+	if got := f.read("keep.txt"); got != "keep" {
+		t.Errorf("keep.txt = %q", got)
+	}
+	hash, branch, err := Head(f.checkout)
+	if err != nil || hash != want || branch != "main" {
+		t.Errorf("Head = %s, %s, %v; want %s on main", hash, branch, err, want)
+	}
+	f.assertClean()
+	entries, err := os.ReadDir(filepath.Dir(f.checkout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "hookgate-clone") {
+			t.Errorf("clone temporary %s left behind", e.Name())
+		}
+	}
+
+	// A checkout made by go-git's clone updates like any other.
+	f.write(f.checkout, untrackedFiles)
+	next := f.pushBigChange()
+	if _, err := Update(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if f.head() != next {
+		t.Errorf("HEAD = %s, want %s", f.head(), next)
+	}
+	f.assertUntrackedKept()
+	f.assertClean()
+}
+
+func TestUpdateRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(f *updateFixture, s *Spec)
+		want    string
+	}{
+		{"missing without url", func(f *updateFixture, s *Spec) {
+			s.Path = filepath.Join(f.checkout, "nope")
+		}, "does not exist and no url is set"},
+		{"not a work tree", func(f *updateFixture, s *Spec) {
+			s.Path = t.TempDir()
+		}, "is not a git work tree"},
+		{"a file", func(f *updateFixture, s *Spec) {
+			s.Path = filepath.Join(f.checkout, "keep.txt")
+		}, "is not a directory"},
+		{"bare repository", func(f *updateFixture, s *Spec) {
+			s.Path = f.origin
+		}, "is not a git work tree"},
+		{"branch missing on origin", func(f *updateFixture, s *Spec) {
+			s.Branch = "nope"
+		}, `fetch origin nope: branch "nope" not found on origin`},
+		{"clone of a missing branch", func(f *updateFixture, s *Spec) {
+			s.Path, s.URL, s.Branch = filepath.Join(t.TempDir(), "new"), f.origin, "nope"
+		}, `branch "nope" not found on origin`},
+		{"unknown mode", func(f *updateFixture, s *Spec) {
+			s.Mode = "merge"
+		}, `unknown mode "merge"`},
+		{"invalid branch", func(f *updateFixture, s *Spec) {
+			s.Branch = "a..b"
+		}, "invalid branch name"},
+		{"on another branch", func(f *updateFixture, s *Spec) {
+			gitCLI(t, f.checkout, "checkout", "-q", "-b", "feature")
+		}, "checkout is on feature, expected branch main"},
+		{"detached", func(f *updateFixture, s *Spec) {
+			gitCLI(t, f.checkout, "checkout", "-q", "--detach")
+		}, "checkout is on a detached HEAD at"},
+		{"index locked", func(f *updateFixture, s *Spec) {
+			f.write(f.checkout, map[string]string{".git/index.lock": ""})
+		}, "index.lock exists"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+			f.write(f.seed, map[string]string{"new.txt": "new"})
+			f.commit("second")
+			s := f.spec("")
+			tt.prepare(f, &s)
+			_, err := Update(context.Background(), s)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "repository test: ") {
+				t.Errorf("error %q does not name the repository", err)
+			}
+		})
+	}
+}
+
+// snapshot records what an ff update that fails must leave exactly as it was.
+type snapshot struct {
+	head, index, branch string
+	files               map[string]string
+}
+
+func (f *updateFixture) snapshot(names ...string) snapshot {
+	f.t.Helper()
+	idx, err := os.ReadFile(filepath.Join(f.checkout, ".git", "index"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	s := snapshot{
+		head:   gitCLI(f.t, f.checkout, "symbolic-ref", "-q", "HEAD"),
+		index:  string(idx),
+		branch: gitCLI(f.t, f.checkout, "rev-parse", "refs/heads/main"),
+		files:  map[string]string{},
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(f.checkout, n))
+		if err == nil {
+			s.files[n] = string(b)
+		}
+	}
+	return s
+}
+
+func (f *updateFixture) assertUnchanged(before snapshot) {
+	f.t.Helper()
+	names := make([]string, 0, len(before.files))
+	for n := range before.files {
+		names = append(names, n)
+	}
+	after := f.snapshot(names...)
+	if after.head != before.head || after.branch != before.branch {
+		f.t.Errorf("HEAD moved: %s %s → %s %s", before.head, before.branch, after.head, after.branch)
+	}
+	if after.index != before.index {
+		f.t.Error("index was rewritten by a refused update")
+	}
+	for n, content := range before.files {
+		if after.files[n] != content {
+			f.t.Errorf("%s changed from %q to %q", n, content, after.files[n])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(f.checkout, ".git", "index.lock")); !os.IsNotExist(err) {
+		f.t.Errorf("index.lock left behind: %v", err)
+	}
+}
+
+func TestUpdateLocalModifications(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(f *updateFixture)
+		path   string
+	}{
+		{"content of a file the update changes", func(f *updateFixture) {
+			f.write(f.checkout, map[string]string{"change.txt": "local edit"})
+		}, "change.txt"},
+		{"content of a file the update leaves alone, same size", func(f *updateFixture) {
+			f.write(f.checkout, map[string]string{"keep.txt": "KEEP"})
+		}, "keep.txt"},
+		{"mode", func(f *updateFixture) {
+			if err := os.Chmod(filepath.Join(f.checkout, "keep.txt"), 0o755); err != nil {
+				f.t.Fatal(err)
+			}
+		}, "keep.txt"},
+		{"deleted", func(f *updateFixture) {
+			if err := os.Remove(filepath.Join(f.checkout, "keep.txt")); err != nil {
+				f.t.Fatal(err)
+			}
+		}, "keep.txt"},
+		{"staged", func(f *updateFixture) {
+			f.write(f.checkout, map[string]string{"change.txt": "staged"})
+			gitCLI(f.t, f.checkout, "add", "change.txt")
+		}, "change.txt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newUpdateFixture(t, seedFiles, true)
+			f.write(f.checkout, untrackedFiles)
+			tt.modify(f)
+			want := f.pushBigChange()
+
+			before := f.snapshot("change.txt", "keep.txt", "gone.txt", ".env")
+			_, err := Update(context.Background(), f.spec("ff"))
+			if err == nil || !strings.Contains(err.Error(), "local modifications") || !strings.Contains(err.Error(), tt.path) {
+				t.Fatalf("ff: error %v, want local modifications naming %s", err, tt.path)
+			}
+			f.assertUnchanged(before)
+			if !f.exists("gone.txt") || f.exists("new-name.txt") {
+				t.Error("work tree changed by a refused update")
+			}
+			f.assertUntrackedKept()
+
+			res, err := Update(context.Background(), f.spec("reset"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.To != want || f.head() != want {
+				t.Errorf("reset: result %+v, HEAD %s, want %s", res, f.head(), want)
+			}
+			if f.read("change.txt") != "v2" || f.read("keep.txt") != "keep" {
+				t.Errorf("reset kept local content: change.txt %q keep.txt %q", f.read("change.txt"), f.read("keep.txt"))
+			}
+			f.assertUntrackedKept()
+			f.assertClean()
+		})
+	}
+}
+
+func TestUpdateLocalModificationListIsShort(t *testing.T) {
+	files := map[string]string{}
+	for i := range 8 {
+		files[fmt.Sprintf("f%d.txt", i)] = "v1"
+	}
+	f := newUpdateFixture(t, files, true)
+	for name := range files {
+		f.write(f.checkout, map[string]string{name: "local"})
+	}
+	f.write(f.seed, map[string]string{"f0.txt": "v2"})
+	f.commit("second")
+	_, err := Update(context.Background(), f.spec(""))
+	if err == nil || !strings.Contains(err.Error(), "f0.txt, f1.txt, f2.txt, f3.txt, f4.txt and 3 more") {
+		t.Fatalf("error %v, want five paths and a count", err)
+	}
+}
+
+func TestUpdateDiverged(t *testing.T) {
+	tests := []struct {
+		name    string
+		diverge func(f *updateFixture)
+	}{
+		{"local commit", func(f *updateFixture) {
+			f.write(f.checkout, map[string]string{"local.txt": "local commit"})
+			gitCLI(f.t, f.checkout, "add", "local.txt")
+			gitCLI(f.t, f.checkout, "commit", "-q", "-m", "local")
+			f.write(f.seed, map[string]string{"change.txt": "v2"})
+			f.commit("upstream")
+		}},
+		{"origin force-pushed", func(f *updateFixture) {
+			f.write(f.seed, map[string]string{"change.txt": "v2"})
+			f.commit("to be rewritten")
+			gitCLI(f.t, f.checkout, "pull", "-q", "--ff-only")
+			gitCLI(f.t, f.seed, "reset", "-q", "--hard", "HEAD~1")
+			f.write(f.seed, map[string]string{"change.txt": "v2 rewritten"})
+			f.commit("rewritten")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newUpdateFixture(t, seedFiles, true)
+			f.write(f.checkout, untrackedFiles)
+			tt.diverge(f)
+			want := gitCLI(t, f.seed, "rev-parse", "HEAD")
+
+			before := f.snapshot("change.txt", "local.txt")
+			res, err := Update(context.Background(), f.spec(""))
+			if err == nil || !strings.Contains(err.Error(), "diverged") || !strings.Contains(err.Error(), `set mode = "reset"`) {
+				t.Fatalf("ff: error %v, want diverged", err)
+			}
+			if res.To != res.From || res.From != before.branch {
+				t.Errorf("failed update reports %+v, want HEAD %s unchanged", res, before.branch)
+			}
+			f.assertUnchanged(before)
+
+			res, err = Update(context.Background(), f.spec("reset"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.From != before.branch || res.To != want || f.head() != want {
+				t.Errorf("reset: result %+v, HEAD %s, want %s", res, f.head(), want)
+			}
+			if f.exists("local.txt") {
+				t.Error("reset kept the file of the discarded local commit")
+			}
+			f.assertUntrackedKept()
+			f.assertClean()
+		})
+	}
+}
+
+func TestUpdateResetSwitchesBranch(t *testing.T) {
+	for _, how := range []string{"detached", "other branch"} {
+		t.Run(how, func(t *testing.T) {
+			f := newUpdateFixture(t, seedFiles, true)
+			f.write(f.checkout, untrackedFiles)
+			if how == "detached" {
+				gitCLI(t, f.checkout, "checkout", "-q", "--detach")
+			} else {
+				gitCLI(t, f.checkout, "checkout", "-q", "-b", "feature")
+				f.write(f.checkout, map[string]string{"feature.txt": "feature"})
+				gitCLI(t, f.checkout, "add", "feature.txt")
+				gitCLI(t, f.checkout, "commit", "-q", "-m", "feature")
+			}
+			want := f.pushBigChange()
+			if _, err := Update(context.Background(), f.spec("reset")); err != nil {
+				t.Fatal(err)
+			}
+			hash, branch, err := Head(f.checkout)
+			if err != nil || hash != want || branch != "main" {
+				t.Errorf("Head = %s, %q, %v; want %s on main", hash, branch, err, want)
+			}
+			if f.exists("feature.txt") {
+				t.Error("feature.txt survived the switch to main")
+			}
+			f.assertUntrackedKept()
+			f.assertClean()
+		})
+	}
+}
+
+func TestUpdateUntrackedInTheWay(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+		f.write(f.checkout, map[string]string{"new.txt": "mine", "sub": "mine too"})
+		f.write(f.seed, map[string]string{"new.txt": "theirs", "sub/file.txt": "theirs"})
+		want := f.commit("adds new.txt")
+		before := f.snapshot("new.txt", "sub")
+		_, err := Update(context.Background(), f.spec(""))
+		if err == nil || !strings.Contains(err.Error(), "untracked files") || !strings.Contains(err.Error(), "new.txt, sub") {
+			t.Fatalf("ff: error %v, want untracked files new.txt, sub", err)
+		}
+		f.assertUnchanged(before)
+
+		// reset is git reset --hard: origin's tracked file wins.
+		if _, err := Update(context.Background(), f.spec("reset")); err != nil {
+			t.Fatal(err)
+		}
+		if f.head() != want || f.read("new.txt") != "theirs" || f.read("sub/file.txt") != "theirs" {
+			t.Errorf("reset: HEAD %s new.txt %q", f.head(), f.read("new.txt"))
+		}
+		f.assertClean()
+	})
+	t.Run("directory", func(t *testing.T) {
+		for _, mode := range []string{"ff", "reset"} {
+			f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+			f.write(f.checkout, map[string]string{"cache/data": "precious"})
+			f.write(f.seed, map[string]string{"cache": "a file now"})
+			f.commit("adds cache")
+			before := f.snapshot("cache/data")
+			_, err := Update(context.Background(), f.spec(mode))
+			if err == nil || !strings.Contains(err.Error(), "directory cache holds untracked files") {
+				t.Fatalf("%s: error %v, want directory cache holds untracked files", mode, err)
+			}
+			f.assertUnchanged(before)
+		}
+	})
+}
+
+func TestUpdateSkipsSubmodules(t *testing.T) {
+	// sub starts as a file, so the update also replaces a file by a submodule.
+	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep", "sub": "a file"}, true)
+	commit := gitCLI(t, f.seed, "rev-parse", "HEAD")
+	gitCLI(t, f.seed, "rm", "-q", "sub")
+	gitCLI(t, f.seed, "update-index", "--add", "--cacheinfo", "160000,"+commit+",sub")
+	gitCLI(t, f.seed, "commit", "-q", "-m", "submodule")
+	gitCLI(t, f.seed, "push", "-q", "origin", "HEAD:main")
+	want := gitCLI(t, f.seed, "rev-parse", "HEAD")
+	if _, err := Update(context.Background(), f.spec("")); err != nil {
+		t.Fatal(err)
+	}
+	if f.head() != want {
+		t.Errorf("HEAD = %s, want %s", f.head(), want)
+	}
+	if fi, err := os.Stat(filepath.Join(f.checkout, "sub")); err != nil || !fi.IsDir() {
+		t.Errorf("sub: %v, want an empty directory", err)
+	}
+	f.assertClean()
+}
+
+func TestUpdateAlreadyUpToDate(t *testing.T) {
+	for _, mode := range []string{"ff", "reset"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newUpdateFixture(t, seedFiles, true)
+			head := f.head()
+			res, err := Update(context.Background(), f.spec(mode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res != (UpdateResult{From: head, To: head}) {
+				t.Errorf("result %+v, want From == To == %s and nothing changed", res, head)
+			}
+			f.assertClean()
+		})
+	}
+}
+
+func TestHead(t *testing.T) {
+	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+	want := f.head()
+	hash, branch, err := Head(f.checkout)
+	if err != nil || hash != want || branch != "main" {
+		t.Errorf("Head = %s, %q, %v; want %s on main", hash, branch, err, want)
+	}
+	gitCLI(t, f.checkout, "checkout", "-q", "--detach")
+	hash, branch, err = Head(f.checkout)
+	if err != nil || hash != want || branch != "" {
+		t.Errorf("detached Head = %s, %q, %v; want %s and no branch", hash, branch, err, want)
+	}
+	gitCLI(t, f.checkout, "checkout", "-q", "--orphan", "fresh")
+	hash, branch, err = Head(f.checkout)
+	if err != nil || hash != "" || branch != "fresh" {
+		t.Errorf("unborn Head = %s, %q, %v; want no hash on fresh", hash, branch, err)
+	}
+	if _, _, err := Head(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a git work tree") {
+		t.Errorf("Head of a plain directory: %v", err)
+	}
+}
+
+// hangingSSHServer accepts TCP connections and never says a word, like a
+// firewalled or wedged git host. hangUp closes it and the connections it holds.
+func hangingSSHServer(t *testing.T) (addr string, hangUp func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	closed := false
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if closed {
+				c.Close()
+			} else {
+				conns = append(conns, c)
+			}
+			mu.Unlock()
+		}
+	}()
+	hangUp = func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		closed = true
+		for _, c := range conns {
+			c.Close()
+		}
+		conns = nil
+	}
+	t.Cleanup(hangUp)
+	return ln.Addr().String(), hangUp
+}
+
+// writeTestKey writes an ed25519 private key and an empty known_hosts file.
+func writeTestKey(t *testing.T) (key, knownHosts string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	key, knownHosts = filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(knownHosts, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return key, knownHosts
+}
+
+func TestUpdateTimeout(t *testing.T) {
+	key, knownHosts := writeTestKey(t)
+
+	t.Run("already past deadline", func(t *testing.T) {
+		f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+		f.write(f.seed, map[string]string{"new.txt": "new"})
+		f.commit("second")
+		before := f.head()
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		_, err := Update(ctx, f.spec(""))
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "deadline") {
+			t.Fatalf("error %v, want the deadline", err)
+		}
+		if f.head() != before {
+			t.Error("HEAD moved after the deadline")
+		}
+	})
+
+	for _, clone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hanging ssh host, clone=%v", clone), func(t *testing.T) {
+			addr, hangUp := hangingSSHServer(t)
+			url := "ssh://git@" + addr + "/x.git"
+			f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, !clone)
+			s := f.spec("")
+			s.SSHKey, s.KnownHosts = key, knownHosts
+			if clone {
+				s.URL = url
+			} else {
+				gitCLI(t, f.checkout, "remote", "set-url", "origin", url)
+			}
+
+			const timeout = 300 * time.Millisecond
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			start := time.Now()
+			_, err := Update(ctx, s)
+			elapsed := time.Since(start)
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "deadline") {
+				t.Fatalf("error %v, want the deadline", err)
+			}
+			if elapsed > timeout+5*time.Second {
+				t.Fatalf("Update returned after %v, deadline was %v", elapsed, timeout)
+			}
+			t.Logf("after %v: %v", elapsed, err)
+
+			// The abandoned fetch still holds the repository: the next update waits
+			// for it, within its own deadline.
+			ctx2, cancel2 := context.WithTimeout(context.Background(), timeout)
+			defer cancel2()
+			_, err = Update(ctx2, s)
+			if err == nil || !strings.Contains(err.Error(), "still running") || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("second update: %v, want it to wait for the abandoned fetch", err)
+			}
+
+			// Once the host hangs up, the abandoned operation ends and is forgotten.
+			path, _ := filepath.Abs(s.Path)
+			ok := make(chan struct{})
+			go func() { _ = waitForAbandoned(context.Background(), path); close(ok) }()
+			hangUp()
+			select {
+			case <-ok:
+			case <-time.After(30 * time.Second):
+				t.Fatal("abandoned fetch never ended after the host hung up")
+			}
+			if clone {
+				if _, err := os.Stat(s.Path); !os.IsNotExist(err) {
+					t.Errorf("timed-out clone left %s: %v", s.Path, err)
+				}
+				entries, _ := os.ReadDir(filepath.Dir(s.Path))
+				for _, e := range entries {
+					if strings.Contains(e.Name(), "hookgate-clone") {
+						t.Errorf("timed-out clone left %s", e.Name())
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestUpdateKeepsSecretsOutOfErrors(t *testing.T) {
+	const token, password = "tok-3f9a8b7c6d5e", "pw-1a2b3c4d5e6f"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "broken", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	key, knownHosts := writeTestKey(t)
+	badKey := filepath.Join(t.TempDir(), "bad_key")
+	if err := os.WriteFile(badKey, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nkey-material-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		spec func(dir string) Spec
+		keep []string // secrets that must not appear
+	}{
+		{"token and password in clone url", func(dir string) Spec {
+			return Spec{Path: filepath.Join(dir, "c"), Branch: "main", Token: token,
+				URL: strings.Replace(srv.URL, "http://", "http://user:"+password+"@", 1) + "/x.git"}
+		}, []string{token, password}},
+		{"token as url user", func(dir string) Spec {
+			return Spec{Path: filepath.Join(dir, "c"), Branch: "main",
+				URL: strings.Replace(srv.URL, "http://", "http://"+token+"@", 1) + "/x.git"}
+		}, []string{token}},
+		{"unreadable ssh key", func(dir string) Spec {
+			return Spec{Path: filepath.Join(dir, "c"), Branch: "main", SSHKey: badKey, KnownHosts: knownHosts,
+				URL: "ssh://git@127.0.0.1:1/x.git"}
+		}, []string{"key-material-secret"}},
+		{"refused ssh", func(dir string) Spec {
+			return Spec{Path: filepath.Join(dir, "c"), Branch: "main", SSHKey: key, KnownHosts: knownHosts,
+				URL: "ssh://git@127.0.0.1:1/x.git"}
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := Update(ctx, tt.spec(t.TempDir()))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, secret := range tt.keep {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error leaks %q: %v", secret, err)
+				}
+			}
+			t.Logf("error: %v", err)
+		})
+	}
+}
+
+func TestRedact(t *testing.T) {
+	cause := fmt.Errorf("fetch: GET https://x-access-token:s3cr3t@host/r.git: %w", context.DeadlineExceeded)
+	err := redact(cause, "s3cr3t")
+	if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "https://x-access-token:***@host/r.git") {
+		t.Errorf("redact = %q", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Error("redact lost errors.Is")
+	}
+	if errors.Unwrap(err) != nil {
+		t.Error("redacted error unwraps to the unredacted one")
+	}
+	plain := errors.New("fetch ssh://git@host/r.git: refused")
+	if redact(plain, "") != plain {
+		t.Error("redact changed an error with nothing secret in it")
+	}
+}
