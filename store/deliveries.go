@@ -72,10 +72,12 @@ func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, d *Delivery) (in
 	}
 	var seen int
 	var deployedBy sql.NullInt64
+	// "guid != ''" repeats the partial index's condition so SQLite can use the index;
+	// without it every insert scans the table.
 	err := tx.QueryRowContext(ctx, `
 		SELECT count(*), max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
 		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
-		WHERE d.guid = ?`, d.GUID).Scan(&seen, &deployedBy)
+		WHERE d.guid = ? AND d.guid != ''`, d.GUID).Scan(&seen, &deployedBy)
 	if err != nil {
 		return 0, fmt.Errorf("record delivery: look up guid: %w", err)
 	}

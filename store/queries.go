@@ -1,0 +1,281 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MaxLimit bounds one page of a listing.
+const MaxLimit = 500
+
+// DeliveryStatuses and DeployStatuses are the values a status filter takes.
+var (
+	DeliveryStatuses = []string{DeliveryAccepted, DeliveryIgnored, DeliveryRejected}
+	DeployStatuses   = []string{DeployQueued, DeployRunning, DeploySucceeded, DeployFailed, DeployInterrupted}
+	SignatureResults = []string{SignatureValid, SignatureInvalid, SignatureMissing, SignatureUnchecked}
+)
+
+// Page is keyset paging over ids, newest first: Before returns rows older than that id,
+// After rows newer than it (still newest first). Neither: the newest rows.
+type Page struct {
+	Before int64
+	After  int64
+	Limit  int
+}
+
+// DeliveryFilter narrows a delivery listing. Status matches the delivery's own status
+// (accepted, ignored, rejected) or, for a deploy status (queued … interrupted), the status
+// of the deploy it joined.
+type DeliveryFilter struct {
+	Repo         string
+	Status       string
+	Event        string
+	Signature    string
+	CommitPrefix string // of the full "after" hash
+	Since, Until time.Time
+	Page
+}
+
+// DeployFilter narrows a deploy listing; Since and Until apply to the queued time.
+type DeployFilter struct {
+	Repo         string
+	Status       string
+	Trigger      string
+	CommitPrefix string // of to_commit
+	Since, Until time.Time
+	Page
+}
+
+// where accumulates conditions and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// prefixRange turns a hash prefix into a range an index can serve (LIKE could not, as
+// SQLite's LIKE is case-insensitive).
+func prefixRange(w *where, col, prefix string) {
+	prefix = strings.ToLower(prefix)
+	w.add(col+" >= ? AND "+col+" < ?", prefix, prefix+"\xff")
+}
+
+func (p Page) apply(w *where, idCol string) (order string, limit int, reverse bool) {
+	limit = p.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, MaxLimit)
+	switch {
+	case p.Before > 0:
+		w.add(idCol+" < ?", p.Before)
+	case p.After > 0:
+		w.add(idCol+" > ?", p.After)
+		// Take the rows just above After in ascending order, then flip them.
+		return " ORDER BY " + idCol + " ASC", limit, true
+	}
+	return " ORDER BY " + idCol + " DESC", limit, false
+}
+
+// ListDeliveries returns one page of deliveries, newest first, with the status of the
+// deploy each joined.
+func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	var w where
+	if f.Repo != "" {
+		w.add("d.repo = ?", f.Repo)
+	}
+	if f.Status != "" {
+		if isOneOf(f.Status, DeployStatuses) {
+			w.add("d.deploy_id IN (SELECT id FROM deploys WHERE status = ?)", f.Status)
+		} else {
+			w.add("d.status = ?", f.Status)
+		}
+	}
+	if f.Event != "" {
+		w.add("d.event = ?", f.Event)
+	}
+	if f.Signature != "" {
+		w.add("d.signature = ?", f.Signature)
+	}
+	if f.CommitPrefix != "" {
+		prefixRange(&w, "d.after_commit", f.CommitPrefix)
+	}
+	if !f.Since.IsZero() {
+		w.add("d.received_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		w.add("d.received_at < ?", f.Until.UTC())
+	}
+	order, limit, reverse := f.Page.apply(&w, "d.id")
+	q := `SELECT ` + deliveryColumns + ` FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id` +
+		w.sql() + order + ` LIMIT ?`
+	rows, err := s.rdb.QueryContext(ctx, q, append(w.args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := []Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	if reverse {
+		flip(out)
+	}
+	return out, nil
+}
+
+// ListDeploys returns one page of deploys, newest first, each with its delivery ids (but
+// not its log).
+func (s *Store) ListDeploys(ctx context.Context, f DeployFilter) ([]Deploy, error) {
+	var w where
+	if f.Repo != "" {
+		w.add("repo = ?", f.Repo)
+	}
+	if f.Status != "" {
+		w.add("status = ?", f.Status)
+	}
+	if f.Trigger != "" {
+		w.add("triggered_by = ?", f.Trigger)
+	}
+	if f.CommitPrefix != "" {
+		prefixRange(&w, "to_commit", f.CommitPrefix)
+	}
+	if !f.Since.IsZero() {
+		w.add("queued_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		w.add("queued_at < ?", f.Until.UTC())
+	}
+	order, limit, reverse := f.Page.apply(&w, "id")
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deployColumns+` FROM deploys`+w.sql()+order+` LIMIT ?`,
+		append(w.args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list deploys: %w", err)
+	}
+	out := []Deploy{}
+	for rows.Next() {
+		dp, err := scanDeploy(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list deploys: %w", err)
+		}
+		out = append(out, dp)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list deploys: %w", err)
+	}
+	if reverse {
+		flip(out)
+	}
+	if err := s.attachDeliveryIDs(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// attachDeliveryIDs fills DeliveryIDs for a page of deploys with one query.
+func (s *Store) attachDeliveryIDs(ctx context.Context, deploys []Deploy) error {
+	if len(deploys) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*Deploy, len(deploys))
+	ph := make([]string, len(deploys))
+	args := make([]any, len(deploys))
+	for i := range deploys {
+		deploys[i].DeliveryIDs = []int64{}
+		byID[deploys[i].ID] = &deploys[i]
+		ph[i], args[i] = "?", deploys[i].ID
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+
+		strings.Join(ph, ",")+`) ORDER BY id`, args...)
+	if err != nil {
+		return fmt.Errorf("list deploys: delivery ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dep, id int64
+		if err := rows.Scan(&dep, &id); err != nil {
+			return fmt.Errorf("list deploys: delivery ids: %w", err)
+		}
+		byID[dep].DeliveryIDs = append(byID[dep].DeliveryIDs, id)
+	}
+	return rows.Err()
+}
+
+// RepoState is what the history knows of one repository's deploys.
+type RepoState struct {
+	Last    *Deploy // the newest deploy that is not queued (running or finished)
+	Queued  *Deploy
+	LastOK  *Deploy // the newest succeeded deploy: what is live
+	Pending int     // deliveries waiting in the queued deploy
+}
+
+// RepoState returns repo's last, queued and last successful deploys.
+func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
+	var st RepoState
+	get := func(q string) (*Deploy, error) {
+		dp, err := scanDeploy(s.rdb.QueryRowContext(ctx, `SELECT `+deployColumns+` FROM deploys WHERE repo = ? AND `+q+` ORDER BY id DESC LIMIT 1`, repo))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("state of %s: %w", repo, err)
+		}
+		return &dp, nil
+	}
+	var err error
+	if st.Last, err = get(`status != 'queued'`); err != nil {
+		return st, err
+	}
+	if st.Queued, err = get(`status = 'queued'`); err != nil {
+		return st, err
+	}
+	if st.LastOK, err = get(`status = 'succeeded'`); err != nil {
+		return st, err
+	}
+	if st.Queued != nil {
+		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE deploy_id = ?`,
+			st.Queued.ID).Scan(&st.Pending); err != nil {
+			return st, fmt.Errorf("state of %s: %w", repo, err)
+		}
+	}
+	return st, nil
+}
+
+func isOneOf(v string, set []string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func flip[T any](s []T) {
+	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
+		s[i], s[j] = s[j], s[i]
+	}
+}
