@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -59,6 +60,12 @@ func (s *Server) handleHook(c *gin.Context) {
 		ContentType: limit(r.Header.Get("Content-Type"), 128),
 		Headers:     recordedHeaders(r.Header),
 		Signature:   store.SignatureUnchecked,
+	}
+
+	if !hook.allows(d.RemoteAddr) {
+		s.reject(c, d, http.StatusForbidden, "source_not_allowed",
+			"this address is not in the hook's allow_cidrs")
+		return
 	}
 
 	body, err := s.readBody(c)
@@ -167,6 +174,12 @@ func (s *Server) reject(c *gin.Context, d *store.Delivery, status int, code, msg
 	if d.Signature != store.SignatureValid {
 		// An unauthenticated body is the sender's word only; keep none of it.
 		d.Payload = nil
+		if !s.rejects.allow(d.RemoteAddr) {
+			c.Header("Retry-After", "2")
+			writeError(c, http.StatusTooManyRequests, "rate_limited",
+				"too many rejected deliveries from this address; they are no longer recorded for now")
+			return
+		}
 	}
 	if !s.record(c, d) {
 		return
@@ -219,4 +232,22 @@ func limit(s string, n int) string {
 func jsonObject(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) >= 2 && b[0] == '{' && json.Valid(b)
+}
+
+// allows reports whether a delivery from ip may reach the hook; with no allow_cidrs, any may.
+func (h Hook) allows(ip string) bool {
+	if len(h.AllowCIDRs) == 0 {
+		return true
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range h.AllowCIDRs {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

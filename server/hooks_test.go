@@ -40,7 +40,7 @@ type gateway struct {
 	srv      *server.Server
 }
 
-func newGateway(t *testing.T) *gateway {
+func newGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
 	if err != nil {
@@ -54,11 +54,15 @@ func newGateway(t *testing.T) *gateway {
 		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
 		Timeout:  time.Minute,
 	}}, repos.Options{Workers: 2, Logger: logger})
-	srv, err := server.New(server.Options{
-		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Repository: "binkkatal/sample_app"}},
+	opts := server.Options{
+		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Repository: "binkkatal/sample_app", Path: checkout}},
 		MaxBody: maxBody,
 		Logger:  logger,
-	}, st, mgr)
+	}
+	for _, f := range configure {
+		f(&opts)
+	}
+	srv, err := server.New(opts, st, mgr)
 	if err != nil {
 		t.Fatal(err)
 	}

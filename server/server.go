@@ -5,10 +5,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -17,17 +20,23 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// Hook is one configured repository as the hook endpoint sees it.
+// Hook is one configured repository as the hook endpoint and the history see it.
 type Hook struct {
 	Name       string
 	Secret     []byte
 	Branch     string
 	Repository string // optional owner/name the payload must name
+	Path       string // the checkout, read for its HEAD on the repositories page
+	// AllowCIDRs, when set, are the only sources the hook accepts (e.g. GitHub's hook
+	// ranges); others get 403 before their body is read.
+	AllowCIDRs []netip.Prefix
 }
 
-// Deployer wakes a repository's worker after a deploy was queued in the store.
+// Deployer is the worker side as the server sees it: it wakes a repository's worker after
+// a deploy was queued in the store, and tells which deploy runs now.
 type Deployer interface {
 	Notify(repo string)
+	Running(repo string) int64
 }
 
 // Options configures a Server.
@@ -44,12 +53,16 @@ type Server struct {
 	store    *store.Store
 	deployer Deployer
 	hooks    map[string]Hook
+	names    []string // hook names, sorted
 	maxBody  int64
-	log      *slog.Logger
-	now      func() time.Time
-	engine   *gin.Engine
+	// adminToken is the SHA-256 of the token, nil when none is set.
+	adminToken []byte
+	log        *slog.Logger
+	now        func() time.Time
+	engine     *gin.Engine
 
 	unknownHooks atomic.Int64
+	rejects      *rejectLimiter
 }
 
 // New builds the server and its routes.
@@ -67,9 +80,16 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		maxBody:  opts.MaxBody,
 		log:      opts.Logger,
 		now:      func() time.Time { return time.Now().UTC() },
+		rejects:  newRejectLimiter(),
 	}
 	for _, h := range opts.Hooks {
 		s.hooks[h.Name] = h
+		s.names = append(s.names, h.Name)
+	}
+	sort.Strings(s.names)
+	if opts.AdminToken != "" {
+		h := sha256.Sum256([]byte(opts.AdminToken))
+		s.adminToken = h[:]
 	}
 
 	gin.SetMode(gin.ReleaseMode)
@@ -87,6 +107,8 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 
 	r.POST("/hooks/:name", s.handleHook)
 	r.GET("/healthz", s.handleHealth)
+	s.registerAPI(r.Group("/api/v1", s.requireOperator(bearerAuth)))
+	s.registerPages(r.Group("/", s.requireOperator(basicAuth)))
 	s.engine = r
 	return s, nil
 }
@@ -99,6 +121,9 @@ func (s *Server) Handler() http.Handler { return s.engine }
 
 // UnknownHooks counts requests to hook names that are not configured; they are not stored.
 func (s *Server) UnknownHooks() int64 { return s.unknownHooks.Load() }
+
+// DroppedRejections counts unauthenticated rejections answered 429 and not stored.
+func (s *Server) DroppedRejections() int64 { return s.rejects.Dropped() }
 
 // HTTPServer wraps the handler in an http.Server with all four timeouts, so a slow or idle
 // client cannot hold a connection forever.

@@ -1,0 +1,407 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/store"
+)
+
+// deliveryJSON is a delivery as the API shows it: snake_case, RFC 3339 times.
+type deliveryJSON struct {
+	ID            int64             `json:"id"`
+	GUID          string            `json:"guid"`
+	Repo          string            `json:"repo"`
+	Event         string            `json:"event"`
+	Ref           string            `json:"ref"`
+	Before        string            `json:"before"`
+	After         string            `json:"after"`
+	Commit        string            `json:"commit"`
+	Signature     string            `json:"signature"`
+	SignatureAlg  string            `json:"signature_alg"`
+	Status        string            `json:"status"`
+	Reason        string            `json:"reason"`
+	HTTPStatus    int               `json:"http_status"`
+	Redelivery    bool              `json:"redelivery"`
+	ReceivedAt    time.Time         `json:"received_at"`
+	RemoteAddr    string            `json:"remote_addr"`
+	UserAgent     string            `json:"user_agent"`
+	ContentType   string            `json:"content_type"`
+	BodySize      int64             `json:"body_size"`
+	Repository    string            `json:"repository"`
+	RepositoryURL string            `json:"repository_url"`
+	Pusher        string            `json:"pusher"`
+	Message       string            `json:"message"`
+	DeployID      *int64            `json:"deploy_id"`
+	DeployStatus  *string           `json:"deploy_status"`
+	Headers       map[string]string `json:"headers,omitempty"`
+}
+
+func toDeliveryJSON(d store.Delivery) deliveryJSON {
+	out := deliveryJSON{
+		ID: d.ID, GUID: d.GUID, Repo: d.Repo, Event: d.Event, Ref: d.Ref, Before: d.Before,
+		After: d.After, Commit: d.Commit, Signature: d.Signature, SignatureAlg: d.SignatureAlg,
+		Status: d.Status, Reason: d.Reason, HTTPStatus: d.HTTPStatus, Redelivery: d.Redelivery,
+		ReceivedAt: d.ReceivedAt, RemoteAddr: d.RemoteAddr, UserAgent: d.UserAgent,
+		ContentType: d.ContentType, BodySize: d.BodySize, Repository: d.FullName,
+		RepositoryURL: d.RepoURL, Pusher: d.Pusher, Message: d.Message, Headers: d.Headers,
+	}
+	if d.DeployID != 0 {
+		out.DeployID = &d.DeployID
+		out.DeployStatus = &d.DeployStatus
+	}
+	return out
+}
+
+// deployJSON is a deploy as the API shows it; Log only on the single-deploy route.
+type deployJSON struct {
+	ID          int64      `json:"id"`
+	Repo        string     `json:"repo"`
+	Status      string     `json:"status"`
+	Trigger     string     `json:"trigger"`
+	Ref         string     `json:"ref"`
+	FromCommit  string     `json:"from_commit"`
+	ToCommit    string     `json:"to_commit"`
+	QueuedAt    time.Time  `json:"queued_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
+	DurationMS  *int64     `json:"duration_ms"`
+	Error       string     `json:"error"`
+	DeliveryIDs []int64    `json:"delivery_ids"`
+	Log         *string    `json:"log,omitempty"`
+}
+
+func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
+	out := deployJSON{
+		ID: dp.ID, Repo: dp.Repo, Status: dp.Status, Trigger: dp.Trigger, Ref: dp.Ref,
+		FromCommit: dp.FromCommit, ToCommit: dp.ToCommit, QueuedAt: dp.QueuedAt,
+		StartedAt: timeOrNil(dp.StartedAt), FinishedAt: timeOrNil(dp.FinishedAt),
+		Error: dp.Error, DeliveryIDs: dp.DeliveryIDs,
+	}
+	if out.DeliveryIDs == nil {
+		out.DeliveryIDs = []int64{}
+	}
+	if !dp.StartedAt.IsZero() && !dp.FinishedAt.IsZero() {
+		ms := dp.FinishedAt.Sub(dp.StartedAt).Milliseconds()
+		out.DurationMS = &ms
+	}
+	if withLog {
+		out.Log = &dp.Log
+	}
+	return out
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// repoJSON is a configured repository and what is live on it.
+type repoJSON struct {
+	Name              string      `json:"name"`
+	Branch            string      `json:"branch"`
+	Repository        string      `json:"repository"`
+	Path              string      `json:"path"`
+	Head              string      `json:"head"`
+	HeadBranch        string      `json:"head_branch"`
+	HeadError         string      `json:"head_error,omitempty"`
+	LiveCommit        string      `json:"live_commit"`
+	RunningDeployID   *int64      `json:"running_deploy_id"`
+	QueuedDeployID    *int64      `json:"queued_deploy_id"`
+	PendingDeliveries int         `json:"pending_deliveries"`
+	LastDeploy        *deployJSON `json:"last_deploy"`
+}
+
+func (s *Server) registerAPI(g *gin.RouterGroup) {
+	g.GET("/deliveries", s.apiDeliveries)
+	g.GET("/deliveries/:id", s.apiDelivery)
+	g.GET("/deploys", s.apiDeploys)
+	g.GET("/deploys/:id", s.apiDeploy)
+	g.GET("/repos", s.apiRepos)
+	g.POST("/repos/:name/deploy", s.apiDeployNow)
+}
+
+// badParam answers 400 naming the parameter.
+type badParam struct{ name, msg string }
+
+func (e badParam) Error() string { return e.name + ": " + e.msg }
+
+// listParams holds what the deliveries and deploys listings share.
+type listParams struct {
+	repo, status, commit string
+	since, until         time.Time
+	page                 store.Page
+}
+
+func parseList(c *gin.Context, statuses []string) (listParams, error) {
+	var p listParams
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		return p, badParam{"query", "the query string does not parse: " + err.Error()}
+	}
+	p.repo = c.Query("repo")
+	if len(p.repo) > 200 {
+		return p, badParam{"repo", "too long"}
+	}
+	if p.status = c.Query("status"); p.status != "" && !slices.Contains(statuses, p.status) {
+		return p, badParam{"status", "must be one of " + strings.Join(statuses, ", ")}
+	}
+	if p.commit = strings.ToLower(c.Query("commit")); p.commit != "" && !isHexPrefix(p.commit) {
+		return p, badParam{"commit", "must be 1 to 64 hex digits"}
+	}
+	var err error
+	if p.since, err = parseTime(c, "since"); err != nil {
+		return p, err
+	}
+	if p.until, err = parseTime(c, "until"); err != nil {
+		return p, err
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			return p, badParam{"limit", fmt.Sprintf("must be a whole number from 1 to %d", store.MaxLimit)}
+		}
+		p.page.Limit = n
+	} else {
+		p.page.Limit = 50
+	}
+	if v := c.Query("cursor"); v != "" {
+		id, err := decodeCursor(v)
+		if err != nil {
+			return p, badParam{"cursor", "is not a cursor this API gave out"}
+		}
+		p.page.Before = id
+	}
+	return p, nil
+}
+
+func parseTime(c *gin.Context, name string) (time.Time, error) {
+	v := c.Query(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, badParam{name, "must be an RFC 3339 time such as 2026-11-23T10:00:00Z"}
+	}
+	return t, nil
+}
+
+func isHexPrefix(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Cursors are opaque to clients: the id to continue below, base64url-encoded.
+func encodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(s string) (int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := strings.CutPrefix(string(raw), "v1:")
+	if !ok {
+		return 0, fmt.Errorf("bad cursor")
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("bad cursor")
+	}
+	return id, nil
+}
+
+// nextCursor is null on the last page. One extra row is fetched to know whether more follow.
+func nextCursor[T any](rows []T, limit int, id func(T) int64) ([]T, *string) {
+	if len(rows) <= limit {
+		return rows, nil
+	}
+	rows = rows[:limit]
+	c := encodeCursor(id(rows[len(rows)-1]))
+	return rows, &c
+}
+
+func (s *Server) writeParamError(c *gin.Context, err error) {
+	writeError(c, http.StatusBadRequest, "invalid_parameter", err.Error())
+}
+
+func (s *Server) apiDeliveries(c *gin.Context) {
+	statuses := append(slices.Clone(store.DeliveryStatuses), store.DeployStatuses...)
+	p, err := parseList(c, statuses)
+	if err == nil {
+		if sig := c.Query("signature"); sig != "" && !slices.Contains(store.SignatureResults, sig) {
+			err = badParam{"signature", "must be one of " + strings.Join(store.SignatureResults, ", ")}
+		} else if len(c.Query("event")) > 64 {
+			err = badParam{"event", "too long"}
+		}
+	}
+	if err != nil {
+		s.writeParamError(c, err)
+		return
+	}
+	limit := p.page.Limit
+	p.page.Limit++
+	rows, err := s.store.ListDeliveries(c.Request.Context(), store.DeliveryFilter{
+		Repo: p.repo, Status: p.status, Event: c.Query("event"), Signature: c.Query("signature"),
+		CommitPrefix: p.commit, Since: p.since, Until: p.until, Page: p.page,
+	})
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	rows, next := nextCursor(rows, limit, func(d store.Delivery) int64 { return d.ID })
+	out := make([]deliveryJSON, len(rows))
+	for i, d := range rows {
+		out[i] = toDeliveryJSON(d)
+	}
+	c.JSON(http.StatusOK, gin.H{"deliveries": out, "next_cursor": next})
+}
+
+func (s *Server) apiDeploys(c *gin.Context) {
+	p, err := parseList(c, store.DeployStatuses)
+	trigger := c.Query("trigger")
+	if err == nil && trigger != "" && !slices.Contains([]string{store.TriggerPush, store.TriggerRedelivery, store.TriggerManual, store.TriggerRecovery}, trigger) {
+		err = badParam{"trigger", "must be one of push, redelivery, manual, recovery"}
+	}
+	if err != nil {
+		s.writeParamError(c, err)
+		return
+	}
+	limit := p.page.Limit
+	p.page.Limit++
+	rows, err := s.store.ListDeploys(c.Request.Context(), store.DeployFilter{
+		Repo: p.repo, Status: p.status, Trigger: trigger, CommitPrefix: p.commit,
+		Since: p.since, Until: p.until, Page: p.page,
+	})
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	rows, next := nextCursor(rows, limit, func(d store.Deploy) int64 { return d.ID })
+	out := make([]deployJSON, len(rows))
+	for i, dp := range rows {
+		out[i] = toDeployJSON(dp, false)
+	}
+	c.JSON(http.StatusOK, gin.H{"deploys": out, "next_cursor": next})
+}
+
+// pathID reads the :id parameter; a non-number is a 400.
+func pathID(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(c, http.StatusBadRequest, "invalid_parameter", "id: must be a positive whole number")
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) apiDelivery(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	d, err := s.store.Delivery(c.Request.Context(), id)
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toDeliveryJSON(d))
+}
+
+func (s *Server) apiDeploy(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	dp, err := s.store.Deploy(c.Request.Context(), id)
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toDeployJSON(dp, true))
+}
+
+// repoStatus gathers what the API and the page show about one repository.
+func (s *Server) repoStatus(ctx context.Context, name string) (repoJSON, error) {
+	h := s.hooks[name]
+	r := repoJSON{Name: name, Branch: h.Branch, Repository: h.Repository, Path: h.Path}
+	var err error
+	if r.Head, r.HeadBranch, err = repos.Head(h.Path); err != nil {
+		r.HeadError = err.Error()
+	}
+	st, err := s.store.RepoState(ctx, name)
+	if err != nil {
+		return r, err
+	}
+	if st.LastOK != nil {
+		r.LiveCommit = st.LastOK.ToCommit
+	}
+	if id := s.deployer.Running(name); id != 0 {
+		r.RunningDeployID = &id
+	}
+	if st.Queued != nil {
+		r.QueuedDeployID = &st.Queued.ID
+		r.PendingDeliveries = st.Pending
+	}
+	if st.Last != nil {
+		dj := toDeployJSON(*st.Last, false)
+		r.LastDeploy = &dj
+	}
+	return r, nil
+}
+
+func (s *Server) apiRepos(c *gin.Context) {
+	out := make([]repoJSON, 0, len(s.names))
+	for _, name := range s.names {
+		r, err := s.repoStatus(c.Request.Context(), name)
+		if err != nil {
+			s.writeStoreError(c, err)
+			return
+		}
+		out = append(out, r)
+	}
+	c.JSON(http.StatusOK, gin.H{"repos": out})
+}
+
+// deployNow queues a manual deploy of name (joining one already queued) and wakes its worker.
+func (s *Server) deployNow(ctx context.Context, name string) (store.Deploy, error) {
+	if _, ok := s.hooks[name]; !ok {
+		return store.Deploy{}, fmt.Errorf("repository %q: %w", name, store.ErrNotFound)
+	}
+	dp, err := s.store.EnqueueManual(ctx, name)
+	if err != nil {
+		return store.Deploy{}, err
+	}
+	s.deployer.Notify(name)
+	s.log.Info("manual deploy queued", "deploy_id", dp.ID, "repo", name)
+	return dp, nil
+}
+
+func (s *Server) apiDeployNow(c *gin.Context) {
+	dp, err := s.deployNow(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, toDeployJSON(dp, false))
+}

@@ -1,0 +1,256 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/store"
+)
+
+// chromium finds a Chromium or Chrome binary. Without one the browser test is skipped on a
+// developer's machine but fails in CI, where .ci/run installs it: a CI run must never
+// pass by skipping it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium not found; .ci/run must install it")
+	}
+	t.Skip("chromium not found; install it to run the browser test")
+	return ""
+}
+
+// browser starts a headless Chromium with its own profile and returns a tab's context.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	// The first action starts the browser and binds it to ctx, so it runs without a
+	// deadline; each step below gets its own.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// step runs browser actions with a deadline, failing the test with what was being done.
+func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition in the page until it holds. An evaluation that
+// fails because the page is navigating counts as "not yet".
+func waitFor(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	var last error
+	ok := func() bool {
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(ectx, chromedp.Evaluate[bool](`Boolean(`+cond+`)`))
+		last = err
+		return err == nil && v
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			body, _ := chromedp.Run(ectx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("timed out waiting for %s (%s; last error %v); the page says:\n%s", what, cond, last, body)
+		}
+		time.Sleep(20 * time.Millisecond) // between polls of the condition, not instead of it
+	}
+}
+
+// TestBrowser drives the real pages in headless Chromium: the history, its filter form, a
+// delivery with its deploy's output, and "Deploy now" followed live without a reload.
+// With HOOKGATE_SCREENSHOT=1 it also saves docs/history.png.
+func TestBrowser(t *testing.T) {
+	ctx := browser(t)
+	f := newFleet(t,
+		repoSpec{name: "site", commands: []string{`echo "build: site at $HOOKGATE_COMMIT"`, gateCommand, `echo "site is live"`}},
+		repoSpec{name: "api", commands: []string{
+			`echo "migrate: applying pending migrations"`,
+			`test ! -e BROKEN || { echo 'migration 0042_orders_total failed: column "total" does not exist' >&2; exit 1; }`,
+			`echo "api restarted"`,
+		}},
+		repoSpec{name: "docs", commands: []string{`echo "docs built: 42 pages"`}},
+	)
+	at := func(ago time.Duration) { f.back.Store(int64(ago)) }
+	done := func(deployID int64, want string) {
+		t.Helper()
+		if dp := f.waitDeploy(deployID); dp.Status != want {
+			t.Fatalf("deploy %d %s, want %s: %s", deployID, dp.Status, want, dp.Error)
+		}
+	}
+
+	// A morning of deliveries across three repositories, oldest first.
+	at(5*time.Hour + 12*time.Minute)
+	_, dp, _ := f.pushed("docs", "docs: fix typo in install guide", nil)
+	done(dp, store.DeploySucceeded)
+	at(3*time.Hour + 4*time.Minute)
+	_, dp, _ = f.pushed("api", "api: add /v2/orders endpoint", nil)
+	done(dp, store.DeploySucceeded)
+	at(2*time.Hour + 50*time.Minute)
+	f.other("site", delivery{event: "ping", body: testkit.Payload(t, "github/ping.json")}, 200)
+	at(2 * time.Hour)
+	f.other("site", delivery{event: "push", body: refPush(t, "site", "refs/heads/feature/pricing", f.origins["site"].Head())}, 200)
+	at(94 * time.Minute)
+	_, dp, _ = f.pushed("site", "site: new pricing page", nil)
+	f.release(dp)
+	done(dp, store.DeploySucceeded)
+	at(41 * time.Minute)
+	f.other("api", delivery{event: "push", body: []byte(`{"ref":"refs/heads/main"}`), headers: map[string]string{"X-Hub-Signature-256": "sha256=" + strings.Repeat("0", 64)}}, 401)
+	at(26 * time.Minute)
+	broken, dp, _ := f.pushed("api", "api: add total column to orders", map[string]string{"BROKEN": "yes\n"})
+	done(dp, store.DeployFailed)
+	at(12 * time.Minute)
+	_, dp, _ = f.pushed("docs", "docs: webhook setup guide", nil)
+	done(dp, store.DeploySucceeded)
+	at(6 * time.Minute)
+	_, dp, _ = f.pushed("api", "api: revert total column", map[string]string{"BROKEN": ""})
+	done(dp, store.DeploySucceeded)
+	at(2 * time.Minute)
+	_, held, _ := f.pushed("site", "site: hero image for the spring sale", nil)
+	testkit.Eventually(t, 30*time.Second, "the site deploy to run", func() bool {
+		d, err := f.store.Deploy(context.Background(), held)
+		return err == nil && d.Status == store.DeployRunning
+	})
+	at(0)
+
+	// The history: every row, the failed one red, the running one amber.
+	step(t, ctx, "load the history", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(f.url+"/"), chromedp.WaitVisible(chromedp.CSS("table.deliveries")))
+	if n := eval[int](t, ctx, `document.querySelectorAll("table.deliveries tbody tr").length`); n != 10 {
+		t.Fatalf("history shows %d rows, want 10", n)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("tr.tone-busy[data-active]").length`); n != 1 {
+		t.Fatalf("%d running rows, want 1", n)
+	}
+	failedRow := fmt.Sprintf(`tr[data-id="%d"]`, broken)
+	if c := eval[string](t, ctx, fmt.Sprintf(`getComputedStyle(document.querySelector('%s td')).backgroundColor`, failedRow)); c == "rgba(0, 0, 0, 0)" || c == "" {
+		t.Fatalf("the failed row is not tinted: %q", c)
+	}
+	if os.Getenv("HOOKGATE_SCREENSHOT") == "1" {
+		// A short viewport, so the full-page image ends where the page does.
+		step(t, ctx, "size for the screenshot", chromedp.EmulateViewport(1280, 400))
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "docs", "history.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Filter by repository with the form: the result is a shareable URL.
+	step(t, ctx, "filter by repository",
+		chromedp.SetValue(chromedp.CSS(`select[name="repo"]`), "api"),
+		chromedp.Click(chromedp.CSS(`form.filters button`)))
+	waitFor(t, ctx, "the filtered page", `location.search.includes("repo=api") && document.readyState === "complete"`)
+	repos := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("table.deliveries td.repo"), td => td.textContent)`)
+	if len(repos) != 4 || strings.Count(strings.Join(repos, ","), "api") != 4 {
+		t.Fatalf("filtered rows: %v", repos)
+	}
+
+	// Open the failed delivery and read its deploy's output.
+	step(t, ctx, "open the failed delivery", chromedp.Click(chromedp.CSS(failedRow+` a[href^="/deliveries/"]`)))
+	waitFor(t, ctx, "the delivery page", fmt.Sprintf(`location.pathname === "/deliveries/%d" && document.querySelector("pre.log") !== null`, broken))
+	log := eval[string](t, ctx, `document.querySelector("pre.log").textContent`)
+	if !strings.Contains(log, `migration 0042_orders_total failed: column "total" does not exist`) {
+		t.Fatalf("deploy output on the delivery page: %q", log)
+	}
+	if msg := eval[string](t, ctx, `document.querySelector("pre.message").textContent`); msg != "api: add total column to orders" {
+		t.Fatalf("commit message %q", msg)
+	}
+
+	// Deploy now, then watch the deploy go queued → running → succeeded on one page load.
+	step(t, ctx, "open the repositories", chromedp.Navigate(f.url+"/repos"), chromedp.WaitVisible(chromedp.CSS(`tr[data-live="repo-site"] button`)))
+	step(t, ctx, "press Deploy now", chromedp.Click(chromedp.CSS(`tr[data-live="repo-site"] button`)))
+	waitFor(t, ctx, "the deploy page", `location.pathname.startsWith("/deploys/") && document.readyState === "complete"`)
+	manual, err := strconv.ParseInt(strings.TrimPrefix(eval[string](t, ctx, `location.pathname`), "/deploys/"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badge := fmt.Sprintf(`document.querySelector('[data-live="deploy-%d"] h2 .badge').textContent`, manual)
+	if s := eval[string](t, ctx, badge); s != store.DeployQueued {
+		t.Fatalf("a deploy behind a running one shows %q, want queued", s)
+	}
+	// A reload would lose this; live updates keep it.
+	eval[chromedp.Void](t, ctx, `window.hookgateNoReload = true`)
+	f.release(held)
+	waitFor(t, ctx, "running", badge+` === "running"`)
+	f.release(manual)
+	waitFor(t, ctx, "succeeded", badge+` === "succeeded" && document.querySelector("pre.log").textContent.includes("site is live")`)
+	if !eval[bool](t, ctx, `window.hookgateNoReload === true`) {
+		t.Fatalf("the page was reloaded; it should have updated in place")
+	}
+	if d, err := f.store.Deploy(context.Background(), manual); err != nil || d.Trigger != store.TriggerManual || d.Status != store.DeploySucceeded {
+		t.Fatalf("manual deploy %+v %v", d, err)
+	}
+}
+
+// refPush is a signed-to-be push of repo's current head to another ref.
+func refPush(t *testing.T, repo, ref, head string) []byte {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(pushPayload(t, repo, head, head, "wip: pricing experiments", "mona"), &p); err != nil {
+		t.Fatal(err)
+	}
+	p["ref"] = ref
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
