@@ -39,8 +39,10 @@ type ServerConfig struct {
 	Workers         int      `toml:"workers"`
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
+	Retention       string   `toml:"retention"`
 
 	shutdownTimeout time.Duration
+	retention       time.Duration // 0: keep everything
 }
 
 // RepoConfig is one [repos.NAME] table.
@@ -58,8 +60,10 @@ type RepoConfig struct {
 	Commands   []string `toml:"commands"`
 	Timeout    string   `toml:"timeout"`
 	Mode       string   `toml:"mode"`
+	AllowCIDRs []string `toml:"allow_cidrs"`
 
 	name    string
+	allow   []netip.Prefix
 	secret  []byte
 	token   string
 	timeout time.Duration
@@ -150,6 +154,11 @@ func (c *Config) resolve(dir string) error {
 		}
 	default:
 		c.adminToken = s.AdminToken
+	}
+	if s.Retention != "" {
+		if s.retention, err = parseDuration(s.Retention); err != nil {
+			errs = append(errs, fmt.Errorf("server.retention: %w", err))
+		}
 	}
 	for _, p := range s.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
@@ -245,6 +254,18 @@ func (r *RepoConfig) resolve(dir string) error {
 	default:
 		errs = append(errs, fmt.Errorf("mode %q: use %q (the default) or %q", r.Mode, repos.ModeFastForward, repos.ModeReset))
 	}
+	for _, c := range r.AllowCIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			a, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				errs = append(errs, fmt.Errorf("allow_cidrs: %q is not a CIDR range such as 192.30.252.0/22", c))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		r.allow = append(r.allow, p.Masked())
+	}
 	for i, c := range r.Commands {
 		if strings.TrimSpace(c) == "" {
 			errs = append(errs, fmt.Errorf("commands[%d] is empty", i))
@@ -268,7 +289,7 @@ func (c *Config) Hooks() []server.Hook {
 	var hooks []server.Hook
 	for _, name := range c.RepoNames() {
 		r := c.Repos[name]
-		hooks = append(hooks, server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Repository: r.Repository})
+		hooks = append(hooks, server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Repository: r.Repository, Path: r.Path, AllowCIDRs: r.allow})
 	}
 	return hooks
 }

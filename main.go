@@ -125,6 +125,16 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	mgr.Start()
+	pruneDone := make(chan struct{})
+	pruneCtx, stopPrune := context.WithCancel(context.Background())
+	go func() {
+		defer close(pruneDone)
+		prune(pruneCtx, st, cfg.Server.retention, logger)
+	}()
+	defer func() {
+		stopPrune()
+		<-pruneDone
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", cfg.Server.Database,
@@ -151,4 +161,30 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		err = nil
 	}
 	return err
+}
+
+// pruneEvery is how often the retention policy runs.
+const pruneEvery = time.Hour
+
+// prune applies the retention policy at start and then every pruneEvery, until ctx ends.
+func prune(ctx context.Context, st *store.Store, retention time.Duration, logger *slog.Logger) {
+	if retention <= 0 {
+		return
+	}
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		p, err := st.Prune(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Error("prune history", "err", err)
+		case p.Deliveries > 0 || p.Deploys > 0:
+			logger.Info("pruned history", "retention", retention, "deliveries", p.Deliveries, "deploys", p.Deploys)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

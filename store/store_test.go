@@ -247,3 +247,55 @@ func TestRecordAfterCloseFails(t *testing.T) {
 		t.Fatal("recording after Close succeeded")
 	}
 }
+
+func TestPruneKeepsWhatIsLive(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.SetNow(func() time.Time { return old })
+	finish := func(repo, guid, status string) int64 {
+		d := push(repo, guid)
+		if err := s.RecordDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		dp, err := s.ClaimDeploy(ctx, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishDeploy(ctx, dp.ID, Result{Status: status, Log: "output"}); err != nil {
+			t.Fatal(err)
+		}
+		return dp.ID
+	}
+	oldOK := finish("site", "a", DeploySucceeded)
+	superseded := finish("site", "b", DeploySucceeded)
+	liveOK := finish("site", "c", DeploySucceeded)
+	lastFailed := finish("site", "d", DeployFailed)
+	blogOnly := finish("blog", "e", DeployFailed)
+
+	s.SetNow(func() time.Time { return old.AddDate(0, 6, 0) })
+	fresh := push("site", "fresh")
+	if err := s.RecordDelivery(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Prune(ctx, old.AddDate(0, 3, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Deliveries != 5 || p.Deploys != 2 {
+		t.Fatalf("pruned %+v, want 5 deliveries and the 2 superseded deploys", p)
+	}
+	for _, id := range []int64{liveOK, lastFailed, blogOnly, fresh.DeployID} {
+		if _, err := s.Deploy(ctx, id); err != nil {
+			t.Errorf("deploy %d should be kept: %v", id, err)
+		}
+	}
+	for _, id := range []int64{oldOK, superseded} {
+		if _, err := s.Deploy(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("old deploy %d kept", id)
+		}
+	}
+	if _, err := s.Delivery(ctx, fresh.ID); err != nil {
+		t.Errorf("fresh delivery pruned: %v", err)
+	}
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// pruneChunk bounds the rows one pruning transaction deletes, so deliveries arriving
+// meanwhile never wait long for the write lock.
+const pruneChunk = 1000
+
+// Pruned counts what Prune deleted.
+type Pruned struct {
+	Deliveries int64
+	Deploys    int64
+}
+
+// Prune deletes deliveries received before cutoff and finished deploys (with their logs)
+// that ended before it. Each repository's newest deploy and newest succeeded deploy are
+// kept whatever their age: they say what is live.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
+	var p Pruned
+	cutoff = cutoff.UTC()
+	for {
+		n, err := s.pruneChunk(ctx, `DELETE FROM deliveries WHERE id IN (
+			SELECT id FROM deliveries WHERE received_at < ? ORDER BY id LIMIT ?)`, cutoff, pruneChunk)
+		if err != nil {
+			return p, fmt.Errorf("prune deliveries: %w", err)
+		}
+		p.Deliveries += n
+		if n < pruneChunk {
+			break
+		}
+	}
+	for {
+		n, err := s.pruneChunk(ctx, `DELETE FROM deploys WHERE id IN (
+			SELECT id FROM deploys
+			WHERE status IN ('succeeded', 'failed', 'interrupted') AND finished_at < ?
+			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status != 'queued' GROUP BY repo)
+			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status = 'succeeded' GROUP BY repo)
+			ORDER BY id LIMIT ?)`, cutoff, pruneChunk)
+		if err != nil {
+			return p, fmt.Errorf("prune deploys: %w", err)
+		}
+		p.Deploys += n
+		if n < pruneChunk {
+			break
+		}
+	}
+	return p, nil
+}
+
+func (s *Store) pruneChunk(ctx context.Context, q string, args ...any) (int64, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
