@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/hookgate/hookgate/internal/testkit"
@@ -97,5 +98,32 @@ func TestBadSignatureFloodIsRateLimited(t *testing.T) {
 	other.headers = map[string]string{"X-Hub-Signature-256": "sha256=00", "X-Forwarded-For": "192.0.2.1"}
 	if resp, _ := g.send(other); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("another address: %d", resp.StatusCode)
+	}
+}
+
+// TestStoredPayloadIsBounded: a large valid delivery is deployed and recorded, but its
+// payload is stored only up to the bound.
+func TestStoredPayloadIsBounded(t *testing.T) {
+	g := newGateway(t, func(o *server.Options) { o.MaxBody = 2 << 20 })
+	after := g.origin.Commit(map[string]string{"big.txt": "big\n"}, "big")
+	small := testkit.Push(t, "refs/heads/main", "", after, "binkkatal/sample_app")
+	big := append(append([]byte{}, small[:len(small)-1]...), []byte(`,"padding":"`+strings.Repeat("p", 1<<20)+`"}`)...)
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		stored bool
+	}{{"small", small, true}, {"1 MiB", big, false}} {
+		resp, out := g.send(delivery{event: "push", guid: "payload-" + tc.name, body: tc.body})
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("%s: %d %v", tc.name, resp.StatusCode, out)
+		}
+		rec, err := g.store.Delivery(context.Background(), id(out["delivery_id"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (rec.Payload != nil) != tc.stored || rec.BodySize != int64(len(tc.body)) || rec.Commit != after[:7] {
+			t.Fatalf("%s: payload stored %v (%d bytes), body size %d", tc.name, rec.Payload != nil, len(rec.Payload), rec.BodySize)
+		}
+		g.waitDeploy(id(out["deploy_id"]))
 	}
 }

@@ -46,6 +46,9 @@ type Options struct {
 	AdminToken     string
 	TrustedProxies []string // proxies whose X-Forwarded-For is believed; none by default
 	Logger         *slog.Logger
+	// ReadTimeout bounds reading one request, headers and body, so a slow-loris client
+	// cannot hold a connection (default 60s; headers alone get at most 10s).
+	ReadTimeout time.Duration
 }
 
 // Server answers webhook deliveries and operators.
@@ -55,6 +58,7 @@ type Server struct {
 	hooks    map[string]Hook
 	names    []string // hook names, sorted
 	maxBody  int64
+	readTO   time.Duration
 	// adminToken is the SHA-256 of the token, nil when none is set.
 	adminToken []byte
 	log        *slog.Logger
@@ -81,6 +85,10 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		log:      opts.Logger,
 		now:      func() time.Time { return time.Now().UTC() },
 		rejects:  newRejectLimiter(),
+		readTO:   opts.ReadTimeout,
+	}
+	if s.readTO <= 0 {
+		s.readTO = 60 * time.Second
 	}
 	for _, h := range opts.Hooks {
 		s.hooks[h.Name] = h
@@ -131,8 +139,8 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s.engine,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, s.readTO),
+		ReadTimeout:       s.readTO,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
