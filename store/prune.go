@@ -16,8 +16,8 @@ type Pruned struct {
 	Deploys    int64
 }
 
-// Prune deletes deliveries received before cutoff and finished deploys (with their logs)
-// that ended before it. Each repository's newest deploy and newest succeeded deploy are
+// Prune deletes deliveries received before cutoff, notifications sent before it, and
+// finished deploys (with their logs) that ended before it. Each repository's newest deploy and newest succeeded deploy are
 // kept whatever their age: they say what is live.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
 	var p Pruned
@@ -29,6 +29,16 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
 			return p, fmt.Errorf("prune deliveries: %w", err)
 		}
 		p.Deliveries += n
+		if n < pruneChunk {
+			break
+		}
+	}
+	for {
+		n, err := s.pruneChunk(ctx, `DELETE FROM notifications WHERE id IN (
+			SELECT id FROM notifications WHERE created_at < ? ORDER BY id LIMIT ?)`, cutoff, pruneChunk)
+		if err != nil {
+			return p, fmt.Errorf("prune notifications: %w", err)
+		}
 		if n < pruneChunk {
 			break
 		}
