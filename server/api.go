@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -44,6 +45,7 @@ type deliveryJSON struct {
 	Message       string            `json:"message"`
 	DeployID      *int64            `json:"deploy_id"`
 	DeployStatus  *string           `json:"deploy_status"`
+	ReplayOf      *int64            `json:"replay_of"`
 	Headers       map[string]string `json:"headers,omitempty"`
 }
 
@@ -59,6 +61,9 @@ func toDeliveryJSON(d store.Delivery) deliveryJSON {
 	if d.DeployID != 0 {
 		out.DeployID = &d.DeployID
 		out.DeployStatus = &d.DeployStatus
+	}
+	if d.ReplayOf != 0 {
+		out.ReplayOf = &d.ReplayOf
 	}
 	return out
 }
@@ -131,6 +136,7 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.GET("/deploys/:id", s.apiDeploy)
 	g.GET("/repos", s.apiRepos)
 	g.POST("/repos/:name/deploy", s.apiDeployNow)
+	g.POST("/deliveries/:id/redeliver", s.apiRedeliver)
 }
 
 // badParam answers 400 naming the parameter.
@@ -280,8 +286,8 @@ func (s *Server) apiDeliveries(c *gin.Context) {
 func (s *Server) apiDeploys(c *gin.Context) {
 	p, err := parseList(c, store.DeployStatuses)
 	trigger := c.Query("trigger")
-	if err == nil && trigger != "" && !slices.Contains([]string{store.TriggerPush, store.TriggerRedelivery, store.TriggerManual, store.TriggerRecovery}, trigger) {
-		err = badParam{"trigger", "must be one of push, redelivery, manual, recovery"}
+	if err == nil && trigger != "" && !slices.Contains(store.Triggers, trigger) {
+		err = badParam{"trigger", "must be one of " + strings.Join(store.Triggers, ", ")}
 	}
 	if err != nil {
 		s.writeParamError(c, err)
@@ -404,4 +410,64 @@ func (s *Server) apiDeployNow(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, toDeployJSON(dp, false))
+}
+
+// notReplayable says why a recorded delivery cannot be re-run.
+type notReplayable struct{ reason string }
+
+func (e notReplayable) Error() string { return e.reason }
+
+// replay re-runs recorded delivery id from its stored fields as a new delivery that
+// deploys: recorded with replay_of, its deploy triggered "replay". The hook's current
+// configuration decides again, so a replay cannot deploy what a delivery could not.
+func (s *Server) replay(ctx context.Context, id int64, remote string) (store.Delivery, error) {
+	orig, err := s.store.Delivery(ctx, id)
+	if err != nil {
+		return store.Delivery{}, err
+	}
+	hook, ok := s.hooks[orig.Repo]
+	switch {
+	case !ok:
+		return store.Delivery{}, notReplayable{fmt.Sprintf("repository %q is no longer configured", orig.Repo)}
+	case orig.Signature != store.SignatureValid || orig.Payload == nil:
+		return store.Delivery{}, notReplayable{"only a delivery with a valid signature and a stored payload can be replayed"}
+	case orig.Event != "push":
+		return store.Delivery{}, notReplayable{fmt.Sprintf("a %q delivery does not deploy; only push does", orig.Event)}
+	}
+	var p Push
+	p.Ref, p.Before, p.After = orig.Ref, orig.Before, orig.After
+	p.Repository.FullName = orig.FullName
+	if dec := DecidePush(hook, p); dec.Status != store.DeliveryAccepted {
+		return store.Delivery{}, notReplayable{dec.Reason}
+	}
+	d := orig
+	d.ID, d.DeployID, d.DeployStatus = 0, 0, ""
+	d.GUID, d.Redelivery, d.ReplayOf = "", false, orig.ID
+	d.Status, d.HTTPStatus, d.Reason = store.DeliveryAccepted, http.StatusAccepted, fmt.Sprintf("replay of delivery %d", orig.ID)
+	d.ReceivedAt, d.RemoteAddr, d.UserAgent = s.now(), remote, "hookgate replay"
+	d.DeployStartedAt, d.DeployFinishedAt = time.Time{}, time.Time{}
+	if err := s.store.RecordDelivery(ctx, &d); err != nil {
+		return store.Delivery{}, err
+	}
+	s.deployer.Notify(d.Repo)
+	s.log.Info("delivery replayed", "id", d.ID, "replay_of", orig.ID, "repo", d.Repo, "deploy_id", d.DeployID)
+	return d, nil
+}
+
+func (s *Server) apiRedeliver(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	d, err := s.replay(c.Request.Context(), id, c.ClientIP())
+	var nr notReplayable
+	if errors.As(err, &nr) {
+		writeError(c, http.StatusConflict, "not_replayable", nr.reason)
+		return
+	}
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, toDeliveryJSON(d))
 }

@@ -404,3 +404,65 @@ func TestAccessControl(t *testing.T) {
 		}
 	})
 }
+
+// TestReplay re-runs a recorded push from the API and from the page: a new delivery marked
+// as a replay, deployed again; deliveries that could not deploy cannot be replayed.
+func TestReplay(t *testing.T) {
+	g := newGateway(t)
+	after := g.origin.Commit(map[string]string{"r.txt": "r\n"}, "replay me")
+	resp, out := g.send(delivery{event: "push", guid: "to-replay", body: testkit.Push(t, "refs/heads/main", "", after, "binkkatal/sample_app")})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push: %d", resp.StatusCode)
+	}
+	origID := id(out["delivery_id"])
+	g.waitDeploy(id(out["deploy_id"]))
+
+	var replayed map[string]any
+	if code := g.api("POST", fmt.Sprintf("/api/v1/deliveries/%d/redeliver", origID), "", &replayed); code != http.StatusAccepted {
+		t.Fatalf("replay: %d %v", code, replayed)
+	}
+	if id(replayed["replay_of"]) != origID || replayed["commit"] != after[:7] || id(replayed["deploy_id"]) == 0 || id(replayed["id"]) == origID {
+		t.Fatalf("replayed delivery %v", replayed)
+	}
+	dp := g.waitDeploy(id(replayed["deploy_id"]))
+	if dp.Status != store.DeploySucceeded || dp.Trigger != store.TriggerReplay {
+		t.Fatalf("replay deploy %s trigger %s", dp.Status, dp.Trigger)
+	}
+
+	_, bad := g.send(delivery{event: "push", guid: "unsigned", body: []byte(`{}`), headers: map[string]string{"X-Hub-Signature-256": ""}})
+	_, ping := g.send(delivery{event: "ping", guid: "ping", body: testkit.Payload(t, "github/ping.json")})
+	for _, tc := range []struct {
+		id   int64
+		code int
+	}{{id(bad["delivery_id"]), http.StatusConflict}, {id(ping["delivery_id"]), http.StatusConflict}, {999999, http.StatusNotFound}} {
+		var e map[string]any
+		if code := g.api("POST", fmt.Sprintf("/api/v1/deliveries/%d/redeliver", tc.id), "", &e); code != tc.code {
+			t.Errorf("replay of %d: %d %v, want %d", tc.id, code, e, tc.code)
+		}
+	}
+
+	// From the page: cross-site refused, same-origin redirected to the new deploy.
+	post := func(site string) *http.Response {
+		req, _ := http.NewRequest("POST", fmt.Sprintf("%s/deliveries/%d/redeliver", g.url, origID), nil)
+		req.Header.Set("Sec-Fetch-Site", site)
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post("cross-site"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site replay: %d", resp.StatusCode)
+	}
+	resp = post("same-origin")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/deploys/") {
+		t.Fatalf("page replay: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var dpID int64
+	fmt.Sscanf(resp.Header.Get("Location"), "/deploys/%d", &dpID)
+	if dp := g.waitDeploy(dpID); dp.Status != store.DeploySucceeded {
+		t.Fatalf("page replay deploy %s", dp.Status)
+	}
+}

@@ -115,6 +115,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.GET("/deploys/:id", p.deploy)
 	g.GET("/repos", p.repos)
 	g.POST("/repos/:name/deploy", p.deployNow)
+	g.POST("/deliveries/:id/redeliver", p.redeliver)
 	g.GET("/static/:file", p.staticFile)
 }
 
@@ -446,6 +447,29 @@ func (p *pages) deployNow(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/deploys/"+strconv.FormatInt(dp.ID, 10))
+}
+
+// redeliver re-runs a recorded delivery and shows the deploy it joined.
+func (p *pages) redeliver(c *gin.Context) {
+	if err := p.cop.Check(c.Request); err != nil {
+		p.fail(c, http.StatusForbidden, "This request came from another site, so it was refused. Use the button on hookgate's own delivery page.")
+		return
+	}
+	id, ok := p.pageID(c)
+	if !ok {
+		return
+	}
+	d, err := p.s.replay(c.Request.Context(), id, c.ClientIP())
+	var nr notReplayable
+	if errors.As(err, &nr) {
+		p.fail(c, http.StatusConflict, "This delivery cannot be replayed: "+nr.reason+".")
+		return
+	}
+	if err != nil {
+		p.storeFail(c, err, fmt.Sprintf("Delivery %d", id))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/deploys/"+strconv.FormatInt(d.DeployID, 10))
 }
 
 // staticFile serves the embedded style and script; the ETag lets browsers revalidate

@@ -34,7 +34,10 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, d *Delivery) err
 			d.Reason = fmt.Sprintf("redelivery of a delivery already deployed by deploy %d", deployedBy)
 		} else {
 			trigger := TriggerPush
-			if d.Redelivery {
+			switch {
+			case d.ReplayOf != 0:
+				trigger = TriggerReplay
+			case d.Redelivery:
 				trigger = TriggerRedelivery
 			}
 			if d.DeployID, err = s.enqueue(ctx, tx, d.Repo, trigger, d.Ref); err != nil {
@@ -50,13 +53,13 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, d *Delivery) err
 		INSERT INTO deliveries (guid, repo, event, ref, before_commit, after_commit, commit_short,
 			signature, signature_alg, status, reason, http_status, redelivery, received_at,
 			remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
-			pusher, message, payload, deploy_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			pusher, message, payload, deploy_id, replay_of)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
 		d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
 		d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
 		d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, string(headers), d.FullName, d.RepoURL,
-		d.Pusher, d.Message, d.Payload, nullID(d.DeployID),
+		d.Pusher, d.Message, d.Payload, nullID(d.DeployID), nullID(d.ReplayOf),
 	).Scan(&d.ID)
 	if err != nil {
 		return fmt.Errorf("record delivery: insert: %w", err)
@@ -119,7 +122,7 @@ const deliveryColumns = `d.id, d.guid, d.repo, d.event, d.ref, d.before_commit, 
 	d.commit_short, d.signature, d.signature_alg, d.status, d.reason, d.http_status,
 	d.redelivery, d.received_at, d.remote_addr, d.user_agent, d.content_type, d.body_size,
 	d.full_name, d.repo_url, d.pusher, d.message, COALESCE(d.deploy_id, 0),
-	COALESCE(dp.status, ''), dp.started_at, dp.finished_at`
+	COALESCE(d.replay_of, 0), COALESCE(dp.status, ''), dp.started_at, dp.finished_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -130,7 +133,7 @@ func scanDelivery(row scanner, extra ...any) (Delivery, error) {
 		&d.Commit, &d.Signature, &d.SignatureAlg, &d.Status, &d.Reason, &d.HTTPStatus,
 		&d.Redelivery, &d.ReceivedAt, &d.RemoteAddr, &d.UserAgent, &d.ContentType, &d.BodySize,
 		&d.FullName, &d.RepoURL, &d.Pusher, &d.Message, &d.DeployID,
-		&d.DeployStatus, &started, &finished}
+		&d.ReplayOf, &d.DeployStatus, &started, &finished}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Delivery{}, err
 	}

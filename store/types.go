@@ -32,7 +32,11 @@ const (
 	TriggerRedelivery = "redelivery"
 	TriggerManual     = "manual"
 	TriggerRecovery   = "recovery" // re-queued after a deploy was interrupted
+	TriggerReplay     = "replay"   // an operator re-ran a recorded delivery
 )
+
+// Triggers lists every trigger, for validating filters.
+var Triggers = []string{TriggerPush, TriggerRedelivery, TriggerManual, TriggerRecovery, TriggerReplay}
 
 // Delivery is one request that reached a configured hook.
 type Delivery struct {
@@ -62,6 +66,7 @@ type Delivery struct {
 	Message      string // head commit message
 	Payload      []byte // the JSON payload, only for valid signatures, bounded
 	DeployID     int64  // 0 when the delivery joined no deploy
+	ReplayOf     int64  // the delivery this one re-runs, 0 for deliveries from the network
 
 	// DeployStatus and the deploy's times are filled in by queries that join the deploy.
 	DeployStatus     string
