@@ -12,9 +12,6 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// zeroCommit is what GitHub sends as "after" when a branch is deleted.
-const zeroCommit = "0000000000000000000000000000000000000000"
-
 // Push is the part of a GitHub push payload the gateway uses.
 type Push struct {
 	Ref        string `json:"ref"`
@@ -112,7 +109,8 @@ func DecidePush(h Hook, p Push) Decision {
 		return ignore("repository %q does not match the configured %q", p.Repository.FullName, h.Repository)
 	}
 	want := "refs/heads/" + h.Branch
-	if p.Deleted || p.After == zeroCommit {
+	// A deleted branch's "after" is all zeros: 40 of them, or 64 in a SHA-256 repository.
+	if p.Deleted || strings.Trim(p.After, "0") == "" {
 		return ignore("%s was deleted; nothing to deploy", p.Ref)
 	}
 	if strings.HasPrefix(p.Ref, "refs/tags/") {

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
+)
+
+// gatewayProc is the built binary running `serve` on a config.
+type gatewayProc struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan error
+	addr   string
+}
+
+// startGateway runs `hookgate serve` and waits until /healthz answers.
+func startGateway(t *testing.T, bin, cfgPath, addr string, env ...string) *gatewayProc {
+	t.Helper()
+	g := &gatewayProc{logs: &syncBuffer{}, exited: make(chan error, 1), addr: addr}
+	g.cmd = exec.Command(bin, "serve", "--config", cfgPath)
+	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	g.cmd.Env = append(os.Environ(), env...)
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { g.exited <- g.cmd.Wait() }()
+	t.Cleanup(func() {
+		g.cmd.Process.Kill()
+		err := <-g.exited
+		g.exited <- err
+	})
+	testkit.Eventually(t, 30*time.Second, "the gateway to answer /healthz", func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return g
+}
+
+// stop sends sig and waits for the process to end.
+func (g *gatewayProc) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := g.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-g.exited:
+		g.exited <- err
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gateway did not end within 30s of %v\n%s", sig, g.logs.String())
+		return nil
+	}
+}
+
+// hookAnswer is what the hook endpoint answered one delivery.
+type hookAnswer struct {
+	GUID       string
+	HTTPStatus int
+	DeliveryID int64  `json:"delivery_id"`
+	DeployID   int64  `json:"deploy_id"`
+	Status     string `json:"status"`
+}
+
+// deliver signs body with secret and posts it to the gateway's hook like GitHub does.
+func deliver(t *testing.T, addr, hook, event, guid string, body, secret []byte) hookAnswer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+hook, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/crash-test")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", guid)
+	req.Header.Set("X-Hub-Signature-256", server.Sign(body, secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := hookAnswer{GUID: guid, HTTPStatus: resp.StatusCode}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("hook answer %d is not JSON: %q", resp.StatusCode, raw)
+	}
+	return a
+}
+
+// TestCrashLosesNoAcknowledgedDelivery kills the real binary with SIGKILL while a deploy
+// runs and more deliveries wait behind it. Every delivery that was answered 2xx must be in
+// the database file afterwards, the cut-off deploy must be found 'running' there; after a
+// restart on the same database it becomes 'interrupted', the repository is deployed again
+// up to origin's newest commit, and the queue drains.
+func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := testkit.NewOrigin(t)
+	checkout := origin.Clone()
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	release := filepath.Join(dir, "RELEASE")
+	// A crash leaves the deploy command running in its own process group; RELEASE lets it
+	// end whatever happens to the test.
+	t.Cleanup(func() { os.WriteFile(release, nil, 0o644) })
+	addr := freeAddr(t)
+	secret := []byte("crash-test-secret-0f3a9c")
+	dbPath := filepath.Join(dir, "data", "hookgate.db")
+	cfgPath := filepath.Join(dir, "config.toml")
+	cfg := fmt.Sprintf(`
+[server]
+listen = %q
+database = %q
+shutdown_timeout = "5s"
+
+[repos.site]
+secret = %q
+path = %q
+branch = "main"
+commands = ["echo $HOOKGATE_DEPLOY >> %s; while [ ! -f %s ]; do sleep 0.05; done"]
+timeout = "2m"
+`, addr, dbPath, secret, checkout, started, release)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	gw := startGateway(t, bin, cfgPath, addr)
+	var acked []hookAnswer
+	send := func(event string, body []byte) hookAnswer {
+		a := deliver(t, addr, "site", event, fmt.Sprintf("crash-%d-%d", time.Now().UnixNano(), len(acked)), body, secret)
+		if a.HTTPStatus/100 != 2 {
+			t.Fatalf("delivery %s answered %d", a.GUID, a.HTTPStatus)
+		}
+		acked = append(acked, a)
+		return a
+	}
+	base := testkit.CheckoutHead(t, checkout)
+	first := origin.Commit(map[string]string{"v.txt": "1\n"}, "v1")
+	if a := send("push", testkit.Push(t, "refs/heads/main", base, first, "")); a.HTTPStatus != http.StatusAccepted {
+		t.Fatalf("first push: %+v", a)
+	}
+	// The command writes its HOOKGATE_DEPLOY when it starts.
+	var runningID int64
+	testkit.Eventually(t, 60*time.Second, "the first deploy's command to run", func() bool {
+		b, err := os.ReadFile(started)
+		return err == nil && len(bytes.TrimSpace(b)) > 0 && json.Unmarshal(bytes.TrimSpace(b), &runningID) == nil
+	})
+
+	// These arrive while the deploy runs: they are acknowledged and wait in the queue.
+	prev := first
+	var queued []hookAnswer
+	for i := range 3 {
+		next := origin.Commit(map[string]string{"v.txt": fmt.Sprintf("%d\n", i+2)}, fmt.Sprintf("v%d", i+2))
+		a := send("push", testkit.Push(t, "refs/heads/main", prev, next, ""))
+		if a.HTTPStatus != http.StatusAccepted {
+			t.Fatalf("push during the deploy: %+v", a)
+		}
+		queued, prev = append(queued, a), next
+	}
+	send("ping", testkit.Payload(t, "github/ping.json"))
+	send("push", testkit.Push(t, "refs/heads/feature", prev, prev, "")) // ignored, but acknowledged
+	newest := origin.Head()
+
+	if err := gw.stop(t, syscall.SIGKILL); err == nil {
+		t.Fatal("the gateway exited cleanly after SIGKILL?")
+	}
+
+	st, err := store.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, a := range acked {
+		d, err := st.Delivery(ctx, a.DeliveryID)
+		if err != nil {
+			t.Fatalf("delivery %s was answered %d (id %d) but is not in the database after the crash: %v", a.GUID, a.HTTPStatus, a.DeliveryID, err)
+		}
+		if d.GUID != a.GUID || d.Status != a.Status || d.HTTPStatus != a.HTTPStatus || d.DeployID != a.DeployID {
+			t.Fatalf("delivery %d recorded as %s/%s/%d/deploy %d, answered %s/%s/%d/deploy %d",
+				a.DeliveryID, d.GUID, d.Status, d.HTTPStatus, d.DeployID, a.GUID, a.Status, a.HTTPStatus, a.DeployID)
+		}
+	}
+	if dp, err := st.Deploy(ctx, runningID); err != nil || dp.Status != store.DeployRunning {
+		t.Fatalf("the deploy cut off by the crash is %q in the file, want running (%v)", dp.Status, err)
+	}
+	queuedID := queued[0].DeployID
+	dp, err := st.Deploy(ctx, queuedID)
+	if err != nil || queuedID == runningID || dp.Status != store.DeployQueued || len(dp.DeliveryIDs) != len(queued) {
+		t.Fatalf("the pushes that arrived during the deploy should wait in one queued deploy: %+v %v", dp, err)
+	}
+	for i, a := range queued {
+		if a.DeployID != queuedID || dp.DeliveryIDs[i] != a.DeliveryID {
+			t.Fatalf("push %+v did not join queued deploy %d %v", a, queuedID, dp.DeliveryIDs)
+		}
+	}
+	st.Close()
+	t.Logf("after SIGKILL: %d acknowledged deliveries all in the file; deploy %d running, deploy %d queued", len(acked), runningID, queuedID)
+
+	// Restart on the same database with the old deploy command released.
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gw = startGateway(t, bin, cfgPath, addr)
+	st, err = store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The start-up marks what the crash cut off before it listens, so before /healthz answers.
+	if dp, err := st.Deploy(ctx, runningID); err != nil || dp.Status != store.DeployInterrupted {
+		t.Fatalf("the cut-off deploy is %q after the restart, want interrupted (%v)", dp.Status, err)
+	}
+	testkit.Eventually(t, 60*time.Second, "the queue to drain after the restart", func() bool {
+		for _, status := range []string{store.DeployQueued, store.DeployRunning} {
+			dps, err := st.ListDeploys(ctx, store.DeployFilter{Status: status, Page: store.Page{Limit: 10}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dps) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if cut, err := st.Deploy(ctx, runningID); err != nil || cut.Status != store.DeployInterrupted {
+		t.Fatalf("the cut-off deploy is %q once the queue drained, want interrupted (%v)", cut.Status, err)
+	}
+	dps, err := st.ListDeploys(ctx, store.DeployFilter{Page: store.Page{Limit: 50}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redeployed := false
+	for _, dp := range dps {
+		t.Logf("deploy %d: %s, trigger %s, %s → %s %s", dp.ID, dp.Status, dp.Trigger, short(dp.FromCommit), short(dp.ToCommit), dp.Error)
+		if dp.ID > runningID && dp.Status == store.DeploySucceeded && dp.ToCommit == newest {
+			redeployed = true
+		}
+		if dp.ID != runningID && dp.Status != store.DeploySucceeded {
+			t.Errorf("deploy %d ended %s: %s", dp.ID, dp.Status, dp.Error)
+		}
+	}
+	if !redeployed {
+		t.Fatalf("no deploy after the crash brought the repository to %s", short(newest))
+	}
+	if head := testkit.CheckoutHead(t, checkout); head != newest {
+		t.Fatalf("checkout at %s after recovery, want origin's newest %s", short(head), short(newest))
+	}
+	if err := gw.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("restarted gateway exited with %v\n%s", err, gw.logs.String())
+	}
+}
+
+func short(hash string) string {
+	if len(hash) > 7 {
+		return hash[:7]
+	}
+	return hash
+}
