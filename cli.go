@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -116,7 +118,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	body, err := buildPayload(ctx, *event, repo, rc.Repository)
+	body, err := buildPayload(ctx, *event, repo, rc.Repository, rc.Provider)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", err)
 		return 1
@@ -132,9 +134,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hookgate-send/1")
-	req.Header.Set("X-GitHub-Event", *event)
-	req.Header.Set("X-GitHub-Delivery", newGUID())
-	req.Header.Set("X-Hub-Signature-256", server.Sign(body, rc.secret))
+	server.SetDeliveryHeaders(req.Header, rc.Provider, *event, newGUID(), body, rc.secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", err)
@@ -151,9 +151,12 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func buildPayload(ctx context.Context, event string, r repos.Repo, fullName string) ([]byte, error) {
+func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, provider string) ([]byte, error) {
 	if fullName == "" {
 		fullName = "local/" + r.Name
+	}
+	if event == "ping" && provider != "" && provider != server.ProviderGitHub {
+		return nil, fmt.Errorf("--event ping: only GitHub sends ping; use push for a %s hook", provider)
 	}
 	repository := map[string]any{"full_name": fullName, "name": r.Name, "html_url": ""}
 	switch event {
@@ -170,6 +173,15 @@ func buildPayload(ctx context.Context, event string, r repos.Repo, fullName stri
 		if in, err := repos.Inspect(r.Spec); err == nil && in.Head != "" {
 			before = in.Head
 		}
+		msg := "hookgate send: deploy origin/" + r.Branch
+		if provider == server.ProviderGitLab {
+			return json.Marshal(map[string]any{
+				"object_kind": "push", "ref": "refs/heads/" + r.Branch, "before": before, "after": after,
+				"checkout_sha": after, "user_username": "hookgate-send", "user_name": "hookgate send",
+				"project": map[string]any{"path_with_namespace": fullName, "web_url": ""},
+				"commits": []any{map[string]any{"id": after, "message": msg}},
+			})
+		}
 		return json.Marshal(map[string]any{
 			"ref":        "refs/heads/" + r.Branch,
 			"before":     before,
@@ -178,10 +190,10 @@ func buildPayload(ctx context.Context, event string, r repos.Repo, fullName stri
 			"deleted":    false,
 			"forced":     false,
 			"repository": repository,
-			"pusher":     map[string]any{"name": "hookgate send"},
+			"pusher":     map[string]any{"name": "hookgate send", "login": "hookgate-send"},
 			"head_commit": map[string]any{
 				"id":      after,
-				"message": "hookgate send: deploy origin/" + r.Branch,
+				"message": msg,
 			},
 		})
 	default:
@@ -208,4 +220,59 @@ func newGUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// cmdVersion prints what the binary was built from: the module version, the commit and
+// its time when the build recorded them, and the Go version.
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = nil
+	}
+	fmt.Fprint(stdout, versionText(bi))
+	return 0
+}
+
+// versionText formats build information. Any part may be missing: a build from a module
+// cache has a version but no commit, a build with -buildvcs=false (or outside a
+// repository) neither, and a binary without build info nothing but the Go version.
+func versionText(bi *debug.BuildInfo) string {
+	version, goVersion := "unknown", runtime.Version()
+	settings := map[string]string{}
+	if bi != nil {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if bi.GoVersion != "" {
+			goVersion = bi.GoVersion
+		}
+		for _, s := range bi.Settings {
+			settings[s.Key] = s.Value
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "hookgate %s\n", version)
+	if rev := settings["vcs.revision"]; rev != "" {
+		var notes []string
+		if t := settings["vcs.time"]; t != "" {
+			notes = append(notes, t)
+		}
+		if settings["vcs.modified"] == "true" {
+			notes = append(notes, "modified")
+		}
+		fmt.Fprintf(&b, "commit %s", rev)
+		if len(notes) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(notes, ", "))
+		}
+		b.WriteString("\n")
+	} else {
+		b.WriteString("commit unknown (built without version control information)\n")
+	}
+	fmt.Fprintf(&b, "%s %s/%s\n", goVersion, runtime.GOOS, runtime.GOARCH)
+	return b.String()
 }

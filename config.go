@@ -61,6 +61,7 @@ type RepoConfig struct {
 	Timeout    string   `toml:"timeout"`
 	Mode       string   `toml:"mode"`
 	AllowCIDRs []string `toml:"allow_cidrs"`
+	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
 
 	name    string
 	allow   []netip.Prefix
@@ -247,6 +248,13 @@ func (r *RepoConfig) resolve(dir string) error {
 	if r.timeout, err = parseDuration(r.Timeout); err != nil {
 		errs = append(errs, fmt.Errorf("timeout: %w", err))
 	}
+	if r.Provider == "" {
+		r.Provider = server.ProviderGitHub
+	}
+	if !server.ValidProvider(r.Provider) {
+		errs = append(errs, fmt.Errorf("provider %q: use %q (the default), %q (also for Forgejo) or %q",
+			r.Provider, server.ProviderGitHub, server.ProviderGitea, server.ProviderGitLab))
+	}
 	switch r.Mode {
 	case "":
 		r.Mode = repos.ModeFastForward
@@ -289,7 +297,7 @@ func (c *Config) Hooks() []server.Hook {
 	var hooks []server.Hook
 	for _, name := range c.RepoNames() {
 		r := c.Repos[name]
-		hooks = append(hooks, server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Repository: r.Repository, Path: r.Path, AllowCIDRs: r.allow})
+		hooks = append(hooks, server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Repository: r.Repository, Path: r.Path, AllowCIDRs: r.allow, Provider: r.Provider})
 	}
 	return hooks
 }

@@ -25,10 +25,12 @@ import (
 const usage = `hookgate: a GitHub webhook deploy gateway
 
 Usage:
-  hookgate [serve] [--config config.toml]   run the gateway
+  hookgate [serve] [--config config.toml] [--log-format text|json] [--log-level info]
+                                            run the gateway
   hookgate check [--config config.toml]     validate the config and each repository's checkout
   hookgate send NAME [--event push|ping] [--url URL] [--config config.toml]
                                             sign and send a test delivery to a running gateway
+  hookgate version                          print the version, commit and Go version
 `
 
 func main() {
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args, stdout, stderr)
 	case "send":
 		return cmdSend(args, stdout, stderr)
+	case "version":
+		return cmdVersion(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -60,10 +64,16 @@ func cmdServe(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "config.toml", "path to the configuration file")
+	logFormat := fs.String("log-format", "text", "log format: text or json (one JSON object per line)")
+	logLevel := fs.String("log-level", "info", "least severe log level shown: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookgate serve: %v\n", err)
+		return 2
+	}
 	cfg, err := LoadConfig(*configPath)
 	if err != nil {
 		logger.Error("invalid configuration", "err", err)
@@ -71,6 +81,17 @@ func cmdServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// `systemctl reload` sends SIGHUP, whose default would end the gateway (and systemd
+	// counts that as a clean exit, so it would not restart it). The config is not reloaded
+	// in place yet: say so and keep serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		for range hup {
+			logger.Warn("SIGHUP received: the configuration is not reloaded in place; restart hookgate to apply changes")
+		}
+	}()
 	if err := serve(ctx, cfg, logger); err != nil {
 		logger.Error("hookgate stopped", "err", err)
 		return 1
@@ -104,12 +125,15 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		}
 	}
 
+	var srv *server.Server
 	mgr := repos.NewManager(st, cfg.RepoList(), repos.Options{
 		Workers: cfg.Server.Workers,
 		Env:     cfg.commandEnv(),
 		Logger:  logger,
+		// srv is set below, before mgr.Start runs the workers that call this.
+		OnDeployFinished: func(repo, status string, took time.Duration) { srv.ObserveDeploy(repo, status, took) },
 	})
-	srv, err := server.New(server.Options{
+	srv, err = server.New(server.Options{
 		Hooks:          cfg.Hooks(),
 		MaxBody:        cfg.maxBody,
 		AdminToken:     cfg.adminToken,
@@ -161,6 +185,26 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		err = nil
 	}
 	return err
+}
+
+// newLogger builds the gateway's logger: text (logfmt-like) for a terminal, json for a log
+// collector; level is the least severe level written.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	lv, ok := map[string]slog.Level{
+		"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+	}[level]
+	if !ok {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", format)
+	}
 }
 
 // pruneEvery is how often the retention policy runs.

@@ -27,6 +27,8 @@ type Options struct {
 	Workers int      // repositories deployed at once
 	Env     []string // base environment of deploy commands, without the gateway's secrets
 	Logger  *slog.Logger
+	// OnDeployFinished, when set, is called after each deploy is recorded (see metrics.go).
+	OnDeployFinished DeployObserver
 }
 
 // progressEvery is how often a running deploy's output is saved for the history page.
@@ -39,6 +41,7 @@ type Manager struct {
 	sem     chan struct{}
 	env     []string
 	log     *slog.Logger
+	observe DeployObserver
 
 	// stopping ends the claim loops; killing ends running deploys.
 	stopping context.Context
@@ -71,6 +74,7 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		sem:     make(chan struct{}, opts.Workers),
 		env:     opts.Env,
 		log:     opts.Logger,
+		observe: opts.OnDeployFinished,
 	}
 	m.stopping, m.stop = context.WithCancel(context.Background())
 	m.killing, m.kill = context.WithCancel(context.Background())
@@ -194,9 +198,11 @@ func (w *worker) runOnce() bool {
 	if err := m.store.FinishDeploy(ctx, dp.ID, res); err != nil {
 		m.log.Error("record deploy result", "deploy_id", dp.ID, "repo", w.repo.Name, "err", err)
 	}
-	m.log.Info("deploy finished", "deploy_id", dp.ID, "repo", w.repo.Name, "status", res.Status,
-		"from", short(res.FromCommit), "to", short(res.ToCommit), "duration", time.Since(start).Round(time.Millisecond),
+	took := time.Since(start)
+	m.log.Info("deploy finished", "deploy_id", dp.ID, "repo", w.repo.Name, "delivery", dp.DeliveryGUID, "status", res.Status,
+		"from", short(res.FromCommit), "to", short(res.ToCommit), "duration", took.Round(time.Millisecond),
 		"error", res.Error)
+	m.observeDeploy(w.repo.Name, res.Status, took)
 	return true
 }
 

@@ -12,7 +12,8 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// Push is the part of a GitHub push payload the gateway uses.
+// Push is the part of a push payload the gateway uses, in GitHub's shape; the other
+// forges' payloads are decoded into it (see forge.go).
 type Push struct {
 	Ref        string `json:"ref"`
 	Before     string `json:"before"`
@@ -25,10 +26,13 @@ type Push struct {
 	Pusher struct {
 		Name string `json:"name"`
 	} `json:"pusher"`
-	HeadCommit *struct {
-		ID      string `json:"id"`
-		Message string `json:"message"`
-	} `json:"head_commit"`
+	HeadCommit *Commit `json:"head_commit"`
+}
+
+// Commit is a pushed commit as a payload names it.
+type Commit struct {
+	ID      string `json:"id"`
+	Message string `json:"message"`
 }
 
 // errUnsupportedMediaType marks a body in neither of GitHub's content types.
@@ -68,16 +72,24 @@ func ParsePush(payload []byte) (Push, error) {
 	if err := json.Unmarshal(payload, &p); err != nil {
 		return Push{}, fmt.Errorf("payload is not a JSON push event: %w", err)
 	}
-	if p.Ref == "" {
-		return Push{}, errors.New(`push payload has no "ref"`)
-	}
-	if !isHash(p.After) {
-		return Push{}, fmt.Errorf(`push payload "after" is not a commit hash`)
-	}
-	if p.Before != "" && !isHash(p.Before) {
-		return Push{}, fmt.Errorf(`push payload "before" is not a commit hash`)
+	if err := checkPush(p); err != nil {
+		return Push{}, err
 	}
 	return p, nil
+}
+
+// checkPush checks the fields a deploy relies on, whichever forge sent them.
+func checkPush(p Push) error {
+	if p.Ref == "" {
+		return errors.New(`push payload has no "ref"`)
+	}
+	if !isHash(p.After) {
+		return errors.New(`push payload "after" is not a commit hash`)
+	}
+	if p.Before != "" && !isHash(p.Before) {
+		return errors.New(`push payload "before" is not a commit hash`)
+	}
+	return nil
 }
 
 func isHash(s string) bool {

@@ -50,10 +50,11 @@ func (s *Server) handleHook(c *gin.Context) {
 		return
 	}
 	r := c.Request
+	f := forgeFor(hook.Provider)
 	d := &store.Delivery{
-		GUID:        limit(r.Header.Get("X-GitHub-Delivery"), 128),
+		GUID:        limit(firstHeader(r.Header, f.guidHeaders), 128),
 		Repo:        hook.Name,
-		Event:       limit(r.Header.Get("X-GitHub-Event"), 64),
+		Event:       limit(f.event(firstHeader(r.Header, f.eventHeaders)), 64),
 		ReceivedAt:  s.now(),
 		RemoteAddr:  c.ClientIP(),
 		UserAgent:   limit(r.UserAgent(), 256),
@@ -82,16 +83,22 @@ func (s *Server) handleHook(c *gin.Context) {
 		return
 	}
 
-	sig := VerifySignature(r.Header, body, hook.Secret)
+	// Only the hook's own forge's scheme counts: a GitLab token on a GitHub hook (or the
+	// reverse) is no credential at all.
+	sig := f.verify(r.Header, d.ContentType, body, hook.Secret)
 	d.Signature, d.SignatureAlg = sig.Result, sig.Alg
 	switch sig.Result {
 	case store.SignatureMissing:
-		s.reject(c, d, http.StatusUnauthorized, "signature_missing",
-			"no X-Hub-Signature-256 or X-Hub-Signature header; set the webhook's secret")
+		s.metrics.sigFailures.WithLabelValues(d.Repo, sig.Result).Inc()
+		s.reject(c, d, http.StatusUnauthorized, "signature_missing", f.missing)
 		return
 	case store.SignatureInvalid:
-		s.reject(c, d, http.StatusUnauthorized, "signature_invalid",
-			"signature does not match the body; check the webhook's secret")
+		s.metrics.sigFailures.WithLabelValues(d.Repo, sig.Result).Inc()
+		msg := "signature does not match the body; check the webhook's secret"
+		if f.name == ProviderGitLab {
+			msg = "X-Gitlab-Token does not match; check the webhook's secret token"
+		}
+		s.reject(c, d, http.StatusUnauthorized, "signature_invalid", msg)
 		return
 	}
 
@@ -108,7 +115,7 @@ func (s *Server) handleHook(c *gin.Context) {
 		d.Payload = payload
 	}
 	if d.Event == "" {
-		s.reject(c, d, http.StatusBadRequest, "event_missing", "no X-GitHub-Event header")
+		s.reject(c, d, http.StatusBadRequest, "event_missing", "no "+strings.Join(f.eventHeaders, " or ")+" header")
 		return
 	}
 
@@ -121,19 +128,25 @@ func (s *Server) handleHook(c *gin.Context) {
 		}
 		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: "ping: the hook is set up"}
 	case "push":
-		p, err := ParsePush(payload)
+		p, err := f.parsePush(payload)
 		if err != nil {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", err.Error())
 			return
 		}
-		d.Ref, d.Before, d.After = limit(p.Ref, 256), p.Before, p.After
-		d.Commit = p.After[:7]
-		d.FullName, d.RepoURL = limit(p.Repository.FullName, 256), limit(p.Repository.HTMLURL, 512)
-		d.Pusher = limit(p.Pusher.Name, 256)
-		if p.HeadCommit != nil {
-			d.Message = limit(p.HeadCommit.Message, 4096)
-		}
+		recordPush(d, p)
 		dec = DecidePush(hook, p)
+	case "tag_push":
+		// GitLab sends tags as their own event; recorded like a push, never deployed.
+		if !jsonObject(payload) {
+			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "payload is not a JSON object")
+			return
+		}
+		reason := "tag push; this hook deploys refs/heads/" + hook.Branch
+		if p, err := f.parsePush(payload); err == nil {
+			recordPush(d, p)
+			reason = fmt.Sprintf("tag push %s; this hook deploys refs/heads/%s", d.Ref, hook.Branch)
+		}
+		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: reason}
 	default:
 		if !jsonObject(payload) {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "payload is not a JSON object")
@@ -150,6 +163,17 @@ func (s *Server) handleHook(c *gin.Context) {
 		s.deployer.Notify(d.Repo)
 	}
 	c.JSON(d.HTTPStatus, hookResponse{DeliveryID: d.ID, DeployID: d.DeployID, Status: d.Status, Reason: d.Reason})
+}
+
+// recordPush copies what the history shows of a push into its delivery record.
+func recordPush(d *store.Delivery, p Push) {
+	d.Ref, d.Before, d.After = limit(p.Ref, 256), p.Before, p.After
+	d.Commit = p.After[:7]
+	d.FullName, d.RepoURL = limit(p.Repository.FullName, 256), limit(p.Repository.HTMLURL, 512)
+	d.Pusher = limit(p.Pusher.Name, 256)
+	if p.HeadCommit != nil {
+		d.Message = limit(p.HeadCommit.Message, 4096)
+	}
 }
 
 // readBody reads the whole body through a size-limited reader, refusing at once when the
@@ -175,6 +199,9 @@ func (s *Server) reject(c *gin.Context, d *store.Delivery, status int, code, msg
 		// An unauthenticated body is the sender's word only; keep none of it.
 		d.Payload = nil
 		if !s.rejects.allow(d.RemoteAddr) {
+			s.metrics.delivery(d.Repo, d.Event, outcomeRateLimited)
+			s.log.Debug("rejection not recorded: rate limited", "repo", d.Repo, "guid", d.GUID,
+				"event", d.Event, "http_status", status, "reason", msg, "remote", d.RemoteAddr)
 			c.Header("Retry-After", "2")
 			writeError(c, http.StatusTooManyRequests, "rate_limited",
 				"too many rejected deliveries from this address; they are no longer recorded for now")
@@ -196,9 +223,11 @@ func (s *Server) record(c *gin.Context, d *store.Delivery) bool {
 		writeError(c, http.StatusInternalServerError, "internal", "internal error: the delivery was not recorded")
 		return false
 	}
+	s.metrics.delivery(d.Repo, d.Event, d.Status)
 	s.log.Info("delivery",
-		"id", d.ID, "guid", d.GUID, "repo", d.Repo, "event", d.Event, "ref", d.Ref,
-		"commit", d.Commit, "signature", d.Signature, "status", d.Status,
+		"id", d.ID, "guid", d.GUID, "repo", d.Repo, "provider", forgeFor(s.hooks[d.Repo].Provider).name,
+		"event", d.Event, "ref", d.Ref,
+		"commit", d.Commit, "signature", d.Signature, "signature_alg", d.SignatureAlg, "status", d.Status,
 		"http_status", d.HTTPStatus, "reason", d.Reason, "deploy_id", d.DeployID,
 		"redelivery", d.Redelivery, "remote", d.RemoteAddr)
 	return true

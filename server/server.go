@@ -30,6 +30,9 @@ type Hook struct {
 	// AllowCIDRs, when set, are the only sources the hook accepts (e.g. GitHub's hook
 	// ranges); others get 403 before their body is read.
 	AllowCIDRs []netip.Prefix
+	// Provider is the forge whose webhooks the hook takes: ProviderGitHub (also for ""),
+	// ProviderGitea (and Forgejo) or ProviderGitLab. Only that forge's scheme verifies.
+	Provider string
 }
 
 // Deployer is the worker side as the server sees it: it wakes a repository's worker after
@@ -67,6 +70,7 @@ type Server struct {
 
 	unknownHooks atomic.Int64
 	rejects      *rejectLimiter
+	metrics      *metrics
 }
 
 // New builds the server and its routes.
@@ -91,10 +95,14 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		s.readTO = 60 * time.Second
 	}
 	for _, h := range opts.Hooks {
+		if !ValidProvider(h.Provider) {
+			return nil, fmt.Errorf("hook %s: unknown provider %q", h.Name, h.Provider)
+		}
 		s.hooks[h.Name] = h
 		s.names = append(s.names, h.Name)
 	}
 	sort.Strings(s.names)
+	s.metrics = s.newMetrics()
 	if opts.AdminToken != "" {
 		h := sha256.Sum256([]byte(opts.AdminToken))
 		s.adminToken = h[:]
@@ -115,6 +123,7 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 
 	r.POST("/hooks/:name", s.handleHook)
 	r.GET("/healthz", s.handleHealth)
+	r.GET("/metrics", s.requireOperator(bearerAuth), gin.WrapH(s.metricsHandler()))
 	s.registerAPI(r.Group("/api/v1", s.requireOperator(bearerAuth)))
 	s.registerPages(r.Group("/", s.requireOperator(basicAuth)))
 	s.engine = r

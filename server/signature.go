@@ -4,9 +4,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"hash"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/hookgate/hookgate/store"
@@ -15,7 +18,7 @@ import (
 // Signature is the outcome of checking a delivery's HMAC.
 type Signature struct {
 	Result string // store.SignatureValid, SignatureInvalid or SignatureMissing
-	Alg    string // "sha256", "sha1" or "" when no header was sent
+	Alg    string // "sha256", "sha1", "token" (GitLab) or "" when no header was sent
 }
 
 // VerifySignature checks body against the GitHub signature headers with secret.
@@ -58,4 +61,61 @@ func Sign(body, secret []byte) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// VerifyGiteaSignature checks a Gitea or Forgejo delivery: X-Gitea-Signature (or
+// X-Forgejo-Signature) is the hex HMAC-SHA256, without a prefix, of the JSON payload. For
+// a form delivery that is the "payload" field's value, not the form body, which is how
+// Gitea signs. Every signature header sent must match (Forgejo sends both, equal).
+func VerifyGiteaSignature(h http.Header, contentType string, body, secret []byte) Signature {
+	gitea, forgejo := h.Values("X-Gitea-Signature"), h.Values("X-Forgejo-Signature")
+	if len(gitea) == 0 && len(forgejo) == 0 {
+		return Signature{Result: store.SignatureMissing}
+	}
+	signed := giteaSignedBytes(contentType, body)
+	for _, vals := range [][]string{gitea, forgejo} {
+		if len(vals) > 0 && check(vals, "", sha256.New, signed, secret) != store.SignatureValid {
+			return Signature{Result: store.SignatureInvalid, Alg: "sha256"}
+		}
+	}
+	return Signature{Result: store.SignatureValid, Alg: "sha256"}
+}
+
+// giteaSignedBytes returns what Gitea signed: the payload field of a well-formed form
+// body, else the body itself (for a malformed form the signature then simply fails).
+func giteaSignedBytes(contentType string, body []byte) []byte {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return body
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil || len(form["payload"]) != 1 {
+		return body
+	}
+	return []byte(form["payload"][0])
+}
+
+// VerifyGitLabToken checks a GitLab delivery: X-Gitlab-Token is the secret itself, so it
+// is compared in constant time (of hashes, so the time does not tell the length either)
+// and never recorded.
+func VerifyGitLabToken(h http.Header, secret []byte) Signature {
+	vals := h.Values("X-Gitlab-Token")
+	if len(vals) == 0 {
+		return Signature{Result: store.SignatureMissing}
+	}
+	if len(vals) != 1 || len(secret) == 0 {
+		return Signature{Result: store.SignatureInvalid, Alg: "token"}
+	}
+	got, want := sha256.Sum256([]byte(vals[0])), sha256.Sum256(secret)
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		return Signature{Result: store.SignatureInvalid, Alg: "token"}
+	}
+	return Signature{Result: store.SignatureValid, Alg: "token"}
+}
+
+// SignGitea returns the X-Gitea-Signature value for a JSON payload, as Gitea computes it.
+func SignGitea(payload, secret []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(payload)
+	return hex.EncodeToString(mac.Sum(nil))
 }

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Delivery outcomes as the metrics count them: the recorded statuses, plus rejections that
+// were answered 429 and not recorded.
+const outcomeRateLimited = "rate_limited"
+
+// metricEvents bounds the event label: the header is the sender's word, and a label that
+// takes any value lets anyone grow the registry without bound. Others count as "other".
+var metricEvents = map[string]bool{
+	"": true, "push": true, "tag_push": true, "ping": true, "create": true, "delete": true,
+	"release": true, "pull_request": true, "merge_request": true, "issues": true,
+	"issue_comment": true, "note": true, "pipeline": true, "job": true, "workflow_run": true,
+	"workflow_job": true, "check_run": true, "check_suite": true, "status": true,
+	"deployment": true, "deployment_status": true, "repository": true, "member": true,
+	"wiki_page": true, "gollum": true, "star": true, "watch": true, "fork": true,
+}
+
+// metrics is a Server's own registry, so several servers (tests) never share counters.
+type metrics struct {
+	reg            *prometheus.Registry
+	deliveries     *prometheus.CounterVec
+	sigFailures    *prometheus.CounterVec
+	deployDuration *prometheus.HistogramVec
+	deploys        *prometheus.CounterVec
+}
+
+func (s *Server) newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookgate_deliveries_total",
+			Help: "Deliveries to configured hooks, by outcome: accepted, ignored, rejected, or rate_limited (rejected and not recorded).",
+		}, []string{"repo", "event", "outcome"}),
+		sigFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookgate_signature_failures_total",
+			Help: "Deliveries whose signature or token was missing or invalid.",
+		}, []string{"repo", "reason"}),
+		deployDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookgate_deploy_duration_seconds",
+			Help:    "How long deploys took, update plus commands.",
+			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"repo"}),
+		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookgate_deploys_total",
+			Help: "Finished deploys, by status: succeeded, failed or interrupted.",
+		}, []string{"repo", "status"}),
+	}
+	m.reg.MustRegister(
+		m.deliveries, m.sigFailures, m.deployDuration, m.deploys,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hookgate_unknown_hook_requests_total",
+			Help: "Requests to hook names that are not configured (answered 404, not recorded).",
+		}, func() float64 { return float64(s.unknownHooks.Load()) }),
+		&repoCollector{s: s},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	// Series that alerts watch exist from the start at 0, so increase() sees the first one.
+	for _, name := range s.names {
+		for _, reason := range []string{"missing", "invalid"} {
+			m.sigFailures.WithLabelValues(name, reason)
+		}
+		for _, status := range []string{"succeeded", "failed", "interrupted"} {
+			m.deploys.WithLabelValues(name, status)
+		}
+	}
+	return m
+}
+
+func (m *metrics) delivery(repo, event, outcome string) {
+	if !metricEvents[event] {
+		event = "other"
+	}
+	m.deliveries.WithLabelValues(repo, event, outcome).Inc()
+}
+
+// ObserveDeploy counts a finished deploy of repo; the deploy workers call it (wired in
+// main) so the deploy metrics live on the same registry as the delivery ones.
+func (s *Server) ObserveDeploy(repo, status string, d time.Duration) {
+	if _, ok := s.hooks[repo]; !ok {
+		return // a leftover deploy of a repository no longer configured; keep labels bounded
+	}
+	s.metrics.deploys.WithLabelValues(repo, status).Inc()
+	s.metrics.deployDuration.WithLabelValues(repo).Observe(d.Seconds())
+}
+
+// metricsHandler serves the registry in Prometheus' text format. A collector that fails
+// (the database does not answer) is logged and left out; the rest is still served.
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
+		ErrorLog:      slogPromLogger{s},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
+// repoCollector reads each repository's queue and last success from the store at scrape
+// time: the database is the truth, and a restart loses nothing.
+type repoCollector struct{ s *Server }
+
+var (
+	queueDepthDesc = prometheus.NewDesc("hookgate_deploy_queue_depth",
+		"Deliveries waiting in the repository's queued deploy (0 when none is queued).", []string{"repo"}, nil)
+	lastSuccessDesc = prometheus.NewDesc("hookgate_last_successful_deploy_timestamp_seconds",
+		"Unix time the repository's newest successful deploy finished; time() minus this is how long ago.", []string{"repo"}, nil)
+)
+
+func (c *repoCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepthDesc
+	ch <- lastSuccessDesc
+}
+
+func (c *repoCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, name := range c.s.names {
+		st, err := c.s.store.RepoState(ctx, name)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Pending), name)
+		if st.LastOK != nil && !st.LastOK.FinishedAt.IsZero() {
+			ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue,
+				float64(st.LastOK.FinishedAt.UnixNano())/1e9, name)
+		}
+	}
+}
+
+// slogPromLogger sends promhttp's errors (a failing collector) to the server's log.
+type slogPromLogger struct{ s *Server }
+
+func (l slogPromLogger) Println(v ...any) {
+	l.s.log.Warn("metrics: scrape error", "err", fmt.Sprint(v...))
+}
