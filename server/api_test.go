@@ -315,7 +315,9 @@ func TestAccessControl(t *testing.T) {
 	operatorRoutes := []struct{ method, path string }{
 		{"GET", "/api/v1/deliveries"}, {"GET", "/api/v1/deliveries/1"}, {"GET", "/api/v1/deploys"},
 		{"GET", "/api/v1/deploys/1"}, {"GET", "/api/v1/repos"}, {"POST", "/api/v1/repos/site/deploy"},
-		{"GET", "/"}, {"GET", "/deliveries/1"}, {"GET", "/repos"}, {"POST", "/repos/site/deploy"},
+		{"POST", "/api/v1/deliveries/1/redeliver"}, {"GET", "/metrics"},
+		{"GET", "/"}, {"GET", "/deliveries/1"}, {"GET", "/deploys/1"}, {"GET", "/repos"},
+		{"POST", "/repos/site/deploy"}, {"POST", "/deliveries/1/redeliver"}, {"GET", "/static/style.css"},
 	}
 	do := func(g *gateway, method, path string, set func(*http.Request)) int {
 		req, _ := http.NewRequest(method, g.url+path, nil)
@@ -333,7 +335,7 @@ func TestAccessControl(t *testing.T) {
 	t.Run("with admin token", func(t *testing.T) {
 		g := newGateway(t, func(o *server.Options) { o.AdminToken = adminToken })
 		for _, r := range operatorRoutes {
-			api := strings.HasPrefix(r.path, "/api/")
+			api := strings.HasPrefix(r.path, "/api/") || r.path == "/metrics"
 			for name, set := range map[string]func(*http.Request){
 				"none":         nil,
 				"wrong bearer": func(q *http.Request) { q.Header.Set("Authorization", "Bearer wrong") },
@@ -356,7 +358,7 @@ func TestAccessControl(t *testing.T) {
 		}
 		for _, r := range operatorRoutes {
 			right := func(q *http.Request) {
-				if strings.HasPrefix(r.path, "/api/") {
+				if strings.HasPrefix(r.path, "/api/") || r.path == "/metrics" {
 					q.Header.Set("Authorization", "Bearer "+adminToken)
 				} else {
 					q.SetBasicAuth("admin", adminToken)
