@@ -31,6 +31,13 @@ type Options struct {
 	OnDeployFinished DeployObserver
 }
 
+// minDeploySpacing is the least time between the starts of two deploys of one repository.
+// A push to an idle repository deploys at once; a push that comes within this time of the
+// last deploy's start waits for the rest of it, joined meanwhile by every push after it. So
+// a burst of pushes makes two or three deploys, not one per deploy duration, and a deploy
+// that takes longer than this is never held back.
+const minDeploySpacing = time.Second
+
 // progressEvery is how often a running deploy's output is saved for the history page.
 const progressEvery = time.Second
 
@@ -58,6 +65,8 @@ type worker struct {
 
 	mu      sync.Mutex
 	running int64
+
+	lastStart time.Time // when this worker last claimed a deploy; only its goroutine uses it
 }
 
 // NewManager prepares a worker for each repository; Start runs them.
@@ -157,6 +166,15 @@ func (w *worker) loop() {
 		case <-w.wake:
 		}
 		for {
+			if wait := time.Until(w.lastStart.Add(minDeploySpacing)); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-m.stopping.Done():
+					t.Stop()
+					return
+				}
+			}
 			select {
 			case m.sem <- struct{}{}:
 			case <-m.stopping.Done():
@@ -185,6 +203,7 @@ func (w *worker) runOnce() bool {
 		m.log.Error("claim deploy", "repo", w.repo.Name, "err", err)
 		return false
 	}
+	w.lastStart = time.Now()
 	w.setRunning(dp.ID)
 	defer w.setRunning(0)
 

@@ -110,9 +110,59 @@ func (b *batcher) commit(batch []*writeReq) {
 	}
 }
 
-// write records the batch in one transaction. A savepoint per delivery keeps one bad row
-// from failing the others.
+// write records the batch in one transaction. The batch is first written whole; only when
+// one delivery fails is it rolled back and written again with a savepoint per delivery, so
+// one bad row cannot fail the others. A savepoint around every delivery of every batch
+// costs a copy of each page it touches (the sub-journal), in the one goroutine that all
+// deliveries wait for.
 func (b *batcher) write(batch []*writeReq) []error {
+	if len(batch) > 1 {
+		if errs, ok := b.writeAll(batch); ok {
+			return errs
+		}
+	}
+	return b.writeEach(batch)
+}
+
+// writeAll records the batch in one transaction without savepoints. It reports false,
+// having rolled back and restored every delivery, when one of them failed on its own.
+func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	tx, err := b.s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("record delivery: begin: %w", err)
+		}
+		return errs, true
+	}
+	defer tx.Rollback()
+	saved := make([]Delivery, len(batch))
+	for i, r := range batch {
+		saved[i] = *r.d
+	}
+	restore := func() {
+		for i, r := range batch {
+			*r.d = saved[i]
+		}
+	}
+	for _, r := range batch {
+		if err := b.s.recordDelivery(ctx, tx, r.d); err != nil {
+			restore()
+			return nil, false
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		restore()
+		for i := range errs {
+			errs[i] = fmt.Errorf("record delivery: commit: %w", err)
+		}
+	}
+	return errs, true
+}
+
+// writeEach records the batch in one transaction with a savepoint per delivery.
+func (b *batcher) writeEach(batch []*writeReq) []error {
 	ctx := context.Background()
 	errs := make([]error, len(batch))
 	fail := func(err error) []error {

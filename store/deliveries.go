@@ -22,6 +22,30 @@ func (s *Store) RecordDelivery(ctx context.Context, d *Delivery) error {
 	return s.batch.submit(ctx, d)
 }
 
+// The write path's statements, prepared once when the store opens (see prepared.go).
+const (
+	insertDeliverySQL = `
+		INSERT INTO deliveries (guid, repo, event, ref, before_commit, after_commit, commit_short,
+			signature, signature_alg, status, reason, http_status, redelivery, received_at,
+			remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
+			pusher, message, payload, deploy_id, replay_of)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id`
+	// "guid != ''" repeats the partial index's condition so SQLite can use the index;
+	// without it every insert scans the table.
+	guidSeenSQL = `
+		SELECT count(*), max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
+		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
+		WHERE d.guid = ? AND d.guid != ''`
+	queuedDeploySQL = `SELECT id FROM deploys WHERE repo = ? AND status = 'queued'`
+	newDeploySQL    = `
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at)
+		VALUES (?, 'queued', ?, ?, ?) RETURNING id`
+)
+
+// writeStatements are prepared on the write connection by Open.
+var writeStatements = []string{insertDeliverySQL, guidSeenSQL, queuedDeploySQL, newDeploySQL}
+
 func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, d *Delivery) error {
 	deployedBy, err := s.markRedelivery(ctx, tx, d)
 	if err != nil {
@@ -49,13 +73,7 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, d *Delivery) err
 	if err != nil {
 		return fmt.Errorf("record delivery: headers: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `
-		INSERT INTO deliveries (guid, repo, event, ref, before_commit, after_commit, commit_short,
-			signature, signature_alg, status, reason, http_status, redelivery, received_at,
-			remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
-			pusher, message, payload, deploy_id, replay_of)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING id`,
+	err = s.queryRow(ctx, tx, insertDeliverySQL,
 		d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
 		d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
 		d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, string(headers), d.FullName, d.RepoURL,
@@ -75,12 +93,7 @@ func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, d *Delivery) (in
 	}
 	var seen int
 	var deployedBy sql.NullInt64
-	// "guid != ''" repeats the partial index's condition so SQLite can use the index;
-	// without it every insert scans the table.
-	err := tx.QueryRowContext(ctx, `
-		SELECT count(*), max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
-		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
-		WHERE d.guid = ? AND d.guid != ''`, d.GUID).Scan(&seen, &deployedBy)
+	err := s.queryRow(ctx, tx, guidSeenSQL, d.GUID).Scan(&seen, &deployedBy)
 	if err != nil {
 		return 0, fmt.Errorf("record delivery: look up guid: %w", err)
 	}
@@ -92,18 +105,14 @@ func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, d *Delivery) (in
 // the coalescing: everything that arrives while a deploy waits joins it.
 func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, trigger, ref string) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx,
-		`SELECT id FROM deploys WHERE repo = ? AND status = 'queued'`, repo).Scan(&id)
+	err := s.queryRow(ctx, tx, queuedDeploySQL, repo).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `
-		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at)
-		VALUES (?, 'queued', ?, ?, ?) RETURNING id`,
-		repo, trigger, ref, s.now()).Scan(&id)
+	err = s.queryRow(ctx, tx, newDeploySQL, repo, trigger, ref, s.now()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}

@@ -1,0 +1,36 @@
+package store
+
+import (
+	"context"
+	"testing"
+)
+
+// TestBatchKeepsGoodDeliveries writes a batch whose middle delivery breaks a constraint:
+// the batch is retried with a savepoint per delivery, so the others are recorded (and
+// share one deploy) and only the bad one fails, unchanged.
+func TestBatchKeepsGoodDeliveries(t *testing.T) {
+	s := openTest(t)
+	good1, bad, good2 := push("site", "g-1"), push("site", "g-2"), push("site", "g-3")
+	bad.Status = "bogus" // not allowed by the table's CHECK
+	batch := []*writeReq{{d: good1}, {d: bad}, {d: good2}}
+	for _, r := range batch {
+		r.d.ReceivedAt = s.now()
+	}
+	errs := s.batch.write(batch)
+	if errs[0] != nil || errs[2] != nil || errs[1] == nil {
+		t.Fatalf("errors %v, want only the second to fail", errs)
+	}
+	if good1.ID == 0 || good2.ID == 0 || good1.DeployID == 0 || good1.DeployID != good2.DeployID {
+		t.Fatalf("good deliveries: %d→%d, %d→%d", good1.ID, good1.DeployID, good2.ID, good2.DeployID)
+	}
+	if bad.ID != 0 || bad.DeployID != 0 {
+		t.Fatalf("the failed delivery kept ids %d, %d", bad.ID, bad.DeployID)
+	}
+	dp, err := s.Deploy(context.Background(), good1.DeployID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dp.DeliveryIDs) != 2 {
+		t.Fatalf("deploy has deliveries %v, want the two good ones", dp.DeliveryIDs)
+	}
+}
