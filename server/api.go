@@ -137,6 +137,8 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.GET("/repos", s.apiRepos)
 	g.POST("/repos/:name/deploy", s.apiDeployNow)
 	g.POST("/deliveries/:id/redeliver", s.apiRedeliver)
+	g.GET("/notifications", s.apiNotifications)
+	g.POST("/reload", s.apiReload)
 }
 
 // badParam answers 400 naming the parameter.
@@ -349,7 +351,7 @@ func (s *Server) apiDeploy(c *gin.Context) {
 
 // repoStatus gathers what the API and the page show about one repository.
 func (s *Server) repoStatus(ctx context.Context, name string) (repoJSON, error) {
-	h := s.hooks[name]
+	h, _ := s.hook(name)
 	r := repoJSON{Name: name, Branch: h.Branch, Repository: h.Repository, Path: h.Path}
 	var err error
 	if r.Head, r.HeadBranch, err = repos.Head(h.Path); err != nil {
@@ -377,8 +379,9 @@ func (s *Server) repoStatus(ctx context.Context, name string) (repoJSON, error) 
 }
 
 func (s *Server) apiRepos(c *gin.Context) {
-	out := make([]repoJSON, 0, len(s.names))
-	for _, name := range s.names {
+	names := s.hookNames()
+	out := make([]repoJSON, 0, len(names))
+	for _, name := range names {
 		r, err := s.repoStatus(c.Request.Context(), name)
 		if err != nil {
 			s.writeStoreError(c, err)
@@ -391,7 +394,7 @@ func (s *Server) apiRepos(c *gin.Context) {
 
 // deployNow queues a manual deploy of name (joining one already queued) and wakes its worker.
 func (s *Server) deployNow(ctx context.Context, name string) (store.Deploy, error) {
-	if _, ok := s.hooks[name]; !ok {
+	if _, ok := s.hook(name); !ok {
 		return store.Deploy{}, fmt.Errorf("repository %q: %w", name, store.ErrNotFound)
 	}
 	dp, err := s.store.EnqueueManual(ctx, name)
@@ -425,7 +428,7 @@ func (s *Server) replay(ctx context.Context, id int64, remote string) (store.Del
 	if err != nil {
 		return store.Delivery{}, err
 	}
-	hook, ok := s.hooks[orig.Repo]
+	hook, ok := s.hook(orig.Repo)
 	switch {
 	case !ok:
 		return store.Delivery{}, notReplayable{fmt.Sprintf("repository %q is no longer configured", orig.Repo)}

@@ -22,7 +22,7 @@ const (
 // is needed (401 otherwise); without one, only loopback clients are answered (403).
 func (s *Server) requireOperator(kind authKind) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if s.adminToken == nil {
+		if s.adminToken.Load() == nil {
 			if !s.fromLoopback(c) {
 				writeError(c, http.StatusForbidden, "forbidden",
 					"no admin_token is configured, so only loopback clients may use this; set admin_token to allow others")
@@ -55,8 +55,12 @@ func (s *Server) requireOperator(kind authKind) gin.HandlerFunc {
 // tokenMatches compares in constant time; hashing first makes the comparison's time
 // independent of the token's length too.
 func (s *Server) tokenMatches(given string) bool {
+	want := s.adminToken.Load()
+	if want == nil {
+		return false
+	}
 	h := sha256.Sum256([]byte(given))
-	return subtle.ConstantTimeCompare(h[:], s.adminToken) == 1
+	return subtle.ConstantTimeCompare(h[:], *want) == 1
 }
 
 // fromLoopback is true for a client on this machine. A loopback peer that forwards for

@@ -43,7 +43,7 @@ type hookResponse struct {
 // Nothing here touches git: an accepted push is queued in the store and its worker woken.
 func (s *Server) handleHook(c *gin.Context) {
 	name := c.Param("name")
-	hook, ok := s.hooks[name]
+	hook, ok := s.hook(name)
 	if !ok {
 		s.unknownHooks.Add(1)
 		writeError(c, http.StatusNotFound, "unknown_hook", "no hook is configured under this name")
@@ -74,9 +74,9 @@ func (s *Server) handleHook(c *gin.Context) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			d.BodySize = max(r.ContentLength, s.maxBody+1)
+			d.BodySize = max(r.ContentLength, tooLarge.Limit+1)
 			s.reject(c, d, http.StatusRequestEntityTooLarge, "body_too_large",
-				fmt.Sprintf("body is larger than max_body (%d bytes)", s.maxBody))
+				fmt.Sprintf("body is larger than max_body (%d bytes)", tooLarge.Limit))
 			return
 		}
 		s.reject(c, d, http.StatusBadRequest, "unreadable_body", "the request body could not be read")
@@ -180,10 +180,11 @@ func recordPush(d *store.Delivery, p Push) {
 // declared length is already too large.
 func (s *Server) readBody(c *gin.Context) ([]byte, error) {
 	r := c.Request
-	if r.ContentLength > s.maxBody {
-		return nil, &http.MaxBytesError{Limit: s.maxBody}
+	maxBody := s.maxBody.Load()
+	if r.ContentLength > maxBody {
+		return nil, &http.MaxBytesError{Limit: maxBody}
 	}
-	rd := http.MaxBytesReader(c.Writer, r.Body, s.maxBody)
+	rd := http.MaxBytesReader(c.Writer, r.Body, maxBody)
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
@@ -225,7 +226,7 @@ func (s *Server) record(c *gin.Context, d *store.Delivery) bool {
 	}
 	s.metrics.delivery(d.Repo, d.Event, d.Status)
 	s.log.Info("delivery",
-		"id", d.ID, "guid", d.GUID, "repo", d.Repo, "provider", forgeFor(s.hooks[d.Repo].Provider).name,
+		"id", d.ID, "guid", d.GUID, "repo", d.Repo, "provider", forgeFor(hookProvider(s, d.Repo)).name,
 		"event", d.Event, "ref", d.Ref,
 		"commit", d.Commit, "signature", d.Signature, "signature_alg", d.SignatureAlg, "status", d.Status,
 		"http_status", d.HTTPStatus, "reason", d.Reason, "deploy_id", d.DeployID,
@@ -261,6 +262,12 @@ func limit(s string, n int) string {
 func jsonObject(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) >= 2 && b[0] == '{' && json.Valid(b)
+}
+
+// hookProvider is the provider of the hook named repo, "" (GitHub) when it is gone.
+func hookProvider(s *Server, repo string) string {
+	h, _ := s.hook(repo)
+	return h.Provider
 }
 
 // allows reports whether a delivery from ip may reach the hook; with no allow_cidrs, any may.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,16 +67,39 @@ func (s *Server) newMetrics() *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	// Series that alerts watch exist from the start at 0, so increase() sees the first one.
-	for _, name := range s.names {
-		for _, reason := range []string{"missing", "invalid"} {
-			m.sigFailures.WithLabelValues(name, reason)
-		}
-		for _, status := range []string{"succeeded", "failed", "interrupted"} {
-			m.deploys.WithLabelValues(name, status)
-		}
+	for _, name := range s.hookNames() {
+		m.addRepo(name)
 	}
 	return m
+}
+
+// addRepo creates the series alerts watch at 0, so increase() sees the first event.
+func (m *metrics) addRepo(name string) {
+	for _, reason := range []string{"missing", "invalid"} {
+		m.sigFailures.WithLabelValues(name, reason)
+	}
+	for _, status := range []string{"succeeded", "failed", "interrupted"} {
+		m.deploys.WithLabelValues(name, status)
+	}
+}
+
+// reconcile follows a reload: series of removed repositories go (so label values stay
+// bounded by what is configured), new repositories get their zero series.
+func (m *metrics) reconcile(before, after []string) {
+	for _, name := range before {
+		if !slices.Contains(after, name) {
+			l := prometheus.Labels{"repo": name}
+			m.deliveries.DeletePartialMatch(l)
+			m.sigFailures.DeletePartialMatch(l)
+			m.deploys.DeletePartialMatch(l)
+			m.deployDuration.DeletePartialMatch(l)
+		}
+	}
+	for _, name := range after {
+		if !slices.Contains(before, name) {
+			m.addRepo(name)
+		}
+	}
 }
 
 func (m *metrics) delivery(repo, event, outcome string) {
@@ -88,7 +112,7 @@ func (m *metrics) delivery(repo, event, outcome string) {
 // ObserveDeploy counts a finished deploy of repo; the deploy workers call it (wired in
 // main) so the deploy metrics live on the same registry as the delivery ones.
 func (s *Server) ObserveDeploy(repo, status string, d time.Duration) {
-	if _, ok := s.hooks[repo]; !ok {
+	if _, ok := s.hook(repo); !ok {
 		return // a leftover deploy of a repository no longer configured; keep labels bounded
 	}
 	s.metrics.deploys.WithLabelValues(repo, status).Inc()
@@ -123,7 +147,7 @@ func (c *repoCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *repoCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, name := range c.s.names {
+	for _, name := range c.s.hookNames() {
 		st, err := c.s.store.RepoState(ctx, name)
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)

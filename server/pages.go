@@ -285,15 +285,15 @@ func (p *pages) index(c *gin.Context) {
 	page := indexPage{
 		base:            base{Title: "Deliveries", Nav: "history"},
 		Filter:          f,
-		Repos:           p.s.names,
+		Repos:           p.s.hookNames(),
 		DeliveryStates:  store.DeliveryStatuses,
 		DeployStates:    store.DeployStatuses,
 		Events:          knownEvents,
 		DefaultPageSize: pageSize,
 	}
-	if f.Repo != "" && !slices.Contains(p.s.names, f.Repo) {
+	if f.Repo != "" && !slices.Contains(p.s.hookNames(), f.Repo) {
 		// A repository no longer configured still has history; keep it selectable.
-		page.Repos = append(append([]string{}, p.s.names...), f.Repo)
+		page.Repos = append(append([]string{}, p.s.hookNames()...), f.Repo)
 	}
 	// One row more than shown tells whether the listing goes on in the direction read.
 	more := len(rows) > f.Limit
@@ -410,8 +410,8 @@ type reposPage struct {
 
 func (p *pages) repos(c *gin.Context) {
 	page := reposPage{base: base{Title: "Repositories", Nav: "repos"}}
-	for _, name := range p.s.names {
-		h := p.s.hooks[name]
+	for _, name := range p.s.hookNames() {
+		h, _ := p.s.hook(name)
 		r := repoRow{Hook: h, Running: p.s.deployer.Running(name)}
 		if _, err := os.Stat(h.Path); errors.Is(err, fs.ErrNotExist) {
 			r.HeadError = "not cloned yet"
@@ -437,7 +437,7 @@ func (p *pages) deployNow(c *gin.Context) {
 		return
 	}
 	name := c.Param("name")
-	if _, ok := p.s.hooks[name]; !ok {
+	if _, ok := p.s.hook(name); !ok {
 		p.fail(c, http.StatusNotFound, "No repository is configured under this name.")
 		return
 	}

@@ -5,13 +5,11 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +47,8 @@ type Options struct {
 	AdminToken     string
 	TrustedProxies []string // proxies whose X-Forwarded-For is believed; none by default
 	Logger         *slog.Logger
+	// Reload, when set, serves POST /api/v1/reload (main wires it to the config file).
+	Reload Reloader
 	// ReadTimeout bounds reading one request, headers and body, so a slow-loris client
 	// cannot hold a connection (default 60s; headers alone get at most 10s).
 	ReadTimeout time.Duration
@@ -58,15 +58,18 @@ type Options struct {
 type Server struct {
 	store    *store.Store
 	deployer Deployer
-	hooks    map[string]Hook
-	names    []string // hook names, sorted
-	maxBody  int64
 	readTO   time.Duration
+	reload   Reloader
+	log      *slog.Logger
+
+	// What a reload swaps (see Apply).
+	hooks   atomic.Pointer[hookSet]
+	maxBody atomic.Int64
 	// adminToken is the SHA-256 of the token, nil when none is set.
-	adminToken []byte
-	log        *slog.Logger
-	now        func() time.Time
-	engine     *gin.Engine
+	adminToken atomic.Pointer[[]byte]
+
+	now    func() time.Time
+	engine *gin.Engine
 
 	unknownHooks atomic.Int64
 	rejects      *rejectLimiter
@@ -75,18 +78,14 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
-	if opts.MaxBody <= 0 {
-		return nil, errors.New("max body must be positive")
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{
 		store:    st,
 		deployer: d,
-		hooks:    make(map[string]Hook, len(opts.Hooks)),
-		maxBody:  opts.MaxBody,
 		log:      opts.Logger,
+		reload:   opts.Reload,
 		now:      func() time.Time { return time.Now().UTC() },
 		rejects:  newRejectLimiter(),
 		readTO:   opts.ReadTimeout,
@@ -94,19 +93,10 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 	if s.readTO <= 0 {
 		s.readTO = 60 * time.Second
 	}
-	for _, h := range opts.Hooks {
-		if !ValidProvider(h.Provider) {
-			return nil, fmt.Errorf("hook %s: unknown provider %q", h.Name, h.Provider)
-		}
-		s.hooks[h.Name] = h
-		s.names = append(s.names, h.Name)
+	if err := s.Apply(Settings{Hooks: opts.Hooks, MaxBody: opts.MaxBody, AdminToken: opts.AdminToken}); err != nil {
+		return nil, err
 	}
-	sort.Strings(s.names)
 	s.metrics = s.newMetrics()
-	if opts.AdminToken != "" {
-		h := sha256.Sum256([]byte(opts.AdminToken))
-		s.adminToken = h[:]
-	}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/gin-gonic/gin"
+)
+
+// hookSet is the configured hooks as one immutable value: a reload builds a new one and
+// swaps it in whole, so a request sees either the old configuration or the new one, never
+// a mix, and never waits for a lock.
+type hookSet struct {
+	byName map[string]Hook
+	names  []string // sorted
+}
+
+func newHookSet(hooks []Hook) (*hookSet, error) {
+	hs := &hookSet{byName: make(map[string]Hook, len(hooks))}
+	for _, h := range hooks {
+		if !ValidProvider(h.Provider) {
+			return nil, fmt.Errorf("hook %s: unknown provider %q", h.Name, h.Provider)
+		}
+		if _, dup := hs.byName[h.Name]; dup {
+			return nil, fmt.Errorf("hook %s: configured twice", h.Name)
+		}
+		hs.byName[h.Name] = h
+		hs.names = append(hs.names, h.Name)
+	}
+	sort.Strings(hs.names)
+	return hs, nil
+}
+
+// hook returns the hook configured under name now.
+func (s *Server) hook(name string) (Hook, bool) {
+	h, ok := s.hooks.Load().byName[name]
+	return h, ok
+}
+
+// hookNames returns the configured hook names, sorted. The slice is shared: do not modify.
+func (s *Server) hookNames() []string { return s.hooks.Load().names }
+
+// Settings is what a configuration reload can change in a running server. The listen
+// address, the database and the trusted proxies are fixed for the life of the process.
+type Settings struct {
+	Hooks      []Hook
+	MaxBody    int64
+	AdminToken string
+}
+
+// Apply swaps in new settings. Requests already past the hook lookup finish with the
+// hook they found; the next request sees the new set.
+func (s *Server) Apply(set Settings) error {
+	if set.MaxBody <= 0 {
+		return errors.New("max body must be positive")
+	}
+	hs, err := newHookSet(set.Hooks)
+	if err != nil {
+		return err
+	}
+	var token *[]byte
+	if set.AdminToken != "" {
+		h := sha256.Sum256([]byte(set.AdminToken))
+		b := h[:]
+		token = &b
+	}
+	old := s.hooks.Swap(hs)
+	s.maxBody.Store(set.MaxBody)
+	s.adminToken.Store(token)
+	if old != nil && s.metrics != nil {
+		s.metrics.reconcile(old.names, hs.names)
+	}
+	return nil
+}
+
+// ReloadReport says what a configuration reload changed.
+type ReloadReport struct {
+	Added   []string `json:"added"`   // repositories now configured that were not
+	Removed []string `json:"removed"` // repositories no longer configured; a running deploy finishes
+	Changed []string `json:"changed"` // repositories whose settings changed
+	// RestartRequired names the settings that changed in the file but keep their old value
+	// until hookgate restarts (server.listen, server.database, ...).
+	RestartRequired []string `json:"restart_required"`
+}
+
+// ErrInvalidConfig wraps the reason a reload refused the configuration file.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// Reloader re-reads the configuration and applies it; it returns an error wrapping
+// ErrInvalidConfig when the file does not validate (the old configuration stays).
+type Reloader func(ctx context.Context) (ReloadReport, error)
+
+// apiReload answers POST /api/v1/reload: 200 with what changed, 422 when the file is
+// refused (the error names the key and line), 501 when the gateway was started without a
+// file to reload.
+func (s *Server) apiReload(c *gin.Context) {
+	if s.reload == nil {
+		writeError(c, http.StatusNotImplemented, "not_supported", "this gateway has no configuration file to reload")
+		return
+	}
+	rep, err := s.reload(c.Request.Context())
+	switch {
+	case errors.Is(err, ErrInvalidConfig):
+		writeError(c, http.StatusUnprocessableEntity, "invalid_config", err.Error())
+		return
+	case err != nil:
+		s.log.Error("reload failed", "err", err)
+		writeError(c, http.StatusInternalServerError, "internal", "internal error: the configuration was not reloaded")
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"reloaded": true, "changes": rep})
+}
