@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -43,12 +44,35 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", status, r.Name, r.Path, detail)
 	}
+	// Notification targets, by name and host only: a Slack URL's path is its credential.
+	global, perRepo := cfg.NotifyTargets()
+	for _, scope := range append([]string{""}, cfg.RepoNames()...) {
+		targets, where := perRepo[scope], "repository "+scope
+		if scope == "" {
+			targets, where = global, "every repository"
+		}
+		for _, t := range targets {
+			events := "failure, recovery"
+			if len(t.Events) > 0 {
+				events = strings.Join(t.Events, ", ")
+			}
+			fmt.Fprintf(tw, "ok\tnotify %s\t%s to %s\t%s; on %s\n", t.Name, t.Kind, urlHost(t.URL), where, events)
+		}
+	}
 	tw.Flush()
 	if failed > 0 {
 		fmt.Fprintf(stderr, "hookgate check: %d of %d repositories have problems\n", failed, len(cfg.Repos))
 		return 1
 	}
 	return 0
+}
+
+// urlHost is the host of a URL the config validated, for display.
+func urlHost(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
+	}
+	return "?"
 }
 
 func checkRepo(r repos.Repo) (status, detail string) {

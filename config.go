@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
 )
@@ -24,6 +27,8 @@ import (
 type Config struct {
 	Server ServerConfig           `toml:"server"`
 	Repos  map[string]*RepoConfig `toml:"repos"`
+	// Notify are the [[notify]] targets told about every repository's deploys.
+	Notify []*NotifyConfig `toml:"notify"`
 
 	adminToken string
 	maxBody    int64
@@ -62,12 +67,28 @@ type RepoConfig struct {
 	Mode       string   `toml:"mode"`
 	AllowCIDRs []string `toml:"allow_cidrs"`
 	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
+	// Notify are the [[repos.NAME.notify]] targets told about this repository only.
+	Notify []*NotifyConfig `toml:"notify"`
 
 	name    string
 	allow   []netip.Prefix
 	secret  []byte
 	token   string
 	timeout time.Duration
+}
+
+// NotifyConfig is one [[notify]] or [[repos.NAME.notify]] target.
+type NotifyConfig struct {
+	Name      string   `toml:"name"`       // shown in the history and logs instead of the URL
+	Type      string   `toml:"type"`       // webhook or slack
+	URL       string   `toml:"url"`        // a Slack URL is a secret: prefer url_env
+	URLEnv    string   `toml:"url_env"`    // the environment variable holding the URL
+	Secret    string   `toml:"secret"`     // webhook only: signs each body (X-Hookgate-Signature-256)
+	SecretEnv string   `toml:"secret_env"` // the environment variable holding that secret
+	Events    []string `toml:"events"`     // failure, recovery; both when empty
+
+	url    string
+	secret []byte
 }
 
 var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
@@ -171,14 +192,107 @@ func (c *Config) resolve(dir string) error {
 	if len(c.Repos) == 0 {
 		errs = append(errs, errors.New("no [repos.NAME] table: configure at least one repository"))
 	}
+	global := map[string]bool{}
+	for i, n := range c.Notify {
+		if err := n.resolve(); err != nil {
+			errs = append(errs, fmt.Errorf("notify[%d] (%s): %w", i, n.Name, err))
+		}
+		if global[n.Name] {
+			errs = append(errs, fmt.Errorf("notify[%d]: name %q is used twice", i, n.Name))
+		}
+		global[n.Name] = true
+	}
 	for _, name := range c.RepoNames() {
 		r := c.Repos[name]
 		r.name = name
 		if err := r.resolve(dir); err != nil {
 			errs = append(errs, fmt.Errorf("repos.%s: %w", name, err))
 		}
+		own := map[string]bool{}
+		for i, n := range r.Notify {
+			if err := n.resolve(); err != nil {
+				errs = append(errs, fmt.Errorf("repos.%s.notify[%d] (%s): %w", name, i, n.Name, err))
+			}
+			if global[n.Name] || own[n.Name] {
+				errs = append(errs, fmt.Errorf("repos.%s.notify[%d]: name %q is already used by another target of this repository", name, i, n.Name))
+			}
+			own[n.Name] = true
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// resolve reads the target's URL and secret and checks it. Errors never quote the URL: for
+// Slack it is the credential.
+func (n *NotifyConfig) resolve() error {
+	var errs []error
+	if !repoName.MatchString(n.Name) {
+		errs = append(errs, errors.New("name is required: 1-100 letters, digits, '.', '_' or '-'"))
+	}
+	switch n.Type {
+	case notify.KindWebhook, notify.KindSlack:
+	case "":
+		errs = append(errs, fmt.Errorf("type is required: %q or %q", notify.KindWebhook, notify.KindSlack))
+	default:
+		errs = append(errs, fmt.Errorf("type %q: use %q or %q", n.Type, notify.KindWebhook, notify.KindSlack))
+	}
+	switch {
+	case (n.URL == "") == (n.URLEnv == ""):
+		errs = append(errs, errors.New("set exactly one of url or url_env"))
+	case n.URLEnv != "":
+		if n.url = os.Getenv(n.URLEnv); n.url == "" {
+			errs = append(errs, fmt.Errorf("url_env: environment variable %s is empty or unset", n.URLEnv))
+		}
+	default:
+		n.url = n.URL
+	}
+	if n.url != "" {
+		u, err := url.Parse(n.url)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("the url is not an http:// or https:// URL"))
+		}
+	}
+	switch {
+	case n.Secret != "" && n.SecretEnv != "":
+		errs = append(errs, errors.New("set secret or secret_env, not both"))
+	case n.SecretEnv != "":
+		if n.secret = []byte(os.Getenv(n.SecretEnv)); len(n.secret) == 0 {
+			errs = append(errs, fmt.Errorf("secret_env: environment variable %s is empty or unset", n.SecretEnv))
+		}
+	default:
+		n.secret = []byte(n.Secret)
+	}
+	switch {
+	case n.Type == notify.KindSlack && len(n.secret) > 0:
+		errs = append(errs, errors.New("a slack target takes no secret: Slack does not verify signatures (its URL is the credential)"))
+	case n.Type == notify.KindWebhook && len(n.secret) == 0 && n.SecretEnv == "":
+		errs = append(errs, errors.New("a webhook target needs secret or secret_env, so the receiver can verify X-Hookgate-Signature-256"))
+	}
+	for _, e := range n.Events {
+		if e != notify.EventFailure && e != notify.EventRecovery {
+			errs = append(errs, fmt.Errorf("events: %q is not %q or %q", e, notify.EventFailure, notify.EventRecovery))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// target is the notifier's view of n.
+func (n *NotifyConfig) target() notify.Target {
+	return notify.Target{Name: n.Name, Kind: n.Type, URL: n.url, Secret: n.secret, Events: n.Events}
+}
+
+// NotifyTargets are the notifier's targets: global ones and each repository's own.
+func (c *Config) NotifyTargets() (global []notify.Target, perRepo map[string][]notify.Target) {
+	for _, n := range c.Notify {
+		global = append(global, n.target())
+	}
+	perRepo = map[string][]notify.Target{}
+	for name, r := range c.Repos {
+		for _, n := range r.Notify {
+			perRepo[name] = append(perRepo[name], n.target())
+		}
+	}
+	return global, perRepo
 }
 
 func (r *RepoConfig) resolve(dir string) error {
@@ -326,8 +440,17 @@ func (c *Config) secretEnvNames() map[string]bool {
 	if c.Server.AdminTokenEnv != "" {
 		names[c.Server.AdminTokenEnv] = true
 	}
+	targets := slices.Clone(c.Notify)
 	for _, r := range c.Repos {
 		for _, n := range []string{r.SecretEnv, r.TokenEnv} {
+			if n != "" {
+				names[n] = true
+			}
+		}
+		targets = append(targets, r.Notify...)
+	}
+	for _, t := range targets {
+		for _, n := range []string{t.URLEnv, t.SecretEnv} {
 			if n != "" {
 				names[n] = true
 			}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -81,27 +82,22 @@ func cmdServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// `systemctl reload` sends SIGHUP, whose default would end the gateway (and systemd
-	// counts that as a clean exit, so it would not restart it). The config is not reloaded
-	// in place yet: say so and keep serving.
+	// SIGHUP (`systemctl reload`) reloads the configuration. It is caught from here on, so
+	// one that comes during start-up waits for serve instead of ending the gateway.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer func() { signal.Stop(hup); close(hup) }()
-	go func() {
-		for range hup {
-			logger.Warn("SIGHUP received: the configuration is not reloaded in place; restart hookgate to apply changes")
-		}
-	}()
-	if err := serve(ctx, cfg, logger); err != nil {
+	defer signal.Stop(hup)
+	if err := serve(ctx, *configPath, cfg, hup, logger); err != nil {
 		logger.Error("hookgate stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-// serve runs the gateway until ctx ends. Shutdown order: stop taking requests, then let
-// workers finish (up to shutdown_timeout), then close the database.
-func serve(ctx context.Context, cfg *Config, logger *slog.Logger) error {
+// serve runs the gateway until ctx ends, reloading path's configuration on each value from
+// hup. Shutdown order: stop taking requests, then let workers finish (up to
+// shutdown_timeout), then send the notifications still queued, then close the database.
+func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, logger *slog.Logger) error {
 	st, err := store.Open(ctx, cfg.Server.Database)
 	if err != nil {
 		return err
@@ -125,35 +121,44 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		}
 	}
 
-	var srv *server.Server
-	mgr := repos.NewManager(st, cfg.RepoList(), repos.Options{
+	global, perRepo := cfg.NotifyTargets()
+	notifier := notify.New(st, global, perRepo, notify.Options{Logger: logger})
+	g := &gateway{path: path, log: logger, store: st, notifier: notifier, cfg: cfg}
+	g.mgr = repos.NewManager(st, cfg.RepoList(), repos.Options{
 		Workers: cfg.Server.Workers,
 		Env:     cfg.commandEnv(),
 		Logger:  logger,
-		// srv is set below, before mgr.Start runs the workers that call this.
-		OnDeployFinished: func(repo, status string, took time.Duration) { srv.ObserveDeploy(repo, status, took) },
+		// g.srv is set below, before mgr.Start runs the workers that call this.
+		OnDeployFinished: func(dp store.Deploy, took time.Duration) {
+			g.srv.ObserveDeploy(dp.Repo, dp.Status, took)
+			notifier.DeployFinished(dp)
+		},
 	})
-	srv, err = server.New(server.Options{
+	g.srv, err = server.New(server.Options{
 		Hooks:          cfg.Hooks(),
 		MaxBody:        cfg.maxBody,
 		AdminToken:     cfg.adminToken,
 		TrustedProxies: cfg.Server.TrustedProxies,
 		Logger:         logger,
-	}, st, mgr)
+		Reload:         g.reload,
+	}, st, g.mgr)
 	if err != nil {
 		return err
 	}
+	srv, mgr := g.srv, g.mgr
 	hs := srv.HTTPServer(cfg.Server.Listen)
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	notifier.Start()
+	defer notifier.Stop()
 	mgr.Start()
 	pruneDone := make(chan struct{})
 	pruneCtx, stopPrune := context.WithCancel(context.Background())
 	go func() {
 		defer close(pruneDone)
-		prune(pruneCtx, st, cfg.Server.retention, logger)
+		prune(pruneCtx, st, func() time.Duration { return g.current().Server.retention }, logger)
 	}()
 	defer func() {
 		stopPrune()
@@ -164,18 +169,26 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", cfg.Server.Database,
 		"repos", len(cfg.Repos), "workers", cfg.Server.Workers)
 
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case err = <-serveErr:
-		logger.Error("http server failed", "err", err)
+wait:
+	for {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: reloading the configuration", "config", path)
+			g.reload(ctx) // logs its outcome; a refused file keeps the old configuration
+		case <-ctx.Done():
+			logger.Info("shutting down")
+			break wait
+		case err = <-serveErr:
+			logger.Error("http server failed", "err", err)
+			break wait
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		logger.Warn("http shutdown", "err", err)
 	}
-	mgr.Stop(cfg.Server.shutdownTimeout)
+	mgr.Stop(g.current().Server.shutdownTimeout)
 	if left, ierr := st.InterruptRunning(sctx, "interrupted: the gateway shut down before this deploy finished"); ierr != nil {
 		logger.Error("mark unfinished deploys", "err", ierr)
 	} else if len(left) > 0 {
@@ -211,19 +224,26 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 const pruneEvery = time.Hour
 
 // prune applies the retention policy at start and then every pruneEvery, until ctx ends.
-func prune(ctx context.Context, st *store.Store, retention time.Duration, logger *slog.Logger) {
-	if retention <= 0 {
-		return
-	}
+// retention is read each time, so a reload changes it; 0 keeps everything.
+func prune(ctx context.Context, st *store.Store, retention func() time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
-		p, err := st.Prune(ctx, time.Now().Add(-retention))
+		keep := retention()
+		if keep <= 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				continue
+			}
+		}
+		p, err := st.Prune(ctx, time.Now().Add(-keep))
 		switch {
 		case err != nil && ctx.Err() == nil:
 			logger.Error("prune history", "err", err)
 		case p.Deliveries > 0 || p.Deploys > 0:
-			logger.Info("pruned history", "retention", retention, "deliveries", p.Deliveries, "deploys", p.Deploys)
+			logger.Info("pruned history", "retention", keep, "deliveries", p.Deliveries, "deploys", p.Deploys)
 		}
 		select {
 		case <-ctx.Done():

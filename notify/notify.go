@@ -62,12 +62,15 @@ type Options struct {
 
 // Notifier sends notifications for finished deploys.
 type Notifier struct {
-	store   *store.Store
+	store *store.Store
+	opts  Options
+
+	mu      sync.Mutex // guards the targets, which a configuration reload replaces
 	global  []Target
 	perRepo map[string][]Target
-	opts    Options
-	client  *http.Client
-	log     *slog.Logger
+
+	client *http.Client
+	log    *slog.Logger
 
 	jobs chan store.Deploy
 	quit chan struct{}
@@ -100,6 +103,14 @@ func New(st *store.Store, global []Target, perRepo map[string][]Target, opts Opt
 		jobs:   make(chan store.Deploy, opts.Queue),
 		quit:   make(chan struct{}),
 	}
+}
+
+// SetTargets replaces the targets, as a configuration reload does. A notification already
+// being sent finishes with the targets it started with.
+func (n *Notifier) SetTargets(global []Target, perRepo map[string][]Target) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.global, n.perRepo = global, perRepo
 }
 
 // Start runs the sending goroutine.
@@ -138,14 +149,15 @@ func (n *Notifier) DeployFinished(dp store.Deploy) {
 	if dp.Status != store.DeploySucceeded && dp.Status != store.DeployFailed {
 		return
 	}
-	if len(n.global) == 0 && len(n.perRepo[dp.Repo]) == 0 {
+	targets := n.targets(dp.Repo)
+	if len(targets) == 0 {
 		return
 	}
 	select {
 	case n.jobs <- dp:
 	default:
 		n.log.Warn("notification queue full; dropping", "deploy_id", dp.ID, "repo", dp.Repo)
-		for _, t := range n.targets(dp.Repo) {
+		for _, t := range targets {
 			n.record(dp, t, eventOf(dp.Status), store.NotificationDropped, 0, 0, "the notification queue was full", time.Now())
 		}
 	}
@@ -158,7 +170,10 @@ func eventOf(status string) string {
 	return EventRecovery
 }
 
+// targets are the global targets and repo's own, as configured now.
 func (n *Notifier) targets(repo string) []Target {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	return append(slices.Clone(n.global), n.perRepo[repo]...)
 }
 

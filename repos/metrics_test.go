@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,14 +12,14 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// TestOnDeployFinished: the observer hears of each deploy once it is recorded, with its
-// repository, status and duration.
+// TestOnDeployFinished: the observer hears of each deploy once it is recorded, with the
+// deploy as stored (id, repository, status, commits, error) and its duration.
 func TestOnDeployFinished(t *testing.T) {
 	e := newWorkerEnv(t)
 	type call struct {
-		repo, status string
-		took         time.Duration
-		recorded     string // the status the store had when the observer ran
+		got      store.Deploy
+		took     time.Duration
+		recorded store.Deploy // the deploy as the store had it when the observer ran
 	}
 	var mu sync.Mutex
 	var calls []call
@@ -30,10 +31,10 @@ func TestOnDeployFinished(t *testing.T) {
 		Workers: 1,
 		Env:     []string{"PATH=" + os.Getenv("PATH")},
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnDeployFinished: func(repo, status string, took time.Duration) {
-			dp := e.deploy(t, deployID)
+		OnDeployFinished: func(got store.Deploy, took time.Duration) {
+			rec := e.deploy(t, deployID)
 			mu.Lock()
-			calls = append(calls, call{repo, status, took, dp.Status})
+			calls = append(calls, call{got, took, rec})
 			mu.Unlock()
 		},
 	})
@@ -45,10 +46,18 @@ func TestOnDeployFinished(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(calls) != 2 ||
-		calls[0].repo != "site" || calls[0].status != store.DeploySucceeded || calls[0].recorded != store.DeploySucceeded ||
-		calls[1].repo != "broken" || calls[1].status != store.DeployFailed || calls[1].recorded != store.DeployFailed ||
-		calls[0].took <= 0 || calls[1].took <= 0 {
-		t.Fatalf("observer calls %+v", calls)
+	if len(calls) != 2 {
+		t.Fatalf("observer called %d times, want 2", len(calls))
+	}
+	for i, want := range []struct{ repo, status string }{{"site", store.DeploySucceeded}, {"broken", store.DeployFailed}} {
+		c := calls[i]
+		if c.got.Repo != want.repo || c.got.Status != want.status || c.recorded.Status != want.status ||
+			c.got.ID != c.recorded.ID || c.got.ToCommit != c.recorded.ToCommit || c.got.ToCommit == "" ||
+			c.got.Error != c.recorded.Error || c.got.FinishedAt.IsZero() || c.took <= 0 {
+			t.Fatalf("call %d: observer got %+v after %s; the store had %+v", i, c.got, c.took, c.recorded)
+		}
+	}
+	if !strings.Contains(calls[1].got.Error, "exit status 3") {
+		t.Fatalf("failed deploy's error %q does not say why", calls[1].got.Error)
 	}
 }

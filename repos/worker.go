@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,11 +46,17 @@ const progressEvery = time.Second
 // Manager owns the workers.
 type Manager struct {
 	store   *store.Store
-	workers map[string]*worker
 	sem     chan struct{}
-	env     []string
 	log     *slog.Logger
 	observe DeployObserver
+
+	mu      sync.Mutex
+	workers map[string]*worker // the configured repositories' workers
+	// retiring holds workers of repositories a reload removed, until their running
+	// deploy ends; a repository added back waits for its old worker first.
+	retiring map[string]*worker
+	env      []string // base environment of deploy commands
+	started  bool
 
 	// stopping ends the claim loops; killing ends running deploys.
 	stopping context.Context
@@ -60,10 +68,12 @@ type Manager struct {
 
 type worker struct {
 	m    *Manager
-	repo Repo
 	wake chan struct{}
+	quit chan struct{} // closed when a reload removes the repository
+	done chan struct{} // closed when the worker's goroutine has returned
 
 	mu      sync.Mutex
+	repo    Repo // replaced by a reload; a running deploy keeps the copy it started with
 	running int64
 
 	lastStart time.Time // when this worker last claimed a deploy; only its goroutine uses it
@@ -78,55 +88,158 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		opts.Logger = slog.Default()
 	}
 	m := &Manager{
-		store:   st,
-		workers: make(map[string]*worker, len(repos)),
-		sem:     make(chan struct{}, opts.Workers),
-		env:     opts.Env,
-		log:     opts.Logger,
-		observe: opts.OnDeployFinished,
+		store:    st,
+		workers:  make(map[string]*worker, len(repos)),
+		retiring: map[string]*worker{},
+		sem:      make(chan struct{}, opts.Workers),
+		env:      opts.Env,
+		log:      opts.Logger,
+		observe:  opts.OnDeployFinished,
 	}
 	m.stopping, m.stop = context.WithCancel(context.Background())
 	m.killing, m.kill = context.WithCancel(context.Background())
 	for _, r := range repos {
-		if r.Mode == "" {
-			r.Mode = ModeFastForward
-		}
-		// A capacity of one merges a burst of wake-ups into one: the worker drains the
-		// queue each time it wakes, so nothing is missed.
-		m.workers[r.Name] = &worker{m: m, repo: r, wake: make(chan struct{}, 1)}
+		m.workers[r.Name] = m.newWorker(r)
 	}
 	return m
+}
+
+func (m *Manager) newWorker(r Repo) *worker {
+	if r.Mode == "" {
+		r.Mode = ModeFastForward
+	}
+	// A capacity of one merges a burst of wake-ups into one: the worker drains the
+	// queue each time it wakes, so nothing is missed.
+	return &worker{m: m, repo: r, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Start runs every worker and wakes each once, so deploys left queued by an earlier run
 // (or re-queued after a crash) are picked up.
 func (m *Manager) Start() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.started = true
 	for _, w := range m.workers {
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			w.loop()
-		}()
-		w.notify()
+		m.run(w, nil)
 	}
+}
+
+// run starts w's goroutine (m.mu held); after, when set, is a worker of the same
+// repository that must finish first.
+func (m *Manager) run(w *worker, after *worker) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(w.done)
+		if after != nil {
+			select {
+			case <-after.done:
+			case <-m.stopping.Done():
+				return
+			}
+		}
+		w.loop()
+	}()
+	w.notify()
+}
+
+// Changes says what Apply did.
+type Changes struct {
+	Added, Removed, Changed []string // repository names, sorted
+}
+
+// Apply makes the configured repositories repos, as a configuration reload does:
+//   - a new repository gets a worker, woken at once for a deploy already queued;
+//   - a removed repository's worker claims nothing more; a deploy it is running finishes
+//     and is recorded as usual, then the worker stops. Its queued deploy, if any, stays
+//     queued in the store for when the repository comes back;
+//   - a changed repository's next deploy uses the new settings; a running one finishes
+//     with the settings it started with.
+//
+// env replaces the base environment of deploy commands.
+func (m *Manager) Apply(repos []Repo, env []string) Changes {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.env = env
+	var ch Changes
+	keep := make(map[string]bool, len(repos))
+	for _, r := range repos {
+		keep[r.Name] = true
+		if w, ok := m.workers[r.Name]; ok {
+			if w.update(r) {
+				ch.Changed = append(ch.Changed, r.Name)
+				w.notify()
+			}
+			continue
+		}
+		w := m.newWorker(r)
+		m.workers[r.Name] = w
+		ch.Added = append(ch.Added, r.Name)
+		if m.started {
+			m.run(w, m.retiring[r.Name])
+		}
+	}
+	for name, w := range m.workers {
+		if keep[name] {
+			continue
+		}
+		delete(m.workers, name)
+		ch.Removed = append(ch.Removed, name)
+		if !m.started {
+			continue
+		}
+		close(w.quit)
+		m.retiring[name] = w
+		go func() {
+			<-w.done
+			m.mu.Lock()
+			if m.retiring[name] == w {
+				delete(m.retiring, name)
+			}
+			m.mu.Unlock()
+		}()
+	}
+	slices.Sort(ch.Added)
+	slices.Sort(ch.Removed)
+	slices.Sort(ch.Changed)
+	return ch
+}
+
+// baseEnv is the environment deploy commands start from now.
+func (m *Manager) baseEnv() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.env
 }
 
 // Notify wakes repo's worker; it never blocks.
 func (m *Manager) Notify(repo string) {
-	if w, ok := m.workers[repo]; ok {
+	m.mu.Lock()
+	w, ok := m.workers[repo]
+	m.mu.Unlock()
+	if ok {
 		w.notify()
 	}
 }
 
-// Running returns the id of repo's running deploy, or 0.
+// Running returns the id of repo's running deploy, or 0. A repository a reload removed
+// (or removed and added back) shows the deploy its old worker is finishing.
 func (m *Manager) Running(repo string) int64 {
-	w, ok := m.workers[repo]
-	if !ok {
-		return 0
+	m.mu.Lock()
+	ws := []*worker{m.workers[repo], m.retiring[repo]}
+	m.mu.Unlock()
+	for _, w := range ws {
+		if w == nil {
+			continue
+		}
+		w.mu.Lock()
+		id := w.running
+		w.mu.Unlock()
+		if id != 0 {
+			return id
+		}
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.running
+	return 0
 }
 
 // Stop stops claiming new deploys and waits up to grace for running ones to finish; what
@@ -150,6 +263,27 @@ func (m *Manager) Stop(grace time.Duration) {
 	<-done
 }
 
+// config returns the repository's settings as they are now.
+func (w *worker) config() Repo {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.repo
+}
+
+// update replaces the settings and reports whether they differ.
+func (w *worker) update(r Repo) bool {
+	if r.Mode == "" {
+		r.Mode = ModeFastForward
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if reflect.DeepEqual(w.repo, r) {
+		return false
+	}
+	w.repo = r
+	return true
+}
+
 func (w *worker) notify() {
 	select {
 	case w.wake <- struct{}{}:
@@ -163,6 +297,8 @@ func (w *worker) loop() {
 		select {
 		case <-m.stopping.Done():
 			return
+		case <-w.quit:
+			return
 		case <-w.wake:
 		}
 		for {
@@ -173,19 +309,34 @@ func (w *worker) loop() {
 				case <-m.stopping.Done():
 					t.Stop()
 					return
+				case <-w.quit:
+					t.Stop()
+					return
 				}
 			}
 			select {
 			case m.sem <- struct{}{}:
 			case <-m.stopping.Done():
 				return
+			case <-w.quit:
+				return
 			}
 			ran := w.runOnce()
 			<-m.sem
-			if !ran || m.stopping.Err() != nil {
+			if !ran || m.stopping.Err() != nil || w.removed() {
 				break
 			}
 		}
+	}
+}
+
+// removed reports whether a reload removed the repository.
+func (w *worker) removed() bool {
+	select {
+	case <-w.quit:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -193,35 +344,38 @@ func (w *worker) loop() {
 // worker without its loop.
 func (w *worker) runOnce() bool {
 	m := w.m
+	r := w.config()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	dp, err := m.store.ClaimDeploy(ctx, w.repo.Name)
+	dp, err := m.store.ClaimDeploy(ctx, r.Name)
 	cancel()
 	if errors.Is(err, store.ErrNotFound) {
 		return false
 	}
 	if err != nil {
-		m.log.Error("claim deploy", "repo", w.repo.Name, "err", err)
+		m.log.Error("claim deploy", "repo", r.Name, "err", err)
 		return false
 	}
 	w.lastStart = time.Now()
 	w.setRunning(dp.ID)
 	defer w.setRunning(0)
 
-	m.log.Info("deploy started", "deploy_id", dp.ID, "repo", w.repo.Name, "trigger", dp.Trigger, "delivery", dp.DeliveryGUID)
+	m.log.Info("deploy started", "deploy_id", dp.ID, "repo", r.Name, "trigger", dp.Trigger, "delivery", dp.DeliveryGUID)
 	start := time.Now()
-	res := w.deploy(dp)
+	res := w.deploy(dp, r)
 
 	// Record the end even when shutting down: a fresh context, not the deploy's.
 	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := m.store.FinishDeploy(ctx, dp.ID, res); err != nil {
-		m.log.Error("record deploy result", "deploy_id", dp.ID, "repo", w.repo.Name, "err", err)
+		m.log.Error("record deploy result", "deploy_id", dp.ID, "repo", r.Name, "err", err)
 	}
 	took := time.Since(start)
-	m.log.Info("deploy finished", "deploy_id", dp.ID, "repo", w.repo.Name, "delivery", dp.DeliveryGUID, "status", res.Status,
+	m.log.Info("deploy finished", "deploy_id", dp.ID, "repo", r.Name, "delivery", dp.DeliveryGUID, "status", res.Status,
 		"from", short(res.FromCommit), "to", short(res.ToCommit), "duration", took.Round(time.Millisecond),
 		"error", res.Error)
-	m.observeDeploy(w.repo.Name, res.Status, took)
+	dp.Status, dp.FromCommit, dp.ToCommit, dp.Error = res.Status, res.FromCommit, res.ToCommit, res.Error
+	dp.FinishedAt = time.Now().UTC()
+	m.observeDeploy(dp, took)
 	return true
 }
 
@@ -231,9 +385,10 @@ func (w *worker) setRunning(id int64) {
 	w.mu.Unlock()
 }
 
-// deploy updates the checkout and runs the commands, within the repository's timeout.
-func (w *worker) deploy(dp store.Deploy) store.Result {
-	m, r := w.m, w.repo
+// deploy updates the checkout and runs the commands of r (the repository's settings when
+// the deploy was claimed), within r's timeout.
+func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
+	m := w.m
 	ctx, cancel := context.WithTimeout(m.killing, r.Timeout)
 	defer cancel()
 
@@ -277,7 +432,7 @@ func (w *worker) deploy(dp store.Deploy) store.Result {
 		out.Printf("hookgate: updated %s → %s (%d files changed)", short(upd.From), short(upd.To), upd.Changed)
 	}
 	if err == nil {
-		env := append(append([]string(nil), m.env...),
+		env := append(slices.Clone(m.baseEnv()),
 			"HOOKGATE_REPO="+r.Name,
 			"HOOKGATE_COMMIT="+upd.To,
 			"HOOKGATE_PREVIOUS_COMMIT="+upd.From,

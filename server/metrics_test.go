@@ -40,7 +40,7 @@ func observedGateway(t *testing.T, start bool, configure ...func(*server.Options
 		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
 		Timeout:  time.Minute,
 	}}, repos.Options{Workers: 1, Logger: logger,
-		OnDeployFinished: func(repo, status string, took time.Duration) { srv.ObserveDeploy(repo, status, took) }})
+		OnDeployFinished: func(dp store.Deploy, took time.Duration) { srv.ObserveDeploy(dp.Repo, dp.Status, took) }})
 	opts := server.Options{
 		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Repository: "binkkatal/sample_app", Path: checkout}},
 		MaxBody: maxBody,

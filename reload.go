@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"sync"
+
+	"github.com/hookgate/hookgate/notify"
+	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
+)
+
+// gateway holds the running parts a configuration reload reconfigures, and the
+// configuration in force.
+type gateway struct {
+	path     string
+	log      *slog.Logger
+	store    *store.Store
+	srv      *server.Server
+	mgr      *repos.Manager
+	notifier *notify.Notifier
+
+	mu  sync.Mutex // one reload at a time; guards cfg
+	cfg *Config
+}
+
+// current returns the configuration in force.
+func (g *gateway) current() *Config {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg
+}
+
+// reload re-reads the configuration file and swaps it in, on SIGHUP or POST
+// /api/v1/reload. A file that does not validate changes nothing: the error is logged and
+// returned, wrapping server.ErrInvalidConfig. Otherwise, in this order:
+//   - the hooks (secrets, branches, allow_cidrs, providers), max_body and admin_token switch
+//     at once: a delivery in flight finishes with the hook it was read with;
+//   - workers start for new repositories, and removed ones finish their running deploy and
+//     stop; a changed repository's next deploy uses the new settings;
+//   - notification targets, retention and shutdown_timeout take their new values.
+//
+// listen, database, workers and trusted_proxies keep their old values until a restart;
+// the report names those that changed.
+func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cfg, err := LoadConfig(g.path)
+	if err != nil {
+		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
+		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
+	}
+	old := g.cfg
+	rep := server.ReloadReport{
+		Added: []string{}, Removed: []string{}, Changed: []string{},
+		RestartRequired: restartRequired(old.Server, cfg.Server),
+	}
+	// Keep what cannot change in place, so the configuration in force says what runs.
+	cfg.Server.Listen, cfg.Server.Database = old.Server.Listen, old.Server.Database
+	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
+	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody, AdminToken: cfg.adminToken}); err != nil {
+		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
+		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
+	}
+	g.mgr.Apply(cfg.RepoList(), cfg.commandEnv())
+	global, perRepo := cfg.NotifyTargets()
+	g.notifier.SetTargets(global, perRepo)
+
+	for _, name := range cfg.RepoNames() {
+		prev, ok := old.Repos[name]
+		switch {
+		case !ok:
+			rep.Added = append(rep.Added, name)
+		case !reflect.DeepEqual(prev, cfg.Repos[name]):
+			rep.Changed = append(rep.Changed, name)
+		}
+	}
+	for _, name := range old.RepoNames() {
+		if _, ok := cfg.Repos[name]; !ok {
+			rep.Removed = append(rep.Removed, name)
+		}
+	}
+	g.cfg = cfg
+	g.log.Info("configuration reloaded", "added", rep.Added, "removed", rep.Removed, "changed", rep.Changed,
+		"notify_targets", len(global)+countTargets(perRepo))
+	if len(rep.RestartRequired) > 0 {
+		g.log.Warn("these settings changed but keep their old value until hookgate restarts", "settings", rep.RestartRequired)
+	}
+	if len(rep.Removed) > 0 {
+		if queued, err := g.store.QueuedRepos(ctx); err == nil {
+			for _, r := range rep.Removed {
+				if slices.Contains(queued, r) {
+					g.log.Warn("a removed repository has a queued deploy; it stays queued until the repository is configured again", "repo", r)
+				}
+			}
+		}
+	}
+	return rep, nil
+}
+
+// restartRequired names the restart-only settings that differ between the configuration
+// in force and the file.
+func restartRequired(old, file ServerConfig) []string {
+	out := []string{}
+	if old.Listen != file.Listen {
+		out = append(out, "server.listen")
+	}
+	if old.Database != file.Database {
+		out = append(out, "server.database")
+	}
+	if old.Workers != file.Workers {
+		out = append(out, "server.workers")
+	}
+	if !slices.Equal(old.TrustedProxies, file.TrustedProxies) {
+		out = append(out, "server.trusted_proxies")
+	}
+	return out
+}
+
+func countTargets(m map[string][]notify.Target) int {
+	n := 0
+	for _, ts := range m {
+		n += len(ts)
+	}
+	return n
+}
