@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -160,39 +158,16 @@ func TestSendSignsForEachForge(t *testing.T) {
 	}
 }
 
-// lockedLog is a stderr the serving goroutine writes while the test reads.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // TestServeJSONLogsAndSIGHUP runs `hookgate serve --log-format json` in process: every
-// line it writes is JSON, a SIGHUP (systemctl reload) leaves it serving, and SIGTERM stops
-// it cleanly.
+// line it writes is JSON, a SIGHUP (systemctl reload) reloads the configuration and leaves
+// it serving, and SIGTERM stops it cleanly.
 func TestServeJSONLogsAndSIGHUP(t *testing.T) {
 	origin := testkit.NewOrigin(t)
 	checkout := origin.Clone()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf("[server]\nlisten = %q\ndatabase = %q\nshutdown_timeout = \"5s\"\n[repos.site]\nsecret = \"serve-secret\"\npath = %q\n",
 		addr, filepath.Join(t.TempDir(), "hookgate.db"), checkout))
-	var logs lockedLog
+	var logs syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run([]string{"serve", "--config", cfg, "--log-format", "json", "--log-level", "debug"}, &bytes.Buffer{}, &logs)
@@ -208,7 +183,9 @@ func TestServeJSONLogsAndSIGHUP(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "the gateway to answer /healthz", healthy)
 	// The handlers are registered before the listener opens, so the signals are caught.
 	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
-	testkit.Eventually(t, 10*time.Second, "the SIGHUP to be logged", func() bool { return strings.Contains(logs.String(), "SIGHUP") })
+	testkit.Eventually(t, 10*time.Second, "the SIGHUP reload to be logged", func() bool {
+		return strings.Contains(logs.String(), `"msg":"configuration reloaded"`)
+	})
 	if !healthy() {
 		t.Fatal("the gateway stopped answering after SIGHUP")
 	}

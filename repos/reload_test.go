@@ -36,19 +36,26 @@ func (g gate) lines() []string {
 
 func (e *workerEnv) status(t *testing.T, id int64) string { return e.deploy(t, id).Status }
 
-// TestApplyRemovedRepositoryFinishesItsDeployThenStops: a reload that removes a
-// repository lets its running deploy finish and be recorded, then its worker claims nothing.
-func TestApplyRemovedRepositoryFinishesItsDeployThenStops(t *testing.T) {
+// blockedDeploy starts a manager with one repository, site, whose deploy command waits at
+// the gate, and returns once that deploy (first) runs. The manager stops at the test's end.
+func blockedDeploy(t *testing.T) (*workerEnv, gate, *Manager, Repo, *store.Delivery) {
 	e := newWorkerEnv(t)
 	g := newGate(t)
 	site := Repo{Spec: Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{g.command()}, Timeout: time.Minute}
 	m := e.manager(t, 2, site)
 	m.Start()
-	defer m.Stop(time.Minute)
+	t.Cleanup(func() { m.Stop(time.Minute) })
 
 	first := e.queue(t, "site", "g1")
 	m.Notify("site")
 	testkit.Eventually(t, 20*time.Second, "the deploy to start", func() bool { return m.Running("site") == first.DeployID })
+	return e, g, m, site, first
+}
+
+// TestApplyRemovedRepositoryFinishesItsDeployThenStops: a reload that removes a
+// repository lets its running deploy finish and be recorded, then its worker claims nothing.
+func TestApplyRemovedRepositoryFinishesItsDeployThenStops(t *testing.T) {
+	e, g, m, site, first := blockedDeploy(t)
 	w := m.workers["site"]
 
 	ch := m.Apply(nil, env())
@@ -89,16 +96,7 @@ func TestApplyRemovedRepositoryFinishesItsDeployThenStops(t *testing.T) {
 // TestApplyReaddedRepositoryWaitsForItsOldWorker: removing a repository mid-deploy and
 // adding it back at once must not run two deploys of one checkout at the same time.
 func TestApplyReaddedRepositoryWaitsForItsOldWorker(t *testing.T) {
-	e := newWorkerEnv(t)
-	g := newGate(t)
-	site := Repo{Spec: Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{g.command()}, Timeout: time.Minute}
-	m := e.manager(t, 2, site)
-	m.Start()
-	defer m.Stop(time.Minute)
-
-	first := e.queue(t, "site", "g1")
-	m.Notify("site")
-	testkit.Eventually(t, 20*time.Second, "the deploy to start", func() bool { return m.Running("site") == first.DeployID })
+	e, g, m, site, first := blockedDeploy(t)
 	m.Apply(nil, env())
 	m.Apply([]Repo{site}, env())
 	if got := m.Running("site"); got != first.DeployID {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -99,19 +98,24 @@ func (g *gateway) forgeSend(path, ctype string, body []byte, headers http.Header
 		}
 	}
 	req.Header.Set("Content-Type", ctype)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		g.t.Fatal(err)
+	return g.do(req)
+}
+
+// deployed checks that the hook accepted a push (202) and that its deploy succeeded with
+// the checkout at after.
+func (g *gateway) deployed(resp *http.Response, out map[string]any, after string) store.Deploy {
+	g.t.Helper()
+	if resp.StatusCode != http.StatusAccepted {
+		g.t.Fatalf("status %d %v", resp.StatusCode, out)
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	raw, _ := io.ReadAll(resp.Body)
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			g.t.Fatalf("response is not JSON: %q", raw)
-		}
+	dp := g.waitDeploy(id(out["deploy_id"]))
+	if dp.Status != store.DeploySucceeded {
+		g.t.Fatalf("deploy %s: %s\n%s", dp.Status, dp.Error, dp.Log)
 	}
-	return resp, out
+	if head := testkit.CheckoutHead(g.t, g.checkout); head != after {
+		g.t.Fatalf("checkout at %s, want the pushed %s", head, after)
+	}
+	return dp
 }
 
 // giteaHeaders are the headers Gitea sends with a delivery: its own, Gogs' and GitHub's
@@ -200,16 +204,7 @@ func TestGiteaPushDeploys(t *testing.T) {
 				body, ctype = []byte(url.Values{"payload": {string(payload)}}.Encode()), "application/x-www-form-urlencoded"
 			}
 			resp, out := g.forgeSend("/hooks/site", ctype, body, h)
-			if resp.StatusCode != http.StatusAccepted {
-				t.Fatalf("status %d %v", resp.StatusCode, out)
-			}
-			dp := g.waitDeploy(id(out["deploy_id"]))
-			if dp.Status != store.DeploySucceeded {
-				t.Fatalf("deploy %s: %s\n%s", dp.Status, dp.Error, dp.Log)
-			}
-			if head := testkit.CheckoutHead(t, g.checkout); head != after {
-				t.Fatalf("checkout at %s, want the pushed %s", head, after)
-			}
+			dp := g.deployed(resp, out, after)
 			rec := g.delivery(out)
 			if rec.GUID != guid || rec.Event != "push" || rec.Signature != store.SignatureValid ||
 				rec.SignatureAlg != "sha256" || rec.Status != store.DeliveryAccepted || rec.Ref != "refs/heads/main" ||
@@ -316,16 +311,7 @@ func TestGitLabPushDeploys(t *testing.T) {
 	payload := forgePayload(t, "gitlab/push.json", "refs/heads/main", before, after, nil)
 	guid := "0f8e7d6c-gitlab-push"
 	resp, out := g.forgeSend("/hooks/site", "application/json", payload, gitlabHeaders("Push Hook", guid, secret))
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("status %d %v", resp.StatusCode, out)
-	}
-	dp := g.waitDeploy(id(out["deploy_id"]))
-	if dp.Status != store.DeploySucceeded {
-		t.Fatalf("deploy %s: %s\n%s", dp.Status, dp.Error, dp.Log)
-	}
-	if head := testkit.CheckoutHead(t, g.checkout); head != after {
-		t.Fatalf("checkout at %s, want the pushed %s", head, after)
-	}
+	dp := g.deployed(resp, out, after)
 	rec := g.delivery(out)
 	if rec.GUID != guid || rec.Event != "push" || rec.Signature != store.SignatureValid ||
 		rec.SignatureAlg != "token" || rec.Status != store.DeliveryAccepted || rec.Ref != "refs/heads/main" ||

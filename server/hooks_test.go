@@ -113,6 +113,12 @@ func (g *gateway) send(d delivery) (*http.Response, map[string]any) {
 			req.Header.Set(k, v)
 		}
 	}
+	return g.do(req)
+}
+
+// do sends req and decodes the JSON answer, which every hook answer is.
+func (g *gateway) do(req *http.Request) (*http.Response, map[string]any) {
+	g.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		g.t.Fatal(err)
