@@ -113,14 +113,27 @@ func (m *Manager) newWorker(r Repo) *worker {
 	return &worker{m: m, repo: r, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-// Start runs every worker and wakes each once, so deploys left queued by an earlier run
-// (or re-queued after a crash) are picked up.
+// Start runs every worker and wakes those whose repository has a deploy left queued by an
+// earlier run (or re-queued after a crash), so it is picked up. The others sleep until
+// Notify: waking all of them would run one claim transaction per repository at start, and
+// each would grow its goroutine's stack through SQLite's deep frames and keep it so while
+// idle (about 2 MB of resident memory with 100 repositories). If the queue cannot be read,
+// every worker is woken and claims for itself.
 func (m *Manager) Start() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	queued, err := m.store.QueuedRepos(ctx)
+	cancel()
+	if err != nil {
+		m.log.Warn("list queued deploys at start; waking every worker to claim its own", "err", err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.started = true
-	for _, w := range m.workers {
+	for name, w := range m.workers {
 		m.run(w, nil)
+		if err != nil || slices.Contains(queued, name) {
+			w.notify()
+		}
 	}
 }
 
@@ -140,7 +153,6 @@ func (m *Manager) run(w *worker, after *worker) {
 		}
 		w.loop()
 	}()
-	w.notify()
 }
 
 // Changes says what Apply did.
@@ -177,6 +189,7 @@ func (m *Manager) Apply(repos []Repo, env []string) Changes {
 		ch.Added = append(ch.Added, r.Name)
 		if m.started {
 			m.run(w, m.retiring[r.Name])
+			w.notify() // for a deploy already queued for it
 		}
 	}
 	for name, w := range m.workers {
