@@ -289,6 +289,25 @@ func TestReload(t *testing.T) {
 		listed.Notifications[0].Target != "ops" {
 		t.Fatalf("recorded notifications %+v", listed.Notifications)
 	}
+	var one struct{ Notifications []struct{ DeployID int64 `json:"deploy_id"` } }
+	api(t, http.MethodGet, fmt.Sprintf("%s/api/v1/notifications?deploy_id=%d", base, failing.DeployID), token2, &one)
+	if len(one.Notifications) != 1 || one.Notifications[0].DeployID != failing.DeployID {
+		t.Fatalf("notifications about deploy %d: %+v", failing.DeployID, one.Notifications)
+	}
+	// The deploy page says who was told.
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/deploys/%d", base, failing.DeployID), nil)
+	req.SetBasicAuth("admin", token2)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"<h2>Notifications</h2>", ">ops <", ">failure<", ">sent<"} {
+		if !strings.Contains(string(html), want) {
+			t.Fatalf("deploy page %d lacks %q:\n%s", failing.DeployID, want, html)
+		}
+	}
 
 	close(stop)
 	tr.wg.Wait()

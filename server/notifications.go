@@ -29,8 +29,19 @@ type notificationJSON struct {
 }
 
 // apiNotifications answers GET /api/v1/notifications?repo=&limit=: the newest
-// notifications first, so "did anyone hear about that failure?" has an answer.
+// notifications first, so "did anyone hear about that failure?" has an answer; with
+// deploy_id, those about one deploy, oldest first.
 func (s *Server) apiNotifications(c *gin.Context) {
+	if v := c.Query("deploy_id"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id < 1 {
+			s.writeParamError(c, badParam{"deploy_id", "must be a deploy id"})
+			return
+		}
+		rows, err := s.store.DeployNotifications(c.Request.Context(), id)
+		s.writeNotifications(c, rows, err)
+		return
+	}
 	repo := c.Query("repo")
 	if len(repo) > 200 {
 		s.writeParamError(c, badParam{"repo", "too long"})
@@ -46,6 +57,10 @@ func (s *Server) apiNotifications(c *gin.Context) {
 		limit = n
 	}
 	rows, err := s.store.Notifications(c.Request.Context(), repo, limit)
+	s.writeNotifications(c, rows, err)
+}
+
+func (s *Server) writeNotifications(c *gin.Context, rows []store.Notification, err error) {
 	if err != nil {
 		s.writeStoreError(c, err)
 		return

@@ -384,7 +384,8 @@ func (p *pages) delivery(c *gin.Context) {
 
 type deployPage struct {
 	base
-	Deploy store.Deploy
+	Deploy        store.Deploy
+	Notifications []store.Notification
 }
 
 func (p *pages) deploy(c *gin.Context) {
@@ -397,9 +398,15 @@ func (p *pages) deploy(c *gin.Context) {
 		p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
 		return
 	}
+	notes, err := p.s.store.DeployNotifications(c.Request.Context(), id)
+	if err != nil {
+		p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
+		return
+	}
 	p.render(c, http.StatusOK, "deploy.html", deployPage{
-		base:   base{Title: fmt.Sprintf("Deploy %d", id), Nav: "history", Active: activeStatus(dp.Status)},
-		Deploy: dp,
+		base:          base{Title: fmt.Sprintf("Deploy %d", id), Nav: "history", Active: activeStatus(dp.Status)},
+		Deploy:        dp,
+		Notifications: notes,
 	})
 }
 
@@ -586,11 +593,12 @@ func refName(ref string) string {
 // tone is the colour class of a status: ok (green), busy (amber), bad (red), info, muted.
 func tone(status string) string {
 	switch status {
-	case store.DeploySucceeded, store.SignatureValid:
+	case store.DeploySucceeded, store.SignatureValid, store.NotificationSent:
 		return "ok"
 	case store.DeployQueued, store.DeployRunning:
 		return "busy"
-	case store.DeployFailed, store.DeployInterrupted, store.DeliveryRejected, store.SignatureInvalid, store.SignatureMissing:
+	case store.DeployFailed, store.DeployInterrupted, store.DeliveryRejected, store.SignatureInvalid, store.SignatureMissing,
+		store.NotificationDropped:
 		return "bad"
 	case store.DeliveryAccepted:
 		return "info"

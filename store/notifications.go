@@ -53,14 +53,25 @@ func (s *Store) RecordNotification(ctx context.Context, n *Notification) error {
 
 // Notifications lists repo's notifications (all repositories when repo is ""), newest first.
 func (s *Store) Notifications(ctx context.Context, repo string, limit int) ([]Notification, error) {
-	q := `SELECT id, COALESCE(deploy_id, 0), repo, target, kind, event, status, attempts,
-		http_status, error, created_at, finished_at FROM notifications`
+	q := notificationColumns
 	args := []any{}
 	if repo != "" {
 		q += ` WHERE repo = ?`
 		args = append(args, repo)
 	}
-	rows, err := s.rdb.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, min(max(limit, 1), MaxLimit))...)
+	return s.listNotifications(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, min(max(limit, 1), MaxLimit))...)
+}
+
+// DeployNotifications lists the notifications about one deploy, oldest first.
+func (s *Store) DeployNotifications(ctx context.Context, deployID int64) ([]Notification, error) {
+	return s.listNotifications(ctx, notificationColumns+` WHERE deploy_id = ? ORDER BY id LIMIT ?`, deployID, MaxLimit)
+}
+
+const notificationColumns = `SELECT id, COALESCE(deploy_id, 0), repo, target, kind, event, status, attempts,
+		http_status, error, created_at, finished_at FROM notifications`
+
+func (s *Store) listNotifications(ctx context.Context, q string, args ...any) ([]Notification, error) {
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
