@@ -29,8 +29,11 @@ type batcher struct {
 }
 
 type writeReq struct {
-	d   *Delivery
-	err chan error
+	d        *Delivery
+	headers  string // d.Headers as JSON
+	payload  []byte // d.Payload as stored, nil when there is none
+	encoding string // of payload
+	err      chan error
 }
 
 func newBatcher(s *Store) *batcher {
@@ -54,8 +57,7 @@ func (b *batcher) close() {
 	<-b.done
 }
 
-func (b *batcher) submit(ctx context.Context, d *Delivery) error {
-	r := &writeReq{d: d, err: make(chan error, 1)}
+func (b *batcher) submit(ctx context.Context, r *writeReq) error {
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -147,7 +149,7 @@ func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
 		}
 	}
 	for _, r := range batch {
-		if err := b.s.recordDelivery(ctx, tx, r.d); err != nil {
+		if err := b.s.recordDelivery(ctx, tx, r); err != nil {
 			restore()
 			return nil, false
 		}
@@ -184,7 +186,7 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 				return fail(fmt.Errorf("record delivery: savepoint: %w", err))
 			}
 		}
-		errs[i] = b.s.recordDelivery(ctx, tx, r.d)
+		errs[i] = b.s.recordDelivery(ctx, tx, r)
 		if len(batch) > 1 {
 			if errs[i] != nil {
 				if _, err := tx.ExecContext(ctx, `ROLLBACK TO delivery`); err != nil {

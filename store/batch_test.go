@@ -12,9 +12,14 @@ func TestBatchKeepsGoodDeliveries(t *testing.T) {
 	s := openTest(t)
 	good1, bad, good2 := push("site", "g-1"), push("site", "g-2"), push("site", "g-3")
 	bad.Status = "bogus" // not allowed by the table's CHECK
-	batch := []*writeReq{{d: good1}, {d: bad}, {d: good2}}
-	for _, r := range batch {
-		r.d.ReceivedAt = s.now()
+	var batch []*writeReq
+	for _, d := range []*Delivery{good1, bad, good2} {
+		d.ReceivedAt = s.now()
+		r, err := newWriteReq(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, r)
 	}
 	errs := s.batch.write(batch)
 	if errs[0] != nil || errs[2] != nil || errs[1] == nil {

@@ -33,7 +33,11 @@ func BenchmarkWrite(b *testing.B) {
 	}{
 		{"tx-per-delivery", func(s *Store, d *Delivery) error {
 			d.ReceivedAt = s.now()
-			return s.batch.write([]*writeReq{{d: d}})[0]
+			r, err := newWriteReq(d)
+			if err != nil {
+				return err
+			}
+			return s.batch.write([]*writeReq{r})[0]
 		}},
 		{"group-commit", func(s *Store, d *Delivery) error {
 			return s.RecordDelivery(context.Background(), d)
@@ -123,7 +127,11 @@ func BenchmarkWriteBatch(b *testing.B) {
 				seq++
 				d := benchPush(payload, status, seq)
 				d.ReceivedAt = s.now()
-				batch = append(batch, &writeReq{d: d})
+				r, err := newWriteReq(d)
+				if err != nil {
+					b.Fatal(err)
+				}
+				batch = append(batch, r)
 				if len(batch) == size {
 					flush()
 				}
