@@ -68,9 +68,12 @@ func ExtractPayload(contentType string, body []byte) ([]byte, error) {
 
 // ParsePush decodes a push payload and checks the fields a deploy relies on.
 func ParsePush(payload []byte) (Push, error) {
-	var p Push
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return Push{}, fmt.Errorf("payload is not a JSON push event: %w", err)
+	p, ok := scanPush(payload)
+	if !ok {
+		p = Push{}
+		if err := json.Unmarshal(payload, &p); err != nil {
+			return Push{}, fmt.Errorf("payload is not a JSON push event: %w", err)
+		}
 	}
 	if err := checkPush(p); err != nil {
 		return Push{}, err
