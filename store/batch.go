@@ -148,8 +148,9 @@ func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
 			*r.d = saved[i]
 		}
 	}
+	st := &batchState{queued: map[string]int64{}}
 	for _, r := range batch {
-		if err := b.s.recordDelivery(ctx, tx, r); err != nil {
+		if err := b.s.recordDelivery(ctx, tx, st, r); err != nil {
 			restore()
 			return nil, false
 		}
@@ -179,6 +180,7 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 	}
 	defer tx.Rollback()
 	saved := make([]Delivery, len(batch))
+	st := &batchState{queued: map[string]int64{}}
 	for i, r := range batch {
 		saved[i] = *r.d
 		if len(batch) > 1 {
@@ -186,12 +188,14 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 				return fail(fmt.Errorf("record delivery: savepoint: %w", err))
 			}
 		}
-		errs[i] = b.s.recordDelivery(ctx, tx, r)
+		errs[i] = b.s.recordDelivery(ctx, tx, st, r)
 		if len(batch) > 1 {
 			if errs[i] != nil {
 				if _, err := tx.ExecContext(ctx, `ROLLBACK TO delivery`); err != nil {
 					return fail(fmt.Errorf("record delivery: rollback to savepoint: %w", err))
 				}
+				// The rollback may have undone a deploy this delivery queued.
+				clear(st.queued)
 				*r.d = saved[i]
 			}
 			if _, err := tx.ExecContext(ctx, `RELEASE delivery`); err != nil {

@@ -39,3 +39,32 @@ func TestBatchKeepsGoodDeliveries(t *testing.T) {
 		t.Fatalf("deploy has deliveries %v, want the two good ones", dp.DeliveryIDs)
 	}
 }
+
+// TestBatchRollbackForgetsDeploy: a delivery that queues its repository's deploy and then
+// fails is rolled back with that deploy, so the next delivery of the batch queues a new
+// one rather than joining the one undone.
+func TestBatchRollbackForgetsDeploy(t *testing.T) {
+	s := openTest(t)
+	bad, good := push("site", "g-1"), push("site", "g-2")
+	bad.Signature = "bogus" // accepted, so it queues a deploy, then fails the table's CHECK
+	var batch []*writeReq
+	for _, d := range []*Delivery{bad, good} {
+		d.ReceivedAt = s.now()
+		r, err := newWriteReq(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, r)
+	}
+	errs := s.batch.write(batch)
+	if errs[0] == nil || errs[1] != nil {
+		t.Fatalf("errors %v, want only the first to fail", errs)
+	}
+	dp, err := s.Deploy(context.Background(), good.DeployID)
+	if err != nil {
+		t.Fatalf("deploy %d of the good delivery: %v", good.DeployID, err)
+	}
+	if dp.Status != DeployQueued || len(dp.DeliveryIDs) != 1 || dp.DeliveryIDs[0] != good.ID {
+		t.Fatalf("deploy %+v", dp)
+	}
+}

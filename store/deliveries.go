@@ -70,9 +70,8 @@ const (
 		INSERT INTO deliveries (guid, repo, event, ref, before_commit, after_commit, commit_short,
 			signature, signature_alg, status, reason, http_status, redelivery, received_at,
 			remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
-			pusher, message, payload, deploy_id, replay_of)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING id`
+			pusher, message, deploy_id, replay_of)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// "guid != ''" repeats the partial index's condition so SQLite can use the index;
 	// without it every insert scans the table.
 	guidSeenSQL = `
@@ -89,7 +88,14 @@ const (
 // writeStatements are prepared on the write connection by Open.
 var writeStatements = []string{insertDeliverySQL, guidSeenSQL, queuedDeploySQL, newDeploySQL, insertPayloadSQL}
 
-func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, r *writeReq) error {
+// batchState is what the writer remembers within one batch's transaction.
+type batchState struct {
+	// queued maps a repository to its queued deploy: within the transaction only the
+	// writer can create or claim one, so it is looked up once per repository per batch.
+	queued map[string]int64
+}
+
+func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
 	d := r.d
 	deployedBy, err := s.markRedelivery(ctx, tx, d)
 	if err != nil {
@@ -108,17 +114,27 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, r *writeReq) err
 			case d.Redelivery:
 				trigger = TriggerRedelivery
 			}
-			if d.DeployID, err = s.enqueue(ctx, tx, d.Repo, trigger, d.Ref); err != nil {
-				return err
+			id, ok := st.queued[d.Repo]
+			if !ok {
+				if id, err = s.enqueue(ctx, tx, d.Repo, trigger, d.Ref); err != nil {
+					return err
+				}
+				st.queued[d.Repo] = id
 			}
+			d.DeployID = id
 		}
 	}
-	err = s.queryRow(ctx, tx, insertDeliverySQL,
+	// Exec and the last rowid rather than RETURNING, which makes SQLite buffer the
+	// returned row and database/sql allocate a Rows for it.
+	res, err := s.exec(ctx, tx, insertDeliverySQL,
 		d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
 		d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
 		d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, r.headers, d.FullName, d.RepoURL,
-		d.Pusher, d.Message, nil, nullID(d.DeployID), nullID(d.ReplayOf),
-	).Scan(&d.ID)
+		d.Pusher, d.Message, nullID(d.DeployID), nullID(d.ReplayOf),
+	)
+	if err == nil {
+		d.ID, err = res.LastInsertId()
+	}
 	if err != nil {
 		return fmt.Errorf("record delivery: insert: %w", err)
 	}
