@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 )
 
@@ -82,6 +83,11 @@ func (b *batcher) run() {
 		select {
 		case r := <-b.reqs:
 			batch = append(batch[:0], r)
+			// Let the goroutines that are ready to run have their turn before the batch
+			// is closed: under load they are handlers about to submit, and a larger batch
+			// shares one commit among more deliveries. When none is waiting for a CPU
+			// this returns at once, so a lone delivery still commits without delay.
+			runtime.Gosched()
 		drain:
 			for len(batch) < maxBatch {
 				select {
