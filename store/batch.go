@@ -31,9 +31,10 @@ type batcher struct {
 
 type writeReq struct {
 	d        *Delivery
-	headers  string // d.Headers as JSON
-	payload  []byte // d.Payload as stored, nil when there is none
-	encoding string // of payload
+	headers  string  // d.Headers as JSON
+	payload  []byte  // d.Payload as stored, nil when there is none
+	encoding string  // of payload
+	buf      *[]byte // from encodeBufs, holding payload; see release
 	err      chan error
 }
 
