@@ -106,11 +106,19 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 			w.add("d.status = ?", f.Status)
 		}
 	}
+	// deliveries_event_id and deliveries_signature_id hold only the rare values; the
+	// constant condition tells SQLite it may use them (it cannot tell from "= ?").
 	if f.Event != "" {
 		w.add("d.event = ?", f.Event)
+		if f.Event != "push" {
+			w.add("d.event != 'push'")
+		}
 	}
 	if f.Signature != "" {
 		w.add("d.signature = ?", f.Signature)
+		if f.Signature != SignatureValid {
+			w.add("d.signature != 'valid'")
+		}
 	}
 	if f.CommitPrefix != "" {
 		prefixRange(&w, "d.after_commit", f.CommitPrefix)

@@ -105,6 +105,8 @@ func BenchmarkHistoryScale(b *testing.B) {
 		{"deliveries/filtered", DeliveryFilter{Repo: "repo-3", Status: DeliveryRejected}},
 		{"deliveries/filtered-deploy-status", DeliveryFilter{Repo: "repo-5", Status: DeployFailed}},
 		{"deliveries/event", DeliveryFilter{Event: "ping"}},
+		{"deliveries/signature", DeliveryFilter{Signature: SignatureInvalid}},
+		{"deliveries/push", DeliveryFilter{Event: "push", Signature: SignatureValid}},
 		{"deliveries/older-page", DeliveryFilter{Page: Page{Before: scaleRows / 2}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
