@@ -156,6 +156,9 @@ func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
 		}
 	}
 	st := &batchState{queued: map[string]int64{}}
+	if err := b.s.lookUpGUIDs(ctx, tx, st, batch); err != nil {
+		return nil, false
+	}
 	for _, r := range batch {
 		if err := b.s.recordDelivery(ctx, tx, st, r); err != nil {
 			restore()

@@ -68,3 +68,45 @@ func TestBatchRollbackForgetsDeploy(t *testing.T) {
 		t.Fatalf("deploy %+v", dp)
 	}
 }
+
+// TestBatchRedeliveries: within one batch, the GUID lookup (one query for the batch) sees
+// both the deliveries recorded before and the earlier copies in the batch itself.
+func TestBatchRedeliveries(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	first := push("site", "deployed")
+	if err := s.RecordDelivery(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	dp, err := s.ClaimDeploy(ctx, "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeploySucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	again, fresh, copy := push("site", "deployed"), push("site", "fresh"), push("site", "fresh")
+	var batch []*writeReq
+	for _, d := range []*Delivery{again, fresh, copy} {
+		d.ReceivedAt = s.now()
+		r, err := newWriteReq(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, r)
+	}
+	for i, err := range s.batch.write(batch) {
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+	}
+	if !again.Redelivery || again.Status != DeliveryIgnored || again.DeployID != 0 {
+		t.Errorf("redelivery of a deployed delivery: redelivery %v, status %s, deploy %d", again.Redelivery, again.Status, again.DeployID)
+	}
+	if fresh.Redelivery || !copy.Redelivery {
+		t.Errorf("redelivery flags %v, %v; want false, true", fresh.Redelivery, copy.Redelivery)
+	}
+	if fresh.Status != DeliveryAccepted || copy.Status != DeliveryAccepted || fresh.DeployID == 0 || copy.DeployID != fresh.DeployID {
+		t.Errorf("fresh and its copy: %s→%d, %s→%d; want both accepted into one deploy", fresh.Status, fresh.DeployID, copy.Status, copy.DeployID)
+	}
+}

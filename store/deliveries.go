@@ -106,21 +106,66 @@ const (
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at)
 		VALUES (?, 'queued', ?, ?, ?) RETURNING id`
 	insertPayloadSQL = `INSERT INTO delivery_payloads (delivery_id, encoding, payload) VALUES (?, ?, ?)`
+	// guidsSeenSQL is guidSeenSQL for a whole batch, its GUIDs passed as a JSON array.
+	guidsSeenSQL = `
+		SELECT d.guid, max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
+		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
+		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != ''
+		GROUP BY d.guid`
 )
 
 // writeStatements are prepared on the write connection by Open.
-var writeStatements = []string{insertDeliverySQL, guidSeenSQL, queuedDeploySQL, newDeploySQL, insertPayloadSQL}
+var writeStatements = []string{insertDeliverySQL, guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, insertPayloadSQL}
 
 // batchState is what the writer remembers within one batch's transaction.
 type batchState struct {
 	// queued maps a repository to its queued deploy: within the transaction only the
 	// writer can create or claim one, so it is looked up once per repository per batch.
 	queued map[string]int64
+	// seen, when not nil, answers the redelivery lookup for the batch's GUIDs: each
+	// GUID recorded before, with the succeeded deploy an earlier copy joined (0: none).
+	// lookUpGUIDs fills it with one query; recordDelivery adds each GUID it records.
+	seen map[string]int64
+}
+
+// lookUpGUIDs fills st.seen for batch with one query instead of one per delivery.
+func (s *Store) lookUpGUIDs(ctx context.Context, tx *sql.Tx, st *batchState, batch []*writeReq) error {
+	guids := make([]string, 0, len(batch))
+	for _, r := range batch {
+		if r.d.GUID != "" {
+			guids = append(guids, r.d.GUID)
+		}
+	}
+	st.seen = make(map[string]int64, len(guids))
+	if len(guids) == 0 {
+		return nil
+	}
+	arg, err := json.Marshal(guids)
+	if err != nil {
+		return fmt.Errorf("record delivery: look up guids: %w", err)
+	}
+	rows, err := s.query(ctx, tx, guidsSeenSQL, string(arg))
+	if err != nil {
+		return fmt.Errorf("record delivery: look up guids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var guid string
+		var deployedBy sql.NullInt64
+		if err := rows.Scan(&guid, &deployedBy); err != nil {
+			return fmt.Errorf("record delivery: look up guids: %w", err)
+		}
+		st.seen[guid] = deployedBy.Int64
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("record delivery: look up guids: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
 	d := r.d
-	deployedBy, err := s.markRedelivery(ctx, tx, d)
+	deployedBy, err := s.markRedelivery(ctx, tx, st, d)
 	if err != nil {
 		return err
 	}
@@ -161,6 +206,11 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, 
 	if err != nil {
 		return fmt.Errorf("record delivery: insert: %w", err)
 	}
+	if _, ok := st.seen[d.GUID]; !ok && st.seen != nil && d.GUID != "" {
+		// A later copy in the same batch is a redelivery of this one, whose deploy
+		// (queued, if any) has not succeeded.
+		st.seen[d.GUID] = 0
+	}
 	if r.payload != nil {
 		if _, err := s.exec(ctx, tx, insertPayloadSQL, d.ID, r.encoding, r.payload); err != nil {
 			return fmt.Errorf("record delivery: payload: %w", err)
@@ -171,9 +221,14 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, 
 
 // markRedelivery sets d.Redelivery when the GUID was recorded before, and returns the id of
 // a succeeded deploy that an earlier copy joined, if any.
-func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, d *Delivery) (int64, error) {
+func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, st *batchState, d *Delivery) (int64, error) {
 	if d.GUID == "" {
 		return 0, nil
+	}
+	if st.seen != nil {
+		deployedBy, ok := st.seen[d.GUID]
+		d.Redelivery = ok
+		return deployedBy, nil
 	}
 	var seen int
 	var deployedBy sql.NullInt64

@@ -36,6 +36,15 @@ func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any)
 	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
+// query runs q in tx, with its prepared statement when Open prepared one.
+func (s *Store) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	st, ok := s.prepared[q]
+	if !ok {
+		return tx.QueryContext(ctx, q, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
 // exec runs q in tx, with its prepared statement when Open prepared one.
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	st, ok := s.prepared[q]
