@@ -94,6 +94,12 @@ func dsn(path string, readOnly bool) string {
 	// Statement journals in memory: in a batch each INSERT (it checks a foreign key) opens
 	// one, and on disk they cost a write system call per page the statement touches.
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// The committing connection copies the WAL into the database file once the WAL
+	// reaches this many pages, inside the commit, syncing both files: every delivery
+	// that arrives meanwhile waits, so the size of that stall sets ingest's p99. Under
+	// 64 connections, 500 pages (SQLite's default is 1,000) cut the p99 from 31-32 ms
+	// to 23-26 ms at the same throughput; 250 cost throughput; 4,000 doubled the p99.
+	q.Add("_pragma", "wal_autocheckpoint(500)")
 	q.Set("_time_format", "sqlite")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
