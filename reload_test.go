@@ -289,7 +289,11 @@ func TestReload(t *testing.T) {
 		listed.Notifications[0].Target != "ops" {
 		t.Fatalf("recorded notifications %+v", listed.Notifications)
 	}
-	var one struct{ Notifications []struct{ DeployID int64 `json:"deploy_id"` } }
+	var one struct {
+		Notifications []struct {
+			DeployID int64 `json:"deploy_id"`
+		}
+	}
 	api(t, http.MethodGet, fmt.Sprintf("%s/api/v1/notifications?deploy_id=%d", base, failing.DeployID), token2, &one)
 	if len(one.Notifications) != 1 || one.Notifications[0].DeployID != failing.DeployID {
 		t.Fatalf("notifications about deploy %d: %+v", failing.DeployID, one.Notifications)
