@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/hookgate/hookgate/scripts/internal/harness"
 	"github.com/hookgate/hookgate/store"
+	"github.com/hookgate/hookgate/store/storetest"
 )
 
 func main() {
@@ -152,69 +152,7 @@ func build(ctx context.Context, path string, rows int) error {
 	if err := st.Close(); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, q := range fill {
-		if _, err := tx.ExecContext(ctx, q, rows); err != nil {
-			return fmt.Errorf("fill: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	_, err = db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-	return err
-}
-
-// fill is the mix of store's fillHistory (store/scale_bench_test.go): 10 repositories, one
-// delivery in ten rejected, one in five accepted into a deploy of 50 deliveries of its
-// repository (one deploy in four failed), one in seven a ping, one per second from
-// 2026-01-01. Each statement takes the number of deliveries as its one parameter.
-var fill = []string{`
-	WITH RECURSIVE k(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM k WHERE x < ?1 / 50)
-	INSERT INTO deploys (repo, status, triggered_by, ref, from_commit, to_commit,
-		queued_at, started_at, finished_at, error, log)
-	SELECT 'repo-' || ((x - 1) % 10),
-		CASE WHEN x % 4 = 0 THEN 'failed' ELSE 'succeeded' END, 'push', 'refs/heads/main',
-		printf('%040x', x - 1), printf('%040x', x),
-		strftime('%Y-%m-%d %H:%M:%S+00:00', '2026-01-01 00:00:00', '+' || (x * 50) || ' seconds'),
-		strftime('%Y-%m-%d %H:%M:%S+00:00', '2026-01-01 00:00:00', '+' || (x * 50 + 1) || ' seconds'),
-		strftime('%Y-%m-%d %H:%M:%S+00:00', '2026-01-01 00:00:00', '+' || (x * 50 + 9) || ' seconds'),
-		CASE WHEN x % 4 = 0 THEN 'command 1 of 2 (make build) failed: exit status 2' ELSE '' END,
-		'build output' || char(10)
-	FROM k`, `
-	WITH RECURSIVE k(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM k WHERE x < ?1 - 1)
-	INSERT INTO deliveries (guid, repo, event, ref, before_commit, after_commit, commit_short,
-		signature, signature_alg, status, reason, http_status, received_at, remote_addr,
-		user_agent, content_type, body_size, headers, full_name, repo_url, pusher, message,
-		payload, deploy_id)
-	SELECT printf('%08x-5eed-4000-8000-%012x', x, x), 'repo-' || (x % 10),
-		CASE WHEN x % 7 = 0 AND x % 10 != 3 AND x % 5 != 0 THEN 'ping' ELSE 'push' END,
-		'refs/heads/main', printf('%040x', x + 1), printf('%040x', x + 2),
-		substr(printf('%040x', x + 2), 1, 7),
-		CASE WHEN x % 10 = 3 THEN 'invalid' ELSE 'valid' END, 'sha256',
-		CASE WHEN x % 10 = 3 THEN 'rejected' WHEN x % 5 = 0 THEN 'accepted' ELSE 'ignored' END,
-		CASE WHEN x % 10 = 3 THEN 'signature does not match the body'
-			WHEN x % 5 = 0 THEN 'queued for deploy' ELSE 'push to refs/heads/feature' END,
-		CASE WHEN x % 10 = 3 THEN 401 WHEN x % 5 = 0 THEN 202 ELSE 200 END,
-		strftime('%Y-%m-%d %H:%M:%S+00:00', '2026-01-01 00:00:00', '+' || x || ' seconds'),
-		'140.82.115.1', 'GitHub-Hookshot/7b6c1ad', 'application/json', 7300,
-		'{"X-Github-Event":"push","X-Github-Hook-Id":"492039781"}', 'acme/app',
-		'https://github.com/acme/app', 'octocat', 'Fix the thing',
-		CASE WHEN x % 10 = 3 THEN NULL
-			ELSE CAST('{"ref":"refs/heads/main","after":"' || printf('%040x', x + 2) || '","padding":"' ||
-				printf('%.200c', 'x') || '"}' AS BLOB) END,
-		CASE WHEN x % 5 = 0 AND x % 10 != 3 THEN (x / 500) * 10 + (x % 10) + 1 END
-	FROM k`,
+	return storetest.FillFile(ctx, path, rows)
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
