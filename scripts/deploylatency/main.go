@@ -34,14 +34,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/repos/repotest"
 	"github.com/hookgate/hookgate/scripts/internal/harness"
 )
 
 const (
 	secret   = "deploylatency-secret-5d1e"
-	commits  = 4000
-	files    = 2000
-	dirs     = 100
 	spacing  = 1200 * time.Millisecond // more than hookgate's minimum time between two deploys' starts
 	burstLen = 200
 )
@@ -88,7 +86,7 @@ func run(rounds, bursts int, keep bool, bin string) error {
 			return err
 		}
 	}
-	fmt.Printf("building an origin with %d commits over %d files …\n", commits, files)
+	fmt.Printf("building an origin with %d commits over %d files …\n", repotest.Commits, repotest.Files)
 	if err := e.makeOrigin(); err != nil {
 		return err
 	}
@@ -148,33 +146,8 @@ func (e *env) makeOrigin() error {
 	if _, err := harness.Git(e.ctx, e.tmp, "init", "-q", "--bare", "-b", "main", e.origin); err != nil {
 		return err
 	}
-	var stream bytes.Buffer
-	data := func(s string) { fmt.Fprintf(&stream, "data %d\n%s\n", len(s), s) }
-	path := func(i int) string { return fmt.Sprintf("dir%03d/file%04d.txt", i%dirs, i) }
-	content := func(i, version int) string {
-		return fmt.Sprintf("file %d version %d\n%s", i, version, strings.Repeat("some ordinary source text\n", 1+i%40))
-	}
-	for c := 1; c <= commits; c++ {
-		fmt.Fprintf(&stream, "commit refs/heads/main\nmark :%d\ncommitter Bench <bench@example.com> %d +0000\n", c, 1_600_000_000+c*60)
-		data(fmt.Sprintf("commit %d", c))
-		if c > 1 {
-			fmt.Fprintf(&stream, "from :%d\n", c-1)
-		}
-		if c == 1 {
-			for i := range files {
-				fmt.Fprintf(&stream, "M 100644 inline %s\n", path(i))
-				data(content(i, 0))
-			}
-			continue
-		}
-		for k := range 1 + c%3 {
-			i := (c*7 + k*13) % files
-			fmt.Fprintf(&stream, "M 100644 inline %s\n", path(i))
-			data(content(i, c))
-		}
-	}
 	cmd := exec.CommandContext(e.ctx, "git", "fast-import", "--quiet")
-	cmd.Dir, cmd.Env, cmd.Stdin = e.origin, harness.GitEnv(), &stream
+	cmd.Dir, cmd.Env, cmd.Stdin = e.origin, harness.GitEnv(), bytes.NewReader(repotest.FastImport())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("git fast-import: %v\n%s", err, out)
 	}
@@ -198,12 +171,9 @@ func (e *env) push() (before, after string, err error) {
 	if before, err = harness.Git(e.ctx, e.seed, "rev-parse", "HEAD"); err != nil {
 		return "", "", err
 	}
-	for _, name := range []string{
-		fmt.Sprintf("dir%03d/file%04d.txt", e.pushes%dirs, e.pushes%files),
-		fmt.Sprintf("dir%03d/new%04d.txt", (e.pushes*3)%dirs, e.pushes),
-		"CHANGELOG",
-	} {
-		if err := os.WriteFile(filepath.Join(e.seed, filepath.FromSlash(name)), fmt.Appendf(nil, "push %d\n", e.pushes), 0o644); err != nil {
+	paths, content := repotest.Push(e.pushes)
+	for _, name := range paths {
+		if err := os.WriteFile(filepath.Join(e.seed, filepath.FromSlash(name)), content, 0o644); err != nil {
 			return "", "", err
 		}
 	}
@@ -456,7 +426,7 @@ func report(rs []roundResult, bs []burstResult) {
 		ack = append(ack, msf(r.ack))
 		ratio = append(ratio, r.checkout.Seconds()/r.pull.Seconds())
 	}
-	fmt.Printf("\n%d rounds, one new commit each on a %d-commit repository; median (min-max)\n\n", len(rs), commits)
+	fmt.Printf("\n%d rounds, one new commit each on a %d-commit repository; median (min-max)\n\n", len(rs), repotest.Commits)
 	fmt.Println("| figure | measured | target |")
 	fmt.Println("| --- | --- | --- |")
 	fmt.Printf("| `git pull --ff-only` (ms) | %s | |\n", harness.Summarize(pull).Format("%.0f"))
