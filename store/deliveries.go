@@ -41,11 +41,11 @@ const (
 // every delivery waits for spends nothing on it; S2 compresses a 7 KB push to about 2 KB
 // in a few microseconds.
 func newWriteReq(d *Delivery) (*writeReq, error) {
-	headers, err := json.Marshal(d.Headers)
+	headers, err := marshalHeaders(d.Headers)
 	if err != nil {
 		return nil, fmt.Errorf("record delivery: headers: %w", err)
 	}
-	r := &writeReq{d: d, headers: string(headers), err: make(chan error, 1)}
+	r := &writeReq{d: d, headers: headers, err: make(chan error, 1)}
 	if len(d.Payload) > 0 {
 		r.buf = encodeBufs.Get().(*[]byte)
 		*r.buf = s2.Encode((*r.buf)[:cap(*r.buf)], d.Payload)
