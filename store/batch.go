@@ -160,10 +160,14 @@ func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
 		return nil, false
 	}
 	for _, r := range batch {
-		if err := b.s.recordDelivery(ctx, tx, st, r); err != nil {
+		if err := b.s.prepareDelivery(ctx, tx, st, r); err != nil {
 			restore()
 			return nil, false
 		}
+	}
+	if err := b.s.insertDeliveries(ctx, tx, batch); err != nil {
+		restore()
+		return nil, false
 	}
 	if err := tx.Commit(); err != nil {
 		restore()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
@@ -108,5 +109,57 @@ func TestBatchRedeliveries(t *testing.T) {
 	}
 	if fresh.Status != DeliveryAccepted || copy.Status != DeliveryAccepted || fresh.DeployID == 0 || copy.DeployID != fresh.DeployID {
 		t.Errorf("fresh and its copy: %s→%d, %s→%d; want both accepted into one deploy", fresh.Status, fresh.DeployID, copy.Status, copy.DeployID)
+	}
+}
+
+// TestBatchMultiRowIDs: a batch is inserted in multi-row chunks (here 16, 16, 4, 1) with
+// ids the writer picks; each delivery must get the id of its own row and payload, as
+// SQLite would have numbered them, after rows deleted and re-added.
+func TestBatchMultiRowIDs(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	for _, g := range []string{"before-1", "before-2"} {
+		if err := s.RecordDelivery(ctx, push("site", g)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM deliveries WHERE guid = 'before-2'`); err != nil {
+		t.Fatal(err)
+	}
+	var batch []*writeReq
+	for i := range 37 {
+		d := push([]string{"site", "blog"}[i%2], fmt.Sprintf("multi-%d", i))
+		d.Payload = []byte(fmt.Sprintf(`{"ref":"refs/heads/main","n":%d}`, i))
+		if i%5 == 0 {
+			d.Payload = nil
+		}
+		d.ReceivedAt = s.now()
+		r, err := newWriteReq(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, r)
+	}
+	for i, err := range s.batch.write(batch) {
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+	}
+	for i, r := range batch {
+		want := int64(i + 2) // after before-1; before-2's id is free again, as SQLite reuses it
+		if r.d.ID != want {
+			t.Errorf("delivery %d: id %d, want %d", i, r.d.ID, want)
+		}
+		got, err := s.Delivery(ctx, r.d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GUID != r.d.GUID || string(got.Payload) != string(r.d.Payload) || got.DeployID != r.d.DeployID {
+			t.Errorf("delivery %d: row %q %q deploy %d, want %q %q deploy %d", i, got.GUID, got.Payload,
+				got.DeployID, r.d.GUID, r.d.Payload, r.d.DeployID)
+		}
+	}
+	if batch[0].d.DeployID == batch[1].d.DeployID || batch[0].d.DeployID != batch[2].d.DeployID {
+		t.Errorf("deploys %d, %d, %d: want one per repository", batch[0].d.DeployID, batch[1].d.DeployID, batch[2].d.DeployID)
 	}
 }

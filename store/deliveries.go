@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/s2"
@@ -106,6 +108,7 @@ const (
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at)
 		VALUES (?, 'queued', ?, ?, ?) RETURNING id`
 	insertPayloadSQL = `INSERT INTO delivery_payloads (delivery_id, encoding, payload) VALUES (?, ?, ?)`
+	maxDeliveryIDSQL = `SELECT coalesce(max(id), 0) FROM deliveries`
 	// guidsSeenSQL is guidSeenSQL for a whole batch, its GUIDs passed as a JSON array.
 	guidsSeenSQL = `
 		SELECT d.guid, max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
@@ -115,7 +118,14 @@ const (
 )
 
 // writeStatements are prepared on the write connection by Open.
-var writeStatements = []string{insertDeliverySQL, guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, insertPayloadSQL}
+var writeStatements = func() []string {
+	q := []string{insertDeliverySQL, guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL,
+		insertPayloadSQL, maxDeliveryIDSQL}
+	for _, n := range insertChunks {
+		q = append(q, insertDeliveriesSQL[n], insertPayloadsSQL[n])
+	}
+	return q
+}()
 
 // batchState is what the writer remembers within one batch's transaction.
 type batchState struct {
@@ -164,6 +174,35 @@ func (s *Store) lookUpGUIDs(ctx context.Context, tx *sql.Tx, st *batchState, bat
 }
 
 func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
+	if err := s.prepareDelivery(ctx, tx, st, r); err != nil {
+		return err
+	}
+	d := r.d
+	// Exec and the last rowid rather than RETURNING, which makes SQLite buffer the
+	// returned row and database/sql allocate a Rows for it.
+	res, err := s.exec(ctx, tx, insertDeliverySQL,
+		d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
+		d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
+		d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, r.headers, d.FullName, d.RepoURL,
+		d.Pusher, d.Message, nullID(d.DeployID), nullID(d.ReplayOf),
+	)
+	if err == nil {
+		d.ID, err = res.LastInsertId()
+	}
+	if err != nil {
+		return fmt.Errorf("record delivery: insert: %w", err)
+	}
+	if r.payload != nil {
+		if _, err := s.exec(ctx, tx, insertPayloadSQL, d.ID, r.encoding, r.payload); err != nil {
+			return fmt.Errorf("record delivery: payload: %w", err)
+		}
+	}
+	return nil
+}
+
+// prepareDelivery does what comes before a delivery's row: the redelivery lookup, and for
+// an accepted delivery its deploy, joined or queued.
+func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
 	d := r.d
 	deployedBy, err := s.markRedelivery(ctx, tx, st, d)
 	if err != nil {
@@ -192,31 +231,108 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, 
 			d.DeployID = id
 		}
 	}
-	// Exec and the last rowid rather than RETURNING, which makes SQLite buffer the
-	// returned row and database/sql allocate a Rows for it.
-	res, err := s.exec(ctx, tx, insertDeliverySQL,
-		d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
-		d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
-		d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, r.headers, d.FullName, d.RepoURL,
-		d.Pusher, d.Message, nullID(d.DeployID), nullID(d.ReplayOf),
-	)
-	if err == nil {
-		d.ID, err = res.LastInsertId()
-	}
-	if err != nil {
-		return fmt.Errorf("record delivery: insert: %w", err)
-	}
 	if _, ok := st.seen[d.GUID]; !ok && st.seen != nil && d.GUID != "" {
 		// A later copy in the same batch is a redelivery of this one, whose deploy
 		// (queued, if any) has not succeeded.
 		st.seen[d.GUID] = 0
 	}
-	if r.payload != nil {
-		if _, err := s.exec(ctx, tx, insertPayloadSQL, d.ID, r.encoding, r.payload); err != nil {
-			return fmt.Errorf("record delivery: payload: %w", err)
+	return nil
+}
+
+// insertDeliveries writes the rows of a prepared batch (see prepareDelivery) with
+// multi-row INSERTs, and their payloads likewise. One statement per delivery spent as
+// much in database/sql, binding and SQLite's per-statement work (opening a cursor on
+// the table and each index, the foreign-key check) as in the B-tree inserts.
+//
+// The ids are given, not left to SQLite: each is one more than the largest in the table,
+// which is what SQLite itself would pick, but known before the statement runs.
+func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*writeReq) error {
+	var last int64
+	if err := s.queryRow(ctx, tx, maxDeliveryIDSQL).Scan(&last); err != nil {
+		return fmt.Errorf("record delivery: last id: %w", err)
+	}
+	if last > math.MaxInt64-int64(len(batch)) {
+		return errors.New("record delivery: delivery ids exhausted")
+	}
+	for _, r := range batch {
+		last++
+		r.d.ID = last
+	}
+	args := make([]any, 0, min(len(batch), insertChunks[0])*deliveryInsertCols)
+	for rest := batch; len(rest) > 0; {
+		n := chunkSize(len(rest))
+		args = args[:0]
+		for _, r := range rest[:n] {
+			d := r.d
+			args = append(args, d.ID,
+				d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
+				d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
+				d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, r.headers, d.FullName, d.RepoURL,
+				d.Pusher, d.Message, nullID(d.DeployID), nullID(d.ReplayOf))
+		}
+		if _, err := s.exec(ctx, tx, insertDeliveriesSQL[n], args...); err != nil {
+			return fmt.Errorf("record delivery: insert: %w", err)
+		}
+		rest = rest[n:]
+	}
+	withPayload := make([]*writeReq, 0, len(batch))
+	for _, r := range batch {
+		if r.payload != nil {
+			withPayload = append(withPayload, r)
 		}
 	}
+	for rest := withPayload; len(rest) > 0; {
+		n := chunkSize(len(rest))
+		args = args[:0]
+		for _, r := range rest[:n] {
+			args = append(args, r.d.ID, r.encoding, r.payload)
+		}
+		if _, err := s.exec(ctx, tx, insertPayloadsSQL[n], args...); err != nil {
+			return fmt.Errorf("record delivery: payload: %w", err)
+		}
+		rest = rest[n:]
+	}
 	return nil
+}
+
+// insertChunks are the row counts of the multi-row INSERTs prepared at Open, largest
+// first; a batch is written in chunks of these sizes (19 deliveries: 16, 2, 1). Larger
+// statements would be prepared, and kept, for the rare large batch.
+var insertChunks = []int{16, 8, 4, 2, 1}
+
+// chunkSize is the largest of insertChunks that is at most n (n > 0).
+func chunkSize(n int) int {
+	for _, c := range insertChunks {
+		if c <= n {
+			return c
+		}
+	}
+	return 1
+}
+
+// deliveryInsertCols is the number of values per row in insertDeliveriesSQL.
+const deliveryInsertCols = 26
+
+// insertDeliveriesSQL and insertPayloadsSQL map a row count of insertChunks to its
+// multi-row INSERT.
+var insertDeliveriesSQL, insertPayloadsSQL = multiRowInserts(`
+		INSERT INTO deliveries (id, guid, repo, event, ref, before_commit, after_commit,
+			commit_short, signature, signature_alg, status, reason, http_status, redelivery,
+			received_at, remote_addr, user_agent, content_type, body_size, headers, full_name,
+			repo_url, pusher, message, deploy_id, replay_of)
+		VALUES `, deliveryInsertCols,
+	`INSERT INTO delivery_payloads (delivery_id, encoding, payload) VALUES `, 3)
+
+func multiRowInserts(deliveries string, dcols int, payloads string, pcols int) (map[int]string, map[int]string) {
+	values := func(head string, cols, rows int) string {
+		row := "(" + strings.Repeat("?, ", cols-1) + "?)"
+		return head + strings.Repeat(row+", ", rows-1) + row
+	}
+	d, p := map[int]string{}, map[int]string{}
+	for _, n := range insertChunks {
+		d[n], p[n] = values(deliveries, dcols, n), values(payloads, pcols, n)
+	}
+	return d, p
 }
 
 // markRedelivery sets d.Redelivery when the GUID was recorded before, and returns the id of
