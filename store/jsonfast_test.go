@@ -41,9 +41,9 @@ func FuzzMarshalHeaders(f *testing.F) {
 	f.Add("k", "\x7f\u2028", "\xff", "\"\\")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		h := map[string]string{k1: v1, k2: v2}
-		want, err := json.Marshal(h)
+		want, err := json.Marshal(h) // a map of strings always marshals
 		if err != nil {
-			t.Skip()
+			t.Fatal(err)
 		}
 		got, err := marshalHeaders(h)
 		if err != nil || got != string(want) {
