@@ -71,15 +71,11 @@ func run(rounds, bursts int, keep bool, bin string) error {
 	if e.root, err = harness.ModuleRoot(); err != nil {
 		return err
 	}
-	if e.tmp, err = os.MkdirTemp("", "hookgate-deploylatency-"); err != nil {
+	var done func()
+	if e.tmp, done, err = harness.Workdir("deploylatency", keep); err != nil {
 		return err
 	}
-	if keep {
-		fmt.Println("temporary folder:", e.tmp)
-	} else {
-		defer os.RemoveAll(e.tmp)
-	}
-	fmt.Println("machine:", harness.Machine())
+	defer done()
 	if bin == "" {
 		fmt.Println("building hookgate …")
 		if bin, err = harness.Build(e.root, e.tmp); err != nil {

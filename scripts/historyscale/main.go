@@ -55,16 +55,11 @@ func run(rows, runs, requests int, keep bool) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "hookgate-historyscale-")
+	tmp, done, err := harness.Workdir("historyscale", keep)
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Println("temporary folder:", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	fmt.Println("machine:", harness.Machine())
+	defer done()
 	fmt.Println("building hookgate …")
 	bin, err := harness.Build(root, tmp)
 	if err != nil {

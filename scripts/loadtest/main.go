@@ -90,16 +90,11 @@ func loadtest(o options) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "hookgate-loadtest-")
+	tmp, done, err := harness.Workdir("loadtest", o.keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Println("temporary folder:", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	fmt.Println("machine:", harness.Machine())
+	defer done()
 	fmt.Println("building hookgate …")
 	bin, err := harness.Build(root, tmp)
 	if err != nil {

@@ -44,6 +44,22 @@ func ModuleRoot() (string, error) {
 	}
 }
 
+// Workdir makes a script's temporary folder and prints the machine it runs on. done
+// removes the folder, unless keep, in which case its path is printed for a look afterwards.
+func Workdir(script string, keep bool) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", "hookgate-"+script+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	if keep {
+		fmt.Println("temporary folder:", dir)
+		done = func() {}
+	}
+	fmt.Println("machine:", Machine())
+	return dir, done, nil
+}
+
 // Build compiles the hookgate command into dir and returns the binary's path.
 func Build(root, dir string) (string, error) {
 	bin := filepath.Join(dir, "hookgate")
