@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"os"
@@ -23,9 +22,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite"
-
 	"github.com/hookgate/hookgate/scripts/internal/harness"
+	"github.com/hookgate/hookgate/store/storetest"
 )
 
 const secret = "loadtest-secret-7f3a"
@@ -204,7 +202,7 @@ func loadtest(o options) error {
 			return rd, merr
 		}
 		rd.peak = mem.Peak
-		rd.recorded, rd.recorded2, err = countDeliveries(db)
+		rd.recorded, rd.recorded2, err = storetest.CountDeliveries(ctx, db)
 		if err != nil {
 			return rd, err
 		}
@@ -295,20 +293,6 @@ func idleMemory(ctx context.Context, bin, tmp string, o options, repos func(stri
 		anon = append(anon, mb(mem.Anon))
 	}
 	return rss, anon, nil
-}
-
-// countDeliveries counts the deliveries in hookgate's database, all and those answered 2xx.
-func countDeliveries(path string) (all, ok int64, err error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer db.Close()
-	err = db.QueryRow(`SELECT count(*), coalesce(sum(http_status BETWEEN 200 AND 299), 0) FROM deliveries`).Scan(&all, &ok)
-	if err != nil {
-		return 0, 0, fmt.Errorf("count deliveries in %s: %w", path, err)
-	}
-	return all, ok, nil
 }
 
 func describe(r result) string {

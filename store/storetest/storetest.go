@@ -1,6 +1,7 @@
 // Package storetest fills a hookgate database with a large, realistic history fast, for
-// the benchmarks and scripts that measure the history at scale. Like every SQL detail, the
-// fill lives under store/; it writes the tables the migrations create.
+// the benchmarks and scripts that measure the history at scale, and counts what a load run
+// left in one. Like every SQL detail, this lives under store/; it reads and writes the
+// tables the migrations create.
 package storetest
 
 import (
@@ -9,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	_ "modernc.org/sqlite" // the driver FillFile opens
+	_ "modernc.org/sqlite" // the driver FillFile and CountDeliveries open
 )
 
 // FillHistory adds n deliveries over 10 repositories and the deploys they joined, in one
@@ -88,4 +89,22 @@ func FillFile(ctx context.Context, path string, n int) error {
 	}
 	_, err = db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	return err
+}
+
+// CountDeliveries opens the database file at path read-only and counts its deliveries:
+// all of them, and those that were answered 2xx. A load run checks that every 2xx it
+// received is a delivery in the database.
+func CountDeliveries(ctx context.Context, path string) (all, answered2xx int64, err error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	err = db.QueryRowContext(ctx, `
+		SELECT count(*), coalesce(sum(http_status BETWEEN 200 AND 299), 0) FROM deliveries`,
+	).Scan(&all, &answered2xx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count deliveries in %s: %w", path, err)
+	}
+	return all, answered2xx, nil
 }
