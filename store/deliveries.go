@@ -134,7 +134,9 @@ type batchState struct {
 	queued map[string]int64
 	// seen, when not nil, answers the redelivery lookup for the batch's GUIDs: each
 	// GUID recorded before, with the succeeded deploy an earlier copy joined (0: none).
-	// lookUpGUIDs fills it with one query; recordDelivery adds each GUID it records.
+	// lookUpGUIDs fills it with one query; prepareDelivery adds each GUID of the
+	// batch, which is written whole or not at all (writeEach, a savepoint per delivery,
+	// runs without seen).
 	seen map[string]int64
 }
 

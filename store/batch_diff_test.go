@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// TestBatchMatchesPerRowWrites writes the same random batches through the batch path
+// (multi-row INSERTs, falling back to a savepoint per delivery when one fails) into one
+// database and one delivery at a time (writeEach) into another, and requires the same
+// answers, the same Delivery values and the same rows: repeated and empty GUIDs, accepted
+// and ignored pushes, missing, compressible and incompressible payloads, rows the schema
+// refuses, replays of earlier (and of deleted) deliveries, deploys claimed and finished
+// between batches, and the newest rows deleted so that ids are given out again.
+func TestBatchMatchesPerRowWrites(t *testing.T) {
+	for seed := range int64(12) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			batched, perRow := openTest(t), openTest(t)
+			at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+			for _, s := range []*Store{batched, perRow} {
+				s.SetNow(func() time.Time { return at })
+			}
+			rng := rand.New(rand.NewSource(seed))
+			var recorded [2][]*Delivery
+			for round := range 8 {
+				var reqs [2][]*writeReq
+				for range 2 + rng.Intn(40) {
+					d := randomDelivery(rng, at)
+					replay := -1
+					if len(recorded[0]) > 0 && rng.Intn(8) == 0 {
+						replay = rng.Intn(len(recorded[0]))
+					}
+					for k := range reqs {
+						d := *d
+						if replay >= 0 {
+							d.ReplayOf, d.GUID = recorded[k][replay].ID, ""
+						}
+						r, err := newWriteReq(&d)
+						if err != nil {
+							t.Fatal(err)
+						}
+						reqs[k] = append(reqs[k], r)
+					}
+				}
+				errsBatched := batched.batch.write(reqs[0])
+				errsPerRow := perRow.batch.writeEach(reqs[1])
+				for i := range errsBatched {
+					if (errsBatched[i] == nil) != (errsPerRow[i] == nil) {
+						t.Fatalf("round %d, delivery %d: error %v batched, %v per row", round, i, errsBatched[i], errsPerRow[i])
+					}
+					a, b := reqs[0][i].d, reqs[1][i].d
+					if !reflect.DeepEqual(*a, *b) {
+						t.Fatalf("round %d, delivery %d:\nbatched %+v\nper row %+v", round, i, *a, *b)
+					}
+					if errsBatched[i] == nil {
+						recorded[0], recorded[1] = append(recorded[0], a), append(recorded[1], b)
+					}
+				}
+				for _, s := range []*Store{batched, perRow} {
+					finishDeploys(t, s)
+					if round%3 == 2 {
+						if _, err := s.wdb.Exec(`DELETE FROM deliveries WHERE id > (SELECT max(id) - 3 FROM deliveries)`); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				a, b := dumpRows(t, batched.rdb), dumpRows(t, perRow.rdb)
+				if !reflect.DeepEqual(a, b) {
+					for i := range min(len(a), len(b)) {
+						if a[i] != b[i] {
+							t.Fatalf("round %d: first different row\nbatched %s\nper row %s", round, a[i], b[i])
+						}
+					}
+					t.Fatalf("round %d: %d rows batched, %d per row", round, len(a), len(b))
+				}
+			}
+		})
+	}
+}
+
+// randomDelivery is a push to one of three repositories with one of 30 GUIDs (or none),
+// sometimes ignored, without a payload, with an incompressible one (stored as is), or
+// with a status the schema refuses.
+func randomDelivery(rng *rand.Rand, at time.Time) *Delivery {
+	guid := fmt.Sprintf("guid-%d", rng.Intn(30))
+	if rng.Intn(6) == 0 {
+		guid = ""
+	}
+	d := push([]string{"site", "blog", "api"}[rng.Intn(3)], guid)
+	d.ReceivedAt = at
+	switch rng.Intn(5) {
+	case 0:
+		d.Status, d.HTTPStatus = DeliveryIgnored, 200
+	case 1:
+		d.Payload = nil
+	case 2:
+		d.Payload = make([]byte, 40+rng.Intn(40))
+		rng.Read(d.Payload)
+	}
+	if rng.Intn(25) == 0 {
+		d.Status = "bogus"
+	}
+	return d
+}
+
+// finishDeploys claims and finishes the queued deploy of each repository, if any.
+func finishDeploys(t *testing.T, s *Store) {
+	t.Helper()
+	for _, repo := range []string{"site", "blog", "api"} {
+		dp, err := s.ClaimDeploy(context.Background(), repo)
+		if errors.Is(err, ErrNotFound) {
+			continue // nothing queued
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishDeploy(context.Background(), dp.ID, Result{Status: DeploySucceeded}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// dumpRows returns every row of deliveries, delivery_payloads and deploys as text, in key
+// order.
+func dumpRows(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	var out []string
+	for _, q := range []string{
+		`SELECT id, guid, repo, event, ref, status, reason, http_status, redelivery, received_at,
+			headers, body_size, deploy_id, replay_of, signature FROM deliveries ORDER BY id`,
+		`SELECT delivery_id, encoding, hex(payload) FROM delivery_payloads ORDER BY delivery_id`,
+		`SELECT id, repo, status, triggered_by, ref FROM deploys ORDER BY id`,
+	} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprint(vals...))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	return out
+}
