@@ -31,21 +31,17 @@ func TestBatchMatchesPerRowWrites(t *testing.T) {
 			for round := range 8 {
 				var reqs [2][]*writeReq
 				for range 2 + rng.Intn(40) {
-					d := randomDelivery(rng, at)
+					d := randomDelivery(rng)
 					replay := -1
 					if len(recorded[0]) > 0 && rng.Intn(8) == 0 {
 						replay = rng.Intn(len(recorded[0]))
 					}
-					for k := range reqs {
+					for k, st := range []*Store{batched, perRow} {
 						d := *d
 						if replay >= 0 {
 							d.ReplayOf, d.GUID = recorded[k][replay].ID, ""
 						}
-						r, err := newWriteReq(&d)
-						if err != nil {
-							t.Fatal(err)
-						}
-						reqs[k] = append(reqs[k], r)
+						reqs[k] = append(reqs[k], writeReqs(t, st, &d)...)
 					}
 				}
 				errsBatched := batched.batch.write(reqs[0])
@@ -87,13 +83,12 @@ func TestBatchMatchesPerRowWrites(t *testing.T) {
 // randomDelivery is a push to one of three repositories with one of 30 GUIDs (or none),
 // sometimes ignored, without a payload, with an incompressible one (stored as is), or
 // with a status the schema refuses.
-func randomDelivery(rng *rand.Rand, at time.Time) *Delivery {
+func randomDelivery(rng *rand.Rand) *Delivery {
 	guid := fmt.Sprintf("guid-%d", rng.Intn(30))
 	if rng.Intn(6) == 0 {
 		guid = ""
 	}
 	d := push([]string{"site", "blog", "api"}[rng.Intn(3)], guid)
-	d.ReceivedAt = at
 	switch rng.Intn(5) {
 	case 0:
 		d.Status, d.HTTPStatus = DeliveryIgnored, 200

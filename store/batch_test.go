@@ -13,15 +13,7 @@ func TestBatchKeepsGoodDeliveries(t *testing.T) {
 	s := openTest(t)
 	good1, bad, good2 := push("site", "g-1"), push("site", "g-2"), push("site", "g-3")
 	bad.Status = "bogus" // not allowed by the table's CHECK
-	var batch []*writeReq
-	for _, d := range []*Delivery{good1, bad, good2} {
-		d.ReceivedAt = s.now()
-		r, err := newWriteReq(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch = append(batch, r)
-	}
+	batch := writeReqs(t, s, good1, bad, good2)
 	errs := s.batch.write(batch)
 	if errs[0] != nil || errs[2] != nil || errs[1] == nil {
 		t.Fatalf("errors %v, want only the second to fail", errs)
@@ -48,15 +40,7 @@ func TestBatchRollbackForgetsDeploy(t *testing.T) {
 	s := openTest(t)
 	bad, good := push("site", "g-1"), push("site", "g-2")
 	bad.Signature = "bogus" // accepted, so it queues a deploy, then fails the table's CHECK
-	var batch []*writeReq
-	for _, d := range []*Delivery{bad, good} {
-		d.ReceivedAt = s.now()
-		r, err := newWriteReq(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch = append(batch, r)
-	}
+	batch := writeReqs(t, s, bad, good)
 	errs := s.batch.write(batch)
 	if errs[0] == nil || errs[1] != nil {
 		t.Fatalf("errors %v, want only the first to fail", errs)
@@ -87,15 +71,7 @@ func TestBatchRedeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	again, fresh, copy := push("site", "deployed"), push("site", "fresh"), push("site", "fresh")
-	var batch []*writeReq
-	for _, d := range []*Delivery{again, fresh, copy} {
-		d.ReceivedAt = s.now()
-		r, err := newWriteReq(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch = append(batch, r)
-	}
+	batch := writeReqs(t, s, again, fresh, copy)
 	for i, err := range s.batch.write(batch) {
 		if err != nil {
 			t.Fatalf("delivery %d: %v", i, err)
@@ -126,20 +102,16 @@ func TestBatchMultiRowIDs(t *testing.T) {
 	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM deliveries WHERE guid = 'before-2'`); err != nil {
 		t.Fatal(err)
 	}
-	var batch []*writeReq
+	var ds []*Delivery
 	for i := range 37 {
 		d := push([]string{"site", "blog"}[i%2], fmt.Sprintf("multi-%d", i))
 		d.Payload = []byte(fmt.Sprintf(`{"ref":"refs/heads/main","n":%d}`, i))
 		if i%5 == 0 {
 			d.Payload = nil
 		}
-		d.ReceivedAt = s.now()
-		r, err := newWriteReq(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch = append(batch, r)
+		ds = append(ds, d)
 	}
+	batch := writeReqs(t, s, ds...)
 	for i, err := range s.batch.write(batch) {
 		if err != nil {
 			t.Fatalf("delivery %d: %v", i, err)
@@ -162,4 +134,20 @@ func TestBatchMultiRowIDs(t *testing.T) {
 	if batch[0].d.DeployID == batch[1].d.DeployID || batch[0].d.DeployID != batch[2].d.DeployID {
 		t.Errorf("deploys %d, %d, %d: want one per repository", batch[0].d.DeployID, batch[1].d.DeployID, batch[2].d.DeployID)
 	}
+}
+
+// writeReqs prepares ds as RecordDelivery would, received now by s's clock, for the
+// batch writer.
+func writeReqs(t *testing.T, s *Store, ds ...*Delivery) []*writeReq {
+	t.Helper()
+	batch := make([]*writeReq, 0, len(ds))
+	for _, d := range ds {
+		d.ReceivedAt = s.now()
+		r, err := newWriteReq(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, r)
+	}
+	return batch
 }

@@ -91,12 +91,6 @@ func decodePayload(encoding string, b []byte) ([]byte, error) {
 
 // The write path's statements, prepared once when the store opens (see prepared.go).
 const (
-	insertDeliverySQL = `
-		INSERT INTO deliveries (guid, repo, event, ref, before_commit, after_commit, commit_short,
-			signature, signature_alg, status, reason, http_status, redelivery, received_at,
-			remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
-			pusher, message, deploy_id, replay_of)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// "guid != ''" repeats the partial index's condition so SQLite can use the index;
 	// without it every insert scans the table.
 	guidSeenSQL = `
@@ -107,7 +101,6 @@ const (
 	newDeploySQL    = `
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at)
 		VALUES (?, 'queued', ?, ?, ?) RETURNING id`
-	insertPayloadSQL = `INSERT INTO delivery_payloads (delivery_id, encoding, payload) VALUES (?, ?, ?)`
 	maxDeliveryIDSQL = `SELECT coalesce(max(id), 0) FROM deliveries`
 	// guidsSeenSQL is guidSeenSQL for a whole batch, its GUIDs passed as a JSON array.
 	guidsSeenSQL = `
@@ -119,8 +112,7 @@ const (
 
 // writeStatements are prepared on the write connection by Open.
 var writeStatements = func() []string {
-	q := []string{insertDeliverySQL, guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL,
-		insertPayloadSQL, maxDeliveryIDSQL}
+	q := []string{guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL}
 	for _, n := range insertChunks {
 		q = append(q, insertDeliveriesSQL[n], insertPayloadsSQL[n])
 	}
@@ -175,31 +167,12 @@ func (s *Store) lookUpGUIDs(ctx context.Context, tx *sql.Tx, st *batchState, bat
 	return nil
 }
 
+// recordDelivery writes one delivery, as writeEach does after a batch failed.
 func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
 	if err := s.prepareDelivery(ctx, tx, st, r); err != nil {
 		return err
 	}
-	d := r.d
-	// Exec and the last rowid rather than RETURNING, which makes SQLite buffer the
-	// returned row and database/sql allocate a Rows for it.
-	res, err := s.exec(ctx, tx, insertDeliverySQL,
-		d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
-		d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
-		d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, r.headers, d.FullName, d.RepoURL,
-		d.Pusher, d.Message, nullID(d.DeployID), nullID(d.ReplayOf),
-	)
-	if err == nil {
-		d.ID, err = res.LastInsertId()
-	}
-	if err != nil {
-		return fmt.Errorf("record delivery: insert: %w", err)
-	}
-	if r.payload != nil {
-		if _, err := s.exec(ctx, tx, insertPayloadSQL, d.ID, r.encoding, r.payload); err != nil {
-			return fmt.Errorf("record delivery: payload: %w", err)
-		}
-	}
-	return nil
+	return s.insertDeliveries(ctx, tx, []*writeReq{r})
 }
 
 // prepareDelivery does what comes before a delivery's row: the redelivery lookup, and for
@@ -312,29 +285,31 @@ func chunkSize(n int) int {
 	return 1
 }
 
-// deliveryInsertCols is the number of values per row in insertDeliveriesSQL.
-const deliveryInsertCols = 26
+// The columns the write path fills, and the multi-row INSERTs of insertChunks rows
+// that fill them, by row count.
+const (
+	deliveryInsertColumns = `id, guid, repo, event, ref, before_commit, after_commit, commit_short,
+		signature, signature_alg, status, reason, http_status, redelivery, received_at,
+		remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
+		pusher, message, deploy_id, replay_of`
+	payloadInsertColumns = `delivery_id, encoding, payload`
+)
 
-// insertDeliveriesSQL and insertPayloadsSQL map a row count of insertChunks to its
-// multi-row INSERT.
-var insertDeliveriesSQL, insertPayloadsSQL = multiRowInserts(`
-		INSERT INTO deliveries (id, guid, repo, event, ref, before_commit, after_commit,
-			commit_short, signature, signature_alg, status, reason, http_status, redelivery,
-			received_at, remote_addr, user_agent, content_type, body_size, headers, full_name,
-			repo_url, pusher, message, deploy_id, replay_of)
-		VALUES `, deliveryInsertCols,
-	`INSERT INTO delivery_payloads (delivery_id, encoding, payload) VALUES `, 3)
+var (
+	insertDeliveriesSQL, deliveryInsertCols = multiRowInserts("deliveries", deliveryInsertColumns)
+	insertPayloadsSQL, _                    = multiRowInserts("delivery_payloads", payloadInsertColumns)
+)
 
-func multiRowInserts(deliveries string, dcols int, payloads string, pcols int) (map[int]string, map[int]string) {
-	values := func(head string, cols, rows int) string {
-		row := "(" + strings.Repeat("?, ", cols-1) + "?)"
-		return head + strings.Repeat(row+", ", rows-1) + row
-	}
-	d, p := map[int]string{}, map[int]string{}
+// multiRowInserts returns an INSERT of each row count in insertChunks into columns of
+// table, and the number of columns.
+func multiRowInserts(table, columns string) (map[int]string, int) {
+	cols := strings.Count(columns, ",") + 1
+	row := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	q := make(map[int]string, len(insertChunks))
 	for _, n := range insertChunks {
-		d[n], p[n] = values(deliveries, dcols, n), values(payloads, pcols, n)
+		q[n] = "INSERT INTO " + table + " (" + columns + ") VALUES " + strings.Repeat(row+", ", n-1) + row
 	}
-	return d, p
+	return q, cols
 }
 
 // markRedelivery sets d.Redelivery when the GUID was recorded before, and returns the id of
