@@ -158,9 +158,9 @@ func parseList(c *gin.Context, statuses []string) (listParams, error) {
 	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
 		return p, badParam{"query", "the query string does not parse: " + err.Error()}
 	}
-	p.repo = c.Query("repo")
-	if len(p.repo) > 200 {
-		return p, badParam{"repo", "too long"}
+	var err error
+	if p.repo, err = parseRepo(c); err != nil {
+		return p, err
 	}
 	if p.status = c.Query("status"); p.status != "" && !slices.Contains(statuses, p.status) {
 		return p, badParam{"status", "must be one of " + strings.Join(statuses, ", ")}
@@ -168,21 +168,14 @@ func parseList(c *gin.Context, statuses []string) (listParams, error) {
 	if p.commit = strings.ToLower(c.Query("commit")); p.commit != "" && !isHexPrefix(p.commit) {
 		return p, badParam{"commit", "must be 1 to 64 hex digits"}
 	}
-	var err error
 	if p.since, err = parseTime(c, "since"); err != nil {
 		return p, err
 	}
 	if p.until, err = parseTime(c, "until"); err != nil {
 		return p, err
 	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxLimit {
-			return p, badParam{"limit", fmt.Sprintf("must be a whole number from 1 to %d", store.MaxLimit)}
-		}
-		p.page.Limit = n
-	} else {
-		p.page.Limit = 50
+	if p.page.Limit, err = parseLimit(c); err != nil {
+		return p, err
 	}
 	if v := c.Query("cursor"); v != "" {
 		id, err := decodeCursor(v)
@@ -192,6 +185,28 @@ func parseList(c *gin.Context, statuses []string) (listParams, error) {
 		p.page.Before = id
 	}
 	return p, nil
+}
+
+// parseRepo reads ?repo=, a repository name or "" for all.
+func parseRepo(c *gin.Context) (string, error) {
+	repo := c.Query("repo")
+	if len(repo) > 200 {
+		return "", badParam{"repo", "too long"}
+	}
+	return repo, nil
+}
+
+// parseLimit reads ?limit=, the page size: 50 unless given, at most store.MaxLimit.
+func parseLimit(c *gin.Context) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > store.MaxLimit {
+		return 0, badParam{"limit", fmt.Sprintf("must be a whole number from 1 to %d", store.MaxLimit)}
+	}
+	return n, nil
 }
 
 func parseTime(c *gin.Context, name string) (time.Time, error) {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -42,19 +41,15 @@ func (s *Server) apiNotifications(c *gin.Context) {
 		s.writeNotifications(c, rows, err)
 		return
 	}
-	repo := c.Query("repo")
-	if len(repo) > 200 {
-		s.writeParamError(c, badParam{"repo", "too long"})
+	repo, err := parseRepo(c)
+	if err != nil {
+		s.writeParamError(c, err)
 		return
 	}
-	limit := 50
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxLimit {
-			s.writeParamError(c, badParam{"limit", fmt.Sprintf("must be a whole number from 1 to %d", store.MaxLimit)})
-			return
-		}
-		limit = n
+	limit, err := parseLimit(c)
+	if err != nil {
+		s.writeParamError(c, err)
+		return
 	}
 	rows, err := s.store.Notifications(c.Request.Context(), repo, limit)
 	s.writeNotifications(c, rows, err)

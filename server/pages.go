@@ -290,18 +290,19 @@ func (p *pages) index(c *gin.Context) {
 		p.storeFail(c, err, "")
 		return
 	}
+	names := p.s.hookNames()
 	page := indexPage{
 		base:            base{Title: "Deliveries", Nav: "history"},
 		Filter:          f,
-		Repos:           p.s.hookNames(),
+		Repos:           names,
 		DeliveryStates:  store.DeliveryStatuses,
 		DeployStates:    store.DeployStatuses,
 		Events:          knownEvents,
 		DefaultPageSize: pageSize,
 	}
-	if f.Repo != "" && !slices.Contains(p.s.hookNames(), f.Repo) {
+	if f.Repo != "" && !slices.Contains(names, f.Repo) {
 		// A repository no longer configured still has history; keep it selectable.
-		page.Repos = append(append([]string{}, p.s.hookNames()...), f.Repo)
+		page.Repos = append(slices.Clone(names), f.Repo)
 	}
 	// One row more than shown tells whether the listing goes on in the direction read.
 	more := len(rows) > f.Limit
