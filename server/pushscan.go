@@ -113,16 +113,11 @@ func (s *pushScanner) ws() {
 // object reads {"key": value, …}, handing each value to field. Keys with escapes or
 // non-ASCII bytes give up: encoding/json unescapes and case-folds them before matching.
 func (s *pushScanner) object(field fieldFunc) bool {
-	if s.i >= len(s.b) || s.b[s.i] != '{' || s.depth >= maxScanDepth {
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
 		return false
 	}
-	s.depth++
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		s.depth--
-		return true
+	if empty, ok := s.open('}'); !ok || empty {
+		return ok
 	}
 	for {
 		raw, plain, ok := s.rawString()
@@ -138,22 +133,47 @@ func (s *pushScanner) object(field fieldFunc) bool {
 		if !field(raw[1 : len(raw)-1]) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case '}':
-			s.i++
-			s.depth--
-			return true
-		default:
-			return false
+		if done, ok := s.next('}'); !ok || done {
+			return ok
 		}
 	}
+}
+
+// open enters the object or array whose opening byte is at s.i, up to maxScanDepth
+// deep; empty says it closed at once.
+func (s *pushScanner) open(closing byte) (empty, ok bool) {
+	if s.depth >= maxScanDepth {
+		return false, false
+	}
+	s.depth++
+	s.i++
+	s.ws()
+	return s.close(closing), true
+}
+
+// close leaves the object or array when its closing byte is next.
+func (s *pushScanner) close(closing byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == closing {
+		s.i++
+		s.depth--
+		return true
+	}
+	return false
+}
+
+// next moves past what follows an element: the ',' before the next one, or the closing
+// byte (done).
+func (s *pushScanner) next(closing byte) (done, ok bool) {
+	s.ws()
+	if s.close(closing) {
+		return true, true
+	}
+	if s.i < len(s.b) && s.b[s.i] == ',' {
+		s.i++
+		s.ws()
+		return false, true
+	}
+	return false, false
 }
 
 // objectOrNull is object, where null leaves the struct as it is (as encoding/json does).
@@ -290,35 +310,15 @@ func (s *pushScanner) skip() bool {
 }
 
 func (s *pushScanner) array() bool {
-	if s.depth >= maxScanDepth {
-		return false
-	}
-	s.depth++
-	s.i++ // '['
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		s.depth--
-		return true
+	if empty, ok := s.open(']'); !ok || empty {
+		return ok
 	}
 	for {
 		if !s.skip() {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case ']':
-			s.i++
-			s.depth--
-			return true
-		default:
-			return false
+		if done, ok := s.next(']'); !ok || done {
+			return ok
 		}
 	}
 }
