@@ -26,19 +26,10 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// The fuzz targets below run their seeds with every `go test`; CI fuzzes each for a bounded
-// time with, for example:
+// The fuzz targets below run their seeds with every `go test`; .ci/run fuzzes each (and
+// those of pushscan_test.go and store) for a bounded time, for example:
 //
-//	go test -run '^$' -fuzz '^FuzzSignatureHeader$' -fuzztime 15s ./server/
 //	go test -run '^$' -fuzz '^FuzzHookRequest$' -fuzztime 15s ./server/
-//	go test -run '^$' -fuzz '^FuzzParsePush$' -fuzztime 15s ./server/
-
-// fuzzPayloads are the real forge bodies the targets start from.
-var fuzzPayloads = []string{
-	"github/push.json", "github/ping.json", "github/create.json", "github/delete.json",
-	"github/release.json", "github/pull-request.json", "github/workflow_run.json",
-	"gitea/push.json", "gitlab/push.json", "gitlab/tag.json",
-}
 
 // trueMAC is the expected signature hex, computed here with crypto/hmac rather than with
 // anything from the server package.
@@ -121,7 +112,7 @@ func signatureHeaders(v256, v1 string, n256, n1 uint8, mask uint64, body, key []
 // says "valid" exactly when the header carries the body's true HMAC under the secret.
 func FuzzSignatureHeader(f *testing.F) {
 	key := []byte(secret)
-	for i, name := range fuzzPayloads {
+	for i, name := range testkit.ForgePayloads {
 		body := testkit.Payload(f, name)
 		f.Add(body, key, "sha256={256}", "", uint8(1), uint8(0), uint64(i))
 		f.Add(body, key, "", "sha1={1}", uint8(0), uint8(1), uint64(i))
@@ -211,7 +202,7 @@ func FuzzHookRequest(f *testing.F) {
 	var seq atomic.Uint32
 
 	events := []string{"push", "ping", "release", "pull_request", "create", "delete", "workflow_run", "push", "push", "push"}
-	for i, name := range fuzzPayloads {
+	for i, name := range testkit.ForgePayloads {
 		body := testkit.Payload(f, name)
 		f.Add(body, "application/json", events[i], "sha256={256}", uint8(0))
 		form := []byte(url.Values{"payload": {string(body)}}.Encode())
@@ -299,7 +290,7 @@ func FuzzHookRequest(f *testing.F) {
 // accepted for deploy only if it names the hook's branch and a real (non-zero, full-length,
 // hex) commit, and is not a branch deletion.
 func FuzzParsePush(f *testing.F) {
-	for _, name := range fuzzPayloads {
+	for _, name := range testkit.ForgePayloads {
 		f.Add(testkit.Payload(f, name), "master", "")
 	}
 	f.Add(testkit.Payload(f, "github/push.json"), "master", "binkkatal/sample_app")

@@ -9,13 +9,6 @@ import (
 	"github.com/hookgate/hookgate/internal/testkit"
 )
 
-// pushPayloads are the real forge bodies scanPush is compared on.
-var pushPayloads = []string{
-	"github/push.json", "github/ping.json", "github/create.json", "github/delete.json",
-	"github/release.json", "github/pull-request.json", "github/workflow_run.json",
-	"gitea/push.json", "gitlab/push.json", "gitlab/tag.json",
-}
-
 // scanCases are payloads on the edges of what scanPush handles itself.
 var scanCases = []struct {
 	payload string
@@ -54,7 +47,7 @@ var scanCases = []struct {
 // TestScanPush: scanPush decodes the real payloads and the edge cases above exactly as
 // encoding/json does, and gives up where it should.
 func TestScanPush(t *testing.T) {
-	for _, name := range pushPayloads {
+	for _, name := range testkit.ForgePayloads {
 		payload := testkit.Payload(t, name)
 		if _, ok := scanPush(payload); !ok {
 			t.Errorf("%s: scanPush gave up on a real payload", name)
@@ -74,7 +67,7 @@ func TestScanPush(t *testing.T) {
 //
 //	go test -run '^$' -fuzz '^FuzzScanPush$' -fuzztime 15s ./server/
 func FuzzScanPush(f *testing.F) {
-	for _, name := range pushPayloads {
+	for _, name := range testkit.ForgePayloads {
 		f.Add(testkit.Payload(f, name))
 	}
 	for _, tc := range scanCases {

@@ -114,6 +114,15 @@ func TestdataDir(t testing.TB) string {
 	}
 }
 
+// ForgePayloads names real forge bodies in shared/testdata (for Payload) that cover
+// pushes, tag pushes and other events of GitHub, Gitea and GitLab: what parsers and fuzz
+// targets start from.
+var ForgePayloads = []string{
+	"github/push.json", "github/ping.json", "github/create.json", "github/delete.json",
+	"github/release.json", "github/pull-request.json", "github/workflow_run.json",
+	"gitea/push.json", "gitlab/push.json", "gitlab/tag.json",
+}
+
 // Payload returns the bytes of a real forge payload, e.g. "github/push.json".
 func Payload(t testing.TB, name string) []byte {
 	t.Helper()
