@@ -69,8 +69,11 @@ type Manager struct {
 type worker struct {
 	m    *Manager
 	wake chan struct{}
-	quit chan struct{} // closed when a reload removes the repository
-	done chan struct{} // closed when the worker's goroutine has returned
+	// ctx ends when the manager stops or a reload removes the repository (retire); the
+	// worker then claims nothing more.
+	ctx    context.Context
+	retire context.CancelFunc
+	done   chan struct{} // closed when the worker's goroutine has returned
 
 	mu      sync.Mutex
 	repo    Repo // replaced by a reload; a running deploy keeps the copy it started with
@@ -105,12 +108,10 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 }
 
 func (m *Manager) newWorker(r Repo) *worker {
-	if r.Mode == "" {
-		r.Mode = ModeFastForward
-	}
+	ctx, retire := context.WithCancel(m.stopping)
 	// A capacity of one merges a burst of wake-ups into one: the worker drains the
 	// queue each time it wakes, so nothing is missed.
-	return &worker{m: m, repo: r, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	return &worker{m: m, repo: r, wake: make(chan struct{}, 1), ctx: ctx, retire: retire, done: make(chan struct{})}
 }
 
 // Start runs every worker and wakes those whose repository has a deploy left queued by an
@@ -198,10 +199,10 @@ func (m *Manager) Apply(repos []Repo, env []string) Changes {
 		}
 		delete(m.workers, name)
 		ch.Removed = append(ch.Removed, name)
+		w.retire()
 		if !m.started {
 			continue
 		}
-		close(w.quit)
 		m.retiring[name] = w
 		go func() {
 			<-w.done
@@ -285,9 +286,6 @@ func (w *worker) config() Repo {
 
 // update replaces the settings and reports whether they differ.
 func (w *worker) update(r Repo) bool {
-	if r.Mode == "" {
-		r.Mode = ModeFastForward
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if reflect.DeepEqual(w.repo, r) {
@@ -306,11 +304,10 @@ func (w *worker) notify() {
 
 func (w *worker) loop() {
 	m := w.m
+	stopped := w.ctx.Done()
 	for {
 		select {
-		case <-m.stopping.Done():
-			return
-		case <-w.quit:
+		case <-stopped:
 			return
 		case <-w.wake:
 		}
@@ -319,37 +316,22 @@ func (w *worker) loop() {
 				t := time.NewTimer(wait)
 				select {
 				case <-t.C:
-				case <-m.stopping.Done():
-					t.Stop()
-					return
-				case <-w.quit:
+				case <-stopped:
 					t.Stop()
 					return
 				}
 			}
 			select {
 			case m.sem <- struct{}{}:
-			case <-m.stopping.Done():
-				return
-			case <-w.quit:
+			case <-stopped:
 				return
 			}
 			ran := w.runOnce()
 			<-m.sem
-			if !ran || m.stopping.Err() != nil || w.removed() {
+			if !ran || w.ctx.Err() != nil {
 				break
 			}
 		}
-	}
-}
-
-// removed reports whether a reload removed the repository.
-func (w *worker) removed() bool {
-	select {
-	case <-w.quit:
-		return true
-	default:
-		return false
 	}
 }
 
