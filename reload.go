@@ -66,22 +66,17 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
 	}
-	g.mgr.Apply(cfg.RepoList(), cfg.commandEnv())
+	ch := g.mgr.Apply(cfg.RepoList(), cfg.commandEnv())
+	rep.Added = append(rep.Added, ch.Added...)
+	rep.Removed = append(rep.Removed, ch.Removed...)
 	global, perRepo := cfg.NotifyTargets()
 	g.notifier.SetTargets(global, perRepo)
 
+	// Changed is every setting of the repository's table (secret, provider, allow_cidrs,
+	// notify targets too), not only those its worker uses.
 	for _, name := range cfg.RepoNames() {
-		prev, ok := old.Repos[name]
-		switch {
-		case !ok:
-			rep.Added = append(rep.Added, name)
-		case !reflect.DeepEqual(prev, cfg.Repos[name]):
+		if prev, ok := old.Repos[name]; ok && !reflect.DeepEqual(prev, cfg.Repos[name]) {
 			rep.Changed = append(rep.Changed, name)
-		}
-	}
-	for _, name := range old.RepoNames() {
-		if _, ok := cfg.Repos[name]; !ok {
-			rep.Removed = append(rep.Removed, name)
 		}
 	}
 	g.cfg = cfg
