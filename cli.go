@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
 )
@@ -45,12 +46,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", status, r.Name, r.Path, detail)
 	}
 	// Notification targets, by name and host only: a Slack URL's path is its credential.
-	global, perRepo := cfg.NotifyTargets()
-	for _, scope := range append([]string{""}, cfg.RepoNames()...) {
-		targets, where := perRepo[scope], "repository "+scope
-		if scope == "" {
-			targets, where = global, "every repository"
-		}
+	listTargets := func(targets []notify.Target, where string) {
 		for _, t := range targets {
 			events := "failure, recovery"
 			if len(t.Events) > 0 {
@@ -58,6 +54,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			}
 			fmt.Fprintf(tw, "ok\tnotify %s\t%s to %s\t%s; on %s\n", t.Name, t.Kind, urlHost(t.URL), where, events)
 		}
+	}
+	global, perRepo := cfg.NotifyTargets()
+	listTargets(global, "every repository")
+	for _, name := range cfg.RepoNames() {
+		listTargets(perRepo[name], "repository "+name)
 	}
 	tw.Flush()
 	if failed > 0 {
