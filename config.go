@@ -30,8 +30,9 @@ type Config struct {
 	// Notify are the [[notify]] targets told about every repository's deploys.
 	Notify []*NotifyConfig `toml:"notify"`
 
-	adminToken string
-	maxBody    int64
+	adminToken    string
+	maxBody       int64
+	maxBodyMemory int64 // 0: server.DefaultMaxBodyMemory, or max_body when larger
 }
 
 // ServerConfig is the [server] table.
@@ -41,6 +42,7 @@ type ServerConfig struct {
 	AdminToken      string   `toml:"admin_token"`
 	AdminTokenEnv   string   `toml:"admin_token_env"`
 	MaxBody         string   `toml:"max_body"`
+	MaxBodyMemory   string   `toml:"max_body_memory"`
 	Workers         int      `toml:"workers"`
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
@@ -162,6 +164,13 @@ func (c *Config) resolve(dir string) error {
 	var err error
 	if c.maxBody, err = parseSize(s.MaxBody); err != nil {
 		errs = append(errs, fmt.Errorf("server.max_body: %w", err))
+	}
+	if s.MaxBodyMemory != "" {
+		if c.maxBodyMemory, err = parseSize(s.MaxBodyMemory); err != nil {
+			errs = append(errs, fmt.Errorf("server.max_body_memory: %w", err))
+		} else if c.maxBodyMemory < c.maxBody {
+			errs = append(errs, fmt.Errorf("server.max_body_memory (%s) is less than max_body (%s): no body that large could be read", s.MaxBodyMemory, s.MaxBody))
+		}
 	}
 	if s.shutdownTimeout, err = parseDuration(s.ShutdownTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("server.shutdown_timeout: %w", err))

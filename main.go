@@ -137,6 +137,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	g.srv, err = server.New(server.Options{
 		Hooks:          cfg.Hooks(),
 		MaxBody:        cfg.maxBody,
+		MaxBodyMemory:  cfg.maxBodyMemory,
 		AdminToken:     cfg.adminToken,
 		TrustedProxies: cfg.Server.TrustedProxies,
 		Logger:         logger,

@@ -63,6 +63,14 @@ func (s *Server) newMetrics() *metrics {
 			Name: "hookgate_unknown_hook_requests_total",
 			Help: "Requests to hook names that are not configured (answered 404, not recorded).",
 		}, func() float64 { return float64(s.unknownHooks.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookgate_body_bytes_in_memory",
+			Help: "Request body bytes the hook requests being handled hold now, counted as they arrive; bounded by max_body_memory.",
+		}, func() float64 { return float64(s.bodyMem.used.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookgate_body_memory_limit_bytes",
+			Help: "max_body_memory: past it, new hook request bodies are refused with 503.",
+		}, func() float64 { return float64(s.bodyMem.limit.Load()) }),
 		&repoCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

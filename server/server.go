@@ -42,8 +42,12 @@ type Deployer interface {
 
 // Options configures a Server.
 type Options struct {
-	Hooks          []Hook
-	MaxBody        int64
+	Hooks   []Hook
+	MaxBody int64
+	// MaxBodyMemory bounds the request body bytes all hook requests hold in memory at once
+	// (default DefaultMaxBodyMemory, or MaxBody when that is larger); past it new bodies
+	// get 503.
+	MaxBodyMemory  int64
 	AdminToken     string
 	TrustedProxies []string // proxies whose X-Forwarded-For is believed; none by default
 	Logger         *slog.Logger
@@ -65,6 +69,7 @@ type Server struct {
 	// What a reload swaps (see Apply).
 	hooks   atomic.Pointer[hookSet]
 	maxBody atomic.Int64
+	bodyMem bodyMemory // its limit is max_body_memory
 	// adminToken is the SHA-256 of the token, nil when none is set.
 	adminToken atomic.Pointer[[]byte]
 
@@ -93,7 +98,8 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 	if s.readTO <= 0 {
 		s.readTO = 60 * time.Second
 	}
-	if err := s.Apply(Settings{Hooks: opts.Hooks, MaxBody: opts.MaxBody, AdminToken: opts.AdminToken}); err != nil {
+	if err := s.Apply(Settings{Hooks: opts.Hooks, MaxBody: opts.MaxBody,
+		MaxBodyMemory: opts.MaxBodyMemory, AdminToken: opts.AdminToken}); err != nil {
 		return nil, err
 	}
 	s.metrics = s.newMetrics()
