@@ -39,8 +39,7 @@ func (g *gateway) current() *Config {
 // /api/v1/reload. A file that does not validate changes nothing: the error is logged and
 // returned, wrapping server.ErrInvalidConfig. Otherwise, in this order:
 //   - the hooks (secrets, branches, allow_cidrs, providers), max_body, max_body_memory and
-//     admin_token switch
-//     at once: a delivery in flight finishes with the hook it was read with;
+//     admin_token switch at once: a delivery in flight finishes with the hook it was read with;
 //   - workers start for new repositories, and removed ones finish their running deploy and
 //     stop; a changed repository's next deploy uses the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
