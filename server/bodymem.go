@@ -79,7 +79,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*body, error)
 	if r.ContentLength > maxBody {
 		return b, &http.MaxBytesError{Limit: maxBody}
 	}
-	if r.ContentLength != 0 && s.bodyMem.room() < max(r.ContentLength, 1) {
+	if r.ContentLength == 0 {
+		return b, nil // a server request with no body has http.NoBody; chunked ones say -1
+	}
+	if s.bodyMem.room() < max(r.ContentLength, 1) {
 		return b, errOverloaded
 	}
 	rd := http.MaxBytesReader(w, r.Body, maxBody)
