@@ -20,6 +20,7 @@ import (
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
 )
 
 // Config is config.toml. Secrets are resolved by Load into unexported fields, so nothing
@@ -47,9 +48,13 @@ type ServerConfig struct {
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
 	Retention       string   `toml:"retention"`
+	// SQLiteSynchronous is "full" (the default: a delivery is on disk before it is
+	// answered) or "normal" (it survives a killed process, not a power loss).
+	SQLiteSynchronous string `toml:"sqlite_synchronous"`
 
 	shutdownTimeout time.Duration
 	retention       time.Duration // 0: keep everything
+	synchronous     store.Synchronous
 }
 
 // RepoConfig is one [repos.NAME] table.
@@ -185,6 +190,9 @@ func (c *Config) resolve(dir string) error {
 		}
 	default:
 		c.adminToken = s.AdminToken
+	}
+	if s.synchronous, err = store.ParseSynchronous(s.SQLiteSynchronous); err != nil {
+		errs = append(errs, fmt.Errorf("server.sqlite_synchronous: %w", err))
 	}
 	if s.Retention != "" {
 		if s.retention, err = parseDuration(s.Retention); err != nil {

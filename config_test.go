@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/store"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -53,6 +55,13 @@ url = "../origin.git"
 	if string(r.secret) != "s3cret-value" {
 		t.Fatal("secret not resolved")
 	}
+	if cfg.Server.synchronous != store.SynchronousFull {
+		t.Fatalf("sqlite_synchronous defaults to %q, want full", cfg.Server.synchronous)
+	}
+	cfg, err = LoadConfig(writeConfig(t, "[server]\nsqlite_synchronous = \"normal\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))
+	if err != nil || cfg.Server.synchronous != store.SynchronousNormal {
+		t.Fatalf("sqlite_synchronous = \"normal\": %v", err)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -78,6 +87,7 @@ func TestConfigErrors(t *testing.T) {
 		{"zero workers", "[server]\nworkers = 0\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.workers"}},
 		{"no repos", "[server]\nworkers = 2\n", []string{"at least one repository"}},
 		{"bad proxy", "[server]\ntrusted_proxies = [\"nope\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"trusted_proxies"}},
+		{"bad synchronous", "[server]\nsqlite_synchronous = \"off\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.sqlite_synchronous", `"off"`, `"full" or "normal"`}},
 		{"wrong type", "[server]\nworkers = \"four\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"line 2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { assertConfigError(t, tc.body, tc.want, "from-env", "from-file") })

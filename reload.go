@@ -44,8 +44,8 @@ func (g *gateway) current() *Config {
 //     stop; a changed repository's next deploy uses the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
 //
-// listen, database, workers and trusted_proxies keep their old values until a restart;
-// the report names those that changed.
+// listen, database, sqlite_synchronous, workers and trusted_proxies keep their old values
+// until a restart; the report names those that changed.
 func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -107,6 +107,9 @@ func restartRequired(old, file ServerConfig) []string {
 	}
 	if old.Database != file.Database {
 		out = append(out, "server.database")
+	}
+	if old.synchronous != file.synchronous {
+		out = append(out, "server.sqlite_synchronous")
 	}
 	if old.Workers != file.Workers {
 		out = append(out, "server.workers")

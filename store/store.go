@@ -40,15 +40,61 @@ type Store struct {
 	prepared prepared // the write path's statements
 }
 
+// Synchronous says when a commit reaches stable storage: the SQLite PRAGMA synchronous the
+// store's connections run with.
+type Synchronous string
+
+const (
+	// SynchronousFull syncs the write-ahead log to disk inside every commit (one sync per
+	// group commit, shared by the deliveries in it): a committed delivery survives a killed
+	// process, an operating-system crash and a power loss. The default.
+	SynchronousFull Synchronous = "full"
+	// SynchronousNormal leaves the sync to checkpoints: a committed delivery survives a
+	// killed process, but an operating-system crash or a power loss can lose the last
+	// commits before a checkpoint (the database stays consistent).
+	SynchronousNormal Synchronous = "normal"
+)
+
+// ParseSynchronous checks a configured value of Synchronous; "" means the default.
+func ParseSynchronous(v string) (Synchronous, error) {
+	switch Synchronous(v) {
+	case "":
+		return SynchronousFull, nil
+	case SynchronousFull, SynchronousNormal:
+		return Synchronous(v), nil
+	}
+	return "", fmt.Errorf("%q: use \"full\" or \"normal\"", v)
+}
+
+// Option changes how Open opens the database.
+type Option func(*options)
+
+type options struct {
+	synchronous Synchronous
+}
+
+// WithSynchronous sets when commits reach stable storage; Open uses SynchronousFull
+// without it.
+func WithSynchronous(s Synchronous) Option {
+	return func(o *options) { o.synchronous = s }
+}
+
 // Open opens (creating if needed) the database at path, creates its folder, and applies the
 // migrations.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{synchronous: SynchronousFull}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if _, err := ParseSynchronous(string(o.synchronous)); err != nil {
+		return nil, fmt.Errorf("open database: synchronous %w", err)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create database folder: %w", err)
 		}
 	}
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	wdb, err := sql.Open("sqlite", dsn(path, false, o.synchronous))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -68,7 +114,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 
-	rdb, err := sql.Open("sqlite", dsn(path, true))
+	rdb, err := sql.Open("sqlite", dsn(path, true, o.synchronous))
 	if err != nil {
 		stmts.close()
 		wdb.Close()
@@ -85,12 +131,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // dsn builds the connection string. The PRAGMAs go in the DSN so every pooled connection
 // gets them; _txlock=immediate makes a writing transaction take the write lock at BEGIN
 // instead of failing with SQLITE_BUSY at its first write.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool, sync Synchronous) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// In WAL mode FULL syncs the log in each commit, so "committed" (and so "answered")
+	// means on disk; NORMAL syncs only at checkpoints. See Synchronous.
+	if sync == SynchronousNormal {
+		q.Add("_pragma", "synchronous(NORMAL)")
+	} else {
+		q.Add("_pragma", "synchronous(FULL)")
+	}
 	// Statement journals in memory: in a batch each INSERT (it checks a foreign key) opens
 	// one, and on disk they cost a write system call per page the statement touches.
 	q.Add("_pragma", "temp_store(MEMORY)")
