@@ -17,6 +17,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -105,8 +106,14 @@ func defaults() *Config {
 }
 
 // LoadConfig reads path strictly (an unknown key is an error naming it and its line),
-// resolves relative paths against the file's folder, resolves secrets and validates.
+// resolves relative paths against the file's folder, resolves secrets and validates. Its
+// errors, which check, serve, send and a reload print, have URL credentials removed.
 func LoadConfig(path string) (*Config, error) {
+	c, err := loadConfig(path)
+	return c, scrub.Error(err)
+}
+
+func loadConfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
