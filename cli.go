@@ -102,7 +102,11 @@ func checkRepo(r repos.Repo) (status, detail string) {
 	if len(head) > 7 {
 		head = head[:7]
 	}
-	return "ok", fmt.Sprintf("branch %s at %s, %d commands, mode %s", r.Branch, head, len(r.Commands), r.Mode)
+	as := ""
+	if r.RunAs != nil {
+		as = fmt.Sprintf(", run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
+	}
+	return "ok", fmt.Sprintf("branch %s at %s, %d commands%s, mode %s", r.Branch, head, len(r.Commands), as, r.Mode)
 }
 
 // cmdSend signs and sends a delivery the way GitHub would, built from the checkout's

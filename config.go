@@ -46,6 +46,8 @@ type ServerConfig struct {
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
 	Retention       string   `toml:"retention"`
+	// RunAs is the user every repository's commands run as unless it names its own.
+	RunAs string `toml:"run_as"`
 
 	shutdownTimeout time.Duration
 	retention       time.Duration // 0: keep everything
@@ -68,6 +70,7 @@ type RepoConfig struct {
 	Mode       string   `toml:"mode"`
 	AllowCIDRs []string `toml:"allow_cidrs"`
 	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
+	RunAs      string   `toml:"run_as"`   // the user the commands run as; default server.run_as
 	// Notify are the [[repos.NAME.notify]] targets told about this repository only.
 	Notify []*NotifyConfig `toml:"notify"`
 
@@ -76,6 +79,7 @@ type RepoConfig struct {
 	secret  []byte
 	token   string
 	timeout time.Duration
+	runAs   *repos.Account // nil: the gateway's own user
 }
 
 // NotifyConfig is one [[notify]] or [[repos.NAME.notify]] target.
@@ -226,6 +230,7 @@ func (c *Config) resolve(dir string) error {
 			own[n.Name] = true
 		}
 	}
+	errs = append(errs, c.resolveRunAs()...)
 	return errors.Join(errs...)
 }
 
@@ -435,6 +440,7 @@ func (c *Config) RepoList() []repos.Repo {
 			},
 			Commands: r.Commands,
 			Timeout:  r.timeout,
+			RunAs:    r.runAs,
 		})
 	}
 	return out
