@@ -84,7 +84,8 @@ func TestRunAs(t *testing.T) {
 }
 
 // TestHandOverStaysInTheCheckout: a symbolic link in the checkout (to a file and to a
-// folder outside it) is handed over as a link; what it points to keeps its owner.
+// folder outside it) is handed over as a link; what it points to keeps its owner. A hard
+// link to a file outside is not handed over at all.
 func TestHandOverStaysInTheCheckout(t *testing.T) {
 	u := testkit.NewUser(t)
 	dir := t.TempDir()
@@ -104,11 +105,17 @@ func TestHandOverStaysInTheCheckout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.WriteFile(filepath.Join(outside, "hard"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(outside, "hard"), filepath.Join(checkout, "sub", "hard")); err != nil {
+		t.Fatal(err)
+	}
 	if err := handOver(checkout, &Account{Name: u.Name, UID: u.UID, GID: u.GID}); err != nil {
 		t.Fatal(err)
 	}
 	for path, uid := range map[string]uint32{
-		outside: 0, filepath.Join(outside, "canary"): 0,
+		outside: 0, filepath.Join(outside, "canary"): 0, filepath.Join(outside, "hard"): 0,
 		filepath.Join(checkout, "to-file"): u.UID, filepath.Join(checkout, "to-dir"): u.UID,
 		filepath.Join(checkout, "sub", "up"): u.UID, filepath.Join(checkout, "sub", "f"): u.UID,
 		filepath.Join(checkout, ".git"): 0,
