@@ -17,6 +17,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -51,6 +52,8 @@ type ServerConfig struct {
 	// SQLiteSynchronous is "full" (the default: a delivery is on disk before it is
 	// answered) or "normal" (it survives a killed process, not a power loss).
 	SQLiteSynchronous string `toml:"sqlite_synchronous"`
+	// RunAs is the user every repository's commands run as unless it names its own.
+	RunAs string `toml:"run_as"`
 
 	shutdownTimeout time.Duration
 	retention       time.Duration // 0: keep everything
@@ -74,6 +77,7 @@ type RepoConfig struct {
 	Mode       string   `toml:"mode"`
 	AllowCIDRs []string `toml:"allow_cidrs"`
 	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
+	RunAs      string   `toml:"run_as"`   // the user the commands run as; default server.run_as
 	// Notify are the [[repos.NAME.notify]] targets told about this repository only.
 	Notify []*NotifyConfig `toml:"notify"`
 
@@ -82,6 +86,7 @@ type RepoConfig struct {
 	secret  []byte
 	token   string
 	timeout time.Duration
+	runAs   *repos.Account // nil: the gateway's own user
 }
 
 // NotifyConfig is one [[notify]] or [[repos.NAME.notify]] target.
@@ -112,8 +117,14 @@ func defaults() *Config {
 }
 
 // LoadConfig reads path strictly (an unknown key is an error naming it and its line),
-// resolves relative paths against the file's folder, resolves secrets and validates.
+// resolves relative paths against the file's folder, resolves secrets and validates. Its
+// errors, which check, serve, send and a reload print, have URL credentials removed.
 func LoadConfig(path string) (*Config, error) {
+	c, err := loadConfig(path)
+	return c, scrub.Error(err)
+}
+
+func loadConfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
@@ -236,6 +247,7 @@ func (c *Config) resolve(dir string) error {
 			own[n.Name] = true
 		}
 	}
+	errs = append(errs, c.resolveRunAs()...)
 	return errors.Join(errs...)
 }
 
@@ -445,6 +457,7 @@ func (c *Config) RepoList() []repos.Repo {
 			},
 			Commands: r.Commands,
 			Timeout:  r.timeout,
+			RunAs:    r.runAs,
 		})
 	}
 	return out

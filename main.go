@@ -75,6 +75,10 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hookgate serve: %v\n", err)
 		return 2
 	}
+	if err := setNonDumpable(); err != nil {
+		logger.Error("cannot keep other processes out of the gateway's memory and environment (prctl PR_SET_DUMPABLE)", "err", err)
+		return 1
+	}
 	cfg, err := LoadConfig(*configPath)
 	if err != nil {
 		logger.Error("invalid configuration", "err", err)

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -472,43 +471,6 @@ func (a *sshAuth) ClientConfig() (*ssh.ClientConfig, error) {
 	}
 	return cfg, nil
 }
-
-// userinfoRE finds the user[:password]@ part of URLs, which go-git copies into
-// its error messages.
-var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)([^/@\s"'<>]+)@`)
-
-// redact removes credentials from err's message. It keeps errors.Is working but
-// deliberately drops Unwrap, which would hand out the unredacted text.
-func redact(err error, token string) error {
-	msg := err.Error()
-	clean := userinfoRE.ReplaceAllStringFunc(msg, func(m string) string {
-		sub := userinfoRE.FindStringSubmatch(m)
-		scheme, info := sub[1], sub[2]
-		if user, _, ok := strings.Cut(info, ":"); ok {
-			return scheme + user + ":***@"
-		}
-		if strings.HasPrefix(scheme, "http") {
-			return scheme + "***@" // a bare token is often passed as the user
-		}
-		return m
-	})
-	if token != "" {
-		clean = strings.ReplaceAll(clean, token, "***")
-	}
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean, cause: err}
-}
-
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-
-func (e *redactedError) Is(target error) bool { return errors.Is(e.cause, target) }
 
 // mover brings one open checkout to target. Its fields are set by update.
 type mover struct {

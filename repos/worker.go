@@ -22,6 +22,9 @@ type Repo struct {
 	Spec
 	Commands []string
 	Timeout  time.Duration
+	// RunAs, when set, is the account the commands run as; the checkout is handed over
+	// to it after each update (see handOver). Nil: the gateway's own user.
+	RunAs *Account
 }
 
 // Options configures a Manager.
@@ -426,6 +429,13 @@ func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
 	default:
 		out.Printf("hookgate: updated %s → %s (%d files changed)", short(upd.From), short(upd.To), upd.Changed)
 	}
+	if err == nil && r.RunAs != nil {
+		if err = handOver(r.Path, r.RunAs); err != nil {
+			fail("%v", err)
+		} else {
+			out.Printf("hookgate: commands run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
+		}
+	}
 	if err == nil {
 		env := append(slices.Clone(m.baseEnv()),
 			"HOOKGATE_REPO="+r.Name,
@@ -437,7 +447,7 @@ func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
 		)
 		for i, c := range r.Commands {
 			out.Printf("$ %s", c)
-			if err := runCommand(ctx, c, r.Path, env, out); err != nil {
+			if err := runCommand(ctx, c, r.Path, env, r.RunAs, out); err != nil {
 				fail("command %d of %d (%s) failed: %v", i+1, len(r.Commands), c, err)
 				break
 			}
