@@ -976,6 +976,9 @@ func (m *mover) ffChanges(idx *index.Index, dirty map[string]bool, headTree, tar
 		if err != nil {
 			return nil, err
 		}
+		if to == nil && entries[p] == nil && !m.journaled(p) {
+			continue // nothing of ours is there: absent, or someone else's file
+		}
 		changes = append(changes, change{path: p, from: from, entry: to})
 	}
 	if err := m.checkObstacles(changes, entries); err != nil {
@@ -1063,8 +1066,10 @@ func (m *mover) resetChanges(idx *index.Index, dirty map[string]bool, targetTree
 			changes = append(changes, change{path: e.Name})
 		}
 	}
+	// A file an interrupted apply wrote and origin no longer has goes, unless
+	// something else has taken its place since: untracked files survive.
 	for _, p := range sortedKeys(m.journal) {
-		if !inTarget[p] && !seen[p] {
+		if !inTarget[p] && !seen[p] && m.journaled(p) {
 			seen[p] = true
 			changes = append(changes, change{path: p})
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -340,5 +341,67 @@ func assertCanaries(t *testing.T, step int, outside, checkout string) {
 			}
 			return nil
 		})
+	}
+}
+
+// TestFailedApplyRecovers checks what the next deploy does after an apply that stopped
+// partway: in both modes it lands on the new commit, removes what the failed apply
+// wrote and origin no longer has, keeps a file someone put in its place, and leaves
+// the index and work tree as git expects.
+func TestFailedApplyRecovers(t *testing.T) {
+	for _, mode := range []string{ModeFastForward, ModeReset} {
+		for _, touched := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/replaced=%v", mode, touched), func(t *testing.T) {
+				base := t.TempDir()
+				o := &hostileOrigin{t: t, bare: filepath.Join(base, "origin.git"), outside: filepath.Join(base, "outside")}
+				gitCLI(t, base, "init", "-q", "--bare", o.bare)
+				checkout := filepath.Join(base, "checkout")
+				spec := Spec{Name: "site", Path: checkout, URL: o.bare, Branch: "main", Mode: mode}
+				o.push([]ent{keep, dir("d", file("x", "1\n"))})
+				if _, err := Update(context.Background(), spec); err != nil {
+					t.Fatal(err)
+				}
+				// d/x goes, new.txt and the symlink d are written, then z fails.
+				o.push([]ent{keep, link("d", "keep.txt"), file("new.txt", "new\n"), link("z", longTarget)})
+				if _, err := Update(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "file name too long") {
+					t.Fatalf("second deploy: %v, want file name too long", err)
+				}
+				if _, err := os.Stat(filepath.Join(checkout, ".git", journalName)); err != nil {
+					t.Fatalf("no journal after a failed apply: %v", err)
+				}
+				if touched {
+					if err := os.WriteFile(filepath.Join(checkout, "new.txt"), []byte("mine\n"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want := o.push([]ent{keep, dir("d", file("y", "2\n"))})
+				if _, err := Update(context.Background(), spec); err != nil {
+					t.Fatalf("deploy after the failed one: %v", err)
+				}
+				if got := gitCLI(t, checkout, "rev-parse", "HEAD"); got != want {
+					t.Errorf("HEAD %s, want %s", got, want)
+				}
+				assertFile(t, filepath.Join(checkout, "d", "y"), "2\n")
+				if _, err := os.Lstat(filepath.Join(checkout, "d", "x")); !os.IsNotExist(err) {
+					t.Errorf("d/x: %v, want it gone", err)
+				}
+				_, err := os.Lstat(filepath.Join(checkout, "new.txt"))
+				switch {
+				case touched:
+					assertFile(t, filepath.Join(checkout, "new.txt"), "mine\n")
+				case !os.IsNotExist(err):
+					t.Errorf("new.txt, written by the failed apply: %v, want it gone", err)
+				}
+				if _, err := os.Stat(filepath.Join(checkout, ".git", journalName)); !os.IsNotExist(err) {
+					t.Errorf("journal left after a successful deploy: %v", err)
+				}
+				if out := gitCLI(t, checkout, "status", "--porcelain", "--untracked-files=no"); out != "" {
+					t.Errorf("git status shows tracked changes:\n%s", out)
+				}
+				if out := gitCLI(t, checkout, "diff-index", "--cached", "--name-status", "HEAD"); out != "" {
+					t.Errorf("index differs from HEAD:\n%s", out)
+				}
+			})
+		}
 	}
 }
