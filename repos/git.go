@@ -955,7 +955,9 @@ func (m *mover) ffChanges(idx *index.Index, dirty map[string]bool, headTree, tar
 		// lost; an interrupted update may have written the index already.
 		e := entries[c.path]
 		if c.from == nil && e != nil || c.from != nil && (e == nil || e.Hash != c.from.Hash || e.Mode != c.from.Mode) {
-			if j, ok := m.journal[c.path]; !ok || e == nil || e.Hash != j.hash || e.Mode != j.mode {
+			j, ok := m.journal[c.path]
+			indexWritten := ok && (j.mode == 0 && e == nil || e != nil && e.Hash == j.hash && e.Mode == j.mode)
+			if !indexWritten {
 				dirty[c.path] = true
 			}
 		}

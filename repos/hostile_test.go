@@ -405,3 +405,47 @@ func TestFailedApplyRecovers(t *testing.T) {
 		}
 	}
 }
+
+// TestStoppedBetweenIndexAndBranch is a deploy that stopped after writing the index
+// but before moving the branch (a crash, a full disk): the journal is still there,
+// the index already names the new files, HEAD the old commit. The next deploy must
+// finish the job in both modes rather than call the new index a local modification.
+func TestStoppedBetweenIndexAndBranch(t *testing.T) {
+	for _, mode := range []string{ModeFastForward, ModeReset} {
+		t.Run(mode, func(t *testing.T) {
+			base := t.TempDir()
+			o := &hostileOrigin{t: t, bare: filepath.Join(base, "origin.git")}
+			gitCLI(t, base, "init", "-q", "--bare", o.bare)
+			checkout := filepath.Join(base, "checkout")
+			spec := Spec{Name: "site", Path: checkout, URL: o.bare, Branch: "main", Mode: mode}
+			old := o.push([]ent{keep, file("gone.txt", "bye\n"), file("change.txt", "1\n")})
+			if _, err := Update(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			next := o.push([]ent{keep, file("change.txt", "2\n"), file("new.txt", "new\n")})
+			if _, err := Update(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			// Put the branch back and the journal of that apply in place.
+			gitCLI(t, checkout, "update-ref", "refs/heads/main", old)
+			journal := journalHeader + "\n" +
+				"100644 " + gitCLI(t, checkout, "rev-parse", next+":change.txt") + ` "change.txt"` + "\n" +
+				"0 " + strings.Repeat("0", 40) + ` "gone.txt"` + "\n" +
+				"100644 " + gitCLI(t, checkout, "rev-parse", next+":new.txt") + ` "new.txt"` + "\n"
+			if err := os.WriteFile(filepath.Join(checkout, ".git", journalName), []byte(journal), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Update(context.Background(), spec); err != nil {
+				t.Fatalf("deploy after the stopped one: %v", err)
+			}
+			if got := gitCLI(t, checkout, "rev-parse", "HEAD"); got != next {
+				t.Errorf("HEAD %s, want %s", got, next)
+			}
+			assertFile(t, filepath.Join(checkout, "change.txt"), "2\n")
+			assertFile(t, filepath.Join(checkout, "new.txt"), "new\n")
+			if out := gitCLI(t, checkout, "status", "--porcelain"); out != "" {
+				t.Errorf("git status after recovery:\n%s", out)
+			}
+		})
+	}
+}
