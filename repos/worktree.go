@@ -15,7 +15,7 @@ import (
 
 // workTree is the only way the updater touches files in a checkout's work tree; the
 // upstream is not trusted, and its trees decide which paths are touched. Two rules
-// hold for every call, each enough on its own for the canaries in hostile_test.go:
+// hold for every call:
 //
 //   - Every path is checked against git's verify_path rules (validPath), so nothing
 //     names .git, one of its NTFS or HFS aliases, "..", or an absolute path.
@@ -24,9 +24,12 @@ import (
 //     (Lstat, Readlink, unlink of the link itself, rename over it). A path below a
 //     symlink does not exist as far as the work tree is concerned.
 //
-// Underneath, every call goes through an os.Root opened on the checkout, which the
-// kernel cannot be talked out of: even a directory swapped for a symlink between our
-// Lstat and the call could not lead outside the checkout.
+// Underneath, every call goes through an os.Root: the checkout's, or one opened from
+// it on a verified subdirectory. An os.Root cannot be talked out of its directory, so
+// even a directory swapped for a symlink between our Lstat and the call (no upstream
+// can do that; a local process could) would not lead outside the checkout. os.Root
+// alone is not enough: it follows a symlink that stays inside the checkout, such as
+// one into .git, and it knows nothing of .git's names.
 //
 // Directories are opened one component at a time from their verified parent and kept
 // open along the current path (chain), so a sorted walk over the index opens each
@@ -108,9 +111,9 @@ func (w *workTree) parent(p string) (*os.Root, string, error) {
 }
 
 // dir returns the directory rel ("" for the checkout), opening each component from
-// its parent after checking with Lstat that it is a real directory. for names the
+// its parent after checking with Lstat that it is a real directory. want names the
 // path the caller wants, for messages.
-func (w *workTree) dir(rel, for_ string) (*os.Root, error) {
+func (w *workTree) dir(rel, want string) (*os.Root, error) {
 	if rel == "" {
 		return w.root, nil
 	}
@@ -126,7 +129,7 @@ func (w *workTree) dir(rel, for_ string) (*os.Root, error) {
 			parent = w.chain[k].dir
 		} else {
 			w.drop(min(k, len(w.chain)))
-			d, err := openVerifiedDir(parent, rel[start:end], prefix, for_)
+			d, err := openVerifiedDir(parent, rel[start:end], prefix, want)
 			if err != nil {
 				return nil, err
 			}
@@ -140,26 +143,26 @@ func (w *workTree) dir(rel, for_ string) (*os.Root, error) {
 	}
 }
 
-func openVerifiedDir(parent *os.Root, name, prefix, for_ string) (*os.Root, error) {
+func openVerifiedDir(parent *os.Root, name, prefix, want string) (*os.Root, error) {
 	fi, err := parent.Lstat(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", for_, err)
+		return nil, fmt.Errorf("%s: %w", want, err)
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return nil, &blockedError{path: for_, at: prefix, what: "a symlink"}
+		return nil, &blockedError{path: want, at: prefix, what: "a symlink"}
 	case !fi.IsDir():
-		return nil, &blockedError{path: for_, at: prefix, what: "not a directory"}
+		return nil, &blockedError{path: want, at: prefix, what: "not a directory"}
 	}
 	d, err := parent.OpenRoot(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", for_, err)
+		return nil, fmt.Errorf("%s: %w", want, err)
 	}
 	// OpenRoot follows a symlink that replaced the directory since the Lstat; the
 	// inode tells.
 	if st, err := d.Stat("."); err != nil || !os.SameFile(fi, st) {
 		_ = d.Close()
-		return nil, &blockedError{path: for_, at: prefix, what: "replaced while it was opened"}
+		return nil, &blockedError{path: want, at: prefix, what: "replaced while it was opened"}
 	}
 	return d, nil
 }
