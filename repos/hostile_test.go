@@ -307,6 +307,10 @@ func TestHostileUpstream(t *testing.T) {
 						if got := gitCLI(t, checkout, "rev-parse", "HEAD"); got != want {
 							t.Errorf("step %d: HEAD %s, want %s", i, got, want)
 						}
+						// Landed safely: git sees the work tree and index it expects.
+						if out := gitCLI(t, checkout, "status", "--porcelain", "--untracked-files=no"); out != "" {
+							t.Errorf("step %d: git status shows tracked changes:\n%s", i, out)
+						}
 					}
 					assertCanaries(t, i, o.outside, checkout)
 				}
