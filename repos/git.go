@@ -762,12 +762,12 @@ func (m *mover) readJournal() (map[string]journalEntry, error) {
 	for sc.Scan() {
 		mode, rest, ok1 := strings.Cut(sc.Text(), " ")
 		hash, quoted, ok2 := strings.Cut(rest, " ")
-		m, err1 := strconv.ParseUint(mode, 8, 32)
+		bits, err1 := strconv.ParseUint(mode, 8, 32)
 		p, err2 := strconv.Unquote(quoted)
 		if !ok1 || !ok2 || err1 != nil || err2 != nil || !plumbing.IsHash(hash) {
 			return nil, fmt.Errorf("read .git/%s: malformed line %q", journalName, sc.Text())
 		}
-		j[p] = journalEntry{mode: filemode.FileMode(m), hash: plumbing.NewHash(hash)}
+		j[p] = journalEntry{mode: filemode.FileMode(bits), hash: plumbing.NewHash(hash)}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read .git/%s: %w", journalName, err)
@@ -1105,12 +1105,20 @@ func (m *mover) walkTree(prefix string, t *object.Tree, fn func(string, *object.
 	return nil
 }
 
+// maxTreeDepth is git's core.maxTreeDepth default: deeper trees cost memory and
+// stack for no repository anyone keeps.
+const maxTreeDepth = 4096
+
 // checkTreeEntries refuses what git's fsck calls duplicateEntries and fullPathname
 // in a tree from origin: two entries of one name (a file and a directory alike),
-// and a name holding a slash. Either lets one path mean two things.
+// and a name holding a slash. Either lets one path mean two things. It also bounds
+// how deep trees nest.
 func checkTreeEntries(prefix string, t *object.Tree) error {
 	if t == nil {
 		return nil
+	}
+	if strings.Count(prefix, "/") >= maxTreeDepth {
+		return fmt.Errorf("origin tree is nested deeper than %d directories at %q", maxTreeDepth, prefix)
 	}
 	seen := make(map[string]struct{}, len(t.Entries))
 	for _, e := range t.Entries {

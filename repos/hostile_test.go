@@ -453,3 +453,43 @@ func TestStoppedBetweenIndexAndBranch(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileUpstreamDeepTree serves a tree nested deeper than git's core.maxTreeDepth:
+// it is refused before anything is written, on clone and on update, in both modes.
+func TestHostileUpstreamDeepTree(t *testing.T) {
+	base := t.TempDir()
+	o := &hostileOrigin{t: t, bare: filepath.Join(base, "origin.git")}
+	gitCLI(t, base, "init", "-q", "--bare", o.bare)
+	first := o.push([]ent{keep})
+	// fast-import makes the 4,097 nested trees in one process.
+	path := strings.Repeat("d/", maxTreeDepth+1) + "f"
+	o.git([]byte("commit refs/heads/deep\ncommitter t <t@example.com> 0 +0000\ndata 4\ndeep\nfrom "+first+
+		"\nM 100644 inline "+path+"\ndata "+fmt.Sprint(len(pwned))+"\n"+pwned+"\n"), "fast-import", "--quiet")
+	deep := o.git(nil, "rev-parse", "refs/heads/deep")
+
+	for _, mode := range []string{ModeFastForward, ModeReset} {
+		t.Run(mode, func(t *testing.T) {
+			checkout := filepath.Join(t.TempDir(), "checkout")
+			spec := Spec{Name: "deep", Path: checkout, URL: o.bare, Branch: "main", Mode: mode}
+			o.git(nil, "update-ref", "refs/heads/main", first)
+			if _, err := Update(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			o.git(nil, "update-ref", "refs/heads/main", deep)
+			for _, label := range []string{"update", "clone"} {
+				if label == "clone" {
+					if err := os.RemoveAll(checkout); err != nil {
+						t.Fatal(err)
+					}
+				}
+				_, err := Update(context.Background(), spec)
+				if err == nil || !strings.Contains(err.Error(), "nested deeper than 4096") {
+					t.Fatalf("%s: %v, want a refusal of the depth", label, err)
+				}
+				if _, err := os.Lstat(filepath.Join(checkout, "d")); !os.IsNotExist(err) {
+					t.Errorf("%s: d exists (%v); nothing should be written", label, err)
+				}
+			}
+		})
+	}
+}
