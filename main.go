@@ -139,6 +139,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		MaxBody:        cfg.maxBody,
 		AdminToken:     cfg.adminToken,
 		TrustedProxies: cfg.Server.TrustedProxies,
+		Hostnames:      cfg.Server.Hostnames,
 		Logger:         logger,
 		Reload:         g.reload,
 	}, st, g.mgr)

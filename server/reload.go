@@ -50,6 +50,8 @@ type Settings struct {
 	Hooks      []Hook
 	MaxBody    int64
 	AdminToken string
+	// Hostnames: see Options.Hostnames.
+	Hostnames []string
 }
 
 // Apply swaps in new settings. Requests already past the hook lookup finish with the
@@ -62,6 +64,10 @@ func (s *Server) Apply(set Settings) error {
 	if err != nil {
 		return err
 	}
+	hosts, err := ParseHostnames(set.Hostnames)
+	if err != nil {
+		return fmt.Errorf("hostnames: %w", err)
+	}
 	var token *[]byte
 	if set.AdminToken != "" {
 		h := sha256.Sum256([]byte(set.AdminToken))
@@ -71,6 +77,7 @@ func (s *Server) Apply(set Settings) error {
 	old := s.hooks.Swap(hs)
 	s.maxBody.Store(set.MaxBody)
 	s.adminToken.Store(token)
+	s.hostnames.Store(&hosts)
 	if old != nil && s.metrics != nil {
 		s.metrics.reconcile(old.names, hs.names)
 	}
