@@ -16,6 +16,7 @@ func TestShowPayloadIndentsLikeJSONIndent(t *testing.T) {
 	docs := map[string][]byte{
 		"empty containers": []byte(`{"a":[],"b":{},"c":[{}],"d":[[]]}`),
 		"escapes":          []byte(`{"q":"a \"quoted\" \\ [not, a: {list}]","u":"\u00e9 ✓"}`),
+		"escaped quotes":   []byte(`{"q":"say \"[1,{\"k\":2}]\" ok","b":"\\","c":[1]}`),
 		"spaced":           []byte(" [ 1 ,\n\t2 , { \"k\" : null } ] "),
 		"scalar":           []byte(`"just a string"`),
 		"nested":           []byte(strings.Repeat("[", 50) + strings.Repeat("]", 50)),
