@@ -318,3 +318,36 @@ func TestRebindingHostRefused(t *testing.T) {
 		t.Fatalf("token mode, public name: %d %s", a.status, a.body)
 	}
 }
+
+// TestEveryRouteGuarded walks the router's own routes, so that a route added later is
+// checked without anyone listing it: every one but the hook endpoint and the health check
+// needs the admin token when one is set (401), refuses a client elsewhere without one
+// (403), and refuses a cross-site request of any method but GET, HEAD and OPTIONS.
+func TestEveryRouteGuarded(t *testing.T) {
+	open := func(path string) bool { return strings.HasPrefix(path, "/hooks/") || path == "/healthz" }
+	param := regexp.MustCompile(`[:*]\w+`)
+	fill := func(path string) string { return param.ReplaceAllString(path, "1") }
+	withToken := newGateway(t, func(o *server.Options) { o.AdminToken = adminToken })
+	noToken := newGateway(t, func(o *server.Options) { o.TrustedProxies = []string{"127.0.0.1"} })
+	routes := withToken.srv.Handler().(*gin.Engine).Routes()
+	if len(routes) < 15 {
+		t.Fatalf("only %d routes: %v", len(routes), routes)
+	}
+	for _, r := range routes {
+		if open(r.Path) {
+			continue
+		}
+		path := fill(r.Path)
+		if a := withToken.call(r.Method, path, nil); a.status != http.StatusUnauthorized {
+			t.Errorf("%s %s without the token: %d, want 401", r.Method, path, a.status)
+		}
+		if a := noToken.call(r.Method, path, map[string]string{"X-Forwarded-For": "203.0.113.9"}); a.status != http.StatusForbidden {
+			t.Errorf("%s %s from 203.0.113.9 without a token: %d, want 403", r.Method, path, a.status)
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if a := noToken.call(r.Method, path, map[string]string{"Sec-Fetch-Site": "cross-site"}); a.code != "cross_origin" {
+				t.Errorf("%s %s cross-site: %d %q, want 403 cross_origin", r.Method, path, a.status, a.code)
+			}
+		}
+	}
+}
