@@ -63,3 +63,33 @@ func TestShowPayloadBounded(t *testing.T) {
 		}
 	}
 }
+
+// FuzzShowPayload: for any input, the shown text is within the cap; for JSON, it is a
+// prefix of json.Indent's output (the whole of it when it fits).
+func FuzzShowPayload(f *testing.F) {
+	for _, name := range testkit.ForgePayloads {
+		f.Add(testkit.Payload(f, name), 1<<20)
+		f.Add(testkit.Payload(f, name), 300)
+	}
+	f.Add([]byte(`{"q":"say \"[1,{\"k\":2}]\" ok","b":"\\","c":[[],{}]}`), 20)
+	f.Fuzz(func(t *testing.T, doc []byte, max int) {
+		if max < 1 || max > 1<<20 {
+			return
+		}
+		got, truncated := showPayload(doc, max)
+		if len(got) > max {
+			t.Fatalf("%d bytes shown, cap %d", len(got), max)
+		}
+		if utf8.Valid(doc) && !utf8.ValidString(got) {
+			t.Fatalf("cut inside a character: %q", got)
+		}
+		var want bytes.Buffer
+		if json.Indent(&want, doc, "", "  ") != nil {
+			return
+		}
+		full := strings.TrimSpace(want.String())
+		if !strings.HasPrefix(full, got) || truncated != (got != full) {
+			t.Fatalf("shown %q (truncated %v), json.Indent %q", got, truncated, full)
+		}
+	})
+}
