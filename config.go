@@ -48,6 +48,7 @@ type ServerConfig struct {
 	Workers         int      `toml:"workers"`
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
+	Hostnames       []string `toml:"hostnames"`
 	Retention       string   `toml:"retention"`
 	// SQLiteSynchronous is "full" (the default: a delivery is on disk before it is
 	// answered) or "normal" (it survives a killed process, not a power loss).
@@ -216,6 +217,9 @@ func (c *Config) resolve(dir string) error {
 				errs = append(errs, fmt.Errorf("server.trusted_proxies: %q is not an IP address or CIDR range", p))
 			}
 		}
+	}
+	if _, err := server.ParseHostnames(s.Hostnames); err != nil {
+		errs = append(errs, fmt.Errorf("server.hostnames: %w", err))
 	}
 	if len(c.Repos) == 0 {
 		errs = append(errs, errors.New("no [repos.NAME] table: configure at least one repository"))

@@ -88,9 +88,23 @@ func TestConfigErrors(t *testing.T) {
 		{"no repos", "[server]\nworkers = 2\n", []string{"at least one repository"}},
 		{"bad proxy", "[server]\ntrusted_proxies = [\"nope\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"trusted_proxies"}},
 		{"bad synchronous", "[server]\nsqlite_synchronous = \"off\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.sqlite_synchronous", `"off"`, `"full" or "normal"`}},
+		{"hostname with scheme", "[server]\nhostnames = [\"https://hooks.example.com\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.hostnames", `"https://hooks.example.com" is not a host name`}},
+		{"hostname with port", "[server]\nhostnames = [\"hooks.example.com:443\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.hostnames", `"hooks.example.com:443"`, "without scheme, port"}},
+		{"wildcard hostname", "[server]\nhostnames = [\"*.example.com\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.hostnames", `"*.example.com"`, "wildcard"}},
+		{"empty hostname", "[server]\nhostnames = [\"\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.hostnames", `"" is not a host name`}},
+		{"hostnames not a list", "[server]\nhostnames = \"hooks.example.com\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"line 2"}},
 		{"wrong type", "[server]\nworkers = \"four\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"line 2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { assertConfigError(t, tc.body, tc.want, "from-env", "from-file") })
+	}
+
+	hosts, err := LoadConfig(writeConfig(t, "[server]\nhostnames = [\"hooks.example.com\", \"Ops.Example.COM.\", \"192.0.2.10\", \"[2001:db8::1]\", \"gw_internal\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))
+	if err != nil || len(hosts.Server.Hostnames) != 5 {
+		t.Fatalf("valid hostnames refused: %v", err)
 	}
 
 	cfg, err := LoadConfig(writeConfig(t, "[repos.a]\nsecret_env = \"HOOKGATE_TEST_SECRET\"\npath = \"/x\"\n[repos.b]\nsecret_file = \""+secretFile+"\"\npath = \"/y\"\n"))

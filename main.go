@@ -144,6 +144,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		MaxBodyMemory:  cfg.maxBodyMemory,
 		AdminToken:     cfg.adminToken,
 		TrustedProxies: cfg.Server.TrustedProxies,
+		Hostnames:      cfg.Server.Hostnames,
 		Logger:         logger,
 		Reload:         g.reload,
 	}, st, g.mgr)

