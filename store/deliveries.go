@@ -112,7 +112,7 @@ const (
 
 // writeStatements are prepared on the write connection by Open.
 var writeStatements = func() []string {
-	q := []string{guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL}
+	q := []string{guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL, pinSQL}
 	for _, n := range insertChunks {
 		q = append(q, insertDeliveriesSQL[n], insertPayloadsSQL[n])
 	}
@@ -130,6 +130,8 @@ type batchState struct {
 	// batch, which is written whole or not at all (writeEach, a savepoint per delivery,
 	// runs without seen).
 	seen map[string]int64
+	// pins caches each repository's pin (nil: not pinned) for the batch.
+	pins map[string]*Pin
 }
 
 // lookUpGUIDs fills st.seen for batch with one query instead of one per delivery.
@@ -184,11 +186,21 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 		return err
 	}
 	if d.Status == DeliveryAccepted {
-		if deployedBy != 0 {
+		pin, err := s.pinInBatch(ctx, tx, st, d.Repo)
+		if err != nil {
+			return fmt.Errorf("record delivery: %w", err)
+		}
+		switch {
+		case pin != nil:
+			// Recorded, answered 200, and not deployed: the operator holds the checkout.
+			d.Status = DeliveryIgnored
+			d.HTTPStatus = 200
+			d.Reason = PinnedReason(pin)
+		case deployedBy != 0:
 			d.Status = DeliveryIgnored
 			d.HTTPStatus = 200
 			d.Reason = fmt.Sprintf("redelivery of a delivery already deployed by deploy %d", deployedBy)
-		} else {
+		default:
 			trigger := TriggerPush
 			switch {
 			case d.ReplayOf != 0:
