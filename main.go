@@ -133,6 +133,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 			g.srv.ObserveDeploy(dp.Repo, dp.Status, took)
 			notifier.DeployFinished(dp)
 		},
+		OnOriginCheck: func(repo, result string) { g.srv.ObserveOriginCheck(repo, result) },
 	})
 	g.srv, err = server.New(server.Options{
 		Hooks:          cfg.Hooks(),

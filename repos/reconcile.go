@@ -15,8 +15,12 @@ const (
 	CheckError    = "error"    // the look-up failed
 )
 
-// ErrUnknownRepo means no repository of that name is configured.
-var ErrUnknownRepo = errors.New("no such repository")
+var (
+	// ErrUnknownRepo means no repository of that name is configured.
+	ErrUnknownRepo = errors.New("no such repository")
+	// ErrOriginLookUp marks a failed look-up of origin's head.
+	ErrOriginLookUp = errors.New("origin look-up failed")
+)
 
 // maxCheckTime bounds one look-up of origin's head (less when the repository's deploy
 // timeout is shorter): it is one round trip, not a fetch.
@@ -76,7 +80,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 		w.setOrigin(OriginState{CheckedAt: time.Now().UTC(), Error: err.Error()})
 		m.checked(r.Name, CheckError)
 		m.log.Warn("origin look-up failed", "repo", r.Name, "err", err)
-		return c, err
+		return c, fmt.Errorf("%w: %w", ErrOriginLookUp, err)
 	}
 	c.Origin = head
 	checkoutHead, _, _ := Head(r.Path) // stands for live before the first deploy

@@ -485,6 +485,10 @@ func (p *pages) redeliver(c *gin.Context) {
 		p.storeFail(c, err, fmt.Sprintf("Delivery %d", id))
 		return
 	}
+	if d.DeployID == 0 { // ignored: the repository is pinned
+		c.Redirect(http.StatusSeeOther, "/deliveries/"+strconv.FormatInt(d.ID, 10))
+		return
+	}
 	c.Redirect(http.StatusSeeOther, "/deploys/"+strconv.FormatInt(d.DeployID, 10))
 }
 

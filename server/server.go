@@ -58,9 +58,11 @@ type Options struct {
 type Server struct {
 	store    *store.Store
 	deployer Deployer
-	readTO   time.Duration
-	reload   Reloader
-	log      *slog.Logger
+	// reconciler is the deployer when it can look up origin (the real repos.Manager).
+	reconciler Reconciler
+	readTO     time.Duration
+	reload     Reloader
+	log        *slog.Logger
 
 	// What a reload swaps (see Apply).
 	hooks   atomic.Pointer[hookSet]
@@ -90,6 +92,7 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		rejects:  newRejectLimiter(),
 		readTO:   opts.ReadTimeout,
 	}
+	s.reconciler, _ = d.(Reconciler)
 	if s.readTO <= 0 {
 		s.readTO = 60 * time.Second
 	}
