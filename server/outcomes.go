@@ -295,3 +295,65 @@ func (s *Server) apiReconcile(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"repo": check.Repo, "origin_commit": check.Origin, "live_commit": check.Live,
 		"deploy_id": id, "reason": check.Reason})
 }
+
+// outcomeFail shows a refused rollback, pin or deploy as a page.
+func (p *pages) outcomeFail(c *gin.Context, err error) {
+	var oe *outcomeError
+	switch {
+	case errors.As(err, &oe):
+		p.fail(c, oe.status, oe.msg)
+	case errors.Is(err, store.ErrPinned):
+		p.fail(c, http.StatusConflict, "The repository is "+p.s.pinnedMessage(c.Request.Context(), c.Param("name"))+".")
+	default:
+		p.storeFail(c, err, "The repository")
+	}
+}
+
+// crossSite refuses a form post from another site: browsers resend basic auth on their
+// own, so any site could otherwise press these buttons for the operator.
+func (p *pages) crossSite(c *gin.Context) bool {
+	if err := p.cop.Check(c.Request); err != nil {
+		p.fail(c, http.StatusForbidden, "This request came from another site, so it was refused. Use the buttons on hookgate's own pages.")
+		return true
+	}
+	return false
+}
+
+func (p *pages) rollback(c *gin.Context) {
+	if p.crossSite(c) {
+		return
+	}
+	dp, err := p.s.rollback(c.Request.Context(), c.Param("name"), strings.TrimSpace(c.PostForm("commit")))
+	if err != nil {
+		p.outcomeFail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/deploys/%d", dp.ID))
+}
+
+func (p *pages) pin(c *gin.Context) {
+	if p.crossSite(c) {
+		return
+	}
+	if _, err := p.s.pin(c.Request.Context(), c.Param("name"), strings.TrimSpace(c.PostForm("commit"))); err != nil {
+		p.outcomeFail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/repos")
+}
+
+func (p *pages) unpin(c *gin.Context) {
+	if p.crossSite(c) {
+		return
+	}
+	u, err := p.s.unpin(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		p.outcomeFail(c, err)
+		return
+	}
+	if u.check != nil && u.check.DeployID != 0 {
+		c.Redirect(http.StatusSeeOther, fmt.Sprintf("/deploys/%d", u.check.DeployID))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/repos")
+}

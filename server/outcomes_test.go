@@ -263,3 +263,73 @@ func TestOriginCheckMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestPageFormsRefuseOtherSites: the rollback, pin and unpin forms, like Deploy now, are
+// refused when another site posts them with the operator's browser; from hookgate's own
+// pages they work, and a refusal is a page saying why.
+func TestPageFormsRefuseOtherSites(t *testing.T) {
+	g := newGateway(t)
+	g.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
+	earlier := g.manualDeploy()
+	g.origin.Commit(map[string]string{"app.txt": "v3\n"}, "v3")
+	g.manualDeploy()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(path, form string, headers map[string]string) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, g.url+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	for _, path := range []string{"/repos/site/rollback", "/repos/site/pin", "/repos/site/unpin"} {
+		resp, body := post(path, "commit="+earlier.ToCommit, map[string]string{"Sec-Fetch-Site": "cross-site"})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "came from another site") {
+			t.Fatalf("cross-site %s: %d\n%s", path, resp.StatusCode, body)
+		}
+	}
+	if p, err := g.store.GetPin(context.Background(), "site"); err != nil || p != nil {
+		t.Fatalf("a cross-site post pinned: %+v %v", p, err)
+	}
+	same := map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": g.url}
+	resp, body := post("/repos/site/pin", "", same)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/repos" {
+		t.Fatalf("pin: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = post("/repos/site/deploy", "", same)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "pinned at") {
+		t.Fatalf("Deploy now while pinned: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = post("/repos/site/rollback", "commit=0123456789abcdef", same)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "not in the history") {
+		t.Fatalf("rollback to an unknown commit: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestReposPageShowsDriftAndLookUpErrors: the repositories page says when origin is ahead
+// of what is live, and when origin could not be asked.
+func TestReposPageShowsDriftAndLookUpErrors(t *testing.T) {
+	g := newGateway(t)
+	if code, out := g.post("/api/v1/repos/site/pin", ""); code != http.StatusOK {
+		t.Fatalf("pin: %d %v", code, out)
+	}
+	ahead := g.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
+	if code, out := g.post("/api/v1/repos/site/reconcile", ""); code != http.StatusOK || out["deploy_id"] != nil {
+		t.Fatalf("reconcile while pinned: %d %v", code, out)
+	}
+	page := okPage(t, g.url, "/repos")
+	if !strings.Contains(page, "origin ahead: "+ahead[:7]) || !strings.Contains(page, "pinned at ") {
+		t.Fatalf("repositories page without the drift or the pin:\n%s", page)
+	}
+	testkit.Git(t, g.checkout, "remote", "set-url", "origin", filepath.Join(t.TempDir(), "gone.git"))
+	g.post("/api/v1/repos/site/reconcile", "")
+	if page := okPage(t, g.url, "/repos"); !strings.Contains(page, "origin look-up failed") || strings.Contains(page, "origin ahead") {
+		t.Fatalf("repositories page after a failed look-up:\n%s", page)
+	}
+}
