@@ -22,6 +22,11 @@ var (
 	ErrOriginLookUp = errors.New("origin look-up failed")
 )
 
+// maxChecks bounds the look-ups of origin that run at once: at start-up every repository
+// checks, and a hundred ref listings and transactions at once would cost memory for no
+// gain.
+const maxChecks = 4
+
 // maxCheckTime bounds one look-up of origin's head (less when the repository's deploy
 // timeout is shorter): it is one round trip, not a fetch.
 const maxCheckTime = time.Minute
@@ -164,7 +169,20 @@ func (w *worker) poll() {
 			continue
 		case <-tick:
 		}
-		_, _ = w.reconcile(w.ctx) // logged and recorded in w.origin
+		select {
+		case w.m.checks <- struct{}{}:
+		case <-stopped:
+			return
+		}
+		// In a goroutine of its own, whose stack (grown by go-git and SQLite) goes when it
+		// ends, rather than staying with this one while it sleeps between polls.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = w.reconcile(w.ctx) // logged and recorded in w.origin
+		}()
+		<-done
+		<-w.m.checks
 		wait = every
 	}
 }

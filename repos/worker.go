@@ -54,6 +54,7 @@ type Manager struct {
 	log     *slog.Logger
 	observe DeployObserver
 	onCheck func(repo, result string)
+	checks  chan struct{} // bounds concurrent look-ups of origin (maxChecks)
 
 	mu      sync.Mutex
 	workers map[string]*worker // the configured repositories' workers
@@ -107,6 +108,7 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		log:      opts.Logger,
 		observe:  opts.OnDeployFinished,
 		onCheck:  opts.OnOriginCheck,
+		checks:   make(chan struct{}, maxChecks),
 	}
 	m.stopping, m.stop = context.WithCancel(context.Background())
 	m.killing, m.kill = context.WithCancel(context.Background())
