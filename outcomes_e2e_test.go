@@ -151,10 +151,18 @@ timeout = "1m"
 		}
 	}
 
-	// First start: the start-up check clones origin's head.
+	// First start: nothing is cloned until a push (the start-up check has nothing live to
+	// compare with).
 	c1 := origin.Head()
 	g := startGateway(t, bin, cfgPath, addr)
-	testkit.Eventually(t, 30*time.Second, "the first start to deploy origin's head", atHead(c1))
+	waitChecks(t, addr, 0)
+	if _, err := os.Stat(checkout); !os.IsNotExist(err) {
+		t.Fatalf("the start-up check cloned a repository nothing was deployed to: %v", err)
+	}
+	if code, out := cli(t, bin, "send", "site", "--config", cfgPath); code != 0 {
+		t.Fatalf("hookgate send: %d\n%s", code, out)
+	}
+	testkit.Eventually(t, 30*time.Second, "the first push to clone origin's head", atHead(c1))
 	testkit.Eventually(t, 30*time.Second, "the first deploy to be recorded", func() bool { return repoOf(t, addr).LiveCommit == c1 })
 	before := len(deploysOf(t, addr))
 	if err := g.stop(t, syscall.SIGTERM); err != nil {

@@ -109,6 +109,8 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 	default:
 		c.Result = CheckDrift
 		switch {
+		case d.Live == "":
+			c.Reason = fmt.Sprintf("origin %s at %s; nothing is deployed yet: the first push or a manual deploy clones it", r.Branch, short(head))
 		case d.Pin != nil:
 			c.Reason = fmt.Sprintf("pinned at %s: origin %s at %s is not deployed until unpinned", short(d.Pin.Commit), r.Branch, short(head))
 		case d.Busy:

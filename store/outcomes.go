@@ -178,7 +178,8 @@ type Drift struct {
 // full hash) differs from the live commit and from the newest deploy's to_commit, nothing
 // is queued or running, and repo is not pinned; all checked in the transaction that
 // queues, so a push or a pin arriving meanwhile cannot race it. checkoutHead stands for
-// the live commit when no deploy has succeeded yet. reason words the deploy's reason from
+// the live commit when no deploy has succeeded yet; with neither, nothing is queued (a
+// repository not cloned yet is cloned by its first push or manual deploy). reason words the deploy's reason from
 // the live commit.
 func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string, reason func(live string) string) (Drift, error) {
 	var d Drift
@@ -212,7 +213,9 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
-	if origin == d.Live || origin == d.Newest || d.Busy || d.Pin != nil {
+	// Nothing live (never deployed, no checkout yet): there is nothing to drift from;
+	// the first push or manual deploy clones it.
+	if d.Live == "" || origin == d.Live || origin == d.Newest || d.Busy || d.Pin != nil {
 		return d, nil
 	}
 	err = tx.QueryRowContext(ctx, `

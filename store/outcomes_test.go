@@ -152,6 +152,10 @@ func TestReconcileDecides(t *testing.T) {
 	if err != nil || d.DeployID != 0 || d.Live != commitA {
 		t.Fatalf("in sync: %+v, %v", d, err)
 	}
+	// Nothing deployed and no checkout: nothing to drift from.
+	if d, err = s.Reconcile(ctx, "site", commitA, "", reason); err != nil || d.DeployID != 0 {
+		t.Fatalf("not cloned yet: %+v, %v", d, err)
+	}
 	if _, err := s.EnqueueManual(ctx, "site"); err != nil {
 		t.Fatal(err)
 	}
