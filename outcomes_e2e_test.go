@@ -80,7 +80,7 @@ func repoOf(t *testing.T, addr string) e2eRepo {
 func waitChecks(t *testing.T, addr string, n int) {
 	t.Helper()
 	seen := map[time.Time]bool{}
-	testkit.Eventually(t, time.Duration(n)*5*time.Second, fmt.Sprintf("%d looks at origin", n), func() bool {
+	testkit.Eventually(t, time.Duration(n+1)*5*time.Second, fmt.Sprintf("%d looks at origin", n), func() bool {
 		if at := repoOf(t, addr).OriginCheckedAt; at != nil {
 			seen[*at] = true
 		}
