@@ -148,3 +148,25 @@ func TestOriginHead(t *testing.T) {
 		t.Fatalf("missing branch: %v", err)
 	}
 }
+
+// TestOriginHeadErrorHidesCredentials: a failed look-up's error (shown as origin_error on
+// the API and the repositories page) never carries the token or a password in the URL.
+func TestOriginHeadErrorHidesCredentials(t *testing.T) {
+	const token = "s3cr3t-T0ken-value"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, spec := range []Spec{
+		{Name: "site", Path: filepath.Join(t.TempDir(), "none"), Branch: "main", URL: "http://127.0.0.1:1/acme/site.git", Token: token},
+		{Name: "site", Path: filepath.Join(t.TempDir(), "none"), Branch: "main", URL: "http://deploy:" + token + "@127.0.0.1:1/acme/site.git"},
+		// A bare token as the user name: Go's own URL redaction keeps user names.
+		{Name: "site", Path: filepath.Join(t.TempDir(), "none"), Branch: "main", URL: "http://" + token + "@127.0.0.1:1/acme/site.git"},
+	} {
+		_, err := OriginHead(ctx, spec)
+		if err == nil {
+			t.Fatal("a look-up of a closed port succeeded")
+		}
+		if strings.Contains(err.Error(), token) {
+			t.Fatalf("the error shows the credential: %v", err)
+		}
+	}
+}
