@@ -147,10 +147,18 @@ func (m *Manager) checked(repo, result string) {
 // main runs before Start) and then every Poll, until the worker stops. Poll 0 turns both
 // off; a reload that changes Poll takes effect at once.
 func (w *worker) poll() {
+	startupDone := w.startupDone
+	if startupDone == nil {
+		startupDone = func() {}
+	}
+	defer startupDone()
 	stopped := w.ctx.Done()
 	wait := time.Duration(0)
 	for {
 		every := w.config().Poll
+		if every == 0 {
+			startupDone() // polling is off: no start-up look-up either
+		}
 		var tick <-chan time.Time
 		var t *time.Timer
 		if every > 0 {
@@ -185,6 +193,7 @@ func (w *worker) poll() {
 		}()
 		<-done
 		<-w.m.checks
+		startupDone()
 		wait = every
 	}
 }
