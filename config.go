@@ -76,6 +76,8 @@ type RepoConfig struct {
 	Commands   []string `toml:"commands"`
 	Timeout    string   `toml:"timeout"`
 	Mode       string   `toml:"mode"`
+	// Poll is how often origin's branch head is compared with what is live ("0": never).
+	Poll       string   `toml:"poll"`
 	AllowCIDRs []string `toml:"allow_cidrs"`
 	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
 	RunAs      string   `toml:"run_as"`   // the user the commands run as; default server.run_as
@@ -88,6 +90,7 @@ type RepoConfig struct {
 	token   string
 	timeout time.Duration
 	runAs   *repos.Account // nil: the gateway's own user
+	poll    time.Duration  // 0: off
 }
 
 // NotifyConfig is one [[notify]] or [[repos.NAME.notify]] target.
@@ -395,6 +398,16 @@ func (r *RepoConfig) resolve(dir string) error {
 	if r.timeout, err = parseDuration(r.Timeout); err != nil {
 		errs = append(errs, fmt.Errorf("timeout: %w", err))
 	}
+	if r.Poll == "" {
+		r.Poll = "10m"
+	}
+	if r.Poll != "0" {
+		if r.poll, err = parseDuration(r.Poll); err != nil {
+			errs = append(errs, fmt.Errorf("poll: %w; \"0\" turns polling off", err))
+		} else if r.poll < time.Second {
+			errs = append(errs, fmt.Errorf("poll %q: at least 1s (or \"0\" to turn polling off)", r.Poll))
+		}
+	}
 	if r.Provider == "" {
 		r.Provider = server.ProviderGitHub
 	}
@@ -462,6 +475,7 @@ func (c *Config) RepoList() []repos.Repo {
 			Commands: r.Commands,
 			Timeout:  r.timeout,
 			RunAs:    r.runAs,
+			Poll:     r.poll,
 		})
 	}
 	return out

@@ -167,3 +167,38 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigPoll(t *testing.T) {
+	for _, c := range []struct {
+		poll string // "" leaves the key out
+		want time.Duration
+		err  string
+	}{
+		{"", 10 * time.Minute, ""},
+		{"0", 0, ""},
+		{"1s", time.Second, ""},
+		{"90s", 90 * time.Second, ""},
+		{"500ms", 0, "at least 1s"},
+		{"-1m", 0, "is not a duration"},
+		{"often", 0, "is not a duration"},
+	} {
+		body := "[repos.site]\nsecret = \"s3cret-value\"\npath = \"site\"\n"
+		if c.poll != "" {
+			body += "poll = \"" + c.poll + "\"\n"
+		}
+		cfg, err := LoadConfig(writeConfig(t, body))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), "poll") || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("poll %q: error %v, want one about poll saying %q", c.poll, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("poll %q: %v", c.poll, err)
+			continue
+		}
+		if got := cfg.RepoList()[0].Poll; got != c.want {
+			t.Errorf("poll %q: %v, want %v", c.poll, got, c.want)
+		}
+	}
+}

@@ -31,6 +31,13 @@ Usage:
   hookgate check [--config config.toml]     validate the config and each repository's checkout
   hookgate send NAME [--event push|ping] [--url URL] [--config config.toml]
                                             sign and send a test delivery to a running gateway
+  hookgate rollback NAME [COMMIT] [--config config.toml] [--no-wait]
+                                            roll back to COMMIT (default: the one before the
+                                            live one) and pin there, through the running gateway
+  hookgate pin NAME [COMMIT] [--config config.toml]
+                                            hold NAME at COMMIT (default: live); pushes are ignored
+  hookgate unpin NAME [--config config.toml] [--no-wait]
+                                            lift the pin and deploy origin's head if it is not live
   hookgate version                          print the version, commit and Go version
 `
 
@@ -50,6 +57,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args, stdout, stderr)
 	case "send":
 		return cmdSend(args, stdout, stderr)
+	case "rollback":
+		return cmdRollback(args, stdout, stderr)
+	case "pin":
+		return cmdPin(args, stdout, stderr)
+	case "unpin":
+		return cmdUnpin(args, stdout, stderr)
 	case "version":
 		return cmdVersion(args, stdout, stderr)
 	case "help":
@@ -137,6 +150,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 			g.srv.ObserveDeploy(dp.Repo, dp.Status, took)
 			notifier.DeployFinished(dp)
 		},
+		OnOriginCheck: func(repo, result string) { g.srv.ObserveOriginCheck(repo, result) },
 	})
 	g.srv, err = server.New(server.Options{
 		Hooks:          cfg.Hooks(),

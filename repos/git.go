@@ -51,6 +51,9 @@ type UpdateResult struct {
 	To      string // full hash of HEAD after
 	Cloned  bool
 	Changed int // files written or removed in the work tree
+	// Target is the commit a failed update was moving to, once it was known (after the
+	// fetch); "" on success (see To) or when the update failed before.
+	Target string
 }
 
 // Update modes, the values of Spec.Mode.
@@ -82,7 +85,17 @@ const (
 // those delete untracked and ignored files (node_modules, .env, build output), and
 // Worktree.Status hashes every file. Callers must not run two Updates on one path at once.
 func Update(ctx context.Context, s Spec) (UpdateResult, error) {
-	res, err := update(ctx, s)
+	return UpdateTo(ctx, s, "")
+}
+
+// UpdateTo is Update to a given commit of the branch's history instead of its head: a
+// rollback. target is a full hash, "" for the head; one that is not the fetched head or an
+// ancestor of it is refused (ErrUnknownCommit). In ff mode the move may go backwards,
+// which is not a fast-forward: it is allowed when HEAD is itself in the fetched branch's
+// history (so no local commit is lost) and, as for any ff update, nothing tracked is
+// modified locally.
+func UpdateTo(ctx context.Context, s Spec, target string) (UpdateResult, error) {
+	res, err := update(ctx, s, target)
 	if err != nil {
 		if s.Name != "" {
 			err = fmt.Errorf("repository %s: %w", s.Name, err)
@@ -117,7 +130,7 @@ func Head(path string) (hash, branch string, err error) {
 	return target.Hash().String(), branch, nil
 }
 
-func update(ctx context.Context, s Spec) (UpdateResult, error) {
+func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 	if s.Path == "" {
 		return UpdateResult{}, errors.New("no checkout path is set")
 	}
@@ -148,7 +161,14 @@ func update(ctx context.Context, s Spec) (UpdateResult, error) {
 		if s.URL == "" {
 			return UpdateResult{}, fmt.Errorf("checkout %s does not exist and no url is set", path)
 		}
-		return cloneCheckout(ctx, path, s)
+		res, err := cloneCheckout(ctx, path, s)
+		if err != nil || target == "" || target == res.To {
+			return res, err
+		}
+		// A rollback into a checkout that had to be cloned: move the fresh clone back.
+		res2, err := update(ctx, s, target)
+		res2.From, res2.Cloned, res2.Changed = "", true, res.Changed
+		return res2, err
 	case err != nil:
 		return UpdateResult{}, fmt.Errorf("checkout %s: %w", path, err)
 	case !fi.IsDir():
@@ -206,8 +226,15 @@ func update(ctx context.Context, s Spec) (UpdateResult, error) {
 		target: ref.Hash(),
 		reset:  mode == ModeReset,
 	}
+	if target != "" {
+		if m.target, err = resolveInHistory(repo, ref.Hash(), target); err != nil {
+			return UpdateResult{}, err
+		}
+		m.tip = ref.Hash()
+	}
 	res, err := m.run()
 	if err != nil {
+		res.Target = m.target.String()
 		res.To = res.From // refs/heads moves last, so on failure HEAD has not moved
 	}
 	return res, err
@@ -503,6 +530,9 @@ type mover struct {
 	target plumbing.Hash
 	reset  bool
 	fresh  bool // a clone without a checkout: nothing is in the work tree yet
+	// tip, when set, is the fetched branch head that target (a rollback's commit) was
+	// found in; in ff mode HEAD may then move back to target if tip contains HEAD.
+	tip plumbing.Hash
 
 	dotgit  billy.Filesystem
 	wt      *workTree
@@ -585,6 +615,11 @@ func (m *mover) run() (UpdateResult, error) {
 			ok, err := headCommit.IsAncestor(targetCommit)
 			if err != nil {
 				return res, fmt.Errorf("check that %s is an ancestor of origin/%s: %w", shortHash(from), m.branch, err)
+			}
+			if !ok && !m.tip.IsZero() {
+				if ok, err = m.inTip(headCommit); err != nil {
+					return res, err
+				}
 			}
 			if !ok {
 				return res, fmt.Errorf("branch %s has diverged from origin/%s: local %s, origin %s; set mode = \"reset\" to discard local commits",

@@ -414,3 +414,53 @@ func TestBrowserCrossSite(t *testing.T) {
 		t.Fatalf("same-origin reload from %s: %d, %d reloads", u.Host, status, reloads.Load())
 	}
 }
+
+// TestBrowserRollback presses "Roll back to this commit" on an earlier deploy, sees the
+// repository pinned on the repositories page, and unpins it there.
+func TestBrowserRollback(t *testing.T) {
+	ctx := browser(t)
+	g := newGateway(t)
+	g.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
+	earlier := g.manualDeploy()
+	latest := g.origin.Commit(map[string]string{"app.txt": "v3\n"}, "v3")
+	live := g.manualDeploy()
+
+	// The live deploy offers no rollback; the earlier one does.
+	step(t, ctx, "open the live deploy", chromedp.Navigate(fmt.Sprintf("%s/deploys/%d", g.url, live.ID)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-live="deploy-%d"]`, live.ID))))
+	if eval[bool](t, ctx, `document.querySelector("form.rollback") !== null`) {
+		t.Fatal("the live deploy offers a rollback to itself")
+	}
+	step(t, ctx, "open the earlier deploy", chromedp.Navigate(fmt.Sprintf("%s/deploys/%d", g.url, earlier.ID)),
+		chromedp.WaitVisible(chromedp.CSS(`form.rollback button`)))
+	if b := eval[string](t, ctx, `document.querySelector("form.rollback button").textContent`); b != "Roll back to this commit" {
+		t.Fatalf("button reads %q", b)
+	}
+	step(t, ctx, "press Roll back to this commit", chromedp.Click(chromedp.CSS(`form.rollback button`)))
+	waitFor(t, ctx, "the rollback's deploy page", fmt.Sprintf(`location.pathname.startsWith("/deploys/") && location.pathname !== "/deploys/%d" && document.readyState === "complete"`, earlier.ID))
+	rb, err := strconv.ParseInt(strings.TrimPrefix(eval[string](t, ctx, `location.pathname`), "/deploys/"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp := g.waitDeploy(rb); dp.Status != store.DeploySucceeded || dp.Trigger != store.TriggerRollback || testkit.CheckoutHead(t, g.checkout) != earlier.ToCommit {
+		t.Fatalf("rollback deploy %s %s; HEAD %s, want %s", dp.Status, dp.Trigger, testkit.CheckoutHead(t, g.checkout), earlier.ToCommit)
+	}
+	waitFor(t, ctx, "the reason on the deploy page", `document.querySelector("dd.reason") !== null && document.querySelector("dd.reason").textContent.includes("rollback to `+earlier.ToCommit[:7]+`")`)
+
+	step(t, ctx, "open the repositories", chromedp.Navigate(g.url+"/repos"), chromedp.WaitVisible(chromedp.CSS(`tr[data-live="repo-site"]`)))
+	if badge := eval[string](t, ctx, `(document.querySelector('tr[data-live="repo-site"] .badge.pinned') || {}).textContent`); badge != "pinned at "+earlier.ToCommit[:7] {
+		t.Fatalf("pinned badge reads %q", badge)
+	}
+	if eval[bool](t, ctx, `Array.from(document.querySelectorAll('tr[data-live="repo-site"] button'), b => b.textContent).includes("Deploy now")`) {
+		t.Fatal("a pinned repository offers Deploy now")
+	}
+	step(t, ctx, "press Unpin", chromedp.Click(chromedp.CSS(`tr[data-live="repo-site"] form[action$="/unpin"] button`)))
+	waitFor(t, ctx, "the reconcile deploy's page", `location.pathname.startsWith("/deploys/") && document.readyState === "complete"`)
+	rc, err := strconv.ParseInt(strings.TrimPrefix(eval[string](t, ctx, `location.pathname`), "/deploys/"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp := g.waitDeploy(rc); dp.Trigger != store.TriggerReconcile || testkit.CheckoutHead(t, g.checkout) != latest {
+		t.Fatalf("after Unpin: deploy %s; HEAD %s, want origin's %s", dp.Trigger, testkit.CheckoutHead(t, g.checkout), latest)
+	}
+}

@@ -155,6 +155,11 @@ func (s *Server) handleHook(c *gin.Context) {
 		}
 		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK,
 			Reason: fmt.Sprintf("event %q does not deploy; only push does", d.Event)}
+		if d.Event == "create" || d.Event == "delete" {
+			if ref, refType := recordRefEvent(d, payload); ref != "" {
+				dec.Reason = fmt.Sprintf("%s of %s %s does not deploy; only push does", d.Event, refType, ref)
+			}
+		}
 	}
 	d.Status, d.HTTPStatus, d.Reason = dec.Status, dec.HTTPStatus, dec.Reason
 	if !s.record(c, d) {
@@ -169,12 +174,49 @@ func (s *Server) handleHook(c *gin.Context) {
 // recordPush copies what the history shows of a push into its delivery record.
 func recordPush(d *store.Delivery, p Push) {
 	d.Ref, d.Before, d.After = limit(p.Ref, 256), p.Before, p.After
-	d.Commit = p.After[:7]
+	// An annotated tag's push names the tag object as "after"; the commit it points to is
+	// what the history should show, when the payload names it.
+	if strings.HasPrefix(p.Ref, "refs/tags/") && p.HeadCommit != nil && isHash(p.HeadCommit.ID) {
+		d.After = p.HeadCommit.ID
+	}
+	d.Commit = d.After[:7]
 	d.FullName, d.RepoURL = limit(p.Repository.FullName, 256), limit(p.Repository.HTMLURL, 512)
 	d.Pusher = limit(p.Pusher.Name, 256)
 	if p.HeadCommit != nil {
 		d.Message = limit(p.HeadCommit.Message, 4096)
 	}
+}
+
+// refEvent is the part of a create or delete event (GitHub, Gitea, Forgejo) the history
+// records: the ref, its kind, and (Gitea) the commit.
+type refEvent struct {
+	Ref     string `json:"ref"`
+	RefType string `json:"ref_type"`
+	SHA     string `json:"sha"`
+}
+
+// recordRefEvent records the ref a create or delete event names, as a full ref name
+// ("refs/tags/v1.2"), and its commit when the payload has one. It returns the ref as sent
+// and its type, "" when the payload names none.
+func recordRefEvent(d *store.Delivery, payload []byte) (ref, refType string) {
+	var e refEvent
+	if json.Unmarshal(payload, &e) != nil || e.Ref == "" {
+		return "", ""
+	}
+	full := e.Ref
+	if !strings.HasPrefix(full, "refs/") {
+		switch e.RefType {
+		case "branch":
+			full = "refs/heads/" + e.Ref
+		case "tag":
+			full = "refs/tags/" + e.Ref
+		}
+	}
+	d.Ref = limit(full, 256)
+	if isHash(e.SHA) {
+		d.After, d.Commit = e.SHA, e.SHA[:7]
+	}
+	return limit(e.Ref, 256), limit(e.RefType, 32)
 }
 
 // rejectBody records and answers a delivery whose body could not be read whole. The

@@ -119,6 +119,9 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.GET("/deploys/:id", p.deploy)
 	g.GET("/repos", p.repos)
 	g.POST("/repos/:name/deploy", p.deployNow)
+	g.POST("/repos/:name/rollback", p.rollback)
+	g.POST("/repos/:name/pin", p.pin)
+	g.POST("/repos/:name/unpin", p.unpin)
 	g.POST("/deliveries/:id/redeliver", p.redeliver)
 	g.GET("/static/:file", p.staticFile)
 }
@@ -381,6 +384,9 @@ type deployPage struct {
 	base
 	Deploy        store.Deploy
 	Notifications []store.Notification
+	// CanRollBack offers "Roll back to this commit": the deploy succeeded and its commit
+	// is not the live one.
+	CanRollBack bool
 }
 
 // payload serves the stored payload as is, for the delivery page's "raw payload" link
@@ -417,11 +423,20 @@ func (p *pages) deploy(c *gin.Context) {
 		p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
 		return
 	}
-	p.render(c, http.StatusOK, "deploy.html", deployPage{
+	page := deployPage{
 		base:          base{Title: fmt.Sprintf("Deploy %d", id), Nav: "history", Active: activeStatus(dp.Status)},
 		Deploy:        dp,
 		Notifications: notes,
-	})
+	}
+	if h, ok := p.s.hook(dp.Repo); ok && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
+		live, err := p.s.liveCommit(c.Request.Context(), h)
+		if err != nil {
+			p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
+			return
+		}
+		page.CanRollBack = live != dp.ToCommit
+	}
+	p.render(c, http.StatusOK, "deploy.html", page)
 }
 
 type repoRow struct {
@@ -430,6 +445,10 @@ type repoRow struct {
 	State                     store.RepoState
 	Running                   int64
 	Active                    bool
+	Origin                    repos.OriginState
+	// OriginAhead is origin's head when it is neither live nor being deployed.
+	OriginAhead string
+	Pin         *store.Pin
 }
 
 type reposPage struct {
@@ -453,6 +472,20 @@ func (p *pages) repos(c *gin.Context) {
 			return
 		}
 		r.State = st
+		if r.Pin, err = p.s.store.GetPin(c.Request.Context(), name); err != nil {
+			p.storeFail(c, err, "")
+			return
+		}
+		if p.s.reconciler != nil {
+			r.Origin = p.s.reconciler.OriginState(name)
+			live := r.Head
+			if st.LastOK != nil {
+				live = st.LastOK.ToCommit
+			}
+			if r.Origin.Commit != "" && r.Origin.Commit != live {
+				r.OriginAhead = r.Origin.Commit
+			}
+		}
 		r.Active = r.Running != 0 || st.Queued != nil || (st.Last != nil && activeStatus(st.Last.Status))
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
@@ -468,7 +501,7 @@ func (p *pages) deployNow(c *gin.Context) {
 	}
 	dp, err := p.s.deployNow(c.Request.Context(), name)
 	if err != nil {
-		p.storeFail(c, err, "The repository")
+		p.outcomeFail(c, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/deploys/"+strconv.FormatInt(dp.ID, 10))
@@ -488,6 +521,10 @@ func (p *pages) redeliver(c *gin.Context) {
 	}
 	if err != nil {
 		p.storeFail(c, err, fmt.Sprintf("Delivery %d", id))
+		return
+	}
+	if d.DeployID == 0 { // ignored: the repository is pinned
+		c.Redirect(http.StatusSeeOther, "/deliveries/"+strconv.FormatInt(d.ID, 10))
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/deploys/"+strconv.FormatInt(d.DeployID, 10))

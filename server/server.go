@@ -65,9 +65,11 @@ type Options struct {
 type Server struct {
 	store    *store.Store
 	deployer Deployer
-	readTO   time.Duration
-	reload   Reloader
-	log      *slog.Logger
+	// reconciler is the deployer when it can look up origin (the real repos.Manager).
+	reconciler Reconciler
+	readTO     time.Duration
+	reload     Reloader
+	log        *slog.Logger
 
 	// What a reload swaps (see Apply).
 	hooks   atomic.Pointer[hookSet]
@@ -104,6 +106,7 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		readTO:   opts.ReadTimeout,
 		cop:      http.NewCrossOriginProtection(),
 	}
+	s.reconciler, _ = d.(Reconciler)
 	if s.readTO <= 0 {
 		s.readTO = 60 * time.Second
 	}

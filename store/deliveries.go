@@ -116,7 +116,7 @@ const (
 
 // writeStatements are prepared on the write connection by Open.
 var writeStatements = func() []string {
-	q := []string{guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL}
+	q := []string{guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL, pinSQL}
 	for _, n := range insertChunks {
 		q = append(q, insertDeliveriesSQL[n], insertPayloadsSQL[n])
 	}
@@ -134,6 +134,8 @@ type batchState struct {
 	// query; prepareDelivery adds each validly signed delivery of the batch, which is
 	// written whole or not at all (writeEach, a savepoint per delivery, runs without seen).
 	seen map[guidKey]int64
+	// pins caches each repository's pin (nil: not pinned) for the batch.
+	pins map[string]*Pin
 }
 
 // guidKey is what a redelivery matches: the same GUID sent to the same repository.
@@ -201,11 +203,21 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 		return err
 	}
 	if d.Status == DeliveryAccepted {
-		if deployedBy != 0 {
+		pin, err := s.pinInBatch(ctx, tx, st, d.Repo)
+		if err != nil {
+			return fmt.Errorf("record delivery: %w", err)
+		}
+		switch {
+		case pin != nil:
+			// Recorded, answered 200, and not deployed: the operator holds the checkout.
+			d.Status = DeliveryIgnored
+			d.HTTPStatus = 200
+			d.Reason = PinnedReason(pin)
+		case deployedBy != 0:
 			d.Status = DeliveryIgnored
 			d.HTTPStatus = 200
 			d.Reason = fmt.Sprintf("redelivery of a delivery already deployed by deploy %d", deployedBy)
-		} else {
+		default:
 			trigger := TriggerPush
 			switch {
 			case d.ReplayOf != 0:

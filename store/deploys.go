@@ -19,8 +19,9 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	err = tx.QueryRowContext(ctx, `
 		UPDATE deploys SET status = 'running', started_at = ?
 		WHERE repo = ? AND status = 'queued'
-		RETURNING id, repo, status, triggered_by, ref, queued_at, started_at`,
-		s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt)
+		RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`,
+		s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt,
+		&dp.Reason, &dp.Target)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)
 	}
@@ -32,6 +33,17 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 		dp.ID).Scan(&dp.DeliveryGUID)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
+	}
+	if dp.Target == "" {
+		// While pinned every deploy moves to the pinned commit: a recovery re-queued after
+		// a rollback was cut off, or a push deploy queued before the pin.
+		pin, err := pinOf(ctx, tx, repo)
+		if err != nil {
+			return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
+		}
+		if pin != nil {
+			dp.Target = pin.Commit
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return Deploy{}, fmt.Errorf("claim deploy %d: commit: %w", dp.ID, err)
@@ -132,13 +144,20 @@ func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
 }
 
 // EnqueueManual queues a deploy of repo that no delivery asked for, or returns the one
-// already queued.
+// already queued. A pinned repository refuses with ErrPinned.
 func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
 	}
 	defer tx.Rollback()
+	pin, err := pinOf(ctx, tx, repo)
+	if err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	if pin != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy of %s: pinned at %s: %w", repo, short(pin.Commit), ErrPinned)
+	}
 	id, err := s.enqueue(ctx, tx, repo, TriggerManual, "")
 	if err != nil {
 		return Deploy{}, err
@@ -150,13 +169,13 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 }
 
 const deployColumns = `id, repo, status, triggered_by, ref, from_commit, to_commit, queued_at,
-	started_at, finished_at, error`
+	started_at, finished_at, error, reason, target_commit`
 
 func scanDeploy(row scanner, extra ...any) (Deploy, error) {
 	var dp Deploy
 	var started, finished sql.NullTime
 	dest := []any{&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.FromCommit,
-		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error}
+		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error, &dp.Reason, &dp.Target}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Deploy{}, err
 	}

@@ -26,6 +26,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the row was not in the state the operation needs.
 	ErrConflict = errors.New("conflict")
+	// ErrPinned means the repository is pinned, so the operation would move it.
+	ErrPinned = errors.New("repository is pinned")
 )
 
 // Store is the SQLite database. Writes go through one connection, so they never meet
