@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -44,6 +45,9 @@ type Spec struct {
 	SSHKey     string // optional path to a private key file (SSH URLs)
 	KnownHosts string // optional known_hosts file for SSH; default: the user's ~/.ssh/known_hosts
 	Token      string // optional HTTPS token (already resolved from env); basic auth user "x-access-token"
+	// Depth, when above 0, clones and fetches only that many commits from the branch's
+	// tip (a shallow checkout); 0 fetches the whole history.
+	Depth int
 }
 
 // UpdateResult says what an update did.
@@ -72,7 +76,24 @@ const (
 	// tempPrefix names the files written beside their targets before the rename,
 	// so a crash leaves something recognisable rather than a half-written file.
 	tempPrefix = ".hookgate-tmp-"
+
+	// objectCacheSize bounds go-git's cache of decoded objects (and delta bases) per open
+	// repository. go-git's default, 96 MiB, filled up with blobs during a clone's checkout
+	// and was most of the gateway's peak; see PERFORMANCE.md ("Big repositories").
+	objectCacheSize = 16 * cache.MiByte
+
+	// largeObjectThreshold is the size above which an object is read from its pack as a
+	// stream rather than whole into memory, so a big file reaches the work tree in pieces.
+	largeObjectThreshold = 1 << 20
+
+	// unshallowDepth is git's "infinite" depth (fetch --unshallow): fetching with it
+	// completes a shallow checkout's history once depth is removed from its configuration.
+	unshallowDepth = 0x7fffffff
 )
+
+// maxShallowDeepen is the most commits a fast-forward of a shallow checkout fetches
+// below origin's tip while looking for HEAD; a variable so tests can make it small.
+var maxShallowDeepen = 1024
 
 // Update fetches Branch from origin and moves the checkout to it. It is bounded by ctx,
 // including SSH dialing, which go-git does not bound by context. Once the fetch is
@@ -174,30 +195,58 @@ func update(ctx context.Context, s Spec) (UpdateResult, error) {
 		return UpdateResult{}, err
 	}
 	refspec := config.RefSpec(fmt.Sprintf("+refs/heads/%[1]s:refs/remotes/origin/%[1]s", s.Branch))
-	gaveUp, err := watchdog(ctx, path, func() error {
-		return repo.FetchContext(ctx, &git.FetchOptions{
-			RemoteName: "origin",
-			RefSpecs:   []config.RefSpec{refspec},
-			Auth:       auth,
-			Tags:       git.NoTags,
-		})
-	}, closeRepo)
-	if gaveUp {
-		closeRepo = func() {} // the abandoned fetch still reads the pack files
+	shallowList, err := repo.Storer.Shallow()
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("checkout %s: read the shallow list: %w", path, err)
 	}
-	switch {
-	case errors.Is(err, git.NoErrAlreadyUpToDate):
-	case isMissingBranch(err):
-		return UpdateResult{}, fmt.Errorf("fetch origin %s: branch %q not found on origin", s.Branch, s.Branch)
-	case err != nil:
-		return UpdateResult{}, fmt.Errorf("fetch origin %s: %w", s.Branch, err)
+	shallow := len(shallowList) > 0 || s.Depth > 0
+	fetch := func(depth int) error {
+		gaveUp, err := watchdog(ctx, path, func() error {
+			return repo.FetchContext(ctx, &git.FetchOptions{
+				RemoteName: "origin",
+				RefSpecs:   []config.RefSpec{refspec},
+				Auth:       auth,
+				Tags:       git.NoTags,
+				Depth:      depth,
+			})
+		}, closeRepo)
+		if gaveUp {
+			closeRepo = func() {} // the abandoned fetch still reads the pack files
+		}
+		switch {
+		case errors.Is(err, git.NoErrAlreadyUpToDate):
+		case isMissingBranch(err):
+			return fmt.Errorf("fetch origin %s: branch %q not found on origin", s.Branch, s.Branch)
+		case err != nil:
+			return fmt.Errorf("fetch origin %s: %w", s.Branch, err)
+		}
+		// The fetch may have been abandoned above, but on success it is finished,
+		// so repo is ours alone again.
+		if shallow {
+			return pruneShallow(repo)
+		}
+		return nil
 	}
-	// The fetch may have been abandoned above, but on success it is finished,
-	// so repo is ours alone again.
+	// A shallow checkout always fetches with a depth: go-git tells origin which commits
+	// it lacks the parents of only then, and without that origin would leave out objects
+	// it believes the checkout has. With depth removed from the configuration, the rest
+	// of the history is fetched, as git fetch --unshallow does.
+	depth := s.Depth
+	if len(shallowList) > 0 && depth == 0 {
+		depth = unshallowDepth
+	}
+	if err := fetch(depth); err != nil {
+		return UpdateResult{}, err
+	}
 	tracking := plumbing.NewRemoteReferenceName("origin", s.Branch)
 	ref, err := repo.Storer.Reference(tracking)
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("read %s after fetch: %w", tracking, err)
+	}
+	if shallow && mode == ModeFastForward {
+		if err := deepenToHead(repo, s, depth, ref.Hash(), fetch); err != nil {
+			return UpdateResult{}, err
+		}
 	}
 	m := mover{
 		repo:   repo,
@@ -229,6 +278,30 @@ func openCheckout(path string) (*git.Repository, error) {
 	return repo, nil
 }
 
+// Shallow reports whether the checkout at path is shallow (cloned with depth), so that an
+// operation needing history it may lack can refuse with a clear message instead of
+// failing on a missing object.
+func Shallow(path string) (bool, error) {
+	repo, err := openCheckout(path)
+	if err != nil {
+		return false, err
+	}
+	list, err := repo.Storer.Shallow()
+	if err != nil {
+		return false, fmt.Errorf("read the shallow list of %s: %w", path, err)
+	}
+	return len(list) > 0, nil
+}
+
+// newStorage is the object storage of the repository in dot with hookgate's memory
+// bounds: a small object cache, and big objects streamed from their packs.
+func newStorage(dot billy.Filesystem, keepDescriptors bool) *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(objectCacheSize), filesystem.Options{
+		KeepDescriptors:      keepDescriptors,
+		LargeObjectThreshold: largeObjectThreshold,
+	})
+}
+
 // openCheckoutKeepingPacks opens the repository at path keeping pack files open:
 // go-git otherwise reopens the pack and allocates its buffers again for every
 // object it reads, which made an update slower than git pull. The returned func
@@ -246,13 +319,91 @@ func openCheckoutKeepingPacks(path string) (*git.Repository, func(), error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("checkout %s: unexpected repository storage %T", path, plain.Storer)
 	}
-	kept := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+	kept := newStorage(st.Filesystem(), true)
 	repo, err := git.Open(kept, wt.Filesystem)
 	if err != nil {
 		_ = kept.Close()
 		return nil, nil, fmt.Errorf("open checkout %s: %w", path, err)
 	}
 	return repo, func() { _ = kept.Close() }, nil
+}
+
+// deepenToHead makes sure a shallow checkout holds enough of origin's history to tell
+// whether moving HEAD to target is a fast-forward: it fetches deeper (four times as deep
+// each time) while the walk from target back to HEAD meets a commit whose parents were
+// never fetched, which happens when more commits than depth arrived since the last update.
+// It refuses, naming depth, when HEAD is not within maxShallowDeepen commits.
+func deepenToHead(repo *git.Repository, s Spec, depth int, target plumbing.Hash, fetch func(depth int) error) error {
+	head, err := repo.Storer.Reference(plumbing.HEAD)
+	if err != nil || head.Type() != plumbing.SymbolicReference || head.Target() != plumbing.NewBranchReferenceName(s.Branch) {
+		return nil // the fast-forward refuses a detached or other HEAD itself, with its own message
+	}
+	branch, err := repo.Storer.Reference(head.Target())
+	if err != nil || branch.Hash() == target {
+		return nil
+	}
+	for depth = max(depth, 1); ; {
+		headCommit, err := repo.CommitObject(branch.Hash())
+		if err != nil {
+			return fmt.Errorf("read HEAD commit %s: %w", shortHash(branch.Hash()), err)
+		}
+		targetCommit, err := repo.CommitObject(target)
+		if err != nil {
+			return fmt.Errorf("read origin/%s commit %s: %w", s.Branch, shortHash(target), err)
+		}
+		_, err = headCommit.IsAncestor(targetCommit)
+		if !errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil // known either way: the fast-forward goes ahead or refuses as usual
+		}
+		if depth >= maxShallowDeepen {
+			return fmt.Errorf("the checkout is shallow (depth = %d) and HEAD %s is not among the last %d commits of origin/%s, "+
+				"so hookgate cannot tell a fast-forward from rewritten history; set mode = \"reset\" to move to origin regardless, "+
+				"or remove depth and delete the checkout so that it is cloned whole",
+				s.Depth, shortHash(branch.Hash()), depth, s.Branch)
+		}
+		depth = min(depth*4, maxShallowDeepen)
+		if err := fetch(depth); err != nil {
+			return err
+		}
+	}
+}
+
+// pruneShallow drops from the shallow list the commits whose parents are all present by
+// now: go-git adds the new boundary after a deeper fetch but never removes the old one,
+// and git would then show a history cut short where it is not.
+func pruneShallow(repo *git.Repository) error {
+	list, err := repo.Storer.Shallow()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	keep := make([]plumbing.Hash, 0, len(list))
+	for _, h := range list {
+		c, err := repo.CommitObject(h)
+		if err != nil {
+			keep = append(keep, h)
+			continue
+		}
+		for _, p := range c.ParentHashes {
+			if repo.Storer.HasEncodedObject(p) != nil {
+				keep = append(keep, h)
+				break
+			}
+		}
+	}
+	if len(keep) == len(list) {
+		return nil
+	}
+	if len(keep) > 0 {
+		return repo.Storer.SetShallow(keep)
+	}
+	st, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return repo.Storer.SetShallow(nil)
+	}
+	if err := st.Filesystem().Remove("shallow"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the shallow list: %w", err)
+	}
+	return nil
 }
 
 func isMissingBranch(err error) bool {
@@ -288,13 +439,21 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 	}
 	var repo *git.Repository
 	err = withWatchdog(ctx, path, func() error {
-		r, err := git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{
+		// git.PlainCloneContext, but with newStorage's bounds instead of go-git's defaults.
+		wt := osfs.New(tmp)
+		dot, err := wt.Chroot(git.GitDirName)
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+			return err
+		}
+		r, err := git.CloneContext(ctx, newStorage(dot, false), wt, &git.CloneOptions{
 			URL:           s.URL,
 			Auth:          auth,
 			RemoteName:    "origin",
 			ReferenceName: plumbing.NewBranchReferenceName(s.Branch),
 			SingleBranch:  true,
 			Tags:          git.NoTags,
+			Depth:         s.Depth,
 		})
 		if err == nil {
 			err = ctx.Err() // the caller may have given up on us already

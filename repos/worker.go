@@ -8,8 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -26,9 +30,13 @@ type Repo struct {
 
 // Options configures a Manager.
 type Options struct {
-	Workers int      // repositories deployed at once
-	Env     []string // base environment of deploy commands, without the gateway's secrets
-	Logger  *slog.Logger
+	Workers int // repositories deployed at once
+	// MaxClones bounds the first clones in flight (default 1): a clone's memory grows with
+	// the repository, so several at once would multiply the gateway's peak.
+	MaxClones int
+
+	Env    []string // base environment of deploy commands, without the gateway's secrets
+	Logger *slog.Logger
 	// OnDeployFinished, when set, is called after each deploy is recorded (see metrics.go).
 	OnDeployFinished DeployObserver
 }
@@ -47,6 +55,7 @@ const progressEvery = time.Second
 type Manager struct {
 	store   *store.Store
 	sem     chan struct{}
+	clones  chan struct{} // bounds first clones, taken before sem so a waiting clone holds no worker
 	log     *slog.Logger
 	observe DeployObserver
 
@@ -80,12 +89,19 @@ type worker struct {
 	running int64
 
 	lastStart time.Time // when this worker last claimed a deploy; only its goroutine uses it
+	// cloneDone gives back the clone slot the worker holds for its next deploy, if any;
+	// the deploy calls it once the checkout is updated, so the commands run without it.
+	// Only the worker's goroutine uses it.
+	cloneDone func()
 }
 
 // NewManager prepares a worker for each repository; Start runs them.
 func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 	if opts.Workers < 1 {
 		opts.Workers = 1
+	}
+	if opts.MaxClones < 1 {
+		opts.MaxClones = 1
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -95,6 +111,7 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		workers:  make(map[string]*worker, len(repos)),
 		retiring: map[string]*worker{},
 		sem:      make(chan struct{}, opts.Workers),
+		clones:   make(chan struct{}, opts.MaxClones),
 		env:      opts.Env,
 		log:      opts.Logger,
 		observe:  opts.OnDeployFinished,
@@ -321,18 +338,40 @@ func (w *worker) loop() {
 					return
 				}
 			}
+			w.cloneDone = func() {}
+			if w.needsClone() {
+				select {
+				case m.clones <- struct{}{}:
+				case <-stopped:
+					return
+				}
+				w.cloneDone = sync.OnceFunc(func() { <-m.clones })
+			}
 			select {
 			case m.sem <- struct{}{}:
 			case <-stopped:
+				w.cloneDone()
 				return
 			}
 			ran := w.runOnce()
 			<-m.sem
+			w.cloneDone()
 			if !ran || w.ctx.Err() != nil {
 				break
 			}
 		}
 	}
+}
+
+// needsClone says whether the next deploy would clone: the checkout does not exist yet
+// and there is a url to clone from.
+func (w *worker) needsClone() bool {
+	r := w.config()
+	if r.URL == "" {
+		return false
+	}
+	_, err := os.Stat(r.Path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // runOnce claims and runs repo's queued deploy, if there is one. Tests call it to step a
@@ -412,10 +451,16 @@ func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
 
 	out.Printf("hookgate: deploy %d of %s (%s), branch %s", dp.ID, r.Name, dp.Trigger, r.Branch)
 	upd, err := Update(ctx, r.Spec)
+	if w.cloneDone != nil {
+		w.cloneDone()
+	}
 	mu.Lock()
 	from, to = upd.From, upd.To
 	mu.Unlock()
 	res.FromCommit, res.ToCommit = upd.From, upd.To
+	if upd.Cloned || upd.From != upd.To {
+		releaseMemory()
+	}
 	switch {
 	case err != nil:
 		fail("update checkout: %v", err)
@@ -484,6 +529,15 @@ func (w *worker) saveProgress(id int64, out *tailBuffer, commits func() (string,
 		close(done)
 		<-stopped
 	}
+}
+
+// releaseMemory gives the memory of a clone or fetch back to the system. Left to itself the
+// runtime would keep it: an idle gateway allocates too little to start a collection, so
+// the heap stayed at a clone's peak for minutes. Two collections, because go-git parks its
+// largest buffers in a sync.Pool, which only the second one empties.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 func short(hash string) string {
