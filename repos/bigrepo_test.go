@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -317,5 +318,31 @@ func TestClonesAreBounded(t *testing.T) {
 	}
 	if p := peak.Load(); p != 1 {
 		t.Fatalf("%d clones in flight at once, want max_clones = 1", p)
+	}
+}
+
+func TestClonesLowerGOGCAndGiveItBack(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	first, second := collectHarderDuringClones(), collectHarderDuringClones()
+	first()
+	first() // twice is once
+	if p := debug.SetGCPercent(cloneGCPercent); p != cloneGCPercent {
+		t.Fatalf("GOGC %d while a clone is still running, want %d", p, cloneGCPercent)
+	}
+	second()
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Fatalf("GOGC %d after the last clone, want the 100 from before", p)
+	}
+	// A lower setting (an operator's GOGC) is kept, and so is GOGC=off.
+	for _, set := range []int{10, -1} {
+		debug.SetGCPercent(set)
+		done := collectHarderDuringClones()
+		if p := debug.SetGCPercent(set); p != set {
+			t.Fatalf("GOGC %d during a clone, want the operator's %d kept", p, set)
+		}
+		done()
+		if p := debug.SetGCPercent(100); p != set {
+			t.Fatalf("GOGC %d after a clone, want the operator's %d", p, set)
+		}
 	}
 }
