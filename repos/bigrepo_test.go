@@ -99,7 +99,7 @@ func TestShallowCloneFastForwards(t *testing.T) {
 	}
 	f.assertClean()
 
-	// Three commits ahead, more than depth: Update fetches deeper until it meets HEAD.
+	// Three commits ahead, more than depth: the fetch brings them down to HEAD, as git's does.
 	var last string
 	for i := 5; i <= 7; i++ {
 		f.write(f.seed, map[string]string{"app.txt": fmt.Sprintf("v%d\n", i)})
@@ -147,14 +147,18 @@ func TestShallowResetFollowsRewrittenHistory(t *testing.T) {
 	f.assertClean()
 }
 
+// TestShallowFastForwardRefusesNamingDepth rewrites origin's history from below the
+// shallow tip: the walk back from the new tip meets commits the checkout never had, and
+// past maxShallowDeepen the fast-forward refuses rather than fetch the whole history.
 func TestShallowFastForwardRefusesNamingDepth(t *testing.T) {
-	f, _ := shallowFixture(t)
+	f, commits := shallowFixture(t)
 	if _, err := Update(context.Background(), f.shallowSpec("")); err != nil {
 		t.Fatal(err)
 	}
 	before := f.head()
 	defer func(n int) { maxShallowDeepen = n }(maxShallowDeepen)
 	maxShallowDeepen = 2
+	gitCLI(t, f.seed, "reset", "-q", "--hard", commits[0])
 	for i := 4; i <= 6; i++ {
 		f.write(f.seed, map[string]string{"app.txt": fmt.Sprintf("v%d\n", i)})
 		f.commit(fmt.Sprintf("v%d", i))
@@ -344,5 +348,47 @@ func TestClonesLowerGOGCAndGiveItBack(t *testing.T) {
 		if p := debug.SetGCPercent(100); p != set {
 			t.Fatalf("GOGC %d after a clone, want the operator's %d", p, set)
 		}
+	}
+}
+
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// TestShallowUpdateFetchesOnlyTheNewObjects: after a push that adds one small file to a
+// tree of 5 MiB of incompressible files, a shallow checkout's objects grow by about that
+// file, not by the tree again.
+func TestShallowUpdateFetchesOnlyTheNewObjects(t *testing.T) {
+	files := map[string]string{}
+	for i := range 10 {
+		files[fmt.Sprintf("assets/f%d.bin", i)] = string(randomFile(uint64(10+i), 512<<10))
+	}
+	f := newUpdateFixture(t, files, false)
+	for _, mode := range []string{ModeFastForward, ModeReset} {
+		if _, err := Update(context.Background(), f.shallowSpec(mode)); err != nil {
+			t.Fatal(err)
+		}
+		objects := filepath.Join(f.checkout, ".git", "objects")
+		before := dirBytes(objects)
+		f.write(f.seed, map[string]string{"new-" + mode + ".txt": "new\n"})
+		to := f.commit(mode)
+		res, err := Update(context.Background(), f.shallowSpec(mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.To != to || f.read("new-"+mode+".txt") != "new\n" {
+			t.Fatalf("%s: result %+v", mode, res)
+		}
+		if grew := dirBytes(objects) - before; grew > 64<<10 {
+			t.Fatalf("%s: a one-file update grew the shallow checkout's objects by %d bytes; the tree is fetched again", mode, grew)
+		}
+		f.assertClean()
 	}
 }

@@ -200,7 +200,7 @@ func update(ctx context.Context, s Spec) (UpdateResult, error) {
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("checkout %s: read the shallow list: %w", path, err)
 	}
-	shallow := len(shallowList) > 0 || s.Depth > 0
+	shallow := len(shallowList) > 0
 	fetch := func(depth int) error {
 		gaveUp, err := watchdog(ctx, path, func() error {
 			return repo.FetchContext(ctx, &git.FetchOptions{
@@ -228,24 +228,63 @@ func update(ctx context.Context, s Spec) (UpdateResult, error) {
 		}
 		return nil
 	}
-	// A shallow checkout always fetches with a depth: go-git tells origin which commits
-	// it lacks the parents of only then, and without that origin would leave out objects
-	// it believes the checkout has. With depth removed from the configuration, the rest
-	// of the history is fetched, as git fetch --unshallow does.
-	depth := s.Depth
-	if len(shallowList) > 0 && depth == 0 {
-		depth = unshallowDepth
-	}
-	if err := fetch(depth); err != nil {
-		return UpdateResult{}, err
+	// A shallow checkout fetches without a depth first, as git fetch does: origin sends
+	// the new commits down to HEAD and only the objects HEAD lacks. go-git tells origin
+	// where the checkout's history stops only along with a depth, and origin then sent
+	// the whole tree again each time (151 MB for one changed file), so the fetch is
+	// checked instead: the walk from origin's tip must meet HEAD (ff), and the tip's tree
+	// must be complete; if not, a fetch with the depth, which tells origin where the
+	// history stops, brings what is missing. With depth removed from the configuration,
+	// the rest of the history is fetched, as git fetch --unshallow does.
+	first := 0
+	if shallow && s.Depth == 0 {
+		first = unshallowDepth
 	}
 	tracking := plumbing.NewRemoteReferenceName("origin", s.Branch)
+	before, err := repo.Storer.Reference(tracking)
+	if err != nil && !errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return UpdateResult{}, fmt.Errorf("read %s: %w", tracking, err)
+	}
+	if err := fetch(first); err != nil {
+		return UpdateResult{}, err
+	}
 	ref, err := repo.Storer.Reference(tracking)
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("read %s after fetch: %w", tracking, err)
 	}
-	if shallow && mode == ModeFastForward {
-		if err := deepenToHead(repo, s, depth, ref.Hash(), fetch); err != nil {
+	if shallow && first == 0 {
+		// The tracking ref goes back to where it was whenever the fetched tip is not
+		// used: go-git would offer it to origin as a commit the checkout has, and
+		// origin would leave out its objects again; git fsck would call it broken.
+		restore := func() error {
+			if before != nil {
+				return repo.Storer.SetReference(before)
+			}
+			return repo.Storer.RemoveReference(tracking)
+		}
+		var complete bool
+		if mode == ModeFastForward {
+			err = deepenToHead(repo, s, s.Depth, ref.Hash(), fetch)
+		}
+		if err == nil {
+			complete, err = treeComplete(repo, ref.Hash())
+		}
+		if err == nil && !complete {
+			// A depth of at least 2, since go-git asks for nothing it has at depth 1.
+			if err = restore(); err == nil {
+				err = fetch(max(s.Depth, 2))
+			}
+			if err == nil {
+				complete, err = treeComplete(repo, ref.Hash())
+			}
+			if err == nil && !complete {
+				err = fmt.Errorf("fetch origin %s into a shallow checkout: objects are missing after fetching with depth", s.Branch)
+			}
+		}
+		if err != nil {
+			if rerr := restore(); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("put %s back: %w", tracking, rerr))
+			}
 			return UpdateResult{}, err
 		}
 	}
@@ -332,8 +371,9 @@ func openCheckoutKeepingPacks(path string) (*git.Repository, func(), error) {
 // deepenToHead makes sure a shallow checkout holds enough of origin's history to tell
 // whether moving HEAD to target is a fast-forward: it fetches deeper (four times as deep
 // each time) while the walk from target back to HEAD meets a commit whose parents were
-// never fetched, which happens when more commits than depth arrived since the last update.
-// It refuses, naming depth, when HEAD is not within maxShallowDeepen commits.
+// never fetched. A fetch brings every new commit down to HEAD, so that happens when
+// origin's history was rewritten below the shallow tip. It refuses, naming depth, when
+// HEAD is not within maxShallowDeepen commits.
 func deepenToHead(repo *git.Repository, s Spec, depth int, target plumbing.Hash, fetch func(depth int) error) error {
 	head, err := repo.Storer.Reference(plumbing.HEAD)
 	if err != nil || head.Type() != plumbing.SymbolicReference || head.Target() != plumbing.NewBranchReferenceName(s.Branch) {
@@ -367,6 +407,43 @@ func deepenToHead(repo *git.Repository, s Spec, depth int, target plumbing.Hash,
 			return err
 		}
 	}
+}
+
+// treeComplete says whether the commit, its tree and everything under it are in the
+// repository (submodules aside).
+func treeComplete(repo *git.Repository, commit plumbing.Hash) (bool, error) {
+	c, err := repo.CommitObject(commit)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var walk func(h plumbing.Hash) (bool, error)
+	walk = func(h plumbing.Hash) (bool, error) {
+		t, err := repo.TreeObject(h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, e := range t.Entries {
+			switch e.Mode {
+			case filemode.Submodule:
+			case filemode.Dir:
+				if ok, err := walk(e.Hash); !ok || err != nil {
+					return ok, err
+				}
+			default:
+				if repo.Storer.HasEncodedObject(e.Hash) != nil {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	}
+	return walk(c.TreeHash)
 }
 
 // pruneShallow drops from the shallow list the commits whose parents are all present by
