@@ -410,7 +410,8 @@ func deepenToHead(repo *git.Repository, s Spec, depth int, target plumbing.Hash,
 }
 
 // treeComplete says whether the commit, its tree and everything under it are in the
-// repository (submodules aside).
+// repository (submodules aside). It descends only where the tree differs from HEAD's,
+// which the checkout holds whole since it was checked out from it.
 func treeComplete(repo *git.Repository, commit plumbing.Hash) (bool, error) {
 	c, err := repo.CommitObject(commit)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
@@ -419,8 +420,17 @@ func treeComplete(repo *git.Repository, commit plumbing.Hash) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var walk func(h plumbing.Hash) (bool, error)
-	walk = func(h plumbing.Hash) (bool, error) {
+	var base plumbing.Hash
+	if head, err := repo.Head(); err == nil {
+		if hc, err := repo.CommitObject(head.Hash()); err == nil {
+			base = hc.TreeHash
+		}
+	}
+	var walk func(h, base plumbing.Hash) (bool, error)
+	walk = func(h, base plumbing.Hash) (bool, error) {
+		if h == base {
+			return true, nil
+		}
 		t, err := repo.TreeObject(h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
 			return false, nil
@@ -428,11 +438,19 @@ func treeComplete(repo *git.Repository, commit plumbing.Hash) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		had := map[string]plumbing.Hash{}
+		if !base.IsZero() {
+			if bt, err := repo.TreeObject(base); err == nil {
+				for _, e := range bt.Entries {
+					had[e.Name] = e.Hash
+				}
+			}
+		}
 		for _, e := range t.Entries {
-			switch e.Mode {
-			case filemode.Submodule:
-			case filemode.Dir:
-				if ok, err := walk(e.Hash); !ok || err != nil {
+			switch {
+			case e.Mode == filemode.Submodule || had[e.Name] == e.Hash:
+			case e.Mode == filemode.Dir:
+				if ok, err := walk(e.Hash, had[e.Name]); !ok || err != nil {
 					return ok, err
 				}
 			default:
@@ -443,7 +461,7 @@ func treeComplete(repo *git.Repository, commit plumbing.Hash) (bool, error) {
 		}
 		return true, nil
 	}
-	return walk(c.TreeHash)
+	return walk(c.TreeHash, base)
 }
 
 // pruneShallow drops from the shallow list the commits whose parents are all present by
