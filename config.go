@@ -46,6 +46,7 @@ type ServerConfig struct {
 	MaxBody         string   `toml:"max_body"`
 	MaxBodyMemory   string   `toml:"max_body_memory"`
 	Workers         int      `toml:"workers"`
+	MaxClones       int      `toml:"max_clones"`
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
 	Hostnames       []string `toml:"hostnames"`
@@ -78,6 +79,7 @@ type RepoConfig struct {
 	Mode       string   `toml:"mode"`
 	// Poll is how often origin's branch head is compared with what is live ("0": never).
 	Poll       string   `toml:"poll"`
+	Depth      int      `toml:"depth"`
 	AllowCIDRs []string `toml:"allow_cidrs"`
 	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
 	RunAs      string   `toml:"run_as"`   // the user the commands run as; default server.run_as
@@ -116,6 +118,7 @@ func defaults() *Config {
 		Database:        "data/hookgate.db",
 		MaxBody:         "25MB",
 		Workers:         4,
+		MaxClones:       1,
 		ShutdownTimeout: "30s",
 	}}
 }
@@ -180,6 +183,9 @@ func (c *Config) resolve(dir string) error {
 	s.Database = anchor(dir, s.Database)
 	if s.Workers < 1 {
 		errs = append(errs, fmt.Errorf("server.workers must be at least 1, not %d", s.Workers))
+	}
+	if s.MaxClones < 1 {
+		errs = append(errs, fmt.Errorf("server.max_clones must be at least 1, not %d", s.MaxClones))
 	}
 	var err error
 	if c.maxBody, err = parseSize(s.MaxBody); err != nil {
@@ -422,6 +428,9 @@ func (r *RepoConfig) resolve(dir string) error {
 	default:
 		errs = append(errs, fmt.Errorf("mode %q: use %q (the default) or %q", r.Mode, repos.ModeFastForward, repos.ModeReset))
 	}
+	if r.Depth < 0 {
+		errs = append(errs, fmt.Errorf("depth %d: give the number of commits to fetch (1 for the tip only), or leave it out for the whole history", r.Depth))
+	}
 	for _, c := range r.AllowCIDRs {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -469,7 +478,7 @@ func (c *Config) RepoList() []repos.Repo {
 		r := c.Repos[name]
 		out = append(out, repos.Repo{
 			Spec: repos.Spec{
-				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode,
+				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode, Depth: r.Depth,
 				SSHKey: r.SSHKey, KnownHosts: r.KnownHosts, Token: r.token,
 			},
 			Commands: r.Commands,
