@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -390,5 +391,40 @@ func TestShallowUpdateFetchesOnlyTheNewObjects(t *testing.T) {
 			t.Fatalf("%s: a one-file update grew the shallow checkout's objects by %d bytes; the tree is fetched again", mode, grew)
 		}
 		f.assertClean()
+	}
+}
+
+// TestShallowRollback: in a depth = 1 checkout a rollback reaches every commit fetched
+// since the clone, in both modes, and a commit older than the clone is refused with a
+// message that names depth.
+func TestShallowRollback(t *testing.T) {
+	for _, mode := range []string{ModeFastForward, ModeReset} {
+		t.Run(mode, func(t *testing.T) {
+			f, commits := shallowFixture(t)
+			spec := f.shallowSpec(mode)
+			if _, err := Update(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			f.write(f.seed, map[string]string{"app.txt": "v4\n"})
+			c4 := f.commit("v4")
+			if _, err := Update(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			res, err := UpdateTo(context.Background(), spec, commits[2])
+			if err != nil {
+				t.Fatalf("roll back to the shallow tip the clone fetched: %v", err)
+			}
+			if res.From != c4 || res.To != commits[2] || gitCLI(t, f.checkout, "rev-parse", "HEAD") != commits[2] {
+				t.Fatalf("rollback %+v, want %s → %s", res, c4, commits[2])
+			}
+			f.assertClean()
+			_, err = UpdateTo(context.Background(), spec, commits[1])
+			if !errors.Is(err, ErrUnknownCommit) || !strings.Contains(err.Error(), "depth") {
+				t.Fatalf("roll back below the shallow boundary: %v, want ErrUnknownCommit naming depth", err)
+			}
+			if head := gitCLI(t, f.checkout, "rev-parse", "HEAD"); head != commits[2] {
+				t.Fatalf("a refused rollback moved HEAD to %s", head)
+			}
+		})
 	}
 }

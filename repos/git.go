@@ -906,7 +906,7 @@ func (m *mover) run() (UpdateResult, error) {
 			return res, nil
 		}
 		if headCommit != nil {
-			ok, err := headCommit.IsAncestor(targetCommit)
+			ok, err := shallowIsAncestor(m.repo, headCommit, targetCommit)
 			if err != nil {
 				return res, fmt.Errorf("check that %s is an ancestor of origin/%s: %w", shortHash(from), m.branch, err)
 			}
@@ -1812,4 +1812,19 @@ func fillStat(e *index.Entry, fi fs.FileInfo) {
 	e.UID = st.Uid
 	e.GID = st.Gid
 	e.Size = uint32(st.Size)
+}
+
+// shallowIsAncestor is c.IsAncestor(of), where a walk that reaches the boundary of a
+// shallow checkout (a parent that was never fetched) means "not found among the commits
+// there are", as git's own walks in a shallow clone do. deepenToHead has already fetched
+// what a fast-forward needs; a rollback's move back to a commit at the boundary walks
+// off it.
+func shallowIsAncestor(repo *git.Repository, c, of *object.Commit) (bool, error) {
+	ok, err := c.IsAncestor(of)
+	if err != nil && errors.Is(err, plumbing.ErrObjectNotFound) {
+		if shallow, serr := repo.Storer.Shallow(); serr == nil && len(shallow) > 0 {
+			return false, nil
+		}
+	}
+	return ok, err
 }
