@@ -643,6 +643,9 @@ func (m *mover) run() (UpdateResult, error) {
 	res.Changed = len(changes)
 
 	idx.Entries = newEntries
+	if err := m.wt.checkGit(); err != nil {
+		return res, fmt.Errorf("checkout %s: %w", m.root, err)
+	}
 	if err := writeIndex(lock, idx); err != nil {
 		return res, fmt.Errorf("write index: %w", err)
 	}
