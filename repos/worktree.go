@@ -696,10 +696,10 @@ func asciiEqualFold(a, b string) bool {
 //
 // The tree is a's, and a process a left running may change it during the walk, so the walk
 // never resolves a path: it holds each folder open (opened without following a link) and
-// changes its entries relative to it, links themselves (AT_SYMLINK_NOFOLLOW). A folder
-// swapped for a link meanwhile is not entered (O_NOFOLLOW). A file with more than one
-// link is never given away: a hard link to a file elsewhere (where protected_hardlinks is
-// off) would hand that file to a.
+// changes each entry through a descriptor of its own, opened without following a link and
+// checked (walk). A folder swapped for a link meanwhile is not entered (O_NOFOLLOW). A file
+// with more than one link is never given away: a hard link to a file elsewhere (where
+// protected_hardlinks is off) would hand that file to a.
 func handOver(path string, a *Account) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -746,6 +746,12 @@ func (h *handover) note(rel string, err error) {
 
 // walk hands over the entries of the open folder fd (rel in the checkout; inGit: inside
 // .git) and closes fd.
+//
+// An entry is looked at with fstatat only to skip what needs no change, which after the
+// first hand-over is nearly everything. To change one, the walk opens it (never
+// following a link: O_NOFOLLOW, or O_PATH|O_NOFOLLOW for the link itself), checks what
+// it opened, and changes that open file: a name the account swaps meanwhile, for a hard
+// link to a file elsewhere or for a symlink, is never chowned or chmod'ed by name.
 func (h *handover) walk(fd int, rel string, inGit bool) {
 	dir := os.NewFile(uintptr(fd), rel)
 	defer dir.Close()
@@ -769,26 +775,79 @@ func (h *handover) walk(fd int, rel string, inGit bool) {
 			h.note(p, err)
 			continue
 		}
-		kind := st.Mode & unix.S_IFMT
-		if (st.Uid != want.uid || st.Gid != want.gid) && (kind == unix.S_IFDIR || st.Nlink <= 1) {
-			h.note(p, unix.Fchownat(fd, name, int(want.uid), int(want.gid), unix.AT_SYMLINK_NOFOLLOW))
-		}
-		if kind == unix.S_IFDIR && perm != 0 {
-			perm |= 0o010 // a group-readable folder is also searchable
-		}
-		// Only in .git, which a cannot write, so the entry cannot turn into a link
-		// between the stat and the chmod (which would follow it).
-		if mode := uint32(st.Mode & 0o7777); perm != 0 && kind != unix.S_IFLNK && mode|perm != mode {
-			h.note(p, unix.Fchmodat(fd, name, mode|perm, 0))
-		}
-		if kind != unix.S_IFDIR {
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				h.note(p, err)
+				continue
+			}
+			if perm != 0 {
+				perm |= 0o010 // a group-readable folder is also searchable
+			}
+			// What fstatat saw decides whether to look again; a folder swapped in since
+			// that needs a change gets it at the next hand-over.
+			if h.needs(&st, want, perm) {
+				if err := unix.Fstat(sub, &st); err != nil {
+					h.note(p, err)
+					unix.Close(sub)
+					continue
+				}
+				h.fix(sub, p, &st, want, perm)
+			}
+			h.walk(sub, p, git)
 			continue
 		}
-		sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if !h.needs(&st, want, perm) {
+			continue
+		}
+		// Only a file needing a mode is opened for reading (only in .git, where files
+		// are the gateway's); for a change of owner, O_PATH opens without reading.
+		flags := unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		if h.needsMode(&st, perm) {
+			flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+		}
+		f, err := unix.Openat(fd, name, flags, 0)
+		if err == unix.ELOOP {
+			continue // became a link since the fstatat: left for the next hand-over
+		}
 		if err != nil {
 			h.note(p, err)
 			continue
 		}
-		h.walk(sub, p, git)
+		if err := unix.Fstat(f, &st); err != nil {
+			h.note(p, err)
+		} else if st.Mode&unix.S_IFMT != unix.S_IFDIR { // a folder swapped in: next time
+			h.fix(f, p, &st, want, perm)
+		}
+		unix.Close(f)
+	}
+}
+
+func (h *handover) needs(st *unix.Stat_t, want owner, perm uint32) bool {
+	return h.needsOwner(st, want) || h.needsMode(st, perm)
+}
+
+// needsOwner: a file with more than one link is never given away: a hard link to a
+// file elsewhere (where protected_hardlinks is off) would hand that file to a.
+func (h *handover) needsOwner(st *unix.Stat_t, want owner) bool {
+	kind := st.Mode & unix.S_IFMT
+	return (st.Uid != want.uid || st.Gid != want.gid) && (kind == unix.S_IFDIR || st.Nlink <= 1)
+}
+
+func (h *handover) needsMode(st *unix.Stat_t, perm uint32) bool {
+	mode := uint32(st.Mode & 0o7777)
+	return perm != 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK && mode|perm != mode
+}
+
+// fix changes the open file f (fstat'ed into st; opened with O_PATH unless it needs a
+// mode) to be want's with perm added.
+func (h *handover) fix(f int, p string, st *unix.Stat_t, want owner, perm uint32) {
+	if h.needsOwner(st, want) {
+		// fchown does not take an O_PATH descriptor; fchownat on it with AT_EMPTY_PATH
+		// changes exactly the opened inode, a link itself included.
+		h.note(p, unix.Fchownat(f, "", int(want.uid), int(want.gid), unix.AT_EMPTY_PATH))
+	}
+	if h.needsMode(st, perm) {
+		h.note(p, unix.Fchmod(f, uint32(st.Mode&0o7777)|perm))
 	}
 }
