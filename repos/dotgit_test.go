@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hookgate/hookgate/internal/testkit"
@@ -123,6 +124,60 @@ func TestNestedDotGitIsNotEntered(t *testing.T) {
 				t.Errorf("sub with the account's .git replaced by a file: %v; want a refusal naming sub/.git", err)
 			}
 			assertFile(t, config, "the account's\n")
+		})
+	}
+}
+
+// TestScanDoesNotReadHardLinks: a tracked file replaced by a hard link to a file
+// outside the checkout (the run_as account can make one to files it may read and write,
+// to any file where protected_hardlinks is off) is never opened by the gateway: it is
+// not known to be clean, so a fast-forward refuses it as a local modification and a
+// reset replaces the link, never writing through it.
+func TestScanDoesNotReadHardLinks(t *testing.T) {
+	for _, mode := range []string{ModeFastForward, ModeReset} {
+		t.Run(mode, func(t *testing.T) {
+			o := testkit.NewOrigin(t)
+			o.Commit(map[string]string{"f": "same\n"}, "f")
+			base := t.TempDir()
+			checkout, outside := filepath.Join(base, "checkout"), filepath.Join(base, "outside")
+			spec := Spec{Name: "hardlink", Path: checkout, URL: o.Bare, Branch: "main", Mode: mode}
+			if _, err := Update(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(outside, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			secret := filepath.Join(outside, "secret")
+			if err := os.WriteFile(secret, []byte("same\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(filepath.Join(checkout, "f")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(secret, filepath.Join(checkout, "f")); err != nil {
+				t.Fatal(err)
+			}
+			events := watchDirs(t, outside, secret) // the file itself: an open through the link reports only on it
+			want := o.Commit(map[string]string{"g": "g\n"}, "g")
+			_, err := Update(context.Background(), spec)
+			switch {
+			case mode == ModeFastForward && (err == nil || !strings.Contains(err.Error(), "local modifications to tracked files: f")):
+				t.Errorf("fast-forward beside a hard-linked f: %v; want a refusal naming f", err)
+			case mode == ModeReset && err != nil:
+				t.Errorf("reset beside a hard-linked f: %v", err)
+			case mode == ModeReset && testkit.CheckoutHead(t, checkout) != want:
+				t.Errorf("HEAD %s, want %s", testkit.CheckoutHead(t, checkout), want)
+			}
+			for e, n := range events() {
+				// A reset unlinks the checkout's name for it: its link count changes.
+				if !strings.HasPrefix(e, "attrib ") {
+					t.Errorf("the update touched the file outside through its hard link: %s (%d times)", e, n)
+				}
+			}
+			assertFile(t, secret, "same\n")
+			if fi, err := os.Lstat(secret); err != nil || fi.Mode() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+				t.Errorf("%s changed: %v %v", secret, fi.Mode(), err)
+			}
 		})
 	}
 }

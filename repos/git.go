@@ -885,6 +885,9 @@ func (m *mover) hashWorktreeFile(p string, fi fs.FileInfo) (plumbing.Hash, error
 		return plumbing.ComputeHash(plumbing.BlobObject, []byte(target)), nil
 	}
 	f, err := m.wt.Open(p, fi)
+	if errors.Is(err, errHardLinked) {
+		return plumbing.ZeroHash, nil // not read, so not known to be clean
+	}
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}

@@ -313,10 +313,16 @@ func (w *workTree) Readlink(p string) (string, error) {
 // Open opens the regular file p for reading; fi is what Lstat said p is, and
 // anything else found there (a symlink, which O_NOFOLLOW refuses to open at all; a
 // swapped file; a FIFO, which O_NONBLOCK keeps from blocking) is refused.
+//
+// A file with more than one link is not opened either (errHardLinked): git never makes
+// one, and it may be a file from outside the checkout that the gateway would read.
 func (w *workTree) Open(p string, fi fs.FileInfo) (*os.File, error) {
 	d, base, err := w.parent(p)
 	if err != nil {
 		return nil, err
+	}
+	if f, ok := fi.(*fileInfo); ok && f.st.Nlink > 1 {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: errHardLinked}
 	}
 	fd, err := openRetry(d, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -327,8 +333,14 @@ func (w *workTree) Open(p string, fi fs.FileInfo) (*os.File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%s changed while it was opened", p)
 	}
+	if st.Nlink > 1 {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: p, Err: errHardLinked}
+	}
 	return os.NewFile(uintptr(fd), p), nil
 }
+
+var errHardLinked = errors.New("file has more than one link")
 
 // Remove removes p itself: a file, a symlink (not what it points to) or an empty
 // directory. A p below a symlink does not exist, so nothing is removed.

@@ -74,19 +74,7 @@ func TestWorkTreeRacingLocalUser(t *testing.T) {
 	}
 
 	// Any event at all in .git or outside (opens and reads included) is a failure.
-	in, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(in)
-	watched := map[int32]string{}
-	for _, d := range []string{gitDir, filepath.Join(gitDir, "e"), outside, filepath.Join(outside, "e")} {
-		wd, err := unix.InotifyAddWatch(in, d, unix.IN_ALL_EVENTS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		watched[int32(wd)] = d
-	}
+	events := watchDirs(t, gitDir, filepath.Join(gitDir, "e"), outside, filepath.Join(outside, "e"))
 
 	var (
 		done       atomic.Bool
@@ -185,24 +173,7 @@ func TestWorkTreeRacingLocalUser(t *testing.T) {
 	if n := fifoOpened.Load(); n > 0 {
 		t.Errorf("the writer opened a FIFO swapped in for a directory or file %d times (a deploy blocks on it)", n)
 	}
-	var buf [64 * 1024]byte
-	events := map[string]int{}
-	for {
-		n, err := unix.Read(in, buf[:])
-		if errors.Is(err, unix.EAGAIN) || n <= 0 {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
-			events[eventName(ev.Mask)+" "+filepath.Join(watched[ev.Wd], name)]++
-			off += unix.SizeofInotifyEvent + int(ev.Len)
-		}
-	}
-	for e, n := range events {
+	for e, n := range events() {
 		t.Errorf("the writer touched .git or the outside directory: %s (%d times)", e, n)
 	}
 	for p, content := range canaries {
@@ -237,4 +208,42 @@ func eventName(mask uint32) string {
 	}
 	slices.Sort(names)
 	return strings.Join(names, "|")
+}
+
+// watchDirs watches dirs (or files) with inotify for every event (opens, reads and closes too)
+// and returns a func that collects what happened so far: event names and paths, counted.
+func watchDirs(t *testing.T, dirs ...string) func() map[string]int {
+	in, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(in) })
+	watched := map[int32]string{}
+	for _, d := range dirs {
+		wd, err := unix.InotifyAddWatch(in, d, unix.IN_ALL_EVENTS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		watched[int32(wd)] = d
+	}
+	return func() map[string]int {
+		var buf [64 * 1024]byte
+		events := map[string]int{}
+		for {
+			n, err := unix.Read(in, buf[:])
+			if errors.Is(err, unix.EAGAIN) || n <= 0 {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+				name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
+				events[eventName(ev.Mask)+" "+filepath.Join(watched[ev.Wd], name)]++
+				off += unix.SizeofInotifyEvent + int(ev.Len)
+			}
+		}
+		return events
+	}
 }
