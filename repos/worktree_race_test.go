@@ -1,18 +1,22 @@
 package repos
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"unsafe"
 
+	"github.com/hookgate/hookgate/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -245,5 +249,102 @@ func watchDirs(t *testing.T, dirs ...string) func() map[string]int {
 			}
 		}
 		return events
+	}
+}
+
+// TestDeployRacingLocalUser is TestWorkTreeRacingLocalUser through real updates: while
+// origin's commits keep changing files below d/, a racer exchanges d for symlinks to
+// .git and to a directory outside the checkout. Updates may fail (d is a symlink in the
+// way at the wrong moment); nothing may land in .git or outside, and the outside
+// directory must see no event at all.
+func TestDeployRacingLocalUser(t *testing.T) {
+	for _, mode := range []string{ModeFastForward, ModeReset} {
+		t.Run(mode, func(t *testing.T) {
+			o := testkit.NewOrigin(t)
+			o.Commit(map[string]string{"d/f": "0\n", "d/e/g": "0\n"}, "d")
+			base := t.TempDir()
+			checkout, outside := filepath.Join(base, "checkout"), filepath.Join(base, "outside")
+			spec := Spec{Name: "race", Path: checkout, URL: o.Bare, Branch: "main", Mode: mode}
+			if _, err := Update(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(outside, "e"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			canaries := map[string]string{
+				filepath.Join(outside, "f"):               outsideCanary,
+				filepath.Join(outside, "e", "g"):          outsideCanary,
+				filepath.Join(checkout, ".git", "f"):      gitCanary,
+				filepath.Join(checkout, ".git", "e", "g"): gitCanary,
+			}
+			for p, content := range canaries {
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d := filepath.Join(checkout, "d")
+			decoys := []string{d + ".git", d + ".out"}
+			for i, target := range []string{".git", outside} {
+				if err := os.Symlink(target, decoys[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			events := watchDirs(t, outside, filepath.Join(outside, "e"))
+			var (
+				done    atomic.Bool
+				swapped atomic.Int64
+				wg      sync.WaitGroup
+			)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; !done.Load(); i++ {
+					decoy := decoys[i%len(decoys)]
+					if unix.Renameat2(unix.AT_FDCWD, d, unix.AT_FDCWD, decoy, unix.RENAME_EXCHANGE) == nil {
+						swapped.Add(1)
+						_ = unix.Renameat2(unix.AT_FDCWD, d, unix.AT_FDCWD, decoy, unix.RENAME_EXCHANGE)
+					}
+					// Some pacing (a few dozen microseconds with d in place), so that
+					// deploys get through and write below d often.
+					for k := 0; k < 64 && !done.Load(); k++ {
+						runtime.Gosched()
+					}
+				}
+			}()
+			const rounds = 12
+			deployed := 0
+			for r := 1; r <= rounds; r++ {
+				n := strconv.Itoa(r) + "\n"
+				o.Commit(map[string]string{"d/f": pwned + n, "d/e/g": pwned + n, "d/new" + strconv.Itoa(r): pwned}, "round "+n)
+				if _, err := Update(context.Background(), spec); err == nil {
+					deployed++
+				}
+			}
+			done.Store(true)
+			wg.Wait()
+			t.Logf("%d rounds, %d deployed, %d swaps", rounds, deployed, swapped.Load())
+			if swapped.Load() == 0 {
+				t.Fatal("the racer never swapped anything; the test proves nothing")
+			}
+			for e, n := range events() {
+				t.Errorf("a deploy touched the outside directory: %s (%d times)", e, n)
+			}
+			for p, content := range canaries {
+				assertFile(t, p, content)
+			}
+			for _, dir := range []string{filepath.Join(checkout, ".git"), outside} {
+				_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+					if err == nil && !e.IsDir() { // objects are compressed: no plain blob content in .git
+						if b, err := os.ReadFile(p); err == nil && strings.HasPrefix(string(b), pwned) {
+							t.Errorf("%s holds origin's content", p)
+						}
+					}
+					return nil
+				})
+			}
+		})
 	}
 }
