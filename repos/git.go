@@ -972,6 +972,9 @@ func (m *mover) run() (UpdateResult, error) {
 	res.Changed = len(changes)
 
 	idx.Entries = newEntries
+	if err := m.wt.checkGit(); err != nil {
+		return res, fmt.Errorf("checkout %s: %w", m.root, err)
+	}
 	if err := writeIndex(lock, idx); err != nil {
 		return res, fmt.Errorf("write index: %w", err)
 	}
@@ -1211,6 +1214,9 @@ func (m *mover) hashWorktreeFile(p string, fi fs.FileInfo) (plumbing.Hash, error
 		return plumbing.ComputeHash(plumbing.BlobObject, []byte(target)), nil
 	}
 	f, err := m.wt.Open(p, fi)
+	if errors.Is(err, errHardLinked) {
+		return plumbing.ZeroHash, nil // not read, so not known to be clean
+	}
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}

@@ -8,62 +8,93 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // workTree is the only way the updater touches files in a checkout's work tree; the
-// upstream is not trusted, and its trees decide which paths are touched. Two rules
+// upstream is not trusted, and its trees decide which paths are touched. Three rules
 // hold for every call:
 //
 //   - Every path is checked against git's verify_path rules (validPath), so nothing
 //     names .git, one of its NTFS or HFS aliases, "..", or an absolute path.
-//   - Every leading component is checked with Lstat and must be a real directory, as
-//     git's has_symlink_leading_path does; the final component is never followed
-//     (Lstat, Readlink, unlink of the link itself, rename over it). A path below a
-//     symlink does not exist as far as the work tree is concerned.
+//   - No symlink is ever followed, not even one that stays inside the checkout (into
+//     .git, say). Each leading component is opened from its parent's descriptor with
+//     O_NOFOLLOW|O_DIRECTORY, as git's has_symlink_leading_path demands of it; a path
+//     below a symlink does not exist as far as the work tree is concerned. The final
+//     component is acted on relative to its parent's descriptor (fstatat, readlinkat,
+//     openat with O_NOFOLLOW, unlinkat, mkdirat, symlinkat, renameat), itself.
+//   - Nothing is resolved twice. With run_as the gateway writes, as root, into a tree
+//     that a process the account left running can change during the deploy, so a
+//     check on a path followed by a use of the same path (os.Root's OpenRoot and
+//     OpenFile follow a symlink swapped in meanwhile, and OpenRoot opens a FIFO without
+//     O_NONBLOCK) is a window. Here what was checked is what is used: the descriptor.
 //
-// Underneath, every call goes through an os.Root: the checkout's, or one opened from
-// it on a verified subdirectory. An os.Root cannot be talked out of its directory, so
-// even a directory swapped for a symlink between our Lstat and the call (no upstream
-// can do that; a local process could) would not lead outside the checkout. os.Root
-// alone is not enough: it follows a symlink that stays inside the checkout, such as
-// one into .git, and it knows nothing of .git's names.
+// A folder the account moves away while the writer holds it open takes the writer's
+// later files with it, but it stays the account's folder: the writer creates in it
+// only what the account could create there itself, and nothing outside it changes.
 //
-// Directories are opened one component at a time from their verified parent and kept
-// open along the current path (chain), so a sorted walk over the index opens each
+// Directories are opened one component at a time from their parent and kept open
+// along the current path (chain), so a sorted walk over the index opens each
 // directory once and then does one system call per file, as plain os.Lstat would.
 type workTree struct {
-	root  *os.Root
-	chain []openDir // directories opened for the last path, outermost first
+	root   int // the checkout
+	dotgit unix.Stat_t
+	chain  []openDir // directories opened for the last path, outermost first
 }
 
 type openDir struct {
 	path string // slash-separated, relative to the checkout
-	dir  *os.Root
+	fd   int
 }
 
+// openWorkTree opens the checkout at path (the operator's, followed if it is a link)
+// and notes which directory its .git is: a real directory, never a link or a file
+// pointing elsewhere, and the same one until the update ends (checkGit).
 func openWorkTree(path string) (*workTree, error) {
-	r, err := os.OpenRoot(path)
+	fd, err := openRetry(unix.AT_FDCWD, path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open work tree: %w", err)
+		return nil, fmt.Errorf("open work tree: %w", &fs.PathError{Op: "open", Path: path, Err: err})
 	}
-	return &workTree{root: r}, nil
+	w := &workTree{root: fd}
+	if err := fstatat(fd, ".git", &w.dotgit); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open work tree %s: %w", path, &fs.PathError{Op: "lstat", Path: ".git", Err: err})
+	}
+	if w.dotgit.Mode&unix.S_IFMT != unix.S_IFDIR {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open work tree %s: .git is not a directory (%s); refusing to update through it", path, fileMode(w.dotgit.Mode).Type())
+	}
+	return w, nil
+}
+
+// checkGit says whether .git is still the directory openWorkTree found. The writer
+// never names .git (validPath), so only someone else can have replaced it; the update
+// must then not write an index or move a branch in whatever is there now.
+func (w *workTree) checkGit() error {
+	var st unix.Stat_t
+	err := fstatat(w.root, ".git", &st)
+	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Dev == w.dotgit.Dev && st.Ino == w.dotgit.Ino {
+		return nil
+	}
+	return errors.New(".git was replaced during the update; refusing to write the index or move the branch")
 }
 
 // Close releases the checkout and every directory kept open.
 func (w *workTree) Close() error {
 	w.drop(0)
-	return w.root.Close()
+	return unix.Close(w.root)
 }
 
 func (w *workTree) drop(from int) {
 	for _, d := range w.chain[from:] {
-		_ = d.dir.Close()
+		_ = unix.Close(d.fd)
 	}
 	w.chain = w.chain[:from]
 }
@@ -100,10 +131,10 @@ func (e *unsafePathError) Error() string {
 	return fmt.Sprintf("origin tree has an unsafe path %q: %s", e.path, e.why)
 }
 
-// parent returns the verified directory holding p and p's last component.
-func (w *workTree) parent(p string) (*os.Root, string, error) {
+// parent returns the open directory holding p and p's last component.
+func (w *workTree) parent(p string) (int, string, error) {
 	if err := validPath(p, false); err != nil {
-		return nil, "", err
+		return -1, "", err
 	}
 	i := strings.LastIndexByte(p, '/')
 	if i < 0 {
@@ -114,9 +145,8 @@ func (w *workTree) parent(p string) (*os.Root, string, error) {
 }
 
 // dir returns the directory rel ("" for the checkout), opening each component from
-// its parent after checking with Lstat that it is a real directory. want names the
-// path the caller wants, for messages.
-func (w *workTree) dir(rel, want string) (*os.Root, error) {
+// its parent. want names the path the caller wants, for messages.
+func (w *workTree) dir(rel, want string) (int, error) {
 	if rel == "" {
 		return w.root, nil
 	}
@@ -129,14 +159,14 @@ func (w *workTree) dir(rel, want string) (*os.Root, error) {
 		}
 		prefix := rel[:end]
 		if k < len(w.chain) && w.chain[k].path == prefix {
-			parent = w.chain[k].dir
+			parent = w.chain[k].fd
 		} else {
 			w.drop(min(k, len(w.chain)))
-			d, err := openVerifiedDir(parent, rel[start:end], prefix, want)
+			d, err := openDirAt(parent, rel[start:end], prefix, want)
 			if err != nil {
-				return nil, err
+				return -1, err
 			}
-			w.chain = append(w.chain, openDir{path: prefix, dir: d})
+			w.chain = append(w.chain, openDir{path: prefix, fd: d})
 			parent = d
 		}
 		if end == len(rel) {
@@ -146,28 +176,108 @@ func (w *workTree) dir(rel, want string) (*os.Root, error) {
 	}
 }
 
-func openVerifiedDir(parent *os.Root, name, prefix, want string) (*os.Root, error) {
-	fi, err := parent.Lstat(name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", want, err)
+// openDirAt opens the directory name in parent in one step that cannot follow a
+// symlink (O_NOFOLLOW) nor open anything but a directory (O_DIRECTORY: a FIFO put
+// there is not opened, so it cannot block the deploy). Whatever is there at the
+// moment of the call is what is used; there is no earlier look to be outdated.
+func openDirAt(parent int, name, prefix, want string) (int, error) {
+	fd, err := openRetry(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == nil {
+		return fd, nil
 	}
-	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return nil, &blockedError{path: want, at: prefix, what: "a symlink"}
-	case !fi.IsDir():
-		return nil, &blockedError{path: want, at: prefix, what: "not a directory"}
+	if err == unix.ELOOP || err == unix.ENOTDIR {
+		// Which of the two only matters for the message; nothing is opened.
+		var st unix.Stat_t
+		if fstatat(parent, name, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return -1, &blockedError{path: want, at: prefix, what: "a symlink"}
+		}
+		return -1, &blockedError{path: want, at: prefix, what: "not a directory"}
 	}
-	d, err := parent.OpenRoot(name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", want, err)
+	return -1, &fs.PathError{Op: "open", Path: want, Err: err}
+}
+
+func openRetry(dir int, name string, flags int, perm uint32) (int, error) {
+	for {
+		fd, err := unix.Openat(dir, name, flags, perm)
+		if err != unix.EINTR {
+			return fd, err
+		}
 	}
-	// OpenRoot follows a symlink that replaced the directory since the Lstat; the
-	// inode tells.
-	if st, err := d.Stat("."); err != nil || !os.SameFile(fi, st) {
-		_ = d.Close()
-		return nil, &blockedError{path: want, at: prefix, what: "replaced while it was opened"}
+}
+
+func fstatat(dir int, name string, st *unix.Stat_t) error {
+	for {
+		err := unix.Fstatat(dir, name, st, unix.AT_SYMLINK_NOFOLLOW)
+		if err != unix.EINTR {
+			return err
+		}
 	}
-	return d, nil
+}
+
+// lstatAt describes name in dir itself; p is its path, for the FileInfo and errors.
+func lstatAt(dir int, name, p string) (fs.FileInfo, error) {
+	fi := &fileInfo{name: path.Base(p)}
+	if err := fstatat(dir, name, &fi.st); err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	return fi, nil
+}
+
+// fileInfo is an fs.FileInfo from fstatat; Sys is a *syscall.Stat_t, as os.Lstat's is.
+type fileInfo struct {
+	name string
+	st   unix.Stat_t
+}
+
+func (fi *fileInfo) Name() string       { return fi.name }
+func (fi *fileInfo) Size() int64        { return fi.st.Size }
+func (fi *fileInfo) Mode() fs.FileMode  { return fileMode(fi.st.Mode) }
+func (fi *fileInfo) ModTime() time.Time { return time.Unix(fi.st.Mtim.Unix()) }
+func (fi *fileInfo) IsDir() bool        { return fi.st.Mode&unix.S_IFMT == unix.S_IFDIR }
+func (fi *fileInfo) Sys() any {
+	s := &fi.st
+	return &syscall.Stat_t{
+		Dev: s.Dev, Ino: s.Ino, Nlink: s.Nlink, Mode: s.Mode, Uid: s.Uid, Gid: s.Gid, Rdev: s.Rdev,
+		Size: s.Size, Blksize: s.Blksize, Blocks: s.Blocks,
+		Atim: syscall.Timespec{Sec: s.Atim.Sec, Nsec: s.Atim.Nsec},
+		Mtim: syscall.Timespec{Sec: s.Mtim.Sec, Nsec: s.Mtim.Nsec},
+		Ctim: syscall.Timespec{Sec: s.Ctim.Sec, Nsec: s.Ctim.Nsec},
+	}
+}
+
+// sameInode says whether fi (from Lstat) and st are the same file.
+func sameInode(fi fs.FileInfo, st *unix.Stat_t) bool {
+	f, ok := fi.(*fileInfo)
+	return ok && f.st.Dev == st.Dev && f.st.Ino == st.Ino
+}
+
+// fileMode is os's mapping of st_mode to fs.FileMode.
+func fileMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
 }
 
 // Lstat describes p itself, never what a symlink at p points to.
@@ -176,7 +286,7 @@ func (w *workTree) Lstat(p string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.Lstat(base)
+	return lstatAt(d, base, p)
 }
 
 // Readlink returns the target of the symlink p.
@@ -185,27 +295,52 @@ func (w *workTree) Readlink(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return d.Readlink(base)
+	b := make([]byte, 256)
+	for {
+		n, err := unix.Readlinkat(d, base, b)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return "", &fs.PathError{Op: "readlink", Path: p, Err: err}
+		case n < len(b):
+			return string(b[:n]), nil
+		default:
+			b = make([]byte, 2*len(b))
+		}
+	}
 }
 
 // Open opens the regular file p for reading; fi is what Lstat said p is, and
-// anything else found there (a symlink, a swapped file) is refused.
+// anything else found there (a symlink, which O_NOFOLLOW refuses to open at all; a
+// swapped file; a FIFO, which O_NONBLOCK keeps from blocking) is refused.
+//
+// A file with more than one link is not opened either (errHardLinked): git never makes
+// one, and it may be a file from outside the checkout that the gateway would read.
 func (w *workTree) Open(p string, fi fs.FileInfo) (*os.File, error) {
 	d, base, err := w.parent(p)
 	if err != nil {
 		return nil, err
 	}
-	f, err := d.OpenFile(base, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
+	if f, ok := fi.(*fileInfo); ok && f.st.Nlink > 1 {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: errHardLinked}
 	}
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || !os.SameFile(fi, st) {
-		_ = f.Close()
+	fd, err := openRetry(d, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || !sameInode(fi, &st) {
+		unix.Close(fd)
 		return nil, fmt.Errorf("%s changed while it was opened", p)
 	}
-	return f, nil
+	if st.Nlink > 1 {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: p, Err: errHardLinked}
+	}
+	return os.NewFile(uintptr(fd), p), nil
 }
+
+var errHardLinked = errors.New("file has more than one link")
 
 // Remove removes p itself: a file, a symlink (not what it points to) or an empty
 // directory. A p below a symlink does not exist, so nothing is removed.
@@ -215,7 +350,28 @@ func (w *workTree) Remove(p string) error {
 		return err
 	}
 	w.forget(p)
-	return d.Remove(base)
+	e := unlinkat(d, base, 0)
+	if e == nil {
+		return nil
+	}
+	e1 := unlinkat(d, base, unix.AT_REMOVEDIR)
+	if e1 == nil {
+		return nil
+	}
+	// As os.Remove: the file error, unless p is a directory.
+	if e1 != unix.ENOTDIR {
+		e = e1
+	}
+	return &fs.PathError{Op: "remove", Path: p, Err: e}
+}
+
+func unlinkat(dir int, name string, flags int) error {
+	for {
+		err := unix.Unlinkat(dir, name, flags)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // Mkdir makes the directory p; its parent must exist.
@@ -224,7 +380,10 @@ func (w *workTree) Mkdir(p string) error {
 	if err != nil {
 		return err
 	}
-	return d.Mkdir(base, 0o755)
+	if err := unix.Mkdirat(d, base, 0o755); err != nil {
+		return &fs.PathError{Op: "mkdir", Path: p, Err: err}
+	}
+	return nil
 }
 
 // MkdirAll makes the directory rel and those above it, one at a time; anything
@@ -263,24 +422,27 @@ func isBlocked(err error) bool {
 }
 
 // WriteFile writes r to a temporary file beside p, then renames it over p, so p is
-// never half written; it returns what p is afterwards.
+// never half written; it returns what p is afterwards. The temporary file is created
+// new (O_EXCL: a name the account planted is not reused) and its mode set on the open
+// descriptor; the rename replaces the entry p and never writes through it.
 func (w *workTree) WriteFile(p string, r io.Reader, perm fs.FileMode) (fs.FileInfo, error) {
 	d, base, err := w.parent(p)
 	if err != nil {
 		return nil, err
 	}
-	var f *os.File
+	var fd int
 	var tmp string
 	for range 100 {
 		tmp = tempPrefix + randomSuffix()
-		f, err = d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if !errors.Is(err, fs.ErrExist) {
+		fd, err = openRetry(d, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != unix.EEXIST {
 			break
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "create", Path: path.Join(path.Dir(p), tmp), Err: err}
 	}
+	f := os.NewFile(uintptr(fd), path.Join(path.Dir(p), tmp))
 	_, err = io.Copy(f, r)
 	if err == nil {
 		err = f.Chmod(perm)
@@ -290,13 +452,20 @@ func (w *workTree) WriteFile(p string, r io.Reader, perm fs.FileMode) (fs.FileIn
 	}
 	if err == nil {
 		w.forget(p)
-		err = d.Rename(tmp, base)
+		err = renameat(d, tmp, base, p)
 	}
 	if err != nil {
-		_ = d.Remove(tmp)
+		_ = unlinkat(d, tmp, 0)
 		return nil, err
 	}
-	return d.Lstat(base)
+	return lstatAt(d, base, p)
+}
+
+func renameat(dir int, from, to, p string) error {
+	if err := unix.Renameat(dir, from, dir, to); err != nil {
+		return &fs.PathError{Op: "rename", Path: p, Err: err}
+	}
+	return nil
 }
 
 // Symlink makes p a symlink to target, through a temporary name and a rename. The
@@ -309,23 +478,24 @@ func (w *workTree) Symlink(target, p string) (fs.FileInfo, error) {
 	var tmp string
 	for range 100 {
 		tmp = tempPrefix + randomSuffix()
-		err = d.Symlink(target, tmp)
-		if !errors.Is(err, fs.ErrExist) {
+		err = unix.Symlinkat(target, d, tmp)
+		if err != unix.EEXIST {
 			break
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "symlink", Path: p, Err: err}
 	}
 	w.forget(p)
-	if err := d.Rename(tmp, base); err != nil {
-		_ = d.Remove(tmp)
+	if err := renameat(d, tmp, base, p); err != nil {
+		_ = unlinkat(d, tmp, 0)
 		return nil, err
 	}
-	return d.Lstat(base)
+	return lstatAt(d, base, p)
 }
 
-// ReadDir lists the directory rel ("" for the checkout) without following symlinks.
+// ReadDir lists the directory rel ("" for the checkout) without following symlinks:
+// each entry is described by fstatat relative to the open directory.
 func (w *workTree) ReadDir(rel string) ([]fs.DirEntry, error) {
 	if rel != "" {
 		if err := validPath(rel, false); err != nil {
@@ -336,18 +506,33 @@ func (w *workTree) ReadDir(rel string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := d.Open(".")
+	// A descriptor of its own, so reading it moves no offset of the kept one.
+	fd, err := openRetry(d, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: rel, Err: err}
 	}
+	f := os.NewFile(uintptr(fd), rel)
 	defer f.Close()
-	ents, err := f.ReadDir(-1)
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	names, err := f.Readdirnames(-1)
+	slices.Sort(names)
+	ents := make([]fs.DirEntry, 0, len(names))
+	for _, name := range names {
+		fi, serr := lstatAt(fd, name, path.Join(rel, name))
+		if errors.Is(serr, fs.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if serr != nil {
+			return ents, serr
+		}
+		ents = append(ents, fs.FileInfoToDirEntry(fi))
+	}
 	return ents, err
 }
 
 // WalkFiles calls fn with the path of every file and symlink under the directory
-// rel, descending only into real directories.
+// rel, descending only into real directories. A directory named .git (or an alias),
+// which only someone other than origin can have made, is reported like a file and
+// not entered: the writer has no business in any .git.
 func (w *workTree) WalkFiles(rel string, fn func(p string) error) error {
 	ents, err := w.ReadDir(rel)
 	if err != nil {
@@ -355,7 +540,7 @@ func (w *workTree) WalkFiles(rel string, fn func(p string) error) error {
 	}
 	for _, e := range ents {
 		p := rel + "/" + e.Name()
-		if e.IsDir() {
+		if e.IsDir() && validPath(p, false) == nil {
 			if err := w.WalkFiles(p, fn); err != nil {
 				return err
 			}
@@ -523,10 +708,10 @@ func asciiEqualFold(a, b string) bool {
 //
 // The tree is a's, and a process a left running may change it during the walk, so the walk
 // never resolves a path: it holds each folder open (opened without following a link) and
-// changes its entries relative to it, links themselves (AT_SYMLINK_NOFOLLOW). A folder
-// swapped for a link meanwhile is not entered (O_NOFOLLOW). A file with more than one
-// link is never given away: a hard link to a file elsewhere (where protected_hardlinks is
-// off) would hand that file to a.
+// changes each entry through a descriptor of its own, opened without following a link and
+// checked (walk). A folder swapped for a link meanwhile is not entered (O_NOFOLLOW). A file
+// with more than one link is never given away: a hard link to a file elsewhere (where
+// protected_hardlinks is off) would hand that file to a.
 func handOver(path string, a *Account) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -573,6 +758,12 @@ func (h *handover) note(rel string, err error) {
 
 // walk hands over the entries of the open folder fd (rel in the checkout; inGit: inside
 // .git) and closes fd.
+//
+// An entry is looked at with fstatat only to skip what needs no change, which after the
+// first hand-over is nearly everything. To change one, the walk opens it (never
+// following a link: O_NOFOLLOW, or O_PATH|O_NOFOLLOW for the link itself), checks what
+// it opened, and changes that open file: a name the account swaps meanwhile, for a hard
+// link to a file elsewhere or for a symlink, is never chowned or chmod'ed by name.
 func (h *handover) walk(fd int, rel string, inGit bool) {
 	dir := os.NewFile(uintptr(fd), rel)
 	defer dir.Close()
@@ -596,26 +787,79 @@ func (h *handover) walk(fd int, rel string, inGit bool) {
 			h.note(p, err)
 			continue
 		}
-		kind := st.Mode & unix.S_IFMT
-		if (st.Uid != want.uid || st.Gid != want.gid) && (kind == unix.S_IFDIR || st.Nlink <= 1) {
-			h.note(p, unix.Fchownat(fd, name, int(want.uid), int(want.gid), unix.AT_SYMLINK_NOFOLLOW))
-		}
-		if kind == unix.S_IFDIR && perm != 0 {
-			perm |= 0o010 // a group-readable folder is also searchable
-		}
-		// Only in .git, which a cannot write, so the entry cannot turn into a link
-		// between the stat and the chmod (which would follow it).
-		if mode := uint32(st.Mode & 0o7777); perm != 0 && kind != unix.S_IFLNK && mode|perm != mode {
-			h.note(p, unix.Fchmodat(fd, name, mode|perm, 0))
-		}
-		if kind != unix.S_IFDIR {
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				h.note(p, err)
+				continue
+			}
+			if perm != 0 {
+				perm |= 0o010 // a group-readable folder is also searchable
+			}
+			// What fstatat saw decides whether to look again; a folder swapped in since
+			// that needs a change gets it at the next hand-over.
+			if h.needs(&st, want, perm) {
+				if err := unix.Fstat(sub, &st); err != nil {
+					h.note(p, err)
+					unix.Close(sub)
+					continue
+				}
+				h.fix(sub, p, &st, want, perm)
+			}
+			h.walk(sub, p, git)
 			continue
 		}
-		sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if !h.needs(&st, want, perm) {
+			continue
+		}
+		// Only a file needing a mode is opened for reading (only in .git, where files
+		// are the gateway's); for a change of owner, O_PATH opens without reading.
+		flags := unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		if h.needsMode(&st, perm) {
+			flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+		}
+		f, err := unix.Openat(fd, name, flags, 0)
+		if err == unix.ELOOP {
+			continue // became a link since the fstatat: left for the next hand-over
+		}
 		if err != nil {
 			h.note(p, err)
 			continue
 		}
-		h.walk(sub, p, git)
+		if err := unix.Fstat(f, &st); err != nil {
+			h.note(p, err)
+		} else if st.Mode&unix.S_IFMT != unix.S_IFDIR { // a folder swapped in: next time
+			h.fix(f, p, &st, want, perm)
+		}
+		unix.Close(f)
+	}
+}
+
+func (h *handover) needs(st *unix.Stat_t, want owner, perm uint32) bool {
+	return h.needsOwner(st, want) || h.needsMode(st, perm)
+}
+
+// needsOwner: a file with more than one link is never given away: a hard link to a
+// file elsewhere (where protected_hardlinks is off) would hand that file to a.
+func (h *handover) needsOwner(st *unix.Stat_t, want owner) bool {
+	kind := st.Mode & unix.S_IFMT
+	return (st.Uid != want.uid || st.Gid != want.gid) && (kind == unix.S_IFDIR || st.Nlink <= 1)
+}
+
+func (h *handover) needsMode(st *unix.Stat_t, perm uint32) bool {
+	mode := uint32(st.Mode & 0o7777)
+	return perm != 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK && mode|perm != mode
+}
+
+// fix changes the open file f (fstat'ed into st; opened with O_PATH unless it needs a
+// mode) to be want's with perm added.
+func (h *handover) fix(f int, p string, st *unix.Stat_t, want owner, perm uint32) {
+	if h.needsOwner(st, want) {
+		// fchown does not take an O_PATH descriptor; fchownat on it with AT_EMPTY_PATH
+		// changes exactly the opened inode, a link itself included.
+		h.note(p, unix.Fchownat(f, "", int(want.uid), int(want.gid), unix.AT_EMPTY_PATH))
+	}
+	if h.needsMode(st, perm) {
+		h.note(p, unix.Fchmod(f, uint32(st.Mode&0o7777)|perm))
 	}
 }
