@@ -1,6 +1,7 @@
 package repos
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -165,5 +166,90 @@ func BenchmarkHandOver(b *testing.B) {
 		if err := handOver(dir, a); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRunAsTakesGitBackBeforeTheUpdate: a checkout the account already owned, .git
+// included and left writable by the group and others (run_as just switched on), whose
+// update then fails (a local modification in ff mode): .git and the top folder are the
+// gateway's again before the update runs, so the account can neither swap nor write .git
+// during it, even though no hand-over follows a failed update.
+func TestRunAsTakesGitBackBeforeTheUpdate(t *testing.T) {
+	u := testkit.NewUser(t)
+	e := newWorkerEnv(t)
+	testkit.Reachable(t, e.checkout)
+	as := &Account{Name: u.Name, UID: u.UID, GID: u.GID, Home: "/nonexistent"}
+	// The test's checkout shares object files with its origin by hard links (a local
+	// clone); a checkout hookgate cloned has none. Copy them apart first.
+	err := filepath.WalkDir(filepath.Join(e.checkout, ".git"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(p+".copy", b, 0o444); err != nil {
+			return err
+		}
+		return os.Rename(p+".copy", p)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(e.checkout, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(p, int(u.UID), int(u.GID)); err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink == 0 {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return os.Chmod(p, info.Mode().Perm()|0o022)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The account's own edit of a tracked file: the fast-forward refuses.
+	if err := os.WriteFile(filepath.Join(e.checkout, "README.md"), []byte("edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
+	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}, RunAs: as})
+	d := e.queue(t, "site", "reclaim-1")
+	if !m.workers["site"].runOnce() {
+		t.Fatal("runOnce found nothing to deploy")
+	}
+	if dp := e.deploy(t, d.DeployID); dp.Status != store.DeployFailed || !strings.Contains(dp.Error, "local modifications") {
+		t.Fatalf("deploy %s: %q; want failed on the local modification", dp.Status, dp.Error)
+	}
+	err = filepath.WalkDir(filepath.Join(e.checkout, ".git"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := info.Sys().(*syscall.Stat_t)
+		if st.Uid != uint32(os.Geteuid()) {
+			t.Errorf("%s is owned by uid %d after the update, want the gateway's %d", p, st.Uid, os.Geteuid())
+		}
+		if d.Type()&fs.ModeSymlink == 0 && info.Mode().Perm()&0o022 != 0 {
+			t.Errorf("%s is %v after the update: writable by the account's group or others", p, info.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(e.checkout); err != nil || info.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) || info.Mode()&fs.ModeSticky == 0 {
+		t.Fatalf("the top folder after the update: %v, %v; want the gateway's and sticky", info, err)
 	}
 }

@@ -497,7 +497,14 @@ func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
 	if dp.Target != "" {
 		out.Printf("hookgate: moving to %s (%s)", short(dp.Target), dp.Trigger)
 	}
-	upd, err := UpdateTo(ctx, r.Spec, dp.Target)
+	var upd UpdateResult
+	var err error
+	if r.RunAs != nil {
+		err = reclaim(r.Path, r.RunAs)
+	}
+	if err == nil {
+		upd, err = UpdateTo(ctx, r.Spec, dp.Target)
+	}
 	if w.cloneDone != nil {
 		w.cloneDone()
 	}

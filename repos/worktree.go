@@ -713,15 +713,36 @@ func asciiEqualFold(a, b string) bool {
 // with more than one link is never given away: a hard link to a file elsewhere (where
 // protected_hardlinks is off) would hand that file to a.
 func handOver(path string, a *Account) error {
+	return handOverWalk(path, a, false)
+}
+
+// reclaim takes the top folder and .git back before an update, as handOver leaves them
+// after one: the top folder the gateway's (sticky, the account's group may write) and
+// .git the gateway's, only readable by the account's group. handOver runs only after an
+// update that succeeded, so without this the first update of a checkout the account
+// already owned (run_as just switched on), or one after a failed update, would run while
+// the account could still swap or write .git. The work tree itself stays the account's.
+func reclaim(path string, a *Account) error {
+	return handOverWalk(path, a, true)
+}
+
+func handOverWalk(path string, a *Account, gitOnly bool) error {
+	verb := "hand the checkout to " + a.Name
+	if gitOnly {
+		verb = "take .git back from " + a.Name
+	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) && gitOnly {
+		return nil // not cloned yet: the clone is made by the gateway, in a folder of its own
+	}
 	if err != nil {
-		return fmt.Errorf("hand the checkout to %s: open %s: %w", a.Name, path, err)
+		return fmt.Errorf("%s: open %s: %w", verb, path, err)
 	}
 	h := &handover{a: a, gw: owner{uint32(os.Geteuid()), uint32(os.Getegid())}}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return fmt.Errorf("hand the checkout to %s: %w", a.Name, err)
+		return fmt.Errorf("%s: %w", verb, err)
 	}
 	if st.Uid != h.gw.uid || st.Gid != a.GID {
 		h.note(".", unix.Fchown(fd, int(h.gw.uid), int(a.GID)))
@@ -729,15 +750,45 @@ func handOver(path string, a *Account) error {
 	if mode := uint32(st.Mode & 0o7777); mode|0o070|unix.S_ISVTX != mode {
 		h.note(".", unix.Fchmod(fd, mode|0o070|unix.S_ISVTX))
 	}
-	h.walk(fd, ".", false)
+	if gitOnly {
+		h.walkGit(fd)
+	} else {
+		h.walk(fd, ".", false)
+	}
 	if len(h.errs) > 0 {
 		more := ""
 		if len(h.errs) > 1 {
 			more = " (and " + strconv.Itoa(len(h.errs)-1) + " more)"
 		}
-		return fmt.Errorf("hand the checkout to %s: %w%s", a.Name, h.errs[0], more)
+		return fmt.Errorf("%s: %w%s", verb, h.errs[0], more)
 	}
 	return nil
+}
+
+// walkGit gives .git, below the open top folder fd, back to the gateway the way walk does
+// inside .git, and closes fd. A .git that is not a folder is left to the update, which
+// refuses it.
+func (h *handover) walkGit(fd int) {
+	defer unix.Close(fd)
+	sub, err := unix.Openat(fd, ".git", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return
+	}
+	if err != nil {
+		h.note(".git", err)
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(sub, &st); err != nil {
+		h.note(".git", err)
+		unix.Close(sub)
+		return
+	}
+	want := owner{h.gw.uid, h.a.GID}
+	if h.needs(&st, want, 0o050) {
+		h.fix(sub, ".git", &st, want, 0o050)
+	}
+	h.walk(sub, ".git", true)
 }
 
 type owner struct{ uid, gid uint32 }
@@ -809,6 +860,13 @@ func (h *handover) walk(fd int, rel string, inGit bool) {
 			h.walk(sub, p, git)
 			continue
 		}
+		if git && st.Nlink > 1 && st.Uid != h.gw.uid && st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			// The account's, and linked elsewhere: taking it back could take a file
+			// outside the checkout from whoever owns it, leaving it lets the account
+			// write .git. Neither: the deploy stops and says so.
+			h.note(p, errors.New("a file in .git that is not the gateway's has another hard link; remove the link or clone the checkout again"))
+			continue
+		}
 		if !h.needs(&st, want, perm) {
 			continue
 		}
@@ -848,8 +906,13 @@ func (h *handover) needsOwner(st *unix.Stat_t, want owner) bool {
 
 func (h *handover) needsMode(st *unix.Stat_t, perm uint32) bool {
 	mode := uint32(st.Mode & 0o7777)
-	return perm != 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK && mode|perm != mode
+	return perm != 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK && gitMode(mode, perm) != mode
 }
+
+// gitMode is the mode an entry of .git gets: perm added for the account's group, and no
+// write for the group or others, which an account that once owned the checkout may have
+// left there.
+func gitMode(mode, perm uint32) uint32 { return (mode | perm) &^ 0o022 }
 
 // fix changes the open file f (fstat'ed into st; opened with O_PATH unless it needs a
 // mode) to be want's with perm added.
@@ -860,6 +923,6 @@ func (h *handover) fix(f int, p string, st *unix.Stat_t, want owner, perm uint32
 		h.note(p, unix.Fchownat(f, "", int(want.uid), int(want.gid), unix.AT_EMPTY_PATH))
 	}
 	if h.needsMode(st, perm) {
-		h.note(p, unix.Fchmod(f, uint32(st.Mode&0o7777)|perm))
+		h.note(p, unix.Fchmod(f, gitMode(uint32(st.Mode&0o7777), perm)))
 	}
 }
