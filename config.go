@@ -17,6 +17,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/hookgate/hookgate/store"
+
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -37,7 +39,8 @@ type Config struct {
 // ServerConfig is the [server] table.
 type ServerConfig struct {
 	Listen          string   `toml:"listen"`
-	Database        string   `toml:"database"`
+	Database        string   `toml:"database"`     // a SQLite file or a postgres:// URL
+	DatabaseEnv     string   `toml:"database_env"` // the environment variable holding either
 	AdminToken      string   `toml:"admin_token"`
 	AdminTokenEnv   string   `toml:"admin_token_env"`
 	MaxBody         string   `toml:"max_body"`
@@ -48,6 +51,7 @@ type ServerConfig struct {
 
 	shutdownTimeout time.Duration
 	retention       time.Duration // 0: keep everything
+	database        string        // resolved: the file's path, or the URL (it may hold a password)
 }
 
 // RepoConfig is one [repos.NAME] table.
@@ -97,7 +101,6 @@ var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 func defaults() *Config {
 	return &Config{Server: ServerConfig{
 		Listen:          "127.0.0.1:8080",
-		Database:        "data/hookgate.db",
 		MaxBody:         "25MB",
 		Workers:         4,
 		ShutdownTimeout: "30s",
@@ -152,10 +155,9 @@ func (c *Config) resolve(dir string) error {
 	if s.Listen == "" {
 		errs = append(errs, errors.New("server.listen is empty"))
 	}
-	if s.Database == "" {
-		errs = append(errs, errors.New("server.database is empty"))
+	if err := s.resolveDatabase(dir); err != nil {
+		errs = append(errs, err)
 	}
-	s.Database = anchor(dir, s.Database)
 	if s.Workers < 1 {
 		errs = append(errs, fmt.Errorf("server.workers must be at least 1, not %d", s.Workers))
 	}
@@ -526,3 +528,41 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// defaultDatabase is the SQLite file used when neither database nor database_env is set.
+const defaultDatabase = "data/hookgate.db"
+
+// resolveDatabase reads database or database_env into s.database: a SQLite file's path,
+// anchored at dir, or a PostgreSQL URL. Errors never quote a URL, which may hold a password.
+func (s *ServerConfig) resolveDatabase(dir string) error {
+	v := s.Database
+	switch {
+	case s.Database != "" && s.DatabaseEnv != "":
+		return errors.New("server: set database or database_env, not both")
+	case s.DatabaseEnv != "":
+		if v = os.Getenv(s.DatabaseEnv); v == "" {
+			return fmt.Errorf("server.database_env: environment variable %s is empty or unset", s.DatabaseEnv)
+		}
+	case v == "":
+		v = defaultDatabase
+	}
+	if store.IsPostgres(v) {
+		if err := store.CheckPostgresURL(v); err != nil {
+			return fmt.Errorf("server.database: %w", err)
+		}
+		s.database = v
+		return nil
+	}
+	if strings.Contains(v, "://") {
+		return errors.New("server.database: neither a file path nor a postgres:// or postgresql:// URL")
+	}
+	s.database = anchor(dir, v)
+	if s.DatabaseEnv == "" {
+		s.Database = s.database
+	}
+	return nil
+}
+
+// Database is the database the gateway opens: a SQLite file's path or a PostgreSQL URL.
+// Never log it as it is: see store.Redact.
+func (c *Config) Database() string { return c.Server.database }

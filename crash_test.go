@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -110,6 +112,20 @@ func deliver(t *testing.T, addr, hook, event, guid string, body, secret []byte) 
 // restart on the same database it becomes 'interrupted', the repository is deployed again
 // up to origin's newest commit, and the queue drains.
 func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testCrashLosesNoAcknowledgedDelivery(t, filepath.Join(t.TempDir(), "data", "hookgate.db"))
+	})
+	if pgtest.Enabled(t) {
+		t.Run("postgres", func(t *testing.T) { testCrashLosesNoAcknowledgedDelivery(t, pgtest.Database(t)) })
+	}
+}
+
+// testCrashLosesNoAcknowledgedDelivery runs the crash on database, a SQLite file's path or
+// a PostgreSQL URL; the URL reaches the gateway through database_env. On PostgreSQL a
+// second gateway started on the same database meanwhile is refused at once, and the
+// restart after SIGKILL is not: the server dropped the killed one's lock with its
+// connection.
+func testCrashLosesNoAcknowledgedDelivery(t *testing.T, dbPath string) {
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -124,12 +140,16 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 	t.Cleanup(func() { os.WriteFile(release, nil, 0o644) })
 	addr := freeAddr(t)
 	secret := []byte("crash-test-secret-0f3a9c")
-	dbPath := filepath.Join(dir, "data", "hookgate.db")
 	cfgPath := filepath.Join(dir, "config.toml")
+	database, env := fmt.Sprintf("database = %q", dbPath), []string(nil)
+	pg := store.IsPostgres(dbPath)
+	if pg {
+		database, env = `database_env = "HOOKGATE_CRASH_DATABASE"`, []string{"HOOKGATE_CRASH_DATABASE=" + dbPath}
+	}
 	cfg := fmt.Sprintf(`
 [server]
 listen = %q
-database = %q
+%s
 shutdown_timeout = "5s"
 
 [repos.site]
@@ -138,12 +158,12 @@ path = %q
 branch = "main"
 commands = ["echo $HOOKGATE_DEPLOY >> %s; while [ ! -f %s ]; do sleep 0.05; done"]
 timeout = "2m"
-`, addr, dbPath, secret, checkout, started, release)
+`, addr, database, secret, checkout, started, release)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	gw := startGateway(t, bin, cfgPath, addr)
+	gw := startGateway(t, bin, cfgPath, addr, env...)
 	var acked []hookAnswer
 	send := func(event string, body []byte) hookAnswer {
 		a := deliver(t, addr, "site", event, fmt.Sprintf("crash-%d-%d", time.Now().UnixNano(), len(acked)), body, secret)
@@ -179,6 +199,22 @@ timeout = "2m"
 	send("ping", testkit.Payload(t, "github/ping.json"))
 	send("push", testkit.Push(t, "refs/heads/feature", prev, prev, "")) // ignored, but acknowledged
 	newest := origin.Head()
+
+	if pg {
+		// The same configuration on another port: the database is taken.
+		other := filepath.Join(dir, "other.toml")
+		if err := os.WriteFile(other, []byte(strings.Replace(cfg, addr, freeAddr(t), 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		second := exec.Command(bin, "serve", "--config", other)
+		second.Env = append(os.Environ(), env...)
+		start := time.Now()
+		out, err := second.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), store.ErrGatewayRunning.Error()) {
+			t.Fatalf("a second gateway on the database: %v\n%s", err, out)
+		}
+		t.Logf("second gateway refused in %v", time.Since(start).Round(time.Millisecond))
+	}
 
 	if err := gw.stop(t, syscall.SIGKILL); err == nil {
 		t.Fatal("the gateway exited cleanly after SIGKILL?")
@@ -219,7 +255,7 @@ timeout = "2m"
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gw = startGateway(t, bin, cfgPath, addr)
+	gw = startGateway(t, bin, cfgPath, addr, env...)
 	st, err = store.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)

@@ -98,11 +98,15 @@ func cmdServe(args []string, stderr io.Writer) int {
 // hup. Shutdown order: stop taking requests, then let workers finish (up to
 // shutdown_timeout), then send the notifications still queued, then close the database.
 func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, logger *slog.Logger) error {
-	st, err := store.Open(ctx, cfg.Server.Database)
+	st, err := store.Open(ctx, cfg.Database())
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Before InterruptRunning: a second gateway must not mark the first's deploys cut off.
+	if err := st.LockGateway(ctx); err != nil {
+		return err
+	}
 
 	requeued, err := st.InterruptRunning(ctx, "interrupted: the gateway stopped while this deploy was running")
 	if err != nil {
@@ -166,7 +170,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", cfg.Server.Database,
+	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.Database()),
 		"repos", len(cfg.Repos), "workers", cfg.Server.Workers)
 
 wait:

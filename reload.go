@@ -61,6 +61,7 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	}
 	// Keep what cannot change in place, so the configuration in force says what runs.
 	cfg.Server.Listen, cfg.Server.Database = old.Server.Listen, old.Server.Database
+	cfg.Server.DatabaseEnv, cfg.Server.database = old.Server.DatabaseEnv, old.Server.database
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
 	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody, AdminToken: cfg.adminToken}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
@@ -104,7 +105,7 @@ func restartRequired(old, file ServerConfig) []string {
 	if old.Listen != file.Listen {
 		out = append(out, "server.listen")
 	}
-	if old.Database != file.Database {
+	if old.Database != file.Database || old.DatabaseEnv != file.DatabaseEnv || old.database != file.database {
 		out = append(out, "server.database")
 	}
 	if old.Workers != file.Workers {

@@ -7,6 +7,11 @@ import (
 	"fmt"
 )
 
+const claimDeploySQL = `
+	UPDATE deploys SET status = 'running', started_at = ?
+	WHERE repo = ? AND status = 'queued'
+	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at`
+
 // ClaimDeploy moves repo's queued deploy to running and returns it, or ErrNotFound when
 // nothing is queued. The conditional update is the claim: two claimers can never both win.
 func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
@@ -16,19 +21,15 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	}
 	defer tx.Rollback()
 	var dp Deploy
-	err = tx.QueryRowContext(ctx, `
-		UPDATE deploys SET status = 'running', started_at = ?
-		WHERE repo = ? AND status = 'queued'
-		RETURNING id, repo, status, triggered_by, ref, queued_at, started_at`,
-		s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt)
+	err = tx.QueryRowContext(ctx, s.sql(claimDeploySQL), s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)
 	}
 	if err != nil {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, err)
 	}
-	err = tx.QueryRowContext(ctx, `
-		SELECT guid FROM deliveries WHERE deploy_id = ? ORDER BY id DESC LIMIT 1`,
+	err = tx.QueryRowContext(ctx, s.sql(`
+		SELECT guid FROM deliveries WHERE deploy_id = ? ORDER BY id DESC LIMIT 1`),
 		dp.ID).Scan(&dp.DeliveryGUID)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
@@ -43,9 +44,9 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 // UpdateDeployProgress stores a running deploy's commits and output so far, so the history
 // shows a deploy while it runs.
 func (s *Store) UpdateDeployProgress(ctx context.Context, id int64, from, to, log string) error {
-	_, err := s.wdb.ExecContext(ctx, `
+	_, err := s.wdb.ExecContext(ctx, s.sql(`
 		UPDATE deploys SET from_commit = ?, to_commit = ?, log = ?
-		WHERE id = ? AND status = 'running'`, from, to, log, id)
+		WHERE id = ? AND status = 'running'`), from, to, log, id)
 	if err != nil {
 		return fmt.Errorf("update deploy %d: %w", id, err)
 	}
@@ -66,9 +67,9 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	}
 	defer tx.Rollback()
 	var repo string
-	err = tx.QueryRowContext(ctx, `
+	err = tx.QueryRowContext(ctx, s.sql(`
 		UPDATE deploys SET status = ?, from_commit = ?, to_commit = ?, error = ?, log = ?, finished_at = ?
-		WHERE id = ? AND status = 'running' RETURNING repo`,
+		WHERE id = ? AND status = 'running' RETURNING repo`),
 		r.Status, r.FromCommit, r.ToCommit, r.Error, r.Log, s.now(), id).Scan(&repo)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("finish deploy %d: not running: %w", id, ErrConflict)
@@ -96,14 +97,17 @@ func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, 
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `
+	rows, err := tx.QueryContext(ctx, s.sql(`
 		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
-		WHERE status = 'running' RETURNING repo`, reason, s.now())
+		WHERE status = 'running' RETURNING repo`), reason, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	repos, err := scanStrings(rows)
 	if err != nil {
+		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+	}
+	if err := s.lockRepos(ctx, tx, repos); err != nil {
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	for _, repo := range repos {
@@ -168,7 +172,7 @@ func scanDeploy(row scanner, extra ...any) (Deploy, error) {
 
 // Deploy returns one deploy with its output and the ids of the deliveries that joined it.
 func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
-	row := s.rdb.QueryRowContext(ctx, `SELECT `+deployColumns+`, log FROM deploys WHERE id = ?`, id)
+	row := s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deployColumns+`, log FROM deploys WHERE id = ?`), id)
 	var log string
 	dp, err := scanDeploy(row, &log)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -186,7 +190,7 @@ func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
 
 func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error) {
 	rows, err := s.rdb.QueryContext(ctx,
-		`SELECT id FROM deliveries WHERE deploy_id = ? ORDER BY id`, deployID)
+		s.sql(`SELECT id FROM deliveries WHERE deploy_id = ? ORDER BY id`), deployID)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
 	}

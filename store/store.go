@@ -14,8 +14,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // the "sqlite" driver
 
 	"github.com/hookgate/hookgate/migrations"
 )
@@ -28,21 +27,33 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
-// Store is the SQLite database. Writes go through one connection, so they never meet
-// SQLITE_BUSY from each other; reads use their own pool and, thanks to WAL, never wait for
-// writes.
+// Store is the database: a SQLite file or a PostgreSQL database. On SQLite writes go
+// through one connection, so they never meet SQLITE_BUSY from each other; reads use their
+// own pool and, thanks to WAL, never wait for writes. On PostgreSQL wdb and rdb are one
+// pool.
 type Store struct {
 	wdb *sql.DB
 	rdb *sql.DB
+	pg  bool // PostgreSQL, else SQLite; see dialect.go
 	now func() time.Time
 
 	batch    *batcher
 	prepared prepared // the write path's statements
+
+	held *sql.Conn // PostgreSQL: the connection holding LockGateway's lock
 }
 
-// Open opens (creating if needed) the database at path, creates its folder, and applies the
-// migrations.
-func Open(ctx context.Context, path string) (*Store, error) {
+// Open opens the database and applies the migrations. database is a SQLite file's path
+// (the file and its folder are created when missing) or a PostgreSQL URL
+// (postgres://… or postgresql://…, see IsPostgres).
+func Open(ctx context.Context, database string) (*Store, error) {
+	if IsPostgres(database) {
+		return openPostgres(ctx, database)
+	}
+	return openSQLite(ctx, database)
+}
+
+func openSQLite(ctx context.Context, path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create database folder: %w", err)
@@ -127,6 +138,13 @@ func (s *Store) SetNow(now func() time.Time) { s.now = now }
 func (s *Store) Close() error {
 	s.batch.close()
 	s.prepared.close()
+	if s.held != nil {
+		// Closing the pool below ends the session and with it the lock.
+		s.held.Close()
+	}
+	if s.rdb == s.wdb {
+		return s.wdb.Close()
+	}
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 
@@ -137,10 +155,4 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil
-}
-
-// isUniqueViolation matches SQLite's constraint error by code, never by message.
-func isUniqueViolation(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
