@@ -21,6 +21,7 @@ import (
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
 )
 
 // cmdCheck validates the config and each repository's checkout, one line per repository.
@@ -38,6 +39,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	failed := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if e, err := store.Inspect(ctx, cfg.Database()); err != nil {
+		failed++
+		fmt.Fprintf(tw, "error	database	%s %s	%v\n", e.Kind, e.Where, err)
+	} else if e.Missing {
+		fmt.Fprintf(tw, "ok	database	%s %s	not created yet (serve creates it)\n", e.Kind, e.Where)
+	} else {
+		fmt.Fprintf(tw, "ok	database	%s %s	%s\n", e.Kind, e.Where, e.Version)
+	}
 	for _, r := range cfg.RepoList() {
 		status, detail := checkRepo(r)
 		if status != "ok" {
@@ -62,7 +73,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	if failed > 0 {
-		fmt.Fprintf(stderr, "hookgate check: %d of %d repositories have problems\n", failed, len(cfg.Repos))
+		fmt.Fprintf(stderr, "hookgate check: %d problems (the database and %d repositories checked)\n", failed, len(cfg.Repos))
 		return 1
 	}
 	return 0

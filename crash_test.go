@@ -206,7 +206,9 @@ timeout = "2m"
 		if err := os.WriteFile(other, []byte(strings.Replace(cfg, addr, freeAddr(t), 1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		second := exec.Command(bin, "serve", "--config", other)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		second := exec.CommandContext(ctx, bin, "serve", "--config", other)
 		second.Env = append(os.Environ(), env...)
 		start := time.Now()
 		out, err := second.CombinedOutput()
