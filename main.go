@@ -31,6 +31,8 @@ Usage:
   hookgate check [--config config.toml]     validate the config and each repository's checkout
   hookgate send NAME [--event push|ping] [--url URL] [--config config.toml]
                                             sign and send a test delivery to a running gateway
+  hookgate db copy --from FILE (--to URL | --to-env VAR)
+                                            copy a SQLite history into a new PostgreSQL database
   hookgate version                          print the version, commit and Go version
 `
 
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdSend(args, stdout, stderr)
 	case "version":
 		return cmdVersion(args, stdout, stderr)
+	case "db":
+		return cmdDB(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -209,6 +209,12 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 			}
 		}
 		errs[i] = b.s.recordDelivery(ctx, tx, st, r)
+		if len(batch) == 1 && errs[i] != nil {
+			// Nothing else to commit; and on PostgreSQL the failed statement has ended
+			// the transaction, whose commit would only report that instead.
+			*r.d = saved[i]
+			return errs
+		}
 		if len(batch) > 1 {
 			if errs[i] != nil {
 				if _, err := tx.ExecContext(ctx, `ROLLBACK TO delivery`); err != nil {
