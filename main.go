@@ -177,6 +177,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.Database()),
 		"repos", len(cfg.Repos), "workers", cfg.Server.Workers)
 
+	lockLost := false
 wait:
 	for {
 		select {
@@ -189,6 +190,11 @@ wait:
 		case err = <-serveErr:
 			logger.Error("http server failed", "err", err)
 			break wait
+		case err = <-st.GatewayLockLost():
+			// Another gateway works the queue now: stop, and leave its deploys alone.
+			logger.Error("stopping: another gateway took the database", "err", err)
+			lockLost = true
+			break wait
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -197,6 +203,9 @@ wait:
 		logger.Warn("http shutdown", "err", err)
 	}
 	mgr.Stop(g.current().Server.shutdownTimeout)
+	if lockLost {
+		return err
+	}
 	if left, ierr := st.InterruptRunning(sctx, "interrupted: the gateway shut down before this deploy finished"); ierr != nil {
 		logger.Error("mark unfinished deploys", "err", ierr)
 	} else if len(left) > 0 {

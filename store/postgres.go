@@ -110,24 +110,108 @@ const gatewayLockClass = 0x68670002
 // session-level advisory lock held by a connection of this process's own until Close: a
 // gateway killed even with SIGKILL loses its connection, the server releases the lock, and
 // a restart succeeds at once, with no lease to wait out. On SQLite it does nothing.
+//
+// If that connection dies while the gateway runs (the server restarted, a network cut),
+// the lock goes with it: the store takes it again on a new connection, and if another
+// gateway took it meanwhile, GatewayLockLost says so.
 func (s *Store) LockGateway(ctx context.Context) error {
 	if !s.pg {
 		return nil
 	}
+	conn, err := s.takeGatewayLock(ctx)
+	if err != nil {
+		return err
+	}
+	s.setHeld(conn)
+	s.lockLost = make(chan error, 1)
+	s.lockQuit, s.lockDone = make(chan struct{}), make(chan struct{})
+	go s.keepGatewayLock()
+	return nil
+}
+
+// GatewayLockLost delivers an error once another gateway holds the lock this one lost;
+// the gateway must then stop without touching the queue. Nil (never ready) on SQLite.
+func (s *Store) GatewayLockLost() <-chan error { return s.lockLost }
+
+func (s *Store) takeGatewayLock(ctx context.Context) (*sql.Conn, error) {
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("lock gateway: %w", err)
+		return nil, fmt.Errorf("lock gateway: %w", err)
 	}
 	var got bool
 	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`,
 		gatewayLockClass, "gateway").Scan(&got); err != nil {
 		conn.Close()
-		return fmt.Errorf("lock gateway: %w", err)
+		return nil, fmt.Errorf("lock gateway: %w", err)
 	}
 	if !got {
 		conn.Close()
-		return ErrGatewayRunning
+		return nil, ErrGatewayRunning
 	}
-	s.held = conn
-	return nil
+	return conn, nil
+}
+
+func (s *Store) heldConn() *sql.Conn {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	return s.held
+}
+
+func (s *Store) setHeld(c *sql.Conn) {
+	s.lockMu.Lock()
+	s.held = c
+	s.lockMu.Unlock()
+}
+
+// lockCheckEvery is how often the lock's connection is checked.
+var lockCheckEvery = 5 * time.Second
+
+func (s *Store) keepGatewayLock() {
+	defer close(s.lockDone)
+	t := time.NewTicker(lockCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.lockQuit:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), lockCheckEvery)
+		held := s.heldConn()
+		_, err := held.ExecContext(ctx, `SELECT 1`)
+		if err == nil {
+			cancel()
+			continue
+		}
+		// The connection is gone, and with it the lock; database/sql drops a broken
+		// connection when it is handed back.
+		held.Close()
+		s.setHeld(nil)
+		conn, err := s.takeGatewayLock(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			s.setHeld(conn)
+		case errors.Is(err, ErrGatewayRunning):
+			s.lockLost <- fmt.Errorf("lost the gateway lock with its database connection: %w", err)
+			return
+		default:
+			// The database is unreachable: nothing can be written anyway; try again.
+			for s.heldConn() == nil {
+				select {
+				case <-s.lockQuit:
+					return
+				case <-t.C:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), lockCheckEvery)
+				conn, err := s.takeGatewayLock(ctx)
+				cancel()
+				if errors.Is(err, ErrGatewayRunning) {
+					s.lockLost <- fmt.Errorf("lost the gateway lock with its database connection: %w", err)
+					return
+				}
+				s.setHeld(conn)
+			}
+		}
+	}
 }

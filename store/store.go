@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -40,7 +41,12 @@ type Store struct {
 	batch    *batcher
 	prepared prepared // the write path's statements
 
-	held *sql.Conn // PostgreSQL: the connection holding LockGateway's lock
+	// PostgreSQL: the connection holding LockGateway's lock, and its keeper's channels.
+	lockMu             sync.Mutex // guards held: the keeper replaces it
+	held               *sql.Conn
+	lockLost           chan error
+	lockQuit, lockDone chan struct{}
+	stopLock           sync.Once
 }
 
 // Open opens the database and applies the migrations. database is a SQLite file's path
@@ -138,9 +144,13 @@ func (s *Store) SetNow(now func() time.Time) { s.now = now }
 func (s *Store) Close() error {
 	s.batch.close()
 	s.prepared.close()
-	if s.held != nil {
+	if s.lockQuit != nil {
+		s.stopLock.Do(func() { close(s.lockQuit) })
+		<-s.lockDone
+	}
+	if held := s.heldConn(); held != nil {
 		// Closing the pool below ends the session and with it the lock.
-		s.held.Close()
+		held.Close()
 	}
 	if s.rdb == s.wdb {
 		return s.wdb.Close()
