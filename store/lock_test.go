@@ -28,26 +28,21 @@ func TestGatewayLock(t *testing.T) {
 	}
 	// Cut a's lock connection from the server's side, as a server restart would: a takes
 	// the lock again, and b is still refused.
-	cut := func(s *Store) {
+	holder := func() int {
 		t.Helper()
 		var pid int
-		if err := s.heldConn().QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		err := b.rdb.QueryRowContext(ctx, `SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted`).Scan(&pid)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.rdb.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
-			t.Fatal(err)
-		}
+		return pid
 	}
-	cut(a)
+	cut := holder()
+	if _, err := b.rdb.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, cut); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var held int
-		if err := b.rdb.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted`).Scan(&held); err != nil {
-			t.Fatal(err)
-		}
-		if held == 1 {
-			break
-		}
+	for pid := holder(); pid == 0 || pid == cut; pid = holder() {
 		if time.Now().After(deadline) {
 			t.Fatal("a did not take the lock again after its connection was cut")
 		}
@@ -65,10 +60,7 @@ func TestGatewayLock(t *testing.T) {
 	// Now another session is quicker: it cuts a's connection and waits for the lock in one
 	// statement, so it is queued for the lock before a's backend has even ended. a hears
 	// that it lost the database.
-	var pid int
-	if err := a.heldConn().QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
-		t.Fatal(err)
-	}
+	pid := holder() // a's new connection
 	other, err := b.wdb.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
