@@ -43,11 +43,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	if e, err := store.Inspect(ctx, cfg.Database()); err != nil {
 		failed++
-		fmt.Fprintf(tw, "error	database	%s %s	%v\n", e.Kind, e.Where, err)
+		fmt.Fprintf(tw, "error\tdatabase\t%s %s\t%v\n", e.Kind, e.Where, err)
 	} else if e.Missing {
-		fmt.Fprintf(tw, "ok	database	%s %s	not created yet (serve creates it)\n", e.Kind, e.Where)
+		fmt.Fprintf(tw, "ok\tdatabase\t%s %s\tnot created yet (serve creates it)\n", e.Kind, e.Where)
 	} else {
-		fmt.Fprintf(tw, "ok	database	%s %s	%s\n", e.Kind, e.Where, e.Version)
+		fmt.Fprintf(tw, "ok\tdatabase\t%s %s\t%s\n", e.Kind, e.Where, e.Version)
+		for _, n := range e.Nodes {
+			fmt.Fprintf(tw, "ok\tnode %s\t%s, %s, last seen %s\trepos: %s\n", n.Name, n.Status, n.Version,
+				n.LastSeen.Format(time.RFC3339), strings.Join(n.Repos, ", "))
+		}
 	}
 	for _, r := range cfg.RepoList() {
 		status, detail := checkRepo(r)

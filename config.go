@@ -41,6 +41,7 @@ type ServerConfig struct {
 	Listen          string   `toml:"listen"`
 	Database        string   `toml:"database"`     // a SQLite file or a postgres:// URL
 	DatabaseEnv     string   `toml:"database_env"` // the environment variable holding either
+	Node            string   `toml:"node"`         // this gateway's name (default: the host name)
 	AdminToken      string   `toml:"admin_token"`
 	AdminTokenEnv   string   `toml:"admin_token_env"`
 	MaxBody         string   `toml:"max_body"`
@@ -156,6 +157,9 @@ func (c *Config) resolve(dir string) error {
 		errs = append(errs, errors.New("server.listen is empty"))
 	}
 	if err := s.resolveDatabase(dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.resolveNode(); err != nil {
 		errs = append(errs, err)
 	}
 	if s.Workers < 1 {
@@ -566,3 +570,21 @@ func (s *ServerConfig) resolveDatabase(dir string) error {
 // Database is the database the gateway opens: a SQLite file's path or a PostgreSQL URL.
 // Never log it as it is: see store.Redact.
 func (c *Config) Database() string { return c.Server.database }
+
+// nodeName is what a node's name may be: it shows in pages, the API and logs.
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// resolveNode defaults the node's name to the host name and checks it.
+func (s *ServerConfig) resolveNode() error {
+	if s.Node == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("server.node: not set, and the host name is unknown: %w", err)
+		}
+		s.Node = strings.SplitN(host, ".", 2)[0]
+	}
+	if !nodeName.MatchString(s.Node) {
+		return fmt.Errorf("server.node: %q is not a name (letters, digits, '.', '_', '-'; at most 63)", s.Node)
+	}
+	return nil
+}

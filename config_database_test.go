@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/store"
 )
 
 // TestDatabaseSetting: [server] database takes a path or a PostgreSQL URL, database_env a
@@ -80,6 +83,20 @@ func TestCheckReportsDatabase(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "error") || !strings.Contains(out, "PostgreSQL") || strings.Contains(out, "pa55word") {
 		t.Fatalf("check on an unreachable PostgreSQL: exit %d\n%s", code, out)
 	}
+	// A database a gateway has started on lists its node.
+	file := filepath.Join(t.TempDir(), "h.db")
+	st, err := store.Open(context.Background(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RegisterNode(context.Background(), "web1", "v9", []string{"site"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, out = check(fmt.Sprintf("database = %q", file))
+	if code != 0 || !strings.Contains(out, "node web1") || !strings.Contains(out, "up, v9") || !strings.Contains(out, "repos: site") {
+		t.Fatalf("check lists no node: exit %d\n%s", code, out)
+	}
 	if pgtest.Enabled(t) {
 		t.Setenv("HG_TEST_DB", pgtest.Database(t))
 		code, out = check(`database_env = "HG_TEST_DB"`)
@@ -87,5 +104,29 @@ func TestCheckReportsDatabase(t *testing.T) {
 			t.Fatalf("check on PostgreSQL: exit %d\n%s", code, out)
 		}
 		t.Logf("%s", out)
+	}
+}
+
+// TestNodeSetting: [server] node defaults to the host name's first label and must be a
+// plain name.
+func TestNodeSetting(t *testing.T) {
+	load := func(node string) (*Config, error) {
+		return LoadConfig(writeConfig(t, "[server]\n"+node+"\n[repos.site]\nsecret = \"x\"\npath = \"site\"\n"))
+	}
+	cfg, err := load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if want := strings.SplitN(host, ".", 2)[0]; cfg.Server.Node != want {
+		t.Fatalf("default node %q, want %q", cfg.Server.Node, want)
+	}
+	if cfg, err = load(`node = "web-1.eu"`); err != nil || cfg.Server.Node != "web-1.eu" {
+		t.Fatalf("node web-1.eu: %v %v", cfg, err)
+	}
+	for _, bad := range []string{`node = "web 1"`, `node = "-web"`, `node = "<b>"`, `node = "` + strings.Repeat("x", 64) + `"`} {
+		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "server.node") {
+			t.Errorf("%s: %v, want an error about server.node", bad, err)
+		}
 	}
 }

@@ -150,6 +150,7 @@ func testCrashLosesNoAcknowledgedDelivery(t *testing.T, dbPath string) {
 [server]
 listen = %q
 %s
+node = "crash-1"
 shutdown_timeout = "5s"
 
 [repos.site]
@@ -301,6 +302,10 @@ timeout = "2m"
 	}
 	if head := testkit.CheckoutHead(t, checkout); head != newest {
 		t.Fatalf("checkout at %s after recovery, want origin's newest %s", short(head), short(newest))
+	}
+	if nodes, err := st.Nodes(ctx); err != nil || len(nodes) != 1 || nodes[0].Name != "crash-1" ||
+		nodes[0].Status != store.NodeUp || len(nodes[0].Repos) != 1 || nodes[0].Repos[0] != "site" {
+		t.Fatalf("nodes after the restart: %+v %v", nodes, err)
 	}
 	if err := gw.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("restarted gateway exited with %v\n%s", err, gw.logs.String())

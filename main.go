@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -111,6 +112,10 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	if err := st.LockGateway(ctx); err != nil {
 		return err
 	}
+	node := cfg.Server.Node
+	if err := st.RegisterNode(ctx, node, buildVersion(), cfg.RepoNames()); err != nil {
+		return err
+	}
 
 	requeued, err := st.InterruptRunning(ctx, "interrupted: the gateway stopped while this deploy was running")
 	if err != nil {
@@ -177,6 +182,16 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.Database()),
 		"repos", len(cfg.Repos), "workers", cfg.Server.Workers)
 
+	beatCtx, stopBeat := context.WithCancel(context.Background())
+	beatDone := make(chan struct{})
+	go func() {
+		defer close(beatDone)
+		heartbeat(beatCtx, st, node, func() []string { return g.current().RepoNames() }, logger)
+	}()
+	defer func() {
+		stopBeat()
+		<-beatDone
+	}()
 	lockLost := false
 wait:
 	for {
@@ -268,4 +283,45 @@ func prune(ctx context.Context, st *store.Store, retention func() time.Duration,
 		case <-t.C:
 		}
 	}
+}
+
+// heartbeat records every store.HeartbeatEvery that node is alive, with the repositories
+// it deploys now, until ctx ends.
+func heartbeat(ctx context.Context, st *store.Store, node string, repos func() []string, logger *slog.Logger) {
+	t := time.NewTicker(store.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		bctx, cancel := context.WithTimeout(ctx, store.HeartbeatEvery)
+		err := st.Heartbeat(bctx, node, repos())
+		if errors.Is(err, store.ErrNotFound) { // its row was deleted by hand
+			err = st.RegisterNode(bctx, node, buildVersion(), repos())
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("heartbeat", "node", node, "err", err)
+		}
+	}
+}
+
+// buildVersion is the module version and, when known, the commit, for the nodes listing.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "unknown"
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v
 }

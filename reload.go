@@ -44,7 +44,7 @@ func (g *gateway) current() *Config {
 //     stop; a changed repository's next deploy uses the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
 //
-// listen, database, workers and trusted_proxies keep their old values until a restart;
+// listen, database, node, workers and trusted_proxies keep their old values until a restart;
 // the report names those that changed.
 func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	g.mu.Lock()
@@ -62,6 +62,7 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	// Keep what cannot change in place, so the configuration in force says what runs.
 	cfg.Server.Listen, cfg.Server.Database = old.Server.Listen, old.Server.Database
 	cfg.Server.DatabaseEnv, cfg.Server.database = old.Server.DatabaseEnv, old.Server.database
+	cfg.Server.Node = old.Server.Node
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
 	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody, AdminToken: cfg.adminToken}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
@@ -107,6 +108,9 @@ func restartRequired(old, file ServerConfig) []string {
 	}
 	if old.Database != file.Database || old.DatabaseEnv != file.DatabaseEnv || old.database != file.database {
 		out = append(out, "server.database")
+	}
+	if old.Node != file.Node {
+		out = append(out, "server.node")
 	}
 	if old.Workers != file.Workers {
 		out = append(out, "server.workers")

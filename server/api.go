@@ -138,6 +138,7 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.POST("/repos/:name/deploy", s.apiDeployNow)
 	g.POST("/deliveries/:id/redeliver", s.apiRedeliver)
 	g.GET("/notifications", s.apiNotifications)
+	g.GET("/nodes", s.apiNodes)
 	g.POST("/reload", s.apiReload)
 }
 

@@ -37,6 +37,7 @@ func TestOnPostgres(t *testing.T) {
 		{"GiteaPushDeploys", TestGiteaPushDeploys},
 		{"GitLabPushDeploys", TestGitLabPushDeploys},
 		{"ConcurrentPayloadsStoredIntact", TestConcurrentPayloadsStoredIntact},
+		{"APINodes", TestAPINodes},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

@@ -16,6 +16,10 @@ import (
 // copyTables are the tables Copy moves, parents before children.
 var copyTables = []string{"deploys", "deliveries", "delivery_payloads", "notifications"}
 
+// copySkipped are the tables Copy leaves behind: not history but the state of running
+// gateways, which each registers again at start.
+var copySkipped = []string{"nodes"}
+
 // Copied counts the rows Copy moved, by table, in copyTables' order.
 type Copied struct {
 	Tables []string
@@ -111,7 +115,7 @@ func (s *Store) checkTablesKnown(ctx context.Context) error {
 	}
 	for _, n := range names {
 		known := false
-		for _, t := range copyTables {
+		for _, t := range append(copyTables, copySkipped...) {
 			known = known || t == n
 		}
 		if !known {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -18,6 +19,7 @@ type Engine struct {
 	Version string // the engine's version; for a SQLite file not created yet, the library's
 	Where   string // the file, or the URL without its password
 	Missing bool   // a SQLite file that does not exist yet (serve creates it)
+	Nodes   []Node // the gateways registered in it (none before a gateway first started)
 }
 
 // Inspect connects to database (as Open takes it) without creating or migrating anything
@@ -35,7 +37,7 @@ func Inspect(ctx context.Context, database string) (Engine, error) {
 		if err := db.QueryRowContext(ctx, `SHOW server_version`).Scan(&e.Version); err != nil {
 			return e, fmt.Errorf("connect to PostgreSQL: %w", err)
 		}
-		return e, nil
+		return e, inspectNodes(ctx, db, &e, `SELECT to_regclass('nodes') IS NOT NULL`)
 	}
 	e.Kind = "SQLite"
 	dsn := "file::memory:"
@@ -54,5 +56,19 @@ func Inspect(ctx context.Context, database string) (Engine, error) {
 	if err := db.QueryRowContext(ctx, `SELECT sqlite_version()`).Scan(&e.Version); err != nil {
 		return e, fmt.Errorf("open %s: %w", database, err)
 	}
-	return e, nil
+	return e, inspectNodes(ctx, db, &e, `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'`)
+}
+
+// inspectNodes fills e.Nodes when the nodes table exists (hasTable says so).
+func inspectNodes(ctx context.Context, db *sql.DB, e *Engine, hasTable string) error {
+	var ok bool
+	if err := db.QueryRowContext(ctx, hasTable).Scan(&ok); err != nil {
+		return fmt.Errorf("look for the nodes table: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	var err error
+	e.Nodes, err = listNodes(ctx, db, func(q string) string { return q }, time.Now())
+	return err
 }
