@@ -1,5 +1,5 @@
 // Command hookgate is a self-hosted GitHub webhook deploy gateway: it verifies each
-// delivery's signature, records it in SQLite, and deploys the pushed branch of each
+// delivery's signature, records it in SQLite or PostgreSQL, and deploys the pushed branch of each
 // configured repository, one deploy at a time per repository.
 package main
 

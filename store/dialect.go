@@ -28,19 +28,21 @@ var pgFragments = strings.NewReplacer(
 )
 
 // pgStatements are the statements whose PostgreSQL form is not a matter of fragments.
+// On PostgreSQL writes run concurrently (the delivery writer, the workers' claims and
+// results, each on its own pooled connection), where on SQLite one connection takes turns.
 var pgStatements = map[string]string{
-	// Several gateways write at once: the queued deploy a delivery joins is locked until
-	// the delivery commits, so a claim (an UPDATE of the row) waits for it rather than
-	// starting a deploy the delivery then joins too late.
+	// The queued deploy a delivery joins stays locked until the delivery commits, so a
+	// claim (an UPDATE of the row) cannot start a deploy the delivery then joins too late
+	// (TestNoDeliveryJoinsAClaimedDeploy).
 	queuedDeploySQL: queuedDeploySQL + ` FOR SHARE`,
-	// A queued deploy that another transaction inserted meanwhile wins; enqueue then
-	// looks it up again.
-	// The row is locked by the claim; a delivery joining it (FOR SHARE above) holds the
-	// claim back until it commits, and a second claimer skips the row instead of waiting.
+	// The claim skips a row that is locked (a delivery joining it, or another claim)
+	// instead of waiting; the delivery's commit wakes the worker again.
 	claimDeploySQL: `
 	UPDATE deploys SET status = 'running', started_at = ?
 	WHERE id = (SELECT id FROM deploys WHERE repo = ? AND status = 'queued' FOR UPDATE SKIP LOCKED)
 	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at`,
+	// A queued deploy that another transaction inserted meanwhile wins; enqueue then
+	// looks it up again.
 	newDeploySQL: strings.Replace(newDeploySQL, `RETURNING id`,
 		`ON CONFLICT (repo) WHERE status = 'queued' DO NOTHING RETURNING id`, 1),
 }

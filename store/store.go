@@ -1,6 +1,7 @@
-// Package store keeps hookgate's history and queue in SQLite: every delivery that reached a
-// configured hook and every deploy, queued or done. It is the only package that speaks SQL;
-// the rest of the gateway works through its methods and types.
+// Package store keeps hookgate's history and queue in SQLite or PostgreSQL: every delivery
+// that reached a configured hook and every deploy, queued or done. It is the only package
+// that speaks SQL (and knows the two dialects apart: dialect.go); the rest of the gateway
+// works through its methods and types.
 package store
 
 import (
