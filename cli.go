@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -58,7 +59,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		if status != "ok" {
 			failed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", status, r.Name, r.Path, detail)
+		// A url may carry user:password, and an error may quote it.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", status, r.Name, r.Path, scrub.Text(detail, r.Token))
 	}
 	// Notification targets, by name and host only: a Slack URL's path is its credential.
 	listTargets := func(targets []notify.Target, where string) {
@@ -105,7 +107,7 @@ func checkRepo(r repos.Repo) (status, detail string) {
 	case in.Missing && r.URL == "":
 		return "FAIL", "path does not exist and no url is set to clone it from"
 	case in.Missing:
-		return "ok", fmt.Sprintf("not cloned yet: the first deploy clones %s (branch %s)", r.URL, r.Branch)
+		return "ok", fmt.Sprintf("not cloned yet: the first deploy clones %s (branch %s)", scrub.URL(r.URL), r.Branch)
 	case !in.HasBranch:
 		return "FAIL", fmt.Sprintf("branch %s exists neither locally nor as origin/%s", r.Branch, r.Branch)
 	case in.OnBranch != r.Branch && r.Mode != repos.ModeReset:
@@ -115,7 +117,11 @@ func checkRepo(r repos.Repo) (status, detail string) {
 	if len(head) > 7 {
 		head = head[:7]
 	}
-	return "ok", fmt.Sprintf("branch %s at %s, %d commands, mode %s", r.Branch, head, len(r.Commands), r.Mode)
+	as := ""
+	if r.RunAs != nil {
+		as = fmt.Sprintf(", run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
+	}
+	return "ok", fmt.Sprintf("branch %s at %s, %d commands%s, mode %s", r.Branch, head, len(r.Commands), as, r.Mode)
 }
 
 // cmdSend signs and sends a delivery the way GitHub would, built from the checkout's
@@ -160,7 +166,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	body, err := buildPayload(ctx, *event, repo, rc.Repository, rc.Provider)
 	if err != nil {
-		fmt.Fprintf(stderr, "hookgate send: %v\n", err)
+		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err, repo.Token))
 		return 1
 	}
 	url := *target
@@ -169,7 +175,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		fmt.Fprintf(stderr, "hookgate send: %v\n", err)
+		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err))
 		return 1
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -177,12 +183,12 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	server.SetDeliveryHeaders(req.Header, rc.Provider, *event, newGUID(), body, rc.secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "hookgate send: %v\n", err)
+		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err))
 		return 1
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	fmt.Fprintf(stdout, "%s %s\n%s\n", req.Method, url, resp.Status)
+	fmt.Fprintf(stdout, "%s %s\n%s\n", req.Method, scrub.URL(url), resp.Status)
 	stdout.Write(bytes.TrimSpace(answer))
 	fmt.Fprintln(stdout)
 	if resp.StatusCode/100 != 2 {

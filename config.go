@@ -17,11 +17,11 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/hookgate/hookgate/store"
-
+	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
 )
 
 // Config is config.toml. Secrets are resolved by Load into unexported fields, so nothing
@@ -32,8 +32,9 @@ type Config struct {
 	// Notify are the [[notify]] targets told about every repository's deploys.
 	Notify []*NotifyConfig `toml:"notify"`
 
-	adminToken string
-	maxBody    int64
+	adminToken    string
+	maxBody       int64
+	maxBodyMemory int64 // 0: server.DefaultMaxBodyMemory, or max_body when larger
 }
 
 // ServerConfig is the [server] table.
@@ -45,14 +46,22 @@ type ServerConfig struct {
 	AdminToken      string   `toml:"admin_token"`
 	AdminTokenEnv   string   `toml:"admin_token_env"`
 	MaxBody         string   `toml:"max_body"`
+	MaxBodyMemory   string   `toml:"max_body_memory"`
 	Workers         int      `toml:"workers"`
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
+	Hostnames       []string `toml:"hostnames"`
 	Retention       string   `toml:"retention"`
+	// SQLiteSynchronous is "full" (the default: a delivery is on disk before it is
+	// answered) or "normal" (it survives a killed process, not a power loss).
+	SQLiteSynchronous string `toml:"sqlite_synchronous"`
+	// RunAs is the user every repository's commands run as unless it names its own.
+	RunAs string `toml:"run_as"`
 
 	shutdownTimeout time.Duration
 	retention       time.Duration // 0: keep everything
 	database        string        // resolved: the file's path, or the URL (it may hold a password)
+	synchronous     store.Synchronous
 }
 
 // RepoConfig is one [repos.NAME] table.
@@ -70,8 +79,11 @@ type RepoConfig struct {
 	Commands   []string `toml:"commands"`
 	Timeout    string   `toml:"timeout"`
 	Mode       string   `toml:"mode"`
+	// Poll is how often origin's branch head is compared with what is live ("0": never).
+	Poll       string   `toml:"poll"`
 	AllowCIDRs []string `toml:"allow_cidrs"`
 	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
+	RunAs      string   `toml:"run_as"`   // the user the commands run as; default server.run_as
 	// Notify are the [[repos.NAME.notify]] targets told about this repository only.
 	Notify []*NotifyConfig `toml:"notify"`
 
@@ -80,6 +92,8 @@ type RepoConfig struct {
 	secret  []byte
 	token   string
 	timeout time.Duration
+	runAs   *repos.Account // nil: the gateway's own user
+	poll    time.Duration  // 0: off
 }
 
 // NotifyConfig is one [[notify]] or [[repos.NAME.notify]] target.
@@ -109,8 +123,14 @@ func defaults() *Config {
 }
 
 // LoadConfig reads path strictly (an unknown key is an error naming it and its line),
-// resolves relative paths against the file's folder, resolves secrets and validates.
+// resolves relative paths against the file's folder, resolves secrets and validates. Its
+// errors, which check, serve, send and a reload print, have URL credentials removed.
 func LoadConfig(path string) (*Config, error) {
+	c, err := loadConfig(path)
+	return c, scrub.Error(err)
+}
+
+func loadConfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
@@ -169,6 +189,13 @@ func (c *Config) resolve(dir string) error {
 	if c.maxBody, err = parseSize(s.MaxBody); err != nil {
 		errs = append(errs, fmt.Errorf("server.max_body: %w", err))
 	}
+	if s.MaxBodyMemory != "" {
+		if c.maxBodyMemory, err = parseSize(s.MaxBodyMemory); err != nil {
+			errs = append(errs, fmt.Errorf("server.max_body_memory: %w", err))
+		} else if c.maxBodyMemory < c.maxBody {
+			errs = append(errs, fmt.Errorf("server.max_body_memory (%s) is less than max_body (%s): no body that large could be read", s.MaxBodyMemory, s.MaxBody))
+		}
+	}
 	if s.shutdownTimeout, err = parseDuration(s.ShutdownTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("server.shutdown_timeout: %w", err))
 	}
@@ -183,6 +210,9 @@ func (c *Config) resolve(dir string) error {
 	default:
 		c.adminToken = s.AdminToken
 	}
+	if s.synchronous, err = store.ParseSynchronous(s.SQLiteSynchronous); err != nil {
+		errs = append(errs, fmt.Errorf("server.sqlite_synchronous: %w", err))
+	}
 	if s.Retention != "" {
 		if s.retention, err = parseDuration(s.Retention); err != nil {
 			errs = append(errs, fmt.Errorf("server.retention: %w", err))
@@ -194,6 +224,9 @@ func (c *Config) resolve(dir string) error {
 				errs = append(errs, fmt.Errorf("server.trusted_proxies: %q is not an IP address or CIDR range", p))
 			}
 		}
+	}
+	if _, err := server.ParseHostnames(s.Hostnames); err != nil {
+		errs = append(errs, fmt.Errorf("server.hostnames: %w", err))
 	}
 	if len(c.Repos) == 0 {
 		errs = append(errs, errors.New("no [repos.NAME] table: configure at least one repository"))
@@ -225,6 +258,7 @@ func (c *Config) resolve(dir string) error {
 			own[n.Name] = true
 		}
 	}
+	errs = append(errs, c.resolveRunAs()...)
 	return errors.Join(errs...)
 }
 
@@ -368,6 +402,16 @@ func (r *RepoConfig) resolve(dir string) error {
 	if r.timeout, err = parseDuration(r.Timeout); err != nil {
 		errs = append(errs, fmt.Errorf("timeout: %w", err))
 	}
+	if r.Poll == "" {
+		r.Poll = "10m"
+	}
+	if r.Poll != "0" {
+		if r.poll, err = parseDuration(r.Poll); err != nil {
+			errs = append(errs, fmt.Errorf("poll: %w; \"0\" turns polling off", err))
+		} else if r.poll < time.Second {
+			errs = append(errs, fmt.Errorf("poll %q: at least 1s (or \"0\" to turn polling off)", r.Poll))
+		}
+	}
 	if r.Provider == "" {
 		r.Provider = server.ProviderGitHub
 	}
@@ -434,6 +478,8 @@ func (c *Config) RepoList() []repos.Repo {
 			},
 			Commands: r.Commands,
 			Timeout:  r.timeout,
+			RunAs:    r.runAs,
+			Poll:     r.poll,
 		})
 	}
 	return out

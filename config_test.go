@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/store"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -53,6 +55,13 @@ url = "../origin.git"
 	if string(r.secret) != "s3cret-value" {
 		t.Fatal("secret not resolved")
 	}
+	if cfg.Server.synchronous != store.SynchronousFull {
+		t.Fatalf("sqlite_synchronous defaults to %q, want full", cfg.Server.synchronous)
+	}
+	cfg, err = LoadConfig(writeConfig(t, "[server]\nsqlite_synchronous = \"normal\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))
+	if err != nil || cfg.Server.synchronous != store.SynchronousNormal {
+		t.Fatalf("sqlite_synchronous = \"normal\": %v", err)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -78,9 +87,24 @@ func TestConfigErrors(t *testing.T) {
 		{"zero workers", "[server]\nworkers = 0\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.workers"}},
 		{"no repos", "[server]\nworkers = 2\n", []string{"at least one repository"}},
 		{"bad proxy", "[server]\ntrusted_proxies = [\"nope\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"trusted_proxies"}},
+		{"bad synchronous", "[server]\nsqlite_synchronous = \"off\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.sqlite_synchronous", `"off"`, `"full" or "normal"`}},
+		{"hostname with scheme", "[server]\nhostnames = [\"https://hooks.example.com\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.hostnames", `"https://hooks.example.com" is not a host name`}},
+		{"hostname with port", "[server]\nhostnames = [\"hooks.example.com:443\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.hostnames", `"hooks.example.com:443"`, "without scheme, port"}},
+		{"wildcard hostname", "[server]\nhostnames = [\"*.example.com\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.hostnames", `"*.example.com"`, "wildcard"}},
+		{"empty hostname", "[server]\nhostnames = [\"\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.hostnames", `"" is not a host name`}},
+		{"hostnames not a list", "[server]\nhostnames = \"hooks.example.com\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"line 2"}},
 		{"wrong type", "[server]\nworkers = \"four\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"line 2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { assertConfigError(t, tc.body, tc.want, "from-env", "from-file") })
+	}
+
+	hosts, err := LoadConfig(writeConfig(t, "[server]\nhostnames = [\"hooks.example.com\", \"Ops.Example.COM.\", \"192.0.2.10\", \"[2001:db8::1]\", \"gw_internal\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))
+	if err != nil || len(hosts.Server.Hostnames) != 5 {
+		t.Fatalf("valid hostnames refused: %v", err)
 	}
 
 	cfg, err := LoadConfig(writeConfig(t, "[repos.a]\nsecret_env = \"HOOKGATE_TEST_SECRET\"\npath = \"/x\"\n[repos.b]\nsecret_file = \""+secretFile+"\"\npath = \"/y\"\n"))
@@ -140,6 +164,41 @@ func TestParseSize(t *testing.T) {
 	for _, bad := range []string{"", "MB", "-1MB", "10XB", "1.5MB"} {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestConfigPoll(t *testing.T) {
+	for _, c := range []struct {
+		poll string // "" leaves the key out
+		want time.Duration
+		err  string
+	}{
+		{"", 10 * time.Minute, ""},
+		{"0", 0, ""},
+		{"1s", time.Second, ""},
+		{"90s", 90 * time.Second, ""},
+		{"500ms", 0, "at least 1s"},
+		{"-1m", 0, "is not a duration"},
+		{"often", 0, "is not a duration"},
+	} {
+		body := "[repos.site]\nsecret = \"s3cret-value\"\npath = \"site\"\n"
+		if c.poll != "" {
+			body += "poll = \"" + c.poll + "\"\n"
+		}
+		cfg, err := LoadConfig(writeConfig(t, body))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), "poll") || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("poll %q: error %v, want one about poll saying %q", c.poll, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("poll %q: %v", c.poll, err)
+			continue
+		}
+		if got := cfg.RepoList()[0].Poll; got != c.want {
+			t.Errorf("poll %q: %v, want %v", c.poll, got, c.want)
 		}
 	}
 }

@@ -107,10 +107,17 @@ func deliver(t *testing.T, addr, hook, event, guid string, body, secret []byte) 
 }
 
 // TestCrashLosesNoAcknowledgedDelivery kills the real binary with SIGKILL while a deploy
-// runs and more deliveries wait behind it. Every delivery that was answered 2xx must be in
-// the database file afterwards, the cut-off deploy must be found 'running' there; after a
-// restart on the same database it becomes 'interrupted', the repository is deployed again
-// up to origin's newest commit, and the queue drains.
+// runs and deliveries wait behind it.
+//
+//   - Committed before answered: the moment each 2xx answer arrives, and before the next
+//     delivery is sent, the test reads that delivery from the database file through a
+//     connection of its own; the last answer is followed at once by the kill, and every
+//     answered delivery must be in the file afterwards.
+//   - Re-queued after a crash: with workers = 1, site's deploy runs while blog's waits;
+//     site has no other deploy queued when the gateway is killed, so after the restart
+//     only the start-up's re-queue can deploy it again. A recovery deploy of site must run
+//     and bring it to origin's newest commit (one made after the crash, so no push could
+//     have asked for it), and blog's queued deploy must run with its three pushes.
 func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		testCrashLosesNoAcknowledgedDelivery(t, filepath.Join(t.TempDir(), "data", "hookgate.db"))
@@ -120,18 +127,17 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 	}
 }
 
-// testCrashLosesNoAcknowledgedDelivery runs the crash on database, a SQLite file's path or
-// a PostgreSQL URL; the URL reaches the gateway through database_env. On PostgreSQL a
-// second gateway started on the same database meanwhile is refused at once, and the
-// restart after SIGKILL is not: the server dropped the killed one's lock with its
-// connection.
+// testCrashLosesNoAcknowledgedDelivery runs the crash on dbPath, a SQLite file's path or a
+// PostgreSQL URL; the URL reaches the gateway through database_env. On PostgreSQL a second
+// gateway started on the same database meanwhile is refused at once, and the restart after
+// SIGKILL is not: the server dropped the killed one's lock with its connection.
 func testCrashLosesNoAcknowledgedDelivery(t *testing.T, dbPath string) {
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	origin := testkit.NewOrigin(t)
-	checkout := origin.Clone()
+	origin, blogOrigin := testkit.NewOrigin(t), testkit.NewOrigin(t)
+	checkout, blogCheckout := origin.Clone(), blogOrigin.Clone()
 	dir := t.TempDir()
 	started := filepath.Join(dir, "started")
 	release := filepath.Join(dir, "RELEASE")
@@ -152,6 +158,7 @@ listen = %q
 %s
 node = "crash-1"
 shutdown_timeout = "5s"
+workers = 1
 
 [repos.site]
 secret = %q
@@ -159,24 +166,55 @@ path = %q
 branch = "main"
 commands = ["echo $HOOKGATE_DEPLOY >> %s; while [ ! -f %s ]; do sleep 0.05; done"]
 timeout = "2m"
-`, addr, database, secret, checkout, started, release)
+
+[repos.blog]
+secret = %q
+path = %q
+branch = "main"
+commands = ["true"]
+timeout = "2m"
+`, addr, database, secret, checkout, started, release, secret, blogCheckout)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	gw := startGateway(t, bin, cfgPath, addr, env...)
+	ctx := context.Background()
+	// The test's own connections to the file the gateway writes (WAL: a commit is visible
+	// to them at once). Opened after the gateway, which has applied the migrations.
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFile := func(a hookAnswer) error {
+		d, err := st.Delivery(ctx, a.DeliveryID)
+		if err != nil {
+			return fmt.Errorf("delivery %s was answered %d (id %d) but is not in the database: %w", a.GUID, a.HTTPStatus, a.DeliveryID, err)
+		}
+		if d.GUID != a.GUID || d.Status != a.Status || d.HTTPStatus != a.HTTPStatus || d.DeployID != a.DeployID {
+			return fmt.Errorf("delivery %d recorded as %s/%s/%d/deploy %d, answered %s/%s/%d/deploy %d",
+				a.DeliveryID, d.GUID, d.Status, d.HTTPStatus, d.DeployID, a.GUID, a.Status, a.HTTPStatus, a.DeployID)
+		}
+		return nil
+	}
 	var acked []hookAnswer
-	send := func(event string, body []byte) hookAnswer {
-		a := deliver(t, addr, "site", event, fmt.Sprintf("crash-%d-%d", time.Now().UnixNano(), len(acked)), body, secret)
+	// send delivers and, unless last, checks the database before anything else happens.
+	send := func(hook, event string, body []byte, last bool) hookAnswer {
+		a := deliver(t, addr, hook, event, fmt.Sprintf("crash-%d-%d", time.Now().UnixNano(), len(acked)), body, secret)
 		if a.HTTPStatus/100 != 2 {
 			t.Fatalf("delivery %s answered %d", a.GUID, a.HTTPStatus)
 		}
 		acked = append(acked, a)
+		if !last {
+			if err := inFile(a); err != nil {
+				t.Fatalf("at the moment of the answer: %v", err)
+			}
+		}
 		return a
 	}
 	base := testkit.CheckoutHead(t, checkout)
 	first := origin.Commit(map[string]string{"v.txt": "1\n"}, "v1")
-	if a := send("push", testkit.Push(t, "refs/heads/main", base, first, "")); a.HTTPStatus != http.StatusAccepted {
+	if a := send("site", "push", testkit.Push(t, "refs/heads/main", base, first, ""), false); a.HTTPStatus != http.StatusAccepted {
 		t.Fatalf("first push: %+v", a)
 	}
 	// The command writes its HOOKGATE_DEPLOY when it starts.
@@ -186,21 +224,17 @@ timeout = "2m"
 		return err == nil && len(bytes.TrimSpace(b)) > 0 && json.Unmarshal(bytes.TrimSpace(b), &runningID) == nil
 	})
 
-	// These arrive while the deploy runs: they are acknowledged and wait in the queue.
-	prev := first
+	// These arrive while site's deploy holds the one worker slot: blog's wait in the queue.
+	prev := testkit.CheckoutHead(t, blogCheckout)
 	var queued []hookAnswer
 	for i := range 3 {
-		next := origin.Commit(map[string]string{"v.txt": fmt.Sprintf("%d\n", i+2)}, fmt.Sprintf("v%d", i+2))
-		a := send("push", testkit.Push(t, "refs/heads/main", prev, next, ""))
+		next := blogOrigin.Commit(map[string]string{"post.txt": fmt.Sprintf("%d\n", i)}, fmt.Sprintf("post %d", i))
+		a := send("blog", "push", testkit.Push(t, "refs/heads/main", prev, next, ""), false)
 		if a.HTTPStatus != http.StatusAccepted {
 			t.Fatalf("push during the deploy: %+v", a)
 		}
 		queued, prev = append(queued, a), next
 	}
-	send("ping", testkit.Payload(t, "github/ping.json"))
-	send("push", testkit.Push(t, "refs/heads/feature", prev, prev, "")) // ignored, but acknowledged
-	newest := origin.Head()
-
 	if pg {
 		// The same configuration on another port: the database is taken.
 		other := filepath.Join(dir, "other.toml")
@@ -218,51 +252,44 @@ timeout = "2m"
 		}
 		t.Logf("second gateway refused in %v", time.Since(start).Round(time.Millisecond))
 	}
-
+	blogNewest := blogOrigin.Head()
+	send("site", "ping", testkit.Payload(t, "github/ping.json"), false)
+	send("site", "push", testkit.Push(t, "refs/heads/feature", first, first, ""), true) // ignored, but acknowledged
 	if err := gw.stop(t, syscall.SIGKILL); err == nil {
 		t.Fatal("the gateway exited cleanly after SIGKILL?")
 	}
 
-	st, err := store.Open(context.Background(), dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
 	for _, a := range acked {
-		d, err := st.Delivery(ctx, a.DeliveryID)
-		if err != nil {
-			t.Fatalf("delivery %s was answered %d (id %d) but is not in the database after the crash: %v", a.GUID, a.HTTPStatus, a.DeliveryID, err)
-		}
-		if d.GUID != a.GUID || d.Status != a.Status || d.HTTPStatus != a.HTTPStatus || d.DeployID != a.DeployID {
-			t.Fatalf("delivery %d recorded as %s/%s/%d/deploy %d, answered %s/%s/%d/deploy %d",
-				a.DeliveryID, d.GUID, d.Status, d.HTTPStatus, d.DeployID, a.GUID, a.Status, a.HTTPStatus, a.DeployID)
+		if err := inFile(a); err != nil {
+			t.Fatalf("after the crash: %v", err)
 		}
 	}
-	if dp, err := st.Deploy(ctx, runningID); err != nil || dp.Status != store.DeployRunning {
-		t.Fatalf("the deploy cut off by the crash is %q in the file, want running (%v)", dp.Status, err)
+	if dp, err := st.Deploy(ctx, runningID); err != nil || dp.Status != store.DeployRunning || dp.Repo != "site" {
+		t.Fatalf("the deploy cut off by the crash is %s %q in the file, want site's running (%v)", dp.Repo, dp.Status, err)
+	}
+	// Nothing but the cut-off deploy stands for site: only a re-queue can deploy it again.
+	if q, err := st.QueuedRepos(ctx); err != nil || len(q) != 1 || q[0] != "blog" {
+		t.Fatalf("queued at the crash: %v (%v), want blog only", q, err)
 	}
 	queuedID := queued[0].DeployID
 	dp, err := st.Deploy(ctx, queuedID)
-	if err != nil || queuedID == runningID || dp.Status != store.DeployQueued || len(dp.DeliveryIDs) != len(queued) {
-		t.Fatalf("the pushes that arrived during the deploy should wait in one queued deploy: %+v %v", dp, err)
+	if err != nil || dp.Repo != "blog" || dp.Status != store.DeployQueued || len(dp.DeliveryIDs) != len(queued) {
+		t.Fatalf("blog's pushes should wait in one queued deploy: %+v %v", dp, err)
 	}
 	for i, a := range queued {
 		if a.DeployID != queuedID || dp.DeliveryIDs[i] != a.DeliveryID {
 			t.Fatalf("push %+v did not join queued deploy %d %v", a, queuedID, dp.DeliveryIDs)
 		}
 	}
-	st.Close()
-	t.Logf("after SIGKILL: %d acknowledged deliveries all in the file; deploy %d running, deploy %d queued", len(acked), runningID, queuedID)
+	t.Logf("after SIGKILL: %d acknowledged deliveries all in the file; site's deploy %d running, blog's deploy %d queued", len(acked), runningID, queuedID)
 
+	// Origin moves on while the gateway is down; no push tells about it.
+	newest := origin.Commit(map[string]string{"v.txt": "after the crash\n"}, "after the crash")
 	// Restart on the same database with the old deploy command released.
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	gw = startGateway(t, bin, cfgPath, addr, env...)
-	st, err = store.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer st.Close()
 	// The start-up marks what the crash cut off before it listens, so before /healthz answers.
 	if dp, err := st.Deploy(ctx, runningID); err != nil || dp.Status != store.DeployInterrupted {
@@ -280,31 +307,37 @@ timeout = "2m"
 		}
 		return true
 	})
-	if cut, err := st.Deploy(ctx, runningID); err != nil || cut.Status != store.DeployInterrupted {
-		t.Fatalf("the cut-off deploy is %q once the queue drained, want interrupted (%v)", cut.Status, err)
-	}
 	dps, err := st.ListDeploys(ctx, store.DeployFilter{Page: store.Page{Limit: 50}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	redeployed := false
+	var recovered, blogDone bool
 	for _, dp := range dps {
-		t.Logf("deploy %d: %s, trigger %s, %s → %s %s", dp.ID, dp.Status, dp.Trigger, short(dp.FromCommit), short(dp.ToCommit), dp.Error)
-		if dp.ID > runningID && dp.Status == store.DeploySucceeded && dp.ToCommit == newest {
-			redeployed = true
-		}
-		if dp.ID != runningID && dp.Status != store.DeploySucceeded {
+		t.Logf("deploy %d: %s %s, trigger %s, %s → %s %s", dp.ID, dp.Repo, dp.Status, dp.Trigger, short(dp.FromCommit), short(dp.ToCommit), dp.Error)
+		switch {
+		case dp.ID == runningID:
+			if dp.Status != store.DeployInterrupted {
+				t.Errorf("the cut-off deploy is %q once the queue drained, want interrupted", dp.Status)
+			}
+		case dp.Status != store.DeploySucceeded:
 			t.Errorf("deploy %d ended %s: %s", dp.ID, dp.Status, dp.Error)
+		case dp.Repo == "site" && dp.ID > runningID && dp.Trigger == store.TriggerRecovery && dp.ToCommit == newest:
+			recovered = true
+		case dp.ID == queuedID && dp.ToCommit == blogNewest:
+			blogDone = true
 		}
 	}
-	if !redeployed {
-		t.Fatalf("no deploy after the crash brought the repository to %s", short(newest))
+	if !recovered {
+		t.Fatalf("no recovery deploy of site after the crash brought it to %s", short(newest))
+	}
+	if !blogDone {
+		t.Fatalf("blog's queued deploy %d did not run to %s", queuedID, short(blogNewest))
 	}
 	if head := testkit.CheckoutHead(t, checkout); head != newest {
 		t.Fatalf("checkout at %s after recovery, want origin's newest %s", short(head), short(newest))
 	}
 	if nodes, err := st.Nodes(ctx); err != nil || len(nodes) != 1 || nodes[0].Name != "crash-1" ||
-		nodes[0].Status != store.NodeUp || len(nodes[0].Repos) != 1 || nodes[0].Repos[0] != "site" {
+		nodes[0].Status != store.NodeUp || len(nodes[0].Repos) != 2 {
 		t.Fatalf("nodes after the restart: %+v %v", nodes, err)
 	}
 	if err := gw.stop(t, syscall.SIGTERM); err != nil {

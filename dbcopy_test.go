@@ -54,6 +54,9 @@ func TestDBCopy(t *testing.T) {
 	replay := push("blog", "")
 	replay.ReplayOf = first.ID
 	record(replay)
+	if _, err := src.SetPin(ctx, "blog", "0123456789abcdef0123456789abcdef01234567", store.PinnedByPin); err != nil {
+		t.Fatal(err)
+	}
 	if err := src.RecordNotification(ctx, &store.Notification{DeployID: dp.ID, Repo: "site", Target: "ops",
 		Kind: "slack", Event: "recovery", Status: store.NotificationSent, Attempts: 1, HTTPStatus: 200}); err != nil {
 		t.Fatal(err)
@@ -114,6 +117,9 @@ func TestDBCopy(t *testing.T) {
 	if !reflect.DeepEqual(gotDeploys, wantDeploys) || !reflect.DeepEqual(gotLog, wantLog) || len(gotNotes) != 1 ||
 		gotNotes[0].Target != "ops" || gotNotes[0].DeployID != dp.ID || !gotNotes[0].CreatedAt.Equal(wantNotes[0].CreatedAt) {
 		t.Fatalf("deploys or notifications differ:\n%+v\n%+v\n%+v\n%+v\n%+v\n%+v", gotDeploys, wantDeploys, gotLog, wantLog, gotNotes, wantNotes)
+	}
+	if pin, err := dst.GetPin(ctx, "blog"); err != nil || pin == nil || pin.Commit != "0123456789abcdef0123456789abcdef01234567" {
+		t.Fatalf("blog's pin after the copy: %+v %v", pin, err)
 	}
 	next := push("site", "after-copy")
 	if err := dst.RecordDelivery(ctx, next); err != nil {

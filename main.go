@@ -32,6 +32,13 @@ Usage:
   hookgate check [--config config.toml]     validate the config and each repository's checkout
   hookgate send NAME [--event push|ping] [--url URL] [--config config.toml]
                                             sign and send a test delivery to a running gateway
+  hookgate rollback NAME [COMMIT] [--config config.toml] [--no-wait]
+                                            roll back to COMMIT (default: the one before the
+                                            live one) and pin there, through the running gateway
+  hookgate pin NAME [COMMIT] [--config config.toml]
+                                            hold NAME at COMMIT (default: live); pushes are ignored
+  hookgate unpin NAME [--config config.toml] [--no-wait]
+                                            lift the pin and deploy origin's head if it is not live
   hookgate db copy --from FILE (--to URL | --to-env VAR)
                                             copy a SQLite history into a new PostgreSQL database
   hookgate version                          print the version, commit and Go version
@@ -53,6 +60,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args, stdout, stderr)
 	case "send":
 		return cmdSend(args, stdout, stderr)
+	case "rollback":
+		return cmdRollback(args, stdout, stderr)
+	case "pin":
+		return cmdPin(args, stdout, stderr)
+	case "unpin":
+		return cmdUnpin(args, stdout, stderr)
 	case "version":
 		return cmdVersion(args, stdout, stderr)
 	case "db":
@@ -80,6 +93,10 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hookgate serve: %v\n", err)
 		return 2
 	}
+	if err := setNonDumpable(); err != nil {
+		logger.Error("cannot keep other processes out of the gateway's memory and environment (prctl PR_SET_DUMPABLE)", "err", err)
+		return 1
+	}
 	cfg, err := LoadConfig(*configPath)
 	if err != nil {
 		logger.Error("invalid configuration", "err", err)
@@ -103,7 +120,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 // hup. Shutdown order: stop taking requests, then let workers finish (up to
 // shutdown_timeout), then send the notifications still queued, then close the database.
 func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, logger *slog.Logger) error {
-	st, err := store.Open(ctx, cfg.Database())
+	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.synchronous))
 	if err != nil {
 		return err
 	}
@@ -146,12 +163,15 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 			g.srv.ObserveDeploy(dp.Repo, dp.Status, took)
 			notifier.DeployFinished(dp)
 		},
+		OnOriginCheck: func(repo, result string) { g.srv.ObserveOriginCheck(repo, result) },
 	})
 	g.srv, err = server.New(server.Options{
 		Hooks:          cfg.Hooks(),
 		MaxBody:        cfg.maxBody,
+		MaxBodyMemory:  cfg.maxBodyMemory,
 		AdminToken:     cfg.adminToken,
 		TrustedProxies: cfg.Server.TrustedProxies,
+		Hostnames:      cfg.Server.Hostnames,
 		Logger:         logger,
 		Reload:         g.reload,
 	}, st, g.mgr)

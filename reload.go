@@ -38,14 +38,14 @@ func (g *gateway) current() *Config {
 // reload re-reads the configuration file and swaps it in, on SIGHUP or POST
 // /api/v1/reload. A file that does not validate changes nothing: the error is logged and
 // returned, wrapping server.ErrInvalidConfig. Otherwise, in this order:
-//   - the hooks (secrets, branches, allow_cidrs, providers), max_body and admin_token switch
-//     at once: a delivery in flight finishes with the hook it was read with;
+//   - the hooks (secrets, branches, allow_cidrs, providers), max_body, max_body_memory,
+//     admin_token and hostnames switch at once: a delivery in flight finishes with the hook it was read with;
 //   - workers start for new repositories, and removed ones finish their running deploy and
 //     stop; a changed repository's next deploy uses the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
 //
-// listen, database, node, workers and trusted_proxies keep their old values until a restart;
-// the report names those that changed.
+// listen, database, node, sqlite_synchronous, workers and trusted_proxies keep their old
+// values until a restart; the report names those that changed.
 func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -64,7 +64,8 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	cfg.Server.DatabaseEnv, cfg.Server.database = old.Server.DatabaseEnv, old.Server.database
 	cfg.Server.Node = old.Server.Node
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
-	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody, AdminToken: cfg.adminToken}); err != nil {
+	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody,
+		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken, Hostnames: cfg.Server.Hostnames}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
 	}
@@ -111,6 +112,9 @@ func restartRequired(old, file ServerConfig) []string {
 	}
 	if old.Node != file.Node {
 		out = append(out, "server.node")
+	}
+	if old.synchronous != file.synchronous {
+		out = append(out, "server.sqlite_synchronous")
 	}
 	if old.Workers != file.Workers {
 		out = append(out, "server.workers")

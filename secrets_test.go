@@ -55,6 +55,8 @@ func TestSecretsNeverLeave(t *testing.T) {
 		"token_env":       randomHex(t),
 		// GitLab sends the secret itself in X-Gitlab-Token with every delivery.
 		"gitlab token": randomHex(t),
+		// A password in a repository url, which check, the deploy error and go-git quote.
+		"url password": randomHex(t),
 	}
 	// Not HOOKGATE_*: the gateway drops those from deploy commands anyway, which would hide
 	// whether it drops the secret variables by name.
@@ -108,8 +110,16 @@ secret = %[11]q
 path = %[12]q
 commands = ["echo deployed delta"]
 timeout = "1m"
+
+[repos.epsilon]
+secret = %[13]q
+path = %[14]q
+url = "https://deployer:%[15]s@127.0.0.1:2/x.git"
+commands = ["echo deployed epsilon"]
+timeout = "1m"
 `, addr, dbPath, adminVar, secrets["inline secret"], alpha, dir, betaVar, beta,
-		filepath.Join(dir, "gamma-checkout"), tokenVar, secrets["gitlab token"], delta)
+		filepath.Join(dir, "gamma-checkout"), tokenVar, secrets["gitlab token"], delta,
+		randomHex(t), filepath.Join(dir, "epsilon-checkout"), secrets["url password"])
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +147,9 @@ timeout = "1m"
 	}
 	if code := runCLI("check", env, "check", "--config", cfgPath); code != 0 {
 		t.Fatalf("check: exit %d\n%s", code, outputs["hookgate check"])
+	}
+	if !bytes.Contains(outputs["hookgate check"], []byte("clones https://***@127.0.0.1:2/x.git")) {
+		t.Fatalf("check should name epsilon's url without its credentials:\n%s", outputs["hookgate check"])
 	}
 	// A config whose variables are unset is an error path of its own.
 	if code := runCLI("check without env", nil, "check", "--config", cfgPath); code == 0 {
@@ -275,7 +288,7 @@ timeout = "1m"
 		req.SetBasicAuth("operator", admin)
 		return req.Header
 	}()
-	for _, repo := range []string{"alpha", "beta", "gamma", "delta", "nope"} {
+	for _, repo := range []string{"alpha", "beta", "gamma", "delta", "epsilon", "nope"} {
 		call(http.MethodPost, "/api/v1/repos/"+repo+"/deploy", nil, auth)
 		call(http.MethodPost, "/repos/"+repo+"/deploy", nil, basic)
 	}
@@ -289,8 +302,8 @@ timeout = "1m"
 	for _, dp := range dps {
 		statuses[dp.Repo+" "+dp.Status]++
 	}
-	if statuses["alpha succeeded"] == 0 || statuses["beta failed"] == 0 || statuses["gamma failed"] == 0 {
-		t.Fatalf("want alpha's deploys to succeed and beta's and gamma's to fail: %v", statuses)
+	if statuses["alpha succeeded"] == 0 || statuses["beta failed"] == 0 || statuses["gamma failed"] == 0 || statuses["epsilon failed"] == 0 {
+		t.Fatalf("want alpha's deploys to succeed and beta's, gamma's and epsilon's to fail: %v", statuses)
 	}
 	deliveryRows, err := st.ListDeliveries(context.Background(), store.DeliveryFilter{Page: store.Page{Limit: store.MaxLimit}})
 	if err != nil {
@@ -327,6 +340,9 @@ timeout = "1m"
 	call(http.MethodGet, "/no/such/route", nil, nil)
 	if code, body := call(http.MethodGet, "/api/v1/deploys?repo=gamma&status=failed", nil, auth); code != 200 || !bytes.Contains(body, []byte("127.0.0.1:1")) {
 		t.Fatalf("gamma's failed deploy should say why (its url), without the token: %d %s", code, body)
+	}
+	if code, body := call(http.MethodGet, "/api/v1/deploys?repo=epsilon&status=failed", nil, auth); code != 200 || !bytes.Contains(body, []byte("127.0.0.1:2")) {
+		t.Fatalf("epsilon's failed deploy should say why (its url), without the password: %d %s", code, body)
 	}
 
 	if err := gw.stop(t, syscall.SIGTERM); err != nil {

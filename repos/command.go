@@ -17,16 +17,21 @@ const maxLog = 64 << 10
 // a background process that kept the output pipe open.
 const waitDelay = 5 * time.Second
 
-// runCommand runs one deploy command with sh -c in dir. The command gets its own process
-// group, and cancelling ctx kills the whole group, so a timeout also ends whatever the
-// command started (a build's compiler, a test server).
-func runCommand(ctx context.Context, command, dir string, env []string, out *tailBuffer) error {
+// runCommand runs one deploy command with sh -c in dir, as the account as when it is not
+// nil (see Account). The command gets its own process group, and cancelling ctx kills the
+// whole group, so a timeout also ends whatever the command started (a build's compiler, a
+// test server).
+func runCommand(ctx context.Context, command, dir string, env []string, as *Account, out *tailBuffer) error {
 	cmd := exec.CommandContext(ctx, "sh", "-c", command)
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if as != nil {
+		cmd.Env = as.commandEnv(env, dir)
+		cmd.SysProcAttr.Credential = as.credential()
+	}
 	cmd.Cancel = func() error {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}

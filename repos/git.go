@@ -9,8 +9,8 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +31,6 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 )
 
 // Spec says where a checkout lives and how to reach its origin.
@@ -52,6 +51,9 @@ type UpdateResult struct {
 	To      string // full hash of HEAD after
 	Cloned  bool
 	Changed int // files written or removed in the work tree
+	// Target is the commit a failed update was moving to, once it was known (after the
+	// fetch); "" on success (see To) or when the update failed before.
+	Target string
 }
 
 // Update modes, the values of Spec.Mode.
@@ -83,7 +85,17 @@ const (
 // those delete untracked and ignored files (node_modules, .env, build output), and
 // Worktree.Status hashes every file. Callers must not run two Updates on one path at once.
 func Update(ctx context.Context, s Spec) (UpdateResult, error) {
-	res, err := update(ctx, s)
+	return UpdateTo(ctx, s, "")
+}
+
+// UpdateTo is Update to a given commit of the branch's history instead of its head: a
+// rollback. target is a full hash, "" for the head; one that is not the fetched head or an
+// ancestor of it is refused (ErrUnknownCommit). In ff mode the move may go backwards,
+// which is not a fast-forward: it is allowed when HEAD is itself in the fetched branch's
+// history (so no local commit is lost) and, as for any ff update, nothing tracked is
+// modified locally.
+func UpdateTo(ctx context.Context, s Spec, target string) (UpdateResult, error) {
+	res, err := update(ctx, s, target)
 	if err != nil {
 		if s.Name != "" {
 			err = fmt.Errorf("repository %s: %w", s.Name, err)
@@ -118,7 +130,7 @@ func Head(path string) (hash, branch string, err error) {
 	return target.Hash().String(), branch, nil
 }
 
-func update(ctx context.Context, s Spec) (UpdateResult, error) {
+func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 	if s.Path == "" {
 		return UpdateResult{}, errors.New("no checkout path is set")
 	}
@@ -149,7 +161,14 @@ func update(ctx context.Context, s Spec) (UpdateResult, error) {
 		if s.URL == "" {
 			return UpdateResult{}, fmt.Errorf("checkout %s does not exist and no url is set", path)
 		}
-		return cloneCheckout(ctx, path, s)
+		res, err := cloneCheckout(ctx, path, s)
+		if err != nil || target == "" || target == res.To {
+			return res, err
+		}
+		// A rollback into a checkout that had to be cloned: move the fresh clone back.
+		res2, err := update(ctx, s, target)
+		res2.From, res2.Cloned, res2.Changed = "", true, res.Changed
+		return res2, err
 	case err != nil:
 		return UpdateResult{}, fmt.Errorf("checkout %s: %w", path, err)
 	case !fi.IsDir():
@@ -207,8 +226,15 @@ func update(ctx context.Context, s Spec) (UpdateResult, error) {
 		target: ref.Hash(),
 		reset:  mode == ModeReset,
 	}
+	if target != "" {
+		if m.target, err = resolveInHistory(repo, ref.Hash(), target); err != nil {
+			return UpdateResult{}, err
+		}
+		m.tip = ref.Hash()
+	}
 	res, err := m.run()
 	if err != nil {
+		res.Target = m.target.String()
 		res.To = res.From // refs/heads moves last, so on failure HEAD has not moved
 	}
 	return res, err
@@ -262,7 +288,9 @@ func isMissingBranch(err error) bool {
 }
 
 // cloneCheckout clones into a hidden sibling first and renames it into place, so an
-// interrupted clone never leaves a half-made checkout at path.
+// interrupted clone never leaves a half-made checkout at path. go-git only fetches;
+// the work tree is written by the same mover as every update, so a hostile first
+// commit meets the same guard (workTree) as a later one.
 func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, error) {
 	parent, base := filepath.Dir(path), filepath.Base(path)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -295,6 +323,7 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 			ReferenceName: plumbing.NewBranchReferenceName(s.Branch),
 			SingleBranch:  true,
 			Tags:          git.NoTags,
+			NoCheckout:    true,
 		})
 		if err == nil {
 			err = ctx.Err() // the caller may have given up on us already
@@ -317,16 +346,35 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 		_ = os.RemoveAll(tmp)
 		return UpdateResult{}, fmt.Errorf("clone %s: read HEAD: %w", path, err)
 	}
-	idx, err := repo.Storer.Index()
+	res, err := checkoutClone(tmp, head.Hash(), s)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
-		return UpdateResult{}, fmt.Errorf("clone %s: read index: %w", path, err)
+		return UpdateResult{}, fmt.Errorf("clone %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.RemoveAll(tmp)
 		return UpdateResult{}, fmt.Errorf("clone %s: move into place: %w", path, err)
 	}
-	return UpdateResult{To: head.Hash().String(), Cloned: true, Changed: len(idx.Entries)}, nil
+	return UpdateResult{To: head.Hash().String(), Cloned: true, Changed: res.Changed}, nil
+}
+
+// checkoutClone writes the work tree of a clone made without one.
+func checkoutClone(dir string, target plumbing.Hash, s Spec) (UpdateResult, error) {
+	repo, closeRepo, err := openCheckoutKeepingPacks(dir)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	defer closeRepo()
+	m := mover{
+		repo:   repo,
+		root:   dir,
+		branch: s.Branch,
+		want:   plumbing.NewBranchReferenceName(s.Branch),
+		target: target,
+		reset:  s.Mode == ModeReset,
+		fresh:  true,
+	}
+	return m.run()
 }
 
 // abandoned maps a checkout path to a channel closed when a fetch or clone that
@@ -473,43 +521,6 @@ func (a *sshAuth) ClientConfig() (*ssh.ClientConfig, error) {
 	return cfg, nil
 }
 
-// userinfoRE finds the user[:password]@ part of URLs, which go-git copies into
-// its error messages.
-var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)([^/@\s"'<>]+)@`)
-
-// redact removes credentials from err's message. It keeps errors.Is working but
-// deliberately drops Unwrap, which would hand out the unredacted text.
-func redact(err error, token string) error {
-	msg := err.Error()
-	clean := userinfoRE.ReplaceAllStringFunc(msg, func(m string) string {
-		sub := userinfoRE.FindStringSubmatch(m)
-		scheme, info := sub[1], sub[2]
-		if user, _, ok := strings.Cut(info, ":"); ok {
-			return scheme + user + ":***@"
-		}
-		if strings.HasPrefix(scheme, "http") {
-			return scheme + "***@" // a bare token is often passed as the user
-		}
-		return m
-	})
-	if token != "" {
-		clean = strings.ReplaceAll(clean, token, "***")
-	}
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean, cause: err}
-}
-
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-
-func (e *redactedError) Is(target error) bool { return errors.Is(e.cause, target) }
-
 // mover brings one open checkout to target. Its fields are set by update.
 type mover struct {
 	repo   *git.Repository
@@ -518,8 +529,14 @@ type mover struct {
 	want   plumbing.ReferenceName
 	target plumbing.Hash
 	reset  bool
+	fresh  bool // a clone without a checkout: nothing is in the work tree yet
+	// tip, when set, is the fetched branch head that target (a rollback's commit) was
+	// found in; in ff mode HEAD may then move back to target if tip contains HEAD.
+	tip plumbing.Hash
 
-	dotgit billy.Filesystem
+	dotgit  billy.Filesystem
+	wt      *workTree
+	journal map[string]journalEntry // what an interrupted apply was writing
 }
 
 // change is one path to write (entry set) or delete (entry nil); from is what
@@ -548,6 +565,7 @@ func (m *mover) run() (UpdateResult, error) {
 	}
 	var from plumbing.Hash // zero on a branch with no commit yet
 	switch {
+	case m.fresh:
 	case head.Type() == plumbing.HashReference:
 		from = head.Hash()
 	case onWant:
@@ -562,6 +580,9 @@ func (m *mover) run() (UpdateResult, error) {
 	res := UpdateResult{To: m.target.String()}
 	if !from.IsZero() {
 		res.From = from.String()
+	}
+	if m.journal, err = m.readJournal(); err != nil {
+		return res, err
 	}
 
 	targetCommit, err := m.repo.CommitObject(m.target)
@@ -587,13 +608,18 @@ func (m *mover) run() (UpdateResult, error) {
 		if !onWant {
 			return res, fmt.Errorf("checkout is on %s, expected branch %s", describeHead(head), m.branch)
 		}
-		if from == m.target {
+		if from == m.target && m.journal == nil {
 			return res, nil
 		}
 		if headCommit != nil {
 			ok, err := headCommit.IsAncestor(targetCommit)
 			if err != nil {
 				return res, fmt.Errorf("check that %s is an ancestor of origin/%s: %w", shortHash(from), m.branch, err)
+			}
+			if !ok && !m.tip.IsZero() {
+				if ok, err = m.inTip(headCommit); err != nil {
+					return res, err
+				}
 			}
 			if !ok {
 				return res, fmt.Errorf("branch %s has diverged from origin/%s: local %s, origin %s; set mode = \"reset\" to discard local commits",
@@ -619,6 +645,11 @@ func (m *mover) run() (UpdateResult, error) {
 		}
 	}()
 
+	if m.wt, err = openWorkTree(m.root); err != nil {
+		return res, err
+	}
+	defer m.wt.Close()
+
 	idx, err := m.repo.Storer.Index()
 	if err != nil {
 		return res, fmt.Errorf("read index: %w", err)
@@ -635,6 +666,9 @@ func (m *mover) run() (UpdateResult, error) {
 		changes, err = m.ffChanges(idx, dirty, headTree, targetTree)
 	}
 	if err != nil {
+		return res, err
+	}
+	if err := m.writeJournal(changes); err != nil {
 		return res, err
 	}
 	newEntries, err := m.apply(idx, changes)
@@ -660,6 +694,9 @@ func (m *mover) run() (UpdateResult, error) {
 			return res, fmt.Errorf("point HEAD at %s: %w", m.want, err)
 		}
 	}
+	if err := m.dotgit.Remove(journalName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("remove .git/%s: %w", journalName, err)
+	}
 	return res, nil
 }
 
@@ -676,6 +713,128 @@ func writeIndex(f billy.File, idx *index.Index) error {
 	return f.Close()
 }
 
+// The apply journal: how a failed apply is recovered from what is on disk.
+//
+// The work tree changes before the index and HEAD do, so an apply that stops
+// partway (a symlink target longer than the system allows, a full disk, a crash)
+// leaves files that neither the index nor HEAD describe: a symlink where the index
+// still lists a directory's files, new files, removed ones. Trusting that index
+// afterwards is how a later delete once went through such a symlink and out of the
+// checkout. So before touching the work tree the mover writes the change set to
+// .git/hookgate-apply, and removes it only once the index and the branch name the
+// new commit. While it exists, the next update treats every path in it as unknown:
+// it looks at what is really there (through workTree, so a symlink left in a leading
+// component hides what is below it instead of leading anywhere), accepts the old or
+// the attempted content there as its own rather than a local modification, and
+// writes or removes each such path again, so the work tree converges on the new
+// target whichever step failed. Re-verifying every file on every update would do the
+// same at the cost of hashing the whole tree; the journal limits it to the paths an
+// interrupted apply can have touched.
+const journalName = "hookgate-apply"
+
+const journalHeader = "hookgate apply journal 1"
+
+// journalEntry is what an interrupted apply meant to leave at a path; a zero mode
+// means removal.
+type journalEntry struct {
+	mode filemode.FileMode
+	hash plumbing.Hash
+}
+
+func (m *mover) readJournal() (map[string]journalEntry, error) {
+	f, err := m.dotgit.Open(journalName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read .git/%s: %w", journalName, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if !sc.Scan() || sc.Text() != journalHeader {
+		return nil, fmt.Errorf("read .git/%s: not a journal hookgate wrote; remove it and run the update with mode = \"reset\"", journalName)
+	}
+	j := map[string]journalEntry{}
+	for sc.Scan() {
+		mode, rest, ok1 := strings.Cut(sc.Text(), " ")
+		hash, quoted, ok2 := strings.Cut(rest, " ")
+		bits, err1 := strconv.ParseUint(mode, 8, 32)
+		p, err2 := strconv.Unquote(quoted)
+		if !ok1 || !ok2 || err1 != nil || err2 != nil || !plumbing.IsHash(hash) {
+			return nil, fmt.Errorf("read .git/%s: malformed line %q", journalName, sc.Text())
+		}
+		j[p] = journalEntry{mode: filemode.FileMode(bits), hash: plumbing.NewHash(hash)}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read .git/%s: %w", journalName, err)
+	}
+	return j, nil
+}
+
+// writeJournal records changes, which include every path of an older journal, and
+// replaces that journal atomically. A fresh clone needs none: a failed one is
+// removed whole.
+func (m *mover) writeJournal(changes []change) error {
+	if m.fresh || len(changes) == 0 {
+		return nil
+	}
+	const tmp = journalName + ".tmp"
+	f, err := m.dotgit.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write .git/%s: %w", journalName, err)
+	}
+	bw := bufio.NewWriter(f)
+	fmt.Fprintln(bw, journalHeader)
+	for _, c := range changes {
+		var e journalEntry
+		if c.entry != nil {
+			e = journalEntry{mode: c.entry.Mode, hash: c.entry.Hash}
+		}
+		fmt.Fprintf(bw, "%o %s %s\n", uint32(e.mode), e.hash, strconv.Quote(c.path))
+	}
+	err = bw.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = m.dotgit.Rename(tmp, journalName)
+	}
+	if err != nil {
+		_ = m.dotgit.Remove(tmp)
+		return fmt.Errorf("write .git/%s: %w", journalName, err)
+	}
+	return nil
+}
+
+// journaled says whether p holds what an interrupted apply meant to write there,
+// so that it is not taken for a local modification or an untracked file.
+func (m *mover) journaled(p string) bool {
+	j, ok := m.journal[p]
+	if !ok || j.mode == 0 {
+		return false
+	}
+	fi, err := m.wt.Lstat(p)
+	if err != nil {
+		return false
+	}
+	return m.sameAsEntry(p, fi, j.mode, j.hash)
+}
+
+// sameAsEntry says whether the work tree file p (described by fi) has the given
+// mode and content.
+func (m *mover) sameAsEntry(p string, fi fs.FileInfo, mode filemode.FileMode, hash plumbing.Hash) bool {
+	if mode == filemode.Symlink {
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return false
+		}
+	} else if !fi.Mode().IsRegular() || (fi.Mode().Perm()&0o100 != 0) != (mode == filemode.Executable) {
+		return false
+	}
+	h, err := m.hashWorktreeFile(p, fi)
+	return err == nil && h == hash
+}
+
 func shortHash(h plumbing.Hash) string { return h.String()[:7] }
 
 func describeHead(head *plumbing.Reference) string {
@@ -689,7 +848,9 @@ func describeHead(head *plumbing.Reference) string {
 // unmerged paths. It trusts size and mtime like git does, and hashes only when
 // they differ or the entry is racily clean (mtime not older than the index file).
 // Entries found clean by hashing get fresh stat data, which is written only if
-// the index is written.
+// the index is written. A path below a symlink is missing, as for git. A path an
+// interrupted apply was writing is clean if it holds what that apply meant to
+// write there, or nothing.
 func (m *mover) scan(idx *index.Index) (map[string]bool, error) {
 	dirty := map[string]bool{}
 	for _, e := range idx.Entries {
@@ -700,8 +861,7 @@ func (m *mover) scan(idx *index.Index) (map[string]bool, error) {
 		if e.SkipWorktree || e.IntentToAdd || e.Mode == filemode.Submodule {
 			continue
 		}
-		full := filepath.Join(m.root, filepath.FromSlash(e.Name))
-		fi, err := os.Lstat(full)
+		fi, err := m.wt.Lstat(e.Name)
 		if isNotExist(err) {
 			dirty[e.Name] = true
 			continue
@@ -725,7 +885,7 @@ func (m *mover) scan(idx *index.Index) (map[string]bool, error) {
 		if uint32(fi.Size()) == e.Size && fi.ModTime().Equal(e.ModifiedAt) && fi.ModTime().Before(idx.ModTime) {
 			continue
 		}
-		h, err := hashWorktreeFile(full, fi)
+		h, err := m.hashWorktreeFile(e.Name, fi)
 		if err != nil {
 			return nil, fmt.Errorf("check %s: %w", e.Name, err)
 		}
@@ -733,22 +893,30 @@ func (m *mover) scan(idx *index.Index) (map[string]bool, error) {
 			dirty[e.Name] = true
 			continue
 		}
-		if err := fillStat(e, full); err != nil {
-			return nil, fmt.Errorf("check %s: %w", e.Name, err)
+		fillStat(e, fi)
+	}
+	for p := range dirty {
+		if _, ok := m.journal[p]; !ok {
+			continue
+		}
+		if _, err := m.wt.Lstat(p); isNotExist(err) || m.journaled(p) {
+			delete(dirty, p)
 		}
 	}
 	return dirty, nil
 }
 
-func hashWorktreeFile(full string, fi os.FileInfo) (plumbing.Hash, error) {
+// hashWorktreeFile hashes the file or symlink p as git would store it, reading it
+// through the work tree guard.
+func (m *mover) hashWorktreeFile(p string, fi fs.FileInfo) (plumbing.Hash, error) {
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		target, err := os.Readlink(full)
+		target, err := m.wt.Readlink(p)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
 		return plumbing.ComputeHash(plumbing.BlobObject, []byte(target)), nil
 	}
-	f, err := os.Open(full)
+	f, err := m.wt.Open(p, fi)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -769,28 +937,99 @@ func isNotExist(err error) bool {
 }
 
 // ffChanges refuses any local modification, then takes the change set from the
-// two trees; that is exact because the index and work tree equal HEAD.
+// two trees; that is exact because the index and work tree equal HEAD, except at
+// the paths of an interrupted apply, which are all written or removed again.
 func (m *mover) ffChanges(idx *index.Index, dirty map[string]bool, headTree, targetTree *object.Tree) ([]change, error) {
 	entries := indexByPath(idx)
 	var changes []change
 	if err := m.diffTrees("", headTree, targetTree, &changes); err != nil {
 		return nil, fmt.Errorf("diff HEAD with origin/%s: %w", m.branch, err)
 	}
+	inChanges := make(map[string]bool, len(changes))
 	for _, c := range changes {
-		// The index must hold what HEAD holds here, or a staged change would be lost.
+		inChanges[c.path] = true
+		// The index must hold what HEAD holds here, or a staged change would be
+		// lost; an interrupted update may have written the index already.
 		e := entries[c.path]
 		if c.from == nil && e != nil || c.from != nil && (e == nil || e.Hash != c.from.Hash || e.Mode != c.from.Mode) {
-			dirty[c.path] = true
+			j, ok := m.journal[c.path]
+			indexWritten := ok && (j.mode == 0 && e == nil || e != nil && e.Hash == j.hash && e.Mode == j.mode)
+			if !indexWritten {
+				dirty[c.path] = true
+			}
 		}
 	}
 	if len(dirty) > 0 {
 		return nil, fmt.Errorf("checkout %s has local modifications to tracked files: %s; commit, stash or discard them, or set mode = \"reset\"",
 			m.root, listPaths(dirty))
 	}
+	for _, p := range sortedKeys(m.journal) {
+		if inChanges[p] {
+			continue
+		}
+		from, err := m.fileAt(headTree, p)
+		if err != nil {
+			return nil, err
+		}
+		to, err := m.fileAt(targetTree, p)
+		if err != nil {
+			return nil, err
+		}
+		if to == nil && entries[p] == nil && !m.journaled(p) {
+			continue // nothing of ours is there: absent, or someone else's file
+		}
+		changes = append(changes, change{path: p, from: from, entry: to})
+	}
 	if err := m.checkObstacles(changes, entries); err != nil {
 		return nil, err
 	}
 	return changes, nil
+}
+
+// fileAt returns the file, symlink or submodule entry at p in t, or nil when t has
+// none there (nothing, or a directory).
+func (m *mover) fileAt(t *object.Tree, p string) (*object.TreeEntry, error) {
+	if t == nil {
+		return nil, nil
+	}
+	parts := strings.Split(p, "/")
+	for i, name := range parts {
+		var found *object.TreeEntry
+		for k := range t.Entries {
+			if t.Entries[k].Name == name {
+				found = &t.Entries[k]
+				break
+			}
+		}
+		if found == nil {
+			return nil, nil
+		}
+		if i == len(parts)-1 {
+			if found.Mode == filemode.Dir {
+				return nil, nil
+			}
+			c := *found
+			return &c, nil
+		}
+		if found.Mode != filemode.Dir {
+			return nil, nil
+		}
+		sub, err := m.repo.TreeObject(found.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("read tree %s: %w", strings.Join(parts[:i+1], "/"), err)
+		}
+		t = sub
+	}
+	return nil, nil
+}
+
+func sortedKeys[V any](set map[string]V) []string {
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // resetChanges compares the index with the whole target tree rather than diffing
@@ -806,25 +1045,18 @@ func (m *mover) resetChanges(idx *index.Index, dirty map[string]bool, targetTree
 	}
 	var changes []change
 	inTarget := map[string]bool{}
-	w := object.NewTreeWalker(targetTree, true, nil)
-	defer w.Close()
-	for {
-		name, te, err := w.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("walk origin/%s tree: %w", m.branch, err)
-		}
-		if te.Mode == filemode.Dir {
-			continue
-		}
+	err := m.walkTree("", targetTree, func(name string, te *object.TreeEntry) {
 		inTarget[name] = true
 		e := entries[name]
-		if e != nil && !unmerged[name] && !dirty[name] && e.Hash == te.Hash && e.Mode == te.Mode {
-			continue
+		_, journaled := m.journal[name]
+		if e != nil && !unmerged[name] && !dirty[name] && !journaled && e.Hash == te.Hash && e.Mode == te.Mode {
+			return
 		}
-		changes = append(changes, change{path: name, entry: &te})
+		c := *te
+		changes = append(changes, change{path: name, entry: &c})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk origin/%s tree: %w", m.branch, err)
 	}
 	seen := map[string]bool{}
 	for _, e := range idx.Entries {
@@ -833,10 +1065,69 @@ func (m *mover) resetChanges(idx *index.Index, dirty map[string]bool, targetTree
 			changes = append(changes, change{path: e.Name})
 		}
 	}
+	// A file an interrupted apply wrote and origin no longer has goes, unless
+	// something else has taken its place since: untracked files survive.
+	for _, p := range sortedKeys(m.journal) {
+		if !inTarget[p] && !seen[p] && m.journaled(p) {
+			seen[p] = true
+			changes = append(changes, change{path: p})
+		}
+	}
 	if err := m.checkObstacles(changes, entries); err != nil {
 		return nil, err
 	}
 	return changes, nil
+}
+
+// walkTree calls fn for every file, symlink and submodule under t, checking each
+// tree on the way like diffTrees does.
+func (m *mover) walkTree(prefix string, t *object.Tree, fn func(string, *object.TreeEntry)) error {
+	if err := checkTreeEntries(prefix, t); err != nil {
+		return err
+	}
+	for i := range t.Entries {
+		e := &t.Entries[i]
+		if e.Mode != filemode.Dir {
+			fn(prefix+e.Name, e)
+			continue
+		}
+		sub, err := m.repo.TreeObject(e.Hash)
+		if err != nil {
+			return fmt.Errorf("read tree %s%s: %w", prefix, e.Name, err)
+		}
+		if err := m.walkTree(prefix+e.Name+"/", sub, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxTreeDepth is git's core.maxTreeDepth default: deeper trees cost memory and
+// stack for no repository anyone keeps.
+const maxTreeDepth = 4096
+
+// checkTreeEntries refuses what git's fsck calls duplicateEntries and fullPathname
+// in a tree from origin: two entries of one name (a file and a directory alike),
+// and a name holding a slash. Either lets one path mean two things. It also bounds
+// how deep trees nest.
+func checkTreeEntries(prefix string, t *object.Tree) error {
+	if t == nil {
+		return nil
+	}
+	if strings.Count(prefix, "/") >= maxTreeDepth {
+		return fmt.Errorf("origin tree is nested deeper than %d directories at %q", maxTreeDepth, prefix)
+	}
+	seen := make(map[string]struct{}, len(t.Entries))
+	for _, e := range t.Entries {
+		if strings.IndexByte(e.Name, '/') >= 0 {
+			return &unsafePathError{path: prefix + e.Name, why: "a tree entry name holds a slash"}
+		}
+		if _, dup := seen[e.Name]; dup {
+			return fmt.Errorf("origin tree has a duplicate entry %q", prefix+e.Name)
+		}
+		seen[e.Name] = struct{}{}
+	}
+	return nil
 }
 
 // diffTrees appends the files that differ between two trees (either may be nil),
@@ -844,6 +1135,9 @@ func (m *mover) resetChanges(idx *index.Index, dirty map[string]bool, targetTree
 // subtree on both sides to count its children, which on a 2,000-file tree cost
 // more than the rest of an update.
 func (m *mover) diffTrees(prefix string, from, to *object.Tree, out *[]change) error {
+	if err := checkTreeEntries(prefix, to); err != nil {
+		return err
+	}
 	fromEntries := map[string]*object.TreeEntry{}
 	if from != nil {
 		for i := range from.Entries {
@@ -937,7 +1231,7 @@ func listPaths(set map[string]bool) string {
 func (m *mover) checkObstacles(changes []change, tracked map[string]*index.Entry) error {
 	deleted := map[string]bool{}
 	for _, c := range changes {
-		if err := checkTreePath(c.path); err != nil {
+		if err := validPath(c.path, c.entry != nil && c.entry.Mode == filemode.Symlink); err != nil {
 			return err
 		}
 		if c.entry == nil {
@@ -950,11 +1244,12 @@ func (m *mover) checkObstacles(changes []change, tracked map[string]*index.Entry
 			continue
 		}
 		// A file or symlink where a directory must go is fine only if it is a
-		// tracked file on its way out; symlinks are never followed.
+		// tracked file on its way out; symlinks are never followed, and what is
+		// below one does not exist.
 		parts := strings.Split(c.path, "/")
 		for i := 1; i < len(parts); i++ {
 			q := strings.Join(parts[:i], "/")
-			fi, err := os.Lstat(filepath.Join(m.root, filepath.FromSlash(q)))
+			fi, err := m.wt.Lstat(q)
 			if isNotExist(err) {
 				break
 			}
@@ -969,8 +1264,7 @@ func (m *mover) checkObstacles(changes []change, tracked map[string]*index.Entry
 			}
 			break
 		}
-		full := filepath.Join(m.root, filepath.FromSlash(c.path))
-		fi, err := os.Lstat(full)
+		fi, err := m.wt.Lstat(c.path)
 		if isNotExist(err) {
 			continue
 		}
@@ -982,19 +1276,9 @@ func (m *mover) checkObstacles(changes []change, tracked map[string]*index.Entry
 				continue
 			}
 			// Only removable if every file under it is tracked and being deleted.
-			err := filepath.WalkDir(full, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if d.IsDir() {
-					return nil
-				}
-				rel, err := filepath.Rel(m.root, p)
-				if err != nil {
-					return err
-				}
-				if !deleted[filepath.ToSlash(rel)] {
-					return fmt.Errorf("directory %s holds untracked files (%s), so it cannot be replaced by a file from origin; move them away", c.path, filepath.ToSlash(rel))
+			err := m.wt.WalkFiles(c.path, func(p string) error {
+				if !deleted[p] {
+					return fmt.Errorf("directory %s holds untracked files (%s), so it cannot be replaced by a file from origin; move them away", c.path, p)
 				}
 				return nil
 			})
@@ -1003,7 +1287,7 @@ func (m *mover) checkObstacles(changes []change, tracked map[string]*index.Entry
 			}
 			continue
 		}
-		if tracked[c.path] == nil && !m.reset {
+		if tracked[c.path] == nil && !m.reset && !m.journaled(c.path) {
 			untracked = append(untracked, c.path)
 		}
 	}
@@ -1022,15 +1306,6 @@ func (m *mover) checkObstacles(changes []change, tracked map[string]*index.Entry
 	return nil
 }
 
-func checkTreePath(p string) error {
-	for _, part := range strings.Split(p, "/") {
-		if part == "" || part == "." || part == ".." || strings.EqualFold(part, ".git") || strings.ContainsRune(part, 0) {
-			return fmt.Errorf("origin tree has an unsafe path %q", p)
-		}
-	}
-	return nil
-}
-
 // apply changes the work tree and returns the new index entries.
 func (m *mover) apply(idx *index.Index, changes []change) ([]*index.Entry, error) {
 	sort.Slice(changes, func(i, j int) bool { return changes[i].path < changes[j].path })
@@ -1044,11 +1319,12 @@ func (m *mover) apply(idx *index.Index, changes []change) ([]*index.Entry, error
 		if err := m.remove(c.path); err != nil {
 			return nil, err
 		}
-		for d := filepath.Dir(filepath.FromSlash(c.path)); d != "."; d = filepath.Dir(d) {
+		for d := path.Dir(c.path); d != "."; d = path.Dir(d) {
 			emptied[d] = true
 		}
 	}
-	// In reset mode an untracked file may sit where origin now has a directory.
+	// In reset mode an untracked file or symlink may sit where origin now has a
+	// directory: it goes, as a link, never followed.
 	if m.reset {
 		for _, c := range changes {
 			if c.entry == nil {
@@ -1056,31 +1332,37 @@ func (m *mover) apply(idx *index.Index, changes []change) ([]*index.Entry, error
 			}
 			parts := strings.Split(c.path, "/")
 			for i := 1; i < len(parts); i++ {
-				full := filepath.Join(m.root, filepath.FromSlash(strings.Join(parts[:i], "/")))
-				fi, err := os.Lstat(full)
-				if err != nil || fi.IsDir() {
+				q := strings.Join(parts[:i], "/")
+				fi, err := m.wt.Lstat(q)
+				if err != nil {
+					break
+				}
+				if fi.IsDir() {
 					continue
 				}
-				if err := os.Remove(full); err != nil {
-					return nil, fmt.Errorf("remove %s: %w", full, err)
+				if err := m.wt.Remove(q); err != nil {
+					return nil, fmt.Errorf("remove %s: %w", q, err)
 				}
+				break
 			}
 		}
 	}
-	// Deepest first; os.Remove refuses a non-empty directory, which may hold
+	// Deepest first; removing a directory fails while it holds anything, such as
 	// untracked files, and that refusal is what we want.
 	dirs := make([]string, 0, len(emptied))
 	for d := range emptied {
 		dirs = append(dirs, d)
 	}
 	sort.Slice(dirs, func(i, j int) bool {
-		if a, b := strings.Count(dirs[i], string(filepath.Separator)), strings.Count(dirs[j], string(filepath.Separator)); a != b {
+		if a, b := strings.Count(dirs[i], "/"), strings.Count(dirs[j], "/"); a != b {
 			return a > b
 		}
 		return dirs[i] > dirs[j]
 	})
 	for _, d := range dirs {
-		_ = os.Remove(filepath.Join(m.root, d))
+		if fi, err := m.wt.Lstat(d); err == nil && fi.IsDir() {
+			_ = m.wt.Remove(d)
+		}
 	}
 
 	var added []*index.Entry
@@ -1111,124 +1393,107 @@ func (m *mover) apply(idx *index.Index, changes []change) ([]*index.Entry, error
 	return entries, nil
 }
 
-func (m *mover) remove(path string) error {
-	full := filepath.Join(m.root, filepath.FromSlash(path))
-	fi, err := os.Lstat(full)
+// remove deletes the tracked file or symlink p. Below a symlink it does not exist.
+func (m *mover) remove(p string) error {
+	fi, err := m.wt.Lstat(p)
 	if isNotExist(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("remove %s: %w", path, err)
+		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	if fi.IsDir() {
 		// A submodule or a local directory in place of a tracked file: only
 		// if empty, as it may hold untracked files.
-		_ = os.Remove(full)
+		_ = m.wt.Remove(p)
 		return nil
 	}
-	if err := os.Remove(full); err != nil {
-		return fmt.Errorf("remove %s: %w", path, err)
+	if err := m.wt.Remove(p); err != nil && !isNotExist(err) {
+		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return nil
 }
 
+// maxSymlinkTarget is the longest symlink target Linux accepts (PATH_MAX less the
+// terminating NUL); a longer blob is refused without reading it.
+const maxSymlinkTarget = 4095
+
 // write puts one tree entry in place atomically (temporary file, then rename) and
 // returns its index entry with fresh stat data.
-func (m *mover) write(path string, te *object.TreeEntry) (*index.Entry, error) {
-	full := filepath.Join(m.root, filepath.FromSlash(path))
-	if err := m.mkdirs(filepath.Dir(filepath.FromSlash(path))); err != nil {
-		return nil, err
-	}
-	if fi, err := os.Lstat(full); err == nil && fi.IsDir() && te.Mode != filemode.Submodule {
-		if err := os.Remove(full); err != nil {
-			return nil, fmt.Errorf("replace directory %s with a file: %w", path, err)
+func (m *mover) write(p string, te *object.TreeEntry) (*index.Entry, error) {
+	if dir := path.Dir(p); dir != "." {
+		if err := m.wt.MkdirAll(dir); err != nil {
+			return nil, err
 		}
 	}
-	e := &index.Entry{Name: path, Hash: te.Hash, Mode: te.Mode}
+	fi, err := m.wt.Lstat(p)
+	if err == nil && fi.IsDir() && te.Mode != filemode.Submodule {
+		if err := m.wt.Remove(p); err != nil {
+			return nil, fmt.Errorf("replace directory %s with a file: %w", p, err)
+		}
+	}
+	e := &index.Entry{Name: p, Hash: te.Hash, Mode: te.Mode}
 	switch te.Mode {
 	case filemode.Submodule:
 		// Submodules are not checked out; git shows an uninitialised one as an
 		// empty directory with a gitlink entry in the index.
-		if fi, err := os.Lstat(full); err == nil && !fi.IsDir() {
-			if err := os.Remove(full); err != nil {
-				return nil, fmt.Errorf("replace %s with a submodule directory: %w", path, err)
+		if err == nil && !fi.IsDir() {
+			if err := m.wt.Remove(p); err != nil {
+				return nil, fmt.Errorf("replace %s with a submodule directory: %w", p, err)
 			}
 		}
-		if err := os.Mkdir(full, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create submodule directory %s: %w", path, err)
+		if err := m.wt.Mkdir(p); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("create submodule directory %s: %w", p, err)
 		}
 		return e, nil
 	case filemode.Symlink:
-		target, err := m.blobBytes(te.Hash)
+		blob, err := m.repo.BlobObject(te.Hash)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
-		tmp, err := tempName(filepath.Dir(full))
+		if blob.Size > maxSymlinkTarget {
+			return nil, fmt.Errorf("write %s: symlink target of %d bytes: %w", p, blob.Size, syscall.ENAMETOOLONG)
+		}
+		target, err := readBlob(blob)
 		if err != nil {
-			return nil, fmt.Errorf("write %s: %w", path, err)
+			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
-		if err := os.Symlink(string(target), tmp); err != nil {
-			return nil, fmt.Errorf("write %s: %w", path, err)
-		}
-		if err := os.Rename(tmp, full); err != nil {
-			_ = os.Remove(tmp)
-			return nil, fmt.Errorf("write %s: %w", path, err)
+		if fi, err = m.wt.Symlink(string(target), p); err != nil {
+			return nil, fmt.Errorf("write %s: %w", p, err)
 		}
 	case filemode.Regular, filemode.Executable, filemode.Deprecated:
 		perm := os.FileMode(0o644)
 		if te.Mode == filemode.Executable {
 			perm = 0o755
 		}
-		if err := m.writeFile(full, te.Hash, perm); err != nil {
-			return nil, fmt.Errorf("write %s: %w", path, err)
+		if fi, err = m.writeFile(p, te.Hash, perm); err != nil {
+			return nil, fmt.Errorf("write %s: %w", p, err)
 		}
 		if te.Mode == filemode.Deprecated {
 			e.Mode = filemode.Regular
 		}
 	default:
-		return nil, fmt.Errorf("write %s: unsupported file mode %s", path, te.Mode)
+		return nil, fmt.Errorf("write %s: unsupported file mode %s", p, te.Mode)
 	}
-	if err := fillStat(e, full); err != nil {
-		return nil, fmt.Errorf("stat %s: %w", path, err)
-	}
+	fillStat(e, fi)
 	return e, nil
 }
 
-func (m *mover) writeFile(full string, h plumbing.Hash, perm os.FileMode) error {
-	blob, err := m.repo.BlobObject(h)
-	if err != nil {
-		return err
-	}
-	r, err := blob.Reader()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	f, err := os.CreateTemp(filepath.Dir(full), tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), full)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-	}
-	return err
-}
-
-func (m *mover) blobBytes(h plumbing.Hash) ([]byte, error) {
+// writeFile streams the blob into place: it is never held in memory whole.
+func (m *mover) writeFile(p string, h plumbing.Hash, perm os.FileMode) (fs.FileInfo, error) {
 	blob, err := m.repo.BlobObject(h)
 	if err != nil {
 		return nil, err
 	}
+	r, err := blob.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return m.wt.WriteFile(p, r, perm)
+}
+
+func readBlob(blob *object.Blob) ([]byte, error) {
 	r, err := blob.Reader()
 	if err != nil {
 		return nil, err
@@ -1237,47 +1502,14 @@ func (m *mover) blobBytes(h plumbing.Hash) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// tempName reserves an unused name in dir for a symlink to be renamed into place.
-func tempName(dir string) (string, error) {
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	_ = f.Close()
-	return name, os.Remove(name)
-}
-
-// mkdirs creates the directories of rel (relative to the root) one by one;
-// unlike os.MkdirAll it never follows a symlink out of the checkout.
-func (m *mover) mkdirs(rel string) error {
-	if rel == "." {
-		return nil
-	}
-	cur := m.root
-	for _, part := range strings.Split(rel, string(filepath.Separator)) {
-		cur = filepath.Join(cur, part)
-		fi, err := os.Lstat(cur)
-		switch {
-		case isNotExist(err):
-			if err := os.Mkdir(cur, 0o755); err != nil {
-				return fmt.Errorf("create directory %s: %w", cur, err)
-			}
-		case err != nil:
-			return fmt.Errorf("check directory %s: %w", cur, err)
-		case !fi.IsDir():
-			return fmt.Errorf("%s is in the way of a directory from origin", cur)
-		}
-	}
-	return nil
-}
-
 // fillStat records the file's stat data the way git does, so that neither git
 // nor the next Update has to hash it again.
-func fillStat(e *index.Entry, full string) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(full, &st); err != nil {
-		return err
+func fillStat(e *index.Entry, fi fs.FileInfo) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		e.ModifiedAt = fi.ModTime()
+		e.Size = uint32(fi.Size())
+		return
 	}
 	e.ModifiedAt = time.Unix(st.Mtim.Unix())
 	e.CreatedAt = time.Unix(st.Ctim.Unix())
@@ -1286,5 +1518,4 @@ func fillStat(e *index.Entry, full string) error {
 	e.UID = st.Uid
 	e.GID = st.Gid
 	e.Size = uint32(st.Size)
-	return nil
 }

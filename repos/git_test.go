@@ -581,12 +581,16 @@ func TestUpdateResetSwitchesBranch(t *testing.T) {
 }
 
 func TestUpdateUntrackedInTheWay(t *testing.T) {
+	// What docs/configuration.md says of repos.NAME.mode: ff changes nothing when an
+	// untracked file is in the way; reset replaces exactly the untracked files at paths
+	// origin's tree needs, and every other untracked or ignored file survives both.
 	t.Run("file", func(t *testing.T) {
-		f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
-		f.write(f.checkout, map[string]string{"new.txt": "mine", "sub": "mine too"})
+		f := newUpdateFixture(t, map[string]string{"keep.txt": "keep", ".gitignore": "*.log\n"}, true)
+		f.write(f.checkout, map[string]string{"new.txt": "mine", "sub": "mine too",
+			"notes.txt": "not in the way", "debug.log": "ignored, not in the way"})
 		f.write(f.seed, map[string]string{"new.txt": "theirs", "sub/file.txt": "theirs"})
 		want := f.commit("adds new.txt")
-		before := f.snapshot("new.txt", "sub")
+		before := f.snapshot("new.txt", "sub", "notes.txt", "debug.log")
 		_, err := Update(context.Background(), f.spec(""))
 		if err == nil || !strings.Contains(err.Error(), "untracked files") || !strings.Contains(err.Error(), "new.txt, sub") {
 			t.Fatalf("ff: error %v, want untracked files new.txt, sub", err)
@@ -599,6 +603,9 @@ func TestUpdateUntrackedInTheWay(t *testing.T) {
 		}
 		if f.head() != want || f.read("new.txt") != "theirs" || f.read("sub/file.txt") != "theirs" {
 			t.Errorf("reset: HEAD %s new.txt %q", f.head(), f.read("new.txt"))
+		}
+		if f.read("notes.txt") != "not in the way" || f.read("debug.log") != "ignored, not in the way" {
+			t.Errorf("reset: untracked %q, ignored %q; want both kept", f.read("notes.txt"), f.read("debug.log"))
 		}
 		f.assertClean()
 	})
@@ -874,7 +881,7 @@ func TestUpdateKeepsSecretsOutOfErrors(t *testing.T) {
 func TestRedact(t *testing.T) {
 	cause := fmt.Errorf("fetch: GET https://x-access-token:s3cr3t@host/r.git: %w", context.DeadlineExceeded)
 	err := redact(cause, "s3cr3t")
-	if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "https://x-access-token:***@host/r.git") {
+	if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "https://***@host/r.git") {
 		t.Errorf("redact = %q", err)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {

@@ -189,30 +189,51 @@ func TestLogKeepsTheLast64KiB(t *testing.T) {
 
 // TestCoalescingAndNoOverlap: pushes that arrive during a running deploy make one more
 // deploy, and the deploy commands of one repository never run at the same time.
+//
+// Each deploy's command holds until the test releases that deploy by id, and records when it
+// started and ended. The first deploy is held while twenty pushes arrive and then for a
+// window past the earliest moment the worker could start another deploy (minDeploySpacing
+// after the first began): a worker that ran a second deploy beside the first would start it
+// inside that window, where the test sees it at once. Absence cannot be shown by an event,
+// so the window is the one wait here; it bounds how soon a broken worker is caught, never
+// whether a correct one passes.
 func TestCoalescingAndNoOverlap(t *testing.T) {
 	e := newWorkerEnv(t)
 	dir := t.TempDir()
-	release := filepath.Join(dir, "release")
-	started := filepath.Join(dir, "started")
+	runs := filepath.Join(dir, "runs")
 	lock := filepath.Join(dir, "lock")
+	marker := func(kind string, id int64) string { return filepath.Join(dir, fmt.Sprintf("%s-%d", kind, id)) }
 	m := e.manager(t, 4, Repo{
 		Spec: Spec{Name: "site", Path: e.checkout},
 		Commands: []string{
 			// mkdir is atomic: a second deploy running at the same time fails here.
-			fmt.Sprintf("mkdir %s || { echo OVERLAP; exit 99; }", lock),
-			fmt.Sprintf("echo x >> %s; while [ ! -f %s ]; do sleep 0.02; done", started, release),
+			fmt.Sprintf("mkdir %s || { echo \"overlap $HOOKGATE_DEPLOY\" >> %s; exit 99; }", lock, runs),
+			fmt.Sprintf(`echo "start $HOOKGATE_DEPLOY $(date +%%s%%N)" >> %[1]s; touch %[2]s/started-$HOOKGATE_DEPLOY
+while [ ! -f %[2]s/release-$HOOKGATE_DEPLOY ] && [ ! -f %[2]s/release-all ]; do sleep 0.02; done
+echo "end $HOOKGATE_DEPLOY $(date +%%s%%N)" >> %[1]s`, runs, dir),
 			fmt.Sprintf("rmdir %s", lock),
 		},
 	})
 	m.Start()
 	defer m.Stop(30 * time.Second)
+	defer os.WriteFile(filepath.Join(dir, "release-all"), nil, 0o644) // a failed test lets every deploy end
+	exists := func(path string) bool {
+		_, err := os.Stat(path)
+		return err == nil
+	}
+	release := func(id int64) {
+		t.Helper()
+		if err := os.WriteFile(marker("release", id), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	first := e.queue(t, "site", "g0")
 	m.Notify("site")
 	testkit.Eventually(t, 30*time.Second, "the first deploy to run its command", func() bool {
-		_, err := os.Stat(started)
-		return err == nil
+		return exists(marker("started", first.DeployID))
 	})
+	firstStarted := time.Now()
 	var wg sync.WaitGroup
 	ids := make(chan int64, 20)
 	for i := range 20 {
@@ -235,21 +256,73 @@ func TestCoalescingAndNoOverlap(t *testing.T) {
 			t.Fatalf("pushes during a running deploy went to deploys %d and %d (first %d)", second, id, first.DeployID)
 		}
 	}
-	if err := os.WriteFile(release, nil, 0o644); err != nil {
-		t.Fatal(err)
+
+	// The first deploy is still running: nothing else of this repository may start.
+	window := time.Until(firstStarted.Add(minDeploySpacing + 2*time.Second))
+	deadline := time.After(window)
+hold:
+	for {
+		raw, err := os.ReadFile(runs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dp := e.deploy(t, second)
+		if exists(marker("started", second)) || strings.Contains(string(raw), "overlap") || dp.Status != store.DeployQueued {
+			t.Fatalf("deploy %d is %s and ran while deploy %d was still running:\n%s", second, dp.Status, first.DeployID, raw)
+		}
+		select {
+		case <-deadline:
+			break hold
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	testkit.Eventually(t, 30*time.Second, "both deploys to finish", func() bool {
+	release(first.DeployID)
+	testkit.Eventually(t, 30*time.Second, "the second deploy to start", func() bool {
+		return exists(marker("started", second))
+	})
+	release(second)
+	testkit.Eventually(t, 30*time.Second, "the second deploy to finish", func() bool {
 		return e.deploy(t, second).Status == store.DeploySucceeded
 	})
-	if dp := e.deploy(t, first.DeployID); dp.Status != store.DeploySucceeded {
-		t.Fatalf("first deploy %s %s", dp.Status, dp.Error)
+	one, two := e.deploy(t, first.DeployID), e.deploy(t, second)
+	if one.Status != store.DeploySucceeded {
+		t.Fatalf("first deploy %s %s", one.Status, one.Error)
 	}
-	if dp := e.deploy(t, second); len(dp.DeliveryIDs) != 20 || strings.Contains(dp.Log, "\nOVERLAP\n") {
-		t.Fatalf("second deploy joined %d deliveries; log %s", len(dp.DeliveryIDs), dp.Log)
+	if len(two.DeliveryIDs) != 20 {
+		t.Fatalf("second deploy joined %d deliveries, want the 20 pushes", len(two.DeliveryIDs))
 	}
-	raw, _ := os.ReadFile(started)
-	if n := strings.Count(string(raw), "x"); n != 2 {
-		t.Fatalf("%d deploys ran, want 2", n)
+	if two.StartedAt.Before(one.FinishedAt) {
+		t.Fatalf("deploy %d started at %s, before deploy %d finished at %s", second, two.StartedAt, first.DeployID, one.FinishedAt)
+	}
+
+	// The commands' own record: two runs, one after the other.
+	raw, err := os.ReadFile(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type span struct{ id, start, end int64 }
+	var spans []span
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var kind string
+		var id, at int64
+		if _, err := fmt.Sscan(line, &kind, &id, &at); err != nil {
+			t.Fatalf("runs line %q: %v\n%s", line, err, raw)
+		}
+		switch kind {
+		case "start":
+			spans = append(spans, span{id: id, start: at})
+		case "end":
+			if len(spans) == 0 || spans[len(spans)-1].id != id || spans[len(spans)-1].end != 0 {
+				t.Fatalf("deploy %d ended while another was running:\n%s", id, raw)
+			}
+			spans[len(spans)-1].end = at
+		default:
+			t.Fatalf("runs line %q\n%s", line, raw)
+		}
+	}
+	if len(spans) != 2 || spans[0].id != first.DeployID || spans[1].id != second ||
+		spans[0].end == 0 || spans[1].end == 0 || spans[1].start < spans[0].end {
+		t.Fatalf("want deploy %d then deploy %d, each run once and not overlapping:\n%s", first.DeployID, second, raw)
 	}
 }
 

@@ -82,6 +82,7 @@ type deployJSON struct {
 	FinishedAt  *time.Time `json:"finished_at"`
 	DurationMS  *int64     `json:"duration_ms"`
 	Error       string     `json:"error"`
+	Reason      string     `json:"reason"`
 	DeliveryIDs []int64    `json:"delivery_ids"`
 	Log         *string    `json:"log,omitempty"`
 }
@@ -91,7 +92,7 @@ func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
 		ID: dp.ID, Repo: dp.Repo, Status: dp.Status, Trigger: dp.Trigger, Ref: dp.Ref,
 		FromCommit: dp.FromCommit, ToCommit: dp.ToCommit, QueuedAt: dp.QueuedAt,
 		StartedAt: timeOrNil(dp.StartedAt), FinishedAt: timeOrNil(dp.FinishedAt),
-		Error: dp.Error, DeliveryIDs: dp.DeliveryIDs,
+		Error: dp.Error, Reason: dp.Reason, DeliveryIDs: dp.DeliveryIDs,
 	}
 	if out.DeliveryIDs == nil {
 		out.DeliveryIDs = []int64{}
@@ -127,15 +128,26 @@ type repoJSON struct {
 	QueuedDeployID    *int64      `json:"queued_deploy_id"`
 	PendingDeliveries int         `json:"pending_deliveries"`
 	LastDeploy        *deployJSON `json:"last_deploy"`
+	// OriginCommit is origin's branch head at the last look-up (null before the first, or
+	// when it failed: OriginError says why).
+	OriginCommit    *string    `json:"origin_commit"`
+	OriginCheckedAt *time.Time `json:"origin_checked_at"`
+	OriginError     string     `json:"origin_error,omitempty"`
+	Pinned          *pinJSON   `json:"pinned"`
 }
 
 func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.GET("/deliveries", s.apiDeliveries)
 	g.GET("/deliveries/:id", s.apiDelivery)
+	g.GET("/deliveries/:id/payload", s.apiPayload)
 	g.GET("/deploys", s.apiDeploys)
 	g.GET("/deploys/:id", s.apiDeploy)
 	g.GET("/repos", s.apiRepos)
 	g.POST("/repos/:name/deploy", s.apiDeployNow)
+	g.POST("/repos/:name/reconcile", s.apiReconcile)
+	g.POST("/repos/:name/rollback", s.apiRollback)
+	g.POST("/repos/:name/pin", s.apiPin)
+	g.POST("/repos/:name/unpin", s.apiUnpin)
 	g.POST("/deliveries/:id/redeliver", s.apiRedeliver)
 	g.GET("/notifications", s.apiNotifications)
 	g.GET("/nodes", s.apiNodes)
@@ -352,6 +364,25 @@ func (s *Server) apiDelivery(c *gin.Context) {
 	c.JSON(http.StatusOK, toDeliveryJSON(d))
 }
 
+// apiPayload answers GET /api/v1/deliveries/:id/payload: the stored payload's exact bytes
+// (see writePayload); 404 when the delivery has none.
+func (s *Server) apiPayload(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	d, err := s.store.Delivery(c.Request.Context(), id)
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	if len(d.Payload) == 0 {
+		writeError(c, http.StatusNotFound, "no_payload", fmt.Sprintf("delivery %d has no stored payload (kept only for authenticated deliveries, up to 256 KiB)", id))
+		return
+	}
+	writePayload(c, d)
+}
+
 func (s *Server) apiDeploy(c *gin.Context) {
 	id, ok := pathID(c)
 	if !ok {
@@ -391,6 +422,19 @@ func (s *Server) repoStatus(ctx context.Context, name string) (repoJSON, error) 
 		dj := toDeployJSON(*st.Last, false)
 		r.LastDeploy = &dj
 	}
+	if s.reconciler != nil {
+		o := s.reconciler.OriginState(name)
+		if o.Commit != "" {
+			r.OriginCommit = &o.Commit
+		}
+		r.OriginCheckedAt = timeOrNil(o.CheckedAt)
+		r.OriginError = o.Error
+	}
+	pin, err := s.store.GetPin(ctx, name)
+	if err != nil {
+		return r, err
+	}
+	r.Pinned = toPinJSON(pin)
 	return r, nil
 }
 
@@ -425,7 +469,7 @@ func (s *Server) deployNow(ctx context.Context, name string) (store.Deploy, erro
 func (s *Server) apiDeployNow(c *gin.Context) {
 	dp, err := s.deployNow(c.Request.Context(), c.Param("name"))
 	if err != nil {
-		s.writeStoreError(c, err)
+		s.writeOutcomeError(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, toDeployJSON(dp, false))
@@ -488,5 +532,6 @@ func (s *Server) apiRedeliver(c *gin.Context) {
 		s.writeStoreError(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, toDeliveryJSON(d))
+	// A replay of a pinned repository is recorded but ignored, like a push would be.
+	c.JSON(d.HTTPStatus, toDeliveryJSON(d))
 }

@@ -354,8 +354,8 @@ func TestAccessControl(t *testing.T) {
 				}
 			}
 		}
-		if q, _ := g.store.QueuedRepos(context.Background()); len(q) != 0 {
-			t.Errorf("an unauthorized request queued a deploy: %v", q)
+		if q, err := g.store.QueuedRepos(context.Background()); err != nil || len(q) != 0 {
+			t.Errorf("an unauthorized request queued a deploy: %v (%v)", q, err)
 		}
 		for _, r := range operatorRoutes {
 			right := func(q *http.Request) {

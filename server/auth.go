@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -19,13 +20,21 @@ const (
 )
 
 // requireOperator guards the page and the API. With an admin token, the right credential
-// is needed (401 otherwise); without one, only loopback clients are answered (403).
+// is needed (401 otherwise); without one, only loopback clients are answered (403), and
+// only under a loopback name or a configured hostname, so that a DNS-rebinding page cannot
+// read the history through the operator's browser (403 host_not_allowed).
 func (s *Server) requireOperator(kind authKind) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.adminToken.Load() == nil {
 			if !s.fromLoopback(c) {
 				writeError(c, http.StatusForbidden, "forbidden",
 					"no admin_token is configured, so only loopback clients may use this; set admin_token to allow others")
+				return
+			}
+			if !s.hostAllowed(c.Request.Host) {
+				writeError(c, http.StatusForbidden, "host_not_allowed",
+					fmt.Sprintf("no admin_token is configured, so only requests to a loopback name or address (localhost, 127.0.0.1, [::1]) or to a name in [server] hostnames are answered, not to %q; add the name to hostnames or set admin_token",
+						limit(c.Request.Host, 256)))
 				return
 			}
 			c.Next()

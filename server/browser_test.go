@@ -4,17 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -49,6 +55,9 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// Names for the hostile pages of TestBrowserCrossSite: attacker.test and
+		// rebind.test resolve to this machine, as a DNS-rebinding name does.
+		chromedp.Flag("host-resolver-rules", "MAP *.test 127.0.0.1"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
@@ -253,4 +262,205 @@ func refPush(t *testing.T, repo, ref, head string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// seenRequest is a request that reached hookgate, as the browser sent it.
+type seenRequest struct {
+	method, path, fetchSite, origin string
+	status                          int
+	answer                          string
+}
+
+// statusWriter remembers what a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	body   strings.Builder
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.body.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+// attackScript is the hostile page's script: the no-cors POSTs any page can send to a
+// loopback address, then the outcome in the title.
+const attackScript = `
+const t = %q;
+Promise.allSettled([
+  fetch(t + "/api/v1/repos/site/deploy", {method: "POST", mode: "no-cors"}),
+  fetch(t + "/api/v1/reload", {method: "POST", mode: "no-cors"}),
+  fetch(t + "/api/v1/deliveries/%d/redeliver", {method: "POST", mode: "no-cors"}),
+  fetch(t + "/repos/site/deploy", {method: "POST", mode: "no-cors", body: new URLSearchParams()}),
+]).then(r => { document.title = "sent: " + r.map(x => x.status).join(","); });
+`
+
+// TestBrowserCrossSite: in real Chromium, a page of another site POSTs to the loopback
+// API and pages the way any site can (no-cors fetch), and a DNS-rebinding page reaches
+// hookgate under its own name: the requests arrive and are refused, and nothing is
+// queued, replayed or reloaded. The same POST from hookgate's own page works.
+func TestBrowserCrossSite(t *testing.T) {
+	ctx := browser(t)
+	var reloads atomic.Int64
+	g := newGateway(t, func(o *server.Options) {
+		o.Reload = func(context.Context) (server.ReloadReport, error) {
+			reloads.Add(1)
+			return server.ReloadReport{}, nil
+		}
+	})
+	after := g.origin.Commit(map[string]string{"x.txt": "x\n"}, "a push to replay")
+	resp, out := g.send(delivery{event: "push", guid: "push-1", body: testkit.Push(t, "refs/heads/main", "", after, "binkkatal/sample_app")})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push: %d %v", resp.StatusCode, out)
+	}
+	pushID := id(out["delivery_id"])
+	g.waitDeploy(id(out["deploy_id"]))
+
+	// hookgate as the browser reaches it, recording what arrives.
+	var mu sync.Mutex
+	var seen []seenRequest
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		g.srv.Handler().ServeHTTP(sw, r)
+		mu.Lock()
+		seen = append(seen, seenRequest{r.Method, r.URL.Path, r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin"), sw.status, sw.body.String()})
+		mu.Unlock()
+	}))
+	defer gw.Close()
+	port := strings.TrimPrefix(gw.URL, "http://127.0.0.1:")
+	posts := func() []seenRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []seenRequest
+		for _, r := range seen {
+			if r.method == http.MethodPost {
+				out = append(out, r)
+			}
+		}
+		seen = nil
+		return out
+	}
+	state := func() counts {
+		t.Helper()
+		return g.counts(&reloads)
+	}
+	before := state()
+
+	// Another site, on another port and name: its requests are cross-site.
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><title>cute cats</title><script>"+attackScript+"</script>", gw.URL, pushID)
+	}))
+	defer attacker.Close()
+	evil := "http://attacker.test:" + strings.TrimPrefix(attacker.URL, "http://127.0.0.1:")
+	step(t, ctx, "visit the attacker's page", chromedp.Navigate(evil+"/"))
+	waitFor(t, ctx, "the attack to be sent", `document.title.startsWith("sent: ")`)
+	sent := posts()
+	if len(sent) != 4 {
+		t.Fatalf("%d of the 4 POSTs reached hookgate: %+v", len(sent), sent)
+	}
+	for _, r := range sent {
+		if r.fetchSite != "cross-site" || r.origin != evil || r.status != http.StatusForbidden || !strings.Contains(r.answer, `"cross_origin"`) {
+			t.Errorf("%s %s: Sec-Fetch-Site %q, Origin %q, answered %d %s; want cross-site, %s, 403 cross_origin", r.method, r.path, r.fetchSite, r.origin, r.status, r.answer, evil)
+		}
+	}
+	if now := state(); now != before {
+		t.Fatalf("the attacker's page changed state: %+v, before %+v", now, before)
+	}
+
+	// DNS rebinding: the attacker's name now points at hookgate, so the page is same-origin
+	// with it: it can send what it likes and read the answers, and its Origin matches the
+	// Host, so the origin check lets it through (Chromium sends no Sec-Fetch-Site to a
+	// plain-http name). The Host gives it away.
+	rebind := "http://rebind.test:" + port
+	step(t, ctx, "open hookgate under the rebinding name", chromedp.Navigate(rebind+"/api/v1/deliveries"))
+	if body := eval[string](t, ctx, `document.body.innerText`); !strings.Contains(body, "host_not_allowed") || strings.Contains(body, "push-1") {
+		t.Fatalf("the history under a rebinding name: %s", body)
+	}
+	step(t, ctx, "run the attack from the rebinding origin", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(attackScript, rebind, pushID)))
+	waitFor(t, ctx, "the rebinding attack to be sent", `document.title.startsWith("sent: ")`)
+	sent = posts()
+	if len(sent) != 4 {
+		t.Fatalf("%d of the 4 rebinding POSTs reached hookgate: %+v", len(sent), sent)
+	}
+	for _, r := range sent {
+		if r.origin != rebind || r.status != http.StatusForbidden || !strings.Contains(r.answer, `"host_not_allowed"`) {
+			t.Errorf("rebinding %s %s: Origin %q, answered %d %s; want %s, 403 host_not_allowed", r.method, r.path, r.origin, r.status, r.answer, rebind)
+		}
+	}
+	if now := state(); now != before {
+		t.Fatalf("the rebinding page changed state: %+v, before %+v", now, before)
+	}
+
+	// hookgate's own page, same request: it works, so the refusals above are not the
+	// browser failing to send.
+	u, err := url.Parse(gw.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "open hookgate's own page", chromedp.Navigate(gw.URL+"/repos"), chromedp.WaitVisible(chromedp.CSS(`tr[data-live="repo-site"] button`)))
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	status, err := chromedp.Run(sctx, chromedp.Evaluate[int](`fetch("/api/v1/reload", {method: "POST"}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusOK || reloads.Load() != 1 {
+		t.Fatalf("same-origin reload from %s: %d, %d reloads", u.Host, status, reloads.Load())
+	}
+}
+
+// TestBrowserRollback presses "Roll back to this commit" on an earlier deploy, sees the
+// repository pinned on the repositories page, and unpins it there.
+func TestBrowserRollback(t *testing.T) {
+	ctx := browser(t)
+	g := newGateway(t)
+	g.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
+	earlier := g.manualDeploy()
+	latest := g.origin.Commit(map[string]string{"app.txt": "v3\n"}, "v3")
+	live := g.manualDeploy()
+
+	// The live deploy offers no rollback; the earlier one does.
+	step(t, ctx, "open the live deploy", chromedp.Navigate(fmt.Sprintf("%s/deploys/%d", g.url, live.ID)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-live="deploy-%d"]`, live.ID))))
+	if eval[bool](t, ctx, `document.querySelector("form.rollback") !== null`) {
+		t.Fatal("the live deploy offers a rollback to itself")
+	}
+	step(t, ctx, "open the earlier deploy", chromedp.Navigate(fmt.Sprintf("%s/deploys/%d", g.url, earlier.ID)),
+		chromedp.WaitVisible(chromedp.CSS(`form.rollback button`)))
+	if b := eval[string](t, ctx, `document.querySelector("form.rollback button").textContent`); b != "Roll back to this commit" {
+		t.Fatalf("button reads %q", b)
+	}
+	step(t, ctx, "press Roll back to this commit", chromedp.Click(chromedp.CSS(`form.rollback button`)))
+	waitFor(t, ctx, "the rollback's deploy page", fmt.Sprintf(`location.pathname.startsWith("/deploys/") && location.pathname !== "/deploys/%d" && document.readyState === "complete"`, earlier.ID))
+	rb, err := strconv.ParseInt(strings.TrimPrefix(eval[string](t, ctx, `location.pathname`), "/deploys/"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp := g.waitDeploy(rb); dp.Status != store.DeploySucceeded || dp.Trigger != store.TriggerRollback || testkit.CheckoutHead(t, g.checkout) != earlier.ToCommit {
+		t.Fatalf("rollback deploy %s %s; HEAD %s, want %s", dp.Status, dp.Trigger, testkit.CheckoutHead(t, g.checkout), earlier.ToCommit)
+	}
+	waitFor(t, ctx, "the reason on the deploy page", `document.querySelector("dd.reason") !== null && document.querySelector("dd.reason").textContent.includes("rollback to `+earlier.ToCommit[:7]+`")`)
+
+	step(t, ctx, "open the repositories", chromedp.Navigate(g.url+"/repos"), chromedp.WaitVisible(chromedp.CSS(`tr[data-live="repo-site"]`)))
+	if badge := eval[string](t, ctx, `(document.querySelector('tr[data-live="repo-site"] .badge.pinned') || {}).textContent`); badge != "pinned at "+earlier.ToCommit[:7] {
+		t.Fatalf("pinned badge reads %q", badge)
+	}
+	if eval[bool](t, ctx, `Array.from(document.querySelectorAll('tr[data-live="repo-site"] button'), b => b.textContent).includes("Deploy now")`) {
+		t.Fatal("a pinned repository offers Deploy now")
+	}
+	step(t, ctx, "press Unpin", chromedp.Click(chromedp.CSS(`tr[data-live="repo-site"] form[action$="/unpin"] button`)))
+	waitFor(t, ctx, "the reconcile deploy's page", `location.pathname.startsWith("/deploys/") && document.readyState === "complete"`)
+	rc, err := strconv.ParseInt(strings.TrimPrefix(eval[string](t, ctx, `location.pathname`), "/deploys/"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp := g.waitDeploy(rc); dp.Trigger != store.TriggerReconcile || testkit.CheckoutHead(t, g.checkout) != latest {
+		t.Fatalf("after Unpin: deploy %s; HEAD %s, want origin's %s", dp.Trigger, testkit.CheckoutHead(t, g.checkout), latest)
+	}
 }

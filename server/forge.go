@@ -163,6 +163,15 @@ func ParseGitLabPush(payload []byte) (Push, error) {
 	p.Repository.HTMLURL = g.Project.WebURL
 	p.Pusher.Name = firstNonEmpty(g.UserUsername, g.UserName)
 	p.HeadCommit = headCommit(g.Commits, p.After)
+	// An annotated tag's "after" is the tag object; checkout_sha is the commit it tags.
+	if strings.HasPrefix(p.Ref, "refs/tags/") && g.CheckoutSHA != nil && isHash(*g.CheckoutSHA) && *g.CheckoutSHA != p.After {
+		p.HeadCommit = &Commit{ID: *g.CheckoutSHA}
+		for _, c := range g.Commits {
+			if c.ID == *g.CheckoutSHA {
+				p.HeadCommit = &c
+			}
+		}
+	}
 	if err := checkPush(p); err != nil {
 		return Push{}, err
 	}

@@ -2,14 +2,16 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -22,6 +24,9 @@ const (
 	maxHeaderValue   = 1024
 	maxHeaders       = 64
 )
+
+// recordTimeout bounds recording one delivery, which no longer waits on its client.
+const recordTimeout = 30 * time.Second
 
 // secretHeaders are never recorded: they carry credentials rather than describe a delivery.
 var secretHeaders = map[string]bool{
@@ -70,19 +75,12 @@ func (s *Server) handleHook(c *gin.Context) {
 		return
 	}
 
-	buf, err := s.readBody(c)
-	defer putBodyBuf(buf)
-	body := buf.Bytes()
+	b, err := s.readBody(c.Writer, r)
+	defer b.release()
+	body := b.buf.Bytes()
 	d.BodySize = int64(len(body))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			d.BodySize = max(r.ContentLength, tooLarge.Limit+1)
-			s.reject(c, d, http.StatusRequestEntityTooLarge, "body_too_large",
-				fmt.Sprintf("body is larger than max_body (%d bytes)", tooLarge.Limit))
-			return
-		}
-		s.reject(c, d, http.StatusBadRequest, "unreadable_body", "the request body could not be read")
+		s.rejectBody(c, d, err)
 		return
 	}
 
@@ -157,6 +155,11 @@ func (s *Server) handleHook(c *gin.Context) {
 		}
 		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK,
 			Reason: fmt.Sprintf("event %q does not deploy; only push does", d.Event)}
+		if d.Event == "create" || d.Event == "delete" {
+			if ref, refType := recordRefEvent(d, payload); ref != "" {
+				dec.Reason = fmt.Sprintf("%s of %s %s does not deploy; only push does", d.Event, refType, ref)
+			}
+		}
 	}
 	d.Status, d.HTTPStatus, d.Reason = dec.Status, dec.HTTPStatus, dec.Reason
 	if !s.record(c, d) {
@@ -171,7 +174,12 @@ func (s *Server) handleHook(c *gin.Context) {
 // recordPush copies what the history shows of a push into its delivery record.
 func recordPush(d *store.Delivery, p Push) {
 	d.Ref, d.Before, d.After = limit(p.Ref, 256), p.Before, p.After
-	d.Commit = p.After[:7]
+	// An annotated tag's push names the tag object as "after"; the commit it points to is
+	// what the history should show, when the payload names it.
+	if strings.HasPrefix(p.Ref, "refs/tags/") && p.HeadCommit != nil && isHash(p.HeadCommit.ID) {
+		d.After = p.HeadCommit.ID
+	}
+	d.Commit = d.After[:7]
 	d.FullName, d.RepoURL = limit(p.Repository.FullName, 256), limit(p.Repository.HTMLURL, 512)
 	d.Pusher = limit(p.Pusher.Name, 256)
 	if p.HeadCommit != nil {
@@ -179,39 +187,63 @@ func recordPush(d *store.Delivery, p Push) {
 	}
 }
 
-// readBody reads the whole body through a size-limited reader, refusing at once when the
-// declared length is already too large. The buffer comes from bodyBufs: the caller hands
-// it back with putBodyBuf once nothing refers to the body any more (the delivery is
-// recorded and answered).
-func (s *Server) readBody(c *gin.Context) (*bytes.Buffer, error) {
-	buf := bodyBufs.Get().(*bytes.Buffer)
-	r := c.Request
-	maxBody := s.maxBody.Load()
-	if r.ContentLength > maxBody {
-		return buf, &http.MaxBytesError{Limit: maxBody}
-	}
-	rd := http.MaxBytesReader(c.Writer, r.Body, maxBody)
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	_, err := io.Copy(buf, rd)
-	return buf, err
+// refEvent is the part of a create or delete event (GitHub, Gitea, Forgejo) the history
+// records: the ref, its kind, and (Gitea) the commit.
+type refEvent struct {
+	Ref     string `json:"ref"`
+	RefType string `json:"ref_type"`
+	SHA     string `json:"sha"`
 }
 
-// bodyBufs recycles the buffers request bodies are read into. A push is several KB, read
-// once per delivery: it was the largest allocation of the hook endpoint, a third of its
-// bytes, for the garbage collector to sweep.
-var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// maxPooledBody keeps the buffers of the rare large bodies out of the pool.
-const maxPooledBody = 256 << 10
-
-func putBodyBuf(buf *bytes.Buffer) {
-	if buf.Cap() > maxPooledBody {
-		return
+// recordRefEvent records the ref a create or delete event names, as a full ref name
+// ("refs/tags/v1.2"), and its commit when the payload has one. It returns the ref as sent
+// and its type, "" when the payload names none.
+func recordRefEvent(d *store.Delivery, payload []byte) (ref, refType string) {
+	var e refEvent
+	if json.Unmarshal(payload, &e) != nil || e.Ref == "" {
+		return "", ""
 	}
-	buf.Reset()
-	bodyBufs.Put(buf)
+	full := e.Ref
+	if !strings.HasPrefix(full, "refs/") {
+		switch e.RefType {
+		case "branch":
+			full = "refs/heads/" + e.Ref
+		case "tag":
+			full = "refs/tags/" + e.Ref
+		}
+	}
+	d.Ref = limit(full, 256)
+	if isHash(e.SHA) {
+		d.After, d.Commit = e.SHA, e.SHA[:7]
+	}
+	return limit(e.Ref, 256), limit(e.RefType, 32)
+}
+
+// rejectBody records and answers a delivery whose body could not be read whole. The
+// client may be gone (it closed the connection, or the read timed out): the answer is
+// then lost, but the delivery is recorded all the same.
+func (s *Server) rejectBody(c *gin.Context, d *store.Delivery, err error) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		d.BodySize = max(c.Request.ContentLength, tooLarge.Limit+1)
+		s.reject(c, d, http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("body is larger than max_body (%d bytes)", tooLarge.Limit))
+	case errors.Is(err, errOverloaded):
+		c.Header("Retry-After", "5")
+		s.reject(c, d, http.StatusServiceUnavailable, "overloaded",
+			"the request bodies being read already fill max_body_memory; retry shortly")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.reject(c, d, http.StatusRequestTimeout, "body_timeout",
+			fmt.Sprintf("the body did not arrive within the read timeout (%s); %d bytes were received", s.readTO, d.BodySize))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		s.reject(c, d, http.StatusBadRequest, "body_incomplete",
+			fmt.Sprintf("the connection closed before the body was complete; %d bytes were received", d.BodySize))
+	default:
+		s.log.Debug("request body unreadable", "repo", d.Repo, "err", err)
+		s.reject(c, d, http.StatusBadRequest, "unreadable_body",
+			fmt.Sprintf("the request body could not be read; %d bytes were received", d.BodySize))
+	}
 }
 
 // reject records a refused delivery and answers with its error.
@@ -238,9 +270,13 @@ func (s *Server) reject(c *gin.Context, d *store.Delivery, status int, code, msg
 }
 
 // record commits the delivery before any answer; when that fails the sender gets a 500,
-// so GitHub shows the failure and the delivery can be redelivered.
+// so GitHub shows the failure and the delivery can be redelivered. It has a context of its
+// own: a client that closed the connection or ran out of read time is gone, and its
+// request's context with it, but what it sent reached a hook and is recorded.
 func (s *Server) record(c *gin.Context, d *store.Delivery) bool {
-	if err := s.store.RecordDelivery(c.Request.Context(), d); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), recordTimeout)
+	defer cancel()
+	if err := s.store.RecordDelivery(ctx, d); err != nil {
 		s.log.Error("delivery not recorded", "repo", d.Repo, "guid", d.GUID, "event", d.Event, "err", err)
 		writeError(c, http.StatusInternalServerError, "internal", "internal error: the delivery was not recorded")
 		return false

@@ -44,8 +44,8 @@ func TestAllowCIDRsAndTrustedProxies(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("X-Forwarded-For believed without trusted_proxies: %d", resp.StatusCode)
 	}
-	if q, _ := g.store.QueuedRepos(context.Background()); len(q) != 0 {
-		t.Fatalf("a rejected source queued a deploy")
+	if q, err := g.store.QueuedRepos(context.Background()); err != nil || len(q) != 0 {
+		t.Fatalf("a rejected source queued a deploy: %v (%v)", q, err)
 	}
 
 	trusted := newGateway(t, allow, func(o *server.Options) { o.TrustedProxies = []string{"127.0.0.0/8"} })
@@ -55,8 +55,8 @@ func TestAllowCIDRsAndTrustedProxies(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("through a trusted proxy from an allowed address: %d %v", resp.StatusCode, out)
 	}
-	if rec, _ := trusted.store.Delivery(context.Background(), id(out["delivery_id"])); rec.RemoteAddr != "203.0.113.7" {
-		t.Fatalf("recorded remote address %q, want the forwarded client", rec.RemoteAddr)
+	if rec, err := trusted.store.Delivery(context.Background(), id(out["delivery_id"])); err != nil || rec.RemoteAddr != "203.0.113.7" {
+		t.Fatalf("recorded remote address %q, want the forwarded client (%v)", rec.RemoteAddr, err)
 	}
 	trusted.waitDeploy(id(out["deploy_id"]))
 }

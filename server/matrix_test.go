@@ -104,8 +104,8 @@ func TestHeaderAndNameMatrix(t *testing.T) {
 			healthy(t, addr)
 		})
 	}
-	if q, _ := g.store.QueuedRepos(context.Background()); len(q) != 0 {
-		t.Fatalf("a bad request queued a deploy")
+	if q, err := g.store.QueuedRepos(context.Background()); err != nil || len(q) != 0 {
+		t.Fatalf("a bad request queued a deploy: %v (%v)", q, err)
 	}
 	if testkit.CheckoutHead(t, g.checkout) != start {
 		t.Fatal("a bad request was pulled")

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookgate/hookgate/repos"
 )
 
 // Delivery outcomes as the metrics count them: the recorded statuses, plus rejections that
@@ -34,6 +36,7 @@ type metrics struct {
 	sigFailures    *prometheus.CounterVec
 	deployDuration *prometheus.HistogramVec
 	deploys        *prometheus.CounterVec
+	originChecks   *prometheus.CounterVec
 }
 
 func (s *Server) newMetrics() *metrics {
@@ -56,13 +59,25 @@ func (s *Server) newMetrics() *metrics {
 			Name: "hookgate_deploys_total",
 			Help: "Finished deploys, by status: succeeded, failed or interrupted.",
 		}, []string{"repo", "status"}),
+		originChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookgate_origin_checks_total",
+			Help: "Look-ups of origin's branch head, by result: in_sync, drift (not live, nothing queued), deployed (a reconcile deploy queued) or error.",
+		}, []string{"repo", "result"}),
 	}
 	m.reg.MustRegister(
-		m.deliveries, m.sigFailures, m.deployDuration, m.deploys,
+		m.deliveries, m.sigFailures, m.deployDuration, m.deploys, m.originChecks,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "hookgate_unknown_hook_requests_total",
 			Help: "Requests to hook names that are not configured (answered 404, not recorded).",
 		}, func() float64 { return float64(s.unknownHooks.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookgate_body_bytes_in_memory",
+			Help: "Request body bytes the hook requests being handled hold now, counted as they arrive; bounded by max_body_memory.",
+		}, func() float64 { return float64(s.bodyMem.used.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookgate_body_memory_limit_bytes",
+			Help: "max_body_memory: past it, new hook request bodies are refused with 503.",
+		}, func() float64 { return float64(s.bodyMem.limit.Load()) }),
 		&repoCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -81,6 +96,9 @@ func (m *metrics) addRepo(name string) {
 	for _, status := range []string{"succeeded", "failed", "interrupted"} {
 		m.deploys.WithLabelValues(name, status)
 	}
+	for _, result := range []string{repos.CheckInSync, repos.CheckDrift, repos.CheckDeployed, repos.CheckError} {
+		m.originChecks.WithLabelValues(name, result)
+	}
 }
 
 // reconcile follows a reload: series of removed repositories go (so label values stay
@@ -93,6 +111,7 @@ func (m *metrics) reconcile(before, after []string) {
 			m.sigFailures.DeletePartialMatch(l)
 			m.deploys.DeletePartialMatch(l)
 			m.deployDuration.DeletePartialMatch(l)
+			m.originChecks.DeletePartialMatch(l)
 		}
 	}
 	for _, name := range after {
@@ -107,6 +126,15 @@ func (m *metrics) delivery(repo, event, outcome string) {
 		event = "other"
 	}
 	m.deliveries.WithLabelValues(repo, event, outcome).Inc()
+}
+
+// ObserveOriginCheck counts one look-up of repo's origin head by its result; the deploy
+// workers call it (wired in main).
+func (s *Server) ObserveOriginCheck(repo, result string) {
+	if _, ok := s.hook(repo); !ok {
+		return
+	}
+	s.metrics.originChecks.WithLabelValues(repo, result).Inc()
 }
 
 // ObserveDeploy counts a finished deploy of repo; the deploy workers call it (wired in

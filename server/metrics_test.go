@@ -150,7 +150,10 @@ func TestMetrics(t *testing.T) {
 	if d := m[`hookgate_deploy_duration_seconds_sum{repo="site"}`]; d <= 0 || d > 60 {
 		t.Errorf("deploy duration sum %v", d)
 	}
-	dp, _ = g.store.Deploy(context.Background(), dp.ID)
+	dp, err := g.store.Deploy(context.Background(), dp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := m[`hookgate_last_successful_deploy_timestamp_seconds{repo="site"}`]
 	if want := float64(dp.FinishedAt.UnixNano()) / 1e9; math.Abs(ts-want) > 0.001 {
 		t.Errorf("last successful deploy at %v, want %v (the deploy's finish)", ts, want)

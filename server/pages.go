@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -56,9 +55,6 @@ type pages struct {
 	s      *Server
 	tmpl   map[string]*template.Template
 	static map[string]staticFile
-	// cop refuses cross-site form posts: basic auth is resent by browsers on their own,
-	// so without it any site could make an operator's browser press "Deploy now".
-	cop *http.CrossOriginProtection
 }
 
 // staticTypes are the static files' content types. Not mime.TypeByExtension: its first
@@ -81,7 +77,6 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		s:      s,
 		tmpl:   map[string]*template.Template{},
 		static: map[string]staticFile{},
-		cop:    http.NewCrossOriginProtection(),
 	}
 	funcs := template.FuncMap{
 		"ago":       p.ago,
@@ -120,9 +115,13 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.Use(pageHeaders)
 	g.GET("/", p.index)
 	g.GET("/deliveries/:id", p.delivery)
+	g.GET("/deliveries/:id/payload", p.payload)
 	g.GET("/deploys/:id", p.deploy)
 	g.GET("/repos", p.repos)
 	g.POST("/repos/:name/deploy", p.deployNow)
+	g.POST("/repos/:name/rollback", p.rollback)
+	g.POST("/repos/:name/pin", p.pin)
+	g.POST("/repos/:name/unpin", p.unpin)
 	g.POST("/deliveries/:id/redeliver", p.redeliver)
 	g.GET("/static/:file", p.staticFile)
 }
@@ -342,7 +341,11 @@ type deliveryPage struct {
 	D       store.Delivery
 	Deploy  *store.Deploy
 	Headers []header
-	Payload string
+	// Payload is the stored payload indented, at most maxShownPayload bytes of it;
+	// Truncated says there is more, which the raw payload link serves.
+	Payload     string
+	Truncated   bool
+	PayloadSize int64
 }
 
 func (p *pages) delivery(c *gin.Context) {
@@ -372,14 +375,8 @@ func (p *pages) delivery(c *gin.Context) {
 		}
 	}
 	sort.Slice(page.Headers, func(i, j int) bool { return page.Headers[i].Name < page.Headers[j].Name })
-	if len(d.Payload) > 0 {
-		var buf bytes.Buffer
-		if json.Indent(&buf, d.Payload, "", "  ") == nil {
-			page.Payload = buf.String()
-		} else {
-			page.Payload = string(d.Payload)
-		}
-	}
+	page.Payload, page.Truncated = showPayload(d.Payload, maxShownPayload)
+	page.PayloadSize = int64(len(d.Payload))
 	p.render(c, http.StatusOK, "delivery.html", page)
 }
 
@@ -387,6 +384,28 @@ type deployPage struct {
 	base
 	Deploy        store.Deploy
 	Notifications []store.Notification
+	// CanRollBack offers "Roll back to this commit": the deploy succeeded and its commit
+	// is not the live one.
+	CanRollBack bool
+}
+
+// payload serves the stored payload as is, for the delivery page's "raw payload" link
+// (the API's route takes a bearer token, which a browser cannot send from a link).
+func (p *pages) payload(c *gin.Context) {
+	id, ok := p.pageID(c)
+	if !ok {
+		return
+	}
+	d, err := p.s.store.Delivery(c.Request.Context(), id)
+	if err != nil {
+		p.storeFail(c, err, fmt.Sprintf("Delivery %d", id))
+		return
+	}
+	if len(d.Payload) == 0 {
+		p.fail(c, http.StatusNotFound, fmt.Sprintf("Delivery %d has no stored payload.", id))
+		return
+	}
+	writePayload(c, d)
 }
 
 func (p *pages) deploy(c *gin.Context) {
@@ -404,11 +423,20 @@ func (p *pages) deploy(c *gin.Context) {
 		p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
 		return
 	}
-	p.render(c, http.StatusOK, "deploy.html", deployPage{
+	page := deployPage{
 		base:          base{Title: fmt.Sprintf("Deploy %d", id), Nav: "history", Active: activeStatus(dp.Status)},
 		Deploy:        dp,
 		Notifications: notes,
-	})
+	}
+	if h, ok := p.s.hook(dp.Repo); ok && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
+		live, err := p.s.liveCommit(c.Request.Context(), h)
+		if err != nil {
+			p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
+			return
+		}
+		page.CanRollBack = live != dp.ToCommit
+	}
+	p.render(c, http.StatusOK, "deploy.html", page)
 }
 
 type repoRow struct {
@@ -417,6 +445,10 @@ type repoRow struct {
 	State                     store.RepoState
 	Running                   int64
 	Active                    bool
+	Origin                    repos.OriginState
+	// OriginAhead is origin's head when it is neither live nor being deployed.
+	OriginAhead string
+	Pin         *store.Pin
 }
 
 type reposPage struct {
@@ -440,6 +472,20 @@ func (p *pages) repos(c *gin.Context) {
 			return
 		}
 		r.State = st
+		if r.Pin, err = p.s.store.GetPin(c.Request.Context(), name); err != nil {
+			p.storeFail(c, err, "")
+			return
+		}
+		if p.s.reconciler != nil {
+			r.Origin = p.s.reconciler.OriginState(name)
+			live := r.Head
+			if st.LastOK != nil {
+				live = st.LastOK.ToCommit
+			}
+			if r.Origin.Commit != "" && r.Origin.Commit != live {
+				r.OriginAhead = r.Origin.Commit
+			}
+		}
 		r.Active = r.Running != 0 || st.Queued != nil || (st.Last != nil && activeStatus(st.Last.Status))
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
@@ -448,10 +494,6 @@ func (p *pages) repos(c *gin.Context) {
 }
 
 func (p *pages) deployNow(c *gin.Context) {
-	if err := p.cop.Check(c.Request); err != nil {
-		p.fail(c, http.StatusForbidden, "This request came from another site, so it was refused. Use the button on hookgate's own Repositories page.")
-		return
-	}
 	name := c.Param("name")
 	if _, ok := p.s.hook(name); !ok {
 		p.fail(c, http.StatusNotFound, "No repository is configured under this name.")
@@ -459,7 +501,7 @@ func (p *pages) deployNow(c *gin.Context) {
 	}
 	dp, err := p.s.deployNow(c.Request.Context(), name)
 	if err != nil {
-		p.storeFail(c, err, "The repository")
+		p.outcomeFail(c, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/deploys/"+strconv.FormatInt(dp.ID, 10))
@@ -467,10 +509,6 @@ func (p *pages) deployNow(c *gin.Context) {
 
 // redeliver re-runs a recorded delivery and shows the deploy it joined.
 func (p *pages) redeliver(c *gin.Context) {
-	if err := p.cop.Check(c.Request); err != nil {
-		p.fail(c, http.StatusForbidden, "This request came from another site, so it was refused. Use the button on hookgate's own delivery page.")
-		return
-	}
 	id, ok := p.pageID(c)
 	if !ok {
 		return
@@ -483,6 +521,10 @@ func (p *pages) redeliver(c *gin.Context) {
 	}
 	if err != nil {
 		p.storeFail(c, err, fmt.Sprintf("Delivery %d", id))
+		return
+	}
+	if d.DeployID == 0 { // ignored: the repository is pinned
+		c.Redirect(http.StatusSeeOther, "/deliveries/"+strconv.FormatInt(d.ID, 10))
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/deploys/"+strconv.FormatInt(d.DeployID, 10))

@@ -38,6 +38,11 @@ func TestOnPostgres(t *testing.T) {
 		{"GitLabPushDeploys", TestGitLabPushDeploys},
 		{"ConcurrentPayloadsStoredIntact", TestConcurrentPayloadsStoredIntact},
 		{"APINodes", TestAPINodes},
+		{"APIRollbackPinAndUnpin", TestAPIRollbackPinAndUnpin},
+		{"APIRollbackWithNothingToRollBackTo", TestAPIRollbackWithNothingToRollBackTo},
+		{"RedeliveryIsPerRepositoryAndSigned", TestRedeliveryIsPerRepositoryAndSigned},
+		{"ReposPageShowsDriftAndLookUpErrors", TestReposPageShowsDriftAndLookUpErrors},
+		{"PayloadRoute", TestPayloadRoute},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

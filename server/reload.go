@@ -47,9 +47,13 @@ func (s *Server) hookNames() []string { return s.hooks.Load().names }
 // Settings is what a configuration reload can change in a running server. The listen
 // address, the database and the trusted proxies are fixed for the life of the process.
 type Settings struct {
-	Hooks      []Hook
-	MaxBody    int64
-	AdminToken string
+	Hooks   []Hook
+	MaxBody int64
+	// MaxBodyMemory: 0 means DefaultMaxBodyMemory, or MaxBody when that is larger.
+	MaxBodyMemory int64
+	AdminToken    string
+	// Hostnames: see Options.Hostnames.
+	Hostnames []string
 }
 
 // Apply swaps in new settings. Requests already past the hook lookup finish with the
@@ -58,9 +62,19 @@ func (s *Server) Apply(set Settings) error {
 	if set.MaxBody <= 0 {
 		return errors.New("max body must be positive")
 	}
+	switch {
+	case set.MaxBodyMemory == 0:
+		set.MaxBodyMemory = max(DefaultMaxBodyMemory, set.MaxBody)
+	case set.MaxBodyMemory < set.MaxBody:
+		return fmt.Errorf("max body memory (%d bytes) is less than max body (%d bytes): no body that large could be read", set.MaxBodyMemory, set.MaxBody)
+	}
 	hs, err := newHookSet(set.Hooks)
 	if err != nil {
 		return err
+	}
+	hosts, err := ParseHostnames(set.Hostnames)
+	if err != nil {
+		return fmt.Errorf("hostnames: %w", err)
 	}
 	var token *[]byte
 	if set.AdminToken != "" {
@@ -70,7 +84,10 @@ func (s *Server) Apply(set Settings) error {
 	}
 	old := s.hooks.Swap(hs)
 	s.maxBody.Store(set.MaxBody)
+	// Bodies being read keep their charge; a lower limit refuses new chunks until they end.
+	s.bodyMem.limit.Store(set.MaxBodyMemory)
 	s.adminToken.Store(token)
+	s.hostnames.Store(&hosts)
 	if old != nil && s.metrics != nil {
 		s.metrics.reconcile(old.names, hs.names)
 	}

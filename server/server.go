@@ -42,11 +42,18 @@ type Deployer interface {
 
 // Options configures a Server.
 type Options struct {
-	Hooks          []Hook
-	MaxBody        int64
+	Hooks   []Hook
+	MaxBody int64
+	// MaxBodyMemory bounds the request body bytes all hook requests hold in memory at once
+	// (default DefaultMaxBodyMemory, or MaxBody when that is larger); past it new bodies
+	// get 503.
+	MaxBodyMemory  int64
 	AdminToken     string
 	TrustedProxies []string // proxies whose X-Forwarded-For is believed; none by default
-	Logger         *slog.Logger
+	// Hostnames are the Host names, besides loopback ones, that the page and API answer
+	// when no admin token is set (see hostAllowed).
+	Hostnames []string
+	Logger    *slog.Logger
 	// Reload, when set, serves POST /api/v1/reload (main wires it to the config file).
 	Reload Reloader
 	// ReadTimeout bounds reading one request, headers and body, so a slow-loris client
@@ -58,15 +65,23 @@ type Options struct {
 type Server struct {
 	store    *store.Store
 	deployer Deployer
-	readTO   time.Duration
-	reload   Reloader
-	log      *slog.Logger
+	// reconciler is the deployer when it can look up origin (the real repos.Manager).
+	reconciler Reconciler
+	readTO     time.Duration
+	reload     Reloader
+	log        *slog.Logger
 
 	// What a reload swaps (see Apply).
 	hooks   atomic.Pointer[hookSet]
 	maxBody atomic.Int64
+	bodyMem bodyMemory // its limit is max_body_memory
 	// adminToken is the SHA-256 of the token, nil when none is set.
 	adminToken atomic.Pointer[[]byte]
+	// hostnames are Settings.Hostnames as a set (see hostAllowed); never nil.
+	hostnames atomic.Pointer[map[string]bool]
+
+	// cop refuses cross-site state-changing requests (see sameOrigin).
+	cop *http.CrossOriginProtection
 
 	now    func() time.Time
 	engine *gin.Engine
@@ -89,11 +104,14 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		now:      func() time.Time { return time.Now().UTC() },
 		rejects:  newRejectLimiter(),
 		readTO:   opts.ReadTimeout,
+		cop:      http.NewCrossOriginProtection(),
 	}
+	s.reconciler, _ = d.(Reconciler)
 	if s.readTO <= 0 {
 		s.readTO = 60 * time.Second
 	}
-	if err := s.Apply(Settings{Hooks: opts.Hooks, MaxBody: opts.MaxBody, AdminToken: opts.AdminToken}); err != nil {
+	if err := s.Apply(Settings{Hooks: opts.Hooks, MaxBody: opts.MaxBody,
+		MaxBodyMemory: opts.MaxBodyMemory, AdminToken: opts.AdminToken, Hostnames: opts.Hostnames}); err != nil {
 		return nil, err
 	}
 	s.metrics = s.newMetrics()
@@ -105,7 +123,9 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("trusted proxies: %w", err)
 	}
-	r.Use(s.recover)
+	// sameOrigin sits on the engine, not on a group, so that no state-changing route can
+	// be added without it (only /hooks/ is exempt).
+	r.Use(s.recover, s.sameOrigin)
 	r.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not_found", "no such route") })
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "method "+c.Request.Method+" is not allowed here")

@@ -13,8 +13,12 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// copyTables are the tables Copy moves, parents before children.
-var copyTables = []string{"deploys", "deliveries", "delivery_payloads", "notifications"}
+// copyTables are the tables Copy moves, parents before children. A pin is kept: a
+// repository held at a commit stays held after the move.
+var copyTables = []string{"deploys", "deliveries", "delivery_payloads", "notifications", "pins"}
+
+// copySequenced are the copied tables whose ids come from a sequence on PostgreSQL.
+var copySequenced = map[string]bool{"deploys": true, "deliveries": true, "notifications": true}
 
 // copySkipped are the tables Copy leaves behind: not history but the state of running
 // gateways, which each registers again at start.
@@ -27,8 +31,8 @@ type Copied struct {
 }
 
 // Copy moves the whole history of the SQLite database file from into the PostgreSQL
-// database to (a URL), keeping every id: deliveries, payloads, deploys (with their logs) and
-// notifications. Both are migrated first. The destination must hold no history yet, and
+// database to (a URL), keeping every id: deliveries, payloads, deploys (with their logs),
+// notifications and pins. Both are migrated first. The destination must hold no history yet, and
 // no gateway may run on it (Copy holds the gateway lock while it copies); the copy is one
 // transaction, so a failure leaves the destination as it was.
 func Copy(ctx context.Context, from, to string) (Copied, error) {
@@ -85,7 +89,7 @@ func Copy(ctx context.Context, from, to string) (Copied, error) {
 				return fmt.Errorf("%s: %w", table, err)
 			}
 			c.Tables, c.Rows = append(c.Tables, table), append(c.Rows, n)
-			if table != "delivery_payloads" {
+			if copySequenced[table] {
 				// The next id the database hands out follows the copied ones.
 				if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'),
 					coalesce(max(id), 0) + 1, false) FROM `+table); err != nil {

@@ -90,28 +90,32 @@ func decodePayload(encoding string, b []byte) ([]byte, error) {
 
 // The write path's statements, prepared once when the store opens (see prepared.go).
 const (
-	// "guid != ''" repeats the partial index's condition so SQLite can use the index;
-	// without it every insert scans the table.
+	// A GUID names a redelivery only of a delivery to the same repository whose signature
+	// was valid: forges do not promise GUIDs unique across hooks, and anyone can send an
+	// unsigned request with a GUID they have seen. The conditions "guid != ''" and
+	// "signature = 'valid'" repeat the partial index's (migration 00006) so SQLite uses it;
+	// without them every insert scans the table.
 	guidSeenSQL = `
 		SELECT count(*), max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
 		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
-		WHERE d.guid = ? AND d.guid != ''`
+		WHERE d.guid = ? AND d.repo = ? AND d.guid != '' AND d.signature = 'valid'`
 	queuedDeploySQL = `SELECT id FROM deploys WHERE repo = ? AND status = 'queued'`
 	newDeploySQL    = `
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at)
 		VALUES (?, 'queued', ?, ?, ?) RETURNING id`
 	maxDeliveryIDSQL = `SELECT coalesce(max(id), 0) FROM deliveries`
-	// guidsSeenSQL is guidSeenSQL for a whole batch, its GUIDs passed as a JSON array.
+	// guidsSeenSQL is guidSeenSQL for a whole batch, its GUIDs passed as a JSON array. It
+	// answers per repository and GUID; lookUpGUIDs keeps the pairs the batch asked about.
 	guidsSeenSQL = `
-		SELECT d.guid, max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
+		SELECT d.repo, d.guid, max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
 		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
-		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != ''
-		GROUP BY d.guid`
+		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'
+		GROUP BY d.repo, d.guid`
 )
 
 // writeStatements are prepared on the write connection by Open.
 var writeStatements = func() []string {
-	q := []string{guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL}
+	q := []string{guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL, pinSQL}
 	for _, n := range insertChunks {
 		q = append(q, insertDeliveriesSQL[n], insertPayloadsSQL[n])
 	}
@@ -123,23 +127,36 @@ type batchState struct {
 	// queued maps a repository to its queued deploy: within the transaction only the
 	// writer can create or claim one, so it is looked up once per repository per batch.
 	queued map[string]int64
-	// seen, when not nil, answers the redelivery lookup for the batch's GUIDs: each
-	// GUID recorded before, with the succeeded deploy an earlier copy joined (0: none).
-	// lookUpGUIDs fills it with one query; prepareDelivery adds each GUID of the
-	// batch, which is written whole or not at all (writeEach, a savepoint per delivery,
-	// runs without seen).
-	seen map[string]int64
+	// seen, when not nil, answers the redelivery lookup for the batch's validly signed
+	// deliveries: each repository and GUID recorded before with a valid signature, with
+	// the succeeded deploy an earlier copy joined (0: none). lookUpGUIDs fills it with one
+	// query; prepareDelivery adds each validly signed delivery of the batch, which is
+	// written whole or not at all (writeEach, a savepoint per delivery, runs without seen).
+	seen map[guidKey]int64
+	// pins caches each repository's pin (nil: not pinned) for the batch.
+	pins map[string]*Pin
+}
+
+// guidKey is what a redelivery matches: the same GUID sent to the same repository.
+type guidKey struct{ repo, guid string }
+
+// redeliveryCandidate tells whether d takes part in the redelivery lookup: only a
+// delivery whose signature was valid can be, or have, a redelivery.
+func redeliveryCandidate(d *Delivery) bool {
+	return d.GUID != "" && d.Signature == SignatureValid
 }
 
 // lookUpGUIDs fills st.seen for batch with one query instead of one per delivery.
 func (s *Store) lookUpGUIDs(ctx context.Context, tx *sql.Tx, st *batchState, batch []*writeReq) error {
 	guids := make([]string, 0, len(batch))
+	want := make(map[guidKey]bool, len(batch))
 	for _, r := range batch {
-		if r.d.GUID != "" {
+		if redeliveryCandidate(r.d) {
 			guids = append(guids, r.d.GUID)
+			want[guidKey{r.d.Repo, r.d.GUID}] = true
 		}
 	}
-	st.seen = make(map[string]int64, len(guids))
+	st.seen = make(map[guidKey]int64, len(guids))
 	if len(guids) == 0 {
 		return nil
 	}
@@ -153,12 +170,14 @@ func (s *Store) lookUpGUIDs(ctx context.Context, tx *sql.Tx, st *batchState, bat
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var guid string
+		var k guidKey
 		var deployedBy sql.NullInt64
-		if err := rows.Scan(&guid, &deployedBy); err != nil {
+		if err := rows.Scan(&k.repo, &k.guid, &deployedBy); err != nil {
 			return fmt.Errorf("record delivery: look up guids: %w", err)
 		}
-		st.seen[guid] = deployedBy.Int64
+		if want[k] {
+			st.seen[k] = deployedBy.Int64
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("record delivery: look up guids: %w", err)
@@ -183,11 +202,21 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 		return err
 	}
 	if d.Status == DeliveryAccepted {
-		if deployedBy != 0 {
+		pin, err := s.pinInBatch(ctx, tx, st, d.Repo)
+		if err != nil {
+			return fmt.Errorf("record delivery: %w", err)
+		}
+		switch {
+		case pin != nil:
+			// Recorded, answered 200, and not deployed: the operator holds the checkout.
+			d.Status = DeliveryIgnored
+			d.HTTPStatus = 200
+			d.Reason = PinnedReason(pin)
+		case deployedBy != 0:
 			d.Status = DeliveryIgnored
 			d.HTTPStatus = 200
 			d.Reason = fmt.Sprintf("redelivery of a delivery already deployed by deploy %d", deployedBy)
-		} else {
+		default:
 			trigger := TriggerPush
 			switch {
 			case d.ReplayOf != 0:
@@ -205,10 +234,12 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 			d.DeployID = id
 		}
 	}
-	if _, ok := st.seen[d.GUID]; !ok && st.seen != nil && d.GUID != "" {
-		// A later copy in the same batch is a redelivery of this one, whose deploy
-		// (queued, if any) has not succeeded.
-		st.seen[d.GUID] = 0
+	if k := (guidKey{d.Repo, d.GUID}); st.seen != nil && redeliveryCandidate(d) {
+		if _, ok := st.seen[k]; !ok {
+			// A later copy in the same batch is a redelivery of this one, whose deploy
+			// (queued, if any) has not succeeded.
+			st.seen[k] = 0
+		}
 	}
 	return nil
 }
@@ -307,20 +338,21 @@ func multiRowInserts(table, columns string) (map[int]string, int) {
 	return q, cols
 }
 
-// markRedelivery sets d.Redelivery when the GUID was recorded before, and returns the id of
-// a succeeded deploy that an earlier copy joined, if any.
+// markRedelivery sets d.Redelivery when a validly signed delivery with d's GUID was recorded
+// for d's repository before, and returns the id of a succeeded deploy that an earlier copy
+// joined, if any. A delivery without a valid signature is never a redelivery.
 func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, st *batchState, d *Delivery) (int64, error) {
-	if d.GUID == "" {
+	if !redeliveryCandidate(d) {
 		return 0, nil
 	}
 	if st.seen != nil {
-		deployedBy, ok := st.seen[d.GUID]
+		deployedBy, ok := st.seen[guidKey{d.Repo, d.GUID}]
 		d.Redelivery = ok
 		return deployedBy, nil
 	}
 	var seen int
 	var deployedBy sql.NullInt64
-	err := s.queryRow(ctx, tx, guidSeenSQL, d.GUID).Scan(&seen, &deployedBy)
+	err := s.queryRow(ctx, tx, guidSeenSQL, d.GUID, d.Repo).Scan(&seen, &deployedBy)
 	if err != nil {
 		return 0, fmt.Errorf("record delivery: look up guid: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 const claimDeploySQL = `
 	UPDATE deploys SET status = 'running', started_at = ?
 	WHERE repo = ? AND status = 'queued'
-	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at`
+	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`
 
 // ClaimDeploy moves repo's queued deploy to running and returns it, or ErrNotFound when
 // nothing is queued. The conditional update is the claim: two claimers can never both win.
@@ -21,7 +21,8 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	}
 	defer tx.Rollback()
 	var dp Deploy
-	err = tx.QueryRowContext(ctx, s.sql(claimDeploySQL), s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt)
+	err = tx.QueryRowContext(ctx, s.sql(claimDeploySQL), s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
+		&dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt, &dp.Reason, &dp.Target)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)
 	}
@@ -33,6 +34,17 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 		dp.ID).Scan(&dp.DeliveryGUID)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
+	}
+	if dp.Target == "" {
+		// While pinned every deploy moves to the pinned commit: a recovery re-queued after
+		// a rollback was cut off, or a push deploy queued before the pin.
+		pin, err := s.pinOf(ctx, tx, repo)
+		if err != nil {
+			return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
+		}
+		if pin != nil {
+			dp.Target = pin.Commit
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return Deploy{}, fmt.Errorf("claim deploy %d: commit: %w", dp.ID, err)
@@ -124,7 +136,7 @@ func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, 
 // QueuedRepos lists the repositories that have a deploy waiting.
 func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
 	rows, err := s.rdb.QueryContext(ctx,
-		`SELECT repo FROM deploys WHERE status = 'queued' ORDER BY id`)
+		s.sql(`SELECT repo FROM deploys WHERE status = 'queued' ORDER BY id`))
 	if err != nil {
 		return nil, fmt.Errorf("list queued repositories: %w", err)
 	}
@@ -136,13 +148,20 @@ func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
 }
 
 // EnqueueManual queues a deploy of repo that no delivery asked for, or returns the one
-// already queued.
+// already queued. A pinned repository refuses with ErrPinned.
 func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
 	}
 	defer tx.Rollback()
+	pin, err := s.pinOf(ctx, tx, repo)
+	if err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	if pin != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy of %s: pinned at %s: %w", repo, short(pin.Commit), ErrPinned)
+	}
 	id, err := s.enqueue(ctx, tx, repo, TriggerManual, "")
 	if err != nil {
 		return Deploy{}, err
@@ -154,13 +173,13 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 }
 
 const deployColumns = `id, repo, status, triggered_by, ref, from_commit, to_commit, queued_at,
-	started_at, finished_at, error`
+	started_at, finished_at, error, reason, target_commit`
 
 func scanDeploy(row scanner, extra ...any) (Deploy, error) {
 	var dp Deploy
 	var started, finished sql.NullTime
 	dest := []any{&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.FromCommit,
-		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error}
+		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error, &dp.Reason, &dp.Target}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Deploy{}, err
 	}

@@ -40,7 +40,7 @@ var pgStatements = map[string]string{
 	claimDeploySQL: `
 	UPDATE deploys SET status = 'running', started_at = ?
 	WHERE id = (SELECT id FROM deploys WHERE repo = ? AND status = 'queued' FOR UPDATE SKIP LOCKED)
-	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at`,
+	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`,
 	// A queued deploy that another transaction inserted meanwhile wins; enqueue then
 	// looks it up again.
 	newDeploySQL: strings.Replace(newDeploySQL, `RETURNING id`,

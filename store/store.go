@@ -27,6 +27,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the row was not in the state the operation needs.
 	ErrConflict = errors.New("conflict")
+	// ErrPinned means the repository is pinned, so the operation would move it.
+	ErrPinned = errors.New("repository is pinned")
 )
 
 // Store is the database: a SQLite file or a PostgreSQL database. On SQLite writes go
@@ -50,23 +52,70 @@ type Store struct {
 	stopLock           sync.Once
 }
 
+// Synchronous says when a commit reaches stable storage: the SQLite PRAGMA synchronous the
+// store's connections run with.
+type Synchronous string
+
+const (
+	// SynchronousFull syncs the write-ahead log to disk inside every commit (one sync per
+	// group commit, shared by the deliveries in it): a committed delivery survives a killed
+	// process, an operating-system crash and a power loss. The default.
+	SynchronousFull Synchronous = "full"
+	// SynchronousNormal leaves the sync to checkpoints: a committed delivery survives a
+	// killed process, but an operating-system crash or a power loss can lose the last
+	// commits before a checkpoint (the database stays consistent).
+	SynchronousNormal Synchronous = "normal"
+)
+
+// ParseSynchronous checks a configured value of Synchronous; "" means the default.
+func ParseSynchronous(v string) (Synchronous, error) {
+	switch Synchronous(v) {
+	case "":
+		return SynchronousFull, nil
+	case SynchronousFull, SynchronousNormal:
+		return Synchronous(v), nil
+	}
+	return "", fmt.Errorf("%q: use \"full\" or \"normal\"", v)
+}
+
+// Option changes how Open opens the database.
+type Option func(*options)
+
+type options struct {
+	synchronous Synchronous
+}
+
+// WithSynchronous sets when commits reach stable storage; Open uses SynchronousFull
+// without it.
+func WithSynchronous(s Synchronous) Option {
+	return func(o *options) { o.synchronous = s }
+}
+
 // Open opens the database and applies the migrations. database is a SQLite file's path
 // (the file and its folder are created when missing) or a PostgreSQL URL
-// (postgres://… or postgresql://…, see IsPostgres).
-func Open(ctx context.Context, database string) (*Store, error) {
+// (postgres://… or postgresql://…, see IsPostgres). The options are SQLite's; PostgreSQL
+// commits are as durable as its server's settings make them.
+func Open(ctx context.Context, database string, opts ...Option) (*Store, error) {
 	if IsPostgres(database) {
 		return openPostgres(ctx, database)
 	}
-	return openSQLite(ctx, database)
+	return openSQLite(ctx, database, opts...)
 }
 
-func openSQLite(ctx context.Context, path string) (*Store, error) {
+func openSQLite(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{synchronous: SynchronousFull}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if _, err := ParseSynchronous(string(o.synchronous)); err != nil {
+		return nil, fmt.Errorf("open database: synchronous %w", err)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create database folder: %w", err)
 		}
 	}
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	wdb, err := sql.Open("sqlite", dsn(path, false, o.synchronous))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -86,7 +135,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 
-	rdb, err := sql.Open("sqlite", dsn(path, true))
+	rdb, err := sql.Open("sqlite", dsn(path, true, o.synchronous))
 	if err != nil {
 		stmts.close()
 		wdb.Close()
@@ -103,12 +152,18 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 // dsn builds the connection string. The PRAGMAs go in the DSN so every pooled connection
 // gets them; _txlock=immediate makes a writing transaction take the write lock at BEGIN
 // instead of failing with SQLITE_BUSY at its first write.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool, sync Synchronous) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// In WAL mode FULL syncs the log in each commit, so "committed" (and so "answered")
+	// means on disk; NORMAL syncs only at checkpoints. See Synchronous.
+	if sync == SynchronousNormal {
+		q.Add("_pragma", "synchronous(NORMAL)")
+	} else {
+		q.Add("_pragma", "synchronous(FULL)")
+	}
 	// Statement journals in memory: in a batch each INSERT (it checks a foreign key) opens
 	// one, and on disk they cost a write system call per page the statement touches.
 	q.Add("_pragma", "temp_store(MEMORY)")

@@ -166,7 +166,10 @@ func TestFinishAndRedelivery(t *testing.T) {
 		if err := s.RecordDelivery(ctx, ok); err != nil {
 			t.Fatal(err)
 		}
-		dp, _ := s.ClaimDeploy(ctx, "site")
+		dp, err := s.ClaimDeploy(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeploySucceeded, FromCommit: "a", ToCommit: "b", Log: "done"}); err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +188,9 @@ func TestFinishAndRedelivery(t *testing.T) {
 		if err := s.RecordDelivery(ctx, bad); err != nil {
 			t.Fatal(err)
 		}
-		dp, _ = s.ClaimDeploy(ctx, "site")
+		if dp, err = s.ClaimDeploy(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeployFailed, Error: "boom"}); err != nil {
 			t.Fatal(err)
 		}
@@ -196,9 +201,9 @@ func TestFinishAndRedelivery(t *testing.T) {
 		if !retry.Redelivery || retry.Status != DeliveryAccepted || retry.DeployID == 0 {
 			t.Fatalf("redelivery of a failed deploy must deploy again: %+v", retry)
 		}
-		got, _ := s.Deploy(ctx, retry.DeployID)
-		if got.Trigger != TriggerRedelivery {
-			t.Fatalf("trigger %q", got.Trigger)
+		got, err := s.Deploy(ctx, retry.DeployID)
+		if err != nil || got.Trigger != TriggerRedelivery {
+			t.Fatalf("trigger %q (%v)", got.Trigger, err)
 		}
 	})
 }
@@ -224,7 +229,10 @@ func TestInterruptRunningRequeues(t *testing.T) {
 		if len(repos) != 1 || repos[0] != "site" {
 			t.Fatalf("requeued %v", repos)
 		}
-		old, _ := s.Deploy(ctx, dp.ID)
+		old, err := s.Deploy(ctx, dp.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if old.Status != DeployInterrupted || old.Error != "crashed" || old.Log != "half way" || old.FinishedAt.IsZero() {
 			t.Fatalf("interrupted deploy: %+v", old)
 		}
@@ -239,8 +247,8 @@ func TestInterruptRunningRequeues(t *testing.T) {
 		if err := s.FinishDeploy(ctx, next.ID, Result{Status: DeployInterrupted}); err != nil {
 			t.Fatal(err)
 		}
-		if q, _ := s.QueuedRepos(ctx); len(q) != 1 {
-			t.Fatalf("queued after interrupted finish: %v", q)
+		if q, err := s.QueuedRepos(ctx); err != nil || len(q) != 1 || q[0] != "site" {
+			t.Fatalf("queued after interrupted finish: %v (%v)", q, err)
 		}
 	})
 }

@@ -31,12 +31,15 @@ const (
 	TriggerPush       = "push"
 	TriggerRedelivery = "redelivery"
 	TriggerManual     = "manual"
-	TriggerRecovery   = "recovery" // re-queued after a deploy was interrupted
-	TriggerReplay     = "replay"   // an operator re-ran a recorded delivery
+	TriggerRecovery   = "recovery"  // re-queued after a deploy was interrupted
+	TriggerReplay     = "replay"    // an operator re-ran a recorded delivery
+	TriggerReconcile  = "reconcile" // origin's branch head differed from what is live
+	TriggerRollback   = "rollback"  // an operator moved the checkout back to an earlier commit
 )
 
 // Triggers lists every trigger, for validating filters.
-var Triggers = []string{TriggerPush, TriggerRedelivery, TriggerManual, TriggerRecovery, TriggerReplay}
+var Triggers = []string{TriggerPush, TriggerRedelivery, TriggerManual, TriggerRecovery, TriggerReplay,
+	TriggerReconcile, TriggerRollback}
 
 // Delivery is one request that reached a configured hook.
 type Delivery struct {
@@ -76,17 +79,21 @@ type Delivery struct {
 
 // Deploy is one run of a repository's update and commands.
 type Deploy struct {
-	ID          int64
-	Repo        string
-	Status      string
-	Trigger     string
-	Ref         string
-	FromCommit  string
-	ToCommit    string
-	QueuedAt    time.Time
-	StartedAt   time.Time // zero until claimed
-	FinishedAt  time.Time // zero until done
-	Error       string
+	ID         int64
+	Repo       string
+	Status     string
+	Trigger    string
+	Ref        string
+	FromCommit string
+	ToCommit   string
+	QueuedAt   time.Time
+	StartedAt  time.Time // zero until claimed
+	FinishedAt time.Time // zero until done
+	Error      string
+	Reason     string // why a reconcile or rollback deploy exists; empty for pushes
+	// Target is the commit the deploy moves the checkout to; empty means the branch head
+	// as fetched. A rollback sets it; ClaimDeploy fills in a pinned repository's commit.
+	Target      string
 	Log         string // filled only by Store.Deploy
 	DeliveryIDs []int64
 

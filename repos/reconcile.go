@@ -1,0 +1,199 @@
+package repos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Results of a look-up of origin's head, as the metrics count them.
+const (
+	CheckInSync   = "in_sync"  // origin's head is live
+	CheckDrift    = "drift"    // it is not, and nothing was queued (pinned, busy, or attempted)
+	CheckDeployed = "deployed" // a reconcile deploy was queued
+	CheckError    = "error"    // the look-up failed
+)
+
+var (
+	// ErrUnknownRepo means no repository of that name is configured.
+	ErrUnknownRepo = errors.New("no such repository")
+	// ErrOriginLookUp marks a failed look-up of origin's head.
+	ErrOriginLookUp = errors.New("origin look-up failed")
+)
+
+// maxChecks bounds the look-ups of origin that run at once: at start-up every repository
+// checks, and a hundred ref listings and transactions at once would cost memory for no
+// gain.
+const maxChecks = 4
+
+// maxCheckTime bounds one look-up of origin's head (less when the repository's deploy
+// timeout is shorter): it is one round trip, not a fetch.
+const maxCheckTime = time.Minute
+
+// OriginState is the last look-up of a repository's origin head.
+type OriginState struct {
+	Commit    string    // origin's branch head; "" when the look-up failed
+	CheckedAt time.Time // zero before the first look-up
+	Error     string    // why the look-up failed, credentials redacted
+}
+
+// Check is what one reconcile found and did.
+type Check struct {
+	Repo     string
+	Origin   string // origin's branch head
+	Live     string // the live commit it was compared with
+	DeployID int64  // the reconcile deploy queued, 0 when none
+	Reason   string // the deploy's reason, or why nothing was queued
+	Result   string // CheckInSync, CheckDrift or CheckDeployed
+}
+
+// OriginState returns repo's last look-up of origin's head.
+func (m *Manager) OriginState(repo string) OriginState {
+	m.mu.Lock()
+	w := m.workers[repo]
+	m.mu.Unlock()
+	if w == nil {
+		return OriginState{}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.origin
+}
+
+// Reconcile looks up origin's head of repo now and queues a deploy with trigger
+// "reconcile" when it is neither live nor the newest deploy's commit, nothing is queued or
+// running, and repo is not pinned (see store.Reconcile). A failed look-up is an error.
+func (m *Manager) Reconcile(ctx context.Context, repo string) (Check, error) {
+	m.mu.Lock()
+	w := m.workers[repo]
+	m.mu.Unlock()
+	if w == nil {
+		return Check{}, fmt.Errorf("reconcile %q: %w", repo, ErrUnknownRepo)
+	}
+	return w.reconcile(ctx)
+}
+
+func (w *worker) reconcile(ctx context.Context) (Check, error) {
+	m := w.m
+	r := w.config()
+	c := Check{Repo: r.Name}
+	lctx, cancel := context.WithTimeout(ctx, min(r.Timeout, maxCheckTime))
+	head, err := OriginHead(lctx, r.Spec)
+	cancel()
+	if err != nil {
+		w.setOrigin(OriginState{CheckedAt: time.Now().UTC(), Error: err.Error()})
+		m.checked(r.Name, CheckError)
+		m.log.Warn("origin look-up failed", "repo", r.Name, "err", err)
+		return c, fmt.Errorf("%w: %w", ErrOriginLookUp, err)
+	}
+	c.Origin = head
+	checkoutHead, _, _ := Head(r.Path) // stands for live before the first deploy
+	d, err := m.store.Reconcile(ctx, r.Name, head, checkoutHead, func(live string) string {
+		return fmt.Sprintf("origin %s at %s, live %s: a push was not delivered", r.Branch, short(head), describeLive(live))
+	})
+	if err != nil {
+		return c, err
+	}
+	w.setOrigin(OriginState{Commit: head, CheckedAt: time.Now().UTC()})
+	c.Live = d.Live
+	switch {
+	case d.DeployID != 0:
+		c.DeployID, c.Result = d.DeployID, CheckDeployed
+		c.Reason = fmt.Sprintf("origin %s at %s, live %s: a push was not delivered", r.Branch, short(head), describeLive(d.Live))
+		m.log.Warn("origin is ahead of what is live; reconcile deploy queued", "repo", r.Name,
+			"origin", short(head), "live", short(d.Live), "deploy_id", d.DeployID)
+		w.notify()
+	case head == d.Live:
+		c.Result, c.Reason = CheckInSync, fmt.Sprintf("in sync: origin %s at %s is live", r.Branch, short(head))
+	default:
+		c.Result = CheckDrift
+		switch {
+		case d.Live == "":
+			c.Reason = fmt.Sprintf("origin %s at %s; nothing is deployed yet: the first push or a manual deploy clones it", r.Branch, short(head))
+		case d.Pin != nil:
+			c.Reason = fmt.Sprintf("pinned at %s: origin %s at %s is not deployed until unpinned", short(d.Pin.Commit), r.Branch, short(head))
+		case d.Busy:
+			c.Reason = fmt.Sprintf("origin %s at %s, live %s: a deploy is queued or running", r.Branch, short(head), describeLive(d.Live))
+		default:
+			c.Reason = fmt.Sprintf("origin %s at %s was attempted by the newest deploy; it is retried on the next push or a manual deploy",
+				r.Branch, short(head))
+		}
+	}
+	m.checked(r.Name, c.Result)
+	return c, nil
+}
+
+func describeLive(live string) string {
+	if live == "" {
+		return "nothing"
+	}
+	return short(live)
+}
+
+func (w *worker) setOrigin(st OriginState) {
+	w.mu.Lock()
+	w.origin = st
+	w.mu.Unlock()
+}
+
+func (m *Manager) checked(repo, result string) {
+	if m.onCheck != nil {
+		m.onCheck(repo, result)
+	}
+}
+
+// poll checks origin's head once when the worker starts (after crash recovery, which
+// main runs before Start) and then every Poll, until the worker stops. Poll 0 turns both
+// off; a reload that changes Poll takes effect at once.
+func (w *worker) poll() {
+	startupDone := w.startupDone
+	if startupDone == nil {
+		startupDone = func() {}
+	}
+	defer startupDone()
+	stopped := w.ctx.Done()
+	wait := time.Duration(0)
+	for {
+		every := w.config().Poll
+		if every == 0 {
+			startupDone() // polling is off: no start-up look-up either
+		}
+		var tick <-chan time.Time
+		var t *time.Timer
+		if every > 0 {
+			t = time.NewTimer(min(wait, every))
+			tick = t.C
+		}
+		select {
+		case <-stopped:
+			if t != nil {
+				t.Stop()
+			}
+			return
+		case <-w.repoll:
+			if t != nil {
+				t.Stop()
+			}
+			wait = w.config().Poll
+			continue
+		case <-tick:
+		}
+		select {
+		case w.m.checks <- struct{}{}:
+		case <-stopped:
+			return
+		}
+		// In a goroutine of its own, whose stack (grown by go-git and SQLite) goes when it
+		// ends, rather than staying with this one while it sleeps between polls.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = w.reconcile(w.ctx) // logged and recorded in w.origin
+		}()
+		<-done
+		<-w.m.checks
+		startupDone()
+		wait = every
+	}
+}
