@@ -48,6 +48,7 @@ type ServerConfig struct {
 	MaxBody         string   `toml:"max_body"`
 	MaxBodyMemory   string   `toml:"max_body_memory"`
 	Workers         int      `toml:"workers"`
+	MaxClones       int      `toml:"max_clones"`
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
 	TrustedProxies  []string `toml:"trusted_proxies"`
 	Hostnames       []string `toml:"hostnames"`
@@ -81,6 +82,7 @@ type RepoConfig struct {
 	Mode       string   `toml:"mode"`
 	// Poll is how often origin's branch head is compared with what is live ("0": never).
 	Poll       string   `toml:"poll"`
+	Depth      int      `toml:"depth"`
 	AllowCIDRs []string `toml:"allow_cidrs"`
 	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
 	RunAs      string   `toml:"run_as"`   // the user the commands run as; default server.run_as
@@ -118,6 +120,7 @@ func defaults() *Config {
 		Listen:          "127.0.0.1:8080",
 		MaxBody:         "25MB",
 		Workers:         4,
+		MaxClones:       1,
 		ShutdownTimeout: "30s",
 	}}
 }
@@ -184,6 +187,9 @@ func (c *Config) resolve(dir string) error {
 	}
 	if s.Workers < 1 {
 		errs = append(errs, fmt.Errorf("server.workers must be at least 1, not %d", s.Workers))
+	}
+	if s.MaxClones < 1 {
+		errs = append(errs, fmt.Errorf("server.max_clones must be at least 1, not %d", s.MaxClones))
 	}
 	var err error
 	if c.maxBody, err = parseSize(s.MaxBody); err != nil {
@@ -426,6 +432,9 @@ func (r *RepoConfig) resolve(dir string) error {
 	default:
 		errs = append(errs, fmt.Errorf("mode %q: use %q (the default) or %q", r.Mode, repos.ModeFastForward, repos.ModeReset))
 	}
+	if r.Depth < 0 {
+		errs = append(errs, fmt.Errorf("depth %d: give the number of commits to fetch (1 for the tip only), or leave it out for the whole history", r.Depth))
+	}
 	for _, c := range r.AllowCIDRs {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -473,7 +482,7 @@ func (c *Config) RepoList() []repos.Repo {
 		r := c.Repos[name]
 		out = append(out, repos.Repo{
 			Spec: repos.Spec{
-				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode,
+				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode, Depth: r.Depth,
 				SSHKey: r.SSHKey, KnownHosts: r.KnownHosts, Token: r.token,
 			},
 			Commands: r.Commands,

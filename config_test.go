@@ -48,7 +48,7 @@ url = "../origin.git"
 	dir := filepath.Dir(p)
 	r := cfg.Repos["site"]
 	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.Database != filepath.Join(dir, "data/hookgate.db") ||
-		cfg.maxBody != 25<<20 || cfg.Server.Workers != 4 || r.Branch != "main" || r.timeout != 10*time.Minute ||
+		cfg.maxBody != 25<<20 || cfg.Server.Workers != 4 || cfg.Server.MaxClones != 1 || r.Depth != 0 || r.Branch != "main" || r.timeout != 10*time.Minute ||
 		r.Mode != "ff" || r.Path != filepath.Join(dir, "checkouts/site") || r.URL != filepath.Join(filepath.Dir(dir), "origin.git") {
 		t.Fatalf("defaults or paths wrong: server %+v repo %+v", cfg.Server, r)
 	}
@@ -85,6 +85,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad timeout", "[repos.a]\nsecret = \"x\"\npath = \"/x\"\ntimeout = \"soon\"\n", []string{"timeout", `"soon"`}},
 		{"bad size", "[server]\nmax_body = \"lots\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.max_body"}},
 		{"zero workers", "[server]\nworkers = 0\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.workers"}},
+		{"zero max_clones", "[server]\nmax_clones = 0\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.max_clones must be at least 1"}},
+		{"negative depth", "[repos.a]\nsecret = \"x\"\npath = \"/x\"\ndepth = -1\n", []string{"repos.a", "depth -1"}},
 		{"no repos", "[server]\nworkers = 2\n", []string{"at least one repository"}},
 		{"bad proxy", "[server]\ntrusted_proxies = [\"nope\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"trusted_proxies"}},
 		{"bad synchronous", "[server]\nsqlite_synchronous = \"off\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.sqlite_synchronous", `"off"`, `"full" or "normal"`}},
@@ -200,5 +202,16 @@ func TestConfigPoll(t *testing.T) {
 		if got := cfg.RepoList()[0].Poll; got != c.want {
 			t.Errorf("poll %q: %v, want %v", c.poll, got, c.want)
 		}
+	}
+}
+
+func TestDepthReachesTheWorkers(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, "[server]\nmax_clones = 2\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\ndepth = 1\n[repos.b]\nsecret = \"x\"\npath = \"/y\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := cfg.RepoList()
+	if cfg.Server.MaxClones != 2 || len(list) != 2 || list[0].Depth != 1 || list[1].Depth != 0 {
+		t.Fatalf("max_clones %d, repos %+v", cfg.Server.MaxClones, list)
 	}
 }

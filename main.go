@@ -155,9 +155,10 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	notifier := notify.New(st, global, perRepo, notify.Options{Logger: logger})
 	g := &gateway{path: path, log: logger, store: st, notifier: notifier, cfg: cfg}
 	g.mgr = repos.NewManager(st, cfg.RepoList(), repos.Options{
-		Workers: cfg.Server.Workers,
-		Env:     cfg.commandEnv(),
-		Logger:  logger,
+		Workers:   cfg.Server.Workers,
+		MaxClones: cfg.Server.MaxClones,
+		Env:       cfg.commandEnv(),
+		Logger:    logger,
 		// g.srv is set below, before mgr.Start runs the workers that call this.
 		OnDeployFinished: func(dp store.Deploy, took time.Duration) {
 			g.srv.ObserveDeploy(dp.Repo, dp.Status, took)

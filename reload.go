@@ -44,8 +44,8 @@ func (g *gateway) current() *Config {
 //     stop; a changed repository's next deploy uses the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
 //
-// listen, database, node, sqlite_synchronous, workers and trusted_proxies keep their old
-// values until a restart; the report names those that changed.
+// listen, database, node, sqlite_synchronous, workers, max_clones and trusted_proxies keep
+// their old values until a restart; the report names those that changed.
 func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -64,6 +64,7 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	cfg.Server.DatabaseEnv, cfg.Server.database = old.Server.DatabaseEnv, old.Server.database
 	cfg.Server.Node = old.Server.Node
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
+	cfg.Server.MaxClones = old.Server.MaxClones
 	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody,
 		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken, Hostnames: cfg.Server.Hostnames}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
@@ -118,6 +119,9 @@ func restartRequired(old, file ServerConfig) []string {
 	}
 	if old.Workers != file.Workers {
 		out = append(out, "server.workers")
+	}
+	if old.MaxClones != file.MaxClones {
+		out = append(out, "server.max_clones")
 	}
 	if !slices.Equal(old.TrustedProxies, file.TrustedProxies) {
 		out = append(out, "server.trusted_proxies")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -43,6 +45,9 @@ type Spec struct {
 	SSHKey     string // optional path to a private key file (SSH URLs)
 	KnownHosts string // optional known_hosts file for SSH; default: the user's ~/.ssh/known_hosts
 	Token      string // optional HTTPS token (already resolved from env); basic auth user "x-access-token"
+	// Depth, when above 0, clones and fetches only that many commits from the branch's
+	// tip (a shallow checkout); 0 fetches the whole history.
+	Depth int
 }
 
 // UpdateResult says what an update did.
@@ -74,7 +79,24 @@ const (
 	// tempPrefix names the files written beside their targets before the rename,
 	// so a crash leaves something recognisable rather than a half-written file.
 	tempPrefix = ".hookgate-tmp-"
+
+	// objectCacheSize bounds go-git's cache of decoded objects (and delta bases) per open
+	// repository. go-git's default, 96 MiB, filled up with blobs during a clone's checkout
+	// and was most of the gateway's peak; see PERFORMANCE.md ("Big repositories").
+	objectCacheSize = 16 * cache.MiByte
+
+	// largeObjectThreshold is the size above which an object is read from its pack as a
+	// stream rather than whole into memory, so a big file reaches the work tree in pieces.
+	largeObjectThreshold = 1 << 20
+
+	// unshallowDepth is git's "infinite" depth (fetch --unshallow): fetching with it
+	// completes a shallow checkout's history once depth is removed from its configuration.
+	unshallowDepth = 0x7fffffff
 )
+
+// maxShallowDeepen is the most commits a fast-forward of a shallow checkout fetches
+// below origin's tip while looking for HEAD; a variable so tests can make it small.
+var maxShallowDeepen = 1024
 
 // Update fetches Branch from origin and moves the checkout to it. It is bounded by ctx,
 // including SSH dialing, which go-git does not bound by context. Once the fetch is
@@ -193,30 +215,97 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		return UpdateResult{}, err
 	}
 	refspec := config.RefSpec(fmt.Sprintf("+refs/heads/%[1]s:refs/remotes/origin/%[1]s", s.Branch))
-	gaveUp, err := watchdog(ctx, path, func() error {
-		return repo.FetchContext(ctx, &git.FetchOptions{
-			RemoteName: "origin",
-			RefSpecs:   []config.RefSpec{refspec},
-			Auth:       auth,
-			Tags:       git.NoTags,
-		})
-	}, closeRepo)
-	if gaveUp {
-		closeRepo = func() {} // the abandoned fetch still reads the pack files
+	shallowList, err := repo.Storer.Shallow()
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("checkout %s: read the shallow list: %w", path, err)
 	}
-	switch {
-	case errors.Is(err, git.NoErrAlreadyUpToDate):
-	case isMissingBranch(err):
-		return UpdateResult{}, fmt.Errorf("fetch origin %s: branch %q not found on origin", s.Branch, s.Branch)
-	case err != nil:
-		return UpdateResult{}, fmt.Errorf("fetch origin %s: %w", s.Branch, err)
+	shallow := len(shallowList) > 0
+	fetch := func(depth int) error {
+		gaveUp, err := watchdog(ctx, path, func() error {
+			return repo.FetchContext(ctx, &git.FetchOptions{
+				RemoteName: "origin",
+				RefSpecs:   []config.RefSpec{refspec},
+				Auth:       auth,
+				Tags:       git.NoTags,
+				Depth:      depth,
+			})
+		}, closeRepo)
+		if gaveUp {
+			closeRepo = func() {} // the abandoned fetch still reads the pack files
+		}
+		switch {
+		case errors.Is(err, git.NoErrAlreadyUpToDate):
+		case isMissingBranch(err):
+			return fmt.Errorf("fetch origin %s: branch %q not found on origin", s.Branch, s.Branch)
+		case err != nil:
+			return fmt.Errorf("fetch origin %s: %w", s.Branch, err)
+		}
+		// The fetch may have been abandoned above, but on success it is finished,
+		// so repo is ours alone again.
+		if shallow {
+			return pruneShallow(repo)
+		}
+		return nil
 	}
-	// The fetch may have been abandoned above, but on success it is finished,
-	// so repo is ours alone again.
+	// A shallow checkout fetches without a depth first, as git fetch does: origin sends
+	// the new commits down to HEAD and only the objects HEAD lacks. go-git tells origin
+	// where the checkout's history stops only along with a depth, and origin then sent
+	// the whole tree again each time (151 MB for one changed file), so the fetch is
+	// checked instead: the walk from origin's tip must meet HEAD (ff), and the tip's tree
+	// must be complete; if not, a fetch with the depth, which tells origin where the
+	// history stops, brings what is missing. With depth removed from the configuration,
+	// the rest of the history is fetched, as git fetch --unshallow does.
+	first := 0
+	if shallow && s.Depth == 0 {
+		first = unshallowDepth
+	}
 	tracking := plumbing.NewRemoteReferenceName("origin", s.Branch)
+	before, err := repo.Storer.Reference(tracking)
+	if err != nil && !errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return UpdateResult{}, fmt.Errorf("read %s: %w", tracking, err)
+	}
+	if err := fetch(first); err != nil {
+		return UpdateResult{}, err
+	}
 	ref, err := repo.Storer.Reference(tracking)
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("read %s after fetch: %w", tracking, err)
+	}
+	if shallow && first == 0 {
+		// The tracking ref goes back to where it was whenever the fetched tip is not
+		// used: go-git would offer it to origin as a commit the checkout has, and
+		// origin would leave out its objects again; git fsck would call it broken.
+		restore := func() error {
+			if before != nil {
+				return repo.Storer.SetReference(before)
+			}
+			return repo.Storer.RemoveReference(tracking)
+		}
+		var complete bool
+		if mode == ModeFastForward {
+			err = deepenToHead(repo, s, s.Depth, ref.Hash(), fetch)
+		}
+		if err == nil {
+			complete, err = treeComplete(repo, ref.Hash())
+		}
+		if err == nil && !complete {
+			// A depth of at least 2, since go-git asks for nothing it has at depth 1.
+			if err = restore(); err == nil {
+				err = fetch(max(s.Depth, 2))
+			}
+			if err == nil {
+				complete, err = treeComplete(repo, ref.Hash())
+			}
+			if err == nil && !complete {
+				err = fmt.Errorf("fetch origin %s into a shallow checkout: objects are missing after fetching with depth", s.Branch)
+			}
+		}
+		if err != nil {
+			if rerr := restore(); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("put %s back: %w", tracking, rerr))
+			}
+			return UpdateResult{}, err
+		}
 	}
 	m := mover{
 		repo:   repo,
@@ -255,6 +344,30 @@ func openCheckout(path string) (*git.Repository, error) {
 	return repo, nil
 }
 
+// Shallow reports whether the checkout at path is shallow (cloned with depth), so that an
+// operation needing history it may lack can refuse with a clear message instead of
+// failing on a missing object.
+func Shallow(path string) (bool, error) {
+	repo, err := openCheckout(path)
+	if err != nil {
+		return false, err
+	}
+	list, err := repo.Storer.Shallow()
+	if err != nil {
+		return false, fmt.Errorf("read the shallow list of %s: %w", path, err)
+	}
+	return len(list) > 0, nil
+}
+
+// newStorage is the object storage of the repository in dot with hookgate's memory
+// bounds: a small object cache, and big objects streamed from their packs.
+func newStorage(dot billy.Filesystem, keepDescriptors bool) *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(objectCacheSize), filesystem.Options{
+		KeepDescriptors:      keepDescriptors,
+		LargeObjectThreshold: largeObjectThreshold,
+	})
+}
+
 // openCheckoutKeepingPacks opens the repository at path keeping pack files open:
 // go-git otherwise reopens the pack and allocates its buffers again for every
 // object it reads, which made an update slower than git pull. The returned func
@@ -272,13 +385,147 @@ func openCheckoutKeepingPacks(path string) (*git.Repository, func(), error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("checkout %s: unexpected repository storage %T", path, plain.Storer)
 	}
-	kept := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+	kept := newStorage(st.Filesystem(), true)
 	repo, err := git.Open(kept, wt.Filesystem)
 	if err != nil {
 		_ = kept.Close()
 		return nil, nil, fmt.Errorf("open checkout %s: %w", path, err)
 	}
 	return repo, func() { _ = kept.Close() }, nil
+}
+
+// deepenToHead makes sure a shallow checkout holds enough of origin's history to tell
+// whether moving HEAD to target is a fast-forward: it fetches deeper (four times as deep
+// each time) while the walk from target back to HEAD meets a commit whose parents were
+// never fetched. A fetch brings every new commit down to HEAD, so that happens when
+// origin's history was rewritten below the shallow tip. It refuses, naming depth, when
+// HEAD is not within maxShallowDeepen commits.
+func deepenToHead(repo *git.Repository, s Spec, depth int, target plumbing.Hash, fetch func(depth int) error) error {
+	head, err := repo.Storer.Reference(plumbing.HEAD)
+	if err != nil || head.Type() != plumbing.SymbolicReference || head.Target() != plumbing.NewBranchReferenceName(s.Branch) {
+		return nil // the fast-forward refuses a detached or other HEAD itself, with its own message
+	}
+	branch, err := repo.Storer.Reference(head.Target())
+	if err != nil || branch.Hash() == target {
+		return nil
+	}
+	for depth = max(depth, 1); ; {
+		headCommit, err := repo.CommitObject(branch.Hash())
+		if err != nil {
+			return fmt.Errorf("read HEAD commit %s: %w", shortHash(branch.Hash()), err)
+		}
+		targetCommit, err := repo.CommitObject(target)
+		if err != nil {
+			return fmt.Errorf("read origin/%s commit %s: %w", s.Branch, shortHash(target), err)
+		}
+		_, err = headCommit.IsAncestor(targetCommit)
+		if !errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil // known either way: the fast-forward goes ahead or refuses as usual
+		}
+		if depth >= maxShallowDeepen {
+			return fmt.Errorf("the checkout is shallow (depth = %d) and HEAD %s is not among the last %d commits of origin/%s, "+
+				"so hookgate cannot tell a fast-forward from rewritten history; set mode = \"reset\" to move to origin regardless, "+
+				"or remove depth and delete the checkout so that it is cloned whole",
+				s.Depth, shortHash(branch.Hash()), depth, s.Branch)
+		}
+		depth = min(depth*4, maxShallowDeepen)
+		if err := fetch(depth); err != nil {
+			return err
+		}
+	}
+}
+
+// treeComplete says whether the commit, its tree and everything under it are in the
+// repository (submodules aside). It descends only where the tree differs from HEAD's,
+// which the checkout holds whole since it was checked out from it.
+func treeComplete(repo *git.Repository, commit plumbing.Hash) (bool, error) {
+	c, err := repo.CommitObject(commit)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var base plumbing.Hash
+	if head, err := repo.Head(); err == nil {
+		if hc, err := repo.CommitObject(head.Hash()); err == nil {
+			base = hc.TreeHash
+		}
+	}
+	var walk func(h, base plumbing.Hash) (bool, error)
+	walk = func(h, base plumbing.Hash) (bool, error) {
+		if h == base {
+			return true, nil
+		}
+		t, err := repo.TreeObject(h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		had := map[string]plumbing.Hash{}
+		if !base.IsZero() {
+			if bt, err := repo.TreeObject(base); err == nil {
+				for _, e := range bt.Entries {
+					had[e.Name] = e.Hash
+				}
+			}
+		}
+		for _, e := range t.Entries {
+			switch {
+			case e.Mode == filemode.Submodule || had[e.Name] == e.Hash:
+			case e.Mode == filemode.Dir:
+				if ok, err := walk(e.Hash, had[e.Name]); !ok || err != nil {
+					return ok, err
+				}
+			default:
+				if repo.Storer.HasEncodedObject(e.Hash) != nil {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	}
+	return walk(c.TreeHash, base)
+}
+
+// pruneShallow drops from the shallow list the commits whose parents are all present by
+// now: go-git adds the new boundary after a deeper fetch but never removes the old one,
+// and git would then show a history cut short where it is not.
+func pruneShallow(repo *git.Repository) error {
+	list, err := repo.Storer.Shallow()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	keep := make([]plumbing.Hash, 0, len(list))
+	for _, h := range list {
+		c, err := repo.CommitObject(h)
+		if err != nil {
+			keep = append(keep, h)
+			continue
+		}
+		for _, p := range c.ParentHashes {
+			if repo.Storer.HasEncodedObject(p) != nil {
+				keep = append(keep, h)
+				break
+			}
+		}
+	}
+	if len(keep) == len(list) {
+		return nil
+	}
+	if len(keep) > 0 {
+		return repo.Storer.SetShallow(keep)
+	}
+	st, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return repo.Storer.SetShallow(nil)
+	}
+	if err := st.Filesystem().Remove("shallow"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the shallow list: %w", err)
+	}
+	return nil
 }
 
 func isMissingBranch(err error) bool {
@@ -314,21 +561,35 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 		_ = os.RemoveAll(tmp)
 		return UpdateResult{}, err
 	}
+	defer collectHarderDuringClones()()
+	// The pack files stay open for the checkout below, which reads every file's blob.
+	var st *filesystem.Storage
 	var repo *git.Repository
 	err = withWatchdog(ctx, path, func() error {
-		r, err := git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{
+		// git.PlainCloneContext, but with newStorage's bounds instead of go-git's defaults,
+		// and without go-git's checkout: see below.
+		wt := osfs.New(tmp)
+		dot, err := wt.Chroot(git.GitDirName)
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+			return err
+		}
+		st = newStorage(dot, true)
+		r, err := git.CloneContext(ctx, st, wt, &git.CloneOptions{
 			URL:           s.URL,
 			Auth:          auth,
 			RemoteName:    "origin",
 			ReferenceName: plumbing.NewBranchReferenceName(s.Branch),
 			SingleBranch:  true,
 			Tags:          git.NoTags,
+			Depth:         s.Depth,
 			NoCheckout:    true,
 		})
 		if err == nil {
 			err = ctx.Err() // the caller may have given up on us already
 		}
 		if err != nil {
+			_ = st.Close()
 			_ = os.RemoveAll(tmp)
 			return err
 		}
@@ -341,15 +602,29 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 	case err != nil:
 		return UpdateResult{}, fmt.Errorf("clone %s: %w", path, err)
 	}
+	defer func() { _ = st.Close() }()
 	head, err := repo.Head()
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return UpdateResult{}, fmt.Errorf("clone %s: read HEAD: %w", path, err)
 	}
-	res, err := checkoutClone(tmp, head.Hash(), s)
+	// The work tree is written by the same writer as every update (as a reset of an empty
+	// checkout): it checks origin's paths the same way and streams big blobs, and on
+	// 20,000 files it peaked 25 MB lower than go-git's checkout for about the same CPU time
+	// (PERFORMANCE.md, "Big repositories").
+	m := mover{
+		repo:   repo,
+		root:   tmp,
+		branch: s.Branch,
+		want:   plumbing.NewBranchReferenceName(s.Branch),
+		target: head.Hash(),
+		reset:  s.Mode == ModeReset,
+		fresh:  true,
+	}
+	res, err := m.run()
 	if err != nil {
 		_ = os.RemoveAll(tmp)
-		return UpdateResult{}, fmt.Errorf("clone %s: %w", path, err)
+		return UpdateResult{}, fmt.Errorf("clone %s: check out %s: %w", path, shortHash(head.Hash()), err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.RemoveAll(tmp)
@@ -358,23 +633,42 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 	return UpdateResult{To: head.Hash().String(), Cloned: true, Changed: res.Changed}, nil
 }
 
-// checkoutClone writes the work tree of a clone made without one.
-func checkoutClone(dir string, target plumbing.Hash, s Spec) (UpdateResult, error) {
-	repo, closeRepo, err := openCheckoutKeepingPacks(dir)
-	if err != nil {
-		return UpdateResult{}, err
+// cloneGCPercent is the garbage collector's GOGC while a clone runs. go-git's pack parser
+// holds up to 96 MiB of delta bases plus some 200 bytes per object until the clone's end,
+// and with the default of 100 the heap grew to twice that before a collection: on 50,000
+// commits a 462 MB peak at 100 against 338 MB at 25, for a third more CPU time on a clone
+// that happens once per checkout (PERFORMANCE.md, "Big repositories").
+const cloneGCPercent = 25
+
+var clonesGC struct {
+	sync.Mutex
+	running int
+	prev    int  // the setting before the first clone in flight
+	changed bool // whether it was higher than cloneGCPercent and so lowered
+}
+
+// collectHarderDuringClones lowers GOGC to cloneGCPercent until the returned func has
+// been called by every clone in flight. A lower setting from the environment is kept,
+// and GOGC=off is left alone.
+func collectHarderDuringClones() (restore func()) {
+	clonesGC.Lock()
+	defer clonesGC.Unlock()
+	if clonesGC.running == 0 {
+		clonesGC.prev = debug.SetGCPercent(cloneGCPercent)
+		clonesGC.changed = clonesGC.prev > cloneGCPercent
+		if !clonesGC.changed {
+			debug.SetGCPercent(clonesGC.prev)
+		}
 	}
-	defer closeRepo()
-	m := mover{
-		repo:   repo,
-		root:   dir,
-		branch: s.Branch,
-		want:   plumbing.NewBranchReferenceName(s.Branch),
-		target: target,
-		reset:  s.Mode == ModeReset,
-		fresh:  true,
-	}
-	return m.run()
+	clonesGC.running++
+	return sync.OnceFunc(func() {
+		clonesGC.Lock()
+		defer clonesGC.Unlock()
+		clonesGC.running--
+		if clonesGC.running == 0 && clonesGC.changed {
+			debug.SetGCPercent(clonesGC.prev)
+		}
+	})
 }
 
 // abandoned maps a checkout path to a channel closed when a fetch or clone that
@@ -612,7 +906,7 @@ func (m *mover) run() (UpdateResult, error) {
 			return res, nil
 		}
 		if headCommit != nil {
-			ok, err := headCommit.IsAncestor(targetCommit)
+			ok, err := shallowIsAncestor(m.repo, headCommit, targetCommit)
 			if err != nil {
 				return res, fmt.Errorf("check that %s is an ancestor of origin/%s: %w", shortHash(from), m.branch, err)
 			}
@@ -1518,4 +1812,19 @@ func fillStat(e *index.Entry, fi fs.FileInfo) {
 	e.UID = st.Uid
 	e.GID = st.Gid
 	e.Size = uint32(st.Size)
+}
+
+// shallowIsAncestor is c.IsAncestor(of), where a walk that reaches the boundary of a
+// shallow checkout (a parent that was never fetched) means "not found among the commits
+// there are", as git's own walks in a shallow clone do. deepenToHead has already fetched
+// what a fast-forward needs; a rollback's move back to a commit at the boundary walks
+// off it.
+func shallowIsAncestor(repo *git.Repository, c, of *object.Commit) (bool, error) {
+	ok, err := c.IsAncestor(of)
+	if err != nil && errors.Is(err, plumbing.ErrObjectNotFound) {
+		if shallow, serr := repo.Storer.Shallow(); serr == nil && len(shallow) > 0 {
+			return false, nil
+		}
+	}
+	return ok, err
 }

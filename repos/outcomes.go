@@ -72,6 +72,11 @@ func resolveInHistory(repo *git.Repository, tip plumbing.Hash, want string) (plu
 	}
 	switch len(found) {
 	case 0:
+		if shallow, _ := repo.Storer.Shallow(); len(shallow) > 0 {
+			return plumbing.ZeroHash, fmt.Errorf("%s is not in the history of the branch at %s as fetched: the checkout is shallow (depth), "+
+				"so commits older than its first fetch are not there; remove or raise depth to roll back further: %w",
+				want, shortHash(tip), ErrUnknownCommit)
+		}
 		return plumbing.ZeroHash, fmt.Errorf("%s is not in the history of the branch at %s: %w", want, shortHash(tip), ErrUnknownCommit)
 	case 1:
 		return found[0], nil
@@ -86,7 +91,7 @@ func (m *mover) inTip(c *object.Commit) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read origin/%s commit %s: %w", m.branch, shortHash(m.tip), err)
 	}
-	ok, err := c.IsAncestor(tip)
+	ok, err := shallowIsAncestor(m.repo, c, tip)
 	if err != nil {
 		return false, fmt.Errorf("check that %s is in the history of origin/%s: %w", shortHash(c.Hash), m.branch, err)
 	}

@@ -8,8 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -31,9 +34,13 @@ type Repo struct {
 
 // Options configures a Manager.
 type Options struct {
-	Workers int      // repositories deployed at once
-	Env     []string // base environment of deploy commands, without the gateway's secrets
-	Logger  *slog.Logger
+	Workers int // repositories deployed at once
+	// MaxClones bounds the first clones in flight (default 1): a clone's memory grows with
+	// the repository, so several at once would multiply the gateway's peak.
+	MaxClones int
+
+	Env    []string // base environment of deploy commands, without the gateway's secrets
+	Logger *slog.Logger
 	// OnDeployFinished, when set, is called after each deploy is recorded (see metrics.go).
 	OnDeployFinished DeployObserver
 	// OnOriginCheck, when set, is called after each look-up of origin's head with its
@@ -55,6 +62,7 @@ const progressEvery = time.Second
 type Manager struct {
 	store   *store.Store
 	sem     chan struct{}
+	clones  chan struct{} // bounds first clones, taken before sem so a waiting clone holds no worker
 	log     *slog.Logger
 	observe DeployObserver
 	onCheck func(repo, result string)
@@ -96,12 +104,19 @@ type worker struct {
 	startupDone func()
 
 	lastStart time.Time // when this worker last claimed a deploy; only its goroutine uses it
+	// cloneDone gives back the clone slot the worker holds for its next deploy, if any;
+	// the deploy calls it once the checkout is updated, so the commands run without it.
+	// Only the worker's goroutine uses it.
+	cloneDone func()
 }
 
 // NewManager prepares a worker for each repository; Start runs them.
 func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 	if opts.Workers < 1 {
 		opts.Workers = 1
+	}
+	if opts.MaxClones < 1 {
+		opts.MaxClones = 1
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -111,6 +126,7 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		workers:  make(map[string]*worker, len(repos)),
 		retiring: map[string]*worker{},
 		sem:      make(chan struct{}, opts.Workers),
+		clones:   make(chan struct{}, opts.MaxClones),
 		env:      opts.Env,
 		log:      opts.Logger,
 		observe:  opts.OnDeployFinished,
@@ -366,18 +382,40 @@ func (w *worker) loop() {
 					return
 				}
 			}
+			w.cloneDone = func() {}
+			if w.needsClone() {
+				select {
+				case m.clones <- struct{}{}:
+				case <-stopped:
+					return
+				}
+				w.cloneDone = sync.OnceFunc(func() { <-m.clones })
+			}
 			select {
 			case m.sem <- struct{}{}:
 			case <-stopped:
+				w.cloneDone()
 				return
 			}
 			ran := w.runOnce()
 			<-m.sem
+			w.cloneDone()
 			if !ran || w.ctx.Err() != nil {
 				break
 			}
 		}
 	}
+}
+
+// needsClone says whether the next deploy would clone: the checkout does not exist yet
+// and there is a url to clone from.
+func (w *worker) needsClone() bool {
+	r := w.config()
+	if r.URL == "" {
+		return false
+	}
+	_, err := os.Stat(r.Path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // runOnce claims and runs repo's queued deploy, if there is one. Tests call it to step a
@@ -460,6 +498,9 @@ func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
 		out.Printf("hookgate: moving to %s (%s)", short(dp.Target), dp.Trigger)
 	}
 	upd, err := UpdateTo(ctx, r.Spec, dp.Target)
+	if w.cloneDone != nil {
+		w.cloneDone()
+	}
 	mu.Lock()
 	from, to = upd.From, upd.To
 	mu.Unlock()
@@ -468,6 +509,9 @@ func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
 		// The commit this deploy was for, though HEAD did not move: a reconcile then
 		// knows this head was attempted and does not queue it again on every poll.
 		res.ToCommit = upd.Target
+	}
+	if upd.Cloned || upd.From != upd.To {
+		releaseMemory()
 	}
 	switch {
 	case err != nil:
@@ -545,6 +589,15 @@ func (w *worker) saveProgress(id int64, out *tailBuffer, commits func() (string,
 		close(done)
 		<-stopped
 	}
+}
+
+// releaseMemory gives the memory of a clone or fetch back to the system. Left to itself the
+// runtime would keep it: an idle gateway allocates too little to start a collection, so
+// the heap stayed at a clone's peak for minutes. Two collections, because go-git parks its
+// largest buffers in a sync.Pool, which only the second one empties.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 func short(hash string) string {
