@@ -22,6 +22,7 @@ import (
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
 )
 
 // cmdCheck validates the config and each repository's checkout, one line per repository.
@@ -39,6 +40,20 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	failed := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if e, err := store.Inspect(ctx, cfg.Database()); err != nil {
+		failed++
+		fmt.Fprintf(tw, "error\tdatabase\t%s %s\t%v\n", e.Kind, e.Where, err)
+	} else if e.Missing {
+		fmt.Fprintf(tw, "ok\tdatabase\t%s %s\tnot created yet (serve creates it)\n", e.Kind, e.Where)
+	} else {
+		fmt.Fprintf(tw, "ok\tdatabase\t%s %s\t%s\n", e.Kind, e.Where, e.Version)
+		for _, n := range e.Nodes {
+			fmt.Fprintf(tw, "ok\tnode %s\t%s, %s, last seen %s\trepos: %s\n", n.Name, n.Status, n.Version,
+				n.LastSeen.Format(time.RFC3339), strings.Join(n.Repos, ", "))
+		}
+	}
 	for _, r := range cfg.RepoList() {
 		status, detail := checkRepo(r)
 		if status != "ok" {
@@ -64,7 +79,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	if failed > 0 {
-		fmt.Fprintf(stderr, "hookgate check: %d of %d repositories have problems\n", failed, len(cfg.Repos))
+		fmt.Fprintf(stderr, "hookgate check: %d problems (the database and %d repositories checked)\n", failed, len(cfg.Repos))
 		return 1
 	}
 	return 0

@@ -40,7 +40,9 @@ type Config struct {
 // ServerConfig is the [server] table.
 type ServerConfig struct {
 	Listen          string   `toml:"listen"`
-	Database        string   `toml:"database"`
+	Database        string   `toml:"database"`     // a SQLite file or a postgres:// URL
+	DatabaseEnv     string   `toml:"database_env"` // the environment variable holding either
+	Node            string   `toml:"node"`         // this gateway's name (default: the host name)
 	AdminToken      string   `toml:"admin_token"`
 	AdminTokenEnv   string   `toml:"admin_token_env"`
 	MaxBody         string   `toml:"max_body"`
@@ -59,6 +61,7 @@ type ServerConfig struct {
 
 	shutdownTimeout time.Duration
 	retention       time.Duration // 0: keep everything
+	database        string        // resolved: the file's path, or the URL (it may hold a password)
 	synchronous     store.Synchronous
 }
 
@@ -115,7 +118,6 @@ var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 func defaults() *Config {
 	return &Config{Server: ServerConfig{
 		Listen:          "127.0.0.1:8080",
-		Database:        "data/hookgate.db",
 		MaxBody:         "25MB",
 		Workers:         4,
 		MaxClones:       1,
@@ -177,10 +179,12 @@ func (c *Config) resolve(dir string) error {
 	if s.Listen == "" {
 		errs = append(errs, errors.New("server.listen is empty"))
 	}
-	if s.Database == "" {
-		errs = append(errs, errors.New("server.database is empty"))
+	if err := s.resolveDatabase(dir); err != nil {
+		errs = append(errs, err)
 	}
-	s.Database = anchor(dir, s.Database)
+	if err := s.resolveNode(); err != nil {
+		errs = append(errs, err)
+	}
 	if s.Workers < 1 {
 		errs = append(errs, fmt.Errorf("server.workers must be at least 1, not %d", s.Workers))
 	}
@@ -582,4 +586,60 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration such as 30s or 10m", s)
 	}
 	return d, nil
+}
+
+// defaultDatabase is the SQLite file used when neither database nor database_env is set.
+const defaultDatabase = "data/hookgate.db"
+
+// resolveDatabase reads database or database_env into s.database: a SQLite file's path,
+// anchored at dir, or a PostgreSQL URL. Errors never quote a URL, which may hold a password.
+func (s *ServerConfig) resolveDatabase(dir string) error {
+	v := s.Database
+	switch {
+	case s.Database != "" && s.DatabaseEnv != "":
+		return errors.New("server: set database or database_env, not both")
+	case s.DatabaseEnv != "":
+		if v = os.Getenv(s.DatabaseEnv); v == "" {
+			return fmt.Errorf("server.database_env: environment variable %s is empty or unset", s.DatabaseEnv)
+		}
+	case v == "":
+		v = defaultDatabase
+	}
+	if store.IsPostgres(v) {
+		if err := store.CheckPostgresURL(v); err != nil {
+			return fmt.Errorf("server.database: %w", err)
+		}
+		s.database = v
+		return nil
+	}
+	if strings.Contains(v, "://") {
+		return errors.New("server.database: neither a file path nor a postgres:// or postgresql:// URL")
+	}
+	s.database = anchor(dir, v)
+	if s.DatabaseEnv == "" {
+		s.Database = s.database
+	}
+	return nil
+}
+
+// Database is the database the gateway opens: a SQLite file's path or a PostgreSQL URL.
+// Never log it as it is: see store.Redact.
+func (c *Config) Database() string { return c.Server.database }
+
+// nodeName is what a node's name may be: it shows in pages, the API and logs.
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// resolveNode defaults the node's name to the host name and checks it.
+func (s *ServerConfig) resolveNode() error {
+	if s.Node == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("server.node: not set, and the host name is unknown: %w", err)
+		}
+		s.Node = strings.SplitN(host, ".", 2)[0]
+	}
+	if !nodeName.MatchString(s.Node) {
+		return fmt.Errorf("server.node: %q is not a name (letters, digits, '.', '_', '-'; at most 63)", s.Node)
+	}
+	return nil
 }

@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -117,6 +119,19 @@ func deliver(t *testing.T, addr, hook, event, guid string, body, secret []byte) 
 //     and bring it to origin's newest commit (one made after the crash, so no push could
 //     have asked for it), and blog's queued deploy must run with its three pushes.
 func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testCrashLosesNoAcknowledgedDelivery(t, filepath.Join(t.TempDir(), "data", "hookgate.db"))
+	})
+	if pgtest.Enabled(t) {
+		t.Run("postgres", func(t *testing.T) { testCrashLosesNoAcknowledgedDelivery(t, pgtest.Database(t)) })
+	}
+}
+
+// testCrashLosesNoAcknowledgedDelivery runs the crash on dbPath, a SQLite file's path or a
+// PostgreSQL URL; the URL reaches the gateway through database_env. On PostgreSQL a second
+// gateway started on the same database meanwhile is refused at once, and the restart after
+// SIGKILL is not: the server dropped the killed one's lock with its connection.
+func testCrashLosesNoAcknowledgedDelivery(t *testing.T, dbPath string) {
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -131,12 +146,17 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 	t.Cleanup(func() { os.WriteFile(release, nil, 0o644) })
 	addr := freeAddr(t)
 	secret := []byte("crash-test-secret-0f3a9c")
-	dbPath := filepath.Join(dir, "data", "hookgate.db")
 	cfgPath := filepath.Join(dir, "config.toml")
+	database, env := fmt.Sprintf("database = %q", dbPath), []string(nil)
+	pg := store.IsPostgres(dbPath)
+	if pg {
+		database, env = `database_env = "HOOKGATE_CRASH_DATABASE"`, []string{"HOOKGATE_CRASH_DATABASE=" + dbPath}
+	}
 	cfg := fmt.Sprintf(`
 [server]
 listen = %q
-database = %q
+%s
+node = "crash-1"
 shutdown_timeout = "5s"
 workers = 1
 
@@ -153,12 +173,12 @@ path = %q
 branch = "main"
 commands = ["true"]
 timeout = "2m"
-`, addr, dbPath, secret, checkout, started, release, secret, blogCheckout)
+`, addr, database, secret, checkout, started, release, secret, blogCheckout)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	gw := startGateway(t, bin, cfgPath, addr)
+	gw := startGateway(t, bin, cfgPath, addr, env...)
 	ctx := context.Background()
 	// The test's own connections to the file the gateway writes (WAL: a commit is visible
 	// to them at once). Opened after the gateway, which has applied the migrations.
@@ -215,6 +235,23 @@ timeout = "2m"
 		}
 		queued, prev = append(queued, a), next
 	}
+	if pg {
+		// The same configuration on another port: the database is taken.
+		other := filepath.Join(dir, "other.toml")
+		if err := os.WriteFile(other, []byte(strings.Replace(cfg, addr, freeAddr(t), 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		second := exec.CommandContext(ctx, bin, "serve", "--config", other)
+		second.Env = append(os.Environ(), env...)
+		start := time.Now()
+		out, err := second.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), store.ErrGatewayRunning.Error()) {
+			t.Fatalf("a second gateway on the database: %v\n%s", err, out)
+		}
+		t.Logf("second gateway refused in %v", time.Since(start).Round(time.Millisecond))
+	}
 	blogNewest := blogOrigin.Head()
 	send("site", "ping", testkit.Payload(t, "github/ping.json"), false)
 	send("site", "push", testkit.Push(t, "refs/heads/feature", first, first, ""), true) // ignored, but acknowledged
@@ -252,7 +289,7 @@ timeout = "2m"
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gw = startGateway(t, bin, cfgPath, addr)
+	gw = startGateway(t, bin, cfgPath, addr, env...)
 	defer st.Close()
 	// The start-up marks what the crash cut off before it listens, so before /healthz answers.
 	if dp, err := st.Deploy(ctx, runningID); err != nil || dp.Status != store.DeployInterrupted {
@@ -298,6 +335,10 @@ timeout = "2m"
 	}
 	if head := testkit.CheckoutHead(t, checkout); head != newest {
 		t.Fatalf("checkout at %s after recovery, want origin's newest %s", short(head), short(newest))
+	}
+	if nodes, err := st.Nodes(ctx); err != nil || len(nodes) != 1 || nodes[0].Name != "crash-1" ||
+		nodes[0].Status != store.NodeUp || len(nodes[0].Repos) != 2 {
+		t.Fatalf("nodes after the restart: %+v %v", nodes, err)
 	}
 	if err := gw.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("restarted gateway exited with %v\n%s", err, gw.logs.String())

@@ -1,5 +1,5 @@
 // Command hookgate is a self-hosted GitHub webhook deploy gateway: it verifies each
-// delivery's signature, records it in SQLite, and deploys the pushed branch of each
+// delivery's signature, records it in SQLite or PostgreSQL, and deploys the pushed branch of each
 // configured repository, one deploy at a time per repository.
 package main
 
@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -38,6 +39,8 @@ Usage:
                                             hold NAME at COMMIT (default: live); pushes are ignored
   hookgate unpin NAME [--config config.toml] [--no-wait]
                                             lift the pin and deploy origin's head if it is not live
+  hookgate db copy --from FILE (--to URL | --to-env VAR)
+                                            copy a SQLite history into a new PostgreSQL database
   hookgate version                          print the version, commit and Go version
 `
 
@@ -65,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdUnpin(args, stdout, stderr)
 	case "version":
 		return cmdVersion(args, stdout, stderr)
+	case "db":
+		return cmdDB(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -115,11 +120,19 @@ func cmdServe(args []string, stderr io.Writer) int {
 // hup. Shutdown order: stop taking requests, then let workers finish (up to
 // shutdown_timeout), then send the notifications still queued, then close the database.
 func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, logger *slog.Logger) error {
-	st, err := store.Open(ctx, cfg.Server.Database, store.WithSynchronous(cfg.Server.synchronous))
+	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.synchronous))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Before InterruptRunning: a second gateway must not mark the first's deploys cut off.
+	if err := st.LockGateway(ctx); err != nil {
+		return err
+	}
+	node := cfg.Server.Node
+	if err := st.RegisterNode(ctx, node, buildVersion(), cfg.RepoNames()); err != nil {
+		return err
+	}
 
 	requeued, err := st.InterruptRunning(ctx, "interrupted: the gateway stopped while this deploy was running")
 	if err != nil {
@@ -187,9 +200,20 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", cfg.Server.Database,
+	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.Database()),
 		"repos", len(cfg.Repos), "workers", cfg.Server.Workers)
 
+	beatCtx, stopBeat := context.WithCancel(context.Background())
+	beatDone := make(chan struct{})
+	go func() {
+		defer close(beatDone)
+		heartbeat(beatCtx, st, node, func() []string { return g.current().RepoNames() }, logger)
+	}()
+	defer func() {
+		stopBeat()
+		<-beatDone
+	}()
+	lockLost := false
 wait:
 	for {
 		select {
@@ -202,6 +226,11 @@ wait:
 		case err = <-serveErr:
 			logger.Error("http server failed", "err", err)
 			break wait
+		case err = <-st.GatewayLockLost():
+			// Another gateway works the queue now: stop, and leave its deploys alone.
+			logger.Error("stopping: another gateway took the database", "err", err)
+			lockLost = true
+			break wait
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -210,6 +239,9 @@ wait:
 		logger.Warn("http shutdown", "err", err)
 	}
 	mgr.Stop(g.current().Server.shutdownTimeout)
+	if lockLost {
+		return err
+	}
 	if left, ierr := st.InterruptRunning(sctx, "interrupted: the gateway shut down before this deploy finished"); ierr != nil {
 		logger.Error("mark unfinished deploys", "err", ierr)
 	} else if len(left) > 0 {
@@ -272,4 +304,45 @@ func prune(ctx context.Context, st *store.Store, retention func() time.Duration,
 		case <-t.C:
 		}
 	}
+}
+
+// heartbeat records every store.HeartbeatEvery that node is alive, with the repositories
+// it deploys now, until ctx ends.
+func heartbeat(ctx context.Context, st *store.Store, node string, repos func() []string, logger *slog.Logger) {
+	t := time.NewTicker(store.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		bctx, cancel := context.WithTimeout(ctx, store.HeartbeatEvery)
+		err := st.Heartbeat(bctx, node, repos())
+		if errors.Is(err, store.ErrNotFound) { // its row was deleted by hand
+			err = st.RegisterNode(bctx, node, buildVersion(), repos())
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("heartbeat", "node", node, "err", err)
+		}
+	}
+}
+
+// buildVersion is the module version and, when known, the commit, for the nodes listing.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "unknown"
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v
 }

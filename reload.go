@@ -44,8 +44,8 @@ func (g *gateway) current() *Config {
 //     stop; a changed repository's next deploy uses the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
 //
-// listen, database, sqlite_synchronous, workers, max_clones and trusted_proxies keep their
-// old values until a restart; the report names those that changed.
+// listen, database, node, sqlite_synchronous, workers, max_clones and trusted_proxies keep
+// their old values until a restart; the report names those that changed.
 func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -61,6 +61,8 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	}
 	// Keep what cannot change in place, so the configuration in force says what runs.
 	cfg.Server.Listen, cfg.Server.Database = old.Server.Listen, old.Server.Database
+	cfg.Server.DatabaseEnv, cfg.Server.database = old.Server.DatabaseEnv, old.Server.database
+	cfg.Server.Node = old.Server.Node
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
 	cfg.Server.MaxClones = old.Server.MaxClones
 	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody,
@@ -106,8 +108,11 @@ func restartRequired(old, file ServerConfig) []string {
 	if old.Listen != file.Listen {
 		out = append(out, "server.listen")
 	}
-	if old.Database != file.Database {
+	if old.Database != file.Database || old.DatabaseEnv != file.DatabaseEnv || old.database != file.database {
 		out = append(out, "server.database")
+	}
+	if old.Node != file.Node {
+		out = append(out, "server.node")
 	}
 	if old.synchronous != file.synchronous {
 		out = append(out, "server.sqlite_synchronous")

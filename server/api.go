@@ -150,6 +150,7 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.POST("/repos/:name/unpin", s.apiUnpin)
 	g.POST("/deliveries/:id/redeliver", s.apiRedeliver)
 	g.GET("/notifications", s.apiNotifications)
+	g.GET("/nodes", s.apiNodes)
 	g.POST("/reload", s.apiReload)
 }
 

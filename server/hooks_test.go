@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +41,7 @@ type gateway struct {
 
 func newGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
+	st, err := store.Open(context.Background(), testDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ const gateCommand = `while [ ! -e "$GATES/$HOOKGATE_DEPLOY" ] && [ ! -e "$GATES/
 
 func newFleet(t *testing.T, specs ...repoSpec) *fleet {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
+	st, err := store.Open(context.Background(), testDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}

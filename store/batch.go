@@ -146,6 +146,9 @@ func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
 		return errs, true
 	}
 	defer tx.Rollback()
+	if err := b.s.lockRepos(ctx, tx, acceptedRepos(batch)); err != nil {
+		return nil, false
+	}
 	saved := make([]Delivery, len(batch))
 	for i, r := range batch {
 		saved[i] = *r.d
@@ -193,6 +196,9 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 		return fail(fmt.Errorf("record delivery: begin: %w", err))
 	}
 	defer tx.Rollback()
+	if err := b.s.lockRepos(ctx, tx, acceptedRepos(batch)); err != nil {
+		return fail(fmt.Errorf("record delivery: lock: %w", err))
+	}
 	saved := make([]Delivery, len(batch))
 	st := &batchState{queued: map[string]int64{}}
 	for i, r := range batch {
@@ -203,6 +209,12 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 			}
 		}
 		errs[i] = b.s.recordDelivery(ctx, tx, st, r)
+		if len(batch) == 1 && errs[i] != nil {
+			// Nothing else to commit; and on PostgreSQL the failed statement has ended
+			// the transaction, whose commit would only report that instead.
+			*r.d = saved[i]
+			return errs
+		}
 		if len(batch) > 1 {
 			if errs[i] != nil {
 				if _, err := tx.ExecContext(ctx, `ROLLBACK TO delivery`); err != nil {
@@ -224,4 +236,16 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 		return fail(fmt.Errorf("record delivery: commit: %w", err))
 	}
 	return errs
+}
+
+// acceptedRepos lists the repositories of the batch's accepted deliveries: those it may
+// queue a deploy of.
+func acceptedRepos(batch []*writeReq) []string {
+	var repos []string
+	for _, r := range batch {
+		if r.d.Status == DeliveryAccepted {
+			repos = append(repos, r.d.Repo)
+		}
+	}
+	return repos
 }

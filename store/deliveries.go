@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 
@@ -23,7 +22,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d *Delivery) error {
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = s.now()
 	}
-	d.ReceivedAt = d.ReceivedAt.UTC()
+	d.ReceivedAt = s.storedTime(d.ReceivedAt)
 	r, err := newWriteReq(d)
 	if err != nil {
 		return err
@@ -250,19 +249,15 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 // much in database/sql, binding and SQLite's per-statement work (opening a cursor on
 // the table and each index, the foreign-key check) as in the B-tree inserts.
 //
-// The ids are given, not left to SQLite: each is one more than the largest in the table,
-// which is what SQLite itself would pick, but known before the statement runs.
+// The ids are given, not left to the database (see nextDeliveryIDs): known before the
+// statement runs, they number the payloads' rows too.
 func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*writeReq) error {
-	var last int64
-	if err := s.queryRow(ctx, tx, maxDeliveryIDSQL).Scan(&last); err != nil {
-		return fmt.Errorf("record delivery: last id: %w", err)
+	ids, err := s.nextDeliveryIDs(ctx, tx, len(batch))
+	if err != nil {
+		return fmt.Errorf("record delivery: ids: %w", err)
 	}
-	if last > math.MaxInt64-int64(len(batch)) {
-		return errors.New("record delivery: delivery ids exhausted")
-	}
-	for _, r := range batch {
-		last++
-		r.d.ID = last
+	for i, r := range batch {
+		r.d.ID = ids[i]
 	}
 	args := make([]any, 0, min(len(batch), insertChunks[0])*deliveryInsertCols)
 	for rest := batch; len(rest) > 0; {
@@ -368,6 +363,9 @@ func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, st *batchState, 
 // enqueue returns the repository's queued deploy, creating it when there is none. This is
 // the coalescing: everything that arrives while a deploy waits joins it.
 func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, trigger, ref string) (int64, error) {
+	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
+		return 0, fmt.Errorf("enqueue deploy: %w", err)
+	}
 	var id int64
 	err := s.queryRow(ctx, tx, queuedDeploySQL, repo).Scan(&id)
 	if err == nil {
@@ -377,6 +375,11 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, trigger, ref stri
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}
 	err = s.queryRow(ctx, tx, newDeploySQL, repo, trigger, ref, s.now()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		// PostgreSQL: another gateway's transaction queued one meanwhile, which the
+		// repository's lock (lockRepos) makes rare; that deploy is the one to join.
+		err = s.queryRow(ctx, tx, queuedDeploySQL, repo).Scan(&id)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}
@@ -422,9 +425,9 @@ func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
 	var payload, stored []byte
 	var encoding sql.NullString
 	// Deliveries recorded before delivery_payloads existed keep their payload in their row.
-	row := s.rdb.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, d.headers, d.payload, p.encoding, p.payload
+	row := s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deliveryColumns+`, d.headers, d.payload, p.encoding, p.payload
 		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
-		LEFT JOIN delivery_payloads p ON p.delivery_id = d.id WHERE d.id = ?`, id)
+		LEFT JOIN delivery_payloads p ON p.delivery_id = d.id WHERE d.id = ?`), id)
 	d, err := scanDelivery(row, &headers, &payload, &encoding, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, fmt.Errorf("delivery %d: %w", id, ErrNotFound)

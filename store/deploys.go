@@ -7,6 +7,11 @@ import (
 	"fmt"
 )
 
+const claimDeploySQL = `
+	UPDATE deploys SET status = 'running', started_at = ?
+	WHERE repo = ? AND status = 'queued'
+	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`
+
 // ClaimDeploy moves repo's queued deploy to running and returns it, or ErrNotFound when
 // nothing is queued. The conditional update is the claim: two claimers can never both win.
 func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
@@ -16,20 +21,16 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	}
 	defer tx.Rollback()
 	var dp Deploy
-	err = tx.QueryRowContext(ctx, `
-		UPDATE deploys SET status = 'running', started_at = ?
-		WHERE repo = ? AND status = 'queued'
-		RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`,
-		s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt,
-		&dp.Reason, &dp.Target)
+	err = tx.QueryRowContext(ctx, s.sql(claimDeploySQL), s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
+		&dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt, &dp.Reason, &dp.Target)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)
 	}
 	if err != nil {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, err)
 	}
-	err = tx.QueryRowContext(ctx, `
-		SELECT guid FROM deliveries WHERE deploy_id = ? ORDER BY id DESC LIMIT 1`,
+	err = tx.QueryRowContext(ctx, s.sql(`
+		SELECT guid FROM deliveries WHERE deploy_id = ? ORDER BY id DESC LIMIT 1`),
 		dp.ID).Scan(&dp.DeliveryGUID)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
@@ -37,7 +38,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	if dp.Target == "" {
 		// While pinned every deploy moves to the pinned commit: a recovery re-queued after
 		// a rollback was cut off, or a push deploy queued before the pin.
-		pin, err := pinOf(ctx, tx, repo)
+		pin, err := s.pinOf(ctx, tx, repo)
 		if err != nil {
 			return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
 		}
@@ -55,9 +56,9 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 // UpdateDeployProgress stores a running deploy's commits and output so far, so the history
 // shows a deploy while it runs.
 func (s *Store) UpdateDeployProgress(ctx context.Context, id int64, from, to, log string) error {
-	_, err := s.wdb.ExecContext(ctx, `
+	_, err := s.wdb.ExecContext(ctx, s.sql(`
 		UPDATE deploys SET from_commit = ?, to_commit = ?, log = ?
-		WHERE id = ? AND status = 'running'`, from, to, log, id)
+		WHERE id = ? AND status = 'running'`), from, to, log, id)
 	if err != nil {
 		return fmt.Errorf("update deploy %d: %w", id, err)
 	}
@@ -78,9 +79,9 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	}
 	defer tx.Rollback()
 	var repo string
-	err = tx.QueryRowContext(ctx, `
+	err = tx.QueryRowContext(ctx, s.sql(`
 		UPDATE deploys SET status = ?, from_commit = ?, to_commit = ?, error = ?, log = ?, finished_at = ?
-		WHERE id = ? AND status = 'running' RETURNING repo`,
+		WHERE id = ? AND status = 'running' RETURNING repo`),
 		r.Status, r.FromCommit, r.ToCommit, r.Error, r.Log, s.now(), id).Scan(&repo)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("finish deploy %d: not running: %w", id, ErrConflict)
@@ -108,14 +109,17 @@ func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, 
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `
+	rows, err := tx.QueryContext(ctx, s.sql(`
 		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
-		WHERE status = 'running' RETURNING repo`, reason, s.now())
+		WHERE status = 'running' RETURNING repo`), reason, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	repos, err := scanStrings(rows)
 	if err != nil {
+		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+	}
+	if err := s.lockRepos(ctx, tx, repos); err != nil {
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	for _, repo := range repos {
@@ -132,7 +136,7 @@ func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, 
 // QueuedRepos lists the repositories that have a deploy waiting.
 func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
 	rows, err := s.rdb.QueryContext(ctx,
-		`SELECT repo FROM deploys WHERE status = 'queued' ORDER BY id`)
+		s.sql(`SELECT repo FROM deploys WHERE status = 'queued' ORDER BY id`))
 	if err != nil {
 		return nil, fmt.Errorf("list queued repositories: %w", err)
 	}
@@ -151,7 +155,7 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
 	}
 	defer tx.Rollback()
-	pin, err := pinOf(ctx, tx, repo)
+	pin, err := s.pinOf(ctx, tx, repo)
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
 	}
@@ -187,7 +191,7 @@ func scanDeploy(row scanner, extra ...any) (Deploy, error) {
 
 // Deploy returns one deploy with its output and the ids of the deliveries that joined it.
 func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
-	row := s.rdb.QueryRowContext(ctx, `SELECT `+deployColumns+`, log FROM deploys WHERE id = ?`, id)
+	row := s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deployColumns+`, log FROM deploys WHERE id = ?`), id)
 	var log string
 	dp, err := scanDeploy(row, &log)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -205,7 +209,7 @@ func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
 
 func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error) {
 	rows, err := s.rdb.QueryContext(ctx,
-		`SELECT id FROM deliveries WHERE deploy_id = ? ORDER BY id`, deployID)
+		s.sql(`SELECT id FROM deliveries WHERE deploy_id = ? ORDER BY id`), deployID)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
 	}

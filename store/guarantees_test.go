@@ -64,43 +64,49 @@ func TestSynchronousOnEveryConnection(t *testing.T) {
 // repository, whatever code path or second process writes (the store's own enqueue looks
 // first; this is what holds if one ever does not).
 func TestDatabaseRefusesASecondQueuedDeploy(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	d := push("site", "a")
-	if err := s.RecordDelivery(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	insert := func(repo string) error {
-		tx, err := s.wdb.BeginTx(ctx, nil)
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		d := push("site", "a")
+		if err := s.RecordDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		insert := func(repo string) error {
+			tx, err := s.wdb.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			var id int64
+			// The store's own statement, without the look-up that enqueue does before it
+			// (and on PostgreSQL without its ON CONFLICT, which would hide the refusal).
+			q := newDeploySQL
+			if s.pg {
+				q = numberPlaceholders(q)
+			}
+			if err := tx.QueryRowContext(ctx, q, repo, TriggerManual, "", s.now()).Scan(&id); err != nil {
+				return err
+			}
+			return tx.Commit()
+		}
+		if err := insert("site"); !isUniqueViolation(err) {
+			t.Fatalf("a second queued deploy of site: %v, want a unique constraint violation", err)
+		}
+		if err := insert("blog"); err != nil {
+			t.Fatalf("another repository's queued deploy: %v", err)
+		}
+		// A running deploy does not count: once it is claimed, a new one can queue.
+		if _, err := s.ClaimDeploy(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		if err := insert("site"); err != nil {
+			t.Fatalf("queue behind a running deploy: %v", err)
+		}
+		q, err := s.QueuedRepos(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer tx.Rollback()
-		var id int64
-		// The store's own statement, without the look-up that enqueue does before it.
-		if err := s.queryRow(ctx, tx, newDeploySQL, repo, TriggerManual, "", s.now()).Scan(&id); err != nil {
-			return err
+		if len(q) != 2 || q[0] != "blog" || q[1] != "site" {
+			t.Fatalf("queued %v, want blog and site once each", q)
 		}
-		return tx.Commit()
-	}
-	if err := insert("site"); !isUniqueViolation(err) {
-		t.Fatalf("a second queued deploy of site: %v, want a unique constraint violation", err)
-	}
-	if err := insert("blog"); err != nil {
-		t.Fatalf("another repository's queued deploy: %v", err)
-	}
-	// A running deploy does not count: once it is claimed, a new one can queue.
-	if _, err := s.ClaimDeploy(ctx, "site"); err != nil {
-		t.Fatal(err)
-	}
-	if err := insert("site"); err != nil {
-		t.Fatalf("queue behind a running deploy: %v", err)
-	}
-	q, err := s.QueuedRepos(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(q) != 2 || q[0] != "blog" || q[1] != "site" {
-		t.Fatalf("queued %v, want blog and site once each", q)
-	}
+	})
 }

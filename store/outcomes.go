@@ -42,8 +42,8 @@ func scanPin(repo string, row *sql.Row) (*Pin, error) {
 	return &p, nil
 }
 
-func pinOf(ctx context.Context, q queryRower, repo string) (*Pin, error) {
-	return scanPin(repo, q.QueryRowContext(ctx, pinSQL, repo))
+func (s *Store) pinOf(ctx context.Context, q queryRower, repo string) (*Pin, error) {
+	return scanPin(repo, q.QueryRowContext(ctx, s.sql(pinSQL), repo))
 }
 
 // pinInBatch is pinOf for the delivery writer, which looks each repository up once per
@@ -71,7 +71,7 @@ func PinnedReason(p *Pin) string {
 
 // GetPin returns repo's pin, or nil when it is not pinned.
 func (s *Store) GetPin(ctx context.Context, repo string) (*Pin, error) {
-	return pinOf(ctx, s.rdb, repo)
+	return s.pinOf(ctx, s.rdb, repo)
 }
 
 // SetPin pins repo at commit (a full hash) without queueing anything; a pin already there
@@ -94,10 +94,10 @@ func (s *Store) SetPin(ctx context.Context, repo, commit, by string) (Pin, error
 
 func (s *Store) setPin(ctx context.Context, tx *sql.Tx, repo, commit, by string) (Pin, error) {
 	p := Pin{Repo: repo, Commit: commit, By: by, At: s.now().UTC()}
-	_, err := tx.ExecContext(ctx, `
+	_, err := tx.ExecContext(ctx, s.sql(`
 		INSERT INTO pins (repo, commit_hash, pinned_by, pinned_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (repo) DO UPDATE SET commit_hash = excluded.commit_hash,
-			pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at`,
+			pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at`),
 		p.Repo, p.Commit, p.By, p.At)
 	if err != nil {
 		return Pin{}, fmt.Errorf("pin %s: %w", repo, err)
@@ -107,7 +107,7 @@ func (s *Store) setPin(ctx context.Context, tx *sql.Tx, repo, commit, by string)
 
 // Unpin lifts repo's pin and reports whether there was one.
 func (s *Store) Unpin(ctx context.Context, repo string) (bool, error) {
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM pins WHERE repo = ?`, repo)
+	res, err := s.wdb.ExecContext(ctx, s.sql(`DELETE FROM pins WHERE repo = ?`), repo)
 	if err != nil {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
 	}
@@ -128,6 +128,10 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 	}
 	defer tx.Rollback()
+	// Before the pin: the delivery writer reads pins under the same lock.
+	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
+		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
+	}
 	if _, err := s.setPin(ctx, tx, repo, commit, PinnedByRollback); err != nil {
 		return Deploy{}, err
 	}
@@ -135,9 +139,9 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := tx.ExecContext(ctx, s.sql(`
 		UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?
-		WHERE id = ? AND status = 'queued'`, TriggerRollback, commit, reason, id); err != nil {
+		WHERE id = ? AND status = 'queued'`), TriggerRollback, commit, reason, id); err != nil {
 		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -150,12 +154,12 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 // (the newest succeeded deploy) that deployed another commit, or ErrNotFound.
 func (s *Store) PreviousCommit(ctx context.Context, repo string) (string, error) {
 	var commit string
-	err := s.rdb.QueryRowContext(ctx, `
+	err := s.rdb.QueryRowContext(ctx, s.sql(`
 		SELECT to_commit FROM deploys
 		WHERE repo = ? AND status = 'succeeded' AND to_commit != ''
 		  AND to_commit != (SELECT to_commit FROM deploys WHERE repo = ? AND status = 'succeeded'
 		                    ORDER BY id DESC LIMIT 1)
-		ORDER BY id DESC LIMIT 1`, repo, repo).Scan(&commit)
+		ORDER BY id DESC LIMIT 1`), repo, repo).Scan(&commit)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("previous deploy of %s: %w", repo, ErrNotFound)
 	}
@@ -188,28 +192,33 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	defer tx.Rollback()
-	if d.Pin, err = pinOf(ctx, tx, repo); err != nil {
+	// PostgreSQL: a delivery queueing a deploy of repo meanwhile waits, and so cannot
+	// race the checks below (SQLite has one writer).
+	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
+		return d, fmt.Errorf("reconcile %s: %w", repo, err)
+	}
+	if d.Pin, err = s.pinOf(ctx, tx, repo); err != nil {
 		return d, err
 	}
 	var busy int
-	if err := tx.QueryRowContext(ctx, `
-		SELECT count(*) FROM deploys WHERE repo = ? AND status IN ('queued', 'running')`,
+	if err := tx.QueryRowContext(ctx, s.sql(`
+		SELECT count(*) FROM deploys WHERE repo = ? AND status IN ('queued', 'running')`),
 		repo).Scan(&busy); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	d.Busy = busy > 0
-	err = tx.QueryRowContext(ctx, `
+	err = tx.QueryRowContext(ctx, s.sql(`
 		SELECT to_commit FROM deploys WHERE repo = ? AND status = 'succeeded'
-		ORDER BY id DESC LIMIT 1`, repo).Scan(&d.Live)
+		ORDER BY id DESC LIMIT 1`), repo).Scan(&d.Live)
 	if errors.Is(err, sql.ErrNoRows) {
 		d.Live, err = checkoutHead, nil
 	}
 	if err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
-	err = tx.QueryRowContext(ctx, `
+	err = tx.QueryRowContext(ctx, s.sql(`
 		SELECT to_commit FROM deploys WHERE repo = ? AND status != 'queued'
-		ORDER BY id DESC LIMIT 1`, repo).Scan(&d.Newest)
+		ORDER BY id DESC LIMIT 1`), repo).Scan(&d.Newest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
@@ -218,9 +227,9 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	if d.Live == "" || origin == d.Live || origin == d.Newest || d.Busy || d.Pin != nil {
 		return d, nil
 	}
-	err = tx.QueryRowContext(ctx, `
+	err = tx.QueryRowContext(ctx, s.sql(`
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason)
-		VALUES (?, 'queued', ?, '', ?, ?) RETURNING id`,
+		VALUES (?, 'queued', ?, '', ?, ?) RETURNING id`),
 		repo, TriggerReconcile, s.now(), reason(d.Live)).Scan(&d.DeployID)
 	if err != nil {
 		return d, fmt.Errorf("reconcile %s: queue: %w", repo, err)

@@ -29,48 +29,49 @@ func deployTo(t *testing.T, s *Store, repo, commit, status string) Deploy {
 }
 
 func TestPinIgnoresPushesAndManualDeploys(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	p, err := s.SetPin(ctx, "site", commitA, PinnedByPin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A single delivery and a batch of them both meet the pin.
-	single := push("site", "g1")
-	if err := s.RecordDelivery(ctx, single); err != nil {
-		t.Fatal(err)
-	}
-	other := push("blog", "g2")
-	if err := s.RecordDelivery(ctx, other); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []*Delivery{single} {
-		if d.Status != DeliveryIgnored || d.HTTPStatus != 200 || d.DeployID != 0 ||
-			!strings.HasPrefix(d.Reason, "pinned at 1111111") {
-			t.Fatalf("push to a pinned repository: status %s %d, deploy %d, reason %q", d.Status, d.HTTPStatus, d.DeployID, d.Reason)
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		p, err := s.SetPin(ctx, "site", commitA, PinnedByPin)
+		if err != nil {
+			t.Fatal(err)
 		}
-		got, err := s.Delivery(ctx, d.ID)
-		if err != nil || got.Status != DeliveryIgnored || got.Reason != d.Reason {
-			t.Fatalf("stored: %+v, %v", got, err)
+		// A single delivery and a batch of them both meet the pin.
+		single := push("site", "g1")
+		if err := s.RecordDelivery(ctx, single); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if other.Status != DeliveryAccepted || other.DeployID == 0 {
-		t.Fatalf("a repository that is not pinned must still deploy: %+v", other)
-	}
-	if _, err := s.EnqueueManual(ctx, "site"); !errors.Is(err, ErrPinned) {
-		t.Fatalf("manual deploy while pinned: %v, want ErrPinned", err)
-	}
-	got, err := s.GetPin(ctx, "site")
-	if err != nil || got == nil || got.Commit != commitA || got.By != PinnedByPin || !got.At.Equal(p.At) {
-		t.Fatalf("GetPin = %+v, %v; want %+v", got, err, p)
-	}
-	if ok, err := s.Unpin(ctx, "site"); !ok || err != nil {
-		t.Fatalf("Unpin = %v, %v", ok, err)
-	}
-	d := push("site", "g3")
-	if err := s.RecordDelivery(ctx, d); err != nil || d.Status != DeliveryAccepted || d.DeployID == 0 {
-		t.Fatalf("after unpin: %+v, %v", d, err)
-	}
+		other := push("blog", "g2")
+		if err := s.RecordDelivery(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []*Delivery{single} {
+			if d.Status != DeliveryIgnored || d.HTTPStatus != 200 || d.DeployID != 0 ||
+				!strings.HasPrefix(d.Reason, "pinned at 1111111") {
+				t.Fatalf("push to a pinned repository: status %s %d, deploy %d, reason %q", d.Status, d.HTTPStatus, d.DeployID, d.Reason)
+			}
+			got, err := s.Delivery(ctx, d.ID)
+			if err != nil || got.Status != DeliveryIgnored || got.Reason != d.Reason {
+				t.Fatalf("stored: %+v, %v", got, err)
+			}
+		}
+		if other.Status != DeliveryAccepted || other.DeployID == 0 {
+			t.Fatalf("a repository that is not pinned must still deploy: %+v", other)
+		}
+		if _, err := s.EnqueueManual(ctx, "site"); !errors.Is(err, ErrPinned) {
+			t.Fatalf("manual deploy while pinned: %v, want ErrPinned", err)
+		}
+		got, err := s.GetPin(ctx, "site")
+		if err != nil || got == nil || got.Commit != commitA || got.By != PinnedByPin || !got.At.Equal(p.At) {
+			t.Fatalf("GetPin = %+v, %v; want %+v", got, err, p)
+		}
+		if ok, err := s.Unpin(ctx, "site"); !ok || err != nil {
+			t.Fatalf("Unpin = %v, %v", ok, err)
+		}
+		d := push("site", "g3")
+		if err := s.RecordDelivery(ctx, d); err != nil || d.Status != DeliveryAccepted || d.DeployID == 0 {
+			t.Fatalf("after unpin: %+v, %v", d, err)
+		}
+	})
 }
 
 func TestPinSurvivesReopen(t *testing.T) {
@@ -96,112 +97,115 @@ func TestPinSurvivesReopen(t *testing.T) {
 }
 
 func TestRollbackTakesOverTheQueuedDeploy(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	d := push("site", "g1")
-	if err := s.RecordDelivery(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	dp, err := s.EnqueueRollback(ctx, "site", commitA, "rollback to 1111111")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dp.ID != d.DeployID || dp.Trigger != TriggerRollback || dp.Target != commitA || dp.Reason != "rollback to 1111111" {
-		t.Fatalf("rollback deploy: %+v (push deploy %d)", dp, d.DeployID)
-	}
-	claimed, err := s.ClaimDeploy(ctx, "site")
-	if err != nil || claimed.Target != commitA || claimed.Trigger != TriggerRollback {
-		t.Fatalf("claimed %+v, %v", claimed, err)
-	}
-	// Cut off by a crash: the recovery deploy carries no target, but the pin holds it.
-	if _, err := s.InterruptRunning(ctx, "crash"); err != nil {
-		t.Fatal(err)
-	}
-	claimed, err = s.ClaimDeploy(ctx, "site")
-	if err != nil || claimed.Trigger != TriggerRecovery || claimed.Target != commitA {
-		t.Fatalf("recovery while pinned must move to the pin: %+v, %v", claimed, err)
-	}
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		d := push("site", "g1")
+		if err := s.RecordDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		dp, err := s.EnqueueRollback(ctx, "site", commitA, "rollback to 1111111")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dp.ID != d.DeployID || dp.Trigger != TriggerRollback || dp.Target != commitA || dp.Reason != "rollback to 1111111" {
+			t.Fatalf("rollback deploy: %+v (push deploy %d)", dp, d.DeployID)
+		}
+		claimed, err := s.ClaimDeploy(ctx, "site")
+		if err != nil || claimed.Target != commitA || claimed.Trigger != TriggerRollback {
+			t.Fatalf("claimed %+v, %v", claimed, err)
+		}
+		// Cut off by a crash: the recovery deploy carries no target, but the pin holds it.
+		if _, err := s.InterruptRunning(ctx, "crash"); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err = s.ClaimDeploy(ctx, "site")
+		if err != nil || claimed.Trigger != TriggerRecovery || claimed.Target != commitA {
+			t.Fatalf("recovery while pinned must move to the pin: %+v, %v", claimed, err)
+		}
+	})
 }
 
 func TestPreviousCommit(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	if _, err := s.PreviousCommit(ctx, "site"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("no deploys: %v", err)
-	}
-	for _, c := range []struct{ commit, status string }{
-		{commitA, DeploySucceeded}, {commitB, DeploySucceeded}, {commitC, DeployFailed}, {commitB, DeploySucceeded},
-	} {
-		if _, err := s.EnqueueManual(ctx, "site"); err != nil {
-			t.Fatal(err)
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if _, err := s.PreviousCommit(ctx, "site"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("no deploys: %v", err)
 		}
-		deployTo(t, s, "site", c.commit, c.status)
-	}
-	// Live is B (deployed twice); C failed: the one before is A.
-	if got, err := s.PreviousCommit(ctx, "site"); err != nil || got != commitA {
-		t.Fatalf("PreviousCommit = %q, %v; want %s", got, err, commitA)
-	}
+		for _, c := range []struct{ commit, status string }{
+			{commitA, DeploySucceeded}, {commitB, DeploySucceeded}, {commitC, DeployFailed}, {commitB, DeploySucceeded},
+		} {
+			if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+				t.Fatal(err)
+			}
+			deployTo(t, s, "site", c.commit, c.status)
+		}
+		// Live is B (deployed twice); C failed: the one before is A.
+		if got, err := s.PreviousCommit(ctx, "site"); err != nil || got != commitA {
+			t.Fatalf("PreviousCommit = %q, %v; want %s", got, err, commitA)
+		}
+	})
 }
 
 func TestReconcileDecides(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	reason := func(live string) string { return "origin at 3333333, live " + short(live) }
-	// Nothing deployed yet and the checkout already at origin's head: in sync.
-	d, err := s.Reconcile(ctx, "site", commitA, commitA, reason)
-	if err != nil || d.DeployID != 0 || d.Live != commitA {
-		t.Fatalf("in sync: %+v, %v", d, err)
-	}
-	// Nothing deployed and no checkout: nothing to drift from.
-	if d, err = s.Reconcile(ctx, "site", commitA, "", reason); err != nil || d.DeployID != 0 {
-		t.Fatalf("not cloned yet: %+v, %v", d, err)
-	}
-	if _, err := s.EnqueueManual(ctx, "site"); err != nil {
-		t.Fatal(err)
-	}
-	deployTo(t, s, "site", commitA, DeploySucceeded)
-
-	// Origin moved on: one reconcile deploy, with its reason.
-	d, err = s.Reconcile(ctx, "site", commitB, "", reason)
-	if err != nil || d.DeployID == 0 {
-		t.Fatalf("drift: %+v, %v", d, err)
-	}
-	dp, _ := s.Deploy(ctx, d.DeployID)
-	if dp.Trigger != TriggerReconcile || dp.Reason != "origin at 3333333, live 1111111" {
-		t.Fatalf("reconcile deploy: %+v", dp)
-	}
-	// Queued: nothing more.
-	if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy {
-		t.Fatalf("while queued: %+v, %v", d, err)
-	}
-	// Running: nothing more.
-	claimed, err := s.ClaimDeploy(ctx, "site")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy {
-		t.Fatalf("while running: %+v, %v", d, err)
-	}
-	// It failed at B: B is not retried, however often it is checked.
-	if err := s.FinishDeploy(ctx, claimed.ID, Result{Status: DeployFailed, FromCommit: commitA, ToCommit: commitB}); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || d.Newest != commitB {
-			t.Fatalf("failed head retried: %+v, %v", d, err)
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		reason := func(live string) string { return "origin at 3333333, live " + short(live) }
+		// Nothing deployed yet and the checkout already at origin's head: in sync.
+		d, err := s.Reconcile(ctx, "site", commitA, commitA, reason)
+		if err != nil || d.DeployID != 0 || d.Live != commitA {
+			t.Fatalf("in sync: %+v, %v", d, err)
 		}
-	}
-	// A new head is deployed, unless pinned.
-	if _, err := s.SetPin(ctx, "site", commitA, PinnedByPin); err != nil {
-		t.Fatal(err)
-	}
-	if d, err = s.Reconcile(ctx, "site", commitC, "", reason); err != nil || d.DeployID != 0 || d.Pin == nil {
-		t.Fatalf("pinned: %+v, %v", d, err)
-	}
-	if _, err := s.Unpin(ctx, "site"); err != nil {
-		t.Fatal(err)
-	}
-	if d, err = s.Reconcile(ctx, "site", commitC, "", reason); err != nil || d.DeployID == 0 {
-		t.Fatalf("new head: %+v, %v", d, err)
-	}
+		// Nothing deployed and no checkout: nothing to drift from.
+		if d, err = s.Reconcile(ctx, "site", commitA, "", reason); err != nil || d.DeployID != 0 {
+			t.Fatalf("not cloned yet: %+v, %v", d, err)
+		}
+		if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		deployTo(t, s, "site", commitA, DeploySucceeded)
+
+		// Origin moved on: one reconcile deploy, with its reason.
+		d, err = s.Reconcile(ctx, "site", commitB, "", reason)
+		if err != nil || d.DeployID == 0 {
+			t.Fatalf("drift: %+v, %v", d, err)
+		}
+		dp, _ := s.Deploy(ctx, d.DeployID)
+		if dp.Trigger != TriggerReconcile || dp.Reason != "origin at 3333333, live 1111111" {
+			t.Fatalf("reconcile deploy: %+v", dp)
+		}
+		// Queued: nothing more.
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy {
+			t.Fatalf("while queued: %+v, %v", d, err)
+		}
+		// Running: nothing more.
+		claimed, err := s.ClaimDeploy(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy {
+			t.Fatalf("while running: %+v, %v", d, err)
+		}
+		// It failed at B: B is not retried, however often it is checked.
+		if err := s.FinishDeploy(ctx, claimed.ID, Result{Status: DeployFailed, FromCommit: commitA, ToCommit: commitB}); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || d.Newest != commitB {
+				t.Fatalf("failed head retried: %+v, %v", d, err)
+			}
+		}
+		// A new head is deployed, unless pinned.
+		if _, err := s.SetPin(ctx, "site", commitA, PinnedByPin); err != nil {
+			t.Fatal(err)
+		}
+		if d, err = s.Reconcile(ctx, "site", commitC, "", reason); err != nil || d.DeployID != 0 || d.Pin == nil {
+			t.Fatalf("pinned: %+v, %v", d, err)
+		}
+		if _, err := s.Unpin(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		if d, err = s.Reconcile(ctx, "site", commitC, "", reason); err != nil || d.DeployID == 0 {
+			t.Fatalf("new head: %+v, %v", d, err)
+		}
+	})
 }

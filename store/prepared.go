@@ -26,11 +26,12 @@ func prepareAll(ctx context.Context, db *sql.DB, queries []string) (prepared, er
 	return p, nil
 }
 
-// queryRow runs q in tx, with its prepared statement when Open prepared one.
+// queryRow runs q in tx, with its prepared statement when Open prepared one (on SQLite;
+// pgx keeps its own cache of prepared statements per connection).
 func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
 	st, ok := s.prepared[q]
 	if !ok {
-		return tx.QueryRowContext(ctx, q, args...)
+		return tx.QueryRowContext(ctx, s.sql(q), args...)
 	}
 	// The copy bound to tx is closed with it; the statement on the connection stays.
 	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
@@ -40,7 +41,7 @@ func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any)
 func (s *Store) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	st, ok := s.prepared[q]
 	if !ok {
-		return tx.QueryContext(ctx, q, args...)
+		return tx.QueryContext(ctx, s.sql(q), args...)
 	}
 	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 }
@@ -49,7 +50,7 @@ func (s *Store) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	st, ok := s.prepared[q]
 	if !ok {
-		return tx.ExecContext(ctx, q, args...)
+		return tx.ExecContext(ctx, s.sql(q), args...)
 	}
 	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }

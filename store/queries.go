@@ -68,13 +68,6 @@ func (w *where) sql() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// prefixRange turns a hash prefix into a range an index can serve (LIKE could not, as
-// SQLite's LIKE is case-insensitive).
-func prefixRange(w *where, col, prefix string) {
-	prefix = strings.ToLower(prefix)
-	w.add(col+" >= ? AND "+col+" < ?", prefix, prefix+"\xff")
-}
-
 func (p Page) apply(w *where, idCol string) (order string, limit int, reverse bool) {
 	limit = p.Limit
 	if limit <= 0 {
@@ -121,7 +114,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 		}
 	}
 	if f.CommitPrefix != "" {
-		prefixRange(&w, "d.after_commit", f.CommitPrefix)
+		s.prefixRange(&w, "d.after_commit", f.CommitPrefix)
 	}
 	if !f.Since.IsZero() {
 		w.add("d.received_at >= ?", f.Since.UTC())
@@ -132,7 +125,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 	order, limit, reverse := f.Page.apply(&w, "d.id")
 	q := `SELECT ` + deliveryColumns + ` FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id` +
 		w.sql() + order + ` LIMIT ?`
-	rows, err := s.rdb.QueryContext(ctx, q, append(w.args, limit)...)
+	rows, err := s.rdb.QueryContext(ctx, s.sql(q), append(w.args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -168,7 +161,7 @@ func (s *Store) ListDeploys(ctx context.Context, f DeployFilter) ([]Deploy, erro
 		w.add("triggered_by = ?", f.Trigger)
 	}
 	if f.CommitPrefix != "" {
-		prefixRange(&w, "to_commit", f.CommitPrefix)
+		s.prefixRange(&w, "to_commit", f.CommitPrefix)
 	}
 	if !f.Since.IsZero() {
 		w.add("queued_at >= ?", f.Since.UTC())
@@ -177,7 +170,7 @@ func (s *Store) ListDeploys(ctx context.Context, f DeployFilter) ([]Deploy, erro
 		w.add("queued_at < ?", f.Until.UTC())
 	}
 	order, limit, reverse := f.Page.apply(&w, "id")
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deployColumns+` FROM deploys`+w.sql()+order+` LIMIT ?`,
+	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT `+deployColumns+` FROM deploys`+w.sql()+order+` LIMIT ?`),
 		append(w.args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deploys: %w", err)
@@ -217,8 +210,8 @@ func (s *Store) attachDeliveryIDs(ctx context.Context, deploys []Deploy) error {
 		byID[deploys[i].ID] = &deploys[i]
 		ph[i], args[i] = "?", deploys[i].ID
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+
-		strings.Join(ph, ",")+`) ORDER BY id`, args...)
+	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+
+		strings.Join(ph, ",")+`) ORDER BY id`), args...)
 	if err != nil {
 		return fmt.Errorf("list deploys: delivery ids: %w", err)
 	}
@@ -245,7 +238,7 @@ type RepoState struct {
 func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
 	var st RepoState
 	get := func(q string) (*Deploy, error) {
-		dp, err := scanDeploy(s.rdb.QueryRowContext(ctx, `SELECT `+deployColumns+` FROM deploys WHERE repo = ? AND `+q+` ORDER BY id DESC LIMIT 1`, repo))
+		dp, err := scanDeploy(s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deployColumns+` FROM deploys WHERE repo = ? AND `+q+` ORDER BY id DESC LIMIT 1`), repo))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
@@ -265,7 +258,7 @@ func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
 		return st, err
 	}
 	if st.Queued != nil {
-		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE deploy_id = ?`,
+		if err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT count(*) FROM deliveries WHERE deploy_id = ?`),
 			st.Queued.ID).Scan(&st.Pending); err != nil {
 			return st, fmt.Errorf("state of %s: %w", repo, err)
 		}

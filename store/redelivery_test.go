@@ -100,7 +100,7 @@ func TestRedeliveryScope(t *testing.T) {
 	}
 }
 
-// TestRedeliveryLookupUsesIndex: both forms of the lookup, which run for every delivery in
+// TestRedeliveryLookupUsesIndex (SQLite's plans): both forms of the lookup, which run for every delivery in
 // the one writer every delivery waits for, search the partial index of validly signed
 // GUIDs rather than scanning the deliveries (or every unsigned row an attacker can add).
 func TestRedeliveryLookupUsesIndex(t *testing.T) {

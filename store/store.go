@@ -1,6 +1,7 @@
-// Package store keeps hookgate's history and queue in SQLite: every delivery that reached a
-// configured hook and every deploy, queued or done. It is the only package that speaks SQL;
-// the rest of the gateway works through its methods and types.
+// Package store keeps hookgate's history and queue in SQLite or PostgreSQL: every delivery
+// that reached a configured hook and every deploy, queued or done. It is the only package
+// that speaks SQL (and knows the two dialects apart: dialect.go); the rest of the gateway
+// works through its methods and types.
 package store
 
 import (
@@ -11,11 +12,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // the "sqlite" driver
 
 	"github.com/hookgate/hookgate/migrations"
 )
@@ -30,16 +31,25 @@ var (
 	ErrPinned = errors.New("repository is pinned")
 )
 
-// Store is the SQLite database. Writes go through one connection, so they never meet
-// SQLITE_BUSY from each other; reads use their own pool and, thanks to WAL, never wait for
-// writes.
+// Store is the database: a SQLite file or a PostgreSQL database. On SQLite writes go
+// through one connection, so they never meet SQLITE_BUSY from each other; reads use their
+// own pool and, thanks to WAL, never wait for writes. On PostgreSQL wdb and rdb are one
+// pool.
 type Store struct {
 	wdb *sql.DB
 	rdb *sql.DB
+	pg  bool // PostgreSQL, else SQLite; see dialect.go
 	now func() time.Time
 
 	batch    *batcher
 	prepared prepared // the write path's statements
+
+	// PostgreSQL: the connection holding LockGateway's lock, and its keeper's channels.
+	lockMu             sync.Mutex // guards held: the keeper replaces it
+	held               *sql.Conn
+	lockLost           chan error
+	lockQuit, lockDone chan struct{}
+	stopLock           sync.Once
 }
 
 // Synchronous says when a commit reaches stable storage: the SQLite PRAGMA synchronous the
@@ -81,9 +91,18 @@ func WithSynchronous(s Synchronous) Option {
 	return func(o *options) { o.synchronous = s }
 }
 
-// Open opens (creating if needed) the database at path, creates its folder, and applies the
-// migrations.
-func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+// Open opens the database and applies the migrations. database is a SQLite file's path
+// (the file and its folder are created when missing) or a PostgreSQL URL
+// (postgres://… or postgresql://…, see IsPostgres). The options are SQLite's; PostgreSQL
+// commits are as durable as its server's settings make them.
+func Open(ctx context.Context, database string, opts ...Option) (*Store, error) {
+	if IsPostgres(database) {
+		return openPostgres(ctx, database)
+	}
+	return openSQLite(ctx, database, opts...)
+}
+
+func openSQLite(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{synchronous: SynchronousFull}
 	for _, opt := range opts {
 		opt(&o)
@@ -181,6 +200,17 @@ func (s *Store) SetNow(now func() time.Time) { s.now = now }
 func (s *Store) Close() error {
 	s.batch.close()
 	s.prepared.close()
+	if s.lockQuit != nil {
+		s.stopLock.Do(func() { close(s.lockQuit) })
+		<-s.lockDone
+	}
+	if held := s.heldConn(); held != nil {
+		// Closing the pool below ends the session and with it the lock.
+		held.Close()
+	}
+	if s.rdb == s.wdb {
+		return s.wdb.Close()
+	}
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 
@@ -191,10 +221,4 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil
-}
-
-// isUniqueViolation matches SQLite's constraint error by code, never by message.
-func isUniqueViolation(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }

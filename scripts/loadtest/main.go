@@ -9,6 +9,7 @@
 //
 //	go run ./scripts/loadtest                       # 3 rounds of 10 s each
 //	go run ./scripts/loadtest -rounds 5 -duration 20s
+//	PGTEST_DURABLE=1 scripts/pgtest sh -c 'go run ./scripts/loadtest -postgres "$HOOKGATE_TEST_POSTGRES"'
 //	go run ./scripts/loadtest -wrk                  # load with wrk instead (apt-get install wrk)
 //	go run ./scripts/loadtest gen -addr 127.0.0.1:8080 -hook demo -secret … # load a running gateway
 package main
@@ -47,6 +48,7 @@ type options struct {
 	ignored, useWrk      bool
 	keep                 bool
 	baseline             string
+	postgres             string // a PostgreSQL URL; empty: SQLite files
 }
 
 func run() int {
@@ -60,6 +62,7 @@ func run() int {
 	flag.BoolVar(&o.ignored, "ignored", false, "push to a branch that is not deployed (recorded as ignored) instead of the deployed one")
 	flag.BoolVar(&o.useWrk, "wrk", false, "load with wrk (Lua-signed requests) instead of the built-in generator")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binary, configs, databases, logs)")
+	flag.StringVar(&o.postgres, "postgres", "", "a PostgreSQL URL (e.g. from scripts/pgtest): each round's hookgate gets a new database in that cluster instead of a SQLite file")
 	flag.StringVar(&o.baseline, "baseline", "", "a hookgate binary built from another version, loaded in each round too, for a before/after")
 	flag.Parse()
 	if err := loadtest(o); err != nil {
@@ -178,6 +181,14 @@ func loadtest(o options) error {
 			return rd, err
 		}
 		db := filepath.Join(dir, "hookgate.db")
+		if o.postgres != "" {
+			url, drop, err := storetest.NewPostgresDatabase(ctx, o.postgres, fmt.Sprintf("load_%d_%s_%d", i, tag, os.Getpid()))
+			if err != nil {
+				return rd, err
+			}
+			defer drop()
+			db = url
+		}
 		cfg, err := harness.WriteConfig(dir, addr, db, repoConfig(dir, o.repos))
 		if err != nil {
 			return rd, err
@@ -218,8 +229,10 @@ func loadtest(o options) error {
 			}
 			fmt.Printf("  wrk: %d answered 2xx, %d recorded (%d in flight when wrk stopped)\n", answered, rd.recorded2, rd.recorded2-answered)
 		}
-		if err := os.Remove(db); err != nil {
-			return rd, err
+		if o.postgres == "" { // a PostgreSQL round's database is dropped by its deferred drop
+			if err := os.Remove(db); err != nil {
+				return rd, err
+			}
 		}
 		return rd, nil
 	}

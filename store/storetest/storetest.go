@@ -8,9 +8,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the driver FillFile and CountDeliveries open
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // the driver CountDeliveries opens for PostgreSQL
+	_ "modernc.org/sqlite"             // the driver FillFile and CountDeliveries open
 )
 
 // FillHistory adds n deliveries over 10 repositories and the deploys they joined, in one
@@ -91,20 +95,55 @@ func FillFile(ctx context.Context, path string, n int) error {
 	return err
 }
 
-// CountDeliveries opens the database file at path read-only and counts its deliveries:
-// all of them, and those that were answered 2xx. A load run checks that every 2xx it
-// received is a delivery in the database.
+// CountDeliveries opens the database at path (a SQLite file, read-only, or a PostgreSQL URL)
+// and counts its deliveries: all of them, and those that were answered 2xx. A load run
+// checks that every 2xx it received is a delivery in the database.
 func CountDeliveries(ctx context.Context, path string) (all, answered2xx int64, err error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	driver, dsn := "sqlite", "file:"+path+"?mode=ro"
+	if isPostgres(path) {
+		driver, dsn = "pgx", path
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer db.Close()
 	err = db.QueryRowContext(ctx, `
-		SELECT count(*), coalesce(sum(http_status BETWEEN 200 AND 299), 0) FROM deliveries`,
+		SELECT count(*), coalesce(sum(CASE WHEN http_status BETWEEN 200 AND 299 THEN 1 ELSE 0 END), 0)
+		FROM deliveries`,
 	).Scan(&all, &answered2xx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("count deliveries in %s: %w", path, err)
+		return 0, 0, fmt.Errorf("count deliveries: %w", err)
 	}
 	return all, answered2xx, nil
+}
+
+// isPostgres is store.IsPostgres (store's tests import this package, so it cannot import
+// store).
+func isPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// NewPostgresDatabase creates the database name in the PostgreSQL cluster that base (a URL)
+// reaches, and returns its URL and a func that drops it.
+func NewPostgresDatabase(ctx context.Context, base, name string) (string, func() error, error) {
+	u, err := url.Parse(base)
+	if err != nil || !isPostgres(base) {
+		return "", nil, fmt.Errorf("not a PostgreSQL URL")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop := func() error {
+		defer admin.Close()
+		_, err := admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`)
+		return err
+	}
+	u.Path = "/" + name
+	return u.String(), drop, nil
 }

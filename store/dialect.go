@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// The store's SQL is written once, in SQLite's spelling with ? placeholders. On PostgreSQL
+// sql() rewrites each statement once (then caches it): the fragments in pgFragments
+// become PostgreSQL's, the statements in pgStatements are replaced whole, and the ?
+// placeholders become $1, $2, …. Everything else about the two engines that is not SQL
+// text (ids, locks, time precision, error codes) is a method on Store below.
+
+// pgFragments are SQLite spellings and their PostgreSQL equivalents.
+var pgFragments = strings.NewReplacer(
+	// A JSON array of strings as rows with one column, value.
+	`json_each(?)`, `json_array_elements_text(?::json)`,
+)
+
+// pgStatements are the statements whose PostgreSQL form is not a matter of fragments.
+// On PostgreSQL writes run concurrently (the delivery writer, the workers' claims and
+// results, each on its own pooled connection), where on SQLite one connection takes turns.
+var pgStatements = map[string]string{
+	// The queued deploy a delivery joins stays locked until the delivery commits, so a
+	// claim (an UPDATE of the row) cannot start a deploy the delivery then joins too late
+	// (TestNoDeliveryJoinsAClaimedDeploy).
+	queuedDeploySQL: queuedDeploySQL + ` FOR SHARE`,
+	// The claim skips a row that is locked (a delivery joining it, or another claim)
+	// instead of waiting; the delivery's commit wakes the worker again.
+	claimDeploySQL: `
+	UPDATE deploys SET status = 'running', started_at = ?
+	WHERE id = (SELECT id FROM deploys WHERE repo = ? AND status = 'queued' FOR UPDATE SKIP LOCKED)
+	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`,
+	// A queued deploy that another transaction inserted meanwhile wins; enqueue then
+	// looks it up again.
+	newDeploySQL: strings.Replace(newDeploySQL, `RETURNING id`,
+		`ON CONFLICT (repo) WHERE status = 'queued' DO NOTHING RETURNING id`, 1),
+}
+
+// sql returns q in the store's dialect.
+func (s *Store) sql(q string) string {
+	if !s.pg {
+		return q
+	}
+	if v, ok := pgCache.Load(q); ok {
+		return v.(string)
+	}
+	pq, ok := pgStatements[q]
+	if !ok {
+		pq = pgFragments.Replace(q)
+	}
+	pq = numberPlaceholders(pq)
+	pgCache.Store(q, pq)
+	return pq
+}
+
+var pgCache sync.Map // SQLite text → PostgreSQL text
+
+// numberPlaceholders turns each ? outside a quoted string into $1, $2, ….
+func numberPlaceholders(q string) string {
+	var b strings.Builder
+	n := 0
+	quoted := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+		case c == '?' && !quoted:
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// isUniqueViolation matches a unique constraint's error by code, never by message.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// nextDeliveryIDs returns the first of n new delivery ids, which the caller numbers on
+// from. SQLite has one writer, so the next ids are the table's largest plus one, two, …
+// (what SQLite itself would pick); on PostgreSQL several gateways insert at once and the
+// ids come from the column's sequence.
+func (s *Store) nextDeliveryIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	ids := make([]int64, 0, n)
+	if !s.pg {
+		var last int64
+		if err := s.queryRow(ctx, tx, maxDeliveryIDSQL).Scan(&last); err != nil {
+			return nil, err
+		}
+		for i := range n {
+			ids = append(ids, last+1+int64(i))
+		}
+		return ids, nil
+	}
+	rows, err := tx.QueryContext(ctx,
+		`SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) FROM generate_series(1, $1)`, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// lockRepos serializes, on PostgreSQL, the transactions that may queue a deploy of the
+// same repositories, taking one transaction-scoped lock per repository in name order: two
+// gateways' batches that both queue deploys of "a" and "b" would otherwise each wait for
+// the other's uncommitted queued row, a deadlock. SQLite has one writer and needs none.
+func (s *Store) lockRepos(ctx context.Context, tx *sql.Tx, repos []string) error {
+	if !s.pg || len(repos) == 0 {
+		return nil
+	}
+	sorted := append([]string(nil), repos...)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	for _, r := range sorted {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`,
+			repoLockClass, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repoLockClass is the first key of the repository locks ("hg" in ASCII, then 1).
+const repoLockClass = 0x68670001
+
+// storedTime is t as the database keeps it: UTC, and on PostgreSQL to the microsecond, so a
+// value the store hands back after a write equals what a read returns.
+func (s *Store) storedTime(t time.Time) time.Time {
+	t = t.UTC()
+	if s.pg {
+		t = t.Truncate(time.Microsecond)
+	}
+	return t
+}
+
+// prefixRange adds the condition "col starts with prefix" in a form an index can serve:
+// SQLite's LIKE is case-insensitive and so cannot use one, and a PostgreSQL text cannot
+// hold the byte 0xff that bounds the range on SQLite.
+func (s *Store) prefixRange(w *where, col, prefix string) {
+	prefix = strings.ToLower(prefix)
+	if s.pg {
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix)
+		w.add(col+" LIKE ?", esc+"%")
+		return
+	}
+	w.add(col+" >= ? AND "+col+" < ?", prefix, prefix+"\xff")
+}

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Engine describes the database a setting names, for hookgate check.
+type Engine struct {
+	Kind    string // "SQLite" or "PostgreSQL"
+	Version string // the engine's version; for a SQLite file not created yet, the library's
+	Where   string // the file, or the URL without its password
+	Missing bool   // a SQLite file that does not exist yet (serve creates it)
+	Nodes   []Node // the gateways registered in it (none before a gateway first started)
+}
+
+// Inspect connects to database (as Open takes it) without creating or migrating anything
+// and reports the engine and its version.
+func Inspect(ctx context.Context, database string) (Engine, error) {
+	e := Engine{Where: Redact(database)}
+	if IsPostgres(database) {
+		e.Kind = "PostgreSQL"
+		cfg, err := pgx.ParseConfig(database)
+		if err != nil {
+			return e, CheckPostgresURL(database)
+		}
+		db := stdlib.OpenDB(*cfg)
+		defer db.Close()
+		if err := db.QueryRowContext(ctx, `SHOW server_version`).Scan(&e.Version); err != nil {
+			return e, fmt.Errorf("connect to PostgreSQL: %w", err)
+		}
+		return e, inspectNodes(ctx, db, &e, `SELECT to_regclass('nodes') IS NOT NULL`)
+	}
+	e.Kind = "SQLite"
+	dsn := "file::memory:"
+	if _, err := os.Stat(database); errors.Is(err, fs.ErrNotExist) {
+		e.Missing = true
+	} else if err != nil {
+		return e, fmt.Errorf("database file: %w", err)
+	} else {
+		dsn = "file:" + database + "?mode=ro"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return e, err
+	}
+	defer db.Close()
+	if err := db.QueryRowContext(ctx, `SELECT sqlite_version()`).Scan(&e.Version); err != nil {
+		return e, fmt.Errorf("open %s: %w", database, err)
+	}
+	return e, inspectNodes(ctx, db, &e, `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'`)
+}
+
+// inspectNodes fills e.Nodes when the nodes table exists (hasTable says so).
+func inspectNodes(ctx context.Context, db *sql.DB, e *Engine, hasTable string) error {
+	var ok bool
+	if err := db.QueryRowContext(ctx, hasTable).Scan(&ok); err != nil {
+		return fmt.Errorf("look for the nodes table: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	var err error
+	e.Nodes, err = listNodes(ctx, db, func(q string) string { return q }, time.Now())
+	return err
+}

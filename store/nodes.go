@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// HeartbeatEvery is how often a gateway records that it is alive; one silent for three
+// intervals is shown down.
+const HeartbeatEvery = 10 * time.Second
+
+// Node statuses.
+const (
+	NodeUp   = "up"
+	NodeDown = "down"
+)
+
+// Node is a gateway working this database.
+type Node struct {
+	Name      string
+	Version   string
+	StartedAt time.Time
+	LastSeen  time.Time
+	Status    string   // up, or down when silent for three heartbeat intervals
+	Repos     []string // the repositories it deploys
+}
+
+// RegisterNode records that the gateway name started now, running version and deploying
+// repos; a name seen before takes the new values.
+func (s *Store) RegisterNode(ctx context.Context, name, version string, repos []string) error {
+	list, err := reposJSON(repos)
+	if err != nil {
+		return fmt.Errorf("register node %s: %w", name, err)
+	}
+	now := s.now()
+	_, err = s.wdb.ExecContext(ctx, s.sql(`
+		INSERT INTO nodes (name, version, started_at, last_seen, repos) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET version = excluded.version,
+			started_at = excluded.started_at, last_seen = excluded.last_seen, repos = excluded.repos`),
+		name, version, now, now, list)
+	if err != nil {
+		return fmt.Errorf("register node %s: %w", name, err)
+	}
+	return nil
+}
+
+// Heartbeat records that the gateway name is alive now and deploys repos (they change
+// with a reload).
+func (s *Store) Heartbeat(ctx context.Context, name string, repos []string) error {
+	list, err := reposJSON(repos)
+	if err != nil {
+		return fmt.Errorf("heartbeat of %s: %w", name, err)
+	}
+	res, err := s.wdb.ExecContext(ctx, s.sql(`UPDATE nodes SET last_seen = ?, repos = ? WHERE name = ?`),
+		s.now(), list, name)
+	if err != nil {
+		return fmt.Errorf("heartbeat of %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("heartbeat of %s: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// Nodes lists the gateways that registered, by name.
+func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
+	return listNodes(ctx, s.rdb, s.sql, s.now())
+}
+
+func listNodes(ctx context.Context, db queryer, rebind func(string) string, now time.Time) ([]Node, error) {
+	rows, err := db.QueryContext(ctx, rebind(`SELECT name, version, started_at, last_seen, repos FROM nodes ORDER BY name`))
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	defer rows.Close()
+	out := []Node{}
+	for rows.Next() {
+		var n Node
+		var repos string
+		if err := rows.Scan(&n.Name, &n.Version, &n.StartedAt, &n.LastSeen, &repos); err != nil {
+			return nil, fmt.Errorf("list nodes: %w", err)
+		}
+		if err := json.Unmarshal([]byte(repos), &n.Repos); err != nil {
+			return nil, fmt.Errorf("list nodes: repos of %s: %w", n.Name, err)
+		}
+		n.StartedAt, n.LastSeen = n.StartedAt.UTC(), n.LastSeen.UTC()
+		n.Status = NodeUp
+		if now.Sub(n.LastSeen) > 3*HeartbeatEvery {
+			n.Status = NodeDown
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func reposJSON(repos []string) (string, error) {
+	if repos == nil {
+		repos = []string{}
+	}
+	b, err := json.Marshal(repos)
+	return string(b), err
+}

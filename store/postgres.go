@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	neturl "net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/hookgate/hookgate/migrations"
+)
+
+// IsPostgres reports whether database (the [server] database setting) names a PostgreSQL
+// database rather than a SQLite file.
+func IsPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// pgPoolSize bounds the connections one gateway opens: the delivery writer, a claim or two,
+// the pages' reads.
+const pgPoolSize = 16
+
+// CheckPostgresURL reports whether url is a PostgreSQL URL the driver accepts. The error
+// never quotes it: the driver's message can hold the password.
+func CheckPostgresURL(url string) error {
+	if _, err := pgx.ParseConfig(url); err != nil {
+		return errors.New("the PostgreSQL URL does not parse (see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS)")
+	}
+	return nil
+}
+
+func openPostgres(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", CheckPostgresURL(url))
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(pgPoolSize)
+	db.SetMaxIdleConns(pgPoolSize)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database: connect to PostgreSQL %s: %w", Redact(url), err)
+	}
+	if err := migratePostgres(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{wdb: db, rdb: db, pg: true, prepared: prepared{},
+		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	s.batch = newBatcher(s)
+	return s, nil
+}
+
+// migratePostgres applies the PostgreSQL migrations. Gateways of a fleet that start at the
+// same moment take turns: goose holds a session-level advisory lock while it migrates.
+func migratePostgres(ctx context.Context, db *sql.DB) error {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.Postgres, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// Redact returns a database setting fit for a log line or a page: a PostgreSQL URL without
+// its password, a file path as it is.
+func Redact(database string) string {
+	if !IsPostgres(database) {
+		return database
+	}
+	u, err := neturl.Parse(database)
+	if err != nil {
+		return "postgres://…"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = neturl.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// ErrGatewayRunning means another gateway holds the database (see LockGateway).
+var ErrGatewayRunning = errors.New("another hookgate gateway is running on this PostgreSQL database " +
+	"(several gateways on one database, a fleet, are not supported yet)")
+
+// gatewayLockClass is the first key of the gateway's advisory lock ("hg", then 2).
+const gatewayLockClass = 0x68670002
+
+// LockGateway makes this process the one gateway that works the database's queue, or fails
+// at once with ErrGatewayRunning. Two gateways on one queue would each deploy every
+// repository and interrupt each other's deploys at start-up. On PostgreSQL it is a
+// session-level advisory lock held by a connection of this process's own until Close: a
+// gateway killed even with SIGKILL loses its connection, the server releases the lock, and
+// a restart succeeds at once, with no lease to wait out. On SQLite it does nothing.
+//
+// If that connection dies while the gateway runs (the server restarted, a network cut),
+// the lock goes with it: the store takes it again on a new connection, and if another
+// gateway took it meanwhile, GatewayLockLost says so.
+func (s *Store) LockGateway(ctx context.Context) error {
+	if !s.pg {
+		return nil
+	}
+	conn, err := s.takeGatewayLock(ctx)
+	if err != nil {
+		return err
+	}
+	s.setHeld(conn)
+	s.lockLost = make(chan error, 1)
+	s.lockQuit, s.lockDone = make(chan struct{}), make(chan struct{})
+	go s.keepGatewayLock()
+	return nil
+}
+
+// GatewayLockLost delivers an error once another gateway holds the lock this one lost;
+// the gateway must then stop without touching the queue. Nil (never ready) on SQLite.
+func (s *Store) GatewayLockLost() <-chan error { return s.lockLost }
+
+func (s *Store) takeGatewayLock(ctx context.Context) (*sql.Conn, error) {
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock gateway: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`,
+		gatewayLockClass, "gateway").Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lock gateway: %w", err)
+	}
+	if !got {
+		conn.Close()
+		return nil, ErrGatewayRunning
+	}
+	return conn, nil
+}
+
+func (s *Store) heldConn() *sql.Conn {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	return s.held
+}
+
+func (s *Store) setHeld(c *sql.Conn) {
+	s.lockMu.Lock()
+	s.held = c
+	s.lockMu.Unlock()
+}
+
+// lockCheckEvery is how often the lock's connection is checked.
+var lockCheckEvery = 5 * time.Second
+
+func (s *Store) keepGatewayLock() {
+	defer close(s.lockDone)
+	t := time.NewTicker(lockCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.lockQuit:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), lockCheckEvery)
+		held := s.heldConn()
+		_, err := held.ExecContext(ctx, `SELECT 1`)
+		if err == nil {
+			cancel()
+			continue
+		}
+		// The connection is gone, and with it the lock; database/sql drops a broken
+		// connection when it is handed back.
+		held.Close()
+		s.setHeld(nil)
+		conn, err := s.takeGatewayLock(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			s.setHeld(conn)
+		case errors.Is(err, ErrGatewayRunning):
+			s.lockLost <- fmt.Errorf("lost the gateway lock with its database connection: %w", err)
+			return
+		default:
+			// The database is unreachable: nothing can be written anyway; try again.
+			for s.heldConn() == nil {
+				select {
+				case <-s.lockQuit:
+					return
+				case <-t.C:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), lockCheckEvery)
+				conn, err := s.takeGatewayLock(ctx)
+				cancel()
+				if errors.Is(err, ErrGatewayRunning) {
+					s.lockLost <- fmt.Errorf("lost the gateway lock with its database connection: %w", err)
+					return
+				}
+				s.setHeld(conn)
+			}
+		}
+	}
+}
