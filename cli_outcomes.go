@@ -107,7 +107,7 @@ func outcomeCommand(cmd string, args []string, withCommit bool, stderr io.Writer
 	if len(pos) == 2 {
 		commit = pos[1]
 	}
-	cfg, err := LoadConfig(*configPath)
+	cfg, err := LoadClientConfig(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate %s: %v\n", cmd, err)
 		return "", "", false, nil, 1

@@ -153,6 +153,41 @@ func loadConfig(path string) (*Config, error) {
 	return c, nil
 }
 
+// LoadClientConfig reads what a command that calls the running gateway's API needs:
+// the file as strictly as LoadConfig (unknown keys refused), but of the values only
+// [server] listen and the admin token. An operator running `hookgate rollback` in a shell
+// without the repositories' secret_env variables, or not as the run_as-capable root, must
+// still reach the API.
+func LoadClientConfig(path string) (*Config, error) {
+	c, err := loadClientConfig(path)
+	return c, scrub.Error(err)
+}
+
+func loadClientConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c := defaults()
+	dec := toml.NewDecoder(bytes.NewReader(raw)).DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, describeTOMLError(err))
+	}
+	s := &c.Server
+	switch {
+	case s.AdminToken != "" && s.AdminTokenEnv != "":
+		return nil, fmt.Errorf("%s: server: set admin_token or admin_token_env, not both", path)
+	case s.AdminTokenEnv != "":
+		c.adminToken = os.Getenv(s.AdminTokenEnv)
+		if c.adminToken == "" {
+			return nil, fmt.Errorf("%s: server.admin_token_env: environment variable %s is empty or unset", path, s.AdminTokenEnv)
+		}
+	default:
+		c.adminToken = s.AdminToken
+	}
+	return c, nil
+}
+
 func describeTOMLError(err error) string {
 	var missing *toml.StrictMissingError
 	if errors.As(err, &missing) {

@@ -118,6 +118,8 @@ func TestEndToEndOutcomes(t *testing.T) {
 	dir := t.TempDir()
 	checkout := filepath.Join(dir, "site")
 	addr := freeAddr(t)
+	// The secret reaches the gateway only: the CLI runs without it, as an operator's
+	// shell would, and must still reach the API.
 	const secret = "e2e-outcomes-secret-1234"
 	cfgPath := filepath.Join(dir, "config.toml")
 	// poll = "1h" first: only the start-up check can deploy what was missed.
@@ -129,14 +131,14 @@ database = "data/hookgate.db"
 admin_token = %q
 
 [repos.site]
-secret = %q
+secret_env = "E2E_OUTCOMES_SECRET"
 path = "site"
 url = %q
 branch = "main"
 poll = %q
 commands = ["test ! -f fail.txt", "echo $HOOKGATE_TRIGGER > ../trigger.txt"]
 timeout = "1m"
-`, addr, outcomesToken, secret, origin.Bare, poll)
+`, addr, outcomesToken, origin.Bare, poll)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -154,12 +156,16 @@ timeout = "1m"
 	// First start: nothing is cloned until a push (the start-up check has nothing live to
 	// compare with).
 	c1 := origin.Head()
-	g := startGateway(t, bin, cfgPath, addr)
+	g := startGateway(t, bin, cfgPath, addr, "E2E_OUTCOMES_SECRET="+secret)
 	waitChecks(t, addr, 0)
 	if _, err := os.Stat(checkout); !os.IsNotExist(err) {
 		t.Fatalf("the start-up check cloned a repository nothing was deployed to: %v", err)
 	}
-	if code, out := cli(t, bin, "send", "site", "--config", cfgPath); code != 0 {
+	// send signs with the secret, so it needs it, unlike rollback, pin and unpin.
+	t.Setenv("E2E_OUTCOMES_SECRET", secret)
+	code, out := cli(t, bin, "send", "site", "--config", cfgPath)
+	os.Unsetenv("E2E_OUTCOMES_SECRET")
+	if code != 0 {
 		t.Fatalf("hookgate send: %d\n%s", code, out)
 	}
 	testkit.Eventually(t, 30*time.Second, "the first push to clone origin's head", atHead(c1))
@@ -172,7 +178,7 @@ timeout = "1m"
 	// Two pushes while the gateway is down: nobody receives their webhooks.
 	origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
 	c3 := origin.Commit(map[string]string{"app.txt": "v3\n"}, "v3")
-	g = startGateway(t, bin, cfgPath, addr)
+	g = startGateway(t, bin, cfgPath, addr, "E2E_OUTCOMES_SECRET="+secret)
 	testkit.Eventually(t, 15*time.Second, "the missed pushes to be deployed", atHead(c3))
 	testkit.Eventually(t, 15*time.Second, "the reconcile deploy to be recorded", func() bool { return repoOf(t, addr).LiveCommit == c3 })
 	dps := deploysOf(t, addr)
@@ -209,11 +215,14 @@ timeout = "1m"
 	}
 
 	// hookgate rollback: back to the commit live before the live one, pinned there; an
-	// untracked file survives.
+	// untracked file and an ignored one (.env is in origin's .gitignore) survive.
 	if err := os.WriteFile(filepath.Join(checkout, "uploads.local"), []byte("user data\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out := cli(t, bin, "rollback", "site", "--config", cfgPath)
+	if err := os.WriteFile(filepath.Join(checkout, ".env"), []byte("SECRET=local\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out = cli(t, bin, "rollback", "site", "--config", cfgPath)
 	if code != 0 || !strings.Contains(out, "pinned at "+c1[:7]) || !strings.Contains(out, "succeeded") {
 		t.Fatalf("hookgate rollback: exit %d\n%s", code, out)
 	}
@@ -222,6 +231,9 @@ timeout = "1m"
 	}
 	if b, err := os.ReadFile(filepath.Join(checkout, "uploads.local")); err != nil || string(b) != "user data\n" {
 		t.Fatal("the untracked file did not survive the rollback")
+	}
+	if b, err := os.ReadFile(filepath.Join(checkout, ".env")); err != nil || string(b) != "SECRET=local\n" {
+		t.Fatal("the ignored file did not survive the rollback")
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "trigger.txt")); string(b) != "rollback\n" {
 		t.Fatalf("HOOKGATE_TRIGGER = %q, want rollback", b)
@@ -250,7 +262,7 @@ timeout = "1m"
 	if err := g.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("stop: %v\n%s", err, g.logs.String())
 	}
-	g = startGateway(t, bin, cfgPath, addr)
+	g = startGateway(t, bin, cfgPath, addr, "E2E_OUTCOMES_SECRET="+secret)
 	n := len(deploysOf(t, addr))
 	waitChecks(t, addr, 2)
 	r := repoOf(t, addr)
