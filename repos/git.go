@@ -983,7 +983,7 @@ func (m *mover) run() (UpdateResult, error) {
 	}
 	locked = false
 
-	if err := m.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(m.want, m.target), branchRef); err != nil {
+	if err := m.setBranch(branchRef); err != nil {
 		return res, fmt.Errorf("set %s to %s: %w", m.want, shortHash(m.target), err)
 	}
 	if !onWant {
@@ -995,6 +995,51 @@ func (m *mover) run() (UpdateResult, error) {
 		return res, fmt.Errorf("remove .git/%s: %w", journalName, err)
 	}
 	return res, nil
+}
+
+// setBranch moves the branch to m.target the way git does, not the way go-git's storer
+// does: go-git truncates the ref file and writes it again, so a git command run at that
+// moment (an operator's `git rev-parse HEAD`, a monitoring script) reads an empty ref and
+// fails, and a crash between the two leaves it empty. Here the new value is written
+// beside it under git's own lock name (refs/heads/BRANCH.lock, created exclusively, so
+// a git updating the ref meanwhile fails instead of interleaving) and renamed over it:
+// a reader sees the old hash or the new one. old is the value the update started from
+// (nil: the branch did not exist); a branch moved meanwhile is not overwritten.
+func (m *mover) setBranch(old *plumbing.Reference) error {
+	cur, err := m.repo.Storer.Reference(m.want)
+	switch {
+	case errors.Is(err, plumbing.ErrReferenceNotFound):
+		cur = nil
+	case err != nil:
+		return err
+	}
+	if (cur == nil) != (old == nil) || cur != nil && cur.Hash() != old.Hash() {
+		return fmt.Errorf("%s was moved by another process during the update", m.want)
+	}
+	name := m.want.String()
+	if err := m.dotgit.MkdirAll(path.Dir(name), 0o755); err != nil {
+		return err
+	}
+	lock, err := m.dotgit.OpenFile(name+".lock", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	_, err = io.WriteString(lock, m.target.String()+"\n")
+	if err == nil {
+		if s, ok := lock.(interface{ Sync() error }); ok {
+			err = s.Sync()
+		}
+	}
+	if cerr := lock.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = m.dotgit.Rename(name+".lock", name)
+	}
+	if err != nil {
+		_ = m.dotgit.Remove(name + ".lock")
+	}
+	return err
 }
 
 func writeIndex(f billy.File, idx *index.Index) error {

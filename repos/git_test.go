@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -893,5 +895,58 @@ func TestRedact(t *testing.T) {
 	plain := errors.New("fetch ssh://git@host/r.git: refused")
 	if redact(plain, "") != plain {
 		t.Error("redact changed an error with nothing secret in it")
+	}
+}
+
+// TestBranchRefNeverReadsEmpty: a process reading the branch's ref file while deploys move
+// it (an operator's `git rev-parse HEAD`, a monitoring script) always reads a full hash,
+// the old one or the new one, never an empty or partial file, as with git's own updates.
+func TestBranchRefNeverReadsEmpty(t *testing.T) {
+	f := newUpdateFixture(t, seedFiles, true)
+	ref := filepath.Join(f.checkout, ".git", "refs", "heads", "main")
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b, err := os.ReadFile(ref)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // packed, not loose: nothing to see yet
+			}
+			reads.Add(1)
+			if err != nil || len(b) != 41 || b[40] != '\n' {
+				select {
+				case bad <- fmt.Sprintf("%q, %v", b, err):
+				default:
+				}
+				return
+			}
+		}
+	}()
+	for i := range 40 {
+		f.write(f.seed, map[string]string{"change.txt": fmt.Sprintf("v%d\n", i)})
+		f.commit(fmt.Sprintf("v%d", i))
+		if _, err := Update(context.Background(), f.spec("")); err != nil {
+			close(stop)
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case b := <-bad:
+		t.Fatalf("a reader of %s saw %s during an update", ref, b)
+	default:
+	}
+	if reads.Load() == 0 {
+		t.Fatal("the reader never read the ref")
 	}
 }
