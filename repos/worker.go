@@ -517,7 +517,9 @@ func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
 		// knows this head was attempted and does not queue it again on every poll.
 		res.ToCommit = upd.Target
 	}
-	if upd.Cloned || upd.From != upd.To {
+	// A clone or fetch that failed or was refused may have held as much as one that
+	// landed: give it back either way.
+	if upd.Cloned || upd.From != upd.To || err != nil {
 		releaseMemory()
 	}
 	switch {

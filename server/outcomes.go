@@ -175,9 +175,6 @@ func (s *Server) reconcileNow(ctx context.Context, name string) (repos.Check, er
 	if errors.Is(err, repos.ErrUnknownRepo) {
 		return c, unknownRepo(name)
 	}
-	if errors.Is(err, repos.ErrOriginLookUp) {
-		return c, &outcomeError{http.StatusBadGateway, "origin_unreachable", err.Error()}
-	}
 	return c, err
 }
 
@@ -283,7 +280,15 @@ func (s *Server) apiUnpin(c *gin.Context) {
 }
 
 func (s *Server) apiReconcile(c *gin.Context) {
-	check, err := s.reconcileNow(c.Request.Context(), c.Param("name"))
+	name := c.Param("name")
+	check, err := s.reconcileNow(c.Request.Context(), name)
+	if errors.Is(err, repos.ErrOriginLookUp) {
+		// The check ran and decided: nothing can be compared, nothing is queued. The
+		// answer keeps its shape, with why in reason and origin_error (as GET /repos).
+		c.JSON(http.StatusOK, gin.H{"repo": name, "origin_commit": nil, "live_commit": nullIfEmpty(check.Live),
+			"deploy_id": nil, "reason": "origin could not be looked up; nothing queued", "origin_error": err.Error()})
+		return
+	}
 	if err != nil {
 		s.writeOutcomeError(c, err)
 		return
@@ -292,8 +297,16 @@ func (s *Server) apiReconcile(c *gin.Context) {
 	if check.DeployID != 0 {
 		id = &check.DeployID
 	}
-	c.JSON(http.StatusOK, gin.H{"repo": check.Repo, "origin_commit": check.Origin, "live_commit": check.Live,
+	c.JSON(http.StatusOK, gin.H{"repo": check.Repo, "origin_commit": check.Origin, "live_commit": nullIfEmpty(check.Live),
 		"deploy_id": id, "reason": check.Reason})
+}
+
+// nullIfEmpty is s, or JSON null when there is none.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // outcomeFail shows a refused rollback, pin or deploy as a page.
