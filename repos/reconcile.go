@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // Results of a look-up of origin's head, as the metrics count them.
@@ -58,7 +60,20 @@ func (m *Manager) OriginState(repo string) OriginState {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.origin
+	st := OriginState{CheckedAt: w.origin.checkedAt, Error: w.origin.err}
+	if !w.origin.commit.IsZero() {
+		st.Commit = w.origin.commit.String()
+	}
+	return st
+}
+
+// originRecord is a worker's OriginState, with the commit as a value rather than a
+// string: set after each look-up, among its garbage, a string would be a long-lived
+// object that keeps a page of the heap resident for every repository.
+type originRecord struct {
+	commit    plumbing.Hash
+	checkedAt time.Time
+	err       string
 }
 
 // Reconcile looks up origin's head of repo now and queues a deploy with trigger
@@ -82,7 +97,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 	head, err := OriginHead(lctx, r.Spec)
 	cancel()
 	if err != nil {
-		w.setOrigin(OriginState{CheckedAt: time.Now().UTC(), Error: err.Error()})
+		w.setOrigin(originRecord{checkedAt: time.Now().UTC(), err: err.Error()})
 		m.checked(r.Name, CheckError)
 		m.log.Warn("origin look-up failed", "repo", r.Name, "err", err)
 		return c, fmt.Errorf("%w: %w", ErrOriginLookUp, err)
@@ -95,7 +110,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 	if err != nil {
 		return c, err
 	}
-	w.setOrigin(OriginState{Commit: head, CheckedAt: time.Now().UTC()})
+	w.setOrigin(originRecord{commit: plumbing.NewHash(head), checkedAt: time.Now().UTC()})
 	c.Live = d.Live
 	switch {
 	case d.DeployID != 0:
@@ -131,7 +146,7 @@ func describeLive(live string) string {
 	return short(live)
 }
 
-func (w *worker) setOrigin(st OriginState) {
+func (w *worker) setOrigin(st originRecord) {
 	w.mu.Lock()
 	w.origin = st
 	w.mu.Unlock()
@@ -154,27 +169,27 @@ func (w *worker) poll() {
 	defer startupDone()
 	stopped := w.ctx.Done()
 	wait := time.Duration(0)
+	// One timer for the poller's life, made before any look-up: a new one after each
+	// look-up would be a long-lived object among the look-up's garbage, and keep a
+	// page of the heap resident for every repository.
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
 	for {
 		every := w.config().Poll
 		if every == 0 {
 			startupDone() // polling is off: no start-up look-up either
 		}
 		var tick <-chan time.Time
-		var t *time.Timer
 		if every > 0 {
-			t = time.NewTimer(min(wait, every))
+			t.Reset(min(wait, every))
 			tick = t.C
 		}
 		select {
 		case <-stopped:
-			if t != nil {
-				t.Stop()
-			}
 			return
 		case <-w.repoll:
-			if t != nil {
-				t.Stop()
-			}
+			t.Stop()
 			wait = w.config().Poll
 			continue
 		case <-tick:

@@ -96,7 +96,7 @@ type worker struct {
 	mu      sync.Mutex
 	repo    Repo // replaced by a reload; a running deploy keeps the copy it started with
 	running int64
-	origin  OriginState // the last look-up of origin's head
+	origin  originRecord // the last look-up of origin's head
 	// repoll tells the poller that a reload changed the settings (its interval may differ).
 	repoll chan struct{}
 	// startupDone, set by Start, is called once the start-up look-up of origin is over
@@ -143,6 +143,13 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 
 func (m *Manager) newWorker(r Repo) *worker {
 	ctx, retire := context.WithCancel(m.stopping)
+	// A context makes its Done channel and its table of children on first use, which for
+	// a worker's is the start-up look-up of origin: two long-lived objects among that
+	// look-up's garbage, pinning a page of the heap each, per repository (0.5 MB of
+	// resident memory with 100). Make them now, beside the worker.
+	ctx.Done()
+	_, cancel := context.WithCancel(ctx)
+	cancel()
 	// A capacity of one merges a burst of wake-ups into one: the worker drains the
 	// queue each time it wakes, so nothing is missed.
 	return &worker{m: m, repo: r, wake: make(chan struct{}, 1), ctx: ctx, retire: retire, done: make(chan struct{}),

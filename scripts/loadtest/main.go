@@ -46,8 +46,9 @@ type options struct {
 	duration, warmup     time.Duration
 	idleWait             time.Duration
 	ignored, useWrk      bool
-	keep                 bool
-	baseline             string
+	keep, idleOnly       bool
+	baseline, bin        string
+	poll, basePoll       string
 	postgres             string // a PostgreSQL URL; empty: SQLite files
 }
 
@@ -61,10 +62,17 @@ func run() int {
 	flag.DurationVar(&o.idleWait, "idle-wait", 5*time.Second, "how long hookgate sits idle before its idle memory is read")
 	flag.BoolVar(&o.ignored, "ignored", false, "push to a branch that is not deployed (recorded as ignored) instead of the deployed one")
 	flag.BoolVar(&o.useWrk, "wrk", false, "load with wrk (Lua-signed requests) instead of the built-in generator")
+	flag.BoolVar(&o.idleOnly, "idle-only", false, "skip the load rounds: only measure idle memory (of -baseline too, alternating)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binary, configs, databases, logs)")
 	flag.StringVar(&o.postgres, "postgres", "", "a PostgreSQL URL (e.g. from scripts/pgtest): each round's hookgate gets a new database in that cluster instead of a SQLite file")
 	flag.StringVar(&o.baseline, "baseline", "", "a hookgate binary built from another version, loaded in each round too, for a before/after")
+	flag.StringVar(&o.bin, "bin", "", "measure this hookgate binary instead of building the tree (a binary fresh from the linker reads about 1 MB more file-backed memory than one the page cache has written back)")
+	flag.StringVar(&o.poll, "poll", "", "[repos.NAME] poll of every repository (default: the config's default)")
+	flag.StringVar(&o.basePoll, "baseline-poll", "", "poll for the -baseline runs' repositories, e.g. 0 to compare with polling off (default: -poll)")
 	flag.Parse()
+	if o.basePoll == "" {
+		o.basePoll = o.poll
+	}
 	if err := loadtest(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		return 1
@@ -96,10 +104,12 @@ func loadtest(o options) error {
 		return err
 	}
 	defer done()
-	fmt.Println("building hookgate …")
-	bin, err := harness.Build(root, tmp)
-	if err != nil {
-		return err
+	bin := o.bin
+	if bin == "" {
+		fmt.Println("building hookgate …")
+		if bin, err = harness.Build(root, tmp); err != nil {
+			return err
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -136,12 +146,12 @@ func loadtest(o options) error {
 	}
 	fmt.Printf("payload: %d bytes (shared/testdata/github/push.json, %s), %d connections\n", len(body), ref, o.conns)
 
-	repoConfig := func(dir string, n int) []harness.Repo {
-		rs := []harness.Repo{{Name: "bench", Secret: secret, Path: checkout}}
+	repoConfig := func(dir string, n int, poll string) []harness.Repo {
+		rs := []harness.Repo{{Name: "bench", Secret: secret, Path: checkout, Poll: poll}}
 		for i := 1; i < n; i++ {
 			rs = append(rs, harness.Repo{
 				Name: fmt.Sprintf("repo-%03d", i), Secret: fmt.Sprintf("%s-%03d", secret, i),
-				Path: filepath.Join(dir, fmt.Sprintf("repo-%03d", i)), URL: origin,
+				Path: filepath.Join(dir, fmt.Sprintf("repo-%03d", i)), URL: origin, Poll: poll,
 			})
 		}
 		return rs
@@ -189,7 +199,11 @@ func loadtest(o options) error {
 			defer drop()
 			db = url
 		}
-		cfg, err := harness.WriteConfig(dir, addr, db, repoConfig(dir, o.repos))
+		poll := o.poll
+		if tag == "baseline" {
+			poll = o.basePoll
+		}
+		cfg, err := harness.WriteConfig(dir, addr, db, repoConfig(dir, o.repos, poll))
 		if err != nil {
 			return rd, err
 		}
@@ -238,7 +252,7 @@ func loadtest(o options) error {
 	}
 
 	var rounds []round
-	for i := 1; i <= o.rounds; i++ {
+	for i := 1; i <= o.rounds && !o.idleOnly; i++ {
 		var rd round
 		steps := []func() error{
 			func() (err error) { rd.floor, err = measureFloor(); return err },
@@ -263,33 +277,42 @@ func loadtest(o options) error {
 		}
 	}
 
-	idle, idleAnon, err := idleMemory(ctx, bin, tmp, o, repoConfig)
+	idle, err := idleMemory(ctx, bin, tmp, o, repoConfig)
 	if err != nil {
 		return err
 	}
-	report(o, rounds, idle, idleAnon)
+	report(o, rounds, idle)
 	return nil
 }
 
+// idleFigures are the idle resident sets of one build, in MB.
+type idleFigures struct{ rss, anon, file, base, baseAnon, baseFile []float64 }
+
 // idleMemory starts hookgate o.rounds times with o.repos repositories and an empty
-// database, lets it sit for o.idleWait and reads its resident set.
-func idleMemory(ctx context.Context, bin, tmp string, o options, repos func(string, int) []harness.Repo) (rss, anon []float64, err error) {
-	for i := 1; i <= o.rounds; i++ {
-		dir := filepath.Join(tmp, fmt.Sprintf("idle-%d", i))
+// database, lets it sit for o.idleWait and reads its resident set; with -baseline, the
+// baseline build too, alternating which goes first.
+func idleMemory(ctx context.Context, bin, tmp string, o options, repos func(string, int, string) []harness.Repo) (idleFigures, error) {
+	var f idleFigures
+	one := func(i int, bin, tag string, rss, anon, file *[]float64) error {
+		dir := filepath.Join(tmp, fmt.Sprintf("idle-%d-%s", i, tag))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, nil, err
+			return err
 		}
 		addr, err := harness.FreeAddr()
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		cfg, err := harness.WriteConfig(dir, addr, filepath.Join(dir, "hookgate.db"), repos(dir, o.repos))
+		poll := o.poll
+		if tag == "baseline" {
+			poll = o.basePoll
+		}
+		cfg, err := harness.WriteConfig(dir, addr, filepath.Join(dir, "hookgate.db"), repos(dir, o.repos, poll))
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		p, err := harness.Start(bin, []string{"serve", "--config", cfg}, addr, filepath.Join(dir, "hookgate.log"))
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		select {
 		case <-time.After(o.idleWait):
@@ -298,14 +321,27 @@ func idleMemory(ctx context.Context, bin, tmp string, o options, repos func(stri
 		mem, err := harness.ReadMemory(p.Pid())
 		p.Stop()
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		fmt.Printf("idle %d: %d repositories, RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB; peak %.1f MB)\n",
-			i, o.repos, mb(mem.RSS), mb(mem.Anon), mb(mem.File), mb(mem.Peak))
-		rss = append(rss, mb(mem.RSS))
-		anon = append(anon, mb(mem.Anon))
+		fmt.Printf("idle %d %s: %d repositories, RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB; peak %.1f MB)\n",
+			i, tag, o.repos, mb(mem.RSS), mb(mem.Anon), mb(mem.File), mb(mem.Peak))
+		*rss = append(*rss, mb(mem.RSS))
+		*anon = append(*anon, mb(mem.Anon))
+		*file = append(*file, mb(mem.File))
+		return nil
 	}
-	return rss, anon, nil
+	for i := 1; i <= o.rounds; i++ {
+		steps := []func() error{func() error { return one(i, bin, "hookgate", &f.rss, &f.anon, &f.file) }}
+		if o.baseline != "" {
+			steps = append(steps, func() error { return one(i, o.baseline, "baseline", &f.base, &f.baseAnon, &f.baseFile) })
+		}
+		for k := range steps {
+			if err := steps[(k+i-1)%len(steps)](); err != nil {
+				return f, err
+			}
+		}
+	}
+	return f, nil
 }
 
 func describe(r result) string {
@@ -318,7 +354,7 @@ func describe(r result) string {
 	return s
 }
 
-func report(o options, rounds []round, idle, idleAnon []float64) {
+func report(o options, rounds []round, idle idleFigures) {
 	type col struct{ rate, ratio, p50, p99, peak []float64 }
 	var f, h, bl col
 	var non2xx, errs, answered, recorded int64
@@ -342,18 +378,27 @@ func report(o options, rounds []round, idle, idleAnon []float64) {
 			add(&bl, r.base, r.floor)
 		}
 	}
-	gen := "built-in generator"
-	if o.useWrk {
-		gen = "wrk"
-	}
-	fmt.Printf("\n%d rounds of %s (after %s warm-up), %d connections, %s; median (min-max)\n\n",
-		len(rounds), o.duration, o.warmup, o.conns, gen)
 	sum := func(xs []float64, verb string) string {
 		if len(xs) == 0 {
 			return ""
 		}
 		return harness.Summarize(xs).Format(verb)
 	}
+	if o.idleOnly {
+		fmt.Printf("\nidle memory, %d runs of each build, %s after start; median (min-max)\n\n", o.rounds, o.idleWait)
+		fmt.Println("| figure | hookgate | baseline | target |")
+		fmt.Println("| --- | --- | --- | --- |")
+		fmt.Printf("| idle RSS, %d repositories (MB) | %s | %s | < 30 MB |\n", o.repos, sum(idle.rss, "%.1f"), sum(idle.base, "%.1f"))
+		fmt.Printf("| of which anonymous: heap, stacks (MB) | %s | %s | |\n", sum(idle.anon, "%.1f"), sum(idle.baseAnon, "%.1f"))
+		fmt.Printf("| of which file-backed: the binary's pages (MB) | %s | %s | |\n", sum(idle.file, "%.1f"), sum(idle.baseFile, "%.1f"))
+		return
+	}
+	gen := "built-in generator"
+	if o.useWrk {
+		gen = "wrk"
+	}
+	fmt.Printf("\n%d rounds of %s (after %s warm-up), %d connections, %s; median (min-max)\n\n",
+		len(rounds), o.duration, o.warmup, o.conns, gen)
 	head, sep := "| figure | floor (HMAC only) | hookgate |", "| --- | --- | --- |"
 	row := func(name string, fl, hk, bs []float64, verb, target string) {
 		line := fmt.Sprintf("| %s | %s | %s |", name, sum(fl, verb), sum(hk, verb))
@@ -373,8 +418,8 @@ func report(o options, rounds []round, idle, idleAnon []float64) {
 	row("p99 latency (ms)", f.p99, h.p99, bl.p99, "%.2f", "< 20 ms")
 	row("peak RSS under load (MB, VmHWM)", nil, h.peak, bl.peak, "%.1f", "< 80 MB")
 	fmt.Printf("| non-2xx answers / errors, all hookgate runs | | %d / %d | 0 |\n", non2xx, errs)
-	fmt.Printf("| idle RSS, %d repositories (MB) | | %s | < 30 MB |\n", o.repos, sum(idle, "%.1f"))
-	fmt.Printf("| of which anonymous: heap, stacks (MB) | | %s | |\n", sum(idleAnon, "%.1f"))
+	row(fmt.Sprintf("idle RSS, %d repositories (MB)", o.repos), nil, idle.rss, idle.base, "%.1f", "< 30 MB")
+	row("of which anonymous: heap, stacks (MB)", nil, idle.anon, idle.baseAnon, "%.1f", "")
 	check := "every 2xx answer (warm-ups included) was a delivery in the database"
 	if o.useWrk {
 		check = "never fewer deliveries in the database than 2xx answers (wrk cannot say which were answered)"

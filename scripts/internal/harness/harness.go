@@ -125,6 +125,7 @@ func FreeAddr() (string, error) {
 // Repo is one [repos.NAME] table of a generated config.
 type Repo struct {
 	Name, Secret, Path, URL, Branch string
+	Poll                            string // [repos.NAME] poll; "" leaves the default
 }
 
 // WriteConfig writes a hookgate config.toml into dir and returns its path.
@@ -137,6 +138,9 @@ func WriteConfig(dir, listen, database string, repos []Repo) (string, error) {
 			branch = "main"
 		}
 		fmt.Fprintf(&b, "\n[repos.%s]\nsecret = %q\npath = %q\nbranch = %q\n", r.Name, r.Secret, r.Path, branch)
+		if r.Poll != "" {
+			fmt.Fprintf(&b, "poll = %q\n", r.Poll)
+		}
 		if r.URL != "" {
 			fmt.Fprintf(&b, "url = %q\n", r.URL)
 		}
