@@ -44,6 +44,13 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 		}
 		if pin != nil {
 			dp.Target = pin.Commit
+			if dp.Reason == "" {
+				dp.Reason = fmt.Sprintf("pinned at %s: moves to the pinned commit, not origin's head", short(pin.Commit))
+			}
+			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE deploys SET target_commit = ?, reason = ? WHERE id = ?`),
+				dp.Target, dp.Reason, dp.ID); err != nil {
+				return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -122,6 +122,11 @@ func TestRollbackTakesOverTheQueuedDeploy(t *testing.T) {
 		if err != nil || claimed.Trigger != TriggerRecovery || claimed.Target != commitA {
 			t.Fatalf("recovery while pinned must move to the pin: %+v, %v", claimed, err)
 		}
+		// The history says why: the stored deploy names the pin it was moved to.
+		stored, err := s.Deploy(ctx, claimed.ID)
+		if err != nil || !strings.HasPrefix(stored.Reason, "pinned at 1111111") {
+			t.Fatalf("the redirected deploy's stored reason: %q, %v", stored.Reason, err)
+		}
 	})
 }
 
