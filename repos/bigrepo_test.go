@@ -428,3 +428,38 @@ func TestShallowRollback(t *testing.T) {
 		})
 	}
 }
+
+// TestUnshallowTakesACloneSlot: the fetch that follows removing depth brings the whole
+// history, as big as a clone, so it waits for one of max_clones' slots like a clone does;
+// an ordinary update of a shallow or full checkout does not.
+func TestUnshallowTakesACloneSlot(t *testing.T) {
+	f, _ := shallowFixture(t)
+	spec := f.shallowSpec("")
+	e := newWorkerEnv(t)
+	quiet := Options{Workers: 1, MaxClones: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	needs := func(s Spec) bool {
+		t.Helper()
+		m := NewManager(e.store, []Repo{{Spec: s, Timeout: time.Minute}}, quiet)
+		return m.workers[s.Name].needsClone()
+	}
+	if !needs(spec) {
+		t.Fatal("a checkout still to be cloned does not take a clone slot")
+	}
+	if _, err := Update(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if needs(spec) {
+		t.Fatal("an update of a shallow checkout that keeps depth takes a clone slot")
+	}
+	full := spec
+	full.Depth = 0
+	if !needs(full) {
+		t.Fatal("the update that unshallows the checkout (depth removed) takes no clone slot")
+	}
+	if _, err := Update(context.Background(), full); err != nil {
+		t.Fatal(err)
+	}
+	if needs(full) {
+		t.Fatal("an update of a full checkout takes a clone slot")
+	}
+}

@@ -414,15 +414,21 @@ func (w *worker) loop() {
 	}
 }
 
-// needsClone says whether the next deploy would clone: the checkout does not exist yet
-// and there is a url to clone from.
+// needsClone says whether the next deploy would fetch as much as a clone, and so takes
+// one of max_clones' slots: the checkout does not exist yet and there is a url to clone
+// from, or it is shallow and depth has been removed (the next fetch brings the whole
+// history).
 func (w *worker) needsClone() bool {
 	r := w.config()
-	if r.URL == "" {
+	_, err := os.Stat(r.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r.URL != ""
+	}
+	if err != nil || r.Depth != 0 {
 		return false
 	}
-	_, err := os.Stat(r.Path)
-	return errors.Is(err, fs.ErrNotExist)
+	shallow, err := Shallow(r.Path)
+	return err == nil && shallow
 }
 
 // runOnce claims and runs repo's queued deploy, if there is one. Tests call it to step a
