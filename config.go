@@ -134,14 +134,9 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 func loadConfig(path string) (*Config, error) {
-	raw, err := os.ReadFile(path)
+	c, err := decodeConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	c := defaults()
-	dec := toml.NewDecoder(bytes.NewReader(raw)).DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, describeTOMLError(err))
+		return nil, err
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -153,17 +148,8 @@ func loadConfig(path string) (*Config, error) {
 	return c, nil
 }
 
-// LoadClientConfig reads what a command that calls the running gateway's API needs:
-// the file as strictly as LoadConfig (unknown keys refused), but of the values only
-// [server] listen and the admin token. An operator running `hookgate rollback` in a shell
-// without the repositories' secret_env variables, or not as the run_as-capable root, must
-// still reach the API.
-func LoadClientConfig(path string) (*Config, error) {
-	c, err := loadClientConfig(path)
-	return c, scrub.Error(err)
-}
-
-func loadClientConfig(path string) (*Config, error) {
+// decodeConfig reads path over the defaults, strictly; nothing is resolved yet.
+func decodeConfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
@@ -173,19 +159,37 @@ func loadClientConfig(path string) (*Config, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, fmt.Errorf("%s: %s", path, describeTOMLError(err))
 	}
-	s := &c.Server
+	return c, nil
+}
+
+// LoadClientConfig reads what a command that calls the running gateway's API needs:
+// the file as strictly as LoadConfig (unknown keys refused), but of the values only
+// [server] listen and the admin token. An operator running `hookgate rollback` in a shell
+// without the repositories' secret_env variables, or not as the run_as-capable root, must
+// still reach the API.
+func LoadClientConfig(path string) (*Config, error) {
+	c, err := decodeConfig(path)
+	if err == nil {
+		if c.adminToken, err = c.Server.resolveAdminToken(); err != nil {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return c, scrub.Error(err)
+}
+
+// resolveAdminToken is the admin token admin_token or admin_token_env gives ("" for none).
+func (s *ServerConfig) resolveAdminToken() (string, error) {
 	switch {
 	case s.AdminToken != "" && s.AdminTokenEnv != "":
-		return nil, fmt.Errorf("%s: server: set admin_token or admin_token_env, not both", path)
+		return "", errors.New("server: set admin_token or admin_token_env, not both")
 	case s.AdminTokenEnv != "":
-		c.adminToken = os.Getenv(s.AdminTokenEnv)
-		if c.adminToken == "" {
-			return nil, fmt.Errorf("%s: server.admin_token_env: environment variable %s is empty or unset", path, s.AdminTokenEnv)
+		t := os.Getenv(s.AdminTokenEnv)
+		if t == "" {
+			return "", fmt.Errorf("server.admin_token_env: environment variable %s is empty or unset", s.AdminTokenEnv)
 		}
-	default:
-		c.adminToken = s.AdminToken
+		return t, nil
 	}
-	return c, nil
+	return s.AdminToken, nil
 }
 
 func describeTOMLError(err error) string {
@@ -240,16 +244,8 @@ func (c *Config) resolve(dir string) error {
 	if s.shutdownTimeout, err = parseDuration(s.ShutdownTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("server.shutdown_timeout: %w", err))
 	}
-	switch {
-	case s.AdminToken != "" && s.AdminTokenEnv != "":
-		errs = append(errs, errors.New("server: set admin_token or admin_token_env, not both"))
-	case s.AdminTokenEnv != "":
-		c.adminToken = os.Getenv(s.AdminTokenEnv)
-		if c.adminToken == "" {
-			errs = append(errs, fmt.Errorf("server.admin_token_env: environment variable %s is empty or unset", s.AdminTokenEnv))
-		}
-	default:
-		c.adminToken = s.AdminToken
+	if c.adminToken, err = s.resolveAdminToken(); err != nil {
+		errs = append(errs, err)
 	}
 	if s.synchronous, err = store.ParseSynchronous(s.SQLiteSynchronous); err != nil {
 		errs = append(errs, fmt.Errorf("server.sqlite_synchronous: %w", err))
