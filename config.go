@@ -657,9 +657,6 @@ func (s *ServerConfig) resolveDatabase(dir string) error {
 // Never log it as it is: see store.Redact.
 func (c *Config) Database() string { return c.Server.database }
 
-// nodeName is what a node's name may be: it shows in pages, the API and logs.
-var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
 // resolveNode defaults the node's name to the host name and checks it.
 func (s *ServerConfig) resolveNode() error {
 	if s.Node == "" {
@@ -669,7 +666,7 @@ func (s *ServerConfig) resolveNode() error {
 		}
 		s.Node = strings.SplitN(host, ".", 2)[0]
 	}
-	if !nodeName.MatchString(s.Node) {
+	if !store.ValidNodeName(s.Node) {
 		return fmt.Errorf("server.node: %q is not a name (letters, digits, '.', '_', '-'; at most 63)", s.Node)
 	}
 	return nil

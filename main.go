@@ -120,7 +120,8 @@ func cmdServe(args []string, stderr io.Writer) int {
 // hup. Shutdown order: stop taking requests, then let workers finish (up to
 // shutdown_timeout), then send the notifications still queued, then close the database.
 func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, logger *slog.Logger) error {
-	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.synchronous))
+	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.synchronous),
+		store.WithNode(cfg.Server.Node))
 	if err != nil {
 		return err
 	}

@@ -45,8 +45,16 @@ type deliveryJSON struct {
 	Message       string            `json:"message"`
 	DeployID      *int64            `json:"deploy_id"`
 	DeployStatus  *string           `json:"deploy_status"`
+	Deploys       []deployRefJSON   `json:"deploys"`
 	ReplayOf      *int64            `json:"replay_of"`
 	Headers       map[string]string `json:"headers,omitempty"`
+}
+
+// deployRefJSON is a deploy a delivery joined, with the node that runs it.
+type deployRefJSON struct {
+	Node     string `json:"node"`
+	DeployID int64  `json:"deploy_id"`
+	Status   string `json:"status"`
 }
 
 func toDeliveryJSON(d store.Delivery) deliveryJSON {
@@ -62,6 +70,10 @@ func toDeliveryJSON(d store.Delivery) deliveryJSON {
 		out.DeployID = &d.DeployID
 		out.DeployStatus = &d.DeployStatus
 	}
+	out.Deploys = make([]deployRefJSON, len(d.Deploys))
+	for i, r := range d.Deploys {
+		out.Deploys[i] = deployRefJSON{Node: r.Node, DeployID: r.ID, Status: r.Status}
+	}
 	if d.ReplayOf != 0 {
 		out.ReplayOf = &d.ReplayOf
 	}
@@ -74,6 +86,7 @@ type deployJSON struct {
 	Repo        string     `json:"repo"`
 	Status      string     `json:"status"`
 	Trigger     string     `json:"trigger"`
+	Node        string     `json:"node"`
 	Ref         string     `json:"ref"`
 	FromCommit  string     `json:"from_commit"`
 	ToCommit    string     `json:"to_commit"`
@@ -89,7 +102,7 @@ type deployJSON struct {
 
 func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
 	out := deployJSON{
-		ID: dp.ID, Repo: dp.Repo, Status: dp.Status, Trigger: dp.Trigger, Ref: dp.Ref,
+		ID: dp.ID, Repo: dp.Repo, Status: dp.Status, Trigger: dp.Trigger, Node: dp.Node, Ref: dp.Ref,
 		FromCommit: dp.FromCommit, ToCommit: dp.ToCommit, QueuedAt: dp.QueuedAt,
 		StartedAt: timeOrNil(dp.StartedAt), FinishedAt: timeOrNil(dp.FinishedAt),
 		Error: dp.Error, Reason: dp.Reason, DeliveryIDs: dp.DeliveryIDs,
@@ -319,6 +332,10 @@ func (s *Server) apiDeploys(c *gin.Context) {
 	if err == nil && trigger != "" && !slices.Contains(store.Triggers, trigger) {
 		err = badParam{"trigger", "must be one of " + strings.Join(store.Triggers, ", ")}
 	}
+	node := c.Query("node")
+	if err == nil && node != "" && !store.ValidNodeName(node) {
+		err = badParam{"node", "must be a node name: letters, digits, '.', '_', '-'; at most 63"}
+	}
 	if err != nil {
 		s.writeParamError(c, err)
 		return
@@ -326,7 +343,7 @@ func (s *Server) apiDeploys(c *gin.Context) {
 	limit := p.page.Limit
 	p.page.Limit++
 	rows, err := s.store.ListDeploys(c.Request.Context(), store.DeployFilter{
-		Repo: p.repo, Status: p.status, Trigger: trigger, CommitPrefix: p.commit,
+		Repo: p.repo, Status: p.status, Trigger: trigger, Node: node, CommitPrefix: p.commit,
 		Since: p.since, Until: p.until, Page: p.page,
 	})
 	if err != nil {

@@ -101,8 +101,8 @@ const (
 		WHERE d.guid = ? AND d.repo = ? AND d.guid != '' AND d.signature = 'valid'`
 	queuedDeploySQL = `SELECT id FROM deploys WHERE repo = ? AND status = 'queued'`
 	newDeploySQL    = `
-		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at)
-		VALUES (?, 'queued', ?, ?, ?) RETURNING id`
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, node)
+		VALUES (?, 'queued', ?, ?, ?, ?) RETURNING id`
 	maxDeliveryIDSQL = `SELECT coalesce(max(id), 0) FROM deliveries`
 	// guidsSeenSQL is guidSeenSQL for a whole batch, its GUIDs passed as a JSON array. It
 	// answers per repository and GUID; lookUpGUIDs keeps the pairs the batch asked about.
@@ -374,7 +374,7 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, trigger, ref stri
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}
-	err = s.queryRow(ctx, tx, newDeploySQL, repo, trigger, ref, s.now()).Scan(&id)
+	err = s.queryRow(ctx, tx, newDeploySQL, repo, trigger, ref, s.now(), s.node).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		// PostgreSQL: another gateway's transaction queued one meanwhile, which the
 		// repository's lock (lockRepos) makes rare; that deploy is the one to join.
@@ -398,7 +398,7 @@ const deliveryColumns = `d.id, d.guid, d.repo, d.event, d.ref, d.before_commit, 
 	d.commit_short, d.signature, d.signature_alg, d.status, d.reason, d.http_status,
 	d.redelivery, d.received_at, d.remote_addr, d.user_agent, d.content_type, d.body_size,
 	d.full_name, d.repo_url, d.pusher, d.message, COALESCE(d.deploy_id, 0),
-	COALESCE(d.replay_of, 0), COALESCE(dp.status, ''), dp.started_at, dp.finished_at`
+	COALESCE(d.replay_of, 0), COALESCE(dp.status, ''), dp.started_at, dp.finished_at, COALESCE(dp.node, '')`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -409,13 +409,17 @@ func scanDelivery(row scanner, extra ...any) (Delivery, error) {
 		&d.Commit, &d.Signature, &d.SignatureAlg, &d.Status, &d.Reason, &d.HTTPStatus,
 		&d.Redelivery, &d.ReceivedAt, &d.RemoteAddr, &d.UserAgent, &d.ContentType, &d.BodySize,
 		&d.FullName, &d.RepoURL, &d.Pusher, &d.Message, &d.DeployID,
-		&d.ReplayOf, &d.DeployStatus, &started, &finished}
+		&d.ReplayOf, &d.DeployStatus, &started, &finished, &d.DeployNode}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Delivery{}, err
 	}
 	d.ReceivedAt = d.ReceivedAt.UTC()
 	d.DeployStartedAt = started.Time.UTC()
 	d.DeployFinishedAt = finished.Time.UTC()
+	d.Deploys = []DeployRef{}
+	if d.DeployID != 0 {
+		d.Deploys = append(d.Deploys, DeployRef{Node: d.DeployNode, ID: d.DeployID, Status: d.DeployStatus})
+	}
 	return d, nil
 }
 

@@ -180,13 +180,13 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 }
 
 const deployColumns = `id, repo, status, triggered_by, ref, from_commit, to_commit, queued_at,
-	started_at, finished_at, error, reason, target_commit`
+	started_at, finished_at, error, reason, target_commit, node`
 
 func scanDeploy(row scanner, extra ...any) (Deploy, error) {
 	var dp Deploy
 	var started, finished sql.NullTime
 	dest := []any{&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.FromCommit,
-		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error, &dp.Reason, &dp.Target}
+		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error, &dp.Reason, &dp.Target, &dp.Node}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Deploy{}, err
 	}

@@ -83,7 +83,7 @@ func TestDatabaseRefusesASecondQueuedDeploy(t *testing.T) {
 			if s.pg {
 				q = numberPlaceholders(q)
 			}
-			if err := tx.QueryRowContext(ctx, q, repo, TriggerManual, "", s.now()).Scan(&id); err != nil {
+			if err := tx.QueryRowContext(ctx, q, repo, TriggerManual, "", s.now(), s.node).Scan(&id); err != nil {
 				return err
 			}
 			return tx.Commit()

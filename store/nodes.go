@@ -5,8 +5,16 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"time"
 )
+
+// nodeName is what a node's name ([server] node) may be: it shows in pages, the API and logs.
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// ValidNodeName tells whether name may name a node: letters, digits, '.', '_', '-', not
+// starting with a punctuation mark, at most 63 characters.
+func ValidNodeName(name string) bool { return nodeName.MatchString(name) }
 
 // HeartbeatEvery is how often a gateway records that it is alive; one silent for three
 // intervals is shown down.

@@ -228,9 +228,9 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 		return d, nil
 	}
 	err = tx.QueryRowContext(ctx, s.sql(`
-		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason)
-		VALUES (?, 'queued', ?, '', ?, ?) RETURNING id`),
-		repo, TriggerReconcile, s.now(), reason(d.Live)).Scan(&d.DeployID)
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason, node)
+		VALUES (?, 'queued', ?, '', ?, ?, ?) RETURNING id`),
+		repo, TriggerReconcile, s.now(), reason(d.Live), s.node).Scan(&d.DeployID)
 	if err != nil {
 		return d, fmt.Errorf("reconcile %s: queue: %w", repo, err)
 	}

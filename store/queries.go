@@ -45,6 +45,7 @@ type DeployFilter struct {
 	Repo         string
 	Status       string
 	Trigger      string
+	Node         string // the gateway that created the deploy
 	CommitPrefix string // of to_commit
 	Since, Until time.Time
 	Page
@@ -159,6 +160,9 @@ func (s *Store) ListDeploys(ctx context.Context, f DeployFilter) ([]Deploy, erro
 	}
 	if f.Trigger != "" {
 		w.add("triggered_by = ?", f.Trigger)
+	}
+	if f.Node != "" {
+		w.add("node = ?", f.Node)
 	}
 	if f.CommitPrefix != "" {
 		s.prefixRange(&w, "to_commit", f.CommitPrefix)

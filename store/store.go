@@ -40,6 +40,9 @@ type Store struct {
 	rdb *sql.DB
 	pg  bool // PostgreSQL, else SQLite; see dialect.go
 	now func() time.Time
+	// node is the gateway's name ([server] node), recorded on every deploy the store
+	// creates; "" (WithNode not given) names none.
+	node string
 
 	batch    *batcher
 	prepared prepared // the write path's statements
@@ -83,6 +86,13 @@ type Option func(*options)
 
 type options struct {
 	synchronous Synchronous
+	node        string
+}
+
+// WithNode names the gateway ([server] node) that the store records on every deploy it
+// creates; without it deploys name no node ("").
+func WithNode(name string) Option {
+	return func(o *options) { o.node = name }
 }
 
 // WithSynchronous sets when commits reach stable storage; Open uses SynchronousFull
@@ -94,19 +104,27 @@ func WithSynchronous(s Synchronous) Option {
 // Open opens the database and applies the migrations. database is a SQLite file's path
 // (the file and its folder are created when missing) or a PostgreSQL URL
 // (postgres://… or postgresql://…, see IsPostgres). The options are SQLite's; PostgreSQL
-// commits are as durable as its server's settings make them.
+// commits are as durable as its server's settings make them. WithNode applies to both.
 func Open(ctx context.Context, database string, opts ...Option) (*Store, error) {
-	if IsPostgres(database) {
-		return openPostgres(ctx, database)
-	}
-	return openSQLite(ctx, database, opts...)
-}
-
-func openSQLite(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{synchronous: SynchronousFull}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	var s *Store
+	var err error
+	if IsPostgres(database) {
+		s, err = openPostgres(ctx, database)
+	} else {
+		s, err = openSQLite(ctx, database, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.node = o.node
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, path string, o options) (*Store, error) {
 	if _, err := ParseSynchronous(string(o.synchronous)); err != nil {
 		return nil, fmt.Errorf("open database: synchronous %w", err)
 	}
