@@ -32,6 +32,7 @@ const (
 type gateway struct {
 	t        *testing.T
 	store    *store.Store
+	database string // the store's database, for a second store on it (another node)
 	origin   *testkit.Origin
 	checkout string
 	url      string
@@ -39,9 +40,13 @@ type gateway struct {
 	srv      *server.Server
 }
 
+// testNode is the node ([server] node) the test gateway's store records on its deploys.
+const testNode = "gw-test"
+
 func newGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	t.Helper()
-	st, err := store.Open(context.Background(), testDatabase(t))
+	database := testDatabase(t)
+	st, err := store.Open(context.Background(), database, store.WithNode(testNode))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +77,7 @@ func newGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 		mgr.Stop(10 * time.Second)
 		st.Close()
 	})
-	return &gateway{t: t, store: st, origin: origin, checkout: checkout, url: ts.URL, mgr: mgr, srv: srv}
+	return &gateway{t: t, store: st, database: database, origin: origin, checkout: checkout, url: ts.URL, mgr: mgr, srv: srv}
 }
 
 type delivery struct {

@@ -43,6 +43,7 @@ func TestOnPostgres(t *testing.T) {
 		{"RedeliveryIsPerRepositoryAndSigned", TestRedeliveryIsPerRepositoryAndSigned},
 		{"ReposPageShowsDriftAndLookUpErrors", TestReposPageShowsDriftAndLookUpErrors},
 		{"PayloadRoute", TestPayloadRoute},
+		{"DeploysNameTheirNode", TestDeploysNameTheirNode},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
