@@ -85,5 +85,23 @@ func TestDeploysRecordTheirNode(t *testing.T) {
 			list[1].ID != pushed.ID || !slices.Equal(list[1].Deploys, wantRefs) {
 			t.Fatalf("deliveries: %+v, want the ignored one with no deploys, then the push with %+v", list, wantRefs)
 		}
+
+		// A reconcile deploy (its own INSERT) names the node too.
+		r, err := Open(ctx, newDatabase(), WithNode("gw-r"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		if _, err := r.EnqueueManual(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		deployTo(t, r, "site", commitA, DeploySucceeded)
+		drift, err := r.Reconcile(ctx, "site", commitB, "", func(string) string { return "drift" })
+		if err != nil || drift.DeployID == 0 {
+			t.Fatalf("reconcile: %+v, %v", drift, err)
+		}
+		if dp, err := r.Deploy(ctx, drift.DeployID); err != nil || dp.Trigger != TriggerReconcile || dp.Node != "gw-r" {
+			t.Fatalf("reconcile deploy: %+v, %v; want node gw-r", dp, err)
+		}
 	})
 }
