@@ -15,12 +15,13 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/store"
+	"golang.org/x/sys/unix"
 )
 
 // shallowFixture is a bare origin with a few commits and the path a depth-1 checkout of it
@@ -263,8 +264,8 @@ func TestLargeBlobWrittenIntact(t *testing.T) {
 }
 
 // TestClonesAreBounded configures three repositories that all clone at the first deploy,
-// with four workers but max one clone, and watches the hidden clone folders: never two at
-// once. The origin carries 8 MiB so that a clone lasts long enough to be seen.
+// with four workers but max one clone, and follows the hidden clone folders through
+// inotify: never two at once. The origin carries 8 MiB so that clones, unbounded, overlap.
 func TestClonesAreBounded(t *testing.T) {
 	e := newWorkerEnv(t)
 	e.origin.Commit(map[string]string{"big.bin": string(randomFile(3, 8<<20))}, "big")
@@ -279,33 +280,16 @@ func TestClonesAreBounded(t *testing.T) {
 	for _, r := range list {
 		ds = append(ds, e.queue(t, r.Name, "g-"+r.Name))
 	}
-	var peak, seen atomic.Int64
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			ents, _ := os.ReadDir(parent)
-			n := int64(0)
-			for _, e := range ents {
-				if strings.Contains(e.Name(), ".hookgate-clone-") {
-					n++
-				}
-			}
-			if n > 0 {
-				seen.Add(1)
-			}
-			if n > peak.Load() {
-				peak.Store(n)
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
-	}()
+	// inotify keeps every creation and removal of the hidden clone folders, in order: the
+	// count of those in flight is exact, not sampled.
+	in, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(in)
+	if _, err := unix.InotifyAddWatch(in, parent, unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM); err != nil {
+		t.Fatal(err)
+	}
 	m.Start()
 	defer m.Stop(30 * time.Second)
 	testkit.Eventually(t, 2*time.Minute, "all clones to finish", func() bool {
@@ -316,12 +300,37 @@ func TestClonesAreBounded(t *testing.T) {
 		}
 		return true
 	})
-	close(stop)
-	<-watched
-	if seen.Load() == 0 {
-		t.Fatal("no clone was seen in flight; the test cannot tell anything")
+	var inFlight, peak, seen int
+	var buf [64 * 1024]byte
+	for {
+		n, err := unix.Read(in, buf[:])
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			name := string(buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)])
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			switch {
+			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				t.Fatal("inotify's queue overflowed; the count would be wrong")
+			case !strings.Contains(name, ".hookgate-clone-"):
+			case ev.Mask&unix.IN_CREATE != 0:
+				seen++
+				inFlight++
+				peak = max(peak, inFlight)
+			case ev.Mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0:
+				inFlight--
+			}
+		}
 	}
-	if p := peak.Load(); p != 1 {
+	if seen != len(list) {
+		t.Fatalf("%d clone folders made, want one per repository (%d)", seen, len(list))
+	}
+	if p := peak; p != 1 {
 		t.Fatalf("%d clones in flight at once, want max_clones = 1", p)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/pgtest"
+	"github.com/hookgate/hookgate/internal/testkit"
 )
 
 // TestGatewayLock: on PostgreSQL one gateway holds a database; a second is refused at
@@ -41,13 +42,10 @@ func TestGatewayLock(t *testing.T) {
 	if _, err := b.rdb.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, cut); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for pid := holder(); pid == 0 || pid == cut; pid = holder() {
-		if time.Now().After(deadline) {
-			t.Fatal("a did not take the lock again after its connection was cut")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "a to take the lock again after its connection was cut", func() bool {
+		pid := holder()
+		return pid != 0 && pid != cut
+	})
 	if err := b.LockGateway(ctx); !errors.Is(err, ErrGatewayRunning) {
 		t.Fatalf("second gateway after a's reconnection: %v, want ErrGatewayRunning", err)
 	}
