@@ -550,7 +550,7 @@ func (e *env) deploy(g *gateway, repo, before, after string, untilRef bool) (tim
 	path := ""
 	if untilRef {
 		path = e.repoPath(g, repo)
-		for branchHead(path, "main") != after {
+		for harness.BranchHead(path, "main") != after {
 			if time.Since(acked) > 30*time.Minute {
 				return 0, fmt.Errorf("checkout of %s never reached %s", repo, after)
 			}
@@ -603,24 +603,6 @@ func (e *env) repoPath(g *gateway, repo string) string {
 // resetPeak sets the process's VmHWM back to its resident set now (Linux clear_refs 5).
 func resetPeak(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-}
-
-// branchHead reads refs/heads/BRANCH of the checkout at dir, loose or packed; "" if neither.
-func branchHead(dir, branch string) string {
-	ref := "refs/heads/" + branch
-	if b, err := os.ReadFile(filepath.Join(dir, ".git", filepath.FromSlash(ref))); err == nil {
-		return strings.TrimSpace(string(b))
-	}
-	b, err := os.ReadFile(filepath.Join(dir, ".git", "packed-refs"))
-	if err != nil {
-		return ""
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if hash, name, ok := strings.Cut(strings.TrimSpace(line), " "); ok && name == ref {
-			return hash
-		}
-	}
-	return ""
 }
 
 func dirSize(dir string) int64 {

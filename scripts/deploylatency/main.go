@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -226,7 +225,7 @@ func (e *env) round(i int) (roundResult, error) {
 			return fmt.Errorf("push answered %d, not 202", ans.status)
 		}
 		if err := waitFor(30*time.Second, "the checkout to reach "+after, func() bool {
-			return branchHead(e.hg, "main") == after
+			return harness.BranchHead(e.hg, "main") == after
 		}); err != nil {
 			return err
 		}
@@ -377,28 +376,9 @@ func (e *env) burst() (burstResult, error) {
 			b.failed++
 		}
 	}
-	b.atHead = branchHead(e.hg, "main") == after
+	b.atHead = harness.BranchHead(e.hg, "main") == after
 	time.Sleep(spacing)
 	return b, nil
-}
-
-// branchHead reads refs/heads/BRANCH of the checkout at dir from its loose ref, or from
-// packed-refs when there is none; "" when neither names it.
-func branchHead(dir, branch string) string {
-	ref := "refs/heads/" + branch
-	if b, err := os.ReadFile(filepath.Join(dir, ".git", filepath.FromSlash(ref))); err == nil {
-		return strings.TrimSpace(string(b))
-	}
-	b, err := os.ReadFile(filepath.Join(dir, ".git", "packed-refs"))
-	if err != nil {
-		return ""
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if hash, name, ok := strings.Cut(strings.TrimSpace(line), " "); ok && name == ref {
-			return hash
-		}
-	}
-	return ""
 }
 
 // waitFor polls cond every half millisecond, so it adds at most that to a measurement.

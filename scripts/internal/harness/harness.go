@@ -380,3 +380,22 @@ func CPUTime(pid int) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
+
+// BranchHead reads refs/heads/BRANCH of the checkout at dir from its loose ref, or from
+// packed-refs when there is none; "" when neither names it.
+func BranchHead(dir, branch string) string {
+	ref := "refs/heads/" + branch
+	if b, err := os.ReadFile(filepath.Join(dir, ".git", filepath.FromSlash(ref))); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ".git", "packed-refs"))
+	if err != nil {
+		return ""
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if hash, name, ok := strings.Cut(strings.TrimSpace(line), " "); ok && name == ref {
+			return hash
+		}
+	}
+	return ""
+}
