@@ -32,10 +32,19 @@ type gatewayProc struct {
 // startGateway runs `hookgate serve` and waits until /healthz answers.
 func startGateway(t *testing.T, bin, cfgPath, addr string, env ...string) *gatewayProc {
 	t.Helper()
+	return startGatewayAs(t, bin, cfgPath, addr, nil, env...)
+}
+
+// startGatewayAs is startGateway with the gateway running as cred's user (nil: ours).
+func startGatewayAs(t *testing.T, bin, cfgPath, addr string, cred *syscall.Credential, env ...string) *gatewayProc {
+	t.Helper()
 	g := &gatewayProc{logs: &syncBuffer{}, exited: make(chan error, 1), addr: addr}
 	g.cmd = exec.Command(bin, "serve", "--config", cfgPath)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	g.cmd.Env = append(os.Environ(), env...)
+	if cred != nil {
+		g.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -28,28 +28,7 @@ func environProbe(dir string) string {
 // site through the API and returns what environProbe found.
 func runProbe(t *testing.T, bin, cfgPath, addr, out, token string, cred *syscall.Credential, env ...string) (ppid, uid, result string, gw *gatewayProc) {
 	t.Helper()
-	gw = &gatewayProc{logs: &syncBuffer{}, exited: make(chan error, 1), addr: addr}
-	gw.cmd = exec.Command(bin, "serve", "--config", cfgPath)
-	gw.cmd.Stdout, gw.cmd.Stderr = gw.logs, gw.logs
-	gw.cmd.Env = append(os.Environ(), env...)
-	gw.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if err := gw.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { gw.exited <- gw.cmd.Wait() }()
-	t.Cleanup(func() {
-		gw.cmd.Process.Kill()
-		err := <-gw.exited
-		gw.exited <- err
-	})
-	testkit.Eventually(t, 30*time.Second, "the gateway to answer /healthz", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	gw = startGatewayAs(t, bin, cfgPath, addr, cred, env...)
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/repos/site/deploy", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
