@@ -365,6 +365,26 @@ shutdown_timeout = "20s"
 	for _, n := range nodes {
 		startFleetNode(t, bin, n, env...)
 	}
+	t.Cleanup(func() {
+		// On failure, before the nodes stop (cleanups run last first): every deploy that
+		// did not succeed, and the last ones of each node and repository.
+		if !t.Failed() {
+			return
+		}
+		var page struct {
+			Deploys []fleetDeploy `json:"deploys"`
+		}
+		if err := fleetGet(web1.addr, "/api/v1/deploys?limit=500", &page); err != nil {
+			t.Logf("deploys: %v", err)
+			return
+		}
+		last := map[string]int{}
+		for _, dp := range page.Deploys {
+			if last[dp.Node+dp.Repo]++; dp.Status != "succeeded" || last[dp.Node+dp.Repo] <= 3 {
+				t.Logf("deploy %d: %s %s %s, trigger %s, to %s %s", dp.ID, dp.Node, dp.Repo, dp.Status, dp.Trigger, short(dp.ToCommit), dp.Error)
+			}
+		}
+	})
 
 	// The burst. Each client takes the next index; delivery i goes to node i%3 and waits
 	// for every gate at or below i, which the test opens as it moves the fleet along.
