@@ -202,6 +202,10 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		return UpdateResult{}, err
 	}
 	defer func() { closeRepo() }()
+	if st, ok := repo.Storer.(*filesystem.Storage); ok {
+		// Before the fetch: go-git reads a ref lock left in refs/heads as a ref.
+		removeDeadLock(st.Filesystem())
+	}
 	remote, err := repo.Remote("origin")
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("checkout %s: remote origin: %w", path, err)
@@ -924,7 +928,8 @@ func (m *mover) run() (UpdateResult, error) {
 
 	// Hold git's own lock for the whole work tree update, as git does, so a git
 	// command run by hand meanwhile fails instead of interleaving.
-	lock, err := m.dotgit.OpenFile("index.lock", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	// (takeLock removes one that an update killed with its gateway left behind.)
+	lock, err := m.takeLock("index.lock", 0o666)
 	if errors.Is(err, fs.ErrExist) {
 		return res, fmt.Errorf("checkout %s is locked: .git/index.lock exists (another git process is running, or one crashed; remove the file if so)", m.root)
 	}
@@ -936,6 +941,7 @@ func (m *mover) run() (UpdateResult, error) {
 		if locked {
 			_ = lock.Close()
 			_ = m.dotgit.Remove("index.lock")
+			m.dropLockRecord()
 		}
 	}()
 
@@ -982,6 +988,7 @@ func (m *mover) run() (UpdateResult, error) {
 		return res, fmt.Errorf("write index: %w", err)
 	}
 	locked = false
+	m.dropLockRecord()
 
 	if err := m.setBranch(branchRef); err != nil {
 		return res, fmt.Errorf("set %s to %s: %w", m.want, shortHash(m.target), err)
@@ -1020,10 +1027,11 @@ func (m *mover) setBranch(old *plumbing.Reference) error {
 	if err := m.dotgit.MkdirAll(path.Dir(name), 0o755); err != nil {
 		return err
 	}
-	lock, err := m.dotgit.OpenFile(name+".lock", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	lock, err := m.takeLock(name+".lock", 0o644)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", name, err)
 	}
+	defer m.dropLockRecord()
 	_, err = io.WriteString(lock, m.target.String()+"\n")
 	if err == nil {
 		if s, ok := lock.(interface{ Sync() error }); ok {

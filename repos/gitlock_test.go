@@ -1,0 +1,190 @@
+package repos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// killHelperEnv names the checkout TestUpdateKillHelper updates when the test binary is
+// started again as that helper.
+const killHelperEnv = "HOOKGATE_TEST_UPDATE_KILLED"
+
+// TestUpdateKillHelper is not a test: run as a child by TestUpdateAfterKilledUpdate, it
+// updates the checkout named in killHelperEnv and gets killed doing it.
+func TestUpdateKillHelper(t *testing.T) {
+	path := os.Getenv(killHelperEnv)
+	if path == "" {
+		t.Skip("a helper process for TestUpdateAfterKilledUpdate")
+	}
+	if _, err := Update(context.Background(), Spec{Name: "test", Path: path, Branch: "main"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpdateAfterKilledUpdate kills (SIGKILL) a real process in the middle of an update,
+// while it holds .git/index.lock, as happens to a gateway killed during a deploy; the next
+// update must remove that lock, which no live process holds, and bring the checkout to
+// origin's head, where it used to fail with "index.lock exists" until someone removed it.
+func TestUpdateAfterKilledUpdate(t *testing.T) {
+	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+	lock := filepath.Join(f.checkout, ".git", "index.lock")
+	record := filepath.Join(f.checkout, ".git", lockRecordName)
+	var want string
+	killed := false
+	// The kill must land while the lock is held: a big change keeps it held for a while,
+	// and an attempt that ends first (or lands before the lock was recorded) is repeated.
+	for attempt := 0; attempt < 5 && !killed; attempt++ {
+		files := map[string]string{}
+		for i := range 3000 {
+			files[fmt.Sprintf("bulk/%02d/f%04d.txt", i%50, i)] = fmt.Sprintf("attempt %d file %d\n", attempt, i)
+		}
+		f.write(f.seed, files)
+		want = f.commit(fmt.Sprintf("bulk %d", attempt))
+		cmd := exec.Command(os.Args[0], "-test.run=^TestUpdateKillHelper$")
+		cmd.Env = append(os.Environ(), killHelperEnv+"="+f.checkout)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		deadline := time.Now().Add(time.Minute)
+	poll:
+		for {
+			select {
+			case err := <-done:
+				// The update finished before the lock was seen: try a bigger moment.
+				if err != nil {
+					t.Fatalf("the helper's update failed: %v", err)
+				}
+				break poll
+			default:
+			}
+			if _, err := os.Stat(record); err == nil {
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				_, lerr := os.Stat(lock)
+				_, rerr := os.Stat(record)
+				killed = lerr == nil && rerr == nil
+				if !killed {
+					os.Remove(lock) // an unrecorded lock is not the case under test
+				}
+				break poll
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the helper neither took the lock nor ended within a minute")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if !killed {
+		t.Fatal("no attempt was killed while holding index.lock")
+	}
+
+	res, err := Update(context.Background(), f.spec(""))
+	if err != nil {
+		t.Fatalf("update after the killed one: %v", err)
+	}
+	if res.To != want || f.head() != want {
+		t.Fatalf("update after the killed one: %+v, HEAD %s, want %s", res, f.head(), want)
+	}
+	f.assertClean()
+	for _, p := range []string{lock, record, filepath.Join(f.checkout, ".git", journalName)} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left behind: %v", p, err)
+		}
+	}
+}
+
+// TestUpdateLeavesOthersLocks: a lock is removed only when it is the very file a dead
+// hookgate process recorded. A lock a live process holds, or one made since by anyone
+// else, is refused as before; the ref lock of a killed update is recovered like the
+// index's.
+func TestUpdateLeavesOthersLocks(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID := dead.Process.Pid
+	live := exec.Command("sleep", "60")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Process.Kill(); live.Wait() })
+
+	fileID := func(t *testing.T, p string) string {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	}
+	tests := []struct {
+		name    string
+		lock    string // under .git
+		pid     int
+		replace bool   // the lock is replaced by another file after it was recorded
+		empty   bool   // a branch lock killed before its hash was written
+		want    string // "" = the update succeeds
+	}{
+		{"index lock of a dead hookgate", "index.lock", deadPID, false, false, ""},
+		{"branch lock of a dead hookgate", "refs/heads/main.lock", deadPID, false, false, ""},
+		// go-git's fetch reads refs/heads/main.lock as a ref, and an empty one fails it.
+		{"empty branch lock of a dead hookgate", "refs/heads/main.lock", deadPID, false, true, ""},
+		{"index lock of a live process", "index.lock", live.Process.Pid, false, false, "index.lock exists"},
+		{"index lock made since by another process", "index.lock", deadPID, true, false, "index.lock exists"},
+		{"branch lock of a live process", "refs/heads/main.lock", live.Process.Pid, false, false, "lock refs/heads/main"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+			f.write(f.seed, map[string]string{"new.txt": "new"})
+			want := f.commit("second")
+			lock := filepath.Join(f.checkout, ".git", filepath.FromSlash(tt.lock))
+			// What a killed update leaves: an empty index.lock or partly written index;
+			// a branch lock with the new hash in it or nothing yet.
+			content := ""
+			if strings.HasPrefix(tt.lock, "refs/") && !tt.empty {
+				content = want + "\n"
+			}
+			f.write(f.checkout, map[string]string{".git/" + tt.lock: content})
+			rec := fmt.Sprintf("%s %s %d\n", tt.lock, fileID(t, lock), tt.pid)
+			if err := os.WriteFile(filepath.Join(f.checkout, ".git", lockRecordName), []byte(rec), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tt.replace {
+				// Made before the old one goes, so it cannot get the old one's inode.
+				f.write(f.checkout, map[string]string{".git/" + tt.lock + ".new": "git's"})
+				if err := os.Rename(lock+".new", lock); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Update(context.Background(), f.spec(""))
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("update: %v, want an error containing %q", err, tt.want)
+				}
+				if _, serr := os.Stat(lock); serr != nil {
+					t.Fatalf("the other process's lock was removed: %v", serr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("update: %v", err)
+			}
+			if f.head() != want {
+				t.Fatalf("HEAD %s, want %s", f.head(), want)
+			}
+			f.assertClean()
+			if _, err := os.Stat(lock); !os.IsNotExist(err) {
+				t.Errorf("%s left behind: %v", tt.lock, err)
+			}
+		})
+	}
+}
