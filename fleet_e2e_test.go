@@ -477,13 +477,20 @@ shutdown_timeout = "20s"
 			var page struct {
 				Deploys []fleetDeploy `json:"deploys"`
 			}
-			if err := fleetGet(web1.addr, "/api/v1/deploys?repo=docs&node=web2&status=running", &page); err != nil {
+			if err := fleetGet(web1.addr, "/api/v1/deploys?repo=docs&node=web2", &page); err != nil {
 				t.Fatal(err)
 			}
 			if len(page.Deploys) != 1 {
-				return false
+				t.Fatalf("web2 has %d deploys of docs before it was killed, want the one its hold keeps running: %+v", len(page.Deploys), page.Deploys)
 			}
-			cut = page.Deploys[0]
+			switch cut = page.Deploys[0]; cut.Status {
+			case "queued":
+				return false
+			case "running":
+			default:
+				// web2's command cannot end while the hold is there: another node ran it.
+				t.Fatalf("web2's docs deploy %d is %s while web2's hold keeps its command running", cut.ID, cut.Status)
+			}
 			runs, err := readRuns(runsPath)
 			if err != nil {
 				t.Fatal(err)
