@@ -93,14 +93,14 @@ func (s *Store) targetsAmong(nodes map[string][]string, repo string) []string {
 
 // fanOut queues, or joins, a deploy of repo on every node that deploys it, in tx, and
 // returns their ids in the nodes' order and the index of the primary one (see primary).
-// No node deploying repo is ErrNotFound.
+// No node deploying repo is ErrNoNode.
 func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, repo, trigger, ref string) ([]int64, int, error) {
 	targets, err := s.deployTargets(ctx, tx, repo)
 	if err != nil {
 		return nil, 0, err
 	}
 	if len(targets) == 0 {
-		return nil, 0, fmt.Errorf("%s: %s: %w", repo, noTargetsReason, ErrNotFound)
+		return nil, 0, fmt.Errorf("%s: %w", repo, ErrNoNode)
 	}
 	ids := make([]int64, len(targets))
 	for i, n := range targets {

@@ -183,7 +183,7 @@ func TestFanOutEdges(t *testing.T) {
 	if nobody.Status != DeliveryIgnored || nobody.HTTPStatus != 200 || nobody.Reason != noTargetsReason {
 		t.Fatalf("a repository no node deploys: %s %d %q", nobody.Status, nobody.HTTPStatus, nobody.Reason)
 	}
-	if _, err := web1.EnqueueManual(ctx, "docs"); !errors.Is(err, ErrNotFound) {
+	if _, err := web1.EnqueueManual(ctx, "docs"); !errors.Is(err, ErrNoNode) {
 		t.Fatalf("manual deploy of a repository no node deploys: %v", err)
 	}
 
@@ -329,4 +329,27 @@ func TestWatchQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 20*time.Second, "web2's poll to find blog's deploy", func() bool { return count("blog") > 0 })
+}
+
+// TestPreviousOutcomeIsPerNode: whether a success is a recovery is asked of the node that
+// ran it: web2's first success after web1's failure is not one; web1's next success is.
+func TestPreviousOutcomeIsPerNode(t *testing.T) {
+	ctx := context.Background()
+	f := fleet(t, map[string][]string{"web1": {"site"}, "web2": {"site"}})
+	web1, web2 := f["web1"], f["web2"]
+	if _, err := web1.EnqueueManual(ctx, "site"); err != nil {
+		t.Fatal(err)
+	}
+	deployTo(t, web1, "site", "c1", DeployFailed)
+	ok2 := deployTo(t, web2, "site", "c1", DeploySucceeded)
+	if prev, err := web2.PreviousOutcome(ctx, "site", ok2.ID); err != nil || prev != "" {
+		t.Fatalf("before web2's success: %q %v, want nothing (web1's failure is not web2's)", prev, err)
+	}
+	if _, err := web1.EnqueueManual(ctx, "site"); err != nil {
+		t.Fatal(err)
+	}
+	ok1 := deployTo(t, web1, "site", "c1", DeploySucceeded)
+	if prev, err := web1.PreviousOutcome(ctx, "site", ok1.ID); err != nil || prev != DeployFailed {
+		t.Fatalf("before web1's success: %q %v, want its failure", prev, err)
+	}
 }
