@@ -304,9 +304,9 @@ type Message struct {
 
 // DeployMessage is the deploy a Message is about.
 type DeployMessage struct {
-	ID         int64     `json:"id"`
-	Status     string    `json:"status"`
-	Trigger    string    `json:"trigger"`
+	ID      int64  `json:"id"`
+	Status  string `json:"status"`
+	Trigger string `json:"trigger"`
 	// Node is the gateway that ran the deploy ([server] node): in a fleet, the one
 	// machine the outcome is about.
 	Node       string    `json:"node"`
