@@ -291,12 +291,13 @@ func TestWatchQueue(t *testing.T) {
 		defer mu.Unlock()
 		return woken[repo]
 	}
+	reconciled := make(chan string, 10)
 	watch := func(every time.Duration) (stop func()) {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			web2.WatchQueue(wctx, every, wake, slog.Default())
+			web2.WatchQueue(wctx, every, Watch{Wake: wake, Reconcile: func(repo string) { reconciled <- repo }}, slog.Default())
 		}()
 		stop = func() {
 			cancel()
@@ -316,6 +317,21 @@ func TestWatchQueue(t *testing.T) {
 	})
 	if count("blog") != 0 {
 		t.Fatal("web2 woken for blog, which nothing queued")
+	}
+	// web1 lifts site's pin: web2 is told to reconcile site.
+	if _, err := web1.SetPin(ctx, "site", "c1", PinnedByPin); err != nil {
+		t.Fatal(err)
+	}
+	if was, err := web1.Unpin(ctx, "site"); err != nil || !was {
+		t.Fatalf("unpin: %v %v", was, err)
+	}
+	select {
+	case repo := <-reconciled:
+		if repo != "site" {
+			t.Fatalf("told to reconcile %q, want site", repo)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("web2 was not told to reconcile site after web1 unpinned it")
 	}
 	stop()
 

@@ -105,15 +105,30 @@ func (s *Store) setPin(ctx context.Context, tx *sql.Tx, repo, commit, by string)
 	return p, nil
 }
 
-// Unpin lifts repo's pin and reports whether there was one.
+// Unpin lifts repo's pin and reports whether there was one. On PostgreSQL the other
+// gateways are told to reconcile repo (see WatchQueue): the caller reconciles its own
+// checkout.
 func (s *Store) Unpin(ctx context.Context, repo string) (bool, error) {
-	res, err := s.wdb.ExecContext(ctx, s.sql(`DELETE FROM pins WHERE repo = ?`), repo)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("unpin %s: %w", repo, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, s.sql(`DELETE FROM pins WHERE repo = ?`), repo)
 	if err != nil {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
+	}
+	if n > 0 && s.pg {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, reconcileChannel, repo); err != nil {
+			return false, fmt.Errorf("unpin %s: %w", repo, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("unpin %s: commit: %w", repo, err)
 	}
 	return n > 0, nil
 }
