@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -213,6 +214,33 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	defer func() {
 		stopBeat()
 		<-beatDone
+	}()
+	// Deploys another node of a fleet queued for this one (PostgreSQL; returns at once on
+	// SQLite).
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan struct{})
+	var checks sync.WaitGroup // the reconciles the watch started
+	go func() {
+		defer close(watchDone)
+		st.WatchQueue(watchCtx, store.QueuePollEvery, store.Watch{
+			Wake: mgr.Notify,
+			Reconcile: func(repo string) {
+				checks.Add(1)
+				go func() {
+					defer checks.Done()
+					ctx, cancel := context.WithTimeout(watchCtx, 2*time.Minute)
+					defer cancel()
+					// Logged and recorded by the manager; a repository this node
+					// does not deploy is ErrUnknownRepo, and nothing to do.
+					_, _ = mgr.Reconcile(ctx, repo)
+				}()
+			},
+		}, logger)
+	}()
+	defer func() {
+		stopWatch()
+		<-watchDone
+		checks.Wait()
 	}()
 	lockLost := false
 wait:

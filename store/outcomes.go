@@ -105,9 +105,16 @@ func (s *Store) setPin(ctx context.Context, tx *sql.Tx, repo, commit, by string)
 	return p, nil
 }
 
-// Unpin lifts repo's pin and reports whether there was one.
+// Unpin lifts repo's pin and reports whether there was one. On PostgreSQL the other
+// gateways are told to reconcile repo (see WatchQueue): the caller reconciles its own
+// checkout.
 func (s *Store) Unpin(ctx context.Context, repo string) (bool, error) {
-	res, err := s.wdb.ExecContext(ctx, s.sql(`DELETE FROM pins WHERE repo = ?`), repo)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("unpin %s: %w", repo, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, s.sql(`DELETE FROM pins WHERE repo = ?`), repo)
 	if err != nil {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
 	}
@@ -115,13 +122,22 @@ func (s *Store) Unpin(ctx context.Context, repo string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
 	}
+	if n > 0 && s.pg {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, reconcileChannel, repo); err != nil {
+			return false, fmt.Errorf("unpin %s: %w", repo, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("unpin %s: commit: %w", repo, err)
+	}
 	return n > 0, nil
 }
 
-// EnqueueRollback pins repo at commit and queues a deploy that moves the checkout there,
-// in one transaction. A deploy already queued becomes the rollback (the deliveries that
-// joined it stay with it): only one deploy per repository waits, and the pin means the
-// branch head it stood for is not to be deployed.
+// EnqueueRollback pins repo at commit and queues, on every node that deploys repo, a
+// deploy that moves the checkout there, in one transaction; it returns this node's (or the
+// first node's, see EnqueueManual). A deploy already queued on a node becomes its rollback
+// (the deliveries that joined it stay with it): only one deploy per node and repository
+// waits, and the pin means the branch head it stood for is not to be deployed.
 func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string) (Deploy, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -135,20 +151,27 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 	if _, err := s.setPin(ctx, tx, repo, commit, PinnedByRollback); err != nil {
 		return Deploy{}, err
 	}
-	id, err := s.enqueue(ctx, tx, repo, TriggerRollback, "")
+	ids, primary, err := s.fanOut(ctx, tx, repo, TriggerRollback, "")
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.sql(`
-		UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?
-		WHERE id = ? AND status = 'queued'`), TriggerRollback, commit, reason, id); err != nil {
-		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, s.sql(`
+			UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?
+			WHERE id = ? AND status = 'queued'`), TriggerRollback, commit, reason, id); err != nil {
+			return Deploy{}, fmt.Errorf("queue rollback: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return Deploy{}, fmt.Errorf("queue rollback: commit: %w", err)
 	}
-	return s.Deploy(ctx, id)
+	return s.Deploy(ctx, ids[primary])
 }
+
+// busySQL tells whether a deploy of a node's repository is queued or running.
+const busySQL = `
+	SELECT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'queued')
+	    OR EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')`
 
 // PreviousCommit returns the to_commit of the newest succeeded deploy before the live one
 // (the newest succeeded deploy) that deployed another commit, or ErrNotFound.
@@ -178,13 +201,15 @@ type Drift struct {
 	DeployID int64  // the reconcile deploy queued, 0 when none
 }
 
-// Reconcile queues a deploy with trigger "reconcile" when origin (origin's branch head, a
-// full hash) differs from the live commit and from the newest deploy's to_commit, nothing
-// is queued or running, and repo is not pinned; all checked in the transaction that
-// queues, so a push or a pin arriving meanwhile cannot race it. checkoutHead stands for
-// the live commit when no deploy has succeeded yet; with neither, nothing is queued (a
-// repository not cloned yet is cloned by its first push or manual deploy). reason words the deploy's reason from
-// the live commit.
+// Reconcile queues a deploy of repo on this node with trigger "reconcile" when origin
+// (origin's branch head, a full hash) differs from this node's live commit and from its
+// newest deploy's to_commit, nothing is queued or running on this node, and repo is not
+// pinned; all checked in the transaction that queues, so a push or a pin arriving
+// meanwhile cannot race it. checkoutHead stands for the live commit when no deploy has
+// succeeded on this node yet. With neither, nothing is queued (a repository not cloned yet
+// is cloned by its first push or manual deploy), unless another node of the fleet has
+// deployed repo: this node joined late, or was away, and catches up. reason words the
+// deploy's reason from the live commit ("" when there is none).
 func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string, reason func(live string) string) (Drift, error) {
 	var d Drift
 	tx, err := s.wdb.BeginTx(ctx, nil)
@@ -200,16 +225,14 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	if d.Pin, err = s.pinOf(ctx, tx, repo); err != nil {
 		return d, err
 	}
-	var busy int
-	if err := tx.QueryRowContext(ctx, s.sql(`
-		SELECT count(*) FROM deploys WHERE repo = ? AND status IN ('queued', 'running')`),
-		repo).Scan(&busy); err != nil {
+	// Two conditions with one status each, so each is found in its partial index
+	// (deploys_one_queued, deploys_running) rather than in the repository's history.
+	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo).Scan(&d.Busy); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
-	d.Busy = busy > 0
 	err = tx.QueryRowContext(ctx, s.sql(`
-		SELECT to_commit FROM deploys WHERE repo = ? AND status = 'succeeded'
-		ORDER BY id DESC LIMIT 1`), repo).Scan(&d.Live)
+		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
+		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Live)
 	if errors.Is(err, sql.ErrNoRows) {
 		d.Live, err = checkoutHead, nil
 	}
@@ -217,15 +240,27 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	err = tx.QueryRowContext(ctx, s.sql(`
-		SELECT to_commit FROM deploys WHERE repo = ? AND status != 'queued'
-		ORDER BY id DESC LIMIT 1`), repo).Scan(&d.Newest)
+		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
+		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Newest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
-	// Nothing live (never deployed, no checkout yet): there is nothing to drift from;
-	// the first push or manual deploy clones it.
-	if d.Live == "" || origin == d.Live || origin == d.Newest || d.Busy || d.Pin != nil {
+	if origin == d.Live || origin == d.Newest || d.Busy || d.Pin != nil {
 		return d, nil
+	}
+	if d.Live == "" {
+		// Nothing live here (never deployed, no checkout yet): there is nothing to drift
+		// from, and the first push or manual deploy clones it; unless the repository is
+		// live on another node, which this one must catch up with.
+		var elsewhere int
+		if err := tx.QueryRowContext(ctx, s.sql(`
+			SELECT count(*) FROM deploys WHERE repo = ? AND node != ? AND status = 'succeeded'`),
+			repo, s.node).Scan(&elsewhere); err != nil {
+			return d, fmt.Errorf("reconcile %s: %w", repo, err)
+		}
+		if elsewhere == 0 {
+			return d, nil
+		}
 	}
 	err = tx.QueryRowContext(ctx, s.sql(`
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason, node)
