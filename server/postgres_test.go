@@ -44,6 +44,10 @@ func TestOnPostgres(t *testing.T) {
 		{"ReposPageShowsDriftAndLookUpErrors", TestReposPageShowsDriftAndLookUpErrors},
 		{"PayloadRoute", TestPayloadRoute},
 		{"DeploysNameTheirNode", TestDeploysNameTheirNode},
+		{"APIRepoNodes", TestAPIRepoNodes},
+		{"ReposPageShowsEachNode", TestReposPageShowsEachNode},
+		{"NodesPage", TestNodesPage},
+		{"HistoryShowsEachNode", TestHistoryShowsEachNode},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
