@@ -65,6 +65,12 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	cfg.Server.Node = old.Server.Node
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
 	cfg.Server.MaxClones = old.Server.MaxClones
+	// The node's repositories first: a delivery to a repository added here must find this
+	// node among those that deploy it once its hook answers.
+	if err := g.store.Heartbeat(ctx, cfg.Server.Node, cfg.RepoNames()); err != nil {
+		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
+		return server.ReloadReport{}, fmt.Errorf("record the node's repositories: %w", err)
+	}
 	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody,
 		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken, Hostnames: cfg.Server.Hostnames}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
