@@ -48,6 +48,9 @@ func TestOnPostgres(t *testing.T) {
 		{"ReposPageShowsEachNode", TestReposPageShowsEachNode},
 		{"NodesPage", TestNodesPage},
 		{"HistoryShowsEachNode", TestHistoryShowsEachNode},
+		// A fleet exists on PostgreSQL only: these run here alone.
+		{"HistoryShowsEachNodesDeploy", testHistoryShowsEachNodesDeploy},
+		{"BrowserFleetHistory", testBrowserFleetHistory},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
