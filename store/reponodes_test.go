@@ -99,5 +99,30 @@ func TestRepoNodes(t *testing.T) {
 		if g := got[1]; g.LiveCommit != commitB {
 			t.Fatalf("web1 after web2's deploy: %+v, want still %s", g, commitB)
 		}
+
+		// A push recorded by web1 now queues a deploy on each node that deploys site: on
+		// PostgreSQL web1 and Web9 (web2 never registered); on SQLite, whose one gateway
+		// deploys for itself alone, web1.
+		pushed := push("site", "fleet-push")
+		if err := web1.RecordDelivery(ctx, pushed); err != nil {
+			t.Fatal(err)
+		}
+		d, err := web1.Delivery(ctx, pushed.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queuedOn := map[string]int64{}
+		for _, r := range d.Deploys {
+			queuedOn[r.Node] = r.ID
+		}
+		if _, ok := queuedOn["Web9"]; ok != web1.pg || queuedOn["web1"] == 0 {
+			t.Fatalf("the push's deploys: %+v", d.Deploys)
+		}
+		got, _ = web1.RepoNodes(ctx, "site")
+		for _, g := range got {
+			if want := queuedOn[g.Node]; g.Node != "web2" && g.QueuedDeployID != want {
+				t.Fatalf("%s queued %d after the push, want %d (%+v)", g.Node, g.QueuedDeployID, want, got)
+			}
+		}
 	})
 }
