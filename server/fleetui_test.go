@@ -63,8 +63,8 @@ func newNodeFixture(t *testing.T, g *gateway) nodeFixture {
 		t.Fatal(err)
 	}
 	f.queued = q.ID
-	// Registered last: with nodes registered, a new deploy goes to the nodes that deploy
-	// the repository rather than to the store's own.
+	// Registered last: once nodes are registered, a new deploy goes to the nodes that
+	// deploy the repository (on PostgreSQL) rather than to the store's own node.
 	for _, n := range []string{testNode, "web2", "web3"} {
 		if err := g.store.RegisterNode(ctx, n, "v1.5.0", []string{"site"}); err != nil {
 			t.Fatal(err)
