@@ -157,6 +157,10 @@ func (s *Server) unpin(ctx context.Context, name string) (unpinned, error) {
 	switch {
 	case errors.Is(err, repos.ErrOriginLookUp):
 		return unpinned{lookErr: err}, nil
+	case errors.Is(err, repos.ErrUnknownRepo):
+		// This node does not deploy the repository ([repos.NAME] nodes): the nodes that
+		// do reconcile on their own, told by the store.
+		return unpinned{}, nil
 	case err != nil:
 		return unpinned{}, err
 	}
