@@ -17,8 +17,10 @@ type RepoNode struct {
 }
 
 // repoNodesSQL finds, for each node that has a deploy of the repository, its newest
-// succeeded, running and queued deploys (each subquery reads the repository's deploys
-// newest first, through deploys_repo_id).
+// succeeded, running and queued deploys. On SQLite the nodes come from the repository's
+// deploys (deploys_repo_id, all of them), the live commit from deploys_node_repo_id read
+// newest first, the running and queued ids from the partial indexes deploys_running and
+// deploys_one_queued.
 const repoNodesSQL = `
 	WITH named(node) AS (SELECT DISTINCT node FROM deploys WHERE repo = ? AND node != '')
 	SELECT named.node,
