@@ -40,8 +40,10 @@ func (g *gateway) current() *Config {
 // returned, wrapping server.ErrInvalidConfig. Otherwise, in this order:
 //   - the hooks (secrets, branches, allow_cidrs, providers), max_body, max_body_memory,
 //     admin_token and hostnames switch at once: a delivery in flight finishes with the hook it was read with;
-//   - workers start for new repositories, and removed ones finish their running deploy and
-//     stop; a changed repository's next deploy uses the new settings;
+//   - workers start for the repositories this node now deploys (new ones, or ones whose
+//     nodes list now names it), and those it no longer deploys (removed, or left out of
+//     nodes) finish their running deploy and stop; a changed repository's next deploy uses
+//     the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
 //
 // listen, database, node, sqlite_synchronous, workers, max_clones and trusted_proxies keep
@@ -70,9 +72,19 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
 	}
-	ch := g.mgr.Apply(cfg.RepoList(), cfg.commandEnv())
-	rep.Added = append(rep.Added, ch.Added...)
-	rep.Removed = append(rep.Removed, ch.Removed...)
+	// Workers run for the repositories this node deploys: one whose nodes list now names
+	// this node starts, one whose list now leaves it out stops like a removed one.
+	ch := g.mgr.Apply(cfg.DeployedRepoList(), cfg.commandEnv())
+	for _, name := range cfg.RepoNames() {
+		if _, ok := old.Repos[name]; !ok {
+			rep.Added = append(rep.Added, name)
+		}
+	}
+	for _, name := range old.RepoNames() {
+		if _, ok := cfg.Repos[name]; !ok {
+			rep.Removed = append(rep.Removed, name)
+		}
+	}
 	global, perRepo := cfg.NotifyTargets()
 	g.notifier.SetTargets(global, perRepo)
 
@@ -84,16 +96,24 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		}
 	}
 	g.cfg = cfg
+	// The store queues a delivery's deploys for the nodes registered as deploying the
+	// repository: record this node's new list now, not at the next heartbeat (up to
+	// store.HeartbeatEvery away), so a push right after the reload reaches the right nodes.
+	if len(ch.Added)+len(ch.Removed) > 0 {
+		if err := beat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames()); err != nil {
+			g.log.Warn("record the repositories this node deploys (the next heartbeat tries again)", "err", err)
+		}
+	}
 	g.log.Info("configuration reloaded", "added", rep.Added, "removed", rep.Removed, "changed", rep.Changed,
-		"notify_targets", len(global)+countTargets(perRepo))
+		"workers_started", ch.Added, "workers_stopped", ch.Removed, "notify_targets", len(global)+countTargets(perRepo))
 	if len(rep.RestartRequired) > 0 {
 		g.log.Warn("these settings changed but keep their old value until hookgate restarts", "settings", rep.RestartRequired)
 	}
-	if len(rep.Removed) > 0 {
+	if len(ch.Removed) > 0 {
 		if queued, err := g.store.QueuedRepos(ctx); err == nil {
-			for _, r := range rep.Removed {
+			for _, r := range ch.Removed {
 				if slices.Contains(queued, r) {
-					g.log.Warn("a removed repository has a queued deploy; it stays queued until the repository is configured again", "repo", r)
+					g.log.Warn("a repository this node no longer deploys has a queued deploy; it stays queued until this node deploys the repository again", "repo", r)
 				}
 			}
 		}
