@@ -283,7 +283,7 @@ func (s *Server) apiUnpin(c *gin.Context) {
 	case u.lookErr != nil:
 		out["reason"] = "unpinned; origin could not be checked: " + u.lookErr.Error()
 	case u.elsewhere:
-		out["reason"] = "unpinned; this node does not deploy the repository: the nodes that do compare origin with what is live at their next poll"
+		out["reason"] = "unpinned; this node does not deploy the repository: the nodes that do compare origin with what is live at their next poll (or POST /api/v1/repos/" + c.Param("name") + "/reconcile on one of them)"
 	case u.check != nil:
 		if u.check.DeployID != 0 {
 			out["deploy_id"] = u.check.DeployID
