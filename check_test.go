@@ -18,13 +18,13 @@ import (
 
 // runCheck runs hookgate check on a config of node web1 whose [server] table holds
 // database, with two repositories: "here" (every node; a real checkout) and "there"
-// (nodes = ["web2"], path missing on this host and no url).
+// (nodes = ["web2", "web3"], path missing on this host and no url).
 func runCheck(t *testing.T, database string) (int, string) {
 	t.Helper()
 	checkout := testkit.NewOrigin(t).Clone()
 	p := writeConfig(t, fmt.Sprintf("[server]\nnode = \"web1\"\n%s\n"+
 		"[repos.here]\nsecret = \"x\"\npath = %q\n"+
-		"[repos.there]\nsecret = \"y\"\npath = \"/nonexistent/there\"\nnodes = [\"web2\"]\n", database, checkout))
+		"[repos.there]\nsecret = \"y\"\npath = \"/nonexistent/there\"\nnodes = [\"web2\", \"web3\"]\n", database, checkout))
 	var out, errOut bytes.Buffer
 	code := run([]string{"check", "--config", p}, &out, &errOut)
 	return code, out.String() + errOut.String()
@@ -92,8 +92,15 @@ func TestCheckSQLite(t *testing.T) {
 			t.Errorf("node line %q, want %q and repos %v", l, want, n.Repos)
 		}
 	}
-	if l := checkLine(t, out, "ok", "there"); !strings.Contains(l, "not deployed by this node (nodes: web2)") {
+	if l := checkLine(t, out, "ok", "there"); !strings.Contains(l, "not deployed by this node (nodes: web2, web3)") {
 		t.Errorf("there's line %q", l)
+	}
+	// web3 never registered: a typo or a node to come, said without failing the check.
+	if l := checkLine(t, out, "warn", "node web3"); !strings.Contains(l, "in repos.there.nodes") {
+		t.Errorf("web3's warning %q", l)
+	}
+	if strings.Contains(out, "warn  node web2") {
+		t.Errorf("a warning about web2, which is registered:\n%s", out)
 	}
 	if l := checkLine(t, out, "ok", "here"); !strings.Contains(l, "branch main at") {
 		t.Errorf("here's line %q", l)

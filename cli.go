@@ -8,12 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +46,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	// Inspect reads without creating or migrating anything (a SQLite file is opened
 	// read-only), so check can run beside a gateway, or before the first one starts.
+	// known are the node names a nodes list may use without a warning: this node and the
+	// gateways registered in the database; nil when the database could not be read.
+	var known map[string]bool
 	if e, err := store.Inspect(ctx, cfg.Database()); err != nil {
 		failed++
 		// Where is redacted; the driver's message is scrubbed of the password too, in case.
@@ -52,6 +57,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "ok\tdatabase\t%s %s\tnot created yet (serve creates it)\n", e.Kind, e.Where)
 	} else {
 		fmt.Fprintf(tw, "ok\tdatabase\t%s %s\t%s\n", e.Kind, e.Where, e.Version)
+		known = map[string]bool{cfg.Server.Node: true}
+		for _, n := range e.Nodes {
+			known[n.Name] = true
+		}
 		if len(e.Nodes) == 0 {
 			fmt.Fprintf(tw, "ok\tnodes\tnone yet\tno gateway has started on this database\n")
 		}
@@ -79,6 +88,22 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		// A url may carry user:password, and an error may quote it.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", status, r.Name, r.Path, scrub.Text(detail, r.Token))
+	}
+	// A nodes entry no gateway has registered is a node still to start, or a typo that
+	// leaves repositories without the deploys they expect: said, not counted as a problem.
+	if known != nil {
+		unknown := map[string][]string{}
+		for _, name := range cfg.RepoNames() {
+			for _, n := range cfg.Repos[name].Nodes {
+				if !known[n] {
+					unknown[n] = append(unknown[n], "repos."+name+".nodes")
+				}
+			}
+		}
+		for _, n := range slices.Sorted(maps.Keys(unknown)) {
+			fmt.Fprintf(tw, "warn\tnode %s\tin %s\tno gateway of that name has registered in this database: a typo, or a node not started yet\n",
+				n, strings.Join(unknown[n], ", "))
+		}
 	}
 	// Notification targets, by name and host only: a Slack URL's path is its credential.
 	listTargets := func(targets []notify.Target, where string) {
