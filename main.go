@@ -216,7 +216,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	beatDone := make(chan struct{})
 	go func() {
 		defer close(beatDone)
-		heartbeat(beatCtx, st, node, func() []string { return g.current().DeployedRepoNames() }, logger)
+		heartbeat(beatCtx, node, g.beat, logger)
 	}()
 	defer func() {
 		stopBeat()
@@ -315,9 +315,9 @@ func prune(ctx context.Context, st *store.Store, retention func() time.Duration,
 	}
 }
 
-// heartbeat records every store.HeartbeatEvery that node is alive, with the repositories
-// it deploys now, until ctx ends.
-func heartbeat(ctx context.Context, st *store.Store, node string, repos func() []string, logger *slog.Logger) {
+// heartbeat calls beat every store.HeartbeatEvery, to record that node is alive with the
+// repositories it deploys now, until ctx ends.
+func heartbeat(ctx context.Context, node string, beat func(context.Context) error, logger *slog.Logger) {
 	t := time.NewTicker(store.HeartbeatEvery)
 	defer t.Stop()
 	for {
@@ -327,7 +327,7 @@ func heartbeat(ctx context.Context, st *store.Store, node string, repos func() [
 		case <-t.C:
 		}
 		bctx, cancel := context.WithTimeout(ctx, store.HeartbeatEvery)
-		err := beat(bctx, st, node, repos())
+		err := beat(bctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("heartbeat", "node", node, "err", err)
@@ -335,9 +335,9 @@ func heartbeat(ctx context.Context, st *store.Store, node string, repos func() [
 	}
 }
 
-// beat records that node is alive and deploys repos, registering it again when its row
-// was deleted by hand.
-func beat(ctx context.Context, st *store.Store, node string, repos []string) error {
+// writeBeat records that node is alive and deploys repos, registering it again when its
+// row was deleted by hand.
+func writeBeat(ctx context.Context, st *store.Store, node string, repos []string) error {
 	err := st.Heartbeat(ctx, node, repos)
 	if errors.Is(err, store.ErrNotFound) {
 		err = st.RegisterNode(ctx, node, buildVersion(), repos)

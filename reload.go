@@ -24,8 +24,14 @@ type gateway struct {
 	mgr      *repos.Manager
 	notifier *notify.Notifier
 
-	mu  sync.Mutex // one reload at a time; guards cfg
+	mu  sync.Mutex // one reload at a time; guards cfg and gen
 	cfg *Config
+	gen int // counts the configurations swapped in
+
+	// beatMu orders the writes of this node's repository list (heartbeats, reloads), and
+	// guards written: the gen of the newest list written. Taken after mu, never before.
+	beatMu  sync.Mutex
+	written int
 }
 
 // current returns the configuration in force.
@@ -33,6 +39,22 @@ func (g *gateway) current() *Config {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.cfg
+}
+
+// beat records that this node is alive and the repositories it deploys, for the heartbeat.
+// A reload that wrote a newer list since the configuration was read wins: a heartbeat
+// never puts back the list from before a reload.
+func (g *gateway) beat(ctx context.Context) error {
+	g.mu.Lock()
+	cfg, gen := g.cfg, g.gen
+	g.mu.Unlock()
+	g.beatMu.Lock()
+	defer g.beatMu.Unlock()
+	if gen < g.written {
+		return nil // the reload's write was this beat
+	}
+	g.written = gen
+	return writeBeat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames())
 }
 
 // reload re-reads the configuration file and swaps it in, on SIGHUP or POST
@@ -96,11 +118,16 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		}
 	}
 	g.cfg = cfg
+	g.gen++
 	// The store queues a delivery's deploys for the nodes registered as deploying the
 	// repository: record this node's new list now, not at the next heartbeat (up to
 	// store.HeartbeatEvery away), so a push right after the reload reaches the right nodes.
 	if len(ch.Added)+len(ch.Removed) > 0 {
-		if err := beat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames()); err != nil {
+		g.beatMu.Lock()
+		g.written = g.gen
+		err := writeBeat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames())
+		g.beatMu.Unlock()
+		if err != nil {
 			g.log.Warn("record the repositories this node deploys (the next heartbeat tries again)", "err", err)
 		}
 	}
