@@ -191,7 +191,7 @@ timeout = "2m"
 	ctx := context.Background()
 	// The test's own connections to the file the gateway writes (WAL: a commit is visible
 	// to them at once). Opened after the gateway, which has applied the migrations.
-	st, err := store.Open(ctx, dbPath)
+	st, err := store.Open(ctx, dbPath, store.WithNode("crash-1"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -222,6 +222,18 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		stopBeat()
 		<-beatDone
 	}()
+	// Deploys another node of a fleet queued for this one (PostgreSQL; returns at once on
+	// SQLite).
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		st.WatchQueue(watchCtx, store.QueuePollEvery, mgr.Notify, logger)
+	}()
+	defer func() {
+		stopWatch()
+		<-watchDone
+	}()
 	lockLost := false
 wait:
 	for {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,23 +19,35 @@ import (
 
 // TestNodesListDecidesWorkers drives the real binary as node web1 with two repositories:
 // "here" (nodes = ["web1"]) and "there" (nodes = ["web2"]).
-//   - A push to "there" is verified, recorded and answered 202, but web1 runs no worker for
-//     it: its reconcile is refused with 409 not_deployed_here, nothing is cloned, no
-//     deploy of it runs, and web1 registers only "here" in the nodes table.
+//   - A push to "there" is verified and recorded by web1: on PostgreSQL, where a node web2
+//     that deploys "there" is registered, it is accepted and queues a deploy for web2; on
+//     SQLite (one gateway, no web2) it is ignored with the store's reason. Either way web1
+//     runs no worker for it: its reconcile is refused with 409 not_deployed_here, nothing
+//     is cloned, no deploy of it runs on web1, and web1 registers only "here".
 //   - A reload that adds web1 to there's nodes starts its worker (reconcile answers, a push
 //     deploys it) and registers "there" at once; one that takes web1 out again stops it.
 func TestNodesListDecidesWorkers(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		testNodesListDecidesWorkers(t, `database = "data/hookgate.db"`, nil)
+		testNodesListDecidesWorkers(t, `database = "data/hookgate.db"`, nil, false)
 	})
 	if pgtest.Enabled(t) {
 		t.Run("postgres", func(t *testing.T) {
-			testNodesListDecidesWorkers(t, `database_env = "HG_TEST_DB"`, []string{"HG_TEST_DB=" + pgtest.Database(t)})
+			db := pgtest.Database(t)
+			st, err := store.Open(context.Background(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = st.RegisterNode(context.Background(), "web2", "v0", []string{"there"})
+			st.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			testNodesListDecidesWorkers(t, `database_env = "HG_TEST_DB"`, []string{"HG_TEST_DB=" + db}, true)
 		})
 	}
 }
 
-func testNodesListDecidesWorkers(t *testing.T, database string, env []string) {
+func testNodesListDecidesWorkers(t *testing.T, database string, env []string, web2 bool) {
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +85,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string) {
 				Repos []string
 			}
 		}
-		if code := api(t, http.MethodGet, base+"/api/v1/nodes", token, &out); code != http.StatusOK || len(out.Nodes) != 1 || out.Nodes[0].Name != "web1" {
+		if code := api(t, http.MethodGet, base+"/api/v1/nodes", token, &out); code != http.StatusOK || len(out.Nodes) == 0 || out.Nodes[0].Name != "web1" {
 			t.Fatalf("GET /api/v1/nodes: %d %+v", code, out)
 		}
 		return out.Nodes[0].Repos
@@ -84,8 +97,12 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string) {
 
 	// "there" first, so a worker for it would have had the whole of here's deploy to run.
 	there := deliver(t, addr, "there", "push", "there-1", push, []byte(thereSecret))
-	if there.HTTPStatus != http.StatusAccepted || there.Status != store.DeliveryAccepted {
-		t.Fatalf("push to there (deployed by web2 only): %+v", there)
+	wantStatus := store.DeliveryIgnored // no node that deploys it is registered
+	if web2 {
+		wantStatus = store.DeliveryAccepted
+	}
+	if there.HTTPStatus/100 != 2 || there.Status != wantStatus || (there.DeployID != 0) != web2 {
+		t.Fatalf("push to there (deployed by web2 only): %+v, want %s", there, wantStatus)
 	}
 	here := deliver(t, addr, "here", "push", "here-1", push, []byte(hereSecret))
 	if here.HTTPStatus != http.StatusAccepted {
@@ -96,12 +113,12 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string) {
 	})
 	var got struct {
 		Deliveries []struct {
-			GUID, Signature, Status string
+			GUID, Signature, Status, Reason string
 		}
 	}
 	if code := api(t, http.MethodGet, base+"/api/v1/deliveries?repo=there", token, &got); code != http.StatusOK ||
 		len(got.Deliveries) != 1 || got.Deliveries[0].GUID != "there-1" || got.Deliveries[0].Signature != store.SignatureValid ||
-		got.Deliveries[0].Status != store.DeliveryAccepted {
+		got.Deliveries[0].Status != wantStatus || (!web2 && !strings.Contains(got.Deliveries[0].Reason, "no node deploys this repository")) {
 		t.Fatalf("there's delivery as recorded by web1: %d %+v", code, got)
 	}
 	if code, errCode := reconcile("there"); code != http.StatusConflict || errCode != "not_deployed_here" {
@@ -119,11 +136,11 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string) {
 	if _, err := os.Stat(filepath.Join(dir, "there")); !os.IsNotExist(err) || ran("there") {
 		t.Fatalf("web1 cloned or deployed there, which it does not deploy (stat: %v)", err)
 	}
-	if there.DeployID != 0 {
-		var dp struct{ Status string }
+	if web2 {
+		var dp struct{ Node, Status string }
 		api(t, http.MethodGet, fmt.Sprintf("%s/api/v1/deploys/%d", base, there.DeployID), token, &dp)
-		if dp.Status != store.DeployQueued {
-			t.Fatalf("there's deploy %d is %s on web1; it must wait for a node that deploys there", there.DeployID, dp.Status)
+		if dp.Node != "web2" || dp.Status != store.DeployQueued {
+			t.Fatalf("there's deploy %d: node %q, %s; want web2's, queued (web2 is not running)", there.DeployID, dp.Node, dp.Status)
 		}
 	}
 	if repos := registered(); !slices.Equal(repos, []string{"here"}) {

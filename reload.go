@@ -24,14 +24,11 @@ type gateway struct {
 	mgr      *repos.Manager
 	notifier *notify.Notifier
 
-	mu  sync.Mutex // one reload at a time; guards cfg and gen
+	// mu: one reload at a time, guards cfg. A heartbeat holds it too, from reading the
+	// configuration to writing its repository list, so it never writes back the list from
+	// before a reload after the reload wrote its own.
+	mu  sync.Mutex
 	cfg *Config
-	gen int // counts the configurations swapped in
-
-	// beatMu orders the writes of this node's repository list (heartbeats, reloads), and
-	// guards written: the gen of the newest list written. Taken after mu, never before.
-	beatMu  sync.Mutex
-	written int
 }
 
 // current returns the configuration in force.
@@ -42,19 +39,10 @@ func (g *gateway) current() *Config {
 }
 
 // beat records that this node is alive and the repositories it deploys, for the heartbeat.
-// A reload that wrote a newer list since the configuration was read wins: a heartbeat
-// never puts back the list from before a reload.
 func (g *gateway) beat(ctx context.Context) error {
 	g.mu.Lock()
-	cfg, gen := g.cfg, g.gen
-	g.mu.Unlock()
-	g.beatMu.Lock()
-	defer g.beatMu.Unlock()
-	if gen < g.written {
-		return nil // the reload's write was this beat
-	}
-	g.written = gen
-	return writeBeat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames())
+	defer g.mu.Unlock()
+	return writeBeat(ctx, g.store, g.cfg.Server.Node, g.cfg.DeployedRepoNames())
 }
 
 // reload re-reads the configuration file and swaps it in, on SIGHUP or POST
@@ -89,6 +77,13 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	cfg.Server.Node = old.Server.Node
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
 	cfg.Server.MaxClones = old.Server.MaxClones
+	// The node's repositories first: a delivery to a repository added here must find this
+	// node among those that deploy it once its hook answers. Those it deploys, not every
+	// one it has a hook for (a repository whose nodes list leaves it out).
+	if err := writeBeat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames()); err != nil {
+		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
+		return server.ReloadReport{}, fmt.Errorf("record the node's repositories: %w", err)
+	}
 	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody,
 		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken, Hostnames: cfg.Server.Hostnames}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
@@ -118,19 +113,6 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		}
 	}
 	g.cfg = cfg
-	g.gen++
-	// The store queues a delivery's deploys for the nodes registered as deploying the
-	// repository: record this node's new list now, not at the next heartbeat (up to
-	// store.HeartbeatEvery away), so a push right after the reload reaches the right nodes.
-	if len(ch.Added)+len(ch.Removed) > 0 {
-		g.beatMu.Lock()
-		g.written = g.gen
-		err := writeBeat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames())
-		g.beatMu.Unlock()
-		if err != nil {
-			g.log.Warn("record the repositories this node deploys (the next heartbeat tries again)", "err", err)
-		}
-	}
 	g.log.Info("configuration reloaded", "added", rep.Added, "removed", rep.Removed, "changed", rep.Changed,
 		"workers_started", ch.Added, "workers_stopped", ch.Removed, "notify_targets", len(global)+countTargets(perRepo))
 	if len(rep.RestartRequired) > 0 {

@@ -104,9 +104,14 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 	}
 	c.Origin = head
 	checkoutHead, _, _ := Head(r.Path) // stands for live before the first deploy
-	d, err := m.store.Reconcile(ctx, r.Name, head, checkoutHead, func(live string) string {
-		return fmt.Sprintf("origin %s at %s, live %s: a push was not delivered", r.Branch, short(head), describeLive(live))
-	})
+	why := func(live string) string {
+		if live == "" {
+			// Only queued when another node of the fleet has deployed the repository.
+			return fmt.Sprintf("origin %s at %s, nothing live on this node yet: catching up with the fleet", r.Branch, short(head))
+		}
+		return fmt.Sprintf("origin %s at %s, live %s: a push was not delivered", r.Branch, short(head), short(live))
+	}
+	d, err := m.store.Reconcile(ctx, r.Name, head, checkoutHead, why)
 	if err != nil {
 		return c, err
 	}
@@ -115,7 +120,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 	switch {
 	case d.DeployID != 0:
 		c.DeployID, c.Result = d.DeployID, CheckDeployed
-		c.Reason = fmt.Sprintf("origin %s at %s, live %s: a push was not delivered", r.Branch, short(head), describeLive(d.Live))
+		c.Reason = why(d.Live)
 		m.log.Warn("origin is ahead of what is live; reconcile deploy queued", "repo", r.Name,
 			"origin", short(head), "live", short(d.Live), "deploy_id", d.DeployID)
 		w.notify()

@@ -35,7 +35,10 @@ type writeReq struct {
 	payload  []byte  // d.Payload as stored, nil when there is none
 	encoding string  // of payload
 	buf      *[]byte // from encodeBufs, holding payload; see release
-	err      chan error
+	// others are the deploys d joined beyond d.DeployID, one per other node that deploys
+	// its repository (see prepareDelivery).
+	others []int64
+	err    chan error
 }
 
 func newBatcher(s *Store) *batcher {
@@ -158,7 +161,7 @@ func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
 			*r.d = saved[i]
 		}
 	}
-	st := &batchState{queued: map[string]int64{}}
+	st := newBatchState()
 	if err := b.s.lookUpGUIDs(ctx, tx, st, batch); err != nil {
 		return nil, false
 	}
@@ -200,7 +203,7 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 		return fail(fmt.Errorf("record delivery: lock: %w", err))
 	}
 	saved := make([]Delivery, len(batch))
-	st := &batchState{queued: map[string]int64{}}
+	st := newBatchState()
 	for i, r := range batch {
 		saved[i] = *r.d
 		if len(batch) > 1 {

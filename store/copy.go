@@ -15,7 +15,7 @@ import (
 
 // copyTables are the tables Copy moves, parents before children. A pin is kept: a
 // repository held at a commit stays held after the move.
-var copyTables = []string{"deploys", "deliveries", "delivery_payloads", "notifications", "pins"}
+var copyTables = []string{"deploys", "deliveries", "delivery_payloads", "delivery_deploys", "notifications", "pins"}
 
 // copySequenced are the copied tables whose ids come from a sequence on PostgreSQL.
 var copySequenced = map[string]bool{"deploys": true, "deliveries": true, "notifications": true}
@@ -33,7 +33,7 @@ type Copied struct {
 // Copy moves the whole history of the SQLite database file from into the PostgreSQL
 // database to (a URL), keeping every id: deliveries, payloads, deploys (with their logs),
 // notifications and pins. Both are migrated first. The destination must hold no history yet, and
-// no gateway may run on it (Copy holds the gateway lock while it copies); the copy is one
+// no gateway may run on it (Copy holds a lock that every gateway takes shared while it copies); the copy is one
 // transaction, so a failure leaves the destination as it was.
 func Copy(ctx context.Context, from, to string) (Copied, error) {
 	var c Copied
@@ -56,9 +56,11 @@ func Copy(ctx context.Context, from, to string) (Copied, error) {
 		return c, fmt.Errorf("db copy: %w", err)
 	}
 	defer dst.Close()
-	if err := dst.LockGateway(ctx); err != nil {
+	lock, err := dst.lockDatabase(ctx)
+	if err != nil {
 		return c, fmt.Errorf("db copy: %w", err)
 	}
+	defer lock.Close()
 	if err := src.checkTablesKnown(ctx); err != nil {
 		return c, err
 	}

@@ -95,27 +95,35 @@ const (
 	// unsigned request with a GUID they have seen. The conditions "guid != ''" and
 	// "signature = 'valid'" repeat the partial index's (migration 00006) so SQLite uses it;
 	// without them every insert scans the table.
-	guidSeenSQL = `
-		SELECT count(*), max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
-		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
-		WHERE d.guid = ? AND d.repo = ? AND d.guid != '' AND d.signature = 'valid'`
-	queuedDeploySQL = `SELECT id FROM deploys WHERE repo = ? AND status = 'queued'`
+	//
+	// guidsSeenSQL takes the batch's GUIDs as a JSON array, three times. CROSS JOIN keeps
+	// SQLite's join order, deliveries first: left to itself it starts from every succeeded
+	// deploy, a scan that grows with the history. It answers a row
+	// per earlier delivery (node '', deploy 0), and a row per node whose deploy of one
+	// succeeded: the one a delivery's deploy_id names and those delivery_deploys lists.
+	// lookUpGUIDs keeps the repositories and GUIDs the batch asked about.
+	guidsSeenSQL = `
+		SELECT d.repo, d.guid, '', 0 FROM deliveries d
+		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'
+		UNION ALL
+		SELECT d.repo, d.guid, dp.node, dp.id FROM deliveries d CROSS JOIN deploys dp
+		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'
+		  AND dp.id = d.deploy_id AND dp.status = 'succeeded'
+		UNION ALL
+		SELECT d.repo, d.guid, dp.node, dp.id FROM deliveries d
+		CROSS JOIN delivery_deploys l CROSS JOIN deploys dp
+		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'
+		  AND l.delivery_id = d.id AND dp.id = l.deploy_id AND dp.status = 'succeeded'`
+	queuedDeploySQL = `SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'`
 	newDeploySQL    = `
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, node)
 		VALUES (?, 'queued', ?, ?, ?, ?) RETURNING id`
 	maxDeliveryIDSQL = `SELECT coalesce(max(id), 0) FROM deliveries`
-	// guidsSeenSQL is guidSeenSQL for a whole batch, its GUIDs passed as a JSON array. It
-	// answers per repository and GUID; lookUpGUIDs keeps the pairs the batch asked about.
-	guidsSeenSQL = `
-		SELECT d.repo, d.guid, max(CASE WHEN dp.status = 'succeeded' THEN dp.id END)
-		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
-		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'
-		GROUP BY d.repo, d.guid`
 )
 
 // writeStatements are prepared on the write connection by Open.
 var writeStatements = func() []string {
-	q := []string{guidSeenSQL, guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL, pinSQL}
+	q := []string{guidsSeenSQL, queuedDeploySQL, newDeploySQL, maxDeliveryIDSQL, pinSQL, nodesSQL}
 	for _, n := range insertChunks {
 		q = append(q, insertDeliveriesSQL[n], insertPayloadsSQL[n])
 	}
@@ -124,21 +132,36 @@ var writeStatements = func() []string {
 
 // batchState is what the writer remembers within one batch's transaction.
 type batchState struct {
-	// queued maps a repository to its queued deploy: within the transaction only the
-	// writer can create or claim one, so it is looked up once per repository per batch.
-	queued map[string]int64
+	// queued maps a node and repository to its queued deploy: within the transaction no
+	// one else can create or claim one (the repository's lock, lockRepos, on PostgreSQL),
+	// so each is looked up once per batch.
+	queued map[nodeRepo]int64
 	// seen, when not nil, answers the redelivery lookup for the batch's validly signed
 	// deliveries: each repository and GUID recorded before with a valid signature, with
-	// the succeeded deploy an earlier copy joined (0: none). lookUpGUIDs fills it with one
-	// query; prepareDelivery adds each validly signed delivery of the batch, which is
-	// written whole or not at all (writeEach, a savepoint per delivery, runs without seen).
-	seen map[guidKey]int64
+	// the nodes where a deploy an earlier copy joined succeeded (see guidsSeenSQL).
+	// lookUpGUIDs fills it with one query; prepareDelivery adds each validly signed
+	// delivery of the batch, which is written whole or not at all (writeEach, a savepoint
+	// per delivery, runs without seen and looks each delivery up on its own).
+	seen map[guidKey]deployedOn
 	// pins caches each repository's pin (nil: not pinned) for the batch.
 	pins map[string]*Pin
+	// nodes caches the registered nodes and the repositories each deploys; nil until the
+	// batch's first accepted delivery reads it (see deployTargets).
+	nodes map[string][]string
 }
+
+func newBatchState() *batchState {
+	return &batchState{queued: map[nodeRepo]int64{}}
+}
+
+// nodeRepo names one node's queue of one repository.
+type nodeRepo struct{ node, repo string }
 
 // guidKey is what a redelivery matches: the same GUID sent to the same repository.
 type guidKey struct{ repo, guid string }
+
+// deployedOn maps a node to a succeeded deploy there of an earlier copy of a delivery.
+type deployedOn map[string]int64
 
 // redeliveryCandidate tells whether d takes part in the redelivery lookup: only a
 // delivery whose signature was valid can be, or have, a redelivery.
@@ -148,6 +171,13 @@ func redeliveryCandidate(d *Delivery) bool {
 
 // lookUpGUIDs fills st.seen for batch with one query instead of one per delivery.
 func (s *Store) lookUpGUIDs(ctx context.Context, tx *sql.Tx, st *batchState, batch []*writeReq) error {
+	var err error
+	st.seen, err = s.seenGUIDs(ctx, tx, batch)
+	return err
+}
+
+// seenGUIDs runs guidsSeenSQL for the validly signed deliveries of batch.
+func (s *Store) seenGUIDs(ctx context.Context, tx *sql.Tx, batch []*writeReq) (map[guidKey]deployedOn, error) {
 	guids := make([]string, 0, len(batch))
 	want := make(map[guidKey]bool, len(batch))
 	for _, r := range batch {
@@ -156,33 +186,43 @@ func (s *Store) lookUpGUIDs(ctx context.Context, tx *sql.Tx, st *batchState, bat
 			want[guidKey{r.d.Repo, r.d.GUID}] = true
 		}
 	}
-	st.seen = make(map[guidKey]int64, len(guids))
+	seen := make(map[guidKey]deployedOn, len(guids))
 	if len(guids) == 0 {
-		return nil
+		return seen, nil
 	}
-	arg, err := json.Marshal(guids)
+	b, err := json.Marshal(guids)
 	if err != nil {
-		return fmt.Errorf("record delivery: look up guids: %w", err)
+		return nil, fmt.Errorf("record delivery: look up guids: %w", err)
 	}
-	rows, err := s.query(ctx, tx, guidsSeenSQL, string(arg))
+	arg := string(b)
+	rows, err := s.query(ctx, tx, guidsSeenSQL, arg, arg, arg)
 	if err != nil {
-		return fmt.Errorf("record delivery: look up guids: %w", err)
+		return nil, fmt.Errorf("record delivery: look up guids: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k guidKey
-		var deployedBy sql.NullInt64
-		if err := rows.Scan(&k.repo, &k.guid, &deployedBy); err != nil {
-			return fmt.Errorf("record delivery: look up guids: %w", err)
+		var node string
+		var deployID int64
+		if err := rows.Scan(&k.repo, &k.guid, &node, &deployID); err != nil {
+			return nil, fmt.Errorf("record delivery: look up guids: %w", err)
 		}
-		if want[k] {
-			st.seen[k] = deployedBy.Int64
+		if !want[k] {
+			continue
+		}
+		on := seen[k]
+		if on == nil {
+			on = deployedOn{}
+			seen[k] = on
+		}
+		if deployID != 0 && deployID > on[node] {
+			on[node] = deployID
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("record delivery: look up guids: %w", err)
+		return nil, fmt.Errorf("record delivery: look up guids: %w", err)
 	}
-	return nil
+	return seen, nil
 }
 
 // recordDelivery writes one delivery, as writeEach does after a batch failed.
@@ -194,10 +234,12 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, 
 }
 
 // prepareDelivery does what comes before a delivery's row: the redelivery lookup, and for
-// an accepted delivery its deploy, joined or queued.
+// an accepted delivery its deploys, one per node that deploys the repository (see
+// deployTargets), each joined or queued.
 func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
 	d := r.d
-	deployedBy, err := s.markRedelivery(ctx, tx, st, d)
+	r.others = r.others[:0]
+	done, err := s.markRedelivery(ctx, tx, st, r)
 	if err != nil {
 		return err
 	}
@@ -206,16 +248,31 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 		if err != nil {
 			return fmt.Errorf("record delivery: %w", err)
 		}
+		var targets, pending []string
+		if pin == nil {
+			if targets, err = s.targetsInBatch(ctx, tx, st, d.Repo); err != nil {
+				return fmt.Errorf("record delivery: %w", err)
+			}
+			for _, n := range targets {
+				if done[n] == 0 {
+					pending = append(pending, n)
+				}
+			}
+		}
 		switch {
 		case pin != nil:
 			// Recorded, answered 200, and not deployed: the operator holds the checkout.
 			d.Status = DeliveryIgnored
 			d.HTTPStatus = 200
 			d.Reason = PinnedReason(pin)
-		case deployedBy != 0:
+		case len(targets) == 0:
 			d.Status = DeliveryIgnored
 			d.HTTPStatus = 200
-			d.Reason = fmt.Sprintf("redelivery of a delivery already deployed by deploy %d", deployedBy)
+			d.Reason = noTargetsReason
+		case len(pending) == 0:
+			d.Status = DeliveryIgnored
+			d.HTTPStatus = 200
+			d.Reason = "redelivery of a delivery already deployed by " + describeDeployed(done, targets)
 		default:
 			trigger := TriggerPush
 			switch {
@@ -224,24 +281,63 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 			case d.Redelivery:
 				trigger = TriggerRedelivery
 			}
-			id, ok := st.queued[d.Repo]
-			if !ok {
-				if id, err = s.enqueue(ctx, tx, d.Repo, trigger, d.Ref); err != nil {
-					return err
+			ids := make([]int64, len(pending))
+			for i, n := range pending {
+				k := nodeRepo{n, d.Repo}
+				id, ok := st.queued[k]
+				if !ok {
+					if id, err = s.enqueue(ctx, tx, d.Repo, n, trigger, d.Ref); err != nil {
+						return err
+					}
+					st.queued[k] = id
 				}
-				st.queued[d.Repo] = id
+				ids[i] = id
 			}
-			d.DeployID = id
+			primary := s.primary(pending)
+			d.DeployID = ids[primary]
+			for i, id := range ids {
+				if i != primary {
+					r.others = append(r.others, id)
+				}
+			}
 		}
 	}
 	if k := (guidKey{d.Repo, d.GUID}); st.seen != nil && redeliveryCandidate(d) {
 		if _, ok := st.seen[k]; !ok {
-			// A later copy in the same batch is a redelivery of this one, whose deploy
-			// (queued, if any) has not succeeded.
-			st.seen[k] = 0
+			// A later copy in the same batch is a redelivery of this one, whose deploys
+			// (queued, if any) have not succeeded.
+			st.seen[k] = deployedOn{}
 		}
 	}
 	return nil
+}
+
+// noTargetsReason is why an accepted delivery that no node deploys is ignored.
+const noTargetsReason = "no node deploys this repository: none of the nodes running names it " +
+	"(see [repos.NAME] nodes); a node that starts later catches up through reconcile"
+
+// describeDeployed words the succeeded deploys of the earlier copies of a redelivery on
+// targets: "deploy 7" with one node, "deploys 7 (web1), 8 (web2)" with several.
+func describeDeployed(done deployedOn, targets []string) string {
+	if len(targets) == 1 {
+		return fmt.Sprintf("deploy %d", done[targets[0]])
+	}
+	parts := make([]string, 0, len(targets))
+	for _, n := range targets {
+		parts = append(parts, fmt.Sprintf("%d (%s)", done[n], n))
+	}
+	return "deploys " + strings.Join(parts, ", ")
+}
+
+// primary picks, among a delivery's target nodes, the one whose deploy deliveries.deploy_id
+// names: this gateway's own when it is one, else the first by name.
+func (s *Store) primary(targets []string) int {
+	for i, n := range targets {
+		if n == s.node {
+			return i
+		}
+	}
+	return 0
 }
 
 // insertDeliveries writes the rows of a prepared batch (see prepareDelivery) with
@@ -293,6 +389,27 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*write
 		}
 		rest = rest[n:]
 	}
+	return s.insertLinks(ctx, tx, batch)
+}
+
+// insertLinks records the deploys the batch's deliveries joined beyond the one their
+// deploy_id names: only in a fleet, where a delivery is deployed by several nodes.
+func (s *Store) insertLinks(ctx context.Context, tx *sql.Tx, batch []*writeReq) error {
+	var rows []string
+	var args []any
+	for _, r := range batch {
+		for _, id := range r.others {
+			rows = append(rows, "(?, ?)")
+			args = append(args, r.d.ID, id)
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO delivery_deploys (delivery_id, deploy_id) VALUES `+
+		strings.Join(rows, ", ")), args...); err != nil {
+		return fmt.Errorf("record delivery: deploys: %w", err)
+	}
 	return nil
 }
 
@@ -338,49 +455,46 @@ func multiRowInserts(table, columns string) (map[int]string, int) {
 	return q, cols
 }
 
-// markRedelivery sets d.Redelivery when a validly signed delivery with d's GUID was recorded
-// for d's repository before, and returns the id of a succeeded deploy that an earlier copy
-// joined, if any. A delivery without a valid signature is never a redelivery.
-func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, st *batchState, d *Delivery) (int64, error) {
+// markRedelivery sets d.Redelivery when a validly signed delivery with d's GUID was
+// recorded for d's repository before, and returns the nodes where a deploy an earlier copy
+// joined succeeded. A delivery without a valid signature is never a redelivery.
+func (s *Store) markRedelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) (deployedOn, error) {
+	d := r.d
 	if !redeliveryCandidate(d) {
-		return 0, nil
+		return nil, nil
 	}
-	if st.seen != nil {
-		deployedBy, ok := st.seen[guidKey{d.Repo, d.GUID}]
-		d.Redelivery = ok
-		return deployedBy, nil
+	seen := st.seen
+	if seen == nil {
+		var err error
+		if seen, err = s.seenGUIDs(ctx, tx, []*writeReq{r}); err != nil {
+			return nil, err
+		}
 	}
-	var seen int
-	var deployedBy sql.NullInt64
-	err := s.queryRow(ctx, tx, guidSeenSQL, d.GUID, d.Repo).Scan(&seen, &deployedBy)
-	if err != nil {
-		return 0, fmt.Errorf("record delivery: look up guid: %w", err)
-	}
-	d.Redelivery = seen > 0
-	return deployedBy.Int64, nil
+	done, ok := seen[guidKey{d.Repo, d.GUID}]
+	d.Redelivery = ok
+	return done, nil
 }
 
-// enqueue returns the repository's queued deploy, creating it when there is none. This is
+// enqueue returns node's queued deploy of repo, creating it when there is none. This is
 // the coalescing: everything that arrives while a deploy waits joins it.
-func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, trigger, ref string) (int64, error) {
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, node, trigger, ref string) (int64, error) {
 	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}
 	var id int64
-	err := s.queryRow(ctx, tx, queuedDeploySQL, repo).Scan(&id)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("enqueue deploy: %w", err)
-	}
-	err = s.queryRow(ctx, tx, newDeploySQL, repo, trigger, ref, s.now(), s.node).Scan(&id)
+	err := s.queryRow(ctx, tx, queuedDeploySQL, node, repo).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		// PostgreSQL: another gateway's transaction queued one meanwhile, which the
-		// repository's lock (lockRepos) makes rare; that deploy is the one to join.
-		err = s.queryRow(ctx, tx, queuedDeploySQL, repo).Scan(&id)
+		err = s.queryRow(ctx, tx, newDeploySQL, repo, trigger, ref, s.now(), node).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			// PostgreSQL: another gateway's transaction queued one meanwhile, which the
+			// repository's lock (lockRepos) makes rare; that deploy is the one to join.
+			err = s.queryRow(ctx, tx, queuedDeploySQL, node, repo).Scan(&id)
+		}
 	}
 	if err != nil {
+		return 0, fmt.Errorf("enqueue deploy: %w", err)
+	}
+	if err := s.wakeNode(ctx, tx, node, repo); err != nil {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}
 	return id, nil
@@ -448,5 +562,9 @@ func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
 		}
 	}
 	d.Payload = payload
-	return d, nil
+	one := []Delivery{d}
+	if err := s.attachDeployRefs(ctx, one); err != nil {
+		return Delivery{}, fmt.Errorf("get delivery %d: %w", id, err)
+	}
+	return one[0], nil
 }

@@ -9,11 +9,14 @@ import (
 
 const claimDeploySQL = `
 	UPDATE deploys SET status = 'running', started_at = ?
-	WHERE repo = ? AND status = 'queued'
+	WHERE node = ? AND repo = ? AND status = 'queued'
+	  AND NOT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')
 	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`
 
-// ClaimDeploy moves repo's queued deploy to running and returns it, or ErrNotFound when
-// nothing is queued. The conditional update is the claim: two claimers can never both win.
+// ClaimDeploy moves this node's queued deploy of repo to running and returns it, or
+// ErrNotFound when nothing is queued (or, which the node's one worker per repository never
+// lets happen, a deploy of repo is already running on this node). The conditional update
+// is the claim: two claimers can never both win.
 func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -21,7 +24,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	}
 	defer tx.Rollback()
 	var dp Deploy
-	err = tx.QueryRowContext(ctx, s.sql(claimDeploySQL), s.now(), repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
+	err = tx.QueryRowContext(ctx, s.sql(claimDeploySQL), s.now(), s.node, repo, s.node, repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
 		&dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt, &dp.Reason, &dp.Target)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)
@@ -30,8 +33,8 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, err)
 	}
 	err = tx.QueryRowContext(ctx, s.sql(`
-		SELECT guid FROM deliveries WHERE deploy_id = ? ORDER BY id DESC LIMIT 1`),
-		dp.ID).Scan(&dp.DeliveryGUID)
+		SELECT guid FROM deliveries WHERE id = (SELECT max(id) FROM (`+deployDeliveriesSQL+`) l)`),
+		dp.ID, dp.ID).Scan(&dp.DeliveryGUID)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
 	}
@@ -57,6 +60,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 		return Deploy{}, fmt.Errorf("claim deploy %d: commit: %w", dp.ID, err)
 	}
 	dp.QueuedAt, dp.StartedAt = dp.QueuedAt.UTC(), dp.StartedAt.UTC()
+	dp.Node = s.node
 	return dp, nil
 }
 
@@ -85,11 +89,11 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 		return fmt.Errorf("finish deploy %d: %w", id, err)
 	}
 	defer tx.Rollback()
-	var repo string
+	var repo, node string
 	err = tx.QueryRowContext(ctx, s.sql(`
 		UPDATE deploys SET status = ?, from_commit = ?, to_commit = ?, error = ?, log = ?, finished_at = ?
-		WHERE id = ? AND status = 'running' RETURNING repo`),
-		r.Status, r.FromCommit, r.ToCommit, r.Error, r.Log, s.now(), id).Scan(&repo)
+		WHERE id = ? AND status = 'running' RETURNING repo, node`),
+		r.Status, r.FromCommit, r.ToCommit, r.Error, r.Log, s.now(), id).Scan(&repo, &node)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("finish deploy %d: not running: %w", id, ErrConflict)
 	}
@@ -97,7 +101,7 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 		return fmt.Errorf("finish deploy %d: %w", id, err)
 	}
 	if r.Status == DeployInterrupted {
-		if _, err := s.enqueue(ctx, tx, repo, TriggerRecovery, ""); err != nil {
+		if _, err := s.enqueue(ctx, tx, repo, node, TriggerRecovery, ""); err != nil {
 			return fmt.Errorf("finish deploy %d: %w", id, err)
 		}
 	}
@@ -107,18 +111,26 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	return nil
 }
 
-// InterruptRunning marks every running deploy interrupted with reason and queues its
-// repository again. Called at start-up (deploys cut off by a crash) and at the end of a
-// shutdown (deploys that did not finish in time). It returns the repositories re-queued.
+// InterruptRunning marks every deploy running on this node interrupted with reason and
+// queues its repository again on this node. Called at start-up (deploys cut off by a
+// crash) and at the end of a shutdown (deploys that did not finish in time). Deploys
+// queued or running under no node's name (recorded before deploys named their node) are
+// taken as this node's first. It returns the repositories re-queued.
 func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	defer tx.Rollback()
+	if s.node != "" {
+		if _, err := tx.ExecContext(ctx, s.sql(`
+			UPDATE deploys SET node = ? WHERE node = '' AND status IN ('queued', 'running')`), s.node); err != nil {
+			return nil, fmt.Errorf("interrupt running deploys: adopt unnamed deploys: %w", err)
+		}
+	}
 	rows, err := tx.QueryContext(ctx, s.sql(`
 		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
-		WHERE status = 'running' RETURNING repo`), reason, s.now())
+		WHERE node = ? AND status = 'running' RETURNING repo`), reason, s.now(), s.node)
 	if err != nil {
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
@@ -130,7 +142,7 @@ func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, 
 		return nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	for _, repo := range repos {
-		if _, err := s.enqueue(ctx, tx, repo, TriggerRecovery, ""); err != nil {
+		if _, err := s.enqueue(ctx, tx, repo, s.node, TriggerRecovery, ""); err != nil {
 			return nil, fmt.Errorf("interrupt running deploys: %w", err)
 		}
 	}
@@ -140,10 +152,10 @@ func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, 
 	return repos, nil
 }
 
-// QueuedRepos lists the repositories that have a deploy waiting.
+// QueuedRepos lists the repositories that have a deploy waiting for this node.
 func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
 	rows, err := s.rdb.QueryContext(ctx,
-		s.sql(`SELECT repo FROM deploys WHERE status = 'queued' ORDER BY id`))
+		s.sql(`SELECT repo FROM deploys WHERE node = ? AND status = 'queued' ORDER BY id`), s.node)
 	if err != nil {
 		return nil, fmt.Errorf("list queued repositories: %w", err)
 	}
@@ -154,14 +166,20 @@ func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
 	return repos, nil
 }
 
-// EnqueueManual queues a deploy of repo that no delivery asked for, or returns the one
-// already queued. A pinned repository refuses with ErrPinned.
+// EnqueueManual queues a deploy of repo that no delivery asked for on every node that
+// deploys it, or joins the ones already queued, and returns this node's (or, when this
+// node does not deploy repo, the first node's). A pinned repository refuses with
+// ErrPinned.
 func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
 	}
 	defer tx.Rollback()
+	// Before the pin: the delivery writer reads pins under the same lock.
+	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
 	pin, err := s.pinOf(ctx, tx, repo)
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
@@ -169,14 +187,14 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 	if pin != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy of %s: pinned at %s: %w", repo, short(pin.Commit), ErrPinned)
 	}
-	id, err := s.enqueue(ctx, tx, repo, TriggerManual, "")
+	ids, primary, err := s.fanOut(ctx, tx, repo, TriggerManual, "")
 	if err != nil {
-		return Deploy{}, err
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: commit: %w", err)
 	}
-	return s.Deploy(ctx, id)
+	return s.Deploy(ctx, ids[primary])
 }
 
 const deployColumns = `id, repo, status, triggered_by, ref, from_commit, to_commit, queued_at,
@@ -216,7 +234,7 @@ func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
 
 func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error) {
 	rows, err := s.rdb.QueryContext(ctx,
-		s.sql(`SELECT id FROM deliveries WHERE deploy_id = ? ORDER BY id`), deployID)
+		s.sql(`SELECT id FROM (`+deployDeliveriesSQL+`) l ORDER BY id`), deployID, deployID)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
 	}
@@ -231,6 +249,12 @@ func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error
 	}
 	return ids, rows.Err()
 }
+
+// deployDeliveriesSQL selects (as id) the deliveries that joined the deploy its two
+// parameters name (the same id twice): those whose deploy_id names it, and those that
+// delivery_deploys links to it.
+const deployDeliveriesSQL = `SELECT id FROM deliveries WHERE deploy_id = ?
+	UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = ?`
 
 func scanStrings(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()

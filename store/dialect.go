@@ -39,12 +39,13 @@ var pgStatements = map[string]string{
 	// instead of waiting; the delivery's commit wakes the worker again.
 	claimDeploySQL: `
 	UPDATE deploys SET status = 'running', started_at = ?
-	WHERE id = (SELECT id FROM deploys WHERE repo = ? AND status = 'queued' FOR UPDATE SKIP LOCKED)
+	WHERE id = (SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued' FOR UPDATE SKIP LOCKED)
+	  AND NOT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')
 	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`,
 	// A queued deploy that another transaction inserted meanwhile wins; enqueue then
 	// looks it up again.
 	newDeploySQL: strings.Replace(newDeploySQL, `RETURNING id`,
-		`ON CONFLICT (repo) WHERE status = 'queued' DO NOTHING RETURNING id`, 1),
+		`ON CONFLICT (node, repo) WHERE status = 'queued' DO NOTHING RETURNING id`, 1),
 }
 
 // sql returns q in the store's dialect.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,8 +11,8 @@ import (
 	"github.com/hookgate/hookgate/internal/testkit"
 )
 
-// TestGatewayLock: on PostgreSQL one gateway holds a database; a second is refused at
-// once, and takes over as soon as the first closes. When the first's lock connection is
+// TestGatewayLock: on PostgreSQL one gateway holds a node's name in a database; a second
+// with the same name is refused at once, and takes over as soon as the first closes. When the first's lock connection is
 // cut, it takes the lock again on a new one; if another gateway was quicker, the first is
 // told through GatewayLockLost.
 func TestGatewayLock(t *testing.T) {
@@ -20,7 +21,7 @@ func TestGatewayLock(t *testing.T) {
 	lockCheckEvery = 50 * time.Millisecond
 	t.Cleanup(func() { lockCheckEvery = old })
 	ctx := context.Background()
-	a, b := openAt(t, url), openAt(t, url)
+	a, b := openNode(t, url, "web1"), openNode(t, url, "web1")
 	if err := a.LockGateway(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,8 @@ func TestGatewayLock(t *testing.T) {
 	holder := func() int {
 		t.Helper()
 		var pid int
-		err := b.rdb.QueryRowContext(ctx, `SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted`).Scan(&pid)
+		err := b.rdb.QueryRowContext(ctx, `SELECT coalesce(max(pid), 0) FROM pg_locks
+			WHERE locktype = 'advisory' AND granted AND classid::bigint = $1`, gatewayLockClass).Scan(&pid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +66,7 @@ func TestGatewayLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if _, err := other.ExecContext(ctx, `SELECT pg_terminate_backend($1), pg_advisory_lock($2, hashtext('gateway'))`,
+	if _, err := other.ExecContext(ctx, `SELECT pg_terminate_backend($1), pg_advisory_lock($2, hashtext('web1'))`,
 		pid, gatewayLockClass); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func TestGatewayLock(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a was not told it lost the lock")
 	}
-	if _, err := other.ExecContext(ctx, `SELECT pg_advisory_unlock($1, hashtext('gateway'))`, gatewayLockClass); err != nil {
+	if _, err := other.ExecContext(ctx, `SELECT pg_advisory_unlock($1, hashtext('web1'))`, gatewayLockClass); err != nil {
 		t.Fatal(err)
 	}
 	// A gateway that closes frees the database for the next at once.
@@ -84,8 +86,54 @@ func TestGatewayLock(t *testing.T) {
 		t.Fatalf("after the other session let go: %v", err)
 	}
 	b.Close()
-	c := openAt(t, url)
+	c := openNode(t, url, "web1")
 	if err := c.LockGateway(ctx); err != nil {
 		t.Fatalf("after b closed: %v", err)
 	}
+}
+
+// TestFleetLocks: gateways with different node names share a database; db copy into it is
+// refused while any of them runs, and a gateway cannot start while a copy runs.
+func TestFleetLocks(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	web1, web2, again := openNode(t, url, "web1"), openNode(t, url, "web2"), openNode(t, url, "web2")
+	if err := web1.LockGateway(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := web2.LockGateway(ctx); err != nil {
+		t.Fatalf("a second node beside the first: %v", err)
+	}
+	err := again.LockGateway(ctx)
+	if !errors.Is(err, ErrGatewayRunning) || !strings.Contains(err.Error(), `"web2"`) {
+		t.Fatalf("web2 twice: %v, want ErrGatewayRunning naming web2", err)
+	}
+	// The refused gateway let go of everything: once the two stop, the database is free.
+	copier := openAt(t, url)
+	if conn, err := copier.lockDatabase(ctx); err == nil {
+		conn.Close()
+		t.Fatal("db copy's lock was granted while two gateways run")
+	}
+	web1.Close()
+	web2.Close()
+	conn, err := copier.lockDatabase(ctx)
+	if err != nil {
+		t.Fatalf("db copy's lock once the gateways stopped (the refused one still holding a share?): %v", err)
+	}
+	defer conn.Close()
+	late := openNode(t, url, "web3")
+	if err := late.LockGateway(ctx); !errors.Is(err, ErrGatewayRunning) || !strings.Contains(err.Error(), "db copy") {
+		t.Fatalf("a gateway starting during db copy: %v", err)
+	}
+}
+
+// openNode opens database as the gateway named node.
+func openNode(t *testing.T, database, node string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), database, WithNode(node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

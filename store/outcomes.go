@@ -118,10 +118,11 @@ func (s *Store) Unpin(ctx context.Context, repo string) (bool, error) {
 	return n > 0, nil
 }
 
-// EnqueueRollback pins repo at commit and queues a deploy that moves the checkout there,
-// in one transaction. A deploy already queued becomes the rollback (the deliveries that
-// joined it stay with it): only one deploy per repository waits, and the pin means the
-// branch head it stood for is not to be deployed.
+// EnqueueRollback pins repo at commit and queues, on every node that deploys repo, a
+// deploy that moves the checkout there, in one transaction; it returns this node's (or the
+// first node's, see EnqueueManual). A deploy already queued on a node becomes its rollback
+// (the deliveries that joined it stay with it): only one deploy per node and repository
+// waits, and the pin means the branch head it stood for is not to be deployed.
 func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string) (Deploy, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -135,19 +136,21 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 	if _, err := s.setPin(ctx, tx, repo, commit, PinnedByRollback); err != nil {
 		return Deploy{}, err
 	}
-	id, err := s.enqueue(ctx, tx, repo, TriggerRollback, "")
+	ids, primary, err := s.fanOut(ctx, tx, repo, TriggerRollback, "")
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.sql(`
-		UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?
-		WHERE id = ? AND status = 'queued'`), TriggerRollback, commit, reason, id); err != nil {
-		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, s.sql(`
+			UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?
+			WHERE id = ? AND status = 'queued'`), TriggerRollback, commit, reason, id); err != nil {
+			return Deploy{}, fmt.Errorf("queue rollback: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return Deploy{}, fmt.Errorf("queue rollback: commit: %w", err)
 	}
-	return s.Deploy(ctx, id)
+	return s.Deploy(ctx, ids[primary])
 }
 
 // PreviousCommit returns the to_commit of the newest succeeded deploy before the live one
@@ -178,13 +181,15 @@ type Drift struct {
 	DeployID int64  // the reconcile deploy queued, 0 when none
 }
 
-// Reconcile queues a deploy with trigger "reconcile" when origin (origin's branch head, a
-// full hash) differs from the live commit and from the newest deploy's to_commit, nothing
-// is queued or running, and repo is not pinned; all checked in the transaction that
-// queues, so a push or a pin arriving meanwhile cannot race it. checkoutHead stands for
-// the live commit when no deploy has succeeded yet; with neither, nothing is queued (a
-// repository not cloned yet is cloned by its first push or manual deploy). reason words the deploy's reason from
-// the live commit.
+// Reconcile queues a deploy of repo on this node with trigger "reconcile" when origin
+// (origin's branch head, a full hash) differs from this node's live commit and from its
+// newest deploy's to_commit, nothing is queued or running on this node, and repo is not
+// pinned; all checked in the transaction that queues, so a push or a pin arriving
+// meanwhile cannot race it. checkoutHead stands for the live commit when no deploy has
+// succeeded on this node yet. With neither, nothing is queued (a repository not cloned yet
+// is cloned by its first push or manual deploy), unless another node of the fleet has
+// deployed repo: this node joined late, or was away, and catches up. reason words the
+// deploy's reason from the live commit ("" when there is none).
 func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string, reason func(live string) string) (Drift, error) {
 	var d Drift
 	tx, err := s.wdb.BeginTx(ctx, nil)
@@ -202,14 +207,14 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	}
 	var busy int
 	if err := tx.QueryRowContext(ctx, s.sql(`
-		SELECT count(*) FROM deploys WHERE repo = ? AND status IN ('queued', 'running')`),
-		repo).Scan(&busy); err != nil {
+		SELECT count(*) FROM deploys WHERE node = ? AND repo = ? AND status IN ('queued', 'running')`),
+		s.node, repo).Scan(&busy); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	d.Busy = busy > 0
 	err = tx.QueryRowContext(ctx, s.sql(`
-		SELECT to_commit FROM deploys WHERE repo = ? AND status = 'succeeded'
-		ORDER BY id DESC LIMIT 1`), repo).Scan(&d.Live)
+		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
+		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Live)
 	if errors.Is(err, sql.ErrNoRows) {
 		d.Live, err = checkoutHead, nil
 	}
@@ -217,15 +222,27 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	err = tx.QueryRowContext(ctx, s.sql(`
-		SELECT to_commit FROM deploys WHERE repo = ? AND status != 'queued'
-		ORDER BY id DESC LIMIT 1`), repo).Scan(&d.Newest)
+		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
+		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Newest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
-	// Nothing live (never deployed, no checkout yet): there is nothing to drift from;
-	// the first push or manual deploy clones it.
-	if d.Live == "" || origin == d.Live || origin == d.Newest || d.Busy || d.Pin != nil {
+	if origin == d.Live || origin == d.Newest || d.Busy || d.Pin != nil {
 		return d, nil
+	}
+	if d.Live == "" {
+		// Nothing live here (never deployed, no checkout yet): there is nothing to drift
+		// from, and the first push or manual deploy clones it; unless the repository is
+		// live on another node, which this one must catch up with.
+		var elsewhere int
+		if err := tx.QueryRowContext(ctx, s.sql(`
+			SELECT count(*) FROM deploys WHERE repo = ? AND node != ? AND status = 'succeeded'`),
+			repo, s.node).Scan(&elsewhere); err != nil {
+			return d, fmt.Errorf("reconcile %s: %w", repo, err)
+		}
+		if elsewhere == 0 {
+			return d, nil
+		}
 	}
 	err = tx.QueryRowContext(ctx, s.sql(`
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason, node)

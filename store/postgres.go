@@ -53,7 +53,7 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{wdb: db, rdb: db, pg: true, prepared: prepared{},
+	s := &Store{wdb: db, rdb: db, pg: true, pgConfig: cfg, prepared: prepared{},
 		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 	s.batch = newBatcher(s)
 	return s, nil
@@ -97,19 +97,28 @@ func Redact(database string) string {
 	return u.String()
 }
 
-// ErrGatewayRunning means another gateway holds the database (see LockGateway).
-var ErrGatewayRunning = errors.New("another hookgate gateway is running on this PostgreSQL database " +
-	"(several gateways on one database, a fleet, are not supported yet)")
+// ErrGatewayRunning means a gateway with the same node name ([server] node) holds the
+// database (see LockGateway), or a db copy into it is running.
+var ErrGatewayRunning = errors.New("a hookgate gateway with this node name is already running on this database")
 
-// gatewayLockClass is the first key of the gateway's advisory lock ("hg", then 2).
-const gatewayLockClass = 0x68670002
+// errCopyRunning is why a gateway cannot start while db copy fills its database.
+var errCopyRunning = errors.New("hookgate db copy is filling this database")
 
-// LockGateway makes this process the one gateway that works the database's queue, or fails
-// at once with ErrGatewayRunning. Two gateways on one queue would each deploy every
-// repository and interrupt each other's deploys at start-up. On PostgreSQL it is a
-// session-level advisory lock held by a connection of this process's own until Close: a
-// gateway killed even with SIGKILL loses its connection, the server releases the lock, and
-// a restart succeeds at once, with no lease to wait out. On SQLite it does nothing.
+// Advisory lock keys: the first is the class, "hg" in ASCII then a number.
+const (
+	// gatewayLockClass: one lock per node name, held by the node's gateway.
+	gatewayLockClass = 0x68670002
+	// fleetLockClass: every gateway holds it shared; db copy takes it exclusive.
+	fleetLockClass = 0x68670003
+)
+
+// LockGateway makes this process the one gateway named by the store's node (WithNode)
+// that works the database, or fails at once with ErrGatewayRunning: two processes of one
+// node would claim the same deploys and interrupt each other's at start-up. Gateways with
+// other names run beside it (a fleet). On PostgreSQL it is a session-level advisory lock
+// on the name, held by a connection of this process's own until Close: a gateway killed
+// even with SIGKILL loses its connection, the server releases the lock, and a restart
+// succeeds at once, with no lease to wait out. On SQLite it does nothing.
 //
 // If that connection dies while the gateway runs (the server restarted, a network cut),
 // the lock goes with it: the store takes it again on a new connection, and if another
@@ -138,15 +147,49 @@ func (s *Store) takeGatewayLock(ctx context.Context) (*sql.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock gateway: %w", err)
 	}
-	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`,
-		gatewayLockClass, "gateway").Scan(&got); err != nil {
+	var fleet, node bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1, 0)`,
+		fleetLockClass).Scan(&fleet); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("lock gateway: %w", err)
 	}
+	if !fleet {
+		conn.Close()
+		return nil, fmt.Errorf("%w: %w", ErrGatewayRunning, errCopyRunning)
+	}
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`,
+		gatewayLockClass, s.node).Scan(&node); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lock gateway: %w", err)
+	}
+	if !node {
+		// The connection goes back to the pool, its session open: let go of the shared
+		// lock, or db copy would wait for this pool's end.
+		_, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock_shared($1, 0)`, fleetLockClass)
+		conn.Close()
+		if err != nil {
+			return nil, fmt.Errorf("lock gateway: %w", err)
+		}
+		return nil, fmt.Errorf("%w (node %q)", ErrGatewayRunning, s.node)
+	}
+	return conn, nil
+}
+
+// lockDatabase makes this process the only one working the database, for db copy: no
+// gateway of any name may run while it holds the returned connection, and none may start.
+func (s *Store) lockDatabase(ctx context.Context) (*sql.Conn, error) {
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock database: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, 0)`, fleetLockClass).Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lock database: %w", err)
+	}
 	if !got {
 		conn.Close()
-		return nil, ErrGatewayRunning
+		return nil, errors.New("a hookgate gateway is running on this database: stop every gateway on it first")
 	}
 	return conn, nil
 }

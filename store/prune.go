@@ -17,8 +17,9 @@ type Pruned struct {
 }
 
 // Prune deletes deliveries received before cutoff, notifications sent before it, and
-// finished deploys (with their logs) that ended before it. Each repository's newest deploy and newest succeeded deploy are
-// kept whatever their age: they say what is live.
+// finished deploys (with their logs) that ended before it. Each node's newest deploy and
+// newest succeeded deploy of each repository are kept whatever their age: they say what is
+// live there.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
 	var p Pruned
 	cutoff = cutoff.UTC()
@@ -47,8 +48,8 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
 		n, err := s.pruneChunk(ctx, `DELETE FROM deploys WHERE id IN (
 			SELECT id FROM deploys
 			WHERE status IN ('succeeded', 'failed', 'interrupted') AND finished_at < ?
-			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status != 'queued' GROUP BY repo)
-			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status = 'succeeded' GROUP BY repo)
+			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status != 'queued' GROUP BY node, repo)
+			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status = 'succeeded' GROUP BY node, repo)
 			ORDER BY id LIMIT ?)`, cutoff, pruneChunk)
 		if err != nil {
 			return p, fmt.Errorf("prune deploys: %w", err)

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -95,7 +97,10 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 	}
 	if f.Status != "" {
 		if isOneOf(f.Status, DeployStatuses) {
-			w.add("d.deploy_id IN (SELECT id FROM deploys WHERE status = ?)", f.Status)
+			// Any of its deploys: the one deploy_id names, or another node's.
+			w.add(`(d.deploy_id IN (SELECT id FROM deploys WHERE status = ?) OR d.id IN (
+				SELECT l.delivery_id FROM delivery_deploys l JOIN deploys x ON x.id = l.deploy_id WHERE x.status = ?))`,
+				f.Status, f.Status)
 		} else {
 			w.add("d.status = ?", f.Status)
 		}
@@ -145,7 +150,53 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 	if reverse {
 		flip(out)
 	}
+	if err := s.attachDeployRefs(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// attachDeployRefs adds to each delivery's Deploys the deploys it joined beyond the one
+// its DeployID names (other nodes' deploys, in a fleet), with one query, and sorts them by
+// node.
+func (s *Store) attachDeployRefs(ctx context.Context, ds []Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*Delivery, len(ds))
+	ph := make([]string, len(ds))
+	args := make([]any, len(ds))
+	for i := range ds {
+		byID[ds[i].ID] = &ds[i]
+		ph[i], args[i] = "?", ds[i].ID
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT l.delivery_id, dp.node, dp.id, dp.status
+		FROM delivery_deploys l JOIN deploys dp ON dp.id = l.deploy_id
+		WHERE l.delivery_id IN (`+strings.Join(ph, ",")+`)`), args...)
+	if err != nil {
+		return fmt.Errorf("deploys of deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var ref DeployRef
+		if err := rows.Scan(&id, &ref.Node, &ref.ID, &ref.Status); err != nil {
+			return fmt.Errorf("deploys of deliveries: %w", err)
+		}
+		d := byID[id]
+		d.Deploys = append(d.Deploys, ref)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("deploys of deliveries: %w", err)
+	}
+	for i := range ds {
+		if len(ds[i].Deploys) > 1 {
+			slices.SortFunc(ds[i].Deploys, func(a, b DeployRef) int {
+				return cmp.Or(strings.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
+			})
+		}
+	}
+	return nil
 }
 
 // ListDeploys returns one page of deploys, newest first, each with its delivery ids (but
@@ -214,8 +265,10 @@ func (s *Store) attachDeliveryIDs(ctx context.Context, deploys []Deploy) error {
 		byID[deploys[i].ID] = &deploys[i]
 		ph[i], args[i] = "?", deploys[i].ID
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+
-		strings.Join(ph, ",")+`) ORDER BY id`), args...)
+	in := strings.Join(ph, ",")
+	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+in+`)
+		UNION ALL SELECT deploy_id, delivery_id FROM delivery_deploys WHERE deploy_id IN (`+in+`)
+		ORDER BY 2`), append(args, args...)...)
 	if err != nil {
 		return fmt.Errorf("list deploys: delivery ids: %w", err)
 	}
@@ -262,8 +315,8 @@ func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
 		return st, err
 	}
 	if st.Queued != nil {
-		if err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT count(*) FROM deliveries WHERE deploy_id = ?`),
-			st.Queued.ID).Scan(&st.Pending); err != nil {
+		if err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT count(*) FROM (`+deployDeliveriesSQL+`) l`),
+			st.Queued.ID, st.Queued.ID).Scan(&st.Pending); err != nil {
 			return st, fmt.Errorf("state of %s: %w", repo, err)
 		}
 	}

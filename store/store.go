@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 
@@ -29,6 +30,8 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrPinned means the repository is pinned, so the operation would move it.
 	ErrPinned = errors.New("repository is pinned")
+	// ErrNoNode means no running node deploys the repository, so nothing can be queued.
+	ErrNoNode = errors.New(noTargetsReason)
 )
 
 // Store is the database: a SQLite file or a PostgreSQL database. On SQLite writes go
@@ -39,7 +42,10 @@ type Store struct {
 	wdb *sql.DB
 	rdb *sql.DB
 	pg  bool // PostgreSQL, else SQLite; see dialect.go
-	now func() time.Time
+	// pgConfig is how to connect to PostgreSQL, for connections outside the pool (the
+	// listener of WatchQueue).
+	pgConfig *pgx.ConnConfig
+	now      func() time.Time
 	// node is the gateway's name ([server] node), recorded on every deploy the store
 	// creates; "" (WithNode not given) names none.
 	node string
@@ -223,7 +229,12 @@ func (s *Store) Close() error {
 		<-s.lockDone
 	}
 	if held := s.heldConn(); held != nil {
-		// Closing the pool below ends the session and with it the lock.
+		// Closing the pool below ends the session and with it the locks, but the server
+		// lets go of them only once the session's process has ended: let go now, so a
+		// gateway or db copy started right after this one stopped finds them free.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = held.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`)
+		cancel()
 		held.Close()
 	}
 	if s.rdb == s.wdb {

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A fleet is several gateways ("nodes", [server] node) on one PostgreSQL database. Each
+// registers the repositories it deploys (RegisterNode, Heartbeat); a delivery recorded by
+// any of them becomes one queued deploy per node that deploys its repository, coalesced
+// per node and repository, and each node claims only its own (ClaimDeploy). A node is
+// woken for a deploy another node queued through LISTEN/NOTIFY (WatchQueue), with a poll
+// of its queue as the fallback. SQLite has one gateway, which is its only node.
+
+// nodesSQL reads the registered nodes and the repositories each deploys.
+const nodesSQL = `SELECT name, repos FROM nodes`
+
+// targetsInBatch is deployTargets for the delivery writer, which reads the nodes once per
+// batch.
+func (s *Store) targetsInBatch(ctx context.Context, tx *sql.Tx, st *batchState, repo string) ([]string, error) {
+	if st.nodes == nil {
+		nodes, err := s.readNodes(ctx, func(ctx context.Context, q string) (*sql.Rows, error) {
+			return s.query(ctx, tx, q)
+		})
+		if err != nil {
+			return nil, err
+		}
+		st.nodes = nodes
+	}
+	return s.targetsAmong(st.nodes, repo), nil
+}
+
+// deployTargets returns, sorted, the nodes that deploy repo: the registered nodes whose
+// repositories include it. On SQLite that is this gateway only (one gateway per file; a
+// node registered in the file by an earlier name is not running). A store whose own node
+// never registered (used on its own, as tests and tools do) deploys every repository.
+func (s *Store) deployTargets(ctx context.Context, tx *sql.Tx, repo string) ([]string, error) {
+	nodes, err := s.readNodes(ctx, func(ctx context.Context, q string) (*sql.Rows, error) {
+		return tx.QueryContext(ctx, s.sql(q))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.targetsAmong(nodes, repo), nil
+}
+
+func (s *Store) readNodes(ctx context.Context, query func(context.Context, string) (*sql.Rows, error)) (map[string][]string, error) {
+	rows, err := query(ctx, nodesSQL)
+	if err != nil {
+		return nil, fmt.Errorf("read nodes: %w", err)
+	}
+	defer rows.Close()
+	nodes := map[string][]string{}
+	for rows.Next() {
+		var name, list string
+		if err := rows.Scan(&name, &list); err != nil {
+			return nil, fmt.Errorf("read nodes: %w", err)
+		}
+		var repos []string
+		if err := json.Unmarshal([]byte(list), &repos); err != nil {
+			return nil, fmt.Errorf("read nodes: repos of %s: %w", name, err)
+		}
+		nodes[name] = repos
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read nodes: %w", err)
+	}
+	return nodes, nil
+}
+
+func (s *Store) targetsAmong(nodes map[string][]string, repo string) []string {
+	var out []string
+	for name, repos := range nodes {
+		if (s.pg || name == s.node) && slices.Contains(repos, repo) {
+			out = append(out, name)
+		}
+	}
+	if _, ok := nodes[s.node]; !ok {
+		out = append(out, s.node)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fanOut queues, or joins, a deploy of repo on every node that deploys it, in tx, and
+// returns their ids in the nodes' order and the index of the primary one (see primary).
+// No node deploying repo is ErrNoNode.
+func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, repo, trigger, ref string) ([]int64, int, error) {
+	targets, err := s.deployTargets(ctx, tx, repo)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(targets) == 0 {
+		return nil, 0, fmt.Errorf("%s: %w", repo, ErrNoNode)
+	}
+	ids := make([]int64, len(targets))
+	for i, n := range targets {
+		if ids[i], err = s.enqueue(ctx, tx, repo, n, trigger, ref); err != nil {
+			return nil, 0, err
+		}
+	}
+	return ids, s.primary(targets), nil
+}
+
+// queueChannel is the PostgreSQL notification channel on which a node learns that a deploy
+// was queued for it; the payload is "node repo".
+const queueChannel = "hookgate_deploys"
+
+// wakeNode tells node, when it is another gateway, that a deploy of repo is queued for
+// it: on PostgreSQL the notification goes out when tx commits (and one identical
+// notification per transaction is sent once). This gateway's own workers are woken by its
+// caller, in the process.
+func (s *Store) wakeNode(ctx context.Context, tx *sql.Tx, node, repo string) error {
+	if !s.pg || node == s.node {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, queueChannel, node+" "+repo)
+	return err
+}
+
+// QueuePollEvery is how often a gateway reads its queue whatever the notifications said
+// (see WatchQueue): a notification is lost while the listening connection is down.
+const QueuePollEvery = 5 * time.Second
+
+// WatchQueue calls wake with the repository of each deploy queued for this node by
+// another gateway, until ctx ends. On PostgreSQL it listens on a connection of its own and,
+// every poll interval and each time that connection is made again, also calls wake for
+// every repository with a deploy queued for this node. On SQLite it returns at once: there
+// is no other gateway.
+func (s *Store) WatchQueue(ctx context.Context, every time.Duration, wake func(repo string), log *slog.Logger) {
+	if !s.pg {
+		return
+	}
+	poll := func() {
+		pctx, cancel := context.WithTimeout(ctx, max(every, QueuePollEvery))
+		defer cancel()
+		repos, err := s.QueuedRepos(pctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("read the deploy queue", "err", err)
+			}
+			return
+		}
+		for _, r := range repos {
+			wake(r)
+		}
+	}
+	for ctx.Err() == nil {
+		conn, err := s.listen(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("listen for queued deploys; polling meanwhile", "err", err, "every", every)
+		}
+		poll() // what was queued while no connection listened
+		for conn != nil {
+			wctx, cancel := context.WithTimeout(ctx, every)
+			n, err := conn.WaitForNotification(wctx)
+			cancel()
+			switch {
+			case err == nil:
+				node, repo, ok := strings.Cut(n.Payload, " ")
+				if ok && node == s.node {
+					wake(repo)
+				}
+				continue
+			case ctx.Err() != nil:
+				conn.Close(context.Background())
+				return
+			case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+				poll()
+				continue
+			}
+			log.Warn("the connection listening for queued deploys broke; connecting again", "err", err)
+			conn.Close(context.Background())
+			conn = nil
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// listen opens a connection that listens on queueChannel.
+func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, QueuePollEvery)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, s.pgConfig.Copy())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(cctx, `LISTEN `+queueChannel); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
