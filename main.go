@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -226,13 +227,28 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	// SQLite).
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
+	var checks sync.WaitGroup // the reconciles the watch started
 	go func() {
 		defer close(watchDone)
-		st.WatchQueue(watchCtx, store.QueuePollEvery, mgr.Notify, logger)
+		st.WatchQueue(watchCtx, store.QueuePollEvery, store.Watch{
+			Wake: mgr.Notify,
+			Reconcile: func(repo string) {
+				checks.Add(1)
+				go func() {
+					defer checks.Done()
+					ctx, cancel := context.WithTimeout(watchCtx, 2*time.Minute)
+					defer cancel()
+					// Logged and recorded by the manager; a repository this node
+					// does not deploy is ErrUnknownRepo, and nothing to do.
+					_, _ = mgr.Reconcile(ctx, repo)
+				}()
+			},
+		}, logger)
 	}()
 	defer func() {
 		stopWatch()
 		<-watchDone
+		checks.Wait()
 	}()
 	lockLost := false
 wait:

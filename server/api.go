@@ -164,6 +164,7 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.POST("/deliveries/:id/redeliver", s.apiRedeliver)
 	g.GET("/notifications", s.apiNotifications)
 	g.GET("/nodes", s.apiNodes)
+	g.DELETE("/nodes/:name", s.apiRemoveNode)
 	g.POST("/reload", s.apiReload)
 }
 

@@ -133,7 +133,7 @@ func (s *Server) pin(ctx context.Context, name, commit string) (store.Pin, error
 
 // unpinned is what followed an unpin: the reconcile check (nil without a reconciler) or
 // why origin could not be checked; elsewhere when this node does not deploy the repository,
-// so the check is left to the nodes that do (their next poll).
+// so the check is left to the nodes that do (the store tells them).
 type unpinned struct {
 	check     *repos.Check
 	lookErr   error
@@ -167,7 +167,9 @@ func (s *Server) unpin(ctx context.Context, name string) (unpinned, error) {
 	switch {
 	case errors.Is(err, repos.ErrOriginLookUp):
 		return unpinned{lookErr: err}, nil
-	case errors.Is(err, repos.ErrUnknownRepo): // a hook without a worker here
+	case errors.Is(err, repos.ErrUnknownRepo):
+		// This node does not deploy the repository ([repos.NAME] nodes): the nodes that
+		// do reconcile on their own, told by the store.
 		return unpinned{elsewhere: true}, nil
 	case err != nil:
 		return unpinned{}, err
@@ -283,7 +285,7 @@ func (s *Server) apiUnpin(c *gin.Context) {
 	case u.lookErr != nil:
 		out["reason"] = "unpinned; origin could not be checked: " + u.lookErr.Error()
 	case u.elsewhere:
-		out["reason"] = "unpinned; this node does not deploy the repository: the nodes that do compare origin with what is live at their next poll (or POST /api/v1/repos/" + c.Param("name") + "/reconcile on one of them)"
+		out["reason"] = "unpinned; this node does not deploy the repository: the nodes that do compare origin with what they have live now"
 	case u.check != nil:
 		if u.check.DeployID != 0 {
 			out["deploy_id"] = u.check.DeployID
