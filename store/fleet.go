@@ -171,6 +171,11 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, lo
 			wake(r)
 		}
 	}
+	lastPoll := time.Now()
+	pollNow := func() {
+		poll()
+		lastPoll = time.Now()
+	}
 	for ctx.Err() == nil {
 		conn, err := s.listen(ctx)
 		if err != nil {
@@ -179,27 +184,29 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, lo
 			}
 			log.Warn("listen for queued deploys; polling meanwhile", "err", err, "every", every)
 		}
-		poll() // what was queued while no connection listened
+		pollNow() // what was queued while no connection listened
 		for conn != nil {
-			wctx, cancel := context.WithTimeout(ctx, every)
+			// Every node hears every notification: under a stream of other nodes' ones
+			// the poll must still come round, so the wait ends at the next poll's time.
+			wctx, cancel := context.WithDeadline(ctx, lastPoll.Add(every))
 			n, err := conn.WaitForNotification(wctx)
 			cancel()
 			switch {
 			case err == nil:
 				if n.Channel == reconcileChannel {
 					w.Reconcile(n.Payload)
-					continue
-				}
-				node, repo, ok := strings.Cut(n.Payload, " ")
-				if ok && node == s.node {
+				} else if node, repo, ok := strings.Cut(n.Payload, " "); ok && node == s.node {
 					wake(repo)
+				}
+				if time.Since(lastPoll) >= every {
+					pollNow()
 				}
 				continue
 			case ctx.Err() != nil:
 				conn.Close(context.Background())
 				return
 			case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-				poll()
+				pollNow()
 				continue
 			}
 			log.Warn("the connection listening for queued deploys broke; connecting again", "err", err)
