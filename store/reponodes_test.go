@@ -6,10 +6,12 @@ import (
 	"testing"
 )
 
-// TestRepoNodes: each node that deploys a repository or ran a deploy of it is listed once,
+// TestRepoNodes: each node that deploys a repository (registered with it) or has a deploy
+// of it queued or running is listed once,
 // sorted byte by byte, with the to_commit of its newest succeeded deploy (a later failure
 // does not change it, nor another node's success) and its running and queued deploys;
-// deploys that name no node and other repositories' nodes are left out.
+// deploys that name no node, other repositories' nodes, and a node known only from its
+// history (taken out of the fleet, or no longer deploying the repository) are left out.
 func TestRepoNodes(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, newDatabase func() string) {
 		ctx := context.Background()
@@ -23,6 +25,7 @@ func TestRepoNodes(t *testing.T) {
 			return s
 		}
 		web1, web2, web3, unnamed := open(WithNode("web1")), open(WithNode("web2")), open(WithNode("web3")), open()
+		gone := open(WithNode("gone"))
 		enqueue := func(s *Store, repo string) Deploy {
 			t.Helper()
 			dp, err := s.EnqueueManual(ctx, repo)
@@ -50,6 +53,9 @@ func TestRepoNodes(t *testing.T) {
 		// web3 deploys only blog.
 		enqueue(web3, "blog")
 		deployTo(t, web3, "blog", commitA, DeploySucceeded)
+		// gone deployed blog once and is not registered: history only.
+		enqueue(gone, "blog")
+		deployTo(t, gone, "blog", commitB, DeploySucceeded)
 		// web2: one running, one queued behind it, nothing live yet.
 		enqueue(web2, "site")
 		running, err := web2.ClaimDeploy(ctx, "site")
@@ -59,8 +65,9 @@ func TestRepoNodes(t *testing.T) {
 		queued := enqueue(web2, "site")
 
 		// Registered nodes: web1 (already listed: once), Web9 deploys site and never
-		// ran it, web5 deploys blog only.
-		for name, repos := range map[string][]string{"web1": {"site"}, "Web9": {"blog", "site"}, "web5": {"blog"}} {
+		// ran it, web3 and web5 deploy blog only. web2 is not registered: it is listed
+		// for its running and queued deploys.
+		for name, repos := range map[string][]string{"web1": {"site"}, "Web9": {"blog", "site"}, "web3": {"blog"}, "web5": {"blog"}} {
 			if err := web1.RegisterNode(ctx, name, "v1", repos); err != nil {
 				t.Fatal(err)
 			}
