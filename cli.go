@@ -8,12 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,25 +44,66 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	failed := 0
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Inspect reads without creating or migrating anything (a SQLite file is opened
+	// read-only), so check can run beside a gateway, or before the first one starts.
+	// known are the node names a nodes list may use without a warning: this node and the
+	// gateways registered in the database; nil when the database could not be read.
+	var known map[string]bool
 	if e, err := store.Inspect(ctx, cfg.Database()); err != nil {
 		failed++
-		fmt.Fprintf(tw, "error\tdatabase\t%s %s\t%v\n", e.Kind, e.Where, err)
+		// Where is redacted; the driver's message is scrubbed of the password too, in case.
+		fmt.Fprintf(tw, "error\tdatabase\t%s %s\t%v\n", e.Kind, e.Where, scrub.Error(err, databasePassword(cfg.Database())...))
 	} else if e.Missing {
 		fmt.Fprintf(tw, "ok\tdatabase\t%s %s\tnot created yet (serve creates it)\n", e.Kind, e.Where)
 	} else {
 		fmt.Fprintf(tw, "ok\tdatabase\t%s %s\t%s\n", e.Kind, e.Where, e.Version)
+		known = map[string]bool{cfg.Server.Node: true}
 		for _, n := range e.Nodes {
-			fmt.Fprintf(tw, "ok\tnode %s\t%s, %s, last seen %s\trepos: %s\n", n.Name, n.Status, n.Version,
-				n.LastSeen.Format(time.RFC3339), strings.Join(n.Repos, ", "))
+			known[n.Name] = true
+		}
+		if len(e.Nodes) == 0 {
+			fmt.Fprintf(tw, "ok\tnodes\tnone yet\tno gateway has started on this database\n")
+		}
+		for _, n := range e.Nodes {
+			name := n.Name
+			if name == cfg.Server.Node {
+				name += " (this node)"
+			}
+			fmt.Fprintf(tw, "ok\tnode %s\t%s, %s, last seen %s\trepos: %s\n", name, n.Status, n.Version,
+				n.LastSeen.Format(time.RFC3339), listOrNone(n.Repos))
 		}
 	}
+	deployed := cfg.DeployedRepoNames()
+	fmt.Fprintf(tw, "ok\tthis node\t%s\tdeploys: %s\n", cfg.Server.Node, listOrNone(deployed))
 	for _, r := range cfg.RepoList() {
+		if !cfg.Deploys(r.Name) {
+			// Its checkout is the deploying nodes' business; this node only records.
+			fmt.Fprintf(tw, "ok\t%s\t%s\tnot deployed by this node (nodes: %s); its deliveries are verified and recorded here\n",
+				r.Name, r.Path, strings.Join(cfg.Repos[r.Name].Nodes, ", "))
+			continue
+		}
 		status, detail := checkRepo(r)
 		if status != "ok" {
 			failed++
 		}
 		// A url may carry user:password, and an error may quote it.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", status, r.Name, r.Path, scrub.Text(detail, r.Token))
+	}
+	// A nodes entry no gateway has registered is a node still to start, or a typo that
+	// leaves repositories without the deploys they expect: said, not counted as a problem.
+	if known != nil {
+		unknown := map[string][]string{}
+		for _, name := range cfg.RepoNames() {
+			for _, n := range cfg.Repos[name].Nodes {
+				if !known[n] {
+					unknown[n] = append(unknown[n], "repos."+name+".nodes")
+				}
+			}
+		}
+		for _, n := range slices.Sorted(maps.Keys(unknown)) {
+			fmt.Fprintf(tw, "warn\tnode %s\tin %s\tno gateway of that name has registered in this database: a typo, or a node not started yet\n",
+				n, strings.Join(unknown[n], ", "))
+		}
 	}
 	// Notification targets, by name and host only: a Slack URL's path is its credential.
 	listTargets := func(targets []notify.Target, where string) {
@@ -83,6 +126,34 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// databasePassword returns the passwords a PostgreSQL URL holds (in its user part or as
+// ?password=), for scrubbing; none for a SQLite path.
+func databasePassword(database string) []string {
+	if !store.IsPostgres(database) {
+		return nil
+	}
+	u, err := url.Parse(database)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok && p != "" {
+		out = append(out, p)
+	}
+	if p := u.Query().Get("password"); p != "" {
+		out = append(out, p)
+	}
+	return out
+}
+
+// listOrNone joins names, or says none.
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // urlHost is the host of a URL the config validated, for display.

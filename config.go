@@ -86,6 +86,10 @@ type RepoConfig struct {
 	AllowCIDRs []string `toml:"allow_cidrs"`
 	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
 	RunAs      string   `toml:"run_as"`   // the user the commands run as; default server.run_as
+	// Nodes are the gateways ([server] node) that deploy this repository; without it every
+	// node whose config lists it does. A node left out still verifies and records its
+	// deliveries.
+	Nodes []string `toml:"nodes"`
 	// Notify are the [[repos.NAME.notify]] targets told about this repository only.
 	Notify []*NotifyConfig `toml:"notify"`
 
@@ -483,7 +487,32 @@ func (r *RepoConfig) resolve(dir string) error {
 			errs = append(errs, fmt.Errorf("commands[%d] is empty", i))
 		}
 	}
+	errs = append(errs, r.checkNodes()...)
 	return errors.Join(errs...)
+}
+
+// checkNodes checks the nodes list: plain node names, each once. An empty list is refused
+// rather than read as "no node": a repository nobody deploys is a mistake, and leaving the
+// key out already means "every node".
+func (r *RepoConfig) checkNodes() []error {
+	if r.Nodes == nil {
+		return nil
+	}
+	if len(r.Nodes) == 0 {
+		return []error{errors.New("nodes is empty: list the nodes that deploy this repository, or leave nodes out for every node")}
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i, n := range r.Nodes {
+		switch {
+		case !store.ValidNodeName(n):
+			errs = append(errs, fmt.Errorf("nodes[%d]: %q is not a node name (letters, digits, '.', '_', '-'; at most 63)", i, n))
+		case seen[n]:
+			errs = append(errs, fmt.Errorf("nodes[%d]: %q is listed twice", i, n))
+		}
+		seen[n] = true
+	}
+	return errs
 }
 
 // RepoNames returns the configured repository names, sorted.
@@ -496,7 +525,27 @@ func (c *Config) RepoNames() []string {
 	return names
 }
 
-// Hooks is the configuration the HTTP side needs.
+// Deploys tells whether this node ([server] node) deploys repository name: it is
+// configured, and its nodes list is absent or names this node.
+func (c *Config) Deploys(name string) bool {
+	r, ok := c.Repos[name]
+	return ok && (r.Nodes == nil || slices.Contains(r.Nodes, c.Server.Node))
+}
+
+// DeployedRepoNames returns the names of the repositories this node deploys, sorted: what
+// it registers in the nodes table and runs workers for.
+func (c *Config) DeployedRepoNames() []string {
+	var names []string
+	for _, name := range c.RepoNames() {
+		if c.Deploys(name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// Hooks is the configuration the HTTP side needs: every configured repository, deployed
+// here or not, since any node may receive any delivery.
 func (c *Config) Hooks() []server.Hook {
 	var hooks []server.Hook
 	for _, name := range c.RepoNames() {
@@ -506,10 +555,17 @@ func (c *Config) Hooks() []server.Hook {
 	return hooks
 }
 
-// RepoList is the configuration the deploy workers need.
-func (c *Config) RepoList() []repos.Repo {
+// RepoList is the deploy configuration of every configured repository, deployed here or
+// not (check and send read it).
+func (c *Config) RepoList() []repos.Repo { return c.repoList(c.RepoNames()) }
+
+// DeployedRepoList is the configuration the deploy workers need: the repositories this
+// node deploys.
+func (c *Config) DeployedRepoList() []repos.Repo { return c.repoList(c.DeployedRepoNames()) }
+
+func (c *Config) repoList(names []string) []repos.Repo {
 	var out []repos.Repo
-	for _, name := range c.RepoNames() {
+	for _, name := range names {
 		r := c.Repos[name]
 		out = append(out, repos.Repo{
 			Spec: repos.Spec{

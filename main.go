@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -131,7 +132,9 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		return err
 	}
 	node := cfg.Server.Node
-	if err := st.RegisterNode(ctx, node, buildVersion(), cfg.RepoNames()); err != nil {
+	// The node registers the repositories it deploys, not every one it takes deliveries
+	// for: the store queues a deploy for each node that registered the repository.
+	if err := st.RegisterNode(ctx, node, buildVersion(), cfg.DeployedRepoNames()); err != nil {
 		return err
 	}
 
@@ -147,15 +150,21 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		return err
 	}
 	for _, r := range queued {
-		if _, ok := cfg.Repos[r]; !ok {
+		switch {
+		case cfg.Repos[r] == nil:
 			logger.Warn("a deploy is queued for a repository that is no longer configured", "repo", r)
+		case !cfg.Deploys(r):
+			logger.Warn("a deploy is queued on this node for a repository whose nodes list leaves it out; it stays queued until this node deploys it again",
+				"repo", r, "node", node, "nodes", cfg.Repos[r].Nodes)
 		}
 	}
 
 	global, perRepo := cfg.NotifyTargets()
 	notifier := notify.New(st, global, perRepo, notify.Options{Logger: logger})
 	g := &gateway{path: path, log: logger, store: st, notifier: notifier, cfg: cfg}
-	g.mgr = repos.NewManager(st, cfg.RepoList(), repos.Options{
+	// Workers (deploys, polls of origin) only for the repositories this node deploys; the
+	// server below verifies and records deliveries for every configured one.
+	g.mgr = repos.NewManager(st, cfg.DeployedRepoList(), repos.Options{
 		Workers:   cfg.Server.Workers,
 		MaxClones: cfg.Server.MaxClones,
 		Env:       cfg.commandEnv(),
@@ -202,13 +211,13 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.Database()),
-		"repos", len(cfg.Repos), "workers", cfg.Server.Workers)
+		"node", node, "repos", len(cfg.Repos), "deploys", cfg.DeployedRepoNames(), "workers", cfg.Server.Workers)
 
 	beatCtx, stopBeat := context.WithCancel(context.Background())
 	beatDone := make(chan struct{})
 	go func() {
 		defer close(beatDone)
-		heartbeat(beatCtx, st, node, func() []string { return g.current().RepoNames() }, logger)
+		heartbeat(beatCtx, node, g.beat, logger)
 	}()
 	defer func() {
 		stopBeat()
@@ -218,13 +227,28 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	// SQLite).
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
+	var checks sync.WaitGroup // the reconciles the watch started
 	go func() {
 		defer close(watchDone)
-		st.WatchQueue(watchCtx, store.QueuePollEvery, mgr.Notify, logger)
+		st.WatchQueue(watchCtx, store.QueuePollEvery, store.Watch{
+			Wake: mgr.Notify,
+			Reconcile: func(repo string) {
+				checks.Add(1)
+				go func() {
+					defer checks.Done()
+					ctx, cancel := context.WithTimeout(watchCtx, 2*time.Minute)
+					defer cancel()
+					// Logged and recorded by the manager; a repository this node
+					// does not deploy is ErrUnknownRepo, and nothing to do.
+					_, _ = mgr.Reconcile(ctx, repo)
+				}()
+			},
+		}, logger)
 	}()
 	defer func() {
 		stopWatch()
 		<-watchDone
+		checks.Wait()
 	}()
 	lockLost := false
 wait:
@@ -319,9 +343,9 @@ func prune(ctx context.Context, st *store.Store, retention func() time.Duration,
 	}
 }
 
-// heartbeat records every store.HeartbeatEvery that node is alive, with the repositories
-// it deploys now, until ctx ends.
-func heartbeat(ctx context.Context, st *store.Store, node string, repos func() []string, logger *slog.Logger) {
+// heartbeat calls beat every store.HeartbeatEvery, to record that node is alive with the
+// repositories it deploys now, until ctx ends.
+func heartbeat(ctx context.Context, node string, beat func(context.Context) error, logger *slog.Logger) {
 	t := time.NewTicker(store.HeartbeatEvery)
 	defer t.Stop()
 	for {
@@ -331,15 +355,22 @@ func heartbeat(ctx context.Context, st *store.Store, node string, repos func() [
 		case <-t.C:
 		}
 		bctx, cancel := context.WithTimeout(ctx, store.HeartbeatEvery)
-		err := st.Heartbeat(bctx, node, repos())
-		if errors.Is(err, store.ErrNotFound) { // its row was deleted by hand
-			err = st.RegisterNode(bctx, node, buildVersion(), repos())
-		}
+		err := beat(bctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("heartbeat", "node", node, "err", err)
 		}
 	}
+}
+
+// writeBeat records that node is alive and deploys repos, registering it again when its
+// row was deleted by hand.
+func writeBeat(ctx context.Context, st *store.Store, node string, repos []string) error {
+	err := st.Heartbeat(ctx, node, repos)
+	if errors.Is(err, store.ErrNotFound) {
+		err = st.RegisterNode(ctx, node, buildVersion(), repos)
+	}
+	return err
 }
 
 // buildVersion is the module version and, when known, the commit, for the nodes listing.

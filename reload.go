@@ -24,7 +24,10 @@ type gateway struct {
 	mgr      *repos.Manager
 	notifier *notify.Notifier
 
-	mu  sync.Mutex // one reload at a time; guards cfg
+	// mu: one reload at a time, guards cfg. A heartbeat holds it too, from reading the
+	// configuration to writing its repository list, so it never writes back the list from
+	// before a reload after the reload wrote its own.
+	mu  sync.Mutex
 	cfg *Config
 }
 
@@ -35,13 +38,22 @@ func (g *gateway) current() *Config {
 	return g.cfg
 }
 
+// beat records that this node is alive and the repositories it deploys, for the heartbeat.
+func (g *gateway) beat(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return writeBeat(ctx, g.store, g.cfg.Server.Node, g.cfg.DeployedRepoNames())
+}
+
 // reload re-reads the configuration file and swaps it in, on SIGHUP or POST
 // /api/v1/reload. A file that does not validate changes nothing: the error is logged and
 // returned, wrapping server.ErrInvalidConfig. Otherwise, in this order:
 //   - the hooks (secrets, branches, allow_cidrs, providers), max_body, max_body_memory,
 //     admin_token and hostnames switch at once: a delivery in flight finishes with the hook it was read with;
-//   - workers start for new repositories, and removed ones finish their running deploy and
-//     stop; a changed repository's next deploy uses the new settings;
+//   - workers start for the repositories this node now deploys (new ones, or ones whose
+//     nodes list now names it), and those it no longer deploys (removed, or left out of
+//     nodes) finish their running deploy and stop; a changed repository's next deploy uses
+//     the new settings;
 //   - notification targets, retention and shutdown_timeout take their new values.
 //
 // listen, database, node, sqlite_synchronous, workers, max_clones and trusted_proxies keep
@@ -66,8 +78,9 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
 	cfg.Server.MaxClones = old.Server.MaxClones
 	// The node's repositories first: a delivery to a repository added here must find this
-	// node among those that deploy it once its hook answers.
-	if err := g.store.Heartbeat(ctx, cfg.Server.Node, cfg.RepoNames()); err != nil {
+	// node among those that deploy it once its hook answers. Those it deploys, not every
+	// one it has a hook for (a repository whose nodes list leaves it out).
+	if err := writeBeat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames()); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("record the node's repositories: %w", err)
 	}
@@ -76,9 +89,19 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
 	}
-	ch := g.mgr.Apply(cfg.RepoList(), cfg.commandEnv())
-	rep.Added = append(rep.Added, ch.Added...)
-	rep.Removed = append(rep.Removed, ch.Removed...)
+	// Workers run for the repositories this node deploys: one whose nodes list now names
+	// this node starts, one whose list now leaves it out stops like a removed one.
+	ch := g.mgr.Apply(cfg.DeployedRepoList(), cfg.commandEnv())
+	for _, name := range cfg.RepoNames() {
+		if _, ok := old.Repos[name]; !ok {
+			rep.Added = append(rep.Added, name)
+		}
+	}
+	for _, name := range old.RepoNames() {
+		if _, ok := cfg.Repos[name]; !ok {
+			rep.Removed = append(rep.Removed, name)
+		}
+	}
 	global, perRepo := cfg.NotifyTargets()
 	g.notifier.SetTargets(global, perRepo)
 
@@ -91,15 +114,15 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	}
 	g.cfg = cfg
 	g.log.Info("configuration reloaded", "added", rep.Added, "removed", rep.Removed, "changed", rep.Changed,
-		"notify_targets", len(global)+countTargets(perRepo))
+		"workers_started", ch.Added, "workers_stopped", ch.Removed, "notify_targets", len(global)+countTargets(perRepo))
 	if len(rep.RestartRequired) > 0 {
 		g.log.Warn("these settings changed but keep their old value until hookgate restarts", "settings", rep.RestartRequired)
 	}
-	if len(rep.Removed) > 0 {
+	if len(ch.Removed) > 0 {
 		if queued, err := g.store.QueuedRepos(ctx); err == nil {
-			for _, r := range rep.Removed {
+			for _, r := range ch.Removed {
 				if slices.Contains(queued, r) {
-					g.log.Warn("a removed repository has a queued deploy; it stays queued until the repository is configured again", "repo", r)
+					g.log.Warn("a repository this node no longer deploys has a queued deploy; it stays queued until this node deploys the repository again", "repo", r)
 				}
 			}
 		}

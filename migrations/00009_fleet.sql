@@ -6,6 +6,9 @@ DROP INDEX deploys_one_queued;
 CREATE UNIQUE INDEX deploys_one_queued ON deploys (node, repo) WHERE status = 'queued';
 -- A node's claims and its per-repository state (live, running, queued).
 CREATE INDEX deploys_node_repo_id ON deploys (node, repo, id);
+-- A claim first checks that nothing of the node's repository is running: this index holds
+-- only the running rows, where deploys_node_repo_id would walk the repository's history.
+CREATE INDEX deploys_running ON deploys (node, repo) WHERE status = 'running';
 
 -- A delivery deployed by several nodes joins one deploy per node. deliveries.deploy_id
 -- keeps one of them (the receiving node's own when it deploys the repository), so a
@@ -19,6 +22,7 @@ CREATE INDEX delivery_deploys_deploy_id ON delivery_deploys (deploy_id, delivery
 
 -- +goose Down
 DROP TABLE delivery_deploys;
+DROP INDEX deploys_running;
 DROP INDEX deploys_node_repo_id;
 DROP INDEX deploys_one_queued;
 CREATE UNIQUE INDEX deploys_one_queued ON deploys (repo) WHERE status = 'queued';

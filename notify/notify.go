@@ -304,9 +304,12 @@ type Message struct {
 
 // DeployMessage is the deploy a Message is about.
 type DeployMessage struct {
-	ID         int64     `json:"id"`
-	Status     string    `json:"status"`
-	Trigger    string    `json:"trigger"`
+	ID      int64  `json:"id"`
+	Status  string `json:"status"`
+	Trigger string `json:"trigger"`
+	// Node is the gateway that ran the deploy ([server] node): in a fleet, the one
+	// machine the outcome is about.
+	Node       string    `json:"node"`
 	FromCommit string    `json:"from_commit"`
 	ToCommit   string    `json:"to_commit"`
 	Error      string    `json:"error"`
@@ -320,7 +323,7 @@ func (n *Notifier) body(dp store.Deploy, t Target, event string) ([]byte, error)
 	}
 	return json.Marshal(Message{
 		Event: "deploy." + event, Repo: dp.Repo, SentAt: time.Now().UTC(),
-		Deploy: DeployMessage{ID: dp.ID, Status: dp.Status, Trigger: dp.Trigger, FromCommit: dp.FromCommit,
+		Deploy: DeployMessage{ID: dp.ID, Status: dp.Status, Trigger: dp.Trigger, Node: dp.Node, FromCommit: dp.FromCommit,
 			ToCommit: dp.ToCommit, Error: dp.Error, StartedAt: dp.StartedAt, FinishedAt: dp.FinishedAt},
 	})
 }
@@ -330,10 +333,14 @@ func slackText(dp store.Deploy, event string) string {
 	if len(to) > 7 {
 		to = to[:7]
 	}
-	if event == EventFailure {
-		return fmt.Sprintf("hookgate: deploy %d of %s FAILED at %s: %s", dp.ID, dp.Repo, to, dp.Error)
+	on := ""
+	if dp.Node != "" {
+		on = " on " + dp.Node
 	}
-	return fmt.Sprintf("hookgate: %s recovered: deploy %d succeeded at %s", dp.Repo, dp.ID, to)
+	if event == EventFailure {
+		return fmt.Sprintf("hookgate: deploy %d of %s%s FAILED at %s: %s", dp.ID, dp.Repo, on, to, dp.Error)
+	}
+	return fmt.Sprintf("hookgate: %s recovered%s: deploy %d succeeded at %s", dp.Repo, on, dp.ID, to)
 }
 
 // Sign returns the X-Hookgate-Signature-256 value for body: the same scheme as GitHub's

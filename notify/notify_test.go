@@ -66,7 +66,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "n.db"))
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "n.db"), store.WithNode("web1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,14 +155,14 @@ func TestFailureAndRecoveryAreSignedAndRecorded(t *testing.T) {
 			t.Fatal(err)
 		}
 		events = append(events, m.Event)
-		if m.Repo != "site" || m.Deploy.ToCommit == "" || r.header.Get("X-Hookgate-Event") != m.Event {
+		if m.Repo != "site" || m.Deploy.ToCommit == "" || m.Deploy.Node != "web1" || r.header.Get("X-Hookgate-Event") != m.Event {
 			t.Fatalf("webhook body %+v", m)
 		}
 	}
 	if strings.Join(events, ",") != "deploy.failure,deploy.recovery" {
 		t.Fatalf("events %v", events)
 	}
-	if !strings.Contains(string(slack.got[0].body), "FAILED") || !strings.Contains(string(slack.got[1].body), "recovered") {
+	if !strings.Contains(string(slack.got[0].body), "site on web1 FAILED") || !strings.Contains(string(slack.got[1].body), "recovered on web1") {
 		t.Fatalf("slack bodies %s / %s", slack.got[0].body, slack.got[1].body)
 	}
 	for _, r := range recs {

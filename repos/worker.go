@@ -454,13 +454,8 @@ func (w *worker) runOnce() bool {
 	start := time.Now()
 	res := w.deploy(dp, r)
 
-	// Record the end even when shutting down: a fresh context, not the deploy's.
-	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.store.FinishDeploy(ctx, dp.ID, res); err != nil {
-		m.log.Error("record deploy result", "deploy_id", dp.ID, "repo", r.Name, "err", err)
-	}
 	took := time.Since(start)
+	m.recordResult(dp, res)
 	m.log.Info("deploy finished", "deploy_id", dp.ID, "repo", r.Name, "delivery", dp.DeliveryGUID, "status", res.Status,
 		"from", short(res.FromCommit), "to", short(res.ToCommit), "duration", took.Round(time.Millisecond),
 		"error", res.Error)
@@ -469,6 +464,45 @@ func (w *worker) runOnce() bool {
 	m.observeDeploy(dp, took)
 	return true
 }
+
+// recordResult records how dp ended, trying again while the database cannot be reached
+// (a PostgreSQL restart, a network cut): a result never recorded would leave the deploy
+// "running" until the gateway restarts, and the worker claims nothing more of the
+// repository meanwhile, which is what one deploy at a time asks. Once the gateway is
+// shutting down it tries once more and leaves the deploy to the next start, which marks it
+// interrupted and queues it again. A deploy that is no longer running (a node taken out of
+// the fleet ended it) is not retried.
+func (m *Manager) recordResult(dp store.Deploy, res store.Result) {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		// A fresh context, not the deploy's: the end is recorded even when shutting down.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := m.store.FinishDeploy(ctx, dp.ID, res)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				m.log.Info("deploy result recorded", "deploy_id", dp.ID, "repo", dp.Repo, "attempts", attempt)
+			}
+			return
+		}
+		if errors.Is(err, store.ErrConflict) || m.stopping.Err() != nil {
+			m.log.Error("record deploy result", "deploy_id", dp.ID, "repo", dp.Repo, "err", err)
+			return
+		}
+		m.log.Error("record deploy result; trying again", "deploy_id", dp.ID, "repo", dp.Repo,
+			"attempt", attempt, "retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-m.stopping.Done():
+			t.Stop()
+		}
+		wait = min(2*wait, maxRecordWait)
+	}
+}
+
+// maxRecordWait bounds the wait between two attempts to record a deploy's result.
+const maxRecordWait = 30 * time.Second
 
 func (w *worker) setRunning(id int64) {
 	w.mu.Lock()

@@ -147,6 +147,32 @@ type repoJSON struct {
 	OriginCheckedAt *time.Time `json:"origin_checked_at"`
 	OriginError     string     `json:"origin_error,omitempty"`
 	Pinned          *pinJSON   `json:"pinned"`
+	// Nodes are the nodes that deploy the repository or ran a deploy of it, by name;
+	// [] when none.
+	Nodes []repoNodeJSON `json:"nodes"`
+}
+
+// repoNodeJSON is what one node has of a repository: its live commit ("" when nothing
+// succeeded there) and its running and queued deploys (null when none).
+type repoNodeJSON struct {
+	Node            string `json:"node"`
+	LiveCommit      string `json:"live_commit"`
+	RunningDeployID *int64 `json:"running_deploy_id"`
+	QueuedDeployID  *int64 `json:"queued_deploy_id"`
+}
+
+func toRepoNodesJSON(nodes []store.RepoNode) []repoNodeJSON {
+	out := make([]repoNodeJSON, len(nodes))
+	for i, n := range nodes {
+		out[i] = repoNodeJSON{Node: n.Node, LiveCommit: n.LiveCommit}
+		if n.RunningDeployID != 0 {
+			out[i].RunningDeployID = &n.RunningDeployID
+		}
+		if n.QueuedDeployID != 0 {
+			out[i].QueuedDeployID = &n.QueuedDeployID
+		}
+	}
+	return out
 }
 
 func (s *Server) registerAPI(g *gin.RouterGroup) {
@@ -156,6 +182,7 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.GET("/deploys", s.apiDeploys)
 	g.GET("/deploys/:id", s.apiDeploy)
 	g.GET("/repos", s.apiRepos)
+	g.GET("/repos/:name", s.apiRepo)
 	g.POST("/repos/:name/deploy", s.apiDeployNow)
 	g.POST("/repos/:name/reconcile", s.apiReconcile)
 	g.POST("/repos/:name/rollback", s.apiRollback)
@@ -164,6 +191,7 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.POST("/deliveries/:id/redeliver", s.apiRedeliver)
 	g.GET("/notifications", s.apiNotifications)
 	g.GET("/nodes", s.apiNodes)
+	g.DELETE("/nodes/:name", s.apiRemoveNode)
 	g.POST("/reload", s.apiReload)
 }
 
@@ -452,6 +480,11 @@ func (s *Server) repoStatus(ctx context.Context, name string) (repoJSON, error) 
 		return r, err
 	}
 	r.Pinned = toPinJSON(pin)
+	nodes, err := s.store.RepoNodes(ctx, name)
+	if err != nil {
+		return r, err
+	}
+	r.Nodes = toRepoNodesJSON(nodes)
 	return r, nil
 }
 
@@ -467,6 +500,21 @@ func (s *Server) apiRepos(c *gin.Context) {
 		out = append(out, r)
 	}
 	c.JSON(http.StatusOK, gin.H{"repos": out})
+}
+
+// apiRepo answers GET /api/v1/repos/:name: one configured repository, as in the list.
+func (s *Server) apiRepo(c *gin.Context) {
+	name := c.Param("name")
+	if _, ok := s.hook(name); !ok {
+		s.writeOutcomeError(c, unknownRepo(name))
+		return
+	}
+	r, err := s.repoStatus(c.Request.Context(), name)
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
 }
 
 // deployNow queues a manual deploy of name (joining one already queued) and wakes its worker.

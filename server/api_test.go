@@ -316,6 +316,7 @@ func TestAccessControl(t *testing.T) {
 		{"GET", "/api/v1/deliveries"}, {"GET", "/api/v1/deliveries/1"}, {"GET", "/api/v1/deploys"},
 		{"GET", "/api/v1/deploys/1"}, {"GET", "/api/v1/repos"}, {"POST", "/api/v1/repos/site/deploy"},
 		{"POST", "/api/v1/deliveries/1/redeliver"}, {"GET", "/api/v1/notifications"}, {"POST", "/api/v1/reload"}, {"GET", "/api/v1/nodes"},
+		{"GET", "/api/v1/repos/site"}, {"GET", "/nodes"},
 		{"GET", "/metrics"},
 		{"GET", "/"}, {"GET", "/deliveries/1"}, {"GET", "/deploys/1"}, {"GET", "/repos"},
 		{"POST", "/repos/site/deploy"}, {"POST", "/deliveries/1/redeliver"}, {"GET", "/static/style.css"},

@@ -132,10 +132,20 @@ func (s *Server) pin(ctx context.Context, name, commit string) (store.Pin, error
 }
 
 // unpinned is what followed an unpin: the reconcile check (nil without a reconciler) or
-// why origin could not be checked.
+// why origin could not be checked; elsewhere when this node does not deploy the repository,
+// so the check is left to the nodes that do (the store tells them).
 type unpinned struct {
-	check   *repos.Check
-	lookErr error
+	check     *repos.Check
+	lookErr   error
+	elsewhere bool
+}
+
+// notDeployedHere refuses what only a node that deploys the repository can do (compare
+// origin with its live commit): name is configured here, for its deliveries, but its nodes
+// list leaves this node out.
+func notDeployedHere(name string) error {
+	return &outcomeError{http.StatusConflict, "not_deployed_here",
+		fmt.Sprintf("this node does not deploy %q (its nodes list leaves it out); ask a node that deploys it", name)}
 }
 
 // unpin lifts name's pin and reconciles at once.
@@ -157,6 +167,10 @@ func (s *Server) unpin(ctx context.Context, name string) (unpinned, error) {
 	switch {
 	case errors.Is(err, repos.ErrOriginLookUp):
 		return unpinned{lookErr: err}, nil
+	case errors.Is(err, repos.ErrUnknownRepo):
+		// This node does not deploy the repository ([repos.NAME] nodes): the nodes that
+		// do reconcile on their own, told by the store.
+		return unpinned{elsewhere: true}, nil
 	case err != nil:
 		return unpinned{}, err
 	}
@@ -172,8 +186,8 @@ func (s *Server) reconcileNow(ctx context.Context, name string) (repos.Check, er
 		return repos.Check{}, &outcomeError{http.StatusServiceUnavailable, "unavailable", "reconcile is not available in this process"}
 	}
 	c, err := s.reconciler.Reconcile(ctx, name)
-	if errors.Is(err, repos.ErrUnknownRepo) {
-		return c, unknownRepo(name)
+	if errors.Is(err, repos.ErrUnknownRepo) { // a hook without a worker here
+		return c, notDeployedHere(name)
 	}
 	return c, err
 }
@@ -270,6 +284,8 @@ func (s *Server) apiUnpin(c *gin.Context) {
 	switch {
 	case u.lookErr != nil:
 		out["reason"] = "unpinned; origin could not be checked: " + u.lookErr.Error()
+	case u.elsewhere:
+		out["reason"] = "unpinned; this node does not deploy the repository: the nodes that do compare origin with what they have live now"
 	case u.check != nil:
 		if u.check.DeployID != 0 {
 			out["deploy_id"] = u.check.DeployID

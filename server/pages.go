@@ -90,8 +90,9 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		"active":    activeStatus,
 		"rowActive": rowActive,
 		"size":      byteSize,
+		"perNode":   perNode,
 	}
-	for _, name := range []string{"index.html", "delivery.html", "deploy.html", "repos.html", "error.html"} {
+	for _, name := range []string{"index.html", "delivery.html", "deploy.html", "repos.html", "nodes.html", "error.html"} {
 		p.tmpl[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(web.FS,
 			"templates/layout.html", "templates/partials.html", "templates/"+name))
 	}
@@ -118,6 +119,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.GET("/deliveries/:id/payload", p.payload)
 	g.GET("/deploys/:id", p.deploy)
 	g.GET("/repos", p.repos)
+	g.GET("/nodes", p.nodes)
 	g.POST("/repos/:name/deploy", p.deployNow)
 	g.POST("/repos/:name/rollback", p.rollback)
 	g.POST("/repos/:name/pin", p.pin)
@@ -137,10 +139,15 @@ func pageHeaders(c *gin.Context) {
 }
 
 // base is what the layout needs from every page.
+//
+// Fleet is set on the pages that show deploys when more than one node has registered
+// with the database: each deploy is then shown with its node. One gateway on its own
+// sees its pages as before nodes existed.
 type base struct {
 	Title  string
-	Nav    string // "history" or "repos": the current menu entry
+	Nav    string // "history", "repos" or "nodes": the current menu entry
 	Active bool   // something on the page is queued or running: live.js keeps it current
+	Fleet  bool
 }
 
 // render executes the page into a buffer first, so a template error becomes a clean 500
@@ -326,6 +333,10 @@ func (p *pages) index(c *gin.Context) {
 		page.Newest = f.link("", 0)
 	}
 	page.Rows = rows
+	if page.Fleet, err = p.fleet(c); err != nil {
+		p.storeFail(c, err, "")
+		return
+	}
 	for _, d := range rows {
 		if rowActive(d) {
 			page.Active = true
@@ -359,7 +370,11 @@ func (p *pages) delivery(c *gin.Context) {
 		p.storeFail(c, err, fmt.Sprintf("Delivery %d", id))
 		return
 	}
-	page := deliveryPage{base: base{Title: fmt.Sprintf("Delivery %d", id), Nav: "history"}, D: d}
+	page := deliveryPage{base: base{Title: fmt.Sprintf("Delivery %d", id), Nav: "history", Active: rowActive(d)}, D: d}
+	if page.Fleet, err = p.fleet(c); err != nil {
+		p.storeFail(c, err, "")
+		return
+	}
 	if d.DeployID != 0 {
 		dp, err := p.s.store.Deploy(ctx, d.DeployID)
 		if err != nil {
@@ -367,7 +382,7 @@ func (p *pages) delivery(c *gin.Context) {
 			return
 		}
 		page.Deploy = &dp
-		page.Active = activeStatus(dp.Status)
+		page.Active = page.Active || activeStatus(dp.Status)
 	}
 	for k, v := range d.Headers {
 		if !hiddenHeaders[http.CanonicalHeaderKey(k)] {
@@ -449,6 +464,9 @@ type repoRow struct {
 	// OriginAhead is origin's head when it is neither live nor being deployed.
 	OriginAhead string
 	Pin         *store.Pin
+	// Nodes are the nodes that deploy the repository or ran it, each with its live
+	// commit; shown in place of the one live commit when perNode says so.
+	Nodes []store.RepoNode
 }
 
 type reposPage struct {
@@ -458,6 +476,11 @@ type reposPage struct {
 
 func (p *pages) repos(c *gin.Context) {
 	page := reposPage{base: base{Title: "Repositories", Nav: "repos"}}
+	var err error
+	if page.Fleet, err = p.fleet(c); err != nil {
+		p.storeFail(c, err, "")
+		return
+	}
 	for _, name := range p.s.hookNames() {
 		h, _ := p.s.hook(name)
 		r := repoRow{Hook: h, Running: p.s.deployer.Running(name)}
@@ -486,11 +509,47 @@ func (p *pages) repos(c *gin.Context) {
 				r.OriginAhead = r.Origin.Commit
 			}
 		}
+		if r.Nodes, err = p.s.store.RepoNodes(c.Request.Context(), name); err != nil {
+			p.storeFail(c, err, "")
+			return
+		}
 		r.Active = r.Running != 0 || st.Queued != nil || (st.Last != nil && activeStatus(st.Last.Status))
+		for _, n := range r.Nodes {
+			r.Active = r.Active || n.RunningDeployID != 0 || n.QueuedDeployID != 0
+		}
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
 	}
 	p.render(c, http.StatusOK, "repos.html", page)
+}
+
+type nodesPage struct {
+	base
+	Nodes []store.Node
+	// Down counts the nodes shown down, for the heading.
+	Down int
+}
+
+// nodes lists the gateways that registered with the database, by name.
+func (p *pages) nodes(c *gin.Context) {
+	nodes, err := p.s.store.Nodes(c.Request.Context())
+	if err != nil {
+		p.storeFail(c, err, "")
+		return
+	}
+	page := nodesPage{base: base{Title: "Nodes", Nav: "nodes"}, Nodes: nodes}
+	for _, n := range nodes {
+		if n.Status != store.NodeUp {
+			page.Down++
+		}
+	}
+	p.render(c, http.StatusOK, "nodes.html", page)
+}
+
+// fleet tells whether more than one node has registered with the database (see base).
+func (p *pages) fleet(c *gin.Context) (bool, error) {
+	nodes, err := p.s.store.Nodes(c.Request.Context())
+	return len(nodes) > 1, err
 }
 
 func (p *pages) deployNow(c *gin.Context) {
@@ -636,12 +695,12 @@ func refName(ref string) string {
 // tone is the colour class of a status: ok (green), busy (amber), bad (red), info, muted.
 func tone(status string) string {
 	switch status {
-	case store.DeploySucceeded, store.SignatureValid, store.NotificationSent:
+	case store.DeploySucceeded, store.SignatureValid, store.NotificationSent, store.NodeUp:
 		return "ok"
 	case store.DeployQueued, store.DeployRunning:
 		return "busy"
 	case store.DeployFailed, store.DeployInterrupted, store.DeliveryRejected, store.SignatureInvalid, store.SignatureMissing,
-		store.NotificationDropped:
+		store.NotificationDropped, store.NodeDown:
 		return "bad"
 	case store.DeliveryAccepted:
 		return "info"
@@ -649,19 +708,52 @@ func tone(status string) string {
 	return "muted"
 }
 
-// rowTone colours a delivery by its outcome: for an accepted one, its deploy's status.
+// rowTone colours a delivery by its outcome: for an accepted one, its deploy's status;
+// with a deploy on each of several nodes, the worst of theirs (a failure anywhere is
+// red, then anything still queued or running is amber).
 func rowTone(d store.Delivery) string {
-	if d.Status == store.DeliveryAccepted && d.DeployStatus != "" {
+	if d.Status != store.DeliveryAccepted {
+		return tone(d.Status)
+	}
+	if len(d.Deploys) > 1 {
+		worst := ""
+		for _, r := range d.Deploys {
+			t := tone(r.Status)
+			if toneRank[t] > toneRank[worst] {
+				worst = t
+			}
+		}
+		return worst
+	}
+	if d.DeployStatus != "" {
 		return tone(d.DeployStatus)
 	}
 	return tone(d.Status)
 }
 
+// toneRank orders tones from the least to the most urgent, for rowTone.
+var toneRank = map[string]int{"muted": 1, "info": 2, "ok": 3, "busy": 4, "bad": 5}
+
+// perNode tells whether a delivery's deploys are shown one per node: in a fleet, or when
+// it has several.
+func perNode(fleet bool, d store.Delivery) bool { return fleet || len(d.Deploys) > 1 }
+
 func activeStatus(status string) bool {
 	return status == store.DeployQueued || status == store.DeployRunning
 }
 
-func rowActive(d store.Delivery) bool { return d.DeployID != 0 && activeStatus(d.DeployStatus) }
+// rowActive tells whether any deploy a delivery joined is still queued or running.
+func rowActive(d store.Delivery) bool {
+	if d.DeployID != 0 && activeStatus(d.DeployStatus) {
+		return true
+	}
+	for _, r := range d.Deploys {
+		if activeStatus(r.Status) {
+			return true
+		}
+	}
+	return false
+}
 
 func byteSize(n int64) string {
 	switch {

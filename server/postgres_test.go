@@ -44,6 +44,13 @@ func TestOnPostgres(t *testing.T) {
 		{"ReposPageShowsDriftAndLookUpErrors", TestReposPageShowsDriftAndLookUpErrors},
 		{"PayloadRoute", TestPayloadRoute},
 		{"DeploysNameTheirNode", TestDeploysNameTheirNode},
+		{"APIRepoNodes", TestAPIRepoNodes},
+		{"ReposPageShowsEachNode", TestReposPageShowsEachNode},
+		{"NodesPage", TestNodesPage},
+		{"HistoryShowsEachNode", TestHistoryShowsEachNode},
+		// A fleet exists on PostgreSQL only: these run here alone.
+		{"HistoryShowsEachNodesDeploy", testHistoryShowsEachNodesDeploy},
+		{"BrowserFleetHistory", testBrowserFleetHistory},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

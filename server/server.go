@@ -217,6 +217,8 @@ func (s *Server) writeStoreError(c *gin.Context, err error) {
 		writeError(c, http.StatusNotFound, "not_found", "not found")
 	case errors.Is(err, store.ErrConflict):
 		writeError(c, http.StatusConflict, "conflict", "the resource changed; try again")
+	case errors.Is(err, store.ErrNoNode):
+		writeError(c, http.StatusConflict, "no_node", store.ErrNoNode.Error())
 	default:
 		s.log.Error("store error", "path", c.FullPath(), "err", err)
 		writeError(c, http.StatusInternalServerError, "internal", "internal error")

@@ -60,6 +60,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 		return Deploy{}, fmt.Errorf("claim deploy %d: commit: %w", dp.ID, err)
 	}
 	dp.QueuedAt, dp.StartedAt = dp.QueuedAt.UTC(), dp.StartedAt.UTC()
+	dp.Node = s.node
 	return dp, nil
 }
 

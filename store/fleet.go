@@ -93,14 +93,14 @@ func (s *Store) targetsAmong(nodes map[string][]string, repo string) []string {
 
 // fanOut queues, or joins, a deploy of repo on every node that deploys it, in tx, and
 // returns their ids in the nodes' order and the index of the primary one (see primary).
-// No node deploying repo is ErrNotFound.
+// No node deploying repo is ErrNoNode.
 func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, repo, trigger, ref string) ([]int64, int, error) {
 	targets, err := s.deployTargets(ctx, tx, repo)
 	if err != nil {
 		return nil, 0, err
 	}
 	if len(targets) == 0 {
-		return nil, 0, fmt.Errorf("%s: %s: %w", repo, noTargetsReason, ErrNotFound)
+		return nil, 0, fmt.Errorf("%s: %w", repo, ErrNoNode)
 	}
 	ids := make([]int64, len(targets))
 	for i, n := range targets {
@@ -111,9 +111,14 @@ func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, repo, trigger, ref strin
 	return ids, s.primary(targets), nil
 }
 
-// queueChannel is the PostgreSQL notification channel on which a node learns that a deploy
-// was queued for it; the payload is "node repo".
-const queueChannel = "hookgate_deploys"
+// The PostgreSQL notification channels gateways listen on (WatchQueue).
+const (
+	// queueChannel: a deploy was queued for a node; the payload is "node repo".
+	queueChannel = "hookgate_deploys"
+	// reconcileChannel: every node that deploys the repository named in the payload
+	// should compare origin's head with what it has live now (its pin was lifted).
+	reconcileChannel = "hookgate_reconcile"
+)
 
 // wakeNode tells node, when it is another gateway, that a deploy of repo is queued for
 // it: on PostgreSQL the notification goes out when tx commits (and one identical
@@ -131,15 +136,27 @@ func (s *Store) wakeNode(ctx context.Context, tx *sql.Tx, node, repo string) err
 // (see WatchQueue): a notification is lost while the listening connection is down.
 const QueuePollEvery = 5 * time.Second
 
-// WatchQueue calls wake with the repository of each deploy queued for this node by
-// another gateway, until ctx ends. On PostgreSQL it listens on a connection of its own and,
-// every poll interval and each time that connection is made again, also calls wake for
-// every repository with a deploy queued for this node. On SQLite it returns at once: there
-// is no other gateway.
-func (s *Store) WatchQueue(ctx context.Context, every time.Duration, wake func(repo string), log *slog.Logger) {
+// Watch says what WatchQueue calls.
+type Watch struct {
+	// Wake is called with the repository of a deploy queued for this node (by another
+	// gateway, or found by the poll).
+	Wake func(repo string)
+	// Reconcile is called with a repository whose pin another gateway lifted, for this
+	// node to check origin's head against its live commit (see Store.Unpin). It must not
+	// block: WatchQueue waits for it.
+	Reconcile func(repo string)
+}
+
+// WatchQueue calls w.Wake with the repository of each deploy queued for this node by
+// another gateway, and w.Reconcile with each repository another gateway unpinned, until
+// ctx ends. On PostgreSQL it listens on a connection of its own and, every poll interval
+// and each time that connection is made again, also calls Wake for every repository with
+// a deploy queued for this node. On SQLite it returns at once: there is no other gateway.
+func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, log *slog.Logger) {
 	if !s.pg {
 		return
 	}
+	wake := w.Wake
 	poll := func() {
 		pctx, cancel := context.WithTimeout(ctx, max(every, QueuePollEvery))
 		defer cancel()
@@ -154,6 +171,11 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, wake func(r
 			wake(r)
 		}
 	}
+	lastPoll := time.Now()
+	pollNow := func() {
+		poll()
+		lastPoll = time.Now()
+	}
 	for ctx.Err() == nil {
 		conn, err := s.listen(ctx)
 		if err != nil {
@@ -162,23 +184,29 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, wake func(r
 			}
 			log.Warn("listen for queued deploys; polling meanwhile", "err", err, "every", every)
 		}
-		poll() // what was queued while no connection listened
+		pollNow() // what was queued while no connection listened
 		for conn != nil {
-			wctx, cancel := context.WithTimeout(ctx, every)
+			// Every node hears every notification: under a stream of other nodes' ones
+			// the poll must still come round, so the wait ends at the next poll's time.
+			wctx, cancel := context.WithDeadline(ctx, lastPoll.Add(every))
 			n, err := conn.WaitForNotification(wctx)
 			cancel()
 			switch {
 			case err == nil:
-				node, repo, ok := strings.Cut(n.Payload, " ")
-				if ok && node == s.node {
+				if n.Channel == reconcileChannel {
+					w.Reconcile(n.Payload)
+				} else if node, repo, ok := strings.Cut(n.Payload, " "); ok && node == s.node {
 					wake(repo)
+				}
+				if time.Since(lastPoll) >= every {
+					pollNow()
 				}
 				continue
 			case ctx.Err() != nil:
 				conn.Close(context.Background())
 				return
 			case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-				poll()
+				pollNow()
 				continue
 			}
 			log.Warn("the connection listening for queued deploys broke; connecting again", "err", err)
@@ -203,7 +231,7 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(cctx, `LISTEN `+queueChannel); err != nil {
+	if _, err := conn.Exec(cctx, `LISTEN `+queueChannel+`; LISTEN `+reconcileChannel); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,7 +184,7 @@ func TestFanOutEdges(t *testing.T) {
 	if nobody.Status != DeliveryIgnored || nobody.HTTPStatus != 200 || nobody.Reason != noTargetsReason {
 		t.Fatalf("a repository no node deploys: %s %d %q", nobody.Status, nobody.HTTPStatus, nobody.Reason)
 	}
-	if _, err := web1.EnqueueManual(ctx, "docs"); !errors.Is(err, ErrNotFound) {
+	if _, err := web1.EnqueueManual(ctx, "docs"); !errors.Is(err, ErrNoNode) {
 		t.Fatalf("manual deploy of a repository no node deploys: %v", err)
 	}
 
@@ -291,12 +292,13 @@ func TestWatchQueue(t *testing.T) {
 		defer mu.Unlock()
 		return woken[repo]
 	}
+	reconciled := make(chan string, 10)
 	watch := func(every time.Duration) (stop func()) {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			web2.WatchQueue(wctx, every, wake, slog.Default())
+			web2.WatchQueue(wctx, every, Watch{Wake: wake, Reconcile: func(repo string) { reconciled <- repo }}, slog.Default())
 		}()
 		stop = func() {
 			cancel()
@@ -317,6 +319,21 @@ func TestWatchQueue(t *testing.T) {
 	if count("blog") != 0 {
 		t.Fatal("web2 woken for blog, which nothing queued")
 	}
+	// web1 lifts site's pin: web2 is told to reconcile site.
+	if _, err := web1.SetPin(ctx, "site", "c1", PinnedByPin); err != nil {
+		t.Fatal(err)
+	}
+	if was, err := web1.Unpin(ctx, "site"); err != nil || !was {
+		t.Fatalf("unpin: %v %v", was, err)
+	}
+	select {
+	case repo := <-reconciled:
+		if repo != "site" {
+			t.Fatalf("told to reconcile %q, want site", repo)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("web2 was not told to reconcile site after web1 unpinned it")
+	}
 	stop()
 
 	// Polling every 50 ms. Its first read of the queue finds site's deploy; after that a
@@ -329,4 +346,82 @@ func TestWatchQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 20*time.Second, "web2's poll to find blog's deploy", func() bool { return count("blog") > 0 })
+}
+
+// TestPreviousOutcomeIsPerNode: whether a success is a recovery is asked of the node that
+// ran it: web2's first success after web1's failure is not one; web1's next success is.
+func TestPreviousOutcomeIsPerNode(t *testing.T) {
+	ctx := context.Background()
+	f := fleet(t, map[string][]string{"web1": {"site"}, "web2": {"site"}})
+	web1, web2 := f["web1"], f["web2"]
+	if _, err := web1.EnqueueManual(ctx, "site"); err != nil {
+		t.Fatal(err)
+	}
+	deployTo(t, web1, "site", "c1", DeployFailed)
+	ok2 := deployTo(t, web2, "site", "c1", DeploySucceeded)
+	if prev, err := web2.PreviousOutcome(ctx, "site", ok2.ID); err != nil || prev != "" {
+		t.Fatalf("before web2's success: %q %v, want nothing (web1's failure is not web2's)", prev, err)
+	}
+	if _, err := web1.EnqueueManual(ctx, "site"); err != nil {
+		t.Fatal(err)
+	}
+	ok1 := deployTo(t, web1, "site", "c1", DeploySucceeded)
+	if prev, err := web1.PreviousOutcome(ctx, "site", ok1.ID); err != nil || prev != DeployFailed {
+		t.Fatalf("before web1's success: %q %v, want its failure", prev, err)
+	}
+}
+
+// TestRemoveNode: a node that is down can be taken out of the fleet: its waiting and stale
+// running deploys end as interrupted, and deliveries stop queueing deploys for it. A node
+// that is up is refused.
+func TestRemoveNode(t *testing.T) {
+	ctx := context.Background()
+	f := fleet(t, map[string][]string{"web1": {"site"}, "web2": {"site"}})
+	web1, web2 := f["web1"], f["web2"]
+	if _, err := web1.RemoveNode(ctx, "web2"); !errors.Is(err, ErrNodeUp) {
+		t.Fatalf("removing a node that is up: %v", err)
+	}
+	if _, err := web1.RemoveNode(ctx, "web9"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removing an unknown node: %v", err)
+	}
+	if _, err := web1.EnqueueManual(ctx, "site"); err != nil {
+		t.Fatal(err)
+	}
+	running, err := web2.ClaimDeploy(ctx, "site") // web2 goes down during it
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := push("site", "g1")
+	if err := web1.RecordDelivery(ctx, queued); err != nil {
+		t.Fatal(err)
+	}
+	got, err := web1.Delivery(ctx, queued.ID)
+	if err != nil || len(got.Deploys) != 2 {
+		t.Fatalf("before the removal: %+v %v", got.Deploys, err)
+	}
+	waiting := got.Deploys[1].ID
+	later := time.Now().Add(4 * HeartbeatEvery)
+	web1.SetNow(func() time.Time { return later })
+	ids, err := web1.RemoveNode(ctx, "web2")
+	if err != nil || !slices.Equal(ids, []int64{running.ID, waiting}) {
+		t.Fatalf("removed web2: ended %v (%v), want %d and %d", ids, err, running.ID, waiting)
+	}
+	for _, id := range ids {
+		dp, err := web1.Deploy(ctx, id)
+		if err != nil || dp.Status != DeployInterrupted || !strings.Contains(dp.Error, "web2 was removed") {
+			t.Fatalf("deploy %d after the removal: %s %q %v", id, dp.Status, dp.Error, err)
+		}
+	}
+	after := push("site", "g2")
+	if err := web1.RecordDelivery(ctx, after); err != nil {
+		t.Fatal(err)
+	}
+	got, err = web1.Delivery(ctx, after.ID)
+	if err != nil || len(got.Deploys) != 1 || got.Deploys[0].Node != "web1" {
+		t.Fatalf("a push after the removal: deploys %+v (%v), want web1's only", got.Deploys, err)
+	}
+	nodes, err := web1.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].Name != "web1" {
+		t.Fatalf("nodes after the removal: %+v %v", nodes, err)
+	}
 }

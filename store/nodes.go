@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -114,4 +116,61 @@ func reposJSON(repos []string) (string, error) {
 	}
 	b, err := json.Marshal(repos)
 	return string(b), err
+}
+
+// ErrNodeUp means the node has been seen within three heartbeat intervals, so it cannot be
+// removed.
+var ErrNodeUp = errors.New("the node is up")
+
+// RemoveNode takes a node that is down out of the fleet: deliveries no longer queue deploys
+// for it, and its deploys still queued (they never ran) or running (cut off when it went
+// down) are ended as interrupted with a reason, so the history does not show them waiting
+// forever. It returns their ids. A node
+// seen within three heartbeat intervals is refused with ErrNodeUp; an unknown one is
+// ErrNotFound. A removed node that starts again registers again.
+func (s *Store) RemoveNode(ctx context.Context, name string) ([]int64, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("remove node %s: %w", name, err)
+	}
+	defer tx.Rollback()
+	var lastSeen time.Time
+	err = tx.QueryRowContext(ctx, s.sql(`SELECT last_seen FROM nodes WHERE name = ?`), name).Scan(&lastSeen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("remove node %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("remove node %s: %w", name, err)
+	}
+	if s.now().Sub(lastSeen) <= 3*HeartbeatEvery {
+		return nil, fmt.Errorf("remove node %s: last seen %s: %w", name, lastSeen.UTC().Format(time.RFC3339), ErrNodeUp)
+	}
+	if _, err := tx.ExecContext(ctx, s.sql(`DELETE FROM nodes WHERE name = ?`), name); err != nil {
+		return nil, fmt.Errorf("remove node %s: %w", name, err)
+	}
+	rows, err := tx.QueryContext(ctx, s.sql(`
+		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
+		WHERE node = ? AND status IN ('queued', 'running') RETURNING id`),
+		fmt.Sprintf("node %s was removed from the fleet before this deploy finished", name), s.now(), name)
+	if err != nil {
+		return nil, fmt.Errorf("remove node %s: %w", name, err)
+	}
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("remove node %s: %w", name, err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("remove node %s: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("remove node %s: commit: %w", name, err)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }

@@ -88,14 +88,16 @@ func (s *Store) listNotifications(ctx context.Context, q string, args ...any) ([
 	return out, rows.Err()
 }
 
-// PreviousOutcome returns the status of repo's newest deploy before id that succeeded or
-// failed ("" when there is none); interrupted deploys say nothing about the code.
+// PreviousOutcome returns the status of repo's newest deploy before id, on the node that
+// ran id, that succeeded or failed ("" when there is none); interrupted deploys say nothing
+// about the code.
 func (s *Store) PreviousOutcome(ctx context.Context, repo string, id int64) (string, error) {
 	var status string
 	err := s.rdb.QueryRowContext(ctx, s.sql(`
 		SELECT status FROM deploys
-		WHERE repo = ? AND id < ? AND status IN ('succeeded', 'failed')
-		ORDER BY id DESC LIMIT 1`), repo, id).Scan(&status)
+		WHERE node = (SELECT node FROM deploys WHERE id = ?) AND repo = ? AND id < ?
+		  AND status IN ('succeeded', 'failed')
+		ORDER BY id DESC LIMIT 1`), id, repo, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -105,15 +105,30 @@ func (s *Store) setPin(ctx context.Context, tx *sql.Tx, repo, commit, by string)
 	return p, nil
 }
 
-// Unpin lifts repo's pin and reports whether there was one.
+// Unpin lifts repo's pin and reports whether there was one. On PostgreSQL the other
+// gateways are told to reconcile repo (see WatchQueue): the caller reconciles its own
+// checkout.
 func (s *Store) Unpin(ctx context.Context, repo string) (bool, error) {
-	res, err := s.wdb.ExecContext(ctx, s.sql(`DELETE FROM pins WHERE repo = ?`), repo)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("unpin %s: %w", repo, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, s.sql(`DELETE FROM pins WHERE repo = ?`), repo)
 	if err != nil {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
+	}
+	if n > 0 && s.pg {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, reconcileChannel, repo); err != nil {
+			return false, fmt.Errorf("unpin %s: %w", repo, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("unpin %s: commit: %w", repo, err)
 	}
 	return n > 0, nil
 }
@@ -152,6 +167,11 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 	}
 	return s.Deploy(ctx, ids[primary])
 }
+
+// busySQL tells whether a deploy of a node's repository is queued or running.
+const busySQL = `
+	SELECT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'queued')
+	    OR EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')`
 
 // PreviousCommit returns the to_commit of the newest succeeded deploy before the live one
 // (the newest succeeded deploy) that deployed another commit, or ErrNotFound.
@@ -205,13 +225,11 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	if d.Pin, err = s.pinOf(ctx, tx, repo); err != nil {
 		return d, err
 	}
-	var busy int
-	if err := tx.QueryRowContext(ctx, s.sql(`
-		SELECT count(*) FROM deploys WHERE node = ? AND repo = ? AND status IN ('queued', 'running')`),
-		s.node, repo).Scan(&busy); err != nil {
+	// Two conditions with one status each, so each is found in its partial index
+	// (deploys_one_queued, deploys_running) rather than in the repository's history.
+	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo).Scan(&d.Busy); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
-	d.Busy = busy > 0
 	err = tx.QueryRowContext(ctx, s.sql(`
 		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
 		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Live)

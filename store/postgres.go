@@ -101,8 +101,9 @@ func Redact(database string) string {
 // database (see LockGateway), or a db copy into it is running.
 var ErrGatewayRunning = errors.New("a hookgate gateway with this node name is already running on this database")
 
-// errCopyRunning is why a gateway cannot start while db copy fills its database.
-var errCopyRunning = errors.New("hookgate db copy is filling this database")
+// ErrCopyRunning means hookgate db copy is filling the database: no gateway may start until
+// it ends.
+var ErrCopyRunning = errors.New("hookgate db copy is filling this database; start the gateway once it has finished")
 
 // Advisory lock keys: the first is the class, "hg" in ASCII then a number.
 const (
@@ -155,7 +156,7 @@ func (s *Store) takeGatewayLock(ctx context.Context) (*sql.Conn, error) {
 	}
 	if !fleet {
 		conn.Close()
-		return nil, fmt.Errorf("%w: %w", ErrGatewayRunning, errCopyRunning)
+		return nil, ErrCopyRunning
 	}
 	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`,
 		gatewayLockClass, s.node).Scan(&node); err != nil {

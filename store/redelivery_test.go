@@ -132,3 +132,44 @@ func TestRedeliveryLookupUsesIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueChecksUseTheirIndexes (SQLite's plans): a claim's check that nothing of the
+// repository runs on the node, and reconcile's check that nothing is queued or running,
+// read the partial indexes of queued and running deploys, not the repository's history.
+func TestQueueChecksUseTheirIndexes(t *testing.T) {
+	s := openTest(t)
+	for _, q := range []struct {
+		sql  string
+		args []any
+		want []string
+	}{
+		{claimDeploySQL, []any{"t", "n", "r", "n", "r"}, []string{"deploys_one_queued", "deploys_running"}},
+		{busySQL, []any{"n", "r", "n", "r"}, []string{"deploys_one_queued", "deploys_running"}},
+	} {
+		rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+q.sql, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(plan, "\n")
+		for _, index := range q.want {
+			if !strings.Contains(all, "INDEX "+index+" ") {
+				t.Errorf("the plan of %s does not use %s:\n%s", q.sql, index, all)
+			}
+		}
+		if strings.Contains(all, "deploys_node_repo_id") || strings.Contains(all, "SCAN deploys") {
+			t.Errorf("the plan of %s walks the history:\n%s", q.sql, all)
+		}
+	}
+}

@@ -30,6 +30,8 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrPinned means the repository is pinned, so the operation would move it.
 	ErrPinned = errors.New("repository is pinned")
+	// ErrNoNode means no running node deploys the repository, so nothing can be queued.
+	ErrNoNode = errors.New(noTargetsReason)
 )
 
 // Store is the database: a SQLite file or a PostgreSQL database. On SQLite writes go

@@ -75,11 +75,11 @@ type Delivery struct {
 	DeployStatus     string
 	DeployStartedAt  time.Time
 	DeployFinishedAt time.Time
-	DeployNode       string // the node that created the deploy ("" when none named)
+	DeployNode       string // the node that runs the deploy ("" when none named)
 
-	// Deploys are the deploys the delivery joined, each with its node, filled in by the
-	// same queries; empty when it joined none. With one gateway per database a delivery
-	// joins at most one deploy, the one DeployID names.
+	// Deploys are the deploys the delivery joined, one per node that deploys its
+	// repository, sorted by node, filled in by the same queries; empty when it joined
+	// none. With one gateway a delivery joins at most one deploy, the one DeployID names.
 	Deploys []DeployRef
 }
 
@@ -104,8 +104,9 @@ type Deploy struct {
 	FinishedAt time.Time // zero until done
 	Error      string
 	Reason     string // why a reconcile or rollback deploy exists; empty for pushes
-	// Node is the gateway ([server] node) that created the deploy; "" for deploys recorded
-	// before deploys named their node, or by a store opened without WithNode.
+	// Node is the gateway ([server] node) that runs the deploy (before migration 00009,
+	// the one that created it); "" for deploys recorded before deploys named their node,
+	// or by a store opened without WithNode.
 	Node string
 	// Target is the commit the deploy moves the checkout to; empty means the branch head
 	// as fetched. A rollback sets it; ClaimDeploy fills in a pinned repository's commit.

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hookgate/hookgate/internal/pgtest"
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/store"
+)
+
+// runCheck runs hookgate check on a config of node web1 whose [server] table holds
+// database, with two repositories: "here" (every node; a real checkout) and "there"
+// (nodes = ["web2", "web3"], path missing on this host and no url).
+func runCheck(t *testing.T, database string) (int, string) {
+	t.Helper()
+	checkout := testkit.NewOrigin(t).Clone()
+	p := writeConfig(t, fmt.Sprintf("[server]\nnode = \"web1\"\n%s\n"+
+		"[repos.here]\nsecret = \"x\"\npath = %q\n"+
+		"[repos.there]\nsecret = \"y\"\npath = \"/nonexistent/there\"\nnodes = [\"web2\", \"web3\"]\n", database, checkout))
+	var out, errOut bytes.Buffer
+	code := run([]string{"check", "--config", p}, &out, &errOut)
+	return code, out.String() + errOut.String()
+}
+
+// checkLine finds check's line for what (a column's text) and returns it, failing t when
+// there is none.
+func checkLine(t *testing.T, out, status, what string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(status) + ` +` + regexp.QuoteMeta(what) + `  .*$`).FindString(out)
+	if m == "" {
+		t.Fatalf("check printed no %q line for %q:\n%s", status, what, out)
+	}
+	return m
+}
+
+// TestCheckSQLite: check reports the engine (SQLite), the version SQLite itself gives,
+// the file, this node and what it deploys, and the nodes registered in the database with
+// their status, last heartbeat and repositories. A repository this node does not deploy is
+// not looked for on this host.
+func TestCheckSQLite(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "h.db")
+	st, err := store.Open(context.Background(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RegisterNode(context.Background(), "web1", "v1.2.3", []string{"here"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RegisterNode(context.Background(), "web2", "v1.2.4", []string{"here", "there"}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := st.Nodes(context.Background())
+	st.Close()
+	if err != nil || len(nodes) != 2 {
+		t.Fatalf("nodes %v %v", nodes, err)
+	}
+	var version string
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT sqlite_version()`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out := runCheck(t, fmt.Sprintf("database = %q", file))
+	if code != 0 {
+		t.Fatalf("check exited %d:\n%s", code, out)
+	}
+	if l := checkLine(t, out, "ok", "database"); !strings.Contains(l, "SQLite "+file) || !strings.HasSuffix(l, "  "+version) {
+		t.Errorf("database line %q, want SQLite, %s and version %s", l, file, version)
+	}
+	if l := checkLine(t, out, "ok", "this node"); !strings.Contains(l, "web1") || !strings.HasSuffix(l, "deploys: here") {
+		t.Errorf("this node's line %q", l)
+	}
+	for _, n := range nodes {
+		name := n.Name
+		if name == "web1" {
+			name += " (this node)"
+		}
+		want := fmt.Sprintf("up, %s, last seen %s", n.Version, n.LastSeen.Format("2006-01-02T15:04:05Z07:00"))
+		if l := checkLine(t, out, "ok", "node "+name); !strings.Contains(l, want) || !strings.HasSuffix(l, "repos: "+strings.Join(n.Repos, ", ")) {
+			t.Errorf("node line %q, want %q and repos %v", l, want, n.Repos)
+		}
+	}
+	if l := checkLine(t, out, "ok", "there"); !strings.Contains(l, "not deployed by this node (nodes: web2, web3)") {
+		t.Errorf("there's line %q", l)
+	}
+	// web3 never registered: a typo or a node to come, said without failing the check.
+	if l := checkLine(t, out, "warn", "node web3"); !strings.Contains(l, "in repos.there.nodes") {
+		t.Errorf("web3's warning %q", l)
+	}
+	if strings.Contains(out, "warn  node web2") {
+		t.Errorf("a warning about web2, which is registered:\n%s", out)
+	}
+	if l := checkLine(t, out, "ok", "here"); !strings.Contains(l, "branch main at") {
+		t.Errorf("here's line %q", l)
+	}
+
+	// The same repository deployed here, its path missing and no url: a failure.
+	checkout := testkit.NewOrigin(t).Clone()
+	p := writeConfig(t, fmt.Sprintf("[server]\nnode = \"web2\"\ndatabase = %q\n"+
+		"[repos.here]\nsecret = \"x\"\npath = %q\n"+
+		"[repos.there]\nsecret = \"y\"\npath = \"/nonexistent/there\"\nnodes = [\"web2\"]\n", file, checkout))
+	var o, e bytes.Buffer
+	if code := run([]string{"check", "--config", p}, &o, &e); code != 1 || !strings.Contains(checkLine(t, o.String(), "FAIL", "there"), "path does not exist") {
+		t.Fatalf("check on web2, which deploys there: exit %d\n%s%s", code, o.String(), e.String())
+	}
+}
+
+// TestCheckPostgres: on PostgreSQL check reports the engine, the server's own version
+// (SHOW server_version), the URL with its password masked, and the registered nodes; the
+// password given in the URL (user part or ?password=) is printed nowhere, and an
+// unreachable server is an error with a non-zero exit and no password either.
+func TestCheckPostgres(t *testing.T) {
+	const password = "pa55word-check-0123"
+	t.Run("unreachable", func(t *testing.T) {
+		for _, u := range []string{
+			"postgres://hookgate:" + password + "@127.0.0.1:1/hookgate?connect_timeout=2",
+			"postgresql://hookgate@127.0.0.1:1/hookgate?connect_timeout=2&password=" + password,
+		} {
+			t.Setenv("HG_TEST_DB", u)
+			code, out := runCheck(t, `database_env = "HG_TEST_DB"`)
+			if code != 1 || strings.Contains(out, password) || !strings.Contains(checkLine(t, out, "error", "database"), "PostgreSQL postgres") {
+				t.Fatalf("check on an unreachable PostgreSQL: exit %d\n%s", code, out)
+			}
+		}
+	})
+	base := pgtest.Database(t)
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version string
+	if err := db.QueryRow(`SHOW server_version`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RegisterNode(context.Background(), "web2", "v7", []string{"here", "there"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// The test cluster trusts local connections, so a password in the URL is accepted and
+	// ignored: check gets through and must still print it nowhere.
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	u.User = url.UserPassword(q.Get("user"), password)
+	q.Del("user")
+	u.RawQuery = q.Encode()
+	withQuery := base + "&password=" + password
+	for _, dsn := range []string{u.String(), withQuery} {
+		t.Setenv("HG_TEST_DB", dsn)
+		code, out := runCheck(t, `database_env = "HG_TEST_DB"`)
+		if code != 0 || strings.Contains(out, password) {
+			t.Fatalf("check on PostgreSQL: exit %d\n%s", code, out)
+		}
+		l := checkLine(t, out, "ok", "database")
+		if !strings.Contains(l, "PostgreSQL "+store.Redact(dsn)) || !strings.Contains(l, "xxxxx") || !strings.HasSuffix(l, "  "+version) {
+			t.Errorf("database line %q, want PostgreSQL, %s and version %s", l, store.Redact(dsn), version)
+		}
+		if l := checkLine(t, out, "ok", "node web2"); !strings.Contains(l, "up, v7, last seen") || !strings.HasSuffix(l, "repos: here, there") {
+			t.Errorf("node line %q", l)
+		}
+	}
+}

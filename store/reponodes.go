@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// RepoNode is what one node has of a repository: the commit live there and the deploys it
+// is running and has queued.
+type RepoNode struct {
+	Node            string
+	LiveCommit      string // to_commit of the node's newest succeeded deploy; "" when none
+	RunningDeployID int64  // 0 when none
+	QueuedDeployID  int64  // 0 when none
+}
+
+// repoNodeSQL reads one node's newest succeeded, running and queued deploys of a
+// repository: the live commit from deploys_node_repo_id read newest first, the running and
+// queued ids from the partial indexes deploys_running and deploys_one_queued.
+const repoNodeSQL = `
+	SELECT COALESCE((SELECT to_commit FROM deploys WHERE node = ? AND repo = ?
+			AND status = 'succeeded' ORDER BY id DESC LIMIT 1), ''),
+		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'), 0),
+		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'), 0)`
+
+// busyNodesSQL lists the nodes with a deploy of a repository queued or running, from the
+// partial indexes of those (small whatever the history's size).
+const busyNodesSQL = `
+	SELECT node FROM deploys WHERE repo = ? AND status = 'queued' AND node != ''
+	UNION SELECT node FROM deploys WHERE repo = ? AND status = 'running' AND node != ''`
+
+// RepoNodes lists, sorted by name, the nodes that deploy repo (registered with repo among
+// their repositories, up or down) or have a deploy of it queued or running, each with its
+// live commit and its running and queued deploys. A node taken out of the fleet
+// (RemoveNode), or that no longer deploys repo, is not listed for its history alone.
+// Deploys that name no node ("", recorded before deploys named one) belong to none. The
+// list is empty, not nil, when there is none.
+func (s *Store) RepoNodes(ctx context.Context, repo string) ([]RepoNode, error) {
+	nodes, err := s.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nodes of %s: %w", repo, err)
+	}
+	var names []string
+	for _, n := range nodes {
+		if slices.Contains(n.Repos, repo) {
+			names = append(names, n.Name)
+		}
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.sql(busyNodesSQL), repo, repo)
+	if err != nil {
+		return nil, fmt.Errorf("nodes of %s: %w", repo, err)
+	}
+	busy, err := scanStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("nodes of %s: %w", repo, err)
+	}
+	names = append(names, busy...)
+	// Sorted here, byte by byte: PostgreSQL's ORDER BY follows the database's collation,
+	// SQLite's does not.
+	slices.Sort(names)
+	names = slices.Compact(names)
+	out := make([]RepoNode, 0, len(names))
+	for _, name := range names {
+		n := RepoNode{Node: name}
+		if err := s.rdb.QueryRowContext(ctx, s.sql(repoNodeSQL), name, repo, name, repo, name, repo).
+			Scan(&n.LiveCommit, &n.RunningDeployID, &n.QueuedDeployID); err != nil {
+			return nil, fmt.Errorf("nodes of %s: %s: %w", repo, name, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
