@@ -292,7 +292,8 @@ func fleetList[T any](t *testing.T, addr, path, key string) []T {
 //   - every delivery answered 2xx is recorded exactly once (counted by GUID over the API),
 //     and became one deploy per node: its deploys list names web1, web2 and web3, each a
 //     deploy of that node and repository;
-//   - every node's checkouts reach origin's final heads;
+//   - every node's checkouts reach origin's final heads, and every node's API shows each
+//     node's live commit there;
 //   - for each (node, repository) no two deploys' run intervals overlap, both as the
 //     database records them and as the commands themselves wrote them; and every command
 //     run belongs to a deploy of the node that ran it (no node runs another's deploy);
@@ -589,6 +590,34 @@ shutdown_timeout = "20s"
 		}
 		return true
 	})
+
+	// What an operator sees, asking any node: each node's live commit, nothing pending.
+	for _, asked := range nodes {
+		for repo, want := range map[string]string{"site": final, "docs": docsHead} {
+			var r struct {
+				Nodes []struct {
+					Node            string `json:"node"`
+					LiveCommit      string `json:"live_commit"`
+					RunningDeployID *int64 `json:"running_deploy_id"`
+					QueuedDeployID  *int64 `json:"queued_deploy_id"`
+				} `json:"nodes"`
+			}
+			if err := fleetGet(asked.addr, "/api/v1/repos/"+repo, &r); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, n := range r.Nodes {
+				got = append(got, n.Node)
+				if n.LiveCommit != want || n.RunningDeployID != nil || n.QueuedDeployID != nil {
+					t.Errorf("%s says %s on %s is live at %s (running %v, queued %v), want %s and nothing pending",
+						asked.name, repo, n.Node, short(n.LiveCommit), n.RunningDeployID, n.QueuedDeployID, short(want))
+				}
+			}
+			if !slices.Equal(got, []string{"web1", "web2", "web3"}) {
+				t.Errorf("%s lists %s's nodes as %v, want web1, web2, web3", asked.name, repo, got)
+			}
+		}
+	}
 
 	// What the clients saw: every HTTP answer is 202; only web2, while it was down or being
 	// killed, left requests unanswered.
