@@ -213,6 +213,7 @@ type fleetDeploy struct {
 	Status     string     `json:"status"`
 	Trigger    string     `json:"trigger"`
 	ToCommit   string     `json:"to_commit"`
+	QueuedAt   time.Time  `json:"queued_at"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	Error      string     `json:"error"`
@@ -297,6 +298,7 @@ func fleetList[T any](t *testing.T, addr, path, key string) []T {
 //   - for each (node, repository) no two deploys' run intervals overlap, both as the
 //     database records them and as the commands themselves wrote them; and every command
 //     run belongs to a deploy of the node that ran it (no node runs another's deploy);
+//   - the deploys queued for web2 while it was down waited for it and ran after its restart;
 //   - web2's cut-off deploy is interrupted and re-ran as a recovery deploy that succeeded.
 //
 // docs receives only the first delivery, so when web2 restarts nothing else stands for
@@ -470,6 +472,8 @@ shutdown_timeout = "20s"
 			return true
 		})
 	}
+	// When web2 was killed, and when its restart began.
+	var killedAt, restartedAt time.Time
 	// kill cuts web2 off while its docs deploy runs its command (the hold keeps it there).
 	var cut fleetDeploy
 	kill := func() {
@@ -501,7 +505,7 @@ shutdown_timeout = "20s"
 		if err := web2.proc.stop(t, syscall.SIGKILL); err == nil {
 			t.Fatal("web2 exited cleanly after SIGKILL?")
 		}
-		up["web2"] = false
+		up["web2"], killedAt = false, time.Now()
 		answered, inFlight := finished.Load(), min(nextIndex.Load(), fleetDeliveries)-finished.Load()
 		var still fleetDeploy
 		if err := fleetGet(web1.addr, fmt.Sprintf("/api/v1/deploys/%d", cut.ID), &still); err != nil {
@@ -532,6 +536,7 @@ shutdown_timeout = "20s"
 			}
 			return true
 		})
+		restartedAt = time.Now()
 		startFleetNode(t, bin, web2, env...)
 		up["web2"] = true
 		// web2 marks what the crash cut off before it listens, so before /healthz answers.
@@ -749,6 +754,22 @@ shutdown_timeout = "20s"
 		t.Logf("%s: %d deploys of site, %d of docs", n.name, len(dbRuns[nodeRepo{n.name, "site"}]), len(dbRuns[nodeRepo{n.name, "docs"}]))
 	}
 
+	// The deploys queued for web2 while it was down waited for it.
+	waited := 0
+	for _, dp := range deploys {
+		if dp.Node != "web2" || dp.QueuedAt.Before(killedAt) || !dp.QueuedAt.Before(restartedAt) {
+			continue
+		}
+		waited++
+		if dp.StartedAt == nil || dp.StartedAt.Before(restartedAt) || dp.Status != "succeeded" {
+			t.Errorf("web2's deploy %d of %s, queued while web2 was down, is %s, started %v (web2 restarted %s)",
+				dp.ID, dp.Repo, dp.Status, dp.StartedAt, restartedAt.Format(time.StampMicro))
+		}
+	}
+	if waited == 0 {
+		t.Error("no deploy was queued for web2 while it was down")
+	}
+
 	// web2's cut-off deploy re-ran: nothing but the re-queue at its start stood for docs.
 	var recovered bool
 	for _, dp := range deploys {
@@ -788,6 +809,9 @@ shutdown_timeout = "20s"
 	slices.Sort(upAtEnd)
 	if !slices.Equal(upAtEnd, []string{"web1", "web2", "web3"}) {
 		t.Errorf("nodes up at the end: %v, want web1, web2, web3 (%+v)", upAtEnd, fleet.Nodes)
+	}
+	if t.Failed() {
+		return // the nodes stay up for the failure's listing of deploys
 	}
 	for _, n := range nodes {
 		if err := n.proc.stop(t, syscall.SIGTERM); err != nil {
