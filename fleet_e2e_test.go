@@ -305,10 +305,13 @@ func fleetList[T any](t *testing.T, addr, path, key string) []T {
 // its docs deploy: only the start-up's re-queue (InterruptRunning) can run it again, and
 // it must do so with trigger "recovery". site receives the rest of the burst.
 //
+// web2's site worker is mid-deploy too when the kill lands, now and then in the middle of
+// writing the checkout, which must not keep web2 from catching up (repos/gitlock.go).
+//
 // A command cut off by SIGKILL lives on in its own process group (see repos/command.go);
 // hookgate cannot stop a process it no longer knows. The test lets the cut-off commands
-// end before web2 restarts, as an operator's service manager would kill them, so the
-// command records measure hookgate's own serialization.
+// end before web2 restarts, as a service manager ends what is left of a crashed unit
+// before it restarts it, so the command records measure hookgate's own serialization.
 func TestFleet(t *testing.T) {
 	database := pgtest.Database(t)
 	bin, err := buildBinary()
