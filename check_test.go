@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
@@ -57,9 +58,15 @@ func TestCheckSQLite(t *testing.T) {
 	if err := st.RegisterNode(context.Background(), "web2", "v1.2.4", []string{"here", "there"}); err != nil {
 		t.Fatal(err)
 	}
+	// web0 was last seen an hour ago: down, with a warning.
+	st.SetNow(func() time.Time { return time.Now().UTC().Add(-time.Hour) })
+	if err := st.RegisterNode(context.Background(), "web0", "v1.2.0", []string{"here"}); err != nil {
+		t.Fatal(err)
+	}
+	st.SetNow(func() time.Time { return time.Now().UTC() })
 	nodes, err := st.Nodes(context.Background())
 	st.Close()
-	if err != nil || len(nodes) != 2 {
+	if err != nil || len(nodes) != 3 {
 		t.Fatalf("nodes %v %v", nodes, err)
 	}
 	var version string
@@ -82,10 +89,16 @@ func TestCheckSQLite(t *testing.T) {
 	if l := checkLine(t, out, "ok", "this node"); !strings.Contains(l, "web1") || !strings.HasSuffix(l, "deploys: here") {
 		t.Errorf("this node's line %q", l)
 	}
+	if l := checkLine(t, out, "warn", "node web0"); !strings.Contains(l, "down, v1.2.0") {
+		t.Errorf("web0's line %q, want a warning that it is down", l)
+	}
 	for _, n := range nodes {
 		name := n.Name
 		if name == "web1" {
 			name += " (this node)"
+		}
+		if name == "web0" {
+			continue
 		}
 		want := fmt.Sprintf("up, %s, last seen %s", n.Version, n.LastSeen.Format("2006-01-02T15:04:05Z07:00"))
 		if l := checkLine(t, out, "ok", "node "+name); !strings.Contains(l, want) || !strings.HasSuffix(l, "repos: "+strings.Join(n.Repos, ", ")) {

@@ -65,11 +65,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(tw, "ok\tnodes\tnone yet\tno gateway has started on this database\n")
 		}
 		for _, n := range e.Nodes {
-			name := n.Name
-			if name == cfg.Server.Node {
-				name += " (this node)"
+			name, status := n.Name, "ok"
+			switch {
+			case name == cfg.Server.Node:
+				name += " (this node)" // down when the check runs before it starts
+			case n.Status == store.NodeDown:
+				// Its queued deploys wait for it; a node gone for good is taken out
+				// with DELETE /api/v1/nodes/NAME. Said, not counted as a problem.
+				status = "warn"
 			}
-			fmt.Fprintf(tw, "ok\tnode %s\t%s, %s, last seen %s\trepos: %s\n", name, n.Status, n.Version,
+			fmt.Fprintf(tw, "%s\tnode %s\t%s, %s, last seen %s\trepos: %s\n", status, name, n.Status, n.Version,
 				n.LastSeen.Format(time.RFC3339), listOrNone(n.Repos))
 		}
 	}

@@ -585,8 +585,14 @@ func (c *Config) repoList(names []string) []repos.Repo {
 // run without them.
 func (c *Config) secretEnvNames() map[string]bool {
 	names := map[string]bool{}
-	if c.Server.AdminTokenEnv != "" {
-		names[c.Server.AdminTokenEnv] = true
+	for _, n := range []string{c.Server.AdminTokenEnv, c.Server.DatabaseEnv} {
+		if n != "" {
+			names[n] = true // a database URL can hold its password
+		}
+	}
+	if store.IsPostgres(c.Database()) {
+		// libpq's variable for the password, which the PostgreSQL driver reads too.
+		names["PGPASSWORD"] = true
 	}
 	targets := slices.Clone(c.Notify)
 	for _, r := range c.Repos {

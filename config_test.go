@@ -156,6 +156,28 @@ func TestCommandEnvDropsSecrets(t *testing.T) {
 	}
 }
 
+// TestCommandEnvDropsTheDatabasePassword: the variable database_env names holds a URL that
+// can carry the database's password, and PGPASSWORD is the driver's: deploy commands see
+// neither (the review of the fleet docs found DATABASE_URL in a command's env).
+func TestCommandEnvDropsTheDatabasePassword(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://hookgate:hush@db.example:5432/hookgate")
+	t.Setenv("PGPASSWORD", "hush2")
+	t.Setenv("KEEP_ME", "yes")
+	cfg, err := LoadConfig(writeConfig(t, "[server]\ndatabase_env = \"DATABASE_URL\"\n[repos.a]\nsecret = \"s\"\npath = \"/x\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := cfg.commandEnv()
+	if !slices.Contains(env, "KEEP_ME=yes") {
+		t.Fatal("ordinary variables must reach deploy commands")
+	}
+	for _, kv := range env {
+		if strings.Contains(kv, "hush") {
+			t.Fatalf("deploy commands would see the database's password: %s", kv)
+		}
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"25MB": 25 << 20, "512KiB": 512 << 10, "100": 100, "1 GB": 1 << 30, "10b": 10} {
 		got, err := parseSize(in)

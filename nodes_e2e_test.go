@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -123,6 +124,22 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 	}
 	if code, errCode := reconcile("there"); code != http.StatusConflict || errCode != "not_deployed_here" {
 		t.Fatalf("reconcile of there on web1: %d %q, want 409 not_deployed_here (no worker)", code, errCode)
+	}
+	// A rollback to a named commit is looked up in the checkout, which web1 does not have.
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/repos/there/rollback", strings.NewReader(`{"commit":"`+head+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(raw), "not_deployed_here") {
+		t.Fatalf("rollback of there on web1: %d %s, want 409 not_deployed_here", resp.StatusCode, raw)
 	}
 	// Unpin lifts a pin for every node; the check of origin is left to the nodes that deploy.
 	var unpin struct{ Reason string }

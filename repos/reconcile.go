@@ -76,6 +76,14 @@ type originRecord struct {
 	err       string
 }
 
+// Deploys reports whether this gateway deploys repo: it has a worker for it (a repository
+// whose nodes list leaves this node out has none).
+func (m *Manager) Deploys(repo string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.workers[repo] != nil
+}
+
 // Reconcile looks up origin's head of repo now and queues a deploy with trigger
 // "reconcile" when it is neither live nor the newest deploy's commit, nothing is queued or
 // running, and repo is not pinned (see store.Reconcile). A failed look-up is an error.

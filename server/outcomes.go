@@ -22,6 +22,8 @@ import (
 type Reconciler interface {
 	Reconcile(ctx context.Context, repo string) (repos.Check, error)
 	OriginState(repo string) repos.OriginState
+	// Deploys reports whether this gateway deploys repo (has its checkout).
+	Deploys(repo string) bool
 }
 
 // outcomeError is a refusal of a rollback, pin or reconcile, with its status and code.
@@ -36,9 +38,13 @@ func unknownRepo(name string) error {
 	return &outcomeError{http.StatusNotFound, "unknown_repo", fmt.Sprintf("no repository is configured under the name %q", name)}
 }
 
-// resolveCommit finds want in the branch's history as fetched into name's checkout.
+// resolveCommit finds want in the branch's history as fetched into name's checkout. A node
+// that does not deploy the repository has no checkout to look in.
 func (s *Server) resolveCommit(h Hook, want string) (string, error) {
 	commit, err := repos.ResolveCommit(h.Path, h.Branch, want)
+	if err != nil && s.reconciler != nil && !s.reconciler.Deploys(h.Name) {
+		return "", notDeployedHere(h.Name)
+	}
 	if err != nil {
 		msg := err.Error()
 		if !errors.Is(err, repos.ErrUnknownCommit) {

@@ -10,6 +10,7 @@
 //	go run ./scripts/loadtest                       # 3 rounds of 10 s each
 //	go run ./scripts/loadtest -rounds 5 -duration 20s
 //	PGTEST_DURABLE=1 scripts/pgtest sh -c 'go run ./scripts/loadtest -postgres "$HOOKGATE_TEST_POSTGRES"'
+//	… -postgres "$HOOKGATE_TEST_POSTGRES" -fanout 3  # every push also queues deploys for 2 more nodes
 //	go run ./scripts/loadtest -wrk                  # load with wrk instead (apt-get install wrk)
 //	go run ./scripts/loadtest gen -addr 127.0.0.1:8080 -hook demo -secret … # load a running gateway
 package main
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/scripts/internal/harness"
+	"github.com/hookgate/hookgate/store"
 	"github.com/hookgate/hookgate/store/storetest"
 )
 
@@ -50,6 +52,7 @@ type options struct {
 	baseline, bin        string
 	poll, basePoll       string
 	postgres             string // a PostgreSQL URL; empty: SQLite files
+	fanout               int    // with postgres: nodes that deploy the loaded repository
 }
 
 func run() int {
@@ -65,11 +68,16 @@ func run() int {
 	flag.BoolVar(&o.idleOnly, "idle-only", false, "skip the load rounds: only measure idle memory (of -baseline too, alternating)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binary, configs, databases, logs)")
 	flag.StringVar(&o.postgres, "postgres", "", "a PostgreSQL URL (e.g. from scripts/pgtest): each round's hookgate gets a new database in that cluster instead of a SQLite file")
+	flag.IntVar(&o.fanout, "fanout", 1, "with -postgres: the nodes of a fleet that deploy the loaded repository (the gateway and N-1 registered nodes that never run), so each accepted push queues a deploy on every one")
 	flag.StringVar(&o.baseline, "baseline", "", "a hookgate binary built from another version, loaded in each round too, for a before/after")
 	flag.StringVar(&o.bin, "bin", "", "measure this hookgate binary instead of building the tree (a binary fresh from the linker reads about 1 MB more file-backed memory than one the page cache has written back)")
 	flag.StringVar(&o.poll, "poll", "", "[repos.NAME] poll of every repository (default: the config's default)")
 	flag.StringVar(&o.basePoll, "baseline-poll", "", "poll for the -baseline runs' repositories, e.g. 0 to compare with polling off (default: -poll)")
 	flag.Parse()
+	if o.fanout > 1 && o.postgres == "" {
+		fmt.Fprintln(os.Stderr, "loadtest: -fanout needs -postgres (a SQLite file has one gateway)")
+		return 2
+	}
 	if o.basePoll == "" {
 		o.basePoll = o.poll
 	}
@@ -198,6 +206,9 @@ func loadtest(o options) error {
 			}
 			defer drop()
 			db = url
+			if err := registerNodes(ctx, url, o.fanout-1); err != nil {
+				return rd, err
+			}
 		}
 		poll := o.poll
 		if tag == "baseline" {
@@ -456,4 +467,25 @@ func genOnly(args []string) int {
 	r := load(*addr, newRequest(*addr, "/hooks/"+*hook, body, []byte(*sec)), *conns, *d)
 	fmt.Println(describe(r))
 	return 0
+}
+
+// registerNodes registers n nodes that deploy the loaded repository ("bench") in the
+// PostgreSQL database at url, as the other gateways of a fleet would: each push the
+// gateway under load accepts then queues a deploy for each of them too (they never run, so
+// those deploys coalesce and wait).
+func registerNodes(ctx context.Context, url string, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i := range n {
+		if err := st.RegisterNode(ctx, fmt.Sprintf("fleet-%d", i+2), "loadtest", []string{"bench"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
