@@ -757,10 +757,12 @@ shutdown_timeout = "20s"
 		t.Logf("%s: %d deploys of site, %d of docs", n.name, len(dbRuns[nodeRepo{n.name, "site"}]), len(dbRuns[nodeRepo{n.name, "docs"}]))
 	}
 
-	// The deploys queued for web2 while it was down waited for it.
+	// The deploys queued for web2 and not started when it was killed, or queued while it
+	// was down, waited for it. (Deliveries during the down window create one, or join
+	// one queued just before the kill.)
 	waited := 0
 	for _, dp := range deploys {
-		if dp.Node != "web2" || dp.QueuedAt.Before(killedAt) || !dp.QueuedAt.Before(restartedAt) {
+		if dp.Node != "web2" || !dp.QueuedAt.Before(restartedAt) || dp.StartedAt != nil && dp.StartedAt.Before(killedAt) {
 			continue
 		}
 		waited++
@@ -772,6 +774,7 @@ shutdown_timeout = "20s"
 	if waited == 0 {
 		t.Error("no deploy was queued for web2 while it was down")
 	}
+	t.Logf("%d deploys of web2 waited for its restart", waited)
 
 	// web2's cut-off deploy re-ran: nothing but the re-queue at its start stood for docs.
 	var recovered bool
