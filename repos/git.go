@@ -205,6 +205,7 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 	if st, ok := repo.Storer.(*filesystem.Storage); ok {
 		// Before the fetch: go-git reads a ref lock left in refs/heads as a ref.
 		removeDeadLock(st.Filesystem())
+		removeEmptyTrackingRef(st.Filesystem(), plumbing.NewRemoteReferenceName("origin", s.Branch).String())
 	}
 	remote, err := repo.Remote("origin")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,20 +31,33 @@ const lockRecordName = "hookgate-lock"
 // takeLock creates .git/NAME exclusively, as git does, records it as this process's, and
 // returns it open for writing. A lock a dead hookgate update left (whichever: the record
 // names one lock at a time) is removed first.
+//
+// The lock is made as a new file beside the record, recorded, and only then linked to
+// NAME (link fails if NAME exists, like an exclusive create): whenever NAME is there,
+// its record is already written, so no moment of a kill leaves a lock that cannot be
+// told from another process's.
 func (m *mover) takeLock(name string, perm fs.FileMode) (billy.File, error) {
 	removeDeadLock(m.dotgit)
-	f, err := m.dotgit.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	const tmp = lockRecordName + ".new"
+	_ = m.dotgit.Remove(tmp) // one a kill left
+	f, err := m.dotgit.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock .git/%s: %w", name, err)
 	}
-	id, err := fileID(m.dotgit, name)
+	id, err := fileID(m.dotgit, tmp)
 	if err == nil {
 		err = writeLockRecord(m.dotgit, fmt.Sprintf("%s %s %d\n", name, id, os.Getpid()))
 	}
+	if err == nil {
+		err = os.Link(filepath.Join(m.dotgit.Root(), tmp), filepath.Join(m.dotgit.Root(), filepath.FromSlash(name)))
+		if err != nil {
+			m.dropLockRecord()
+		}
+	}
+	_ = m.dotgit.Remove(tmp)
 	if err != nil {
 		_ = f.Close()
-		_ = m.dotgit.Remove(name)
-		return nil, fmt.Errorf("record .git/%s: %w", name, err)
+		return nil, err
 	}
 	return f, nil
 }
@@ -119,4 +133,15 @@ func writeLockRecord(dotgit billy.Filesystem, line string) error {
 		err = cerr
 	}
 	return err
+}
+
+// removeEmptyTrackingRef removes .git/NAME, origin's branch head as last fetched, when
+// it is an empty file: go-git writes a ref by truncating the file and then writing it,
+// so a fetch killed with its gateway between the two leaves it empty, and go-git then
+// refuses to read any ref ("ref file is empty"): every later fetch would fail. The ref is
+// only a copy of origin's, and the fetch that follows writes it again.
+func removeEmptyTrackingRef(dotgit billy.Filesystem, name string) {
+	if fi, err := dotgit.Lstat(name); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		_ = dotgit.Remove(name)
+	}
 }

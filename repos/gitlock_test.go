@@ -188,3 +188,41 @@ func TestUpdateLeavesOthersLocks(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateAfterKilledFetch: go-git writes a ref by truncating its file and then writing
+// it, so a gateway killed during a fetch can leave refs/remotes/origin/main empty, and
+// go-git then fails every fetch with "ref file is empty" (TestFleet saw a node stuck so).
+// The next update must fetch again and reach origin's head; an empty ref that is not the
+// tracking ref hookgate writes is not its to remove.
+func TestUpdateAfterKilledFetch(t *testing.T) {
+	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+	f.write(f.seed, map[string]string{"new.txt": "new"})
+	want := f.commit("second")
+	tracking := filepath.Join(f.checkout, ".git", "refs", "remotes", "origin", "main")
+	if err := os.WriteFile(tracking, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Update(context.Background(), f.spec(""))
+	if err != nil {
+		t.Fatalf("update after the killed fetch: %v", err)
+	}
+	if res.To != want || f.head() != want {
+		t.Fatalf("update after the killed fetch: %+v, HEAD %s, want %s", res, f.head(), want)
+	}
+	if got := gitCLI(t, f.checkout, "rev-parse", "refs/remotes/origin/main"); got != want {
+		t.Errorf("refs/remotes/origin/main = %s, want %s", got, want)
+	}
+	f.assertClean()
+
+	// Someone else's empty ref is left alone (and go-git's error says why the update fails).
+	other := filepath.Join(f.checkout, ".git", "refs", "heads", "feature")
+	if err := os.WriteFile(other, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Update(context.Background(), f.spec("")); err == nil {
+		t.Log("go-git now tolerates an empty ref beside the branch")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("refs/heads/feature was removed: %v", err)
+	}
+}
