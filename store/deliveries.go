@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -96,24 +97,14 @@ const (
 	// "signature = 'valid'" repeat the partial index's (migration 00006) so SQLite uses it;
 	// without them every insert scans the table.
 	//
-	// guidsSeenSQL takes the batch's GUIDs as a JSON array, three times. CROSS JOIN keeps
-	// SQLite's join order, deliveries first: left to itself it starts from every succeeded
-	// deploy, a scan that grows with the history. It answers a row
-	// per earlier delivery (node '', deploy 0), and a row per node whose deploy of one
-	// succeeded: the one a delivery's deploy_id names and those delivery_deploys lists.
-	// lookUpGUIDs keeps the repositories and GUIDs the batch asked about.
+	// guidsSeenSQL takes the batch's GUIDs as a JSON array and answers each earlier
+	// delivery with one of them, with the deploy its deploy_id names (0: none). Only when
+	// there are some (a redelivery: rare) does succeededDeploys look up which of their
+	// deploys succeeded, on which nodes: one query that joins deploys and delivery_deploys
+	// here let PostgreSQL's planner scan the whole deliveries table for every batch.
 	guidsSeenSQL = `
-		SELECT d.repo, d.guid, '', 0 FROM deliveries d
-		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'
-		UNION ALL
-		SELECT d.repo, d.guid, dp.node, dp.id FROM deliveries d CROSS JOIN deploys dp
-		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'
-		  AND dp.id = d.deploy_id AND dp.status = 'succeeded'
-		UNION ALL
-		SELECT d.repo, d.guid, dp.node, dp.id FROM deliveries d
-		CROSS JOIN delivery_deploys l CROSS JOIN deploys dp
-		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'
-		  AND l.delivery_id = d.id AND dp.id = l.deploy_id AND dp.status = 'succeeded'`
+		SELECT d.repo, d.guid, d.id FROM deliveries d
+		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'`
 	queuedDeploySQL = `SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'`
 	newDeploySQL    = `
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, node)
@@ -194,35 +185,87 @@ func (s *Store) seenGUIDs(ctx context.Context, tx *sql.Tx, batch []*writeReq) (m
 	if err != nil {
 		return nil, fmt.Errorf("record delivery: look up guids: %w", err)
 	}
-	arg := string(b)
-	rows, err := s.query(ctx, tx, guidsSeenSQL, arg, arg, arg)
+	rows, err := s.query(ctx, tx, guidsSeenSQL, string(b))
 	if err != nil {
 		return nil, fmt.Errorf("record delivery: look up guids: %w", err)
 	}
-	defer rows.Close()
+	earlier := map[int64]guidKey{} // earlier deliveries with a GUID of the batch
 	for rows.Next() {
 		var k guidKey
-		var node string
-		var deployID int64
-		if err := rows.Scan(&k.repo, &k.guid, &node, &deployID); err != nil {
+		var id int64
+		if err := rows.Scan(&k.repo, &k.guid, &id); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("record delivery: look up guids: %w", err)
 		}
-		if !want[k] {
-			continue
-		}
-		on := seen[k]
-		if on == nil {
-			on = deployedOn{}
-			seen[k] = on
-		}
-		if deployID != 0 && deployID > on[node] {
-			on[node] = deployID
+		if want[k] {
+			if seen[k] == nil {
+				seen[k] = deployedOn{}
+			}
+			earlier[id] = k
 		}
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("record delivery: look up guids: %w", err)
 	}
+	if len(earlier) == 0 {
+		return seen, nil
+	}
+	ids := make([]int64, 0, len(earlier))
+	for id := range earlier {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for rest := ids; len(rest) > 0; {
+		n := min(len(rest), 500)
+		if err := s.succeededDeploys(ctx, tx, rest[:n], func(delivery int64, node string, deploy int64) {
+			if on := seen[earlier[delivery]]; deploy > on[node] {
+				on[node] = deploy
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("record delivery: look up guids: %w", err)
+		}
+		rest = rest[n:]
+	}
 	return seen, nil
+}
+
+// succeededDeploysSQL finds the succeeded deploys the deliveries whose ids fill its two
+// lists (the same ids twice) joined: through deploy_id, and through delivery_deploys.
+// CROSS JOIN keeps SQLite's join order, the deliveries' keys first: left to itself it
+// starts from every succeeded deploy.
+func succeededDeploysSQL(in string) string {
+	return `SELECT d.id, dp.node, dp.id FROM deliveries d CROSS JOIN deploys dp
+		WHERE d.id IN (` + in + `) AND dp.id = d.deploy_id AND dp.status = 'succeeded'
+		UNION ALL
+		SELECT l.delivery_id, dp.node, dp.id FROM delivery_deploys l CROSS JOIN deploys dp
+		WHERE l.delivery_id IN (` + in + `) AND dp.id = l.deploy_id AND dp.status = 'succeeded'`
+}
+
+// succeededDeploys calls found with each succeeded deploy that one of the deliveries ids
+// joined, and its node.
+func (s *Store) succeededDeploys(ctx context.Context, tx *sql.Tx, ids []int64, found func(delivery int64, node string, deploy int64)) error {
+	ph := strings.Repeat("?,", len(ids))
+	args := make([]any, 0, 2*len(ids))
+	for range 2 {
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, s.sql(succeededDeploysSQL(ph[:len(ph)-1])), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var delivery, deploy int64
+		var node string
+		if err := rows.Scan(&delivery, &node, &deploy); err != nil {
+			return err
+		}
+		found(delivery, node, deploy)
+	}
+	return rows.Err()
 }
 
 // recordDelivery writes one delivery, as writeEach does after a batch failed.
