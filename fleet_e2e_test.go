@@ -308,10 +308,9 @@ func fleetList[T any](t *testing.T, addr, path, key string) []T {
 // web2's site worker is mid-deploy too when the kill lands, now and then in the middle of
 // writing the checkout, which must not keep web2 from catching up (repos/gitlock.go).
 //
-// A command cut off by SIGKILL lives on in its own process group (see repos/command.go);
-// hookgate cannot stop a process it no longer knows. The test lets the cut-off commands
-// end before web2 restarts, as a service manager ends what is left of a crashed unit
-// before it restarts it, so the command records measure hookgate's own serialization.
+// A command cut off by SIGKILL lives on in its own process group (see repos/command.go):
+// web2's docs command is held running through the restart, which must end it
+// (repos.StopLeftovers) before the deploy runs again, or the two would overlap.
 func TestFleet(t *testing.T) {
 	database := pgtest.Database(t)
 	bin, err := buildBinary()
@@ -519,29 +518,25 @@ shutdown_timeout = "20s"
 		}
 		t.Logf("web2 killed with SIGKILL in docs deploy %d; %d deliveries answered, %d in flight or waiting at a gate",
 			cut.ID, answered, inFlight)
-		// The cut-off commands may end now (see the test's comment).
-		if err := os.Remove(hold); err != nil {
-			t.Fatal(err)
+		// The hold stays: web2's docs command keeps running, its gateway gone.
+		if ids := deployProcesses(cut.ID); len(ids) == 0 {
+			t.Fatalf("no process of web2's cut-off docs deploy %d outlived web2", cut.ID)
 		}
 	}
-	// restart brings web2 back once its cut-off commands have ended.
+	// restart brings web2 back while its cut-off docs command still runs: the start must
+	// end it before anything of web2 runs again.
 	restart := func() {
 		t.Helper()
-		testkit.Eventually(t, 60*time.Second, "web2's cut-off commands to end", func() bool {
-			runs, err := readRuns(runsPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range runs {
-				if r.node == "web2" && r.end.IsZero() {
-					return false
-				}
-			}
-			return true
-		})
 		restartedAt = time.Now()
 		startFleetNode(t, bin, web2, env...)
 		up["web2"] = true
+		if pids := deployProcesses(cut.ID); len(pids) != 0 {
+			t.Fatalf("web2 restarted with the command of its cut-off docs deploy %d still running (pids %v)", cut.ID, pids)
+		}
+		// The recovery may run now.
+		if err := os.Remove(hold); err != nil {
+			t.Fatal(err)
+		}
 		// web2 marks what the crash cut off before it listens, so before /healthz answers.
 		var still fleetDeploy
 		if err := fleetGet(web1.addr, fmt.Sprintf("/api/v1/deploys/%d", cut.ID), &still); err != nil {
@@ -729,8 +724,13 @@ shutdown_timeout = "20s"
 			t.Errorf("%s ran the command of deploy %d, which is %s's deploy of %s", r.node, r.deploy, dp.Node, dp.Repo)
 		}
 		if r.end.IsZero() {
-			t.Errorf("the command of deploy %d on %s never ended", r.deploy, r.node)
-			continue
+			if r.node != "web2" || dp.Status != "interrupted" || dp.FinishedAt == nil {
+				t.Errorf("the command of deploy %d on %s never ended", r.deploy, r.node)
+				continue
+			}
+			// Ended by web2's restart (its process checked gone above), which then
+			// recorded the deploy interrupted: no later than that.
+			r.end = *dp.FinishedAt
 		}
 		k := nodeRepo{r.node, r.repo}
 		cmdRuns[k] = append(cmdRuns[k], *r)
@@ -827,4 +827,32 @@ shutdown_timeout = "20s"
 			t.Errorf("a secret appears in %s's log", n.name)
 		}
 	}
+}
+
+// deployProcesses lists the processes on this host whose environment names deploy id in
+// HOOKGATE_DEPLOY (a deploy command and what it started).
+func deployProcesses(id int64) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := []byte(fmt.Sprintf("HOOKGATE_DEPLOY=%d", id))
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if bytes.Equal(kv, want) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
 }
