@@ -1,18 +1,13 @@
 package repos
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/procs"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -40,140 +35,22 @@ const leftoverGrace = 5 * time.Second
 func StopLeftovers(ctx context.Context, st *store.Store, node string, paths map[string]string, log *slog.Logger) []int {
 	self := syscall.Getpgrp()
 	var stopped []int
-	for _, p := range commandProcesses() {
-		if p.pgid == self || p.pgid <= 1 || slices.Contains(stopped, p.pgid) {
+	for _, p := range procs.Commands() {
+		if p.Pgid == self || p.Pgid <= 1 || slices.Contains(stopped, p.Pgid) {
 			continue
 		}
-		dp, err := st.Deploy(ctx, p.deploy)
-		if err != nil || dp.Node != node || dp.Status != store.DeployRunning || dp.Repo != p.repo {
+		dp, err := st.Deploy(ctx, p.Deploy)
+		if err != nil || dp.Node != node || dp.Status != store.DeployRunning || dp.Repo != p.Repo {
 			continue
 		}
-		if !within(p.cwd, paths[dp.Repo]) {
+		if !procs.Within(p.Cwd, paths[dp.Repo]) {
 			continue
 		}
 		log.Warn("a deploy command cut off by the gateway's stop is still running; ending it before the deploy runs again",
-			"deploy_id", dp.ID, "repo", dp.Repo, "pgid", p.pgid)
-		endGroup(p.pgid)
-		stopped = append(stopped, p.pgid)
+			"deploy_id", dp.ID, "repo", dp.Repo, "pgid", p.Pgid)
+		procs.EndGroup(p.Pgid, leftoverGrace)
+		stopped = append(stopped, p.Pgid)
 	}
 	slices.Sort(stopped)
 	return stopped
-}
-
-// within tells whether dir is path or inside it, symbolic links resolved (a process's
-// working directory in /proc is).
-func within(dir, path string) bool {
-	if dir == "" || path == "" {
-		return false
-	}
-	if resolved, err := filepath.EvalSymlinks(path); err == nil {
-		path = resolved
-	}
-	rel, err := filepath.Rel(path, dir)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
-}
-
-// endGroup sends SIGTERM to the process group, then SIGKILL if a process of it still runs
-// after leftoverGrace. A zombie does not count: its parent (init, or a gateway that is a
-// container's first process and reaps nothing it did not start) may be slow to reap it.
-func endGroup(pgid int) {
-	if err := syscall.Kill(-pgid, syscall.SIGTERM); errors.Is(err, syscall.ESRCH) {
-		return
-	}
-	deadline := time.Now().Add(leftoverGrace)
-	for time.Now().Before(deadline) {
-		if liveMembers(pgid) == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-}
-
-// liveMembers counts the processes of process group pgid that are not zombies.
-func liveMembers(pgid int) int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// After the command's name in parentheses: state, ppid, pgrp, ….
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 3 || f[0] == "Z" {
-			continue
-		}
-		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
-			n++
-		}
-	}
-	return n
-}
-
-// commandProcess is a process that carries a deploy command's environment.
-type commandProcess struct {
-	pgid   int
-	deploy int64
-	repo   string
-	cwd    string
-}
-
-// commandProcesses lists the processes that carry HOOKGATE_DEPLOY and HOOKGATE_REPO in
-// their environment (deploy commands and what they started). Processes whose environment
-// cannot be read (another user's, without root) are skipped.
-func commandProcesses() []commandProcess {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []commandProcess
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		p, ok := parseCommandEnv(env)
-		if !ok {
-			continue
-		}
-		if p.pgid, err = syscall.Getpgid(pid); err != nil {
-			continue
-		}
-		if p.cwd, err = os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err != nil {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// parseCommandEnv finds HOOKGATE_DEPLOY=N and HOOKGATE_REPO=NAME in a NUL-separated
-// environment.
-func parseCommandEnv(env []byte) (commandProcess, bool) {
-	var p commandProcess
-	for _, kv := range bytes.Split(env, []byte{0}) {
-		k, v, _ := strings.Cut(string(kv), "=")
-		switch k {
-		case "HOOKGATE_DEPLOY":
-			p.deploy, _ = strconv.ParseInt(v, 10, 64)
-		case "HOOKGATE_REPO":
-			p.repo = v
-		}
-	}
-	return p, p.deploy > 0 && p.repo != ""
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/procs"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/store"
 )
@@ -81,7 +82,7 @@ func TestStopLeftovers(t *testing.T) {
 	elsewhere := start(cutOff, "site", t.TempDir()) // another gateway's deploy with the same id
 	// The child sleep must exist (and carry the environment) before the scan.
 	for _, c := range []*exec.Cmd{left, kept, neighbour, elsewhere} {
-		testkit.Eventually(t, 10*time.Second, "the command to start its child", func() bool { return liveMembers(c.Process.Pid) >= 2 })
+		testkit.Eventually(t, 10*time.Second, "the command to start its child", func() bool { return procs.LiveMembers(c.Process.Pid) >= 2 })
 	}
 
 	stopped := StopLeftovers(ctx, web1, "web1", paths, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -91,7 +92,7 @@ func TestStopLeftovers(t *testing.T) {
 	if err := left.Wait(); err == nil {
 		t.Fatal("the cut-off command exited cleanly; it should have been ended")
 	}
-	if n := liveMembers(left.Process.Pid); n != 0 {
+	if n := procs.LiveMembers(left.Process.Pid); n != 0 {
 		t.Fatalf("%d processes of the cut-off command's group are still running (its child?)", n)
 	}
 	for name, c := range map[string]*exec.Cmd{"the succeeded deploy's daemon": kept, "web2's command": neighbour,
