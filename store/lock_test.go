@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,4 +138,45 @@ func openNode(t *testing.T, database, node string) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestNodesMigrateAtTheSameMoment: gateways of a fleet that start at once on a new
+// database take turns applying the migrations: every one opens, and each migration is
+// recorded once.
+func TestNodesMigrateAtTheSameMoment(t *testing.T) {
+	url := pgtest.Database(t)
+	const nodes = 6
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, nodes)
+	stores := make([]*Store, nodes)
+	for i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			stores[i], errs[i] = Open(context.Background(), url, WithNode(fmt.Sprintf("web%d", i+1)))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("web%d: %v", i+1, err)
+			continue
+		}
+		stores[i].Close()
+	}
+	if t.Failed() {
+		return
+	}
+	s := openAt(t, url)
+	var applied, distinct int
+	if err := s.rdb.QueryRow(`SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0`).
+		Scan(&applied, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if applied != distinct || applied == 0 {
+		t.Fatalf("%d migrations recorded, %d distinct", applied, distinct)
+	}
 }

@@ -62,7 +62,9 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 // migratePostgres applies the PostgreSQL migrations. Gateways of a fleet that start at the
 // same moment take turns: goose holds a session-level advisory lock while it migrates.
 func migratePostgres(ctx context.Context, db *sql.DB) error {
-	locker, err := lock.NewPostgresSessionLocker()
+	// Tried every second (goose's default is every 5 s), for 5 minutes: a fleet started
+	// at once waits about a second per node, not five.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
