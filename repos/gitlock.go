@@ -59,8 +59,15 @@ func (m *mover) takeLock(name string, perm fs.FileMode) (billy.File, error) {
 		_ = f.Close()
 		return nil, err
 	}
+	if lockTaken != nil {
+		lockTaken(name)
+	}
 	return f, nil
 }
+
+// lockTaken, when set (only by tests), is called once takeLock holds the lock NAME: the
+// test's helper process stops there to be killed holding it.
+var lockTaken func(name string)
 
 // dropLockRecord forgets the lock once it is renamed into place or removed.
 func (m *mover) dropLockRecord() {

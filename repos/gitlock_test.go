@@ -10,18 +10,33 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/testkit"
 )
 
 // killHelperEnv names the checkout TestUpdateKillHelper updates when the test binary is
-// started again as that helper.
-const killHelperEnv = "HOOKGATE_TEST_UPDATE_KILLED"
+// started again as that helper, and heldEnv the file it writes once it holds index.lock.
+const (
+	killHelperEnv = "HOOKGATE_TEST_UPDATE_KILLED"
+	heldEnv       = "HOOKGATE_TEST_UPDATE_HELD"
+)
 
 // TestUpdateKillHelper is not a test: run as a child by TestUpdateAfterKilledUpdate, it
-// updates the checkout named in killHelperEnv and gets killed doing it.
+// updates the checkout named in killHelperEnv, says when it holds index.lock, and waits
+// there to be killed.
 func TestUpdateKillHelper(t *testing.T) {
 	path := os.Getenv(killHelperEnv)
 	if path == "" {
 		t.Skip("a helper process for TestUpdateAfterKilledUpdate")
+	}
+	lockTaken = func(name string) {
+		if name != "index.lock" {
+			return
+		}
+		if err := os.WriteFile(os.Getenv(heldEnv), nil, 0o644); err != nil {
+			panic(err)
+		}
+		select {} // killed here
 	}
 	if _, err := Update(context.Background(), Spec{Name: "test", Path: path, Branch: "main"}); err != nil {
 		t.Fatal(err)
@@ -36,55 +51,35 @@ func TestUpdateAfterKilledUpdate(t *testing.T) {
 	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
 	lock := filepath.Join(f.checkout, ".git", "index.lock")
 	record := filepath.Join(f.checkout, ".git", lockRecordName)
-	var want string
-	killed := false
-	// The kill must land while the lock is held: a big change keeps it held for a while,
-	// and an attempt that ends first (or lands before the lock was recorded) is repeated.
-	for attempt := 0; attempt < 5 && !killed; attempt++ {
-		files := map[string]string{}
-		for i := range 3000 {
-			files[fmt.Sprintf("bulk/%02d/f%04d.txt", i%50, i)] = fmt.Sprintf("attempt %d file %d\n", attempt, i)
-		}
-		f.write(f.seed, files)
-		want = f.commit(fmt.Sprintf("bulk %d", attempt))
-		cmd := exec.Command(os.Args[0], "-test.run=^TestUpdateKillHelper$")
-		cmd.Env = append(os.Environ(), killHelperEnv+"="+f.checkout)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		deadline := time.Now().Add(time.Minute)
-	poll:
-		for {
-			select {
-			case err := <-done:
-				// The update finished before the lock was seen: try a bigger moment.
-				if err != nil {
-					t.Fatalf("the helper's update failed: %v", err)
-				}
-				break poll
-			default:
-			}
-			if _, err := os.Stat(record); err == nil {
-				cmd.Process.Signal(syscall.SIGKILL)
-				<-done
-				_, lerr := os.Stat(lock)
-				_, rerr := os.Stat(record)
-				killed = lerr == nil && rerr == nil
-				if !killed {
-					os.Remove(lock) // an unrecorded lock is not the case under test
-				}
-				break poll
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the helper neither took the lock nor ended within a minute")
-			}
-			time.Sleep(time.Millisecond)
-		}
+	// A real process takes the lock and stops there (lockTaken), so the kill lands while
+	// the lock is held, whatever the machine's speed.
+	f.write(f.seed, map[string]string{"app.txt": "v2\n", "sub/new.txt": "new\n"})
+	want := f.commit("v2")
+	held := filepath.Join(t.TempDir(), "held")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUpdateKillHelper$")
+	cmd.Env = append(os.Environ(), killHelperEnv+"="+f.checkout, heldEnv+"="+held)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if !killed {
-		t.Fatal("no attempt was killed while holding index.lock")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	testkit.Eventually(t, time.Minute, "the helper to hold index.lock", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the helper ended before it held the lock: %v", err)
+		default:
+		}
+		_, err := os.Stat(held)
+		return err == nil
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	for _, p := range []string{lock, record} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("the killed update left no %s: %v", filepath.Base(p), err)
+		}
 	}
 
 	res, err := Update(context.Background(), f.spec(""))
