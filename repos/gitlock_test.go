@@ -14,21 +14,27 @@ import (
 	"github.com/hookgate/hookgate/internal/testkit"
 )
 
-// killHelperEnv names the checkout TestUpdateKillHelper updates when the test binary is
-// started again as that helper, and heldEnv the file it writes once it holds index.lock.
+// killHelperEnv names the checkout the test binary updates when TestUpdateAfterKilledUpdate
+// starts it again as a helper process, and heldEnv the file it writes once it holds
+// index.lock.
 const (
 	killHelperEnv = "HOOKGATE_TEST_UPDATE_KILLED"
 	heldEnv       = "HOOKGATE_TEST_UPDATE_HELD"
 )
 
-// TestUpdateKillHelper is not a test: run as a child by TestUpdateAfterKilledUpdate, it
-// updates the checkout named in killHelperEnv, says when it holds index.lock, and waits
-// there to be killed.
-func TestUpdateKillHelper(t *testing.T) {
-	path := os.Getenv(killHelperEnv)
-	if path == "" {
-		t.Skip("a helper process for TestUpdateAfterKilledUpdate")
+// TestMain runs the tests, or, started as the helper of TestUpdateAfterKilledUpdate, the
+// update it gets killed in.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(killHelperEnv); path != "" {
+		killedUpdate(path)
+		os.Exit(1) // killed before this, or the update failed
 	}
+	os.Exit(m.Run())
+}
+
+// killedUpdate updates the checkout at path, says when it holds index.lock, and waits
+// there to be killed.
+func killedUpdate(path string) {
 	lockTaken = func(name string) {
 		if name != "index.lock" {
 			return
@@ -39,7 +45,7 @@ func TestUpdateKillHelper(t *testing.T) {
 		select {} // killed here
 	}
 	if _, err := Update(context.Background(), Spec{Name: "test", Path: path, Branch: "main"}); err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, "helper update:", err)
 	}
 }
 
@@ -56,7 +62,7 @@ func TestUpdateAfterKilledUpdate(t *testing.T) {
 	f.write(f.seed, map[string]string{"app.txt": "v2\n", "sub/new.txt": "new\n"})
 	want := f.commit("v2")
 	held := filepath.Join(t.TempDir(), "held")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestUpdateKillHelper$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), killHelperEnv+"="+f.checkout, heldEnv+"="+held)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -137,7 +137,7 @@ type batchState struct {
 	// pins caches each repository's pin (nil: not pinned) for the batch.
 	pins map[string]*Pin
 	// nodes caches the registered nodes and the repositories each deploys; nil until the
-	// batch's first accepted delivery reads it (see deployTargets).
+	// batch's first accepted delivery reads it (see targetsInBatch).
 	nodes map[string][]string
 }
 
@@ -245,14 +245,8 @@ func succeededDeploysSQL(in string) string {
 // succeededDeploys calls found with each succeeded deploy that one of the deliveries ids
 // joined, and its node.
 func (s *Store) succeededDeploys(ctx context.Context, tx *sql.Tx, ids []int64, found func(delivery int64, node string, deploy int64)) error {
-	ph := strings.Repeat("?,", len(ids))
-	args := make([]any, 0, 2*len(ids))
-	for range 2 {
-		for _, id := range ids {
-			args = append(args, id)
-		}
-	}
-	rows, err := tx.QueryContext(ctx, s.sql(succeededDeploysSQL(ph[:len(ph)-1])), args...)
+	in, args := inList(ids, 2)
+	rows, err := tx.QueryContext(ctx, s.sql(succeededDeploysSQL(in)), args...)
 	if err != nil {
 		return err
 	}
@@ -278,7 +272,7 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, 
 
 // prepareDelivery does what comes before a delivery's row: the redelivery lookup, and for
 // an accepted delivery its deploys, one per node that deploys the repository (see
-// deployTargets), each joined or queued.
+// targetsInBatch), each joined or queued.
 func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
 	d := r.d
 	r.others = r.others[:0]

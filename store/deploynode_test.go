@@ -13,14 +13,7 @@ func TestDeploysRecordTheirNode(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, newDatabase func() string) {
 		ctx := context.Background()
 		database := newDatabase()
-		open := func(opts ...Option) *Store {
-			s, err := Open(ctx, database, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
+		open := func(opts ...Option) *Store { return openAt(t, database, opts...) }
 		a, b, none := open(WithNode("gw-a")), open(WithNode("gw-b")), open()
 
 		pushed := push("site", "guid-a")

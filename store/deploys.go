@@ -238,16 +238,11 @@ func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error
 	if err != nil {
 		return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
 	}
-	defer rows.Close()
-	ids := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
-		}
-		ids = append(ids, id)
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
 	}
-	return ids, rows.Err()
+	return ids, nil
 }
 
 // deployDeliveriesSQL selects (as id) the deliveries that joined the deploy its two
@@ -256,11 +251,23 @@ func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error
 const deployDeliveriesSQL = `SELECT id FROM deliveries WHERE deploy_id = ?
 	UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = ?`
 
-func scanStrings(rows *sql.Rows) ([]string, error) {
+func scanStrings(rows *sql.Rows) ([]string, error) { return scanColumn[string](rows) }
+
+// scanIDs reads a column of ids, closing rows; none is an empty list, not nil.
+func scanIDs(rows *sql.Rows) ([]int64, error) {
+	ids, err := scanColumn[int64](rows)
+	if ids == nil && err == nil {
+		ids = []int64{}
+	}
+	return ids, err
+}
+
+// scanColumn reads the one column of rows and closes them.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
 	defer rows.Close()
-	var out []string
+	var out []T
 	for rows.Next() {
-		var v string
+		var v T
 		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}

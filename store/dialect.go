@@ -118,15 +118,7 @@ func (s *Store) nextDeliveryIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanIDs(rows)
 }
 
 // lockRepos serializes, on PostgreSQL, the transactions that may queue a deploy of the

@@ -24,13 +24,14 @@ import (
 // nodesSQL reads the registered nodes and the repositories each deploys.
 const nodesSQL = `SELECT name, repos FROM nodes`
 
-// targetsInBatch is deployTargets for the delivery writer, which reads the nodes once per
-// batch.
+// targetsInBatch returns, sorted, the nodes that deploy repo: the registered nodes whose
+// repositories include it. On SQLite that is this gateway only (one gateway per file; a
+// node registered in the file by an earlier name is not running). A store whose own node
+// never registered (used on its own, as tests and tools do) deploys every repository. The
+// nodes are read once per state: the delivery writer keeps one per batch.
 func (s *Store) targetsInBatch(ctx context.Context, tx *sql.Tx, st *batchState, repo string) ([]string, error) {
 	if st.nodes == nil {
-		nodes, err := s.readNodes(ctx, func(ctx context.Context, q string) (*sql.Rows, error) {
-			return s.query(ctx, tx, q)
-		})
+		nodes, err := s.readNodes(ctx, tx)
 		if err != nil {
 			return nil, err
 		}
@@ -39,22 +40,9 @@ func (s *Store) targetsInBatch(ctx context.Context, tx *sql.Tx, st *batchState, 
 	return s.targetsAmong(st.nodes, repo), nil
 }
 
-// deployTargets returns, sorted, the nodes that deploy repo: the registered nodes whose
-// repositories include it. On SQLite that is this gateway only (one gateway per file; a
-// node registered in the file by an earlier name is not running). A store whose own node
-// never registered (used on its own, as tests and tools do) deploys every repository.
-func (s *Store) deployTargets(ctx context.Context, tx *sql.Tx, repo string) ([]string, error) {
-	nodes, err := s.readNodes(ctx, func(ctx context.Context, q string) (*sql.Rows, error) {
-		return tx.QueryContext(ctx, s.sql(q))
-	})
-	if err != nil {
-		return nil, err
-	}
-	return s.targetsAmong(nodes, repo), nil
-}
-
-func (s *Store) readNodes(ctx context.Context, query func(context.Context, string) (*sql.Rows, error)) (map[string][]string, error) {
-	rows, err := query(ctx, nodesSQL)
+// readNodes reads the registered nodes and the repositories each deploys.
+func (s *Store) readNodes(ctx context.Context, tx *sql.Tx) (map[string][]string, error) {
+	rows, err := s.query(ctx, tx, nodesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("read nodes: %w", err)
 	}
@@ -95,7 +83,7 @@ func (s *Store) targetsAmong(nodes map[string][]string, repo string) []string {
 // returns their ids in the nodes' order and the index of the primary one (see primary).
 // No node deploying repo is ErrNoNode.
 func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, repo, trigger, ref string) ([]int64, int, error) {
-	targets, err := s.deployTargets(ctx, tx, repo)
+	targets, err := s.targetsInBatch(ctx, tx, newBatchState(), repo)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -156,7 +144,6 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, lo
 	if !s.pg {
 		return
 	}
-	wake := w.Wake
 	poll := func() {
 		pctx, cancel := context.WithTimeout(ctx, max(every, QueuePollEvery))
 		defer cancel()
@@ -168,7 +155,7 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, lo
 			return
 		}
 		for _, r := range repos {
-			wake(r)
+			w.Wake(r)
 		}
 	}
 	lastPoll := time.Now()
@@ -196,7 +183,7 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, lo
 				if n.Channel == reconcileChannel {
 					w.Reconcile(n.Payload)
 				} else if node, repo, ok := strings.Cut(n.Payload, " "); ok && node == s.node {
-					wake(repo)
+					w.Wake(repo)
 				}
 				if time.Since(lastPoll) >= every {
 					pollNow()

@@ -132,12 +132,7 @@ func TestFleetLocks(t *testing.T) {
 // openNode opens database as the gateway named node.
 func openNode(t *testing.T, database, node string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), database, WithNode(node))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return openAt(t, database, WithNode(node))
 }
 
 // TestNodesMigrateAtTheSameMoment: gateways of a fleet that start at once on a new

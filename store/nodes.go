@@ -155,17 +155,8 @@ func (s *Store) RemoveNode(ctx context.Context, name string) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remove node %s: %w", name, err)
 	}
-	ids := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("remove node %s: %w", name, err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := scanIDs(rows)
+	if err != nil {
 		return nil, fmt.Errorf("remove node %s: %w", name, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -164,15 +164,15 @@ func (s *Store) attachDeployRefs(ctx context.Context, ds []Delivery) error {
 		return nil
 	}
 	byID := make(map[int64]*Delivery, len(ds))
-	ph := make([]string, len(ds))
-	args := make([]any, len(ds))
+	ids := make([]int64, len(ds))
 	for i := range ds {
 		byID[ds[i].ID] = &ds[i]
-		ph[i], args[i] = "?", ds[i].ID
+		ids[i] = ds[i].ID
 	}
+	in, args := inList(ids, 1)
 	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT l.delivery_id, dp.node, dp.id, dp.status
 		FROM delivery_deploys l JOIN deploys dp ON dp.id = l.deploy_id
-		WHERE l.delivery_id IN (`+strings.Join(ph, ",")+`)`), args...)
+		WHERE l.delivery_id IN (`+in+`)`), args...)
 	if err != nil {
 		return fmt.Errorf("deploys of deliveries: %w", err)
 	}
@@ -258,17 +258,16 @@ func (s *Store) attachDeliveryIDs(ctx context.Context, deploys []Deploy) error {
 		return nil
 	}
 	byID := make(map[int64]*Deploy, len(deploys))
-	ph := make([]string, len(deploys))
-	args := make([]any, len(deploys))
+	ids := make([]int64, len(deploys))
 	for i := range deploys {
 		deploys[i].DeliveryIDs = []int64{}
 		byID[deploys[i].ID] = &deploys[i]
-		ph[i], args[i] = "?", deploys[i].ID
+		ids[i] = deploys[i].ID
 	}
-	in := strings.Join(ph, ",")
+	in, args := inList(ids, 2)
 	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+in+`)
 		UNION ALL SELECT deploy_id, delivery_id FROM delivery_deploys WHERE deploy_id IN (`+in+`)
-		ORDER BY 2`), append(args, args...)...)
+		ORDER BY 2`), args...)
 	if err != nil {
 		return fmt.Errorf("list deploys: delivery ids: %w", err)
 	}
@@ -281,6 +280,18 @@ func (s *Store) attachDeliveryIDs(ctx context.Context, deploys []Deploy) error {
 		byID[dep].DeliveryIDs = append(byID[dep].DeliveryIDs, id)
 	}
 	return rows.Err()
+}
+
+// inList returns the placeholders of an IN list of ids ("?,?,?") and its arguments, the ids
+// repeated times over for a statement that has the list that many times.
+func inList(ids []int64, times int) (string, []any) {
+	args := make([]any, 0, times*len(ids))
+	for range times {
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
 }
 
 // RepoState is what the history knows of one repository's deploys.

@@ -16,14 +16,7 @@ func TestRepoNodes(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, newDatabase func() string) {
 		ctx := context.Background()
 		database := newDatabase()
-		open := func(opts ...Option) *Store {
-			s, err := Open(ctx, database, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
+		open := func(opts ...Option) *Store { return openAt(t, database, opts...) }
 		web1, web2, web3, unnamed := open(WithNode("web1")), open(WithNode("web2")), open(WithNode("web3")), open()
 		gone := open(WithNode("gone"))
 		enqueue := func(s *Store, repo string) Deploy {

@@ -17,10 +17,11 @@ func openTest(t *testing.T) *Store {
 	return openAt(t, filepath.Join(t.TempDir(), "sub", "hookgate.db"))
 }
 
-// openAt opens the database (a SQLite path or a PostgreSQL URL) and closes it when t ends.
-func openAt(t *testing.T, database string) *Store {
+// openAt opens the database (a SQLite path or a PostgreSQL URL) with opts and closes it
+// when t ends.
+func openAt(t *testing.T, database string, opts ...Option) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), database)
+	s, err := Open(context.Background(), database, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
