@@ -17,7 +17,7 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// Full names in the real forge payloads in shared/testdata.
+// Full names in the real forge payloads in testdata/.
 const (
 	giteaFullName  = "example/example"
 	gitlabFullName = "mike/diaspora"
@@ -54,7 +54,7 @@ func forgeGateway(t *testing.T, provider, fullName string) (*gateway, *lockedBuf
 	return g, logs
 }
 
-// forgePayload returns a real payload from shared/testdata with ref, before and after
+// forgePayload returns a real payload from testdata/ with ref, before and after
 // replaced (GitLab's checkout_sha follows after), so it names the test origin's commits.
 // Other top-level fields are set from extra; a nil value deletes the field.
 func forgePayload(t *testing.T, name, ref, before, after string, extra map[string]any) []byte {

@@ -1,6 +1,6 @@
 // Package testkit builds the real parts hookgate's tests run against: git repositories made
 // with the git binary (a bare origin, a clone that pushes to it, checkouts), and the real
-// forge payloads from shared/testdata.
+// forge payloads kept in the repository's testdata/.
 package testkit
 
 import (
@@ -93,7 +93,9 @@ func CheckoutHead(t testing.TB, dir string) string {
 	return Git(t, dir, "rev-parse", "HEAD")
 }
 
-// TestdataDir finds shared/testdata by walking up from the working directory.
+// TestdataDir returns the repository's testdata/ folder, found by walking up from the
+// working directory to the module root (the folder holding go.mod). Nothing outside the
+// clone is read.
 func TestdataDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -101,20 +103,22 @@ func TestdataDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	for {
-		for _, cand := range []string{filepath.Join(dir, "shared", "testdata"), filepath.Join(dir, "..", "shared", "testdata")} {
-			if fi, err := os.Stat(cand); err == nil && fi.IsDir() {
-				return cand
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			td := filepath.Join(dir, "testdata")
+			if fi, err := os.Stat(td); err != nil || !fi.IsDir() {
+				t.Fatalf("testdata/ not found at the module root %s", dir)
 			}
+			return td
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("shared/testdata not found above the working directory")
+			t.Fatal("go.mod not found above the working directory")
 		}
 		dir = parent
 	}
 }
 
-// ForgePayloads names real forge bodies in shared/testdata (for Payload) that cover
+// ForgePayloads names real forge bodies in testdata/ (for Payload) that cover
 // pushes, tag pushes and other events of GitHub, Gitea and GitLab: what parsers and fuzz
 // targets start from.
 var ForgePayloads = []string{

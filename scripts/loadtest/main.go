@@ -152,7 +152,7 @@ func loadtest(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("payload: %d bytes (shared/testdata/github/push.json, %s), %d connections\n", len(body), ref, o.conns)
+	fmt.Printf("payload: %d bytes (testdata/github/push.json, %s), %d connections\n", len(body), ref, o.conns)
 
 	repoConfig := func(dir string, n int, poll string) []harness.Repo {
 		rs := []harness.Repo{{Name: "bench", Secret: secret, Path: checkout, Poll: poll}}

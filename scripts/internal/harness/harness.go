@@ -71,20 +71,16 @@ func Build(root, dir string) (string, error) {
 	return bin, nil
 }
 
-// Testdata returns a file from shared/testdata, found beside or above the module root.
+// Testdata returns a file from the repository's testdata/ folder at the module root.
 func Testdata(root, name string) ([]byte, error) {
-	for dir := root; ; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "shared", "testdata", filepath.FromSlash(name))
-		if b, err := os.ReadFile(p); err == nil {
-			return b, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return nil, fmt.Errorf("shared/testdata/%s not found above %s", name, root)
-		}
+	b, err := os.ReadFile(filepath.Join(root, "testdata", filepath.FromSlash(name)))
+	if err != nil {
+		return nil, fmt.Errorf("testdata/%s: %w", name, err)
 	}
+	return b, nil
 }
 
-// PushPayload is the real GitHub push payload from shared/testdata with ref, before, after
+// PushPayload is the real GitHub push payload from testdata/ with ref, before, after
 // and repository.full_name replaced, re-encoded compactly as GitHub sends it (about 7 KB).
 func PushPayload(root, ref, before, after, fullName string) ([]byte, error) {
 	raw, err := Testdata(root, "github/push.json")
