@@ -264,6 +264,8 @@ func TestRebindingHostRefused(t *testing.T) {
 	for _, host := range []string{
 		"rebind.example:" + port, "rebind.example", "127.0.0.1.nip.io:" + port, "localhost.rebind.example:" + port,
 		"192.0.2.1:" + port, "gateway.internal",
+		// *.localhost is loopback by RFC 6761; a name merely ending in "localhost" is not.
+		"evillocalhost:" + port, "evillocalhost", "attacker-localhost.",
 	} {
 		for _, r := range operator {
 			a := g.call(r.method, r.path, map[string]string{"Host": host})

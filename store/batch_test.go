@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -157,4 +158,64 @@ func writeReqs(t *testing.T, s *Store, ds ...*Delivery) []*writeReq {
 		batch = append(batch, r)
 	}
 	return batch
+}
+
+// breakCommits makes every later transaction that records a delivery fail at COMMIT, not
+// before: each delivery row adds a row whose deferred foreign key names no deploy, which
+// the database checks only when the transaction commits.
+func breakCommits(t *testing.T, s *Store) {
+	t.Helper()
+	stmts := []string{
+		`CREATE TABLE commit_breaker (deploy_id INTEGER REFERENCES deploys(id) DEFERRABLE INITIALLY DEFERRED)`,
+		`CREATE TRIGGER break_commit AFTER INSERT ON deliveries BEGIN INSERT INTO commit_breaker VALUES (-1); END`,
+	}
+	if s.pg {
+		stmts = []string{
+			`CREATE TABLE commit_breaker (deploy_id BIGINT REFERENCES deploys(id) DEFERRABLE INITIALLY DEFERRED)`,
+			`CREATE FUNCTION break_commit() RETURNS trigger LANGUAGE plpgsql AS
+				$$ BEGIN INSERT INTO commit_breaker VALUES (-1); RETURN NEW; END $$`,
+			`CREATE TRIGGER break_commit AFTER INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION break_commit()`,
+		}
+	}
+	for _, q := range stmts {
+		if _, err := s.wdb.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFailedCommitIsAnError: when the COMMIT itself fails, every delivery of the
+// transaction gets the error (so its sender gets a 5xx, not 2xx, and the forge retries),
+// keeps no id, and nothing of it is in the database: alone, in the one-by-one path
+// (writeEach, with its savepoints) and in the whole-batch path.
+func TestFailedCommitIsAnError(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		breakCommits(t, s)
+		check := func(path string, errs []error, ds ...*Delivery) {
+			t.Helper()
+			for i, d := range ds {
+				if errs[i] == nil || !strings.Contains(errs[i].Error(), "commit") {
+					t.Errorf("%s: delivery %d: error %v, want the failed commit", path, i, errs[i])
+				}
+				if d.ID != 0 || d.DeployID != 0 {
+					t.Errorf("%s: delivery %d kept ids %d, %d of a transaction that did not commit", path, i, d.ID, d.DeployID)
+				}
+			}
+		}
+		alone := push("site", "alone")
+		check("RecordDelivery", []error{s.RecordDelivery(ctx, alone)}, alone)
+		a, b := push("site", "each-1"), push("blog", "each-2")
+		check("writeEach", s.batch.writeEach(writeReqs(t, s, a, b)), a, b)
+		c, d := push("site", "all-1"), push("blog", "all-2")
+		check("write", s.batch.write(writeReqs(t, s, c, d)), c, d)
+
+		var n int
+		if err := s.wdb.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM deploys)`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("%d delivery and deploy rows survived failed commits", n)
+		}
+	})
 }

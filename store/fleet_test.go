@@ -307,15 +307,35 @@ func TestWatchQueue(t *testing.T) {
 		t.Cleanup(stop)
 		return stop
 	}
-	// An hour between polls: only the notification can wake web2. The listener is up
-	// once it has read the (empty) queue, so send until web2 hears.
+	// An hour between polls: only a notification can wake web2 once its listener is up and
+	// has read the (empty) queue. web2 hears a reconcile notification only from inside its
+	// listening loop, after that first read: pin and unpin until it does, so that the
+	// deploy queued next can reach it by its notification alone, not by the first read.
 	stop := watch(time.Hour)
-	testkit.Eventually(t, 20*time.Second, "web2 to hear of a deploy web1 queued", func() bool {
-		if err := web1.RecordDelivery(ctx, push("site", "")); err != nil {
+	testkit.Eventually(t, 20*time.Second, "web2's listener to hear web1", func() bool {
+		if _, err := web1.SetPin(ctx, "site", "c0", PinnedByPin); err != nil {
 			t.Fatal(err)
 		}
-		return count("site") > 0
+		if _, err := web1.Unpin(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-reconciled:
+			return true
+		case <-time.After(100 * time.Millisecond):
+			return false
+		}
 	})
+	for len(reconciled) > 0 {
+		<-reconciled
+	}
+	if n := count("site"); n != 0 {
+		t.Fatalf("web2 woken %d times for site before anything was queued", n)
+	}
+	if err := web1.RecordDelivery(ctx, push("site", "")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, "web2 to hear of a deploy web1 queued", func() bool { return count("site") > 0 })
 	if count("blog") != 0 {
 		t.Fatal("web2 woken for blog, which nothing queued")
 	}
