@@ -420,6 +420,12 @@ func TestRemoveNode(t *testing.T) {
 		t.Fatalf("before the removal: %+v %v", got.Deploys, err)
 	}
 	waiting := got.Deploys[1].ID
+	// Silent for a little less than three heartbeats: still up, so not removable.
+	almost := time.Now().Add(3*HeartbeatEvery - 5*time.Second)
+	web1.SetNow(func() time.Time { return almost })
+	if _, err := web1.RemoveNode(ctx, "web2"); !errors.Is(err, ErrNodeUp) {
+		t.Fatalf("removing a node silent for %s: %v, want ErrNodeUp", 3*HeartbeatEvery-5*time.Second, err)
+	}
 	later := time.Now().Add(4 * HeartbeatEvery)
 	web1.SetNow(func() time.Time { return later })
 	ids, err := web1.RemoveNode(ctx, "web2")

@@ -127,6 +127,21 @@ func TestRollbackTakesOverTheQueuedDeploy(t *testing.T) {
 		if err != nil || !strings.HasPrefix(stored.Reason, "pinned at 1111111") {
 			t.Fatalf("the redirected deploy's stored reason: %q, %v", stored.Reason, err)
 		}
+		// The rollback's pin holds against the operator's manual deploy and a push alike,
+		// until unpinned.
+		if err := s.FinishDeploy(ctx, claimed.ID, Result{Status: DeploySucceeded, ToCommit: commitA}); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.GetPin(ctx, "site"); err != nil || p == nil || p.By != PinnedByRollback || p.Commit != commitA {
+			t.Fatalf("pin after the rollback: %+v, %v", p, err)
+		}
+		if _, err := s.EnqueueManual(ctx, "site"); !errors.Is(err, ErrPinned) {
+			t.Fatalf("manual deploy after a rollback: %v, want ErrPinned", err)
+		}
+		late := push("site", "g2")
+		if err := s.RecordDelivery(ctx, late); err != nil || late.Status != DeliveryIgnored || late.DeployID != 0 {
+			t.Fatalf("push after a rollback: %s, deploy %d, %v; want ignored for the pin", late.Status, late.DeployID, err)
+		}
 	})
 }
 

@@ -348,3 +348,38 @@ func TestPruneKeepsWhatIsLive(t *testing.T) {
 		}
 	})
 }
+
+// TestNoClaimWhileRunning: while a deploy of a repository runs on this node, the next one
+// queued for it waits: a claim finds nothing for that repository (another's still goes),
+// and the waiting deploy is claimed once the running one has finished.
+func TestNoClaimWhileRunning(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if err := s.RecordDelivery(ctx, push("site", "g1")); err != nil {
+			t.Fatal(err)
+		}
+		running, err := s.ClaimDeploy(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := push("site", "g2")
+		if err := s.RecordDelivery(ctx, next); err != nil || next.DeployID == 0 || next.DeployID == running.ID {
+			t.Fatalf("a push during the deploy: deploy %d (running %d), %v; want a new queued one", next.DeployID, running.ID, err)
+		}
+		if err := s.RecordDelivery(ctx, push("blog", "g3")); err != nil {
+			t.Fatal(err)
+		}
+		if dp, err := s.ClaimDeploy(ctx, "site"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("claimed deploy %d of site while %d runs (%v)", dp.ID, running.ID, err)
+		}
+		if _, err := s.ClaimDeploy(ctx, "blog"); err != nil {
+			t.Fatalf("another repository's deploy waits for site's: %v", err)
+		}
+		if err := s.FinishDeploy(ctx, running.ID, Result{Status: DeploySucceeded}); err != nil {
+			t.Fatal(err)
+		}
+		if dp, err := s.ClaimDeploy(ctx, "site"); err != nil || dp.ID != next.DeployID {
+			t.Fatalf("after the running deploy finished: claimed %d, %v; want %d", dp.ID, err, next.DeployID)
+		}
+	})
+}
