@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,5 +200,73 @@ func TestReconcileAttemptsAHeadWhoseUpdateFailsOnce(t *testing.T) {
 	}
 	if c, err = m.Reconcile(ctx, "site"); err != nil || c.Result != CheckDrift {
 		t.Fatalf("checked again: %+v, %v", c, err)
+	}
+}
+
+// originChecks runs a manager over e's site with the given poll interval and counts its
+// look-ups of origin by result.
+func (e *workerEnv) originChecks(t *testing.T, poll time.Duration) (*Manager, func() map[string]int) {
+	t.Helper()
+	var mu sync.Mutex
+	checks := map[string]int{}
+	m := NewManager(e.store, []Repo{{
+		Spec:    Spec{Name: "site", Path: e.checkout, Branch: "main"},
+		Timeout: time.Minute,
+		Poll:    poll,
+	}}, Options{
+		Env:    []string{"PATH=" + os.Getenv("PATH")},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnOriginCheck: func(repo, result string) {
+			mu.Lock()
+			checks[result]++
+			mu.Unlock()
+		},
+	})
+	return m, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(checks)
+	}
+}
+
+// waitStartedUp waits until every start-up look-up of m's workers is over.
+func waitStartedUp(t *testing.T, m *Manager) {
+	t.Helper()
+	select {
+	case <-m.startedUp:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the start-up look-ups of origin did not end in 30 s")
+	}
+}
+
+// TestStartUpCheckIsAtStart: with an hour between polls, origin is still looked up once
+// when the worker starts (a push made while the gateway was down is found then), not only
+// after the first interval.
+func TestStartUpCheckIsAtStart(t *testing.T) {
+	e := newWorkerEnv(t)
+	e.origin.Commit(map[string]string{"app.txt": "v2\n"}, "pushed while the gateway was down")
+	m, checks := e.originChecks(t, time.Hour)
+	m.Start()
+	defer m.Stop(time.Minute)
+	waitStartedUp(t, m)
+	if got := checks(); got[CheckDeployed] != 1 || len(got) != 1 {
+		t.Fatalf("look-ups of origin by the end of start-up: %v; want one that queued a deploy", got)
+	}
+}
+
+// TestPollZeroNeverLooksOriginUp: poll = "0" turns the periodic look-up off, the one at
+// start included.
+func TestPollZeroNeverLooksOriginUp(t *testing.T) {
+	e := newWorkerEnv(t)
+	e.origin.Commit(map[string]string{"app.txt": "v2\n"}, "pushed while the gateway was down")
+	m, checks := e.originChecks(t, 0)
+	m.Start()
+	waitStartedUp(t, m)
+	m.Stop(time.Minute) // waits for a look-up under way, if one were
+	if got := checks(); len(got) != 0 {
+		t.Fatalf("poll 0 looked origin up: %v", got)
+	}
+	if dps := e.deploysOf(t, store.TriggerReconcile); len(dps) != 0 {
+		t.Fatalf("poll 0 queued %d reconcile deploys", len(dps))
 	}
 }

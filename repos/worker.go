@@ -82,6 +82,9 @@ type Manager struct {
 	killing  context.Context
 	kill     context.CancelFunc
 	wg       sync.WaitGroup
+	// startedUp is closed once every worker's start-up look-up of origin is over (or
+	// will not happen, as with poll 0).
+	startedUp chan struct{}
 }
 
 type worker struct {
@@ -132,6 +135,8 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		observe:  opts.OnDeployFinished,
 		onCheck:  opts.OnOriginCheck,
 		checks:   make(chan struct{}, maxChecks),
+
+		startedUp: make(chan struct{}),
 	}
 	m.stopping, m.stop = context.WithCancel(context.Background())
 	m.killing, m.kill = context.WithCancel(context.Background())
@@ -183,6 +188,7 @@ func (m *Manager) Start() {
 	}
 	go func() {
 		startup.Wait()
+		close(m.startedUp)
 		// The start-up look-ups of origin (one per repository) leave garbage that an
 		// idle gateway would keep until the next forced GC: about 5 MB of resident
 		// memory with 100 repositories. Hand it back once they are done.

@@ -393,3 +393,32 @@ func TestWorkersBoundParallelism(t *testing.T) {
 		t.Fatalf("peak concurrent deploys %d, want exactly the 2 workers", peak)
 	}
 }
+
+// TestDeploysOfOneRepositoryStartASecondApart: a deploy queued just after a quick one
+// finished waits for the rest of a second (minDeploySpacing) from that one's start, so a burst of
+// pushes makes a few deploys rather than one per push.
+func TestDeploysOfOneRepositoryStartASecondApart(t *testing.T) {
+	e := newWorkerEnv(t)
+	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}})
+	m.Start()
+	defer m.Stop(30 * time.Second)
+	finished := func(id int64) store.Deploy {
+		t.Helper()
+		var dp store.Deploy
+		testkit.Eventually(t, 30*time.Second, fmt.Sprintf("deploy %d to finish", id), func() bool {
+			dp = e.deploy(t, id)
+			return dp.Status == store.DeploySucceeded || dp.Status == store.DeployFailed
+		})
+		return dp
+	}
+	first := e.queue(t, "site", "g1")
+	m.Notify("site")
+	one := finished(first.DeployID)
+	second := e.queue(t, "site", "g2")
+	m.Notify("site")
+	two := finished(second.DeployID)
+	// The documented spacing, not the constant: a test that read it would follow it to 0.
+	if gap := two.StartedAt.Sub(one.StartedAt); gap < time.Second-10*time.Millisecond {
+		t.Fatalf("the second deploy started %s after the first, want at least 1 s", gap)
+	}
+}
