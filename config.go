@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -209,9 +210,82 @@ func describeTOMLError(err error) string {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, col := de.Position()
-		return fmt.Sprintf("line %d, column %d: %s", row, col, de.Error())
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if m := typeMismatch.FindStringSubmatch(msg); m != nil {
+			// go-toml names the Go struct field; the operator wrote a TOML key.
+			want := tomlKind(m[2])
+			if want == "a number" && m[1] == "float" && !strings.HasPrefix(m[2], "float") {
+				want = "a whole number"
+			}
+			msg = fmt.Sprintf("expected %s, got %s", want, article(m[1]))
+			if k := de.Key(); len(k) > 0 {
+				msg = strings.Join(k, ".") + ": " + msg
+			}
+		}
+		return fmt.Sprintf("line %d, column %d: %s", row, col, msg)
 	}
 	return err.Error()
+}
+
+// validListen checks a listen address as net.Listen would read it, so check refuses what
+// serve would fail to bind for its form: host:port with a port from 1 to 65535, and a host
+// that is empty (every address), an IP address or a name.
+func validListen(addr string) error {
+	if addr == "" {
+		return errors.New("empty; use host:port, e.g. 127.0.0.1:8080")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8080, [::1]:8080 or :8080)", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", addr, port)
+	}
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if strings.ContainsAny(host, "/:[] ") || strings.HasPrefix(host, "-") {
+		return fmt.Errorf("%q: %q is neither an IP address nor a host name", addr, host)
+	}
+	return nil
+}
+
+// typeMismatch matches go-toml's "cannot decode TOML string into struct field
+// main.ServerConfig.Workers of type int" (and the same without a struct field).
+var typeMismatch = regexp.MustCompile(`^cannot decode TOML ([a-z ]+?) into (?:struct field \S+ of type )?(\S+)$`)
+
+// tomlKind says in TOML's words which value a Go type takes.
+func tomlKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map[") || strings.Contains(goType, "."):
+		return "a table"
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		return "a number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "a string"
+	}
+	return goType
+}
+
+// article puts "a" or "an" before a TOML kind ("an integer", "a string").
+func article(kind string) string {
+	if kind == "" {
+		return kind
+	}
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // resolve fills in defaults, reads secrets and checks every value; dir anchors relative
@@ -219,8 +293,8 @@ func describeTOMLError(err error) string {
 func (c *Config) resolve(dir string) error {
 	var errs []error
 	s := &c.Server
-	if s.Listen == "" {
-		errs = append(errs, errors.New("server.listen is empty"))
+	if err := validListen(s.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("server.listen: %w", err))
 	}
 	if err := s.resolveDatabase(dir); err != nil {
 		errs = append(errs, err)

@@ -100,8 +100,36 @@ func TestConfigErrors(t *testing.T) {
 			[]string{"server.hostnames", `"" is not a host name`}},
 		{"hostnames not a list", "[server]\nhostnames = \"hooks.example.com\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"line 2"}},
 		{"wrong type", "[server]\nworkers = \"four\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"line 2"}},
+		// Type errors name the key as written in TOML, and the kinds in TOML's words.
+		{"string for a number", "[server]\nworkers = \"four\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"line 2", "server.workers: expected a number, got a string"}},
+		{"float for a number", "[server]\nmax_clones = 1.5\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.max_clones: expected a whole number, got a float"}},
+		{"string for a list", "[repos.a]\nsecret = \"x\"\npath = \"/x\"\ncommands = \"make deploy\"\n",
+			[]string{"line 4", "repos.a.commands: expected a list, got a string"}},
+		{"number for a duration", "[repos.a]\nsecret = \"x\"\npath = \"/x\"\npoll = 5\n",
+			[]string{"repos.a.poll: expected a string, got an integer"}},
+		{"number for a table", "repos = 5\n", []string{"repos: expected a table, got an integer"}},
+		// check refuses what serve could not bind, by its form.
+		{"listen without port", "[server]\nlisten = \"localhost\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.listen", `"localhost" is not host:port`}},
+		{"listen port out of range", "[server]\nlisten = \"127.0.0.1:99999\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.listen", `port "99999" is not a number from 1 to 65535`}},
+		{"listen port by name", "[server]\nlisten = \"127.0.0.1:http\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.listen", `port "http"`}},
+		{"listen URL", "[server]\nlisten = \"http://127.0.0.1:8080\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n",
+			[]string{"server.listen", "is not host:port"}},
+		{"listen empty", "[server]\nlisten = \"\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n", []string{"server.listen: empty"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { assertConfigError(t, tc.body, tc.want, "from-env", "from-file") })
+		t.Run(tc.name, func(t *testing.T) {
+			assertConfigError(t, tc.body, tc.want, "from-env", "from-file")
+			_, err := LoadConfig(writeConfig(t, tc.body))
+			for _, goName := range []string{"main.", "ServerConfig", "RepoConfig", "struct field", "[]string"} {
+				if strings.Contains(err.Error(), goName) {
+					t.Errorf("error %q names Go's %q, not the TOML key", err, goName)
+				}
+			}
+		})
 	}
 
 	hosts, err := LoadConfig(writeConfig(t, "[server]\nhostnames = [\"hooks.example.com\", \"Ops.Example.COM.\", \"192.0.2.10\", \"[2001:db8::1]\", \"gw_internal\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestHelpListsCommands: --help, -h and help all print the commands (not only serve's
+// flags) and succeed.
+func TestHelpListsCommands(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"-help"}} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 0 {
+			t.Errorf("hookgate %s: exit %d, stderr %q", strings.Join(args, " "), code, errOut.String())
+		}
+		for _, cmd := range []string{"hookgate check", "hookgate send", "hookgate rollback", "hookgate pin", "hookgate unpin", "hookgate db copy"} {
+			if !strings.Contains(out.String(), cmd) {
+				t.Errorf("hookgate %s does not list %q:\n%s", strings.Join(args, " "), cmd, out.String())
+			}
+		}
+	}
+}
