@@ -127,7 +127,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	if failed > 0 {
-		fmt.Fprintf(stderr, "hookgate check: %d problems (the database and %d repositories checked)\n", failed, len(cfg.Repos))
+		fmt.Fprintf(stderr, "hookgate check: %s (the database and %s checked)\n", plural(failed, "problem"), plural(len(cfg.Repos), "repository"))
 		return 1
 	}
 	return 0
@@ -197,7 +197,18 @@ func checkRepo(r repos.Repo) (status, detail string) {
 	if r.RunAs != nil {
 		as = fmt.Sprintf(", run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
 	}
-	return "ok", fmt.Sprintf("branch %s at %s, %d commands%s, mode %s", r.Branch, head, len(r.Commands), as, r.Mode)
+	return "ok", fmt.Sprintf("branch %s at %s, %s%s, mode %s", r.Branch, head, plural(len(r.Commands), "command"), as, r.Mode)
+}
+
+// plural says "1 command", "2 commands", "1 repository", "3 repositories".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // cmdSend signs and sends a delivery the way GitHub would, built from the checkout's

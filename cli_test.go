@@ -21,3 +21,17 @@ func TestHelpListsCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestPlural(t *testing.T) {
+	for _, tc := range []struct {
+		n          int
+		noun, want string
+	}{
+		{0, "problem", "0 problems"}, {1, "problem", "1 problem"}, {2, "command", "2 commands"},
+		{1, "repository", "1 repository"}, {3, "repository", "3 repositories"},
+	} {
+		if got := plural(tc.n, tc.noun); got != tc.want {
+			t.Errorf("plural(%d, %q) = %q, want %q", tc.n, tc.noun, got, tc.want)
+		}
+	}
+}

@@ -544,8 +544,13 @@ func TestDeployNow(t *testing.T) {
 	if dp := g.waitDeploy(dps[0].ID); dp.Status != store.DeploySucceeded || dp.Trigger != store.TriggerManual {
 		t.Fatalf("manual deploy %+v", dp)
 	}
-	if page := okPage(t, g.url, resp.Header.Get("Location")); !strings.Contains(page, "manual") || !strings.Contains(page, ">succeeded</span>") {
+	page := okPage(t, g.url, resp.Header.Get("Location"))
+	if !strings.Contains(page, "manual") || !strings.Contains(page, ">succeeded</span>") {
 		t.Fatalf("deploy page:\n%s", page)
+	}
+	// No delivery joined it: the page says why, for this trigger only.
+	if !strings.Contains(page, "None: this deploy was started by hand.") || strings.Contains(page, "recovery") {
+		t.Fatalf("deploy page of a manual deploy does not say it was started by hand:\n%s", page)
 	}
 }
 
