@@ -190,7 +190,7 @@ func (s *ServerConfig) resolveAdminToken() (string, error) {
 	case s.AdminTokenEnv != "":
 		t := os.Getenv(s.AdminTokenEnv)
 		if t == "" {
-			return "", fmt.Errorf("server.admin_token_env: environment variable %s is empty or unset", s.AdminTokenEnv)
+			return "", envUnset("server.admin_token_env", s.AdminTokenEnv)
 		}
 		return t, nil
 	}
@@ -226,6 +226,16 @@ func describeTOMLError(err error) string {
 	}
 	return err.Error()
 }
+
+// EnvUnsetError is a *_env key whose variable is empty or unset in the gateway's
+// environment. A reload cannot fix it: a running process's environment does not change.
+type EnvUnsetError struct{ Key, Var string }
+
+func (e *EnvUnsetError) Error() string {
+	return fmt.Sprintf("%s: environment variable %s is empty or unset", e.Key, e.Var)
+}
+
+func envUnset(key, variable string) error { return &EnvUnsetError{Key: key, Var: variable} }
 
 // validListen checks a listen address as net.Listen would read it, so check refuses what
 // serve would fail to bind for its form: host:port with a port from 1 to 65535, and a host
@@ -396,7 +406,7 @@ func (n *NotifyConfig) resolve() error {
 		errs = append(errs, errors.New("set exactly one of url or url_env"))
 	case n.URLEnv != "":
 		if n.url = os.Getenv(n.URLEnv); n.url == "" {
-			errs = append(errs, fmt.Errorf("url_env: environment variable %s is empty or unset", n.URLEnv))
+			errs = append(errs, envUnset("url_env", n.URLEnv))
 		}
 	default:
 		n.url = n.URL
@@ -412,7 +422,7 @@ func (n *NotifyConfig) resolve() error {
 		errs = append(errs, errors.New("set secret or secret_env, not both"))
 	case n.SecretEnv != "":
 		if n.secret = []byte(os.Getenv(n.SecretEnv)); len(n.secret) == 0 {
-			errs = append(errs, fmt.Errorf("secret_env: environment variable %s is empty or unset", n.SecretEnv))
+			errs = append(errs, envUnset("secret_env", n.SecretEnv))
 		}
 	default:
 		n.secret = []byte(n.Secret)
@@ -467,7 +477,7 @@ func (r *RepoConfig) resolve(dir string) error {
 	case r.SecretEnv != "":
 		r.secret = []byte(os.Getenv(r.SecretEnv))
 		if len(r.secret) == 0 {
-			errs = append(errs, fmt.Errorf("secret_env: environment variable %s is empty or unset", r.SecretEnv))
+			errs = append(errs, envUnset("secret_env", r.SecretEnv))
 		}
 	case r.SecretFile != "":
 		r.SecretFile = anchor(dir, r.SecretFile)
@@ -504,7 +514,7 @@ func (r *RepoConfig) resolve(dir string) error {
 	}
 	if r.TokenEnv != "" {
 		if r.token = os.Getenv(r.TokenEnv); r.token == "" {
-			errs = append(errs, fmt.Errorf("token_env: environment variable %s is empty or unset", r.TokenEnv))
+			errs = append(errs, envUnset("token_env", r.TokenEnv))
 		}
 	}
 	if r.Repository != "" && strings.Count(r.Repository, "/") != 1 {
@@ -767,7 +777,7 @@ func (s *ServerConfig) resolveDatabase(dir string) error {
 		return errors.New("server: set database or database_env, not both")
 	case s.DatabaseEnv != "":
 		if v = os.Getenv(s.DatabaseEnv); v == "" {
-			return fmt.Errorf("server.database_env: environment variable %s is empty or unset", s.DatabaseEnv)
+			return envUnset("server.database_env", s.DatabaseEnv)
 		}
 	case v == "":
 		v = defaultDatabase

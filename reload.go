@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -58,11 +59,20 @@ func (g *gateway) beat(ctx context.Context) error {
 //
 // listen, database, node, sqlite_synchronous, workers, max_clones and trusted_proxies keep
 // their old values until a restart; the report names those that changed.
+// envReloadHint follows a reload refused for an empty *_env variable: the variable may
+// well be set now in the operator's shell or the unit file, but not in the gateway.
+const envReloadHint = "a reload sees the environment the gateway started with, which cannot change: " +
+	"to rotate a secret without a restart use secret_file (read again on every reload), or restart the gateway with the variable set"
+
 func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	cfg, err := LoadConfig(g.path)
 	if err != nil {
+		var unset *EnvUnsetError
+		if errors.As(err, &unset) {
+			err = fmt.Errorf("%w; %s", err, envReloadHint)
+		}
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
 	}

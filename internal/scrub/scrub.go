@@ -62,3 +62,7 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 
 func (e *scrubbedError) Is(target error) bool { return errors.Is(e.cause, target) }
+
+// As lets callers find a typed cause (whose own text may hold what was scrubbed: print
+// the scrubbed error, not the cause).
+func (e *scrubbedError) As(target any) bool { return errors.As(e.cause, target) }
