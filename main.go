@@ -139,11 +139,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	}
 
 	// Commands a crash left running would run beside the deploys run again below.
-	paths := map[string]string{}
-	for _, r := range cfg.DeployedRepoList() {
-		paths[r.Name] = r.Path
-	}
-	repos.StopLeftovers(ctx, st, node, paths, logger)
+	repos.StopLeftovers(ctx, st, node, cfg.DeployedRepoList(), logger)
 	requeued, err := st.InterruptRunning(ctx, "interrupted: the gateway stopped while this deploy was running")
 	if err != nil {
 		return err
