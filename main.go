@@ -121,13 +121,17 @@ func cmdServe(args []string, stderr io.Writer) int {
 // hup. Shutdown order: stop taking requests, then let workers finish (up to
 // shutdown_timeout), then send the notifications still queued, then close the database.
 func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, logger *slog.Logger) error {
+	// Exclusive (SQLite) and LockGateway (PostgreSQL) come before StopLeftovers and
+	// InterruptRunning: a second gateway must not end or mark cut off the first's deploys.
 	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.synchronous),
-		store.WithNode(cfg.Server.Node))
+		store.WithNode(cfg.Server.Node), store.WithExclusive())
+	if errors.Is(err, store.ErrDatabaseInUse) {
+		return fmt.Errorf("%w; one gateway per SQLite file: stop that one first, or give this one a database of its own", err)
+	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	// Before InterruptRunning: a second gateway must not mark the first's deploys cut off.
 	if err := st.LockGateway(ctx); err != nil {
 		return err
 	}
