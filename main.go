@@ -135,6 +135,13 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	if err := st.LockGateway(ctx); err != nil {
 		return err
 	}
+	// Bound before the recovery below, so a start that cannot listen (the port is taken)
+	// changes nothing. Connections wait in the listen backlog until Serve runs.
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this covers a return before Serve
 	node := cfg.Server.Node
 	// The node registers the repositories it deploys, not every one it takes deliveries
 	// for: the store queues a deploy for each node that registered the repository.
@@ -197,10 +204,6 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	}
 	srv, mgr := g.srv, g.mgr
 	hs := srv.HTTPServer(cfg.Server.Listen)
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	notifier.Start()
 	defer notifier.Stop()
 	mgr.Start()

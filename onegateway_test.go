@@ -22,7 +22,9 @@ import (
 // gateway, with the same configuration (same port) or on another port, exits at once with
 // an error naming the database file and the running gateway's pid, and touches nothing:
 // the first gateway's running deploy is not ended or marked interrupted, and completes.
-// `hookgate db copy` from the file while the gateway holds it is refused the same way.
+// A gateway that cannot listen (the port is taken) exits before its crash recovery, leaving
+// its database as it was. `hookgate db copy` from the file while the gateway holds it is
+// refused the same way as a second gateway.
 func TestOneGatewayPerSQLiteFile(t *testing.T) {
 	bin, err := buildBinary()
 	if err != nil {
@@ -93,9 +95,34 @@ timeout = "2m"
 		t.Fatal(err)
 	}
 	refused("a second gateway on another port", "serve", "--config", otherPort)
+	// A gateway of another database on the taken port binds before its recovery: its own
+	// deploy that a crash left recorded running stays so when it cannot listen.
+	ctx := context.Background()
+	otherDB := filepath.Join(dir, "other.db")
+	crashed, err := store.Open(ctx, otherDB, store.WithNode("solo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashed.EnqueueManual(ctx, "site"); err != nil {
+		t.Fatal(err)
+	}
+	cut, err := crashed.ClaimDeploy(ctx, "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherFile := filepath.Join(dir, "other-db.toml")
+	if err := os.WriteFile(otherFile, []byte(strings.Replace(cfg, dbPath, otherDB, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "serve", "--config", otherFile).CombinedOutput(); err == nil || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("a gateway on a taken port: %v\n%s", err, out)
+	}
+	if dp, err := crashed.Deploy(ctx, cut.ID); err != nil || dp.Status != store.DeployRunning {
+		t.Fatalf("a gateway that could not listen changed its database's running deploy to %q (%v)", dp.Status, err)
+	}
+	crashed.Close()
 	refused("db copy from the gateway's file", "db", "copy", "--from", dbPath, "--to", "postgres://hookgate@127.0.0.1:1/none")
 
-	ctx := context.Background()
 	st, err := store.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
