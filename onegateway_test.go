@@ -32,7 +32,11 @@ func TestOneGatewayPerSQLiteFile(t *testing.T) {
 	}
 	origin := testkit.NewOrigin(t)
 	checkout := origin.Clone()
-	dir := t.TempDir()
+	// Resolved: the refusal names the database by its real path.
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	dbPath := filepath.Join(dir, "data", "hookgate.db")
 	started, release := filepath.Join(dir, "started"), filepath.Join(dir, "RELEASE")
 	t.Cleanup(func() { os.WriteFile(release, nil, 0o644) })
