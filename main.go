@@ -123,16 +123,27 @@ func cmdServe(args []string, stderr io.Writer) int {
 // hup. Shutdown order: stop taking requests, then let workers finish (up to
 // shutdown_timeout), then send the notifications still queued, then close the database.
 func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, logger *slog.Logger) error {
+	// Exclusive (SQLite) and LockGateway (PostgreSQL) come before StopLeftovers and
+	// InterruptRunning: a second gateway must not end or mark cut off the first's deploys.
 	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.synchronous),
-		store.WithNode(cfg.Server.Node))
+		store.WithNode(cfg.Server.Node), store.WithExclusive())
+	if errors.Is(err, store.ErrDatabaseInUse) {
+		return fmt.Errorf("%w; one gateway per SQLite file: stop that one first, or give this one a database of its own", err)
+	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	// Before InterruptRunning: a second gateway must not mark the first's deploys cut off.
 	if err := st.LockGateway(ctx); err != nil {
 		return err
 	}
+	// Bound before the recovery below, so a start that cannot listen (the port is taken)
+	// changes nothing. Connections wait in the listen backlog until Serve runs.
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this covers a return before Serve
 	node := cfg.Server.Node
 	// The node registers the repositories it deploys, not every one it takes deliveries
 	// for: the store queues a deploy for each node that registered the repository.
@@ -141,11 +152,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	}
 
 	// Commands a crash left running would run beside the deploys run again below.
-	paths := map[string]string{}
-	for _, r := range cfg.DeployedRepoList() {
-		paths[r.Name] = r.Path
-	}
-	repos.StopLeftovers(ctx, st, node, paths, logger)
+	repos.StopLeftovers(ctx, st, node, cfg.DeployedRepoList(), logger)
 	requeued, err := st.InterruptRunning(ctx, "interrupted: the gateway stopped while this deploy was running")
 	if err != nil {
 		return err
@@ -199,10 +206,6 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	}
 	srv, mgr := g.srv, g.mgr
 	hs := srv.HTTPServer(cfg.Server.Listen)
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	notifier.Start()
 	defer notifier.Stop()
 	mgr.Start()

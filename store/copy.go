@@ -33,7 +33,8 @@ type Copied struct {
 // Copy moves the whole history of the SQLite database file from into the PostgreSQL
 // database to (a URL), keeping every id: deliveries, payloads, deploys (with their logs),
 // notifications and pins. Both are migrated first. The destination must hold no history yet, and
-// no gateway may run on it (Copy holds a lock that every gateway takes shared while it copies); the copy is one
+// no gateway may run on it (Copy holds a lock that every gateway takes shared while it copies),
+// nor on the source (Copy opens it WithExclusive, as gateways do); the copy is one
 // transaction, so a failure leaves the destination as it was.
 func Copy(ctx context.Context, from, to string) (Copied, error) {
 	var c Copied
@@ -46,7 +47,12 @@ func Copy(ctx context.Context, from, to string) (Copied, error) {
 	if _, err := os.Stat(from); err != nil {
 		return c, fmt.Errorf("db copy: %w", err)
 	}
-	src, err := Open(ctx, from)
+	// Exclusive: a gateway still writing the file would add history after the copy took
+	// its rows, and none may start on it while the copy reads.
+	src, err := Open(ctx, from, WithExclusive())
+	if errors.Is(err, ErrDatabaseInUse) {
+		return c, fmt.Errorf("db copy: %w; stop the gateway before copying its history", err)
+	}
 	if err != nil {
 		return c, fmt.Errorf("db copy: open %s: %w", from, err)
 	}

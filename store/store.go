@@ -53,6 +53,9 @@ type Store struct {
 	batch    *batcher
 	prepared prepared // the write path's statements
 
+	// fileLock is the SQLite file's lock held for the store's life (WithExclusive), or nil.
+	fileLock *os.File
+
 	// PostgreSQL: the connection holding LockGateway's lock, and its keeper's channels.
 	lockMu             sync.Mutex // guards held: the keeper replaces it
 	held               *sql.Conn
@@ -93,6 +96,16 @@ type Option func(*options)
 type options struct {
 	synchronous Synchronous
 	node        string
+	exclusive   bool
+}
+
+// WithExclusive makes a SQLite store the only one on its file among the processes that
+// ask for it (gateways, db copy): Open takes an exclusive lock before it reads or writes
+// anything, held until Close or the process's end, and fails at once with
+// ErrDatabaseInUse, naming the holder's pid, while another process holds it. Stores opened
+// without it (tests, scripts) are not kept out. PostgreSQL ignores it: see LockGateway.
+func WithExclusive() Option {
+	return func(o *options) { o.exclusive = true }
 }
 
 // WithNode names the gateway ([server] node) that the store records on every deploy it
@@ -139,6 +152,25 @@ func openSQLite(ctx context.Context, path string, o options) (*Store, error) {
 			return nil, fmt.Errorf("create database folder: %w", err)
 		}
 	}
+	var lock *os.File
+	if o.exclusive {
+		// Before the migrations: a newer gateway must not change the schema under a
+		// running one.
+		var err error
+		if lock, err = lockFile(path); err != nil {
+			return nil, err
+		}
+	}
+	s, err := openSQLiteFile(ctx, path, o)
+	if err != nil {
+		unlockFile(lock)
+		return nil, err
+	}
+	s.fileLock = lock
+	return s, nil
+}
+
+func openSQLiteFile(ctx context.Context, path string, o options) (*Store, error) {
 	wdb, err := sql.Open("sqlite", dsn(path, false, o.synchronous))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -240,7 +272,8 @@ func (s *Store) Close() error {
 	if s.rdb == s.wdb {
 		return s.wdb.Close()
 	}
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	// The lock last: a gateway that starts once it is free finds the file closed.
+	return errors.Join(s.rdb.Close(), s.wdb.Close(), unlockFile(s.fileLock))
 }
 
 // Ping reports whether the database answers a query.
