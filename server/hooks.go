@@ -36,7 +36,8 @@ var secretHeaders = map[string]bool{
 	"X-Gitlab-Token":      true,
 }
 
-// hookResponse is the JSON answer to a delivery that was recorded.
+// hookResponse is the JSON answer to a delivery, recorded or (an unauthenticated rejection
+// past the unsigned budget) not.
 type hookResponse struct {
 	// DeliveryID is absent when an unauthenticated rejection was not recorded (see
 	// UnsignedBudget).
