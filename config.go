@@ -54,16 +54,27 @@ type ServerConfig struct {
 	TrustedProxies  []string `toml:"trusted_proxies"`
 	Hostnames       []string `toml:"hostnames"`
 	Retention       string   `toml:"retention"`
+	// UnsignedRecordsPerMinute and UnsignedRecordsPerWindow (per UnsignedRecordsWindow)
+	// bound the rejections before authentication that are recorded, all clients together;
+	// past them they are counted and logged once a minute (server.UnsignedBudget).
+	UnsignedRecordsPerMinute int    `toml:"unsigned_records_per_minute"`
+	UnsignedRecordsPerWindow int    `toml:"unsigned_records_per_window"`
+	UnsignedRecordsWindow    string `toml:"unsigned_records_window"`
+	// UnsignedRetention prunes deliveries without a valid signature older than this, even
+	// with retention off; "0" leaves them to retention.
+	UnsignedRetention string `toml:"unsigned_retention"`
 	// SQLiteSynchronous is "full" (the default: a delivery is on disk before it is
 	// answered) or "normal" (it survives a killed process, not a power loss).
 	SQLiteSynchronous string `toml:"sqlite_synchronous"`
 	// RunAs is the user every repository's commands run as unless it names its own.
 	RunAs string `toml:"run_as"`
 
-	shutdownTimeout time.Duration
-	retention       time.Duration // 0: keep everything
-	database        string        // resolved: the file's path, or the URL (it may hold a password)
-	synchronous     store.Synchronous
+	shutdownTimeout   time.Duration
+	retention         time.Duration // 0: keep everything
+	unsignedWindow    time.Duration
+	unsignedRetention time.Duration // 0: as retention
+	database          string        // resolved: the file's path, or the URL (it may hold a password)
+	synchronous       store.Synchronous
 }
 
 // RepoConfig is one [repos.NAME] table.
@@ -127,6 +138,11 @@ func defaults() *Config {
 		Workers:         4,
 		MaxClones:       1,
 		ShutdownTimeout: "30s",
+
+		UnsignedRecordsPerMinute: server.DefaultUnsignedBudget.PerMinute,
+		UnsignedRecordsPerWindow: server.DefaultUnsignedBudget.PerWindow,
+		UnsignedRecordsWindow:    "24h",
+		UnsignedRetention:        "7d",
 	}}
 }
 
@@ -341,6 +357,22 @@ func (c *Config) resolve(dir string) error {
 	if s.Retention != "" {
 		if s.retention, err = parseDuration(s.Retention); err != nil {
 			errs = append(errs, fmt.Errorf("server.retention: %w", err))
+		}
+	}
+	if s.UnsignedRecordsPerMinute < 0 {
+		errs = append(errs, fmt.Errorf("server.unsigned_records_per_minute must be 0 or more, not %d", s.UnsignedRecordsPerMinute))
+	}
+	if s.UnsignedRecordsPerWindow < 0 {
+		errs = append(errs, fmt.Errorf("server.unsigned_records_per_window must be 0 or more, not %d", s.UnsignedRecordsPerWindow))
+	}
+	if s.unsignedWindow, err = parseDuration(s.UnsignedRecordsWindow); err != nil {
+		errs = append(errs, fmt.Errorf("server.unsigned_records_window: %w", err))
+	} else if s.unsignedWindow < time.Minute {
+		errs = append(errs, fmt.Errorf("server.unsigned_records_window %q: at least 1m", s.UnsignedRecordsWindow))
+	}
+	if s.UnsignedRetention != "0" {
+		if s.unsignedRetention, err = parseDuration(s.UnsignedRetention); err != nil {
+			errs = append(errs, fmt.Errorf("server.unsigned_retention: %w; \"0\" leaves them to retention", err))
 		}
 	}
 	for _, p := range s.TrustedProxies {
@@ -626,6 +658,12 @@ func (c *Config) DeployedRepoNames() []string {
 		}
 	}
 	return names
+}
+
+// UnsignedBudget is what [server] unsigned_records_* allow.
+func (c *Config) UnsignedBudget() server.UnsignedBudget {
+	s := c.Server
+	return server.UnsignedBudget{PerMinute: s.UnsignedRecordsPerMinute, PerWindow: s.UnsignedRecordsPerWindow, Window: s.unsignedWindow}
 }
 
 // Hooks is the configuration the HTTP side needs: every configured repository, deployed

@@ -200,6 +200,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		Hostnames:      cfg.Server.Hostnames,
 		Logger:         logger,
 		Reload:         g.reload,
+		Unsigned:       cfg.UnsignedBudget(),
 	}, st, g.mgr)
 	if err != nil {
 		return err
@@ -213,7 +214,10 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	pruneCtx, stopPrune := context.WithCancel(context.Background())
 	go func() {
 		defer close(pruneDone)
-		prune(pruneCtx, st, func() time.Duration { return g.current().Server.retention }, logger)
+		prune(pruneCtx, st, func() retention {
+			s := g.current().Server
+			return retention{all: s.retention, unsigned: s.unsignedRetention}
+		}, logger)
 	}()
 	defer func() {
 		stopPrune()
@@ -324,27 +328,36 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // pruneEvery is how often the retention policy runs.
 const pruneEvery = time.Hour
 
+// retention is what prune deletes: everything older than all, and deliveries without a
+// valid signature older than unsigned; 0 turns either off.
+type retention struct{ all, unsigned time.Duration }
+
 // prune applies the retention policy at start and then every pruneEvery, until ctx ends.
-// retention is read each time, so a reload changes it; 0 keeps everything.
-func prune(ctx context.Context, st *store.Store, retention func() time.Duration, logger *slog.Logger) {
+// policy is read each time, so a reload changes it. Deliveries without a valid signature
+// are pruned after unsigned_retention even with retention off: unauthenticated clients
+// must not make a long-running gateway's database grow without bound.
+func prune(ctx context.Context, st *store.Store, policy func() retention, logger *slog.Logger) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
-		keep := retention()
-		if keep <= 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				continue
+		keep := policy()
+		if keep.unsigned > 0 && (keep.all <= 0 || keep.unsigned < keep.all) {
+			n, err := st.PruneUnsigned(ctx, time.Now().Add(-keep.unsigned))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Error("prune unsigned deliveries", "err", err)
+			case n > 0:
+				logger.Info("pruned unsigned deliveries", "unsigned_retention", keep.unsigned, "deliveries", n)
 			}
 		}
-		p, err := st.Prune(ctx, time.Now().Add(-keep))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Error("prune history", "err", err)
-		case p.Deliveries > 0 || p.Deploys > 0:
-			logger.Info("pruned history", "retention", keep, "deliveries", p.Deliveries, "deploys", p.Deploys)
+		if keep.all > 0 {
+			p, err := st.Prune(ctx, time.Now().Add(-keep.all))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Error("prune history", "err", err)
+			case p.Deliveries > 0 || p.Deploys > 0:
+				logger.Info("pruned history", "retention", keep.all, "deliveries", p.Deliveries, "deploys", p.Deploys)
+			}
 		}
 		select {
 		case <-ctx.Done():

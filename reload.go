@@ -55,7 +55,8 @@ func (g *gateway) beat(ctx context.Context) error {
 //     nodes list now names it), and those it no longer deploys (removed, or left out of
 //     nodes) finish their running deploy and stop; a changed repository's next deploy uses
 //     the new settings;
-//   - notification targets, retention and shutdown_timeout take their new values.
+//   - notification targets, retention, the unsigned_records_* budget, unsigned_retention
+//     and shutdown_timeout take their new values.
 //
 // listen, database, node, sqlite_synchronous, workers, max_clones and trusted_proxies keep
 // their old values until a restart; the report names those that changed.
@@ -95,7 +96,8 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		return server.ReloadReport{}, fmt.Errorf("record the node's repositories: %w", err)
 	}
 	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody,
-		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken, Hostnames: cfg.Server.Hostnames}); err != nil {
+		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken, Hostnames: cfg.Server.Hostnames,
+		Unsigned: cfg.UnsignedBudget()}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
 	}

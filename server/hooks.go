@@ -36,9 +36,12 @@ var secretHeaders = map[string]bool{
 	"X-Gitlab-Token":      true,
 }
 
-// hookResponse is the JSON answer to a delivery that was recorded.
+// hookResponse is the JSON answer to a delivery, recorded or (an unauthenticated rejection
+// past the unsigned budget) not.
 type hookResponse struct {
-	DeliveryID int64        `json:"delivery_id"`
+	// DeliveryID is absent when an unauthenticated rejection was not recorded (see
+	// UnsignedBudget).
+	DeliveryID int64        `json:"delivery_id,omitempty"`
 	DeployID   int64        `json:"deploy_id,omitempty"`
 	Status     string       `json:"status"`
 	Reason     string       `json:"reason,omitempty"`
@@ -65,7 +68,6 @@ func (s *Server) handleHook(c *gin.Context) {
 		RemoteAddr:  c.ClientIP(),
 		UserAgent:   limit(r.UserAgent(), 256),
 		ContentType: limit(r.Header.Get("Content-Type"), 128),
-		Headers:     recordedHeaders(r.Header),
 		Signature:   store.SignatureUnchecked,
 	}
 
@@ -102,6 +104,9 @@ func (s *Server) handleHook(c *gin.Context) {
 		s.reject(c, d, http.StatusUnauthorized, "signature_invalid", msg)
 		return
 	}
+	// Authenticated: the delivery's headers are recorded as sent (within maxHeaders of
+	// maxHeaderValue); before this point only trimUnsigned's few are.
+	d.Headers = recordedHeaders(r.Header)
 
 	payload, err := ExtractPayload(d.ContentType, body)
 	if err != nil {
@@ -246,19 +251,29 @@ func (s *Server) rejectBody(c *gin.Context, d *store.Delivery, err error) {
 	}
 }
 
-// reject records a refused delivery and answers with its error.
+// reject records a refused delivery and answers with its error. A rejection before
+// authentication records only trimUnsigned's few bytes, and only within the client's rate
+// (else 429) and the unsigned budget (else it is answered the same and counted).
 func (s *Server) reject(c *gin.Context, d *store.Delivery, status int, code, msg string) {
 	d.Status, d.HTTPStatus, d.Reason = store.DeliveryRejected, status, msg
 	if d.Signature != store.SignatureValid {
-		// An unauthenticated body is the sender's word only; keep none of it.
-		d.Payload = nil
-		if !s.rejects.allow(d.RemoteAddr) {
+		// An unauthenticated request is the sender's word only; keep little of it.
+		trimUnsigned(d, c.Request.Header)
+		now := s.now()
+		if !s.rejects.allow(d.RemoteAddr, now) {
 			s.metrics.delivery(d.Repo, d.Event, outcomeRateLimited)
 			s.log.Debug("rejection not recorded: rate limited", "repo", d.Repo, "guid", d.GUID,
 				"event", d.Event, "http_status", status, "reason", msg, "remote", d.RemoteAddr)
 			c.Header("Retry-After", "2")
 			writeError(c, http.StatusTooManyRequests, "rate_limited",
 				"too many rejected deliveries from this address; they are no longer recorded for now")
+			return
+		}
+		if !s.budget.take(now) {
+			s.metrics.delivery(d.Repo, d.Event, outcomeUnrecorded)
+			s.log.Debug("rejection not recorded: past the unsigned budget", "repo", d.Repo, "guid", d.GUID,
+				"event", d.Event, "http_status", status, "reason", msg, "remote", d.RemoteAddr)
+			c.AbortWithStatusJSON(status, hookResponse{Status: d.Status, Error: &errorDetail{Code: code, Message: msg}})
 			return
 		}
 	}

@@ -15,8 +15,12 @@ import (
 )
 
 // Delivery outcomes as the metrics count them: the recorded statuses, plus rejections that
-// were answered 429 and not recorded.
-const outcomeRateLimited = "rate_limited"
+// were answered 429 and not recorded, and unauthenticated rejections answered as usual but
+// not recorded, past the unsigned budget.
+const (
+	outcomeRateLimited = "rate_limited"
+	outcomeUnrecorded  = "unrecorded"
+)
 
 // metricEvents bounds the event label: the header is the sender's word, and a label that
 // takes any value lets anyone grow the registry without bound. Others count as "other".
@@ -44,7 +48,7 @@ func (s *Server) newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookgate_deliveries_total",
-			Help: "Deliveries to configured hooks, by outcome: accepted, ignored, rejected, or rate_limited (rejected and not recorded).",
+			Help: "Deliveries to configured hooks, by outcome: accepted, ignored, rejected, rate_limited (rejected with 429, not recorded) or unrecorded (rejected before authentication past the unsigned budget, answered as usual, not recorded).",
 		}, []string{"repo", "event", "outcome"}),
 		sigFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookgate_signature_failures_total",
@@ -70,6 +74,10 @@ func (s *Server) newMetrics() *metrics {
 			Name: "hookgate_unknown_hook_requests_total",
 			Help: "Requests to hook names that are not configured (answered 404, not recorded).",
 		}, func() float64 { return float64(s.unknownHooks.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hookgate_unsigned_unrecorded_total",
+			Help: "Rejections before authentication not recorded because the unsigned budget (unsigned_records_per_minute, unsigned_records_per_window) was spent; each minute's are logged as one line.",
+		}, func() float64 { return float64(s.budget.Refused()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hookgate_body_bytes_in_memory",
 			Help: "Request body bytes the hook requests being handled hold now, counted as they arrive; bounded by max_body_memory.",

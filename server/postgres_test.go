@@ -48,6 +48,7 @@ func TestOnPostgres(t *testing.T) {
 		{"ReposPageShowsEachNode", TestReposPageShowsEachNode},
 		{"NodesPage", TestNodesPage},
 		{"HistoryShowsEachNode", TestHistoryShowsEachNode},
+		{"UnsignedBudget", TestUnsignedBudget},
 		// A fleet exists on PostgreSQL only: these run here alone.
 		{"HistoryShowsEachNodesDeploy", testHistoryShowsEachNodesDeploy},
 		{"BrowserFleetHistory", testBrowserFleetHistory},

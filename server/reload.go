@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -54,6 +55,8 @@ type Settings struct {
 	AdminToken    string
 	// Hostnames: see Options.Hostnames.
 	Hostnames []string
+	// Unsigned: see Options.Unsigned.
+	Unsigned UnsignedBudget
 }
 
 // Apply swaps in new settings. Requests already past the hook lookup finish with the
@@ -67,6 +70,12 @@ func (s *Server) Apply(set Settings) error {
 		set.MaxBodyMemory = max(DefaultMaxBodyMemory, set.MaxBody)
 	case set.MaxBodyMemory < set.MaxBody:
 		return fmt.Errorf("max body memory (%d bytes) is less than max body (%d bytes): no body that large could be read", set.MaxBodyMemory, set.MaxBody)
+	}
+	switch {
+	case set.Unsigned == UnsignedBudget{}:
+		set.Unsigned = DefaultUnsignedBudget
+	case set.Unsigned.PerMinute < 0 || set.Unsigned.PerWindow < 0 || set.Unsigned.Window < time.Minute:
+		return fmt.Errorf("unsigned budget %+v: counts must not be negative and the window at least a minute", set.Unsigned)
 	}
 	hs, err := newHookSet(set.Hooks)
 	if err != nil {
@@ -88,6 +97,7 @@ func (s *Server) Apply(set Settings) error {
 	s.bodyMem.limit.Store(set.MaxBodyMemory)
 	s.adminToken.Store(token)
 	s.hostnames.Store(&hosts)
+	s.budget.set(set.Unsigned)
 	if old != nil && s.metrics != nil {
 		s.metrics.reconcile(old.names, hs.names)
 	}

@@ -59,6 +59,9 @@ type Options struct {
 	// ReadTimeout bounds reading one request, headers and body, so a slow-loris client
 	// cannot hold a connection (default 60s; headers alone get at most 10s).
 	ReadTimeout time.Duration
+	// Unsigned bounds the unauthenticated rejections recorded; the zero value means
+	// DefaultUnsignedBudget.
+	Unsigned UnsignedBudget
 }
 
 // Server answers webhook deliveries and operators.
@@ -88,6 +91,7 @@ type Server struct {
 
 	unknownHooks atomic.Int64
 	rejects      *rejectLimiter
+	budget       *unsignedBudget
 	metrics      *metrics
 }
 
@@ -102,7 +106,8 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		log:      opts.Logger,
 		reload:   opts.Reload,
 		now:      func() time.Time { return time.Now().UTC() },
-		rejects:  newRejectLimiter(),
+		rejects:  newRejectLimiter(maxTrackedClients),
+		budget:   newUnsignedBudget(opts.Logger),
 		readTO:   opts.ReadTimeout,
 		cop:      http.NewCrossOriginProtection(),
 	}
@@ -111,7 +116,8 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		s.readTO = 60 * time.Second
 	}
 	if err := s.Apply(Settings{Hooks: opts.Hooks, MaxBody: opts.MaxBody,
-		MaxBodyMemory: opts.MaxBodyMemory, AdminToken: opts.AdminToken, Hostnames: opts.Hostnames}); err != nil {
+		MaxBodyMemory: opts.MaxBodyMemory, AdminToken: opts.AdminToken, Hostnames: opts.Hostnames,
+		Unsigned: opts.Unsigned}); err != nil {
 		return nil, err
 	}
 	s.metrics = s.newMetrics()
@@ -151,6 +157,10 @@ func (s *Server) UnknownHooks() int64 { return s.unknownHooks.Load() }
 
 // DroppedRejections counts unauthenticated rejections answered 429 and not stored.
 func (s *Server) DroppedRejections() int64 { return s.rejects.Dropped() }
+
+// UnrecordedRejections counts unauthenticated rejections answered as usual but not
+// stored, past the unsigned budget.
+func (s *Server) UnrecordedRejections() int64 { return s.budget.Refused() }
 
 // HTTPServer wraps the handler in an http.Server with all four timeouts, so a slow or idle
 // client cannot hold a connection forever.

@@ -62,6 +62,28 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
 	return p, nil
 }
 
+// PruneUnsigned deletes the deliveries without a valid signature (all of them rejected
+// before authentication: the sender's word only) received before cutoff. It runs whether
+// or not a retention is set, so that what unauthenticated clients can make a long-running
+// gateway keep stays bounded. "signature != 'valid'" is the condition of the partial index
+// deliveries_signature_id (migration 00004), so only those rows are scanned.
+func (s *Store) PruneUnsigned(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	cutoff = cutoff.UTC()
+	for {
+		n, err := s.pruneChunk(ctx, `DELETE FROM deliveries WHERE id IN (
+			SELECT id FROM deliveries WHERE signature != 'valid' AND received_at < ? ORDER BY id LIMIT ?)`,
+			cutoff, pruneChunk)
+		if err != nil {
+			return total, fmt.Errorf("prune unsigned deliveries: %w", err)
+		}
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
+
 func (s *Store) pruneChunk(ctx context.Context, q string, args ...any) (int64, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
