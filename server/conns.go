@@ -20,8 +20,10 @@ const (
 	DefaultMaxConnsCap = 4096
 	// DefaultMaxConnsPerClient is the default bound per client address (IPv6: per /64, as
 	// one host is usually given a whole /64). A forge's deliveries are answered in
-	// milliseconds; 64 at once from one address is far beyond them.
-	DefaultMaxConnsPerClient = 64
+	// milliseconds, a few at once from one address; 256 leaves room for a proxy not listed
+	// in trusted_proxies and for load tools (scripts/loadtest uses 64), and one address
+	// holding them all costs under 10 MB.
+	DefaultMaxConnsPerClient = 256
 	// DefaultMaxHeaderBytes bounds a request's header block, on every route. GitHub,
 	// Gitea and GitLab send about 1 KB (GitHub under 8 KB); a browser's pages send Basic
 	// credentials and whatever cookies other local services set, which Node.js and nginx
