@@ -68,7 +68,15 @@ type ServerConfig struct {
 	SQLiteSynchronous string `toml:"sqlite_synchronous"`
 	// RunAs is the user every repository's commands run as unless it names its own.
 	RunAs string `toml:"run_as"`
+	// MaxConnections bounds the connections held at once (0: half the open-files limit,
+	// at most server.DefaultMaxConnsCap); MaxConnectionsPerClient those of one client
+	// address or IPv6 /64 (0: server.DefaultMaxConnsPerClient).
+	MaxConnections          int `toml:"max_connections"`
+	MaxConnectionsPerClient int `toml:"max_connections_per_client"`
+	// MaxHeaderBytes bounds a request's header block ("": server.DefaultMaxHeaderBytes).
+	MaxHeaderBytes string `toml:"max_header_bytes"`
 
+	maxHeaderBytes    int // 0: the default
 	shutdownTimeout   time.Duration
 	retention         time.Duration // 0: keep everything
 	unsignedWindow    time.Duration
@@ -343,6 +351,25 @@ func (c *Config) resolve(dir string) error {
 			errs = append(errs, fmt.Errorf("server.max_body_memory: %w", err))
 		} else if c.maxBodyMemory < c.maxBody {
 			errs = append(errs, fmt.Errorf("server.max_body_memory (%s) is less than max_body (%s): no body that large could be read", s.MaxBodyMemory, s.MaxBody))
+		}
+	}
+	if s.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("server.max_connections must be at least 1 (or 0 for the default), not %d", s.MaxConnections))
+	}
+	if s.MaxConnectionsPerClient < 0 {
+		errs = append(errs, fmt.Errorf("server.max_connections_per_client must be at least 1 (or 0 for the default), not %d", s.MaxConnectionsPerClient))
+	} else if s.MaxConnections > 0 && s.MaxConnectionsPerClient > s.MaxConnections {
+		errs = append(errs, fmt.Errorf("server.max_connections_per_client (%d) is more than server.max_connections (%d)", s.MaxConnectionsPerClient, s.MaxConnections))
+	}
+	if s.MaxHeaderBytes != "" {
+		n, err := parseSize(s.MaxHeaderBytes)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("server.max_header_bytes: %w", err))
+		case n < 4<<10 || n > 1<<20:
+			errs = append(errs, fmt.Errorf("server.max_header_bytes: %q is outside 4KB to 1MB", s.MaxHeaderBytes))
+		default:
+			s.maxHeaderBytes = int(n)
 		}
 	}
 	if s.shutdownTimeout, err = parseDuration(s.ShutdownTimeout); err != nil {

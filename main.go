@@ -201,6 +201,10 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		Logger:         logger,
 		Reload:         g.reload,
 		Unsigned:       cfg.UnsignedBudget(),
+
+		MaxConns:          cfg.Server.MaxConnections,
+		MaxConnsPerClient: cfg.Server.MaxConnectionsPerClient,
+		MaxHeaderBytes:    cfg.Server.maxHeaderBytes,
 	}, st, g.mgr)
 	if err != nil {
 		return err
@@ -224,9 +228,11 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		<-pruneDone
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- hs.Serve(srv.LimitListener(ln)) }()
+	maxConns, perClient := srv.ConnLimits()
 	logger.Info("hookgate listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.Database()),
-		"node", node, "repos", len(cfg.Repos), "deploys", cfg.DeployedRepoNames(), "workers", cfg.Server.Workers)
+		"node", node, "repos", len(cfg.Repos), "deploys", cfg.DeployedRepoNames(), "workers", cfg.Server.Workers,
+		"max_connections", maxConns, "max_connections_per_client", perClient)
 
 	beatCtx, stopBeat := context.WithCancel(context.Background())
 	beatDone := make(chan struct{})

@@ -88,6 +88,8 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	cfg.Server.Node = old.Server.Node
 	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
 	cfg.Server.MaxClones = old.Server.MaxClones
+	cfg.Server.MaxConnections, cfg.Server.MaxConnectionsPerClient = old.Server.MaxConnections, old.Server.MaxConnectionsPerClient
+	cfg.Server.MaxHeaderBytes, cfg.Server.maxHeaderBytes = old.Server.MaxHeaderBytes, old.Server.maxHeaderBytes
 	// The node's repositories first: a delivery to a repository added here must find this
 	// node among those that deploy it once its hook answers. Those it deploys, not every
 	// one it has a hook for (a repository whose nodes list leaves it out).
@@ -166,6 +168,15 @@ func restartRequired(old, file ServerConfig) []string {
 	}
 	if !slices.Equal(old.TrustedProxies, file.TrustedProxies) {
 		out = append(out, "server.trusted_proxies")
+	}
+	if old.MaxConnections != file.MaxConnections {
+		out = append(out, "server.max_connections")
+	}
+	if old.MaxConnectionsPerClient != file.MaxConnectionsPerClient {
+		out = append(out, "server.max_connections_per_client")
+	}
+	if old.maxHeaderBytes != file.maxHeaderBytes {
+		out = append(out, "server.max_header_bytes")
 	}
 	return out
 }

@@ -18,7 +18,8 @@ import (
 )
 
 // serveReal serves the gateway through the http.Server hookgate itself runs (its timeouts
-// and header limit), not httptest's, and returns its address.
+// and header limit) on its connection-limiting listener, not httptest's, and returns its
+// address.
 func serveReal(t *testing.T, g *gateway) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -26,7 +27,7 @@ func serveReal(t *testing.T, g *gateway) string {
 		t.Fatal(err)
 	}
 	hs := g.srv.HTTPServer(ln.Addr().String())
-	go hs.Serve(ln)
+	go hs.Serve(g.srv.LimitListener(ln))
 	t.Cleanup(func() { hs.Close() })
 	return ln.Addr().String()
 }

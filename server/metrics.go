@@ -86,6 +86,20 @@ func (s *Server) newMetrics() *metrics {
 			Name: "hookgate_body_memory_limit_bytes",
 			Help: "max_body_memory: past it, new hook request bodies are refused with 503.",
 		}, func() float64 { return float64(s.bodyMem.limit.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookgate_connections_open",
+			Help: "Connections held now; bounded by max_connections.",
+		}, func() float64 { return float64(s.conns.Open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "hookgate_connections_refused_total",
+			Help:        "Connections answered 503 and closed at accept, by the bound they were over: max_connections (limit=total) or max_connections_per_client (limit=client).",
+			ConstLabels: prometheus.Labels{"limit": "total"},
+		}, func() float64 { return float64(s.conns.refusedTotal.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "hookgate_connections_refused_total",
+			Help:        "Connections answered 503 and closed at accept, by the bound they were over: max_connections (limit=total) or max_connections_per_client (limit=client).",
+			ConstLabels: prometheus.Labels{"limit": "client"},
+		}, func() float64 { return float64(s.conns.refusedClient.Load()) }),
 		&repoCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

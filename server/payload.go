@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
@@ -120,15 +119,12 @@ func indentJSON(dst *bytes.Buffer, src []byte, max int) bool {
 
 // writePayload answers with d's stored payload, byte for byte. It is the JSON document the
 // forge sent: the body itself for application/json, the payload field of a form-encoded
-// delivery. So its type is application/json whatever the delivery's Content-Type was, and
-// with nosniff and a sandboxing CSP no browser runs it as a page.
+// delivery. So its type is plain application/json whatever the delivery's Content-Type
+// was: no parameter the sender chose (charset=utf-7, which old browsers decoded into
+// markup) reaches the answer; with nosniff and a sandboxing CSP no browser runs it as a
+// page.
 func writePayload(c *gin.Context, d store.Delivery) {
-	ctype := "application/json"
-	if mt, params, err := mime.ParseMediaType(d.ContentType); err == nil && mt == "application/json" {
-		if ct := mime.FormatMediaType(mt, params); ct != "" {
-			ctype = ct
-		}
-	}
+	const ctype = "application/json"
 	h := c.Writer.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")

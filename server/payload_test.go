@@ -120,8 +120,9 @@ func TestDeepPayloadPageBounded(t *testing.T) {
 	}
 }
 
-// TestPayloadRoute: the raw payload is the stored JSON document as sent: a form-encoded
-// delivery's payload field, a JSON delivery's body with its charset; a small payload is
+// TestPayloadRoute: the raw payload is the stored JSON document as sent (a form-encoded
+// delivery's payload field, a JSON delivery's body), always as plain application/json:
+// no parameter of the sender's Content-Type (charset=utf-7) reaches it; a small payload is
 // shown whole on its page; a delivery without a stored payload, an unknown id and a bad
 // id get 404, 404 and 400.
 func TestPayloadRoute(t *testing.T) {
@@ -136,16 +137,20 @@ func TestPayloadRoute(t *testing.T) {
 		return id(out["delivery_id"])
 	}
 	form := send("application/x-www-form-urlencoded", []byte("payload="+url.QueryEscape(string(ping))), nil)
-	withCharset := send("application/json; charset=utf-8", ping, nil)
+	withCharset := send("application/json; charset=utf-7", ping, nil)
 	unsigned := send("application/json", ping, map[string]string{"X-Hub-Signature-256": ""})
 
 	for _, tc := range []struct {
 		id    int64
 		ctype string
-	}{{form, "application/json"}, {withCharset, "application/json; charset=utf-8"}} {
-		resp, raw := get(t, fmt.Sprintf("%s/api/v1/deliveries/%d/payload", g.url, tc.id), 1<<20)
-		if resp.StatusCode != http.StatusOK || !bytes.Equal(raw, ping) || resp.Header.Get("Content-Type") != tc.ctype {
-			t.Errorf("payload of %d: %d %q, %d bytes, the ping payload: %v", tc.id, resp.StatusCode, resp.Header.Get("Content-Type"), len(raw), bytes.Equal(raw, ping))
+	}{{form, "application/json"}, {withCharset, "application/json"}} {
+		for _, path := range []string{"/api/v1/deliveries/%d/payload", "/deliveries/%d/payload"} {
+			resp, raw := get(t, g.url+fmt.Sprintf(path, tc.id), 1<<20)
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(raw, ping) || resp.Header.Get("Content-Type") != tc.ctype ||
+				resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("%s: %d %q (nosniff: %q), %d bytes, the ping payload: %v", fmt.Sprintf(path, tc.id), resp.StatusCode,
+					resp.Header.Get("Content-Type"), resp.Header.Get("X-Content-Type-Options"), len(raw), bytes.Equal(raw, ping))
+			}
 		}
 	}
 	var want bytes.Buffer

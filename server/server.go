@@ -62,6 +62,14 @@ type Options struct {
 	// Unsigned bounds the unauthenticated rejections recorded; the zero value means
 	// DefaultUnsignedBudget.
 	Unsigned UnsignedBudget
+	// MaxConns bounds the connections LimitListener lets through at once (default
+	// DefaultMaxConns); MaxConnsPerClient those from one client address, or IPv6 /64
+	// (default DefaultMaxConnsPerClient, at most MaxConns). Trusted proxies count only
+	// towards MaxConns.
+	MaxConns, MaxConnsPerClient int
+	// MaxHeaderBytes bounds a request's header block on every route (default
+	// DefaultMaxHeaderBytes); a larger one gets 431.
+	MaxHeaderBytes int
 }
 
 // Server answers webhook deliveries and operators.
@@ -71,6 +79,8 @@ type Server struct {
 	// reconciler is the deployer when it can look up origin (the real repos.Manager).
 	reconciler Reconciler
 	readTO     time.Duration
+	maxHeader  int
+	conns      *connLimits
 	reload     Reloader
 	log        *slog.Logger
 
@@ -115,6 +125,15 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 	if s.readTO <= 0 {
 		s.readTO = 60 * time.Second
 	}
+	s.maxHeader = opts.MaxHeaderBytes
+	if s.maxHeader <= 0 {
+		s.maxHeader = DefaultMaxHeaderBytes
+	}
+	trusted, err := parsePrefixes(opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
+	s.conns = newConnLimits(opts.MaxConns, opts.MaxConnsPerClient, trusted)
 	if err := s.Apply(Settings{Hooks: opts.Hooks, MaxBody: opts.MaxBody,
 		MaxBodyMemory: opts.MaxBodyMemory, AdminToken: opts.AdminToken, Hostnames: opts.Hostnames,
 		Unsigned: opts.Unsigned}); err != nil {
@@ -163,7 +182,8 @@ func (s *Server) DroppedRejections() int64 { return s.rejects.Dropped() }
 func (s *Server) UnrecordedRejections() int64 { return s.budget.Refused() }
 
 // HTTPServer wraps the handler in an http.Server with all four timeouts, so a slow or idle
-// client cannot hold a connection forever.
+// client cannot hold a connection forever, and the header cap. Serve it on LimitListener,
+// which bounds how many connections are held.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
@@ -172,8 +192,9 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		ReadTimeout:       s.readTO,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// net/http reads up to 4 KiB past this before it answers 431.
+		MaxHeaderBytes: s.maxHeader,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
 
@@ -233,4 +254,22 @@ func (s *Server) writeStoreError(c *gin.Context, err error) {
 		s.log.Error("store error", "path", c.FullPath(), "err", err)
 		writeError(c, http.StatusInternalServerError, "internal", "internal error")
 	}
+}
+
+// parsePrefixes reads IP addresses and CIDR ranges (trusted_proxies) as prefixes.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR range", v)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

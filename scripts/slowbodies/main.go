@@ -5,7 +5,8 @@
 // peak, VmHWM), and 10 s after they have closed; meanwhile one signed ping shows whether
 // the gateway still answers.
 //
-// Each N runs against a fresh hookgate process (the real binary, a temporary config and
+// Connections come from distinct loopback addresses (127.2.x.y; at most 62,500). Each N
+// runs against a fresh hookgate process (the real binary, a temporary config and
 // database). The script raises its own RLIMIT_NOFILE to the hard limit; hookgate does the
 // same at start (Go does it for every program), so both need a hard limit above N.
 //
@@ -138,7 +139,10 @@ func measure(bin, dir string, n int, hold time.Duration) (result, error) {
 		}
 	}()
 	for i := range n {
-		c, err := net.Dial("tcp", addr)
+		// Each from its own loopback address, so max_connections_per_client does not cut
+		// the experiment short: it measures bodies (heldheaders measures the bounds).
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 2, byte(i/250), byte(i%250+1))}}
+		c, err := d.Dial("tcp", addr)
 		if err != nil {
 			return r, fmt.Errorf("connection %d: %w", i, err)
 		}
