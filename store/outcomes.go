@@ -168,10 +168,14 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 	return s.Deploy(ctx, ids[primary])
 }
 
-// busySQL tells whether a deploy of a node's repository is queued or running.
+// busySQL returns the id of a node's queued deploy of a repository, else of its running
+// one, else 0. The queued one first: it runs last, so it is the one that decides what is
+// live once the queue is drained.
 const busySQL = `
-	SELECT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'queued')
-	    OR EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')`
+	SELECT COALESCE(
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'),
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running' LIMIT 1),
+		0)`
 
 // PreviousCommit returns the to_commit of the newest succeeded deploy before the live one
 // (the newest succeeded deploy) that deployed another commit, or ErrNotFound.
@@ -198,6 +202,7 @@ type Drift struct {
 	Newest   string // to_commit of the newest deploy that is not queued
 	Pin      *Pin   // when pinned
 	Busy     bool   // a deploy is queued or running
+	InFlight int64  // when Busy, that deploy (the queued one, else the running one)
 	DeployID int64  // the reconcile deploy queued, 0 when none
 }
 
@@ -227,9 +232,10 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	}
 	// Two conditions with one status each, so each is found in its partial index
 	// (deploys_one_queued, deploys_running) rather than in the repository's history.
-	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo).Scan(&d.Busy); err != nil {
+	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo).Scan(&d.InFlight); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
+	d.Busy = d.InFlight != 0
 	err = tx.QueryRowContext(ctx, s.sql(`
 		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
 		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Live)

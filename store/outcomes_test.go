@@ -178,22 +178,32 @@ func TestReconcileDecides(t *testing.T) {
 		if dp.Trigger != TriggerReconcile || dp.Reason != "origin at 3333333, live 1111111" {
 			t.Fatalf("reconcile deploy: %+v", dp)
 		}
-		// Queued: nothing more.
-		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy {
-			t.Fatalf("while queued: %+v, %v", d, err)
+		// Queued: nothing more; the deploy in flight is named (an unpin answers with it).
+		queued := d.DeployID
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy || d.InFlight != queued {
+			t.Fatalf("while %d is queued: %+v, %v", queued, d, err)
 		}
 		// Running: nothing more.
 		claimed, err := s.ClaimDeploy(ctx, "site")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy {
-			t.Fatalf("while running: %+v, %v", d, err)
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy || d.InFlight != claimed.ID {
+			t.Fatalf("while %d runs: %+v, %v", claimed.ID, d, err)
 		}
-		// It failed at B: B is not retried, however often it is checked.
+		// Running with another queued behind it: the queued one, which runs last.
+		next, err := s.EnqueueManual(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || d.InFlight != next.ID {
+			t.Fatalf("while %d runs and %d is queued: %+v, %v", claimed.ID, next.ID, d, err)
+		}
+		// Both failed at B: B is not retried, however often it is checked.
 		if err := s.FinishDeploy(ctx, claimed.ID, Result{Status: DeployFailed, FromCommit: commitA, ToCommit: commitB}); err != nil {
 			t.Fatal(err)
 		}
+		deployTo(t, s, "site", commitB, DeployFailed)
 		for range 3 {
 			if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || d.Newest != commitB {
 				t.Fatalf("failed head retried: %+v, %v", d, err)
