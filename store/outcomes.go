@@ -170,11 +170,14 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 
 // busySQL returns the id of a node's queued deploy of a repository, else of its running
 // one, else 0. The queued one first: it runs last, so it is the one that decides what is
-// live once the queue is drained.
+// live once the queue is drained. A running deploy that moves to another commit than
+// origin's head (the last argument), a rollback or a deploy claimed while pinned, does not
+// count: once the pin is lifted, origin's head is queued behind it.
 const busySQL = `
 	SELECT COALESCE(
 		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'),
-		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running' LIMIT 1),
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'
+		   AND target_commit IN ('', ?) LIMIT 1),
 		0)`
 
 // PreviousCommit returns the to_commit of the newest succeeded deploy before the live one
@@ -208,8 +211,8 @@ type Drift struct {
 
 // Reconcile queues a deploy of repo on this node with trigger "reconcile" when origin
 // (origin's branch head, a full hash) differs from this node's live commit and from its
-// newest deploy's to_commit, nothing is queued or running on this node, and repo is not
-// pinned; all checked in the transaction that queues, so a push or a pin arriving
+// newest deploy's to_commit, nothing is queued on this node nor running there towards
+// origin's head (see busySQL), and repo is not pinned; all checked in the transaction that queues, so a push or a pin arriving
 // meanwhile cannot race it. checkoutHead stands for the live commit when no deploy has
 // succeeded on this node yet. With neither, nothing is queued (a repository not cloned yet
 // is cloned by its first push or manual deploy), unless another node of the fleet has
@@ -232,7 +235,7 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	}
 	// Two conditions with one status each, so each is found in its partial index
 	// (deploys_one_queued, deploys_running) rather than in the repository's history.
-	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo).Scan(&d.InFlight); err != nil {
+	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo, origin).Scan(&d.InFlight); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	d.Busy = d.InFlight != 0

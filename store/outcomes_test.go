@@ -130,6 +130,51 @@ func TestRollbackTakesOverTheQueuedDeploy(t *testing.T) {
 	})
 }
 
+// TestReconcileQueuesBehindARollbackOnceUnpinned: an operator who unpins while a rollback
+// runs gets origin's head deployed after it; a deploy running towards origin's head
+// already is waited for instead.
+func TestReconcileQueuesBehindARollbackOnceUnpinned(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		reason := func(live string) string { return "origin moved on" }
+		if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		deployTo(t, s, "site", commitB, DeploySucceeded)
+		if _, err := s.EnqueueRollback(ctx, "site", commitA, "rollback to 1111111"); err != nil {
+			t.Fatal(err)
+		}
+		rollback, err := s.ClaimDeploy(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := s.Reconcile(ctx, "site", commitC, "", reason); err != nil || d.DeployID != 0 || d.Pin == nil {
+			t.Fatalf("pinned: %+v, %v", d, err)
+		}
+		if _, err := s.Unpin(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		// Origin's head is where the rollback goes: that deploy is the one.
+		if d, err := s.Reconcile(ctx, "site", commitA, "", reason); err != nil || d.DeployID != 0 || d.InFlight != rollback.ID {
+			t.Fatalf("origin at the rollback's commit: %+v, %v; want deploy %d in flight", d, err, rollback.ID)
+		}
+		d, err := s.Reconcile(ctx, "site", commitC, "", reason)
+		if err != nil || d.DeployID == 0 {
+			t.Fatalf("unpinned while rollback %d runs: %+v, %v; want a deploy queued behind it", rollback.ID, d, err)
+		}
+		// It waits for the rollback, then is claimed.
+		if _, err := s.ClaimDeploy(ctx, "site"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("claimed while the rollback runs: %v", err)
+		}
+		if err := s.FinishDeploy(ctx, rollback.ID, Result{Status: DeploySucceeded, FromCommit: commitB, ToCommit: commitA}); err != nil {
+			t.Fatal(err)
+		}
+		if next, err := s.ClaimDeploy(ctx, "site"); err != nil || next.ID != d.DeployID || next.Target != "" {
+			t.Fatalf("after the rollback: %+v, %v; want deploy %d to origin's head", next, err, d.DeployID)
+		}
+	})
+}
+
 func TestPreviousCommit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
