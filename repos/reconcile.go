@@ -46,6 +46,7 @@ type Check struct {
 	Origin   string // origin's branch head
 	Live     string // the live commit it was compared with
 	DeployID int64  // the reconcile deploy queued, 0 when none
+	InFlight int64  // when nothing was queued because a deploy is queued or running: that deploy
 	Reason   string // the deploy's reason, or why nothing was queued
 	Result   string // CheckInSync, CheckDrift or CheckDeployed
 }
@@ -142,6 +143,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 		case d.Pin != nil:
 			c.Reason = fmt.Sprintf("pinned at %s: origin %s at %s is not deployed until unpinned", short(d.Pin.Commit), r.Branch, short(head))
 		case d.Busy:
+			c.InFlight = d.InFlight
 			c.Reason = fmt.Sprintf("origin %s at %s, live %s: a deploy is queued or running", r.Branch, short(head), describeLive(d.Live))
 		default:
 			c.Reason = fmt.Sprintf("origin %s at %s was attempted by the newest deploy; it is retried on the next push or a manual deploy",

@@ -45,6 +45,15 @@ const testNode = "gw-test"
 
 func newGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	t.Helper()
+	g := newIdleGateway(t, configure...)
+	g.mgr.Start()
+	return g
+}
+
+// newIdleGateway is newGateway with its deploy workers not started: a deploy queued stays
+// queued, so a test can set up the queue exactly; g.mgr.Start() starts them.
+func newIdleGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
+	t.Helper()
 	database := testDatabase(t)
 	st, err := store.Open(context.Background(), database, store.WithNode(testNode))
 	if err != nil {
@@ -70,7 +79,6 @@ func newGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr.Start()
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()

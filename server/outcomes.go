@@ -146,6 +146,20 @@ type unpinned struct {
 	elsewhere bool
 }
 
+// deploy is the deploy an unpin answers with, 0 when none: the one its check queued, else
+// the one already queued or running. A poll or a push can land between lifting the pin and
+// the check and queue origin's head first; the operator then waits for that deploy rather
+// than being told there is nothing to deploy while one is under way.
+func (u unpinned) deploy() int64 {
+	switch {
+	case u.check == nil:
+		return 0
+	case u.check.DeployID != 0:
+		return u.check.DeployID
+	}
+	return u.check.InFlight
+}
+
 // notDeployedHere refuses what only a node that deploys the repository can do (compare
 // origin with its live commit): name is configured here, for its deliveries, but its nodes
 // list leaves this node out.
@@ -293,8 +307,8 @@ func (s *Server) apiUnpin(c *gin.Context) {
 	case u.elsewhere:
 		out["reason"] = "unpinned; this node does not deploy the repository: the nodes that do compare origin with what they have live now"
 	case u.check != nil:
-		if u.check.DeployID != 0 {
-			out["deploy_id"] = u.check.DeployID
+		if id := u.deploy(); id != 0 {
+			out["deploy_id"] = id
 		}
 		out["reason"] = u.check.Reason
 	}
@@ -367,8 +381,8 @@ func (p *pages) unpin(c *gin.Context) {
 		p.outcomeFail(c, err)
 		return
 	}
-	if u.check != nil && u.check.DeployID != 0 {
-		c.Redirect(http.StatusSeeOther, fmt.Sprintf("/deploys/%d", u.check.DeployID))
+	if id := u.deploy(); id != 0 {
+		c.Redirect(http.StatusSeeOther, fmt.Sprintf("/deploys/%d", id))
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/repos")

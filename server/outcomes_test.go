@@ -201,6 +201,43 @@ func TestAPIRollbackPinAndUnpin(t *testing.T) {
 	}
 }
 
+// TestUnpinAnswersWithTheDeployAlreadyQueued: a poll (or a push) can land between an
+// unpin lifting the pin and the unpin's own look at origin, and queue origin's head first.
+// The unpin then answers with that deploy, which `hookgate unpin` waits for, rather than
+// "nothing to deploy" (TestEndToEndOutcomes failed so under load). The workers stay idle
+// until the end, so the interleaving is set up step by step.
+func TestUnpinAnswersWithTheDeployAlreadyQueued(t *testing.T) {
+	g := newIdleGateway(t)
+	ctx := context.Background()
+	c1 := testkit.CheckoutHead(t, g.checkout)
+	if code, out := g.post("/api/v1/repos/site/pin", ""); code != http.StatusOK {
+		t.Fatalf("pin: %d %v", code, out)
+	}
+	c2 := g.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
+
+	// The unpin's first step, then the poll, then the unpin's check.
+	if _, err := g.store.Unpin(ctx, "site"); err != nil {
+		t.Fatal(err)
+	}
+	poll, err := g.mgr.Reconcile(ctx, "site")
+	if err != nil || poll.DeployID == 0 {
+		t.Fatalf("the poll after the pin was lifted: %+v, %v", poll, err)
+	}
+	code, out := g.post("/api/v1/repos/site/unpin", "")
+	if code != http.StatusOK || id(out["deploy_id"]) != poll.DeployID {
+		t.Fatalf("unpin while deploy %d is queued: %d %v; want that deploy", poll.DeployID, code, out)
+	}
+
+	// That deploy is the one that brings origin's head.
+	g.mgr.Start()
+	if dp := g.waitDeploy(poll.DeployID); dp.Status != store.DeploySucceeded || testkit.CheckoutHead(t, g.checkout) != c2 {
+		t.Fatalf("deploy %d: %s; HEAD %s (was %s), want origin's %s", dp.ID, dp.Status, testkit.CheckoutHead(t, g.checkout), c1, c2)
+	}
+	if g.repoJSON()["pinned"] != nil {
+		t.Fatal("still pinned after unpin")
+	}
+}
+
 func TestAPIRollbackWithNothingToRollBackTo(t *testing.T) {
 	g := newGateway(t)
 	if code, out := g.post("/api/v1/repos/site/rollback", ""); code != http.StatusConflict || errCode(out) != "no_previous_deploy" {

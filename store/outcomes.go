@@ -168,10 +168,17 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 	return s.Deploy(ctx, ids[primary])
 }
 
-// busySQL tells whether a deploy of a node's repository is queued or running.
+// busySQL returns the id of a node's queued deploy of a repository, else of its running
+// one, else 0. The queued one first: it runs last, so it is the one that decides what is
+// live once the queue is drained. A running deploy that moves to another commit than
+// origin's head (the last argument), a rollback or a deploy claimed while pinned, does not
+// count: once the pin is lifted, origin's head is queued behind it.
 const busySQL = `
-	SELECT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'queued')
-	    OR EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')`
+	SELECT COALESCE(
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'),
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'
+		   AND target_commit IN ('', ?) LIMIT 1),
+		0)`
 
 // PreviousCommit returns the to_commit of the newest succeeded deploy before the live one
 // (the newest succeeded deploy) that deployed another commit, or ErrNotFound.
@@ -198,13 +205,14 @@ type Drift struct {
 	Newest   string // to_commit of the newest deploy that is not queued
 	Pin      *Pin   // when pinned
 	Busy     bool   // a deploy is queued or running
+	InFlight int64  // when Busy, that deploy (the queued one, else the running one)
 	DeployID int64  // the reconcile deploy queued, 0 when none
 }
 
 // Reconcile queues a deploy of repo on this node with trigger "reconcile" when origin
 // (origin's branch head, a full hash) differs from this node's live commit and from its
-// newest deploy's to_commit, nothing is queued or running on this node, and repo is not
-// pinned; all checked in the transaction that queues, so a push or a pin arriving
+// newest deploy's to_commit, nothing is queued on this node nor running there towards
+// origin's head (see busySQL), and repo is not pinned; all checked in the transaction that queues, so a push or a pin arriving
 // meanwhile cannot race it. checkoutHead stands for the live commit when no deploy has
 // succeeded on this node yet. With neither, nothing is queued (a repository not cloned yet
 // is cloned by its first push or manual deploy), unless another node of the fleet has
@@ -227,9 +235,10 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	}
 	// Two conditions with one status each, so each is found in its partial index
 	// (deploys_one_queued, deploys_running) rather than in the repository's history.
-	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo).Scan(&d.Busy); err != nil {
+	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo, origin).Scan(&d.InFlight); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
+	d.Busy = d.InFlight != 0
 	err = tx.QueryRowContext(ctx, s.sql(`
 		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
 		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Live)

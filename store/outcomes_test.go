@@ -145,6 +145,51 @@ func TestRollbackTakesOverTheQueuedDeploy(t *testing.T) {
 	})
 }
 
+// TestReconcileQueuesBehindARollbackOnceUnpinned: an operator who unpins while a rollback
+// runs gets origin's head deployed after it; a deploy running towards origin's head
+// already is waited for instead.
+func TestReconcileQueuesBehindARollbackOnceUnpinned(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		reason := func(live string) string { return "origin moved on" }
+		if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		deployTo(t, s, "site", commitB, DeploySucceeded)
+		if _, err := s.EnqueueRollback(ctx, "site", commitA, "rollback to 1111111"); err != nil {
+			t.Fatal(err)
+		}
+		rollback, err := s.ClaimDeploy(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := s.Reconcile(ctx, "site", commitC, "", reason); err != nil || d.DeployID != 0 || d.Pin == nil {
+			t.Fatalf("pinned: %+v, %v", d, err)
+		}
+		if _, err := s.Unpin(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		// Origin's head is where the rollback goes: that deploy is the one.
+		if d, err := s.Reconcile(ctx, "site", commitA, "", reason); err != nil || d.DeployID != 0 || d.InFlight != rollback.ID {
+			t.Fatalf("origin at the rollback's commit: %+v, %v; want deploy %d in flight", d, err, rollback.ID)
+		}
+		d, err := s.Reconcile(ctx, "site", commitC, "", reason)
+		if err != nil || d.DeployID == 0 {
+			t.Fatalf("unpinned while rollback %d runs: %+v, %v; want a deploy queued behind it", rollback.ID, d, err)
+		}
+		// It waits for the rollback, then is claimed.
+		if _, err := s.ClaimDeploy(ctx, "site"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("claimed while the rollback runs: %v", err)
+		}
+		if err := s.FinishDeploy(ctx, rollback.ID, Result{Status: DeploySucceeded, FromCommit: commitB, ToCommit: commitA}); err != nil {
+			t.Fatal(err)
+		}
+		if next, err := s.ClaimDeploy(ctx, "site"); err != nil || next.ID != d.DeployID || next.Target != "" {
+			t.Fatalf("after the rollback: %+v, %v; want deploy %d to origin's head", next, err, d.DeployID)
+		}
+	})
+}
+
 func TestPreviousCommit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
@@ -193,22 +238,32 @@ func TestReconcileDecides(t *testing.T) {
 		if dp.Trigger != TriggerReconcile || dp.Reason != "origin at 3333333, live 1111111" {
 			t.Fatalf("reconcile deploy: %+v", dp)
 		}
-		// Queued: nothing more.
-		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy {
-			t.Fatalf("while queued: %+v, %v", d, err)
+		// Queued: nothing more; the deploy in flight is named (an unpin answers with it).
+		queued := d.DeployID
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy || d.InFlight != queued {
+			t.Fatalf("while %d is queued: %+v, %v", queued, d, err)
 		}
 		// Running: nothing more.
 		claimed, err := s.ClaimDeploy(ctx, "site")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy {
-			t.Fatalf("while running: %+v, %v", d, err)
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy || d.InFlight != claimed.ID {
+			t.Fatalf("while %d runs: %+v, %v", claimed.ID, d, err)
 		}
-		// It failed at B: B is not retried, however often it is checked.
+		// Running with another queued behind it: the queued one, which runs last.
+		next, err := s.EnqueueManual(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || d.InFlight != next.ID {
+			t.Fatalf("while %d runs and %d is queued: %+v, %v", claimed.ID, next.ID, d, err)
+		}
+		// Both failed at B: B is not retried, however often it is checked.
 		if err := s.FinishDeploy(ctx, claimed.ID, Result{Status: DeployFailed, FromCommit: commitA, ToCommit: commitB}); err != nil {
 			t.Fatal(err)
 		}
+		deployTo(t, s, "site", commitB, DeployFailed)
 		for range 3 {
 			if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || d.Newest != commitB {
 				t.Fatalf("failed head retried: %+v, %v", d, err)

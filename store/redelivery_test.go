@@ -149,7 +149,7 @@ func TestQueueChecksUseTheirIndexes(t *testing.T) {
 		want []string
 	}{
 		{claimDeploySQL, []any{"t", "n", "r", "n", "r"}, []string{"deploys_one_queued", "deploys_running"}},
-		{busySQL, []any{"n", "r", "n", "r"}, []string{"deploys_one_queued", "deploys_running"}},
+		{busySQL, []any{"n", "r", "n", "r", "o"}, []string{"deploys_one_queued", "deploys_running"}},
 	} {
 		rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+q.sql, q.args...)
 		if err != nil {
