@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -59,11 +60,11 @@ func (s *Server) handleHook(c *gin.Context) {
 		return
 	}
 	r := c.Request
-	f := forgeFor(hook.Provider)
+	f := forge.For(hook.Provider)
 	d := &store.Delivery{
-		GUID:        limit(firstHeader(r.Header, f.guidHeaders), 128),
+		GUID:        limit(forge.FirstHeader(r.Header, f.GUIDHeaders), 128),
 		Repo:        hook.Name,
-		Event:       limit(f.event(firstHeader(r.Header, f.eventHeaders)), 64),
+		Event:       limit(f.Event(forge.FirstHeader(r.Header, f.EventHeaders)), 64),
 		ReceivedAt:  s.now(),
 		RemoteAddr:  c.ClientIP(),
 		UserAgent:   limit(r.UserAgent(), 256),
@@ -88,17 +89,17 @@ func (s *Server) handleHook(c *gin.Context) {
 
 	// Only the hook's own forge's scheme counts: a GitLab token on a GitHub hook (or the
 	// reverse) is no credential at all.
-	sig := f.verify(r.Header, d.ContentType, body, hook.Secret)
+	sig := f.Verify(r.Header, d.ContentType, body, hook.Secret)
 	d.Signature, d.SignatureAlg = sig.Result, sig.Alg
 	switch sig.Result {
 	case store.SignatureMissing:
 		s.metrics.sigFailures.WithLabelValues(d.Repo, sig.Result).Inc()
-		s.reject(c, d, http.StatusUnauthorized, "signature_missing", f.missing)
+		s.reject(c, d, http.StatusUnauthorized, "signature_missing", f.Missing)
 		return
 	case store.SignatureInvalid:
 		s.metrics.sigFailures.WithLabelValues(d.Repo, sig.Result).Inc()
 		msg := "signature does not match the body; check the webhook's secret"
-		if f.name == ProviderGitLab {
+		if f.Name == forge.ProviderGitLab {
 			msg = "X-Gitlab-Token does not match; check the webhook's secret token"
 		}
 		s.reject(c, d, http.StatusUnauthorized, "signature_invalid", msg)
@@ -108,10 +109,10 @@ func (s *Server) handleHook(c *gin.Context) {
 	// maxHeaderValue); before this point only trimUnsigned's few are.
 	d.Headers = recordedHeaders(r.Header)
 
-	payload, err := ExtractPayload(d.ContentType, body)
+	payload, err := forge.ExtractPayload(d.ContentType, body)
 	if err != nil {
 		status, code := http.StatusBadRequest, "malformed_body"
-		if errors.Is(err, errUnsupportedMediaType) {
+		if errors.Is(err, forge.ErrUnsupportedMediaType) {
 			status, code = http.StatusUnsupportedMediaType, "unsupported_content_type"
 		}
 		s.reject(c, d, status, code, err.Error())
@@ -121,7 +122,7 @@ func (s *Server) handleHook(c *gin.Context) {
 		d.Payload = payload
 	}
 	if d.Event == "" {
-		s.reject(c, d, http.StatusBadRequest, "event_missing", "no "+strings.Join(f.eventHeaders, " or ")+" header")
+		s.reject(c, d, http.StatusBadRequest, "event_missing", "no "+strings.Join(f.EventHeaders, " or ")+" header")
 		return
 	}
 
@@ -134,7 +135,7 @@ func (s *Server) handleHook(c *gin.Context) {
 		}
 		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: "ping: the hook is set up"}
 	case "push":
-		p, err := f.parsePush(payload)
+		p, err := f.ParsePush(payload)
 		if err != nil {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", err.Error())
 			return
@@ -148,7 +149,7 @@ func (s *Server) handleHook(c *gin.Context) {
 			return
 		}
 		reason := "tag push; this hook deploys refs/heads/" + hook.Branch
-		if p, err := f.parsePush(payload); err == nil {
+		if p, err := f.ParsePush(payload); err == nil {
 			recordPush(d, p)
 			reason = fmt.Sprintf("tag push %s; this hook deploys refs/heads/%s", d.Ref, hook.Branch)
 		}
@@ -177,11 +178,11 @@ func (s *Server) handleHook(c *gin.Context) {
 }
 
 // recordPush copies what the history shows of a push into its delivery record.
-func recordPush(d *store.Delivery, p Push) {
+func recordPush(d *store.Delivery, p forge.Push) {
 	d.Ref, d.Before, d.After = limit(p.Ref, 256), p.Before, p.After
 	// An annotated tag's push names the tag object as "after"; the commit it points to is
 	// what the history should show, when the payload names it.
-	if strings.HasPrefix(p.Ref, "refs/tags/") && p.HeadCommit != nil && isHash(p.HeadCommit.ID) {
+	if strings.HasPrefix(p.Ref, "refs/tags/") && p.HeadCommit != nil && forge.IsHash(p.HeadCommit.ID) {
 		d.After = p.HeadCommit.ID
 	}
 	d.Commit = d.After[:7]
@@ -218,7 +219,7 @@ func recordRefEvent(d *store.Delivery, payload []byte) (ref, refType string) {
 		}
 	}
 	d.Ref = limit(full, 256)
-	if isHash(e.SHA) {
+	if forge.IsHash(e.SHA) {
 		d.After, d.Commit = e.SHA, e.SHA[:7]
 	}
 	return limit(e.Ref, 256), limit(e.RefType, 32)
@@ -298,7 +299,7 @@ func (s *Server) record(c *gin.Context, d *store.Delivery) bool {
 	}
 	s.metrics.delivery(d.Repo, d.Event, d.Status)
 	s.log.Info("delivery",
-		"id", d.ID, "guid", d.GUID, "repo", d.Repo, "provider", forgeFor(hookProvider(s, d.Repo)).name,
+		"id", d.ID, "guid", d.GUID, "repo", d.Repo, "provider", forge.For(hookProvider(s, d.Repo)).Name,
 		"event", d.Event, "ref", d.Ref,
 		"commit", d.Commit, "signature", d.Signature, "signature_alg", d.SignatureAlg, "status", d.Status,
 		"http_status", d.HTTPStatus, "reason", d.Reason, "deploy_id", d.DeployID,

@@ -1,4 +1,7 @@
-package server
+// Signatures: verifying a delivery's HMAC or token as each forge sends it, and signing a
+// payload as GitHub and Gitea do.
+
+package forge
 
 import (
 	"crypto/hmac"
@@ -11,13 +14,20 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+)
 
-	"github.com/hookgate/hookgate/store"
+// The results of a signature check. They are the strings the store records (its
+// SignatureValid, SignatureInvalid and SignatureMissing hold the same; a test keeps them
+// equal), so a result is stored as it is.
+const (
+	Valid   = "valid"
+	Invalid = "invalid"
+	Missing = "missing"
 )
 
 // Signature is the outcome of checking a delivery's HMAC.
 type Signature struct {
-	Result string // store.SignatureValid, SignatureInvalid or SignatureMissing
+	Result string // Valid, Invalid or Missing
 	Alg    string // "sha256", "sha1", "token" (GitLab) or "" when no header was sent
 }
 
@@ -32,28 +42,28 @@ func VerifySignature(h http.Header, body []byte, secret []byte) Signature {
 	if vals := h.Values("X-Hub-Signature"); len(vals) > 0 {
 		return Signature{Result: check(vals, "sha1=", sha1.New, body, secret), Alg: "sha1"}
 	}
-	return Signature{Result: store.SignatureMissing}
+	return Signature{Result: Missing}
 }
 
 func check(vals []string, prefix string, alg func() hash.Hash, body, secret []byte) string {
 	// A repeated header is ambiguous; which copy a proxy would pass on is anyone's guess.
 	if len(vals) != 1 || len(secret) == 0 {
-		return store.SignatureInvalid
+		return Invalid
 	}
 	v := strings.TrimSpace(vals[0])
 	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
-		return store.SignatureInvalid
+		return Invalid
 	}
 	got, err := hex.DecodeString(v[len(prefix):])
 	if err != nil || len(got) != alg().Size() {
-		return store.SignatureInvalid
+		return Invalid
 	}
 	mac := hmac.New(alg, secret)
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
-		return store.SignatureInvalid
+		return Invalid
 	}
-	return store.SignatureValid
+	return Valid
 }
 
 // Sign returns the X-Hub-Signature-256 value for body, as GitHub computes it.
@@ -70,15 +80,15 @@ func Sign(body, secret []byte) string {
 func VerifyGiteaSignature(h http.Header, contentType string, body, secret []byte) Signature {
 	gitea, forgejo := h.Values("X-Gitea-Signature"), h.Values("X-Forgejo-Signature")
 	if len(gitea) == 0 && len(forgejo) == 0 {
-		return Signature{Result: store.SignatureMissing}
+		return Signature{Result: Missing}
 	}
 	signed := giteaSignedBytes(contentType, body)
 	for _, vals := range [][]string{gitea, forgejo} {
-		if len(vals) > 0 && check(vals, "", sha256.New, signed, secret) != store.SignatureValid {
-			return Signature{Result: store.SignatureInvalid, Alg: "sha256"}
+		if len(vals) > 0 && check(vals, "", sha256.New, signed, secret) != Valid {
+			return Signature{Result: Invalid, Alg: "sha256"}
 		}
 	}
-	return Signature{Result: store.SignatureValid, Alg: "sha256"}
+	return Signature{Result: Valid, Alg: "sha256"}
 }
 
 // giteaSignedBytes returns what Gitea signed: the payload field of a well-formed form
@@ -101,16 +111,16 @@ func giteaSignedBytes(contentType string, body []byte) []byte {
 func VerifyGitLabToken(h http.Header, secret []byte) Signature {
 	vals := h.Values("X-Gitlab-Token")
 	if len(vals) == 0 {
-		return Signature{Result: store.SignatureMissing}
+		return Signature{Result: Missing}
 	}
 	if len(vals) != 1 || len(secret) == 0 {
-		return Signature{Result: store.SignatureInvalid, Alg: "token"}
+		return Signature{Result: Invalid, Alg: "token"}
 	}
 	got, want := sha256.Sum256([]byte(vals[0])), sha256.Sum256(secret)
 	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		return Signature{Result: store.SignatureInvalid, Alg: "token"}
+		return Signature{Result: Invalid, Alg: "token"}
 	}
-	return Signature{Result: store.SignatureValid, Alg: "token"}
+	return Signature{Result: Valid, Alg: "token"}
 }
 
 // SignGitea returns the X-Gitea-Signature value for a JSON payload, as Gitea computes it.

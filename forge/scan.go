@@ -1,4 +1,6 @@
-package server
+// scan.go: the fast path of ParsePush, a one-pass scanner of a push payload.
+
+package forge
 
 import (
 	"bytes"
