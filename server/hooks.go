@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +127,7 @@ func (s *Server) handleHook(c *gin.Context) {
 	var dec Decision
 	switch d.Event {
 	case "ping":
-		if !jsonObject(payload) {
+		if !forge.JSONObject(payload) {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "ping payload is not a JSON object")
 			return
 		}
@@ -144,7 +142,7 @@ func (s *Server) handleHook(c *gin.Context) {
 		dec = DecidePush(hook, p)
 	case "tag_push":
 		// GitLab sends tags as their own event; recorded like a push, never deployed.
-		if !jsonObject(payload) {
+		if !forge.JSONObject(payload) {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "payload is not a JSON object")
 			return
 		}
@@ -155,7 +153,7 @@ func (s *Server) handleHook(c *gin.Context) {
 		}
 		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: reason}
 	default:
-		if !jsonObject(payload) {
+		if !forge.JSONObject(payload) {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "payload is not a JSON object")
 			return
 		}
@@ -193,36 +191,28 @@ func recordPush(d *store.Delivery, p forge.Push) {
 	}
 }
 
-// refEvent is the part of a create or delete event (GitHub, Gitea, Forgejo) the history
-// records: the ref, its kind, and (Gitea) the commit.
-type refEvent struct {
-	Ref     string `json:"ref"`
-	RefType string `json:"ref_type"`
-	SHA     string `json:"sha"`
-}
-
 // recordRefEvent records the ref a create or delete event names, as a full ref name
 // ("refs/tags/v1.2"), and its commit when the payload has one. It returns the ref as sent
 // and its type, "" when the payload names none.
 func recordRefEvent(d *store.Delivery, payload []byte) (ref, refType string) {
-	var e refEvent
-	if json.Unmarshal(payload, &e) != nil || e.Ref == "" {
+	ref, refType, sha := forge.ParseRefEvent(payload)
+	if ref == "" {
 		return "", ""
 	}
-	full := e.Ref
+	full := ref
 	if !strings.HasPrefix(full, "refs/") {
-		switch e.RefType {
+		switch refType {
 		case "branch":
-			full = "refs/heads/" + e.Ref
+			full = "refs/heads/" + ref
 		case "tag":
-			full = "refs/tags/" + e.Ref
+			full = "refs/tags/" + ref
 		}
 	}
 	d.Ref = limit(full, 256)
-	if forge.IsHash(e.SHA) {
-		d.After, d.Commit = e.SHA, e.SHA[:7]
+	if forge.IsHash(sha) {
+		d.After, d.Commit = sha, sha[:7]
 	}
-	return limit(e.Ref, 256), limit(e.RefType, 32)
+	return limit(ref, 256), limit(refType, 32)
 }
 
 // rejectBody records and answers a delivery whose body could not be read whole. The
@@ -330,11 +320,6 @@ func limit(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-func jsonObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) >= 2 && b[0] == '{' && json.Valid(b)
 }
 
 // hookProvider is the provider of the hook named repo, "" (GitHub) when it is gone.
