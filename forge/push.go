@@ -12,7 +12,7 @@ import (
 )
 
 // Push is the part of a push payload the gateway uses, in GitHub's shape; the other
-// forges' payloads are decoded into it (see forge.go).
+// forges' payloads are decoded into it (see gitea.go, gitlab.go).
 type Push struct {
 	Ref        string `json:"ref"`
 	Before     string `json:"before"`

@@ -65,7 +65,7 @@ func TestScanPush(t *testing.T) {
 // FuzzScanPush: whenever scanPush decodes a payload, encoding/json decodes it too, to the
 // same Push.
 //
-//	go test -run '^$' -fuzz '^FuzzScanPush$' -fuzztime 15s ./server/
+//	go test -run '^$' -fuzz '^FuzzScanPush$' -fuzztime 15s ./forge/
 func FuzzScanPush(f *testing.F) {
 	for _, name := range testkit.ForgePayloads {
 		f.Add(testkit.Payload(f, name))
@@ -93,7 +93,7 @@ func checkScanPush(t *testing.T, payload []byte) {
 
 // BenchmarkParsePush decodes GitHub's 7 KB push.json.
 //
-//	go test -run '^$' -bench ParsePush -count 3 ./server/
+//	go test -run '^$' -bench ParsePush -count 3 ./forge/
 func BenchmarkParsePush(b *testing.B) {
 	payload := testkit.Payload(b, "github/push.json")
 	b.Run("scan", func(b *testing.B) {
