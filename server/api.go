@@ -14,7 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/app"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -441,98 +441,61 @@ func (s *Server) apiDeploy(c *gin.Context) {
 	c.JSON(http.StatusOK, toDeployJSON(dp, true))
 }
 
-// repoStatus gathers what the API and the page show about one repository.
-func (s *Server) repoStatus(ctx context.Context, name string) (repoJSON, error) {
-	h, _ := s.hook(name)
-	r := repoJSON{Name: name, Branch: h.Branch, Repository: h.Repository, Path: h.Path}
-	var err error
-	if r.Head, r.HeadBranch, err = repos.Head(h.Path); err != nil {
-		r.HeadError = err.Error()
+// toRepoJSON is a repository's status as the API shows it.
+func toRepoJSON(st app.Status) repoJSON {
+	r := repoJSON{Name: st.Name, Branch: st.Branch, Repository: st.Repository, Path: st.Path,
+		Head: st.Checkout.Head, HeadBranch: st.Checkout.OnBranch, LiveCommit: st.Live}
+	if st.Checkout.Err != nil {
+		r.HeadError = st.Checkout.Err.Error()
 	}
-	st, err := s.store.RepoState(ctx, name)
-	if err != nil {
-		return r, err
+	if st.Running != 0 {
+		r.RunningDeployID = &st.Running
 	}
-	if st.LastOK != nil {
-		r.LiveCommit = st.LastOK.ToCommit
+	if st.State.Queued != nil {
+		r.QueuedDeployID = &st.State.Queued.ID
+		r.PendingDeliveries = st.State.Pending
 	}
-	if id := s.deployer.Running(name); id != 0 {
-		r.RunningDeployID = &id
-	}
-	if st.Queued != nil {
-		r.QueuedDeployID = &st.Queued.ID
-		r.PendingDeliveries = st.Pending
-	}
-	if st.Last != nil {
-		dj := toDeployJSON(*st.Last, false)
+	if st.State.Last != nil {
+		dj := toDeployJSON(*st.State.Last, false)
 		r.LastDeploy = &dj
 	}
-	if s.reconciler != nil {
-		o := s.reconciler.OriginState(name)
-		if o.Commit != "" {
-			r.OriginCommit = &o.Commit
+	if st.OriginKnown {
+		if st.Origin.Commit != "" {
+			r.OriginCommit = &st.Origin.Commit
 		}
-		r.OriginCheckedAt = timeOrNil(o.CheckedAt)
-		r.OriginError = o.Error
+		r.OriginCheckedAt = timeOrNil(st.Origin.CheckedAt)
+		r.OriginError = st.Origin.Error
 	}
-	pin, err := s.store.GetPin(ctx, name)
-	if err != nil {
-		return r, err
-	}
-	r.Pinned = toPinJSON(pin)
-	nodes, err := s.store.RepoNodes(ctx, name)
-	if err != nil {
-		return r, err
-	}
-	r.Nodes = toRepoNodesJSON(nodes)
-	return r, nil
+	r.Pinned = toPinJSON(st.Pin)
+	r.Nodes = toRepoNodesJSON(st.Nodes)
+	return r
 }
 
 func (s *Server) apiRepos(c *gin.Context) {
-	names := s.hookNames()
-	out := make([]repoJSON, 0, len(names))
-	for _, name := range names {
-		r, err := s.repoStatus(c.Request.Context(), name)
-		if err != nil {
-			s.writeStoreError(c, err)
-			return
-		}
-		out = append(out, r)
+	list, err := s.app.Statuses(c.Request.Context())
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	out := make([]repoJSON, 0, len(list))
+	for _, st := range list {
+		out = append(out, toRepoJSON(st))
 	}
 	c.JSON(http.StatusOK, gin.H{"repos": out})
 }
 
 // apiRepo answers GET /api/v1/repos/:name: one configured repository, as in the list.
 func (s *Server) apiRepo(c *gin.Context) {
-	name := c.Param("name")
-	if _, ok := s.hook(name); !ok {
-		s.writeOutcomeError(c, unknownRepo(name))
+	st, err := s.app.Status(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		s.writeOutcomeError(c, err)
 		return
 	}
-	r, err := s.repoStatus(c.Request.Context(), name)
-	if err != nil {
-		s.writeStoreError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, r)
-}
-
-// deployNow queues a manual deploy of name (joining one already queued) and wakes its worker.
-func (s *Server) deployNow(ctx context.Context, name string) (store.Deploy, error) {
-	if _, ok := s.hook(name); !ok {
-		return store.Deploy{}, fmt.Errorf("repository %q: %w", name, store.ErrNotFound)
-	}
-	dp, err := s.store.EnqueueManual(ctx, name)
-	if err != nil {
-		return store.Deploy{}, err
-	}
-	s.deployer.Notify(name)
-	s.log.Info("manual deploy queued", "deploy_id", dp.ID, "repo", name)
-	return dp, nil
+	c.JSON(http.StatusOK, toRepoJSON(st))
 }
 
 func (s *Server) apiDeployNow(c *gin.Context) {
-	dp, err := s.deployNow(c.Request.Context(), c.Param("name"))
+	dp, err := s.app.DeployNow(c.Request.Context(), c.Param("name"))
 	if err != nil {
 		s.writeOutcomeError(c, err)
 		return

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"slices"
 	"sort"
@@ -20,7 +19,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/app"
 	"github.com/hookgate/hookgate/store"
 	"github.com/hookgate/hookgate/web"
 )
@@ -443,8 +442,8 @@ func (p *pages) deploy(c *gin.Context) {
 		Deploy:        dp,
 		Notifications: notes,
 	}
-	if h, ok := p.s.hook(dp.Repo); ok && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
-		live, err := p.s.liveCommit(c.Request.Context(), h)
+	if _, ok := p.s.hook(dp.Repo); ok && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
+		live, err := p.s.app.LiveCommit(c.Request.Context(), dp.Repo)
 		if err != nil {
 			p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
 			return
@@ -455,18 +454,31 @@ func (p *pages) deploy(c *gin.Context) {
 }
 
 type repoRow struct {
-	Hook
+	app.Repo
 	Head, OnBranch, HeadError string
 	State                     store.RepoState
 	Running                   int64
 	Active                    bool
-	Origin                    repos.OriginState
+	Origin                    app.OriginState
 	// OriginAhead is origin's head when it is neither live nor being deployed.
 	OriginAhead string
 	Pin         *store.Pin
 	// Nodes are the nodes that deploy the repository or ran it, each with its live
 	// commit; shown in place of the one live commit when perNode says so.
 	Nodes []store.RepoNode
+}
+
+// toRepoRow is a repository's status as the page shows it: a checkout that does not exist
+// is "not cloned yet".
+func toRepoRow(st app.Status) repoRow {
+	r := repoRow{Repo: st.Repo, State: st.State, Running: st.Running, Active: st.Active,
+		Origin: st.Origin, OriginAhead: st.OriginAhead, Pin: st.Pin, Nodes: st.Nodes}
+	if st.Checkout.Missing {
+		r.HeadError = "not cloned yet"
+	} else if r.Head, r.OnBranch = st.Checkout.Head, st.Checkout.OnBranch; st.Checkout.Err != nil {
+		r.HeadError = st.Checkout.Err.Error()
+	}
+	return r
 }
 
 type reposPage struct {
@@ -481,42 +493,13 @@ func (p *pages) repos(c *gin.Context) {
 		p.storeFail(c, err, "")
 		return
 	}
-	for _, name := range p.s.hookNames() {
-		h, _ := p.s.hook(name)
-		r := repoRow{Hook: h, Running: p.s.deployer.Running(name)}
-		if _, err := os.Stat(h.Path); errors.Is(err, fs.ErrNotExist) {
-			r.HeadError = "not cloned yet"
-		} else if r.Head, r.OnBranch, err = repos.Head(h.Path); err != nil {
-			r.HeadError = err.Error()
-		}
-		st, err := p.s.store.RepoState(c.Request.Context(), name)
-		if err != nil {
-			p.storeFail(c, err, "")
-			return
-		}
-		r.State = st
-		if r.Pin, err = p.s.store.GetPin(c.Request.Context(), name); err != nil {
-			p.storeFail(c, err, "")
-			return
-		}
-		if p.s.reconciler != nil {
-			r.Origin = p.s.reconciler.OriginState(name)
-			live := r.Head
-			if st.LastOK != nil {
-				live = st.LastOK.ToCommit
-			}
-			if r.Origin.Commit != "" && r.Origin.Commit != live {
-				r.OriginAhead = r.Origin.Commit
-			}
-		}
-		if r.Nodes, err = p.s.store.RepoNodes(c.Request.Context(), name); err != nil {
-			p.storeFail(c, err, "")
-			return
-		}
-		r.Active = r.Running != 0 || st.Queued != nil || (st.Last != nil && activeStatus(st.Last.Status))
-		for _, n := range r.Nodes {
-			r.Active = r.Active || n.RunningDeployID != 0 || n.QueuedDeployID != 0
-		}
+	list, err := p.s.app.Statuses(c.Request.Context())
+	if err != nil {
+		p.storeFail(c, err, "")
+		return
+	}
+	for _, st := range list {
+		r := toRepoRow(st)
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
 	}
@@ -558,7 +541,7 @@ func (p *pages) deployNow(c *gin.Context) {
 		p.fail(c, http.StatusNotFound, "No repository is configured under this name.")
 		return
 	}
-	dp, err := p.s.deployNow(c.Request.Context(), name)
+	dp, err := p.s.app.DeployNow(c.Request.Context(), name)
 	if err != nil {
 		p.outcomeFail(c, err)
 		return
@@ -738,9 +721,7 @@ var toneRank = map[string]int{"muted": 1, "info": 2, "ok": 3, "busy": 4, "bad": 
 // it has several.
 func perNode(fleet bool, d store.Delivery) bool { return fleet || len(d.Deploys) > 1 }
 
-func activeStatus(status string) bool {
-	return status == store.DeployQueued || status == store.DeployRunning
-}
+func activeStatus(status string) bool { return app.ActiveStatus(status) }
 
 // rowActive tells whether any deploy a delivery joined is still queued or running.
 func rowActive(d store.Delivery) bool {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/hookgate/hookgate/app"
 )
 
 // hookSet is the configured hooks as one immutable value: a reload builds a new one and
@@ -34,6 +36,15 @@ func newHookSet(hooks []Hook) (*hookSet, error) {
 	}
 	sort.Strings(hs.names)
 	return hs, nil
+}
+
+// appRepos is the hooks as the App's repositories.
+func appRepos(hooks []Hook) []app.Repo {
+	out := make([]app.Repo, len(hooks))
+	for i, h := range hooks {
+		out[i] = app.Repo{Name: h.Name, Branch: h.Branch, Repository: h.Repository, Path: h.Path}
+	}
+	return out
 }
 
 // hook returns the hook configured under name now.
@@ -92,6 +103,7 @@ func (s *Server) Apply(set Settings) error {
 		token = &b
 	}
 	old := s.hooks.Swap(hs)
+	s.app.SetRepos(appRepos(set.Hooks))
 	s.maxBody.Store(set.MaxBody)
 	// Bodies being read keep their charge; a lower limit refuses new chunks until they end.
 	s.bodyMem.limit.Store(set.MaxBodyMemory)
