@@ -1,5 +1,5 @@
 // This file owns the one table from the errors the App and the store return to the HTTP
-// status, code and message an answer gives, and the writers that use it.
+// status, code and message an answer gives, and the writers that use it (API and pages).
 package server
 
 import (
@@ -90,4 +90,14 @@ func (p *pages) outcomeFail(c *gin.Context, err error) {
 	default:
 		p.storeFail(c, err, "The repository")
 	}
+}
+
+// storeFail maps a store error to a page: unknown ids are a 404, the rest a logged 500.
+func (p *pages) storeFail(c *gin.Context, err error, what string) {
+	if errors.Is(err, store.ErrNotFound) {
+		p.fail(c, http.StatusNotFound, what+" does not exist.")
+		return
+	}
+	p.s.log.Error("page: store error", "path", c.FullPath(), "err", err)
+	p.fail(c, http.StatusInternalServerError, "Internal error; the server log has the cause.")
 }
