@@ -98,9 +98,6 @@ func (a *App) repo(name string) (Repo, bool) {
 // modify.
 func (a *App) Names() []string { return a.repos.Load().names }
 
-// Running is the deploy of name that runs now, 0 when none.
-func (a *App) Running(name string) int64 { return a.workers.Running(name) }
-
 // short is a commit's first seven characters, as logs and reasons show it.
 func short(h string) string {
 	if len(h) > 7 {
