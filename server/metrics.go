@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/app"
 )
 
 // Delivery outcomes as the metrics count them: the recorded statuses, plus rejections that
@@ -118,7 +118,7 @@ func (m *metrics) addRepo(name string) {
 	for _, status := range []string{"succeeded", "failed", "interrupted"} {
 		m.deploys.WithLabelValues(name, status)
 	}
-	for _, result := range []string{repos.CheckInSync, repos.CheckDrift, repos.CheckDeployed, repos.CheckError} {
+	for _, result := range app.CheckResults {
 		m.originChecks.WithLabelValues(name, result)
 	}
 }

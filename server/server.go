@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookgate/hookgate/app"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -76,13 +76,13 @@ type Options struct {
 type Server struct {
 	store    *store.Store
 	deployer Deployer
-	// reconciler is the deployer when it can look up origin (the real repos.Manager).
-	reconciler Reconciler
-	readTO     time.Duration
-	maxHeader  int
-	conns      *connLimits
-	reload     Reloader
-	log        *slog.Logger
+	// app carries out what operators ask for; its repositories follow the hooks.
+	app       *app.App
+	readTO    time.Duration
+	maxHeader int
+	conns     *connLimits
+	reload    Reloader
+	log       *slog.Logger
 
 	// What a reload swaps (see Apply).
 	hooks   atomic.Pointer[hookSet]
@@ -121,7 +121,7 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		readTO:   opts.ReadTimeout,
 		cop:      http.NewCrossOriginProtection(),
 	}
-	s.reconciler, _ = d.(Reconciler)
+	s.app = app.New(st, d, nil, opts.Logger)
 	if s.readTO <= 0 {
 		s.readTO = 60 * time.Second
 	}
@@ -238,22 +238,6 @@ type errorDetail struct {
 
 func writeError(c *gin.Context, status int, code, msg string) {
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: msg}})
-}
-
-// writeStoreError maps store errors to statuses in one place. Clients see "internal error"
-// for anything unexpected; the log sees the cause.
-func (s *Server) writeStoreError(c *gin.Context, err error) {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeError(c, http.StatusNotFound, "not_found", "not found")
-	case errors.Is(err, store.ErrConflict):
-		writeError(c, http.StatusConflict, "conflict", "the resource changed; try again")
-	case errors.Is(err, store.ErrNoNode):
-		writeError(c, http.StatusConflict, "no_node", store.ErrNoNode.Error())
-	default:
-		s.log.Error("store error", "path", c.FullPath(), "err", err)
-		writeError(c, http.StatusInternalServerError, "internal", "internal error")
-	}
 }
 
 // parsePrefixes reads IP addresses and CIDR ranges (trusted_proxies) as prefixes.

@@ -1,0 +1,24 @@
+// This file owns a manual deploy: queue it and wake the worker.
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hookgate/hookgate/store"
+)
+
+// DeployNow queues a manual deploy of name (joining one already queued) and wakes its
+// worker.
+func (a *App) DeployNow(ctx context.Context, name string) (store.Deploy, error) {
+	if _, ok := a.repo(name); !ok {
+		return store.Deploy{}, fmt.Errorf("repository %q: %w", name, store.ErrNotFound)
+	}
+	dp, err := a.store.EnqueueManual(ctx, name)
+	if err != nil {
+		return store.Deploy{}, err
+	}
+	a.workers.Notify(name)
+	a.log.Info("manual deploy queued", "deploy_id", dp.ID, "repo", name)
+	return dp, nil
+}

@@ -1,0 +1,300 @@
+// This file owns the repositories half of the API: their status as JSON, deploy now,
+// replay, rollback, pin, unpin and reconcile.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookgate/hookgate/app"
+	"github.com/hookgate/hookgate/store"
+)
+
+// repoJSON is a configured repository and what is live on it.
+type repoJSON struct {
+	Name              string      `json:"name"`
+	Branch            string      `json:"branch"`
+	Repository        string      `json:"repository"`
+	Path              string      `json:"path"`
+	Head              string      `json:"head"`
+	HeadBranch        string      `json:"head_branch"`
+	HeadError         string      `json:"head_error,omitempty"`
+	LiveCommit        string      `json:"live_commit"`
+	RunningDeployID   *int64      `json:"running_deploy_id"`
+	QueuedDeployID    *int64      `json:"queued_deploy_id"`
+	PendingDeliveries int         `json:"pending_deliveries"`
+	LastDeploy        *deployJSON `json:"last_deploy"`
+	// OriginCommit is origin's branch head at the last look-up (null before the first, or
+	// when it failed: OriginError says why).
+	OriginCommit    *string    `json:"origin_commit"`
+	OriginCheckedAt *time.Time `json:"origin_checked_at"`
+	OriginError     string     `json:"origin_error,omitempty"`
+	Pinned          *pinJSON   `json:"pinned"`
+	// Nodes are the nodes that deploy the repository or ran a deploy of it, by name;
+	// [] when none.
+	Nodes []repoNodeJSON `json:"nodes"`
+}
+
+// repoNodeJSON is what one node has of a repository: its live commit ("" when nothing
+// succeeded there) and its running and queued deploys (null when none).
+type repoNodeJSON struct {
+	Node            string `json:"node"`
+	LiveCommit      string `json:"live_commit"`
+	RunningDeployID *int64 `json:"running_deploy_id"`
+	QueuedDeployID  *int64 `json:"queued_deploy_id"`
+}
+
+func toRepoNodesJSON(nodes []store.RepoNode) []repoNodeJSON {
+	out := make([]repoNodeJSON, len(nodes))
+	for i, n := range nodes {
+		out[i] = repoNodeJSON{Node: n.Node, LiveCommit: n.LiveCommit}
+		if n.RunningDeployID != 0 {
+			out[i].RunningDeployID = &n.RunningDeployID
+		}
+		if n.QueuedDeployID != 0 {
+			out[i].QueuedDeployID = &n.QueuedDeployID
+		}
+	}
+	return out
+}
+
+// toRepoJSON is a repository's status as the API shows it.
+func toRepoJSON(st app.Status) repoJSON {
+	r := repoJSON{Name: st.Name, Branch: st.Branch, Repository: st.Repository, Path: st.Path,
+		Head: st.Checkout.Head, HeadBranch: st.Checkout.OnBranch, LiveCommit: st.Live}
+	if st.Checkout.Err != nil {
+		r.HeadError = st.Checkout.Err.Error()
+	}
+	if st.Running != 0 {
+		r.RunningDeployID = &st.Running
+	}
+	if st.State.Queued != nil {
+		r.QueuedDeployID = &st.State.Queued.ID
+		r.PendingDeliveries = st.State.Pending
+	}
+	if st.State.Last != nil {
+		dj := toDeployJSON(*st.State.Last, false)
+		r.LastDeploy = &dj
+	}
+	if st.OriginKnown {
+		if st.Origin.Commit != "" {
+			r.OriginCommit = &st.Origin.Commit
+		}
+		r.OriginCheckedAt = timeOrNil(st.Origin.CheckedAt)
+		r.OriginError = st.Origin.Error
+	}
+	r.Pinned = toPinJSON(st.Pin)
+	r.Nodes = toRepoNodesJSON(st.Nodes)
+	return r
+}
+
+func (s *Server) apiRepos(c *gin.Context) {
+	list, err := s.app.Statuses(c.Request.Context())
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	out := make([]repoJSON, 0, len(list))
+	for _, st := range list {
+		out = append(out, toRepoJSON(st))
+	}
+	c.JSON(http.StatusOK, gin.H{"repos": out})
+}
+
+// apiRepo answers GET /api/v1/repos/:name: one configured repository, as in the list.
+func (s *Server) apiRepo(c *gin.Context) {
+	st, err := s.app.Status(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		s.writeOutcomeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toRepoJSON(st))
+}
+
+func (s *Server) apiDeployNow(c *gin.Context) {
+	dp, err := s.app.DeployNow(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		s.writeOutcomeError(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, toDeployJSON(dp, false))
+}
+
+// notReplayable says why a recorded delivery cannot be re-run.
+type notReplayable struct{ reason string }
+
+// replay re-runs recorded delivery id from its stored fields as a new delivery that
+// deploys: recorded with replay_of, its deploy triggered "replay". The hook's current
+// configuration decides again, so a replay cannot deploy what a delivery could not.
+func (s *Server) replay(ctx context.Context, id int64, remote string) (store.Delivery, error) {
+	orig, err := s.store.Delivery(ctx, id)
+	if err != nil {
+		return store.Delivery{}, err
+	}
+	hook, ok := s.hook(orig.Repo)
+	switch {
+	case !ok:
+		return store.Delivery{}, notReplayable{fmt.Sprintf("repository %q is no longer configured", orig.Repo)}
+	case orig.Signature != store.SignatureValid || orig.Payload == nil:
+		return store.Delivery{}, notReplayable{"only a delivery with a valid signature and a stored payload can be replayed"}
+	case orig.Event != "push":
+		return store.Delivery{}, notReplayable{fmt.Sprintf("a %q delivery does not deploy; only push does", orig.Event)}
+	}
+	var p Push
+	p.Ref, p.Before, p.After = orig.Ref, orig.Before, orig.After
+	p.Repository.FullName = orig.FullName
+	if dec := DecidePush(hook, p); dec.Status != store.DeliveryAccepted {
+		return store.Delivery{}, notReplayable{dec.Reason}
+	}
+	d := orig
+	d.ID, d.DeployID, d.DeployStatus = 0, 0, ""
+	d.GUID, d.Redelivery, d.ReplayOf = "", false, orig.ID
+	d.Status, d.HTTPStatus, d.Reason = store.DeliveryAccepted, http.StatusAccepted, fmt.Sprintf("replay of delivery %d", orig.ID)
+	d.ReceivedAt, d.RemoteAddr, d.UserAgent = s.now(), remote, "hookgate replay"
+	d.DeployStartedAt, d.DeployFinishedAt = time.Time{}, time.Time{}
+	if err := s.store.RecordDelivery(ctx, &d); err != nil {
+		return store.Delivery{}, err
+	}
+	s.deployer.Notify(d.Repo)
+	s.log.Info("delivery replayed", "id", d.ID, "replay_of", orig.ID, "repo", d.Repo, "deploy_id", d.DeployID)
+	return d, nil
+}
+
+func (s *Server) apiRedeliver(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	d, err := s.replay(c.Request.Context(), id, c.ClientIP())
+	var nr notReplayable
+	if errors.As(err, &nr) {
+		writeError(c, http.StatusConflict, "not_replayable", nr.reason)
+		return
+	}
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	// A replay of a pinned repository is recorded but ignored, like a push would be.
+	c.JSON(d.HTTPStatus, toDeliveryJSON(d))
+}
+
+// commitBody is the optional body of rollback and pin.
+type commitBody struct {
+	Commit string `json:"commit"`
+}
+
+// readCommitBody reads {"commit": "..."}; no body at all means no commit.
+func readCommitBody(c *gin.Context) (string, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 4<<10))
+	if err != nil {
+		return "", &outcomeError{http.StatusBadRequest, "invalid_body", "the body could not be read (at most 4 KB)"}
+	}
+	if strings.TrimSpace(string(raw)) == "" {
+		return "", nil
+	}
+	var b commitBody
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return "", &outcomeError{http.StatusBadRequest, "invalid_body", `the body must be {"commit": "<full hash or a prefix of at least 7>"} or empty`}
+	}
+	return strings.TrimSpace(b.Commit), nil
+}
+
+// pinJSON is a pin as the API shows it.
+type pinJSON struct {
+	Commit string    `json:"commit"`
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+}
+
+func toPinJSON(p *store.Pin) *pinJSON {
+	if p == nil {
+		return nil
+	}
+	return &pinJSON{Commit: p.Commit, At: p.At, By: p.By}
+}
+
+func (s *Server) apiRollback(c *gin.Context) {
+	commit, err := readCommitBody(c)
+	if err == nil {
+		var dp store.Deploy
+		if dp, err = s.app.Rollback(c.Request.Context(), c.Param("name"), commit); err == nil {
+			c.JSON(http.StatusAccepted, gin.H{"deploy_id": dp.ID, "commit": dp.Target})
+			return
+		}
+	}
+	s.writeOutcomeError(c, err)
+}
+
+func (s *Server) apiPin(c *gin.Context) {
+	commit, err := readCommitBody(c)
+	if err == nil {
+		var p store.Pin
+		if p, err = s.app.Pin(c.Request.Context(), c.Param("name"), commit); err == nil {
+			c.JSON(http.StatusOK, gin.H{"pinned": toPinJSON(&p)})
+			return
+		}
+	}
+	s.writeOutcomeError(c, err)
+}
+
+func (s *Server) apiUnpin(c *gin.Context) {
+	u, err := s.app.Unpin(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		s.writeOutcomeError(c, err)
+		return
+	}
+	out := gin.H{"deploy_id": nil}
+	switch {
+	case u.LookErr != nil:
+		out["reason"] = "unpinned; origin could not be checked: " + u.LookErr.Error()
+	case u.Elsewhere:
+		out["reason"] = "unpinned; this node does not deploy the repository: the nodes that do compare origin with what they have live now"
+	case u.Check != nil:
+		if id := u.Deploy(); id != 0 {
+			out["deploy_id"] = id
+		}
+		out["reason"] = u.Check.Reason
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) apiReconcile(c *gin.Context) {
+	name := c.Param("name")
+	check, err := s.app.Reconcile(c.Request.Context(), name)
+	if errors.Is(err, app.ErrOriginLookUp) {
+		// The check ran and decided: nothing can be compared, nothing is queued. The
+		// answer keeps its shape, with why in reason and origin_error (as GET /repos).
+		c.JSON(http.StatusOK, gin.H{"repo": name, "origin_commit": nil, "live_commit": nullIfEmpty(check.Live),
+			"deploy_id": nil, "reason": "origin could not be looked up; nothing queued", "origin_error": err.Error()})
+		return
+	}
+	if err != nil {
+		s.writeOutcomeError(c, err)
+		return
+	}
+	var id *int64
+	if check.DeployID != 0 {
+		id = &check.DeployID
+	}
+	c.JSON(http.StatusOK, gin.H{"repo": check.Repo, "origin_commit": check.Origin, "live_commit": nullIfEmpty(check.Live),
+		"deploy_id": id, "reason": check.Reason})
+}
+
+// nullIfEmpty is s, or JSON null when there is none.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
