@@ -1,0 +1,125 @@
+package repos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/hookgate/hookgate/internal/testkit"
+)
+
+// smallLimits stand for server.max_object_size and max_fetch_size scaled down, so that a
+// delta bomb of a few kilobytes shows the bound without building a gigabyte anywhere: a
+// 512 KiB base and a delta that declares 64 MiB.
+var smallLimits = ObjectLimits{MaxObjectSize: 1 << 20, MaxFetchSize: 8 << 20}
+
+const (
+	bombBase   = 512 << 10
+	bombCopies = 128
+)
+
+// bombFixture is a checkout of an origin whose main then moves to a commit holding a
+// delta bomb.
+func bombFixture(t *testing.T, clone bool) (*updateFixture, string) {
+	t.Helper()
+	f := newUpdateFixture(t, map[string]string{"app.txt": "v1\n"}, clone)
+	parent := gitCLI(t, f.origin, "rev-parse", "main")
+	bomb, err := testkit.InstallDeltaBomb(f.origin, "main", parent, bombBase, bombCopies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, bomb
+}
+
+func TestFetchRefusesDeltaBomb(t *testing.T) {
+	for _, clone := range []bool{true, false} {
+		t.Run(fmt.Sprintf("existing checkout %v", clone), func(t *testing.T) {
+			f, bomb := bombFixture(t, clone)
+			big := gitCLI(t, f.origin, "rev-parse", bomb+":big.bin")
+			var before string
+			if clone {
+				before = f.head()
+			}
+			s := f.spec(ModeFastForward)
+			s.URL = f.origin
+			s.Limits = smallLimits
+			_, err := Update(context.Background(), s)
+			if !errors.Is(err, ErrObjectTooLarge) || !strings.Contains(err.Error(), "fetched pack") ||
+				!strings.Contains(err.Error(), "server.max_object_size") || !strings.Contains(err.Error(), "64MB") {
+				t.Fatalf("Update = %v, want the fetch refused naming server.max_object_size and the 64MB the delta declares", err)
+			}
+			if !clone {
+				if f.exists("") {
+					t.Fatal("a refused clone left a checkout behind")
+				}
+				return
+			}
+			if got := f.head(); got != before {
+				t.Fatalf("HEAD moved from %s to %s", before, got)
+			}
+			if f.exists("big.bin") {
+				t.Fatal("big.bin was written")
+			}
+			// Nothing of the refused pack is kept.
+			if err := exec.Command("git", "-C", f.checkout, "cat-file", "-e", big).Run(); err == nil {
+				t.Fatal("the refused pack's big.bin is in the checkout's objects")
+			}
+		})
+	}
+}
+
+// TestFetchWithinLimits is the same pack with room for it: the gate passes a pack it
+// accepts on to go-git unchanged.
+func TestFetchWithinLimits(t *testing.T) {
+	f, bomb := bombFixture(t, true)
+	s := f.spec(ModeFastForward)
+	s.Limits = ObjectLimits{MaxObjectSize: 64 << 20, MaxFetchSize: 128 << 20}
+	res, err := Update(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.To != bomb {
+		t.Fatalf("moved to %s, want %s", res.To, bomb)
+	}
+	if got := gitCLI(t, f.checkout, "status", "--porcelain"); got != "" {
+		t.Fatalf("git status after the update:\n%s", got)
+	}
+}
+
+func TestFetchRefusesTooMuchInAll(t *testing.T) {
+	f := newUpdateFixture(t, map[string]string{"app.txt": "v1\n"}, true)
+	files := map[string]string{}
+	for i := range 12 {
+		// 12 objects of 800 KiB, each under the 1 MiB limit, 9.4 MiB in all.
+		files[fmt.Sprintf("part%d.bin", i)] = strings.Repeat(fmt.Sprintf("%07d\n", i), 100<<10)
+	}
+	f.write(f.seed, files)
+	f.commit("many parts")
+	s := f.spec(ModeFastForward)
+	s.Limits = smallLimits
+	_, err := Update(context.Background(), s)
+	if !errors.Is(err, ErrObjectTooLarge) || !strings.Contains(err.Error(), "server.max_fetch_size") {
+		t.Fatalf("Update = %v, want a refusal naming server.max_fetch_size", err)
+	}
+}
+
+// TestApplyRefusesBigBlobAlreadyFetched: an object that came in before the limit (here
+// fetched by git itself) is not built by the update either; its size is read from the
+// delta's header.
+func TestApplyRefusesBigBlobAlreadyFetched(t *testing.T) {
+	f, _ := bombFixture(t, true)
+	gitCLI(t, f.checkout, "fetch", "-q", "origin")
+	before := f.head()
+	s := f.spec(ModeFastForward)
+	s.Limits = smallLimits
+	_, err := Update(context.Background(), s)
+	if !errors.Is(err, ErrObjectTooLarge) || !strings.Contains(err.Error(), "big.bin") || !strings.Contains(err.Error(), "server.max_object_size") {
+		t.Fatalf("Update = %v, want big.bin refused naming server.max_object_size", err)
+	}
+	if f.head() != before || f.exists("big.bin") {
+		t.Fatal("the refused update moved HEAD or wrote big.bin")
+	}
+}
