@@ -100,11 +100,17 @@ func newPackGate(inner io.WriteCloser, l ObjectLimits) *packGate {
 				_, err = io.Copy(inner, pr)
 			}
 		}
-		g.err = err
-		if err == nil {
-			err = io.EOF
+		if err != nil {
+			g.err = err
+			// go-git's indexer stops at the end of what it was given, and keeps nothing.
+			_ = inner.Close()
+			// The rest of the pack is read and dropped rather than refused: with a local
+			// origin go-git waits for git upload-pack to exit before it returns, and
+			// upload-pack waits for its pack to be read. That costs the transfer (bounded by
+			// the deploy's timeout), not memory.
+			_, _ = io.Copy(io.Discard, pr)
 		}
-		_ = pr.CloseWithError(err) // unblocks a Write still waiting on a refused pack
+		_ = pr.Close()
 	}()
 	return g
 }
@@ -116,21 +122,20 @@ func (g *packGate) Write(p []byte) (int, error) {
 		if g.err != nil {
 			return n, g.err
 		}
-		return n, err
 	}
-	return n, nil
+	return n, err
 }
 
 // Close waits for the scan of what was written, then closes go-git's writer, which
-// indexes the pack and keeps it only if it is whole.
+// indexes the pack and keeps it only if it is whole. A refused pack's error is returned
+// here: Write goes on taking (and dropping) its bytes.
 func (g *packGate) Close() error {
 	_ = g.pw.Close()
 	<-g.done
-	cerr := g.inner.Close()
 	if g.err != nil {
 		return g.err
 	}
-	return cerr
+	return g.inner.Close()
 }
 
 // forwarder is the pack's reader for the scan: it hands out bytes one buffer at a time
@@ -372,19 +377,17 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// formatSize writes n in the largest binary unit it fills, as the config reads it.
+// formatSize writes n in the largest unit it fills (binary units, as the config reads them).
 func formatSize(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:
 		return fmt.Sprintf("%dGB", n>>30)
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1fGB", float64(n)/(1<<30))
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMB", n>>20)
 	case n >= 1<<20:
-		return fmt.Sprintf("%.1fMB", float64(n)/(1<<20))
+		return fmt.Sprintf("%.0fMB", float64(n)/(1<<20))
 	case n >= 1<<10:
-		return fmt.Sprintf("%dKB", n>>10)
+		return fmt.Sprintf("%.0fKB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
 }

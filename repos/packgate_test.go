@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookgate/hookgate/internal/testkit"
 )
@@ -121,5 +123,31 @@ func TestApplyRefusesBigBlobAlreadyFetched(t *testing.T) {
 	}
 	if f.head() != before || f.exists("big.bin") {
 		t.Fatal("the refused update moved HEAD or wrote big.bin")
+	}
+}
+
+// TestFetchRefusesBigBlobFromLocalOrigin: a refused pack bigger than a pipe's buffer. With
+// a local origin go-git waits for git upload-pack to exit, which waits for its output to
+// be read; a refusal that stopped reading hung the fetch until the deploy's timeout, and
+// every later update of the checkout behind it.
+func TestFetchRefusesBigBlobFromLocalOrigin(t *testing.T) {
+	f := newUpdateFixture(t, map[string]string{"app.txt": "v1\n"}, true)
+	// 3 MiB that do not compress, so the pack is as big.
+	big := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{1}).Read(big)
+	f.write(f.seed, map[string]string{"big.bin": string(big)})
+	f.commit("big")
+	s := f.spec(ModeFastForward)
+	s.Limits = smallLimits
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := Update(ctx, s)
+	if !errors.Is(err, ErrObjectTooLarge) || !strings.Contains(err.Error(), "a blob of 3MB is in the fetched pack, over server.max_object_size (1MB)") {
+		t.Fatalf("Update = %v, want the 3MB blob refused naming server.max_object_size", err)
+	}
+	// The checkout is not stuck behind an abandoned fetch: with room, it updates.
+	s.Limits = ObjectLimits{}
+	if _, err := Update(context.Background(), s); err != nil || f.read("big.bin") != string(big) {
+		t.Fatalf("update with the default limits: %v", err)
 	}
 }
