@@ -78,7 +78,6 @@ func run(cases []string, baseMiB, copies int, blobMiB int64, bin string, keep bo
 			return err
 		}
 	}
-	fmt.Println(harness.Machine())
 	for _, c := range cases {
 		dir := filepath.Join(tmp, c)
 		origin := filepath.Join(dir, "origin.git")
