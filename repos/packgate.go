@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/go-git/go-billy/v5"
 
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -57,11 +60,36 @@ type gatedStorage struct {
 
 // PackfileWriter is go-git's pack writer behind a packGate.
 func (s *gatedStorage) PackfileWriter() (io.WriteCloser, error) {
+	before := tempPacks(s.Filesystem())
 	w, err := s.Storage.PackfileWriter()
 	if err != nil {
 		return nil, err
 	}
-	return newPackGate(w, s.limits), nil
+	return newPackGate(w, s.limits, func() {
+		// go-git keeps the temporary file of a pack its indexer did not finish; this one is
+		// ours (a git command working here at the same moment would make its own).
+		for name := range tempPacks(s.Filesystem()) {
+			if !before[name] {
+				_ = s.Filesystem().Remove(name)
+			}
+		}
+	}), nil
+}
+
+// tempPacks lists the temporary pack files in the repository's objects/pack.
+func tempPacks(dotgit billy.Filesystem) map[string]bool {
+	dir := dotgit.Join("objects", "pack")
+	ents, err := dotgit.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "tmp_pack_") {
+			names[dotgit.Join(dir, e.Name())] = true
+		}
+	}
+	return names
 }
 
 // fsStorage is the filesystem storage under a repository's storer, gated or not.
@@ -85,11 +113,13 @@ type packGate struct {
 	pw    *io.PipeWriter
 	done  chan struct{}
 	err   error // the scan's verdict, set before done is closed
+	// refused, when set, runs after a refusal once go-git's writer is closed.
+	refused func()
 }
 
-func newPackGate(inner io.WriteCloser, l ObjectLimits) *packGate {
+func newPackGate(inner io.WriteCloser, l ObjectLimits, refused func()) *packGate {
 	pr, pw := io.Pipe()
-	g := &packGate{inner: inner, pw: pw, done: make(chan struct{})}
+	g := &packGate{inner: inner, pw: pw, done: make(chan struct{}), refused: refused}
 	go func() {
 		defer close(g.done)
 		f := &forwarder{src: pr, dst: inner, buf: make([]byte, 0, 64<<10)}
@@ -104,6 +134,9 @@ func newPackGate(inner io.WriteCloser, l ObjectLimits) *packGate {
 			g.err = err
 			// go-git's indexer stops at the end of what it was given, and keeps nothing.
 			_ = inner.Close()
+			if g.refused != nil {
+				g.refused()
+			}
 			// The rest of the pack is read and dropped rather than refused: with a local
 			// origin go-git waits for git upload-pack to exit before it returns, and
 			// upload-pack waits for its pack to be read. That costs the transfer (bounded by

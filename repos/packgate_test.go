@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,9 +66,12 @@ func TestFetchRefusesDeltaBomb(t *testing.T) {
 			if f.exists("big.bin") {
 				t.Fatal("big.bin was written")
 			}
-			// Nothing of the refused pack is kept.
+			// Nothing of the refused pack is kept, not even go-git's temporary file.
 			if err := exec.Command("git", "-C", f.checkout, "cat-file", "-e", big).Run(); err == nil {
 				t.Fatal("the refused pack's big.bin is in the checkout's objects")
+			}
+			if tmp, _ := filepath.Glob(filepath.Join(f.checkout, ".git", "objects", "pack", "tmp_*")); len(tmp) > 0 {
+				t.Fatalf("left behind: %v", tmp)
 			}
 		})
 	}
@@ -94,9 +98,13 @@ func TestFetchWithinLimits(t *testing.T) {
 func TestFetchRefusesTooMuchInAll(t *testing.T) {
 	f := newUpdateFixture(t, map[string]string{"app.txt": "v1\n"}, true)
 	files := map[string]string{}
+	rnd := rand.NewChaCha8([32]byte{2})
 	for i := range 12 {
-		// 12 objects of 800 KiB, each under the 1 MiB limit, 9.4 MiB in all.
-		files[fmt.Sprintf("part%d.bin", i)] = strings.Repeat(fmt.Sprintf("%07d\n", i), 100<<10)
+		// 12 objects of 800 KiB, each under the 1 MiB limit, 9.4 MiB in all; random, so
+		// go-git has been given megabytes of the pack when the limit is reached.
+		part := make([]byte, 800<<10)
+		rnd.Read(part)
+		files[fmt.Sprintf("part%d.bin", i)] = string(part)
 	}
 	f.write(f.seed, files)
 	f.commit("many parts")
@@ -105,6 +113,9 @@ func TestFetchRefusesTooMuchInAll(t *testing.T) {
 	_, err := Update(context.Background(), s)
 	if !errors.Is(err, ErrObjectTooLarge) || !strings.Contains(err.Error(), "server.max_fetch_size") {
 		t.Fatalf("Update = %v, want a refusal naming server.max_fetch_size", err)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(f.checkout, ".git", "objects", "pack", "tmp_*")); len(tmp) > 0 {
+		t.Fatalf("left behind: %v", tmp)
 	}
 }
 
