@@ -40,14 +40,18 @@ type Config struct {
 
 // ServerConfig is the [server] table.
 type ServerConfig struct {
-	Listen          string   `toml:"listen"`
-	Database        string   `toml:"database"`     // a SQLite file or a postgres:// URL
-	DatabaseEnv     string   `toml:"database_env"` // the environment variable holding either
-	Node            string   `toml:"node"`         // this gateway's name (default: the host name)
-	AdminToken      string   `toml:"admin_token"`
-	AdminTokenEnv   string   `toml:"admin_token_env"`
-	MaxBody         string   `toml:"max_body"`
-	MaxBodyMemory   string   `toml:"max_body_memory"`
+	Listen        string `toml:"listen"`
+	Database      string `toml:"database"`     // a SQLite file or a postgres:// URL
+	DatabaseEnv   string `toml:"database_env"` // the environment variable holding either
+	Node          string `toml:"node"`         // this gateway's name (default: the host name)
+	AdminToken    string `toml:"admin_token"`
+	AdminTokenEnv string `toml:"admin_token_env"`
+	MaxBody       string `toml:"max_body"`
+	MaxBodyMemory string `toml:"max_body_memory"`
+	// MaxObjectSize is the largest object a fetch may bring (or a delta in it build), and
+	// the largest blob an update writes; MaxFetchSize bounds all a fetch inflates.
+	MaxObjectSize   string   `toml:"max_object_size"`
+	MaxFetchSize    string   `toml:"max_fetch_size"`
 	Workers         int      `toml:"workers"`
 	MaxClones       int      `toml:"max_clones"`
 	ShutdownTimeout string   `toml:"shutdown_timeout"`
@@ -83,6 +87,7 @@ type ServerConfig struct {
 	unsignedRetention time.Duration // 0: as retention
 	database          string        // resolved: the file's path, or the URL (it may hold a password)
 	synchronous       store.Synchronous
+	objects           repos.ObjectLimits
 }
 
 // RepoConfig is one [repos.NAME] table.
@@ -143,6 +148,8 @@ func defaults() *Config {
 	return &Config{Server: ServerConfig{
 		Listen:          "127.0.0.1:8080",
 		MaxBody:         "25MB",
+		MaxObjectSize:   "100MB",
+		MaxFetchSize:    "4GB",
 		Workers:         4,
 		MaxClones:       1,
 		ShutdownTimeout: "30s",
@@ -371,6 +378,14 @@ func (c *Config) resolve(dir string) error {
 		default:
 			s.maxHeaderBytes = int(n)
 		}
+	}
+	if s.objects.MaxObjectSize, err = parseSize(s.MaxObjectSize); err != nil {
+		errs = append(errs, fmt.Errorf("server.max_object_size: %w", err))
+	}
+	if s.objects.MaxFetchSize, err = parseSize(s.MaxFetchSize); err != nil {
+		errs = append(errs, fmt.Errorf("server.max_fetch_size: %w", err))
+	} else if s.objects.MaxFetchSize < s.objects.MaxObjectSize {
+		errs = append(errs, fmt.Errorf("server.max_fetch_size (%s) is less than max_object_size (%s): no object that large could be fetched", s.MaxFetchSize, s.MaxObjectSize))
 	}
 	if s.shutdownTimeout, err = parseDuration(s.ShutdownTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("server.shutdown_timeout: %w", err))
@@ -720,6 +735,7 @@ func (c *Config) repoList(names []string) []repos.Repo {
 			Spec: repos.Spec{
 				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode, Depth: r.Depth,
 				SSHKey: r.SSHKey, KnownHosts: r.KnownHosts, Token: r.token,
+				Limits: c.Server.objects,
 			},
 			Commands: r.Commands,
 			Timeout:  r.timeout,

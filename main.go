@@ -153,12 +153,15 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 
 	// Commands a crash left running would run beside the deploys run again below.
 	repos.StopLeftovers(ctx, st, node, cfg.DeployedRepoList(), logger)
-	requeued, err := st.InterruptRunning(ctx, "interrupted: the gateway stopped while this deploy was running")
+	requeued, crashed, err := st.RecoverCrashed(ctx, "interrupted: the gateway stopped while this deploy was running")
 	if err != nil {
 		return err
 	}
 	for _, r := range requeued {
 		logger.Warn("deploy was cut off by a stop or crash; queued again", "repo", r)
+	}
+	for _, dp := range crashed {
+		logger.Error("deploy was cut off by a crash again; failed, not queued again", "repo", dp.Repo, "deploy_id", dp.ID, "crashes", store.MaxCrashes)
 	}
 	queued, err := st.QueuedRepos(ctx)
 	if err != nil {
@@ -176,6 +179,9 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 
 	global, perRepo := cfg.NotifyTargets()
 	notifier := notify.New(st, global, perRepo, notify.Options{Logger: logger})
+	for _, dp := range crashed {
+		notifier.DeployFinished(dp) // sent once the notifier starts, below
+	}
 	g := &gateway{path: path, log: logger, store: st, notifier: notifier, cfg: cfg}
 	// Workers (deploys, polls of origin) only for the repositories this node deploys; the
 	// server below verifies and records deliveries for every configured one.

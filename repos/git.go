@@ -48,6 +48,8 @@ type Spec struct {
 	// Depth, when above 0, clones and fetches only that many commits from the branch's
 	// tip (a shallow checkout); 0 fetches the whole history.
 	Depth int
+	// Limits bound the objects a fetch may bring and the update may read.
+	Limits ObjectLimits
 }
 
 // UpdateResult says what an update did.
@@ -197,12 +199,12 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		return UpdateResult{}, fmt.Errorf("checkout %s is not a directory", path)
 	}
 
-	repo, closeRepo, err := openCheckoutKeepingPacks(path)
+	repo, closeRepo, err := openCheckoutKeepingPacks(path, s.Limits)
 	if err != nil {
 		return UpdateResult{}, err
 	}
 	defer func() { closeRepo() }()
-	if st, ok := repo.Storer.(*filesystem.Storage); ok {
+	if st, ok := fsStorage(repo.Storer); ok {
 		// Before the fetch: go-git reads a ref lock left in refs/heads as a ref.
 		removeDeadLock(st.Filesystem())
 		removeEmptyTrackingRef(st.Filesystem(), plumbing.NewRemoteReferenceName("origin", s.Branch).String())
@@ -365,19 +367,23 @@ func Shallow(path string) (bool, error) {
 }
 
 // newStorage is the object storage of the repository in dot with hookgate's memory
-// bounds: a small object cache, and big objects streamed from their packs.
-func newStorage(dot billy.Filesystem, keepDescriptors bool) *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(objectCacheSize), filesystem.Options{
-		KeepDescriptors:      keepDescriptors,
-		LargeObjectThreshold: largeObjectThreshold,
-	})
+// bounds: a small object cache, big objects streamed from their packs, and fetched packs
+// checked against limits before go-git builds their objects.
+func newStorage(dot billy.Filesystem, keepDescriptors bool, limits ObjectLimits) *gatedStorage {
+	return &gatedStorage{
+		Storage: filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(objectCacheSize), filesystem.Options{
+			KeepDescriptors:      keepDescriptors,
+			LargeObjectThreshold: largeObjectThreshold,
+		}),
+		limits: limits.withDefaults(),
+	}
 }
 
 // openCheckoutKeepingPacks opens the repository at path keeping pack files open:
 // go-git otherwise reopens the pack and allocates its buffers again for every
 // object it reads, which made an update slower than git pull. The returned func
 // closes them.
-func openCheckoutKeepingPacks(path string) (*git.Repository, func(), error) {
+func openCheckoutKeepingPacks(path string, limits ObjectLimits) (*git.Repository, func(), error) {
 	plain, err := openCheckout(path)
 	if err != nil {
 		return nil, nil, err
@@ -390,7 +396,7 @@ func openCheckoutKeepingPacks(path string) (*git.Repository, func(), error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("checkout %s: unexpected repository storage %T", path, plain.Storer)
 	}
-	kept := newStorage(st.Filesystem(), true)
+	kept := newStorage(st.Filesystem(), true, limits)
 	repo, err := git.Open(kept, wt.Filesystem)
 	if err != nil {
 		_ = kept.Close()
@@ -523,7 +529,7 @@ func pruneShallow(repo *git.Repository) error {
 	if len(keep) > 0 {
 		return repo.Storer.SetShallow(keep)
 	}
-	st, ok := repo.Storer.(*filesystem.Storage)
+	st, ok := fsStorage(repo.Storer)
 	if !ok {
 		return repo.Storer.SetShallow(nil)
 	}
@@ -568,7 +574,7 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 	}
 	defer collectHarderDuringClones()()
 	// The pack files stay open for the checkout below, which reads every file's blob.
-	var st *filesystem.Storage
+	var st *gatedStorage
 	var repo *git.Repository
 	err = withWatchdog(ctx, path, func() error {
 		// git.PlainCloneContext, but with newStorage's bounds instead of go-git's defaults,
@@ -579,7 +585,7 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 			_ = os.RemoveAll(tmp)
 			return err
 		}
-		st = newStorage(dot, true)
+		st = newStorage(dot, true, s.Limits)
 		r, err := git.CloneContext(ctx, st, wt, &git.CloneOptions{
 			URL:           s.URL,
 			Auth:          auth,
@@ -834,8 +840,12 @@ type mover struct {
 	tip plumbing.Hash
 
 	dotgit  billy.Filesystem
-	wt      *workTree
-	journal map[string]journalEntry // what an interrupted apply was writing
+	objects *filesystem.Storage
+	// maxObject is the largest blob written (server.max_object_size): go-git builds a
+	// delta's result whole in memory, however big, before its reader returns.
+	maxObject int64
+	wt        *workTree
+	journal   map[string]journalEntry // what an interrupted apply was writing
 }
 
 // change is one path to write (entry set) or delete (entry nil); from is what
@@ -847,11 +857,15 @@ type change struct {
 }
 
 func (m *mover) run() (UpdateResult, error) {
-	st, ok := m.repo.Storer.(*filesystem.Storage)
+	st, ok := fsStorage(m.repo.Storer)
 	if !ok {
 		return UpdateResult{}, fmt.Errorf("checkout %s: unexpected repository storage %T", m.root, m.repo.Storer)
 	}
 	m.dotgit = st.Filesystem()
+	m.objects = st
+	if g, ok := m.repo.Storer.(*gatedStorage); ok {
+		m.maxObject = g.limits.MaxObjectSize
+	}
 
 	head, err := m.repo.Storer.Reference(plumbing.HEAD)
 	if err != nil {
@@ -1801,6 +1815,9 @@ func (m *mover) write(p string, te *object.TreeEntry) (*index.Entry, error) {
 		}
 		return e, nil
 	case filemode.Symlink:
+		if err := m.checkBlobSize(te.Hash); err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
 		blob, err := m.repo.BlobObject(te.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
@@ -1835,6 +1852,9 @@ func (m *mover) write(p string, te *object.TreeEntry) (*index.Entry, error) {
 
 // writeFile streams the blob into place: it is never held in memory whole.
 func (m *mover) writeFile(p string, h plumbing.Hash, perm os.FileMode) (fs.FileInfo, error) {
+	if err := m.checkBlobSize(h); err != nil {
+		return nil, err
+	}
 	blob, err := m.repo.BlobObject(h)
 	if err != nil {
 		return nil, err
@@ -1845,6 +1865,23 @@ func (m *mover) writeFile(p string, h plumbing.Hash, perm os.FileMode) (fs.FileI
 	}
 	defer r.Close()
 	return m.wt.WriteFile(p, r, perm)
+}
+
+// checkBlobSize refuses a blob above maxObject before it is read. Blobs fetched since the
+// limit existed were checked on the way in; this is for those already in the repository.
+// The size is read from the object's header, or a delta's, without building it.
+func (m *mover) checkBlobSize(h plumbing.Hash) error {
+	if m.maxObject <= 0 || m.objects == nil {
+		return nil
+	}
+	size, err := m.objects.EncodedObjectSize(h)
+	if err != nil {
+		return err
+	}
+	if size > m.maxObject {
+		return fmt.Errorf("%w: blob %s is %s, over server.max_object_size (%s)", ErrObjectTooLarge, shortHash(h), formatSize(size), formatSize(m.maxObject))
+	}
+	return nil
 }
 
 func readBlob(blob *object.Blob) ([]byte, error) {

@@ -111,45 +111,112 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	return nil
 }
 
+// MaxCrashes is how many crashes in a row may cut off the work a deploy stands for: the
+// deploy running at the last of them is failed instead of queued again, since a deploy that
+// kills the gateway (one that makes it run out of memory) would otherwise do so again at
+// every restart and take every other repository's deploys down with it.
+const MaxCrashes = 2
+
+// crashFailure is the error of a deploy failed by RecoverCrashed.
+var crashFailure = fmt.Sprintf("interrupted by a crash %d times; not retried: the gateway stopped while it ran, "+
+	"twice in a row, perhaps because of it; push again or deploy by hand once the cause is fixed", MaxCrashes)
+
 // InterruptRunning marks every deploy running on this node interrupted with reason and
-// queues its repository again on this node. Called at start-up (deploys cut off by a
-// crash) and at the end of a shutdown (deploys that did not finish in time). Deploys
-// queued or running under no node's name (recorded before deploys named their node) are
-// taken as this node's first. It returns the repositories re-queued.
+// queues its repository again on this node. Called at the end of a shutdown (deploys that
+// did not finish in time); at start-up, RecoverCrashed. Deploys queued or running under no
+// node's name (recorded before deploys named their node) are taken as this node's first.
+// It returns the repositories re-queued.
 func (s *Store) InterruptRunning(ctx context.Context, reason string) ([]string, error) {
+	repos, _, err := s.interruptRunning(ctx, reason, false)
+	return repos, err
+}
+
+// RecoverCrashed is InterruptRunning at start-up, where a deploy still running was cut off
+// by a crash: each re-queued deploy carries the count of crashes in a row behind it, and a
+// deploy cut off for the MaxCrashes-th time is failed instead, with a reason saying so. It
+// returns the repositories re-queued and the deploys failed, for their notifications.
+func (s *Store) RecoverCrashed(ctx context.Context, reason string) (requeued []string, failed []Deploy, err error) {
+	requeued, ids, err := s.interruptRunning(ctx, reason, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, id := range ids {
+		dp, err := s.Deploy(ctx, id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("recover crashed deploys: %w", err)
+		}
+		failed = append(failed, dp)
+	}
+	return requeued, failed, nil
+}
+
+func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool) (repos []string, failed []int64, err error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+		return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	defer tx.Rollback()
 	if s.node != "" {
 		if _, err := tx.ExecContext(ctx, s.sql(`
 			UPDATE deploys SET node = ? WHERE node = '' AND status IN ('queued', 'running')`), s.node); err != nil {
-			return nil, fmt.Errorf("interrupt running deploys: adopt unnamed deploys: %w", err)
+			return nil, nil, fmt.Errorf("interrupt running deploys: adopt unnamed deploys: %w", err)
 		}
 	}
-	rows, err := tx.QueryContext(ctx, s.sql(`
-		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
-		WHERE node = ? AND status = 'running' RETURNING repo`), reason, s.now(), s.node)
-	if err != nil {
-		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+	add := 0
+	if crash {
+		add = 1
 	}
-	repos, err := scanStrings(rows)
+	rows, err := tx.QueryContext(ctx, s.sql(`
+		UPDATE deploys SET crashes = crashes + ?,
+			status = CASE WHEN crashes + ? >= ? THEN 'failed' ELSE 'interrupted' END,
+			error = CASE WHEN crashes + ? >= ? THEN ? ELSE ? END, finished_at = ?
+		WHERE node = ? AND status = 'running' RETURNING id, repo, status, crashes`),
+		add, add, MaxCrashes, add, MaxCrashes, crashFailure, reason, s.now(), s.node)
 	if err != nil {
-		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+		return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
+	}
+	type cut struct {
+		repo    string
+		crashes int
+	}
+	var cuts []cut
+	for rows.Next() {
+		var id int64
+		var c cut
+		var status string
+		if err := rows.Scan(&id, &c.repo, &status, &c.crashes); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
+		}
+		if status == DeployFailed {
+			failed = append(failed, id)
+			continue
+		}
+		cuts = append(cuts, c)
+		repos = append(repos, c.repo)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	if err := s.lockRepos(ctx, tx, repos); err != nil {
-		return nil, fmt.Errorf("interrupt running deploys: %w", err)
+		return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
-	for _, repo := range repos {
-		if _, err := s.enqueue(ctx, tx, repo, s.node, TriggerRecovery, ""); err != nil {
-			return nil, fmt.Errorf("interrupt running deploys: %w", err)
+	for _, c := range cuts {
+		id, err := s.enqueue(ctx, tx, c.repo, s.node, TriggerRecovery, "")
+		if err != nil {
+			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
+		}
+		// The deploy queued (or joined) redoes the work cut off, so it inherits its count.
+		if _, err := tx.ExecContext(ctx, s.sql(`UPDATE deploys SET crashes = ? WHERE id = ? AND crashes < ?`),
+			c.crashes, id, c.crashes); err != nil {
+			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("interrupt running deploys: commit: %w", err)
+		return nil, nil, fmt.Errorf("interrupt running deploys: commit: %w", err)
 	}
-	return repos, nil
+	return repos, failed, nil
 }
 
 // QueuedRepos lists the repositories that have a deploy waiting for this node.
