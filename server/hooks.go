@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
@@ -288,7 +289,13 @@ func (s *Server) record(c *gin.Context, d *store.Delivery) bool {
 		return false
 	}
 	s.metrics.delivery(d.Repo, d.Event, d.Status)
-	s.log.Info("delivery",
+	// A signature that does not match is most often a secret changed on one side only:
+	// a warning, where the operator looks. A missing one is a scanner, not news.
+	level := slog.LevelInfo
+	if d.Signature == store.SignatureInvalid {
+		level = slog.LevelWarn
+	}
+	s.log.Log(ctx, level, "delivery",
 		"id", d.ID, "guid", d.GUID, "repo", d.Repo, "provider", forge.For(hookProvider(s, d.Repo)).Name,
 		"event", d.Event, "ref", d.Ref,
 		"commit", d.Commit, "signature", d.Signature, "signature_alg", d.SignatureAlg, "status", d.Status,
