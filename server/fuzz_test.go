@@ -28,7 +28,7 @@ import (
 )
 
 // The fuzz targets below run their seeds with every `go test`; .ci/run fuzzes each (and
-// those of pushscan_test.go and store) for a bounded time, for example:
+// those of forge/scan_test.go and store) for a bounded time, for example:
 //
 //	go test -run '^$' -fuzz '^FuzzHookRequest$' -fuzztime 15s ./server/
 
