@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -99,9 +99,7 @@ func deliver(t *testing.T, addr, hook, event, guid string, body, secret []byte) 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "GitHub-Hookshot/crash-test")
-	req.Header.Set("X-GitHub-Event", event)
-	req.Header.Set("X-GitHub-Delivery", guid)
-	req.Header.Set("X-Hub-Signature-256", server.Sign(body, secret))
+	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, event, guid, body, secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

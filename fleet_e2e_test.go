@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/server"
 )
 
 const (
@@ -121,9 +121,7 @@ func postDelivery(client *http.Client, addr, hook, guid string, body []byte) (ho
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "GitHub-Hookshot/fleet-test")
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", guid)
-	req.Header.Set("X-Hub-Signature-256", server.Sign(body, []byte(fleetSecret)))
+	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, "push", guid, body, []byte(fleetSecret))
 	resp, err := client.Do(req)
 	if err != nil {
 		return hookAnswer{}, err

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/server"
@@ -117,9 +118,7 @@ func startTraffic(addr, hook string, body, secret []byte, stop <-chan struct{}) 
 				}
 				req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+hook, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-GitHub-Event", "push")
-				req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("traffic-%d-%d", c, i))
-				req.Header.Set("X-Hub-Signature-256", server.Sign(body, secret))
+				forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, "push", fmt.Sprintf("traffic-%d-%d", c, i), body, secret)
 				resp, err := http.DefaultClient.Do(req)
 				tr.mu.Lock()
 				tr.sent++

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -193,7 +193,8 @@ timeout = "1m"
 	type delivery struct {
 		hook, event string
 		body        []byte
-		sig         map[string]string
+		key         []byte            // signs through forge.SetDeliveryHeaders; nil: unsigned
+		sig         map[string]string // then set as given; "" deletes
 		extra       map[string]string
 		want        int
 	}
@@ -207,15 +208,15 @@ timeout = "1m"
 		key := hookSecret[hook]
 		other := hookSecret[map[string]string{"alpha": "beta", "beta": "gamma", "gamma": "alpha"}[hook]]
 		deliveries = append(deliveries,
-			delivery{hook: hook, event: "ping", body: ping, sig: map[string]string{"X-Hub-Signature-256": server.Sign(ping, key)}, want: 200},
-			delivery{hook: hook, event: "push", body: pushBody, sig: map[string]string{"X-Hub-Signature-256": server.Sign(pushBody, key)}, want: 202},
-			delivery{hook: hook, event: "push", body: pushBody, sig: map[string]string{"X-Hub-Signature": sha1Sig(pushBody, key)}, want: 202},
-			delivery{hook: hook, event: "push", body: pushBody, sig: map[string]string{"X-Hub-Signature-256": server.Sign(pushBody, other)}, want: 401},
-			delivery{hook: hook, event: "push", body: pushBody, sig: map[string]string{"X-Hub-Signature-256": "sha256=" + strings.Repeat("ab", 32)}, want: 401},
-			delivery{hook: hook, event: "push", body: pushBody, want: 401},
-			delivery{hook: hook, event: "push", body: []byte("{not json"), sig: map[string]string{"X-Hub-Signature-256": server.Sign([]byte("{not json"), key)}, want: 400},
+			delivery{hook: hook, event: "ping", body: ping, key: key, want: 200},
+			delivery{hook: hook, event: "push", body: pushBody, key: key, want: 202},
+			delivery{hook: hook, event: "push", body: pushBody, key: key, sig: map[string]string{"X-Hub-Signature-256": "", "X-Hub-Signature": sha1Sig(pushBody, key)}, want: 202},
+			delivery{hook: hook, event: "push", body: pushBody, key: other, want: 401},
+			delivery{hook: hook, event: "push", body: pushBody, key: key, sig: map[string]string{"X-Hub-Signature-256": "sha256=" + strings.Repeat("ab", 32)}, want: 401},
+			delivery{hook: hook, event: "push", body: pushBody, key: key, sig: map[string]string{"X-Hub-Signature-256": ""}, want: 401},
+			delivery{hook: hook, event: "push", body: []byte("{not json"), key: key, want: 400},
 			// Credentials a proxy or a confused client might attach: never recorded.
-			delivery{hook: hook, event: "push", body: pushBody, sig: map[string]string{"X-Hub-Signature-256": server.Sign(pushBody, key)},
+			delivery{hook: hook, event: "push", body: pushBody, key: key,
 				extra: map[string]string{"Authorization": "Bearer " + admin, "Cookie": "token=" + admin, "Proxy-Authorization": "Basic " + admin}, want: 202},
 		)
 	}
@@ -234,12 +235,21 @@ timeout = "1m"
 	for i, d := range deliveries {
 		h := http.Header{}
 		h.Set("Content-Type", "application/json")
-		if d.event != "" {
-			h.Set("X-GitHub-Event", d.event)
+		guid := fmt.Sprintf("secrets-%d", i)
+		if d.key != nil {
+			forge.SetDeliveryHeaders(h, forge.ProviderGitHub, d.event, guid, d.body, d.key)
+		} else {
+			if d.event != "" {
+				h.Set("X-GitHub-Event", d.event)
+			}
+			h.Set("X-GitHub-Delivery", guid)
 		}
-		h.Set("X-GitHub-Delivery", fmt.Sprintf("secrets-%d", i))
 		for k, v := range d.sig {
-			h.Set(k, v)
+			if v == "" {
+				h.Del(k)
+			} else {
+				h.Set(k, v)
+			}
 		}
 		for k, v := range d.extra {
 			h.Set(k, v)

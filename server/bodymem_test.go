@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -59,9 +60,7 @@ func TestBodyMemoryBoundRefusesNewBodies(t *testing.T) {
 			req.ContentLength = -1
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-GitHub-Event", "push")
-		req.Header.Set("X-GitHub-Delivery", guid)
-		req.Header.Set("X-Hub-Signature-256", server.Sign(push, []byte(secret)))
+		forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, "push", guid, push, []byte(secret))
 		resp, out := g.do(req)
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("%s: %d (Retry-After %q) %v", guid, resp.StatusCode, resp.Header.Get("Retry-After"), out)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -214,7 +215,7 @@ func TestBodyReadFailureIsRecorded(t *testing.T) {
 	addr := serveReal(t, g)
 	after := g.origin.Commit(map[string]string{"r.txt": "r\n"}, "r")
 	body := testkit.Push(t, "refs/heads/main", "", after, "binkkatal/sample_app")
-	signed := "X-Hub-Signature-256: " + server.Sign(body, []byte(secret)) + "\r\n"
+	signed := "X-Hub-Signature-256: " + forge.Sign(body, []byte(secret)) + "\r\n"
 
 	t.Run("closed mid-body", func(t *testing.T) {
 		c := startBody(t, addr, "closed-mid-body", int64(len(body)), signed, body[:100])
@@ -264,9 +265,7 @@ func TestMaxBodyAppliesWithoutContentLength(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-GitHub-Event", "push")
-		req.Header.Set("X-GitHub-Delivery", guid)
-		req.Header.Set("X-Hub-Signature-256", server.Sign(body, []byte(secret)))
+		forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, "push", guid, body, []byte(secret))
 		req.ContentLength = -1 // unknown: sent chunked
 		return g.do(req)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 )
@@ -156,26 +157,25 @@ func TestHeaderCap(t *testing.T) {
 		payload            func(t *testing.T, before, after string) []byte
 		headers            func(body []byte) http.Header
 	}{
-		{server.ProviderGitHub, full, func(t *testing.T, before, after string) []byte {
+		{forge.ProviderGitHub, full, func(t *testing.T, before, after string) []byte {
 			return testkit.Push(t, "refs/heads/main", before, after, full)
 		}, func(body []byte) http.Header {
 			// What GitHub's documentation lists for a repository webhook.
-			return http.Header{
+			h := http.Header{
 				"User-Agent":                             {"GitHub-Hookshot/044aadd"},
 				"Accept":                                 {"*/*"},
-				"X-Github-Event":                         {"push"},
-				"X-Github-Delivery":                      {"72d3162e-cc78-11e3-81ab-4c9367dc0958"},
 				"X-Github-Hook-Id":                       {"292430182"},
 				"X-Github-Hook-Installation-Target-Id":   {"79929171"},
 				"X-Github-Hook-Installation-Target-Type": {"repository"},
 				"X-Hub-Signature":                        {"sha1=" + strings.Repeat("0", 40)},
-				"X-Hub-Signature-256":                    {server.Sign(body, []byte(secret))},
 			}
+			forge.SetDeliveryHeaders(h, forge.ProviderGitHub, "push", "72d3162e-cc78-11e3-81ab-4c9367dc0958", body, []byte(secret))
+			return h
 		}},
-		{server.ProviderGitea, giteaFullName, func(t *testing.T, before, after string) []byte {
+		{forge.ProviderGitea, giteaFullName, func(t *testing.T, before, after string) []byte {
 			return forgePayload(t, "gitea/push.json", "refs/heads/main", before, after, nil)
 		}, func(body []byte) http.Header { return giteaHeaders("push", "gitea-cap", body) }},
-		{server.ProviderGitLab, gitlabFullName, func(t *testing.T, before, after string) []byte {
+		{forge.ProviderGitLab, gitlabFullName, func(t *testing.T, before, after string) []byte {
 			return forgePayload(t, "gitlab/push.json", "refs/heads/main", before, after, nil)
 		}, func([]byte) http.Header {
 			h := gitlabHeaders("Push Hook", "gitlab-cap", secret)

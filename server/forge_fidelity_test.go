@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -55,12 +55,13 @@ func TestAnnotatedTagPushRecordsTheCommit(t *testing.T) {
 		}
 	})
 	t.Run("gitlab", func(t *testing.T) {
-		g, _ := forgeGateway(t, server.ProviderGitLab, "jsmith/example")
+		g, _ := forgeGateway(t, forge.ProviderGitLab, "jsmith/example")
 		tag, commit := annotatedTag(t, g.origin, "v1.0.0")
 		body := forgePayload(t, "gitlab/tag.json", "refs/tags/v1.0.0", strings.Repeat("0", 40), tag,
 			map[string]any{"checkout_sha": commit})
-		resp, out := g.forgeSend("/hooks/site", "application/json", body, http.Header{
-			"X-Gitlab-Event": {"Tag Push Hook"}, "X-Gitlab-Event-Uuid": {"gl-tag-1"}, "X-Gitlab-Token": {secret}})
+		h := http.Header{}
+		forge.SetDeliveryHeaders(h, forge.ProviderGitLab, "tag_push", "gl-tag-1", body, []byte(secret))
+		resp, out := g.forgeSend("/hooks/site", "application/json", body, h)
 		d := g.recorded(out)
 		if resp.StatusCode != http.StatusOK || out["status"] != "ignored" || d.After != commit || d.Event != "tag_push" {
 			t.Fatalf("gitlab annotated tag push: %d %v; recorded after %s, want %s", resp.StatusCode, out, d.After, commit)
@@ -71,7 +72,7 @@ func TestAnnotatedTagPushRecordsTheCommit(t *testing.T) {
 // TestCreateAndDeleteRecordTheRef: create and delete events carry the ref and its kind
 // (and, from Gitea, the commit); the history records them instead of an empty ref.
 func TestCreateAndDeleteRecordTheRef(t *testing.T) {
-	g, _ := forgeGateway(t, server.ProviderGitea, giteaFullName)
+	g, _ := forgeGateway(t, forge.ProviderGitea, giteaFullName)
 	head := g.origin.Head()
 	for _, c := range []struct {
 		event, file string

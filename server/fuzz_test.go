@@ -21,13 +21,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
 // The fuzz targets below run their seeds with every `go test`; .ci/run fuzzes each (and
-// those of pushscan_test.go and store) for a bounded time, for example:
+// those of forge/scan_test.go and store) for a bounded time, for example:
 //
 //	go test -run '^$' -fuzz '^FuzzHookRequest$' -fuzztime 15s ./server/
 
@@ -55,7 +56,7 @@ func asciiLower(s string) string {
 // downgrade to sha1), a repeated header is never valid, an empty secret never verifies, and
 // a value is valid only if it is "<alg>=<hex HMAC of the body>", the only liberties being
 // the letter case of prefix and hex and surrounding white space.
-func expectSignature(h http.Header, body, key []byte) server.Signature {
+func expectSignature(h http.Header, body, key []byte) forge.Signature {
 	for _, a := range []struct {
 		header, alg string
 		new         func() hash.Hash
@@ -69,11 +70,11 @@ func expectSignature(h http.Header, body, key []byte) server.Signature {
 		}
 		want := a.alg + "=" + trueMAC(a.new, body, key)
 		if len(vals) == 1 && len(key) > 0 && asciiLower(strings.TrimSpace(vals[0])) == want {
-			return server.Signature{Result: store.SignatureValid, Alg: a.alg}
+			return forge.Signature{Result: store.SignatureValid, Alg: a.alg}
 		}
-		return server.Signature{Result: store.SignatureInvalid, Alg: a.alg}
+		return forge.Signature{Result: store.SignatureInvalid, Alg: a.alg}
 	}
-	return server.Signature{Result: store.SignatureMissing}
+	return forge.Signature{Result: store.SignatureMissing}
 }
 
 // oddCase changes the letter case of name by mask, as a client might send it.
@@ -146,7 +147,7 @@ func FuzzSignatureHeader(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body, key []byte, v256, v1 string, n256, n1 uint8, mask uint64) {
 		h := signatureHeaders(v256, v1, n256, n1, mask, body, key)
-		got := server.VerifySignature(h, body, key)
+		got := forge.VerifySignature(h, body, key)
 		if want := expectSignature(h, body, key); got != want {
 			t.Fatalf("VerifySignature(%q) = %+v, want %+v (body %d bytes, secret %q)", h, got, want, len(body), key)
 		}
@@ -310,7 +311,7 @@ func FuzzParsePush(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, payload []byte, branch, repository string) {
 		hook := server.Hook{Name: "site", Secret: []byte(secret), Branch: branch, Repository: repository}
-		p, err := server.ParsePush(payload)
+		p, err := forge.ParsePush(payload)
 		if err != nil {
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -121,32 +122,50 @@ func (g *gateway) deployed(resp *http.Response, out map[string]any, after string
 // giteaHeaders are the headers Gitea sends with a delivery: its own, Gogs' and GitHub's
 // (so GitHub-only receivers work), all signed over the JSON payload.
 func giteaHeaders(event, guid string, payload []byte) http.Header {
-	sig := server.SignGitea(payload, []byte(secret))
-	return http.Header{
-		"User-Agent":          {"Go-http-client/1.1"},
-		"X-Gitea-Delivery":    {guid},
-		"X-Gitea-Event":       {event},
-		"X-Gitea-Event-Type":  {event},
-		"X-Gitea-Signature":   {sig},
-		"X-Gogs-Delivery":     {guid},
-		"X-Gogs-Event":        {event},
-		"X-Gogs-Signature":    {sig},
-		"X-Github-Delivery":   {guid},
-		"X-Github-Event":      {event},
-		"X-Hub-Signature-256": {"sha256=" + sig},
+	h := http.Header{
+		"User-Agent":         {"Go-http-client/1.1"},
+		"X-Gitea-Event-Type": {event},
+		"X-Gogs-Delivery":    {guid},
+		"X-Gogs-Event":       {event},
+		"X-Github-Delivery":  {guid},
+		"X-Github-Event":     {event},
 	}
+	forge.SetDeliveryHeaders(h, forge.ProviderGitea, event, guid, payload, []byte(secret))
+	// Gitea sends its one signature under Gogs' name too, and GitHub-style under GitHub's.
+	sig := h.Get("X-Gitea-Signature")
+	h.Set("X-Gogs-Signature", sig)
+	h.Set("X-Hub-Signature-256", "sha256="+sig)
+	return h
 }
 
-// gitlabHeaders are the headers GitLab sends with a delivery.
+// gitlabHeaders are the headers GitLab sends with a delivery, with event as GitLab spells
+// it ("Push Hook") and token as the X-Gitlab-Token the sender was given.
 func gitlabHeaders(event, guid, token string) http.Header {
-	return http.Header{
+	h := http.Header{
 		"User-Agent":            {"GitLab/17.5.0"},
-		"X-Gitlab-Event":        {event},
-		"X-Gitlab-Event-Uuid":   {guid},
 		"X-Gitlab-Webhook-Uuid": {"8f3b3c4e-webhook"},
 		"X-Gitlab-Instance":     {"https://gitlab.example.com"},
-		"X-Gitlab-Token":        {token},
 	}
+	forge.SetDeliveryHeaders(h, forge.ProviderGitLab, "", guid, nil, []byte(token))
+	h.Set("X-Gitlab-Event", event) // GitLab's own spelling, as given (also "")
+	return h
+}
+
+// signed is what provider's forge sends with body under the test secret, through
+// forge.SetDeliveryHeaders, less the GUID header, and less the event header when event is "".
+func signed(provider, event string, body []byte) http.Header {
+	h := http.Header{}
+	forge.SetDeliveryHeaders(h, provider, event, "", body, []byte(secret))
+	f := forge.For(provider)
+	for _, k := range f.GUIDHeaders {
+		h.Del(k)
+	}
+	if event == "" {
+		for _, k := range f.EventHeaders {
+			h.Del(k)
+		}
+	}
+	return h
 }
 
 func withHeader(h http.Header, kv ...string) http.Header {
@@ -185,7 +204,7 @@ func TestGiteaPushDeploys(t *testing.T) {
 		{name: "without head_commit", noHead: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, logs := forgeGateway(t, server.ProviderGitea, giteaFullName)
+			g, logs := forgeGateway(t, forge.ProviderGitea, giteaFullName)
 			before := testkit.CheckoutHead(t, g.checkout)
 			after := g.origin.Commit(map[string]string{"index.html": "<h1>gitea</h1>\n"}, "gitea push")
 			var extra map[string]any
@@ -226,12 +245,12 @@ func TestGiteaPushDeploys(t *testing.T) {
 // TestGiteaBadInputs: on a Gitea hook only Gitea's signature counts, over the payload;
 // nothing here deploys although origin has a new commit.
 func TestGiteaBadInputs(t *testing.T) {
-	g, _ := forgeGateway(t, server.ProviderGitea, giteaFullName)
+	g, _ := forgeGateway(t, forge.ProviderGitea, giteaFullName)
 	start := testkit.CheckoutHead(t, g.checkout)
 	newer := g.origin.Commit(map[string]string{"index.html": "new\n"}, "not to be deployed")
 	good := forgePayload(t, "gitea/push.json", "refs/heads/main", start, newer, nil)
 	form := []byte(url.Values{"payload": {string(good)}}.Encode())
-	mac := func(b []byte) string { return server.SignGitea(b, []byte(secret)) }
+	mac := func(b []byte) string { return forge.SignGitea(b, []byte(secret)) }
 	const jsonType, formType = "application/json", "application/x-www-form-urlencoded"
 
 	for _, tc := range []struct {
@@ -251,7 +270,7 @@ func TestGiteaBadInputs(t *testing.T) {
 			h: withHeader(giteaHeaders("push", "g2", good), "X-Gitea-Signature", "", "X-Gogs-Signature", ""), status: 401,
 			signature: store.SignatureMissing, result: store.DeliveryRejected, event: "push"},
 		{name: "wrong secret", ctype: jsonType, body: good,
-			h: withHeader(giteaHeaders("push", "g3", good), "X-Gitea-Signature", server.SignGitea(good, []byte("guess"))), status: 401,
+			h: withHeader(giteaHeaders("push", "g3", good), "X-Gitea-Signature", forge.SignGitea(good, []byte("guess"))), status: 401,
 			signature: store.SignatureInvalid, result: store.DeliveryRejected, event: "push"},
 		{name: "GitHub-style prefix", ctype: jsonType, body: good,
 			h: withHeader(giteaHeaders("push", "g4", good), "X-Gitea-Signature", "sha256="+mac(good)), status: 401,
@@ -305,7 +324,7 @@ func TestGiteaBadInputs(t *testing.T) {
 // TestGitLabPushDeploys: a real GitLab Push Hook with the right token deploys; the token
 // is neither recorded nor logged.
 func TestGitLabPushDeploys(t *testing.T) {
-	g, logs := forgeGateway(t, server.ProviderGitLab, gitlabFullName)
+	g, logs := forgeGateway(t, forge.ProviderGitLab, gitlabFullName)
 	before := testkit.CheckoutHead(t, g.checkout)
 	after := g.origin.Commit(map[string]string{"index.html": "<h1>gitlab</h1>\n"}, "gitlab push")
 	payload := forgePayload(t, "gitlab/push.json", "refs/heads/main", before, after, nil)
@@ -345,7 +364,7 @@ func assertTokenNotKept(t *testing.T, g *gateway, logs *lockedBuffer, rec store.
 // TestGitLabBadInputs: on a GitLab hook only X-Gitlab-Token counts; tags and other events
 // are recorded and ignored; nothing deploys.
 func TestGitLabBadInputs(t *testing.T) {
-	g, logs := forgeGateway(t, server.ProviderGitLab, gitlabFullName)
+	g, logs := forgeGateway(t, forge.ProviderGitLab, gitlabFullName)
 	start := testkit.CheckoutHead(t, g.checkout)
 	newer := g.origin.Commit(map[string]string{"index.html": "new\n"}, "not to be deployed")
 	good := forgePayload(t, "gitlab/push.json", "refs/heads/main", start, newer, nil)
@@ -373,13 +392,10 @@ func TestGitLabBadInputs(t *testing.T) {
 			h.Add("X-Gitlab-Token", secret)
 			return h
 		}(), status: 401, signature: store.SignatureInvalid, result: store.DeliveryRejected, event: "push", guid: "l2"},
-		{name: "GitHub signature instead of the token", body: good, h: http.Header{
-			"X-Gitlab-Event": {"Push Hook"}, "X-Gitlab-Event-Uuid": {"l3"},
-			"X-Github-Event": {"push"}, "X-Hub-Signature-256": {server.Sign(good, []byte(secret))},
-		}, status: 401, signature: store.SignatureMissing, result: store.DeliveryRejected, event: "push", guid: "l3"},
-		{name: "Gitea signature instead of the token", body: good, h: http.Header{
-			"X-Gitlab-Event": {"Push Hook"}, "X-Gitlab-Event-Uuid": {"l4"}, "X-Gitea-Signature": {server.SignGitea(good, []byte(secret))},
-		}, status: 401, signature: store.SignatureMissing, result: store.DeliveryRejected, event: "push", guid: "l4"},
+		{name: "GitHub signature instead of the token", body: good, h: withHeader(signed(forge.ProviderGitHub, "push", good),
+			"X-Gitlab-Event", "Push Hook", "X-Gitlab-Event-Uuid", "l3"), status: 401, signature: store.SignatureMissing, result: store.DeliveryRejected, event: "push", guid: "l3"},
+		{name: "Gitea signature instead of the token", body: good, h: withHeader(signed(forge.ProviderGitea, "", good),
+			"X-Gitlab-Event", "Push Hook", "X-Gitlab-Event-Uuid", "l4"), status: 401, signature: store.SignatureMissing, result: store.DeliveryRejected, event: "push", guid: "l4"},
 		{name: "tag push", body: tag, h: ok("Tag Push Hook", "l5"),
 			status: 200, signature: store.SignatureValid, result: store.DeliveryIgnored, event: "tag_push", guid: "l5", ref: "refs/tags/v1.0.0"},
 		{name: "GUID from the webhook UUID", body: good, h: withHeader(ok("Merge Request Hook", ""), "X-Gitlab-Event-Uuid", "", "X-Gitlab-Webhook-Uuid", "l6"),
@@ -431,8 +447,8 @@ func TestGitHubHookIgnoresOtherForgesCredentials(t *testing.T) {
 	newer := g.origin.Commit(map[string]string{"x.txt": "x\n"}, "x")
 	body := testkit.Push(t, "refs/heads/main", start, newer, "binkkatal/sample_app")
 	for name, h := range map[string]http.Header{
-		"gitlab token":    {"X-Github-Event": {"push"}, "X-Gitlab-Token": {secret}, "X-Gitlab-Event": {"Push Hook"}},
-		"gitea signature": {"X-Github-Event": {"push"}, "X-Gitea-Signature": {server.SignGitea(body, []byte(secret))}, "X-Gitea-Event": {"push"}},
+		"gitlab token":    withHeader(signed(forge.ProviderGitLab, "push", body), "X-Github-Event", "push"),
+		"gitea signature": withHeader(signed(forge.ProviderGitea, "push", body), "X-Github-Event", "push"),
 	} {
 		resp, out := g.forgeSend("/hooks/site", "application/json", body, h)
 		if resp.StatusCode != http.StatusUnauthorized {
@@ -450,14 +466,14 @@ func TestGitHubHookIgnoresOtherForgesCredentials(t *testing.T) {
 func TestForgeParsers(t *testing.T) {
 	sha := strings.Repeat("a", 40)
 	t.Run("gitlab checkout_sha when after is missing", func(t *testing.T) {
-		p, err := server.ParseGitLabPush([]byte(`{"ref":"refs/heads/main","before":"` + strings.Repeat("0", 40) +
+		p, err := forge.ParseGitLabPush([]byte(`{"ref":"refs/heads/main","before":"` + strings.Repeat("0", 40) +
 			`","checkout_sha":"` + sha + `","user_username":"jsmith","user_name":"John Smith","project":{"path_with_namespace":"a/b"},"commits":[{"id":"` + sha + `","message":"one"},{"id":"bbb","message":"older"}]}`))
 		if err != nil || p.After != sha || p.Pusher.Name != "jsmith" || p.Repository.FullName != "a/b" || p.HeadCommit == nil || p.HeadCommit.Message != "one" {
 			t.Fatalf("%+v %v", p, err)
 		}
 	})
 	t.Run("gitlab deleted branch keeps the zeros", func(t *testing.T) {
-		p, err := server.ParseGitLabPush([]byte(`{"ref":"refs/heads/main","before":"` + sha + `","after":"` + strings.Repeat("0", 40) + `","checkout_sha":null,"commits":[]}`))
+		p, err := forge.ParseGitLabPush([]byte(`{"ref":"refs/heads/main","before":"` + sha + `","after":"` + strings.Repeat("0", 40) + `","checkout_sha":null,"commits":[]}`))
 		if err != nil || strings.Trim(p.After, "0") != "" || p.HeadCommit != nil {
 			t.Fatalf("%+v %v", p, err)
 		}
@@ -466,12 +482,12 @@ func TestForgeParsers(t *testing.T) {
 		}
 	})
 	t.Run("gitlab push without a commit hash", func(t *testing.T) {
-		if _, err := server.ParseGitLabPush([]byte(`{"ref":"refs/heads/main","checkout_sha":null}`)); err == nil {
+		if _, err := forge.ParseGitLabPush([]byte(`{"ref":"refs/heads/main","checkout_sha":null}`)); err == nil {
 			t.Fatal("accepted a push without after or checkout_sha")
 		}
 	})
 	t.Run("gitea pusher username when login is empty", func(t *testing.T) {
-		p, err := server.ParseGiteaPush([]byte(`{"ref":"refs/heads/main","after":"` + sha + `","pusher":{"username":"u"},"commits":[{"id":"c1","message":"m1"},{"id":"c2","message":"m2"}]}`))
+		p, err := forge.ParseGiteaPush([]byte(`{"ref":"refs/heads/main","after":"` + sha + `","pusher":{"username":"u"},"commits":[{"id":"c1","message":"m1"},{"id":"c2","message":"m2"}]}`))
 		if err != nil || p.Pusher.Name != "u" || p.HeadCommit == nil || p.HeadCommit.Message != "m2" {
 			t.Fatalf("%+v %v", p, err)
 		}
@@ -479,7 +495,7 @@ func TestForgeParsers(t *testing.T) {
 	t.Run("gitlab event names", func(t *testing.T) {
 		for raw, want := range map[string]string{"Push Hook": "push", "Tag Push Hook": "tag_push",
 			"Merge Request Hook": "merge_request", "Pipeline Hook": "pipeline", "System Hook": "system"} {
-			if got := server.GitLabEventName(raw); got != want {
+			if got := forge.GitLabEventName(raw); got != want {
 				t.Errorf("%q → %q, want %q", raw, got, want)
 			}
 		}
@@ -489,17 +505,17 @@ func TestForgeParsers(t *testing.T) {
 // TestSetDeliveryHeadersVerify: what `hookgate send` signs, each forge's scheme verifies.
 func TestSetDeliveryHeadersVerify(t *testing.T) {
 	body := []byte(`{"ref":"refs/heads/main"}`)
-	for _, p := range server.Providers() {
+	for _, p := range forge.Providers() {
 		h := http.Header{}
-		server.SetDeliveryHeaders(h, p, "push", "guid", body, []byte(secret))
-		var sig server.Signature
+		forge.SetDeliveryHeaders(h, p, "push", "guid", body, []byte(secret))
+		var sig forge.Signature
 		switch p {
-		case server.ProviderGitHub:
-			sig = server.VerifySignature(h, body, []byte(secret))
-		case server.ProviderGitea:
-			sig = server.VerifyGiteaSignature(h, "application/json", body, []byte(secret))
-		case server.ProviderGitLab:
-			sig = server.VerifyGitLabToken(h, []byte(secret))
+		case forge.ProviderGitHub:
+			sig = forge.VerifySignature(h, body, []byte(secret))
+		case forge.ProviderGitea:
+			sig = forge.VerifyGiteaSignature(h, "application/json", body, []byte(secret))
+		case forge.ProviderGitLab:
+			sig = forge.VerifyGitLabToken(h, []byte(secret))
 			if h.Get("X-Gitlab-Event") != "Push Hook" {
 				t.Errorf("gitlab event header %q", h.Get("X-Gitlab-Event"))
 			}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -114,10 +115,8 @@ func (g *gateway) send(d delivery) (*http.Response, map[string]any) {
 		g.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", d.ctype)
-	req.Header.Set("X-GitHub-Event", d.event)
-	req.Header.Set("X-GitHub-Delivery", d.guid)
 	req.Header.Set("User-Agent", "GitHub-Hookshot/test")
-	req.Header.Set("X-Hub-Signature-256", server.Sign(d.body, []byte(secret)))
+	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, d.event, d.guid, d.body, []byte(secret))
 	for k, v := range d.headers {
 		if v == "" {
 			req.Header.Del(k)
@@ -257,17 +256,17 @@ func TestBadInputs(t *testing.T) {
 		{name: "wrong method", d: delivery{method: http.MethodGet, event: "push"}, status: 405},
 		{name: "no signature", d: delivery{event: "push", body: good, headers: map[string]string{"X-Hub-Signature-256": ""}},
 			status: 401, recorded: true, signature: store.SignatureMissing, result: store.DeliveryRejected},
-		{name: "wrong secret", d: delivery{event: "push", body: good, headers: map[string]string{"X-Hub-Signature-256": server.Sign(good, []byte("guess"))}},
+		{name: "wrong secret", d: delivery{event: "push", body: good, headers: map[string]string{"X-Hub-Signature-256": forge.Sign(good, []byte("guess"))}},
 			status: 401, recorded: true, signature: store.SignatureInvalid, result: store.DeliveryRejected},
 		{name: "non-hex sha256", d: delivery{event: "push", body: good, headers: map[string]string{"X-Hub-Signature-256": "sha256=" + strings.Repeat("zz", 32)}},
 			status: 401, recorded: true, signature: store.SignatureInvalid, result: store.DeliveryRejected},
-		{name: "short sha256", d: delivery{event: "push", body: good, headers: map[string]string{"X-Hub-Signature-256": server.Sign(good, []byte(secret))[:20]}},
+		{name: "short sha256", d: delivery{event: "push", body: good, headers: map[string]string{"X-Hub-Signature-256": forge.Sign(good, []byte(secret))[:20]}},
 			status: 401, recorded: true, signature: store.SignatureInvalid, result: store.DeliveryRejected},
 		{name: "bad sha256 with good sha1", d: delivery{event: "push", body: good, headers: map[string]string{
-			"X-Hub-Signature-256": server.Sign(good, []byte("guess")),
+			"X-Hub-Signature-256": forge.Sign(good, []byte("guess")),
 			"X-Hub-Signature":     sha1Sig(good),
 		}}, status: 401, recorded: true, signature: store.SignatureInvalid, result: store.DeliveryRejected},
-		{name: "signature of another body", d: delivery{event: "push", body: good, headers: map[string]string{"X-Hub-Signature-256": server.Sign([]byte("{}"), []byte(secret))}},
+		{name: "signature of another body", d: delivery{event: "push", body: good, headers: map[string]string{"X-Hub-Signature-256": forge.Sign([]byte("{}"), []byte(secret))}},
 			status: 401, recorded: true, signature: store.SignatureInvalid, result: store.DeliveryRejected},
 		{name: "body over max_body", d: delivery{event: "push", body: oversize},
 			status: 413, recorded: true, signature: store.SignatureUnchecked, result: store.DeliveryRejected},

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -67,7 +68,7 @@ func BenchmarkIngest(b *testing.B) {
 		body := testkit.Push(b, "refs/heads/main", strings.Repeat("0", 39)+"1", after, "acme/app")
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 25<<20))
-			if err != nil || server.VerifySignature(r.Header, raw, secret).Result != store.SignatureValid {
+			if err != nil || forge.VerifySignature(r.Header, raw, secret).Result != store.SignatureValid {
 				http.Error(w, "signature", http.StatusUnauthorized)
 				return
 			}
@@ -81,7 +82,7 @@ func BenchmarkIngest(b *testing.B) {
 // runIngest posts body, signed, with a distinct X-GitHub-Delivery each time, from 64
 // goroutines, and reports deliveries per second.
 func runIngest(b *testing.B, h http.Handler, body, secret []byte, want int) {
-	sig := server.Sign(body, secret)
+	sig := forge.Sign(body, secret)
 	var seq atomic.Int64
 	b.SetBytes(int64(len(body)))
 	b.SetParallelism(32) // × GOMAXPROCS (2 here): 64 deliveries in flight

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -96,9 +97,7 @@ func (g *loadGateway) fire(t *testing.T, clients int, pushes []signedPush, after
 					continue
 				}
 				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-GitHub-Event", "push")
-				req.Header.Set("X-GitHub-Delivery", p.guid)
-				req.Header.Set("X-Hub-Signature-256", server.Sign(p.body, []byte(secret)))
+				forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, "push", p.guid, p.body, []byte(secret))
 				resp, err := client.Do(req)
 				if err != nil {
 					t.Errorf("push %d: %v", i, err)

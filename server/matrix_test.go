@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -72,7 +73,7 @@ func TestHeaderAndNameMatrix(t *testing.T) {
 	start := testkit.CheckoutHead(t, g.checkout)
 	after := g.origin.Commit(map[string]string{"m.txt": "m\n"}, "matrix")
 	body := testkit.Push(t, "refs/heads/main", start, after, "binkkatal/sample_app")
-	sig := server.Sign(body, []byte(secret))
+	sig := forge.Sign(body, []byte(secret))
 	req := func(path string, headers ...string) string {
 		return "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\n" +
 			"X-GitHub-Event: push\r\n" + strings.Join(headers, "")

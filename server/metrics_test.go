@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -115,7 +116,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("deploy %s: %s", dp.Status, dp.Error)
 	}
 	for _, d := range []delivery{
-		{event: "push", guid: "m-invalid", body: good, headers: map[string]string{"X-Hub-Signature-256": server.Sign(good, []byte("guess"))}},
+		{event: "push", guid: "m-invalid", body: good, headers: map[string]string{"X-Hub-Signature-256": forge.Sign(good, []byte("guess"))}},
 		{event: "push", guid: "m-missing", body: good, headers: map[string]string{"X-Hub-Signature-256": ""}},
 		{event: "x-made-up-event-" + strings.Repeat("z", 20), guid: "m-label", body: good, headers: map[string]string{"X-Hub-Signature-256": ""}},
 		{event: "ping", guid: "m-ping", body: testkit.Payload(t, "github/ping.json")},
@@ -247,7 +248,7 @@ func TestJSONLogLines(t *testing.T) {
 	}
 	deployID := id(out["deploy_id"])
 	g.waitDeploy(deployID)
-	g.send(delivery{event: "push", guid: "bad-sig", body: body, headers: map[string]string{"X-Hub-Signature-256": server.Sign(body, []byte("guess"))}})
+	g.send(delivery{event: "push", guid: "bad-sig", body: body, headers: map[string]string{"X-Hub-Signature-256": forge.Sign(body, []byte("guess"))}})
 
 	find := func(msg, guid string) map[string]any {
 		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -220,7 +221,7 @@ func TestHistoryPage(t *testing.T) {
 		afters = append(afters, after)
 	}
 	g.send(delivery{event: "ping", guid: "ping-1", body: testkit.Payload(t, "github/ping.json")})
-	g.send(delivery{event: "push", guid: "forged", body: []byte(`{}`), headers: map[string]string{"X-Hub-Signature-256": server.Sign([]byte(`{}`), []byte("guess"))}})
+	g.send(delivery{event: "push", guid: "forged", body: []byte(`{}`), headers: map[string]string{"X-Hub-Signature-256": forge.Sign([]byte(`{}`), []byte("guess"))}})
 
 	resp, body := page(t, g.url, "/")
 	if resp.StatusCode != http.StatusOK {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -198,8 +199,8 @@ func BenchmarkDeliveryPageNestedPayload(b *testing.B) {
 	}
 	req := httptest.NewRequest("POST", "/hooks/site", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", "ping")
-	req.Header.Set("X-Hub-Signature-256", server.Sign(body, []byte(secret)))
+	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, "ping", "", body, []byte(secret))
+	req.Header.Del("X-GitHub-Delivery") // this ping carries no GUID
 	w := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(w, req)
 	if w.Code != http.StatusOK {

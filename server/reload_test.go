@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 )
@@ -32,7 +33,7 @@ func TestApplySwapsHooksAndToken(t *testing.T) {
 		t.Fatalf("the old secret after rotation: %d %v", resp.StatusCode, body)
 	}
 	if resp, _ := g.send(delivery{event: "push", guid: "new-secret", body: push,
-		headers: map[string]string{"X-Hub-Signature-256": server.Sign(push, []byte("rotated-secret"))}}); resp.StatusCode != http.StatusAccepted {
+		headers: map[string]string{"X-Hub-Signature-256": forge.Sign(push, []byte("rotated-secret"))}}); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("the new secret: %d", resp.StatusCode)
 	}
 	if code := g.api("GET", "/api/v1/repos", "first-token", nil); code != http.StatusUnauthorized {
