@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 )
@@ -20,7 +21,7 @@ func TestWrongSignatureIsAWarning(t *testing.T) {
 	})
 	body := testkit.Payload(t, "github/ping.json")
 	if resp, _ := g.send(delivery{event: "ping", guid: "wrong-1", body: body,
-		headers: map[string]string{"X-Hub-Signature-256": server.Sign(body, []byte("an-old-secret"))}}); resp.StatusCode != http.StatusUnauthorized {
+		headers: map[string]string{"X-Hub-Signature-256": forge.Sign(body, []byte("an-old-secret"))}}); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong signature: %d", resp.StatusCode)
 	}
 	if resp, _ := g.send(delivery{event: "ping", guid: "none-1", body: body,
