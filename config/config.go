@@ -1,4 +1,7 @@
-package main
+// Package config reads config.toml: defaults, strict decoding (an unknown key is an error
+// naming its line), resolution and validation of every value, the run_as accounts, and
+// the values each part of the gateway needs. config.go owns the types and Load.
+package config
 
 import (
 	"bytes"
@@ -161,10 +164,10 @@ func defaults() *Config {
 	}}
 }
 
-// LoadConfig reads path strictly (an unknown key is an error naming it and its line),
+// Load reads path strictly (an unknown key is an error naming it and its line),
 // resolves relative paths against the file's folder, resolves secrets and validates. Its
 // errors, which check, serve, send and a reload print, have URL credentials removed.
-func LoadConfig(path string) (*Config, error) {
+func Load(path string) (*Config, error) {
 	c, err := loadConfig(path)
 	return c, scrub.Error(err)
 }
@@ -198,12 +201,12 @@ func decodeConfig(path string) (*Config, error) {
 	return c, nil
 }
 
-// LoadClientConfig reads what a command that calls the running gateway's API needs:
-// the file as strictly as LoadConfig (unknown keys refused), but of the values only
+// LoadClient reads what a command that calls the running gateway's API needs:
+// the file as strictly as Load (unknown keys refused), but of the values only
 // [server] listen and the admin token. An operator running `hookgate rollback` in a shell
 // without the repositories' secret_env variables, or not as the run_as-capable root, must
 // still reach the API.
-func LoadClientConfig(path string) (*Config, error) {
+func LoadClient(path string) (*Config, error) {
 	c, err := decodeConfig(path)
 	if err == nil {
 		if c.adminToken, err = c.Server.resolveAdminToken(); err != nil {
@@ -778,8 +781,8 @@ func (c *Config) secretEnvNames() map[string]bool {
 	return names
 }
 
-// commandEnv is the gateway's environment less the variables that hold its secrets.
-func (c *Config) commandEnv() []string {
+// CommandEnv is the gateway's environment less the variables that hold its secrets.
+func (c *Config) CommandEnv() []string {
 	drop := c.secretEnvNames()
 	var env []string
 	for _, kv := range os.Environ() {
