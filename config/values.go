@@ -7,6 +7,7 @@ package config
 import (
 	"time"
 
+	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -38,3 +39,9 @@ func (s *ServerConfig) HeaderBytes() int { return s.maxHeaderBytes }
 
 // ResolvedSecret is the hook's secret, as secret, secret_env or secret_file gives it.
 func (r *RepoConfig) ResolvedSecret() []byte { return r.secret }
+
+// UnsignedBudget is what [server] unsigned_records_* allow.
+func (c *Config) UnsignedBudget() server.UnsignedBudget {
+	s := c.Server
+	return server.UnsignedBudget{PerMinute: s.UnsignedRecordsPerMinute, PerWindow: s.UnsignedRecordsPerWindow, Window: s.unsignedWindow}
+}
