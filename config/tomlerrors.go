@@ -43,7 +43,7 @@ func describeTOMLError(err error) string {
 }
 
 // typeMismatch matches go-toml's "cannot decode TOML string into struct field
-// main.ServerConfig.Workers of type int" (and the same without a struct field).
+// config.ServerConfig.Workers of type int" (and the same without a struct field).
 var typeMismatch = regexp.MustCompile(`^cannot decode TOML ([a-z ]+?) into (?:struct field \S+ of type )?(\S+)$`)
 
 // tomlKind says in TOML's words which value a Go type takes.
