@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -191,4 +192,111 @@ func TestCheckPostgres(t *testing.T) {
 			t.Errorf("node line %q", l)
 		}
 	}
+}
+
+// TestCheckReportsDatabase: hookgate check names the engine and its version, says a SQLite
+// file is not created yet without creating it, and fails on a PostgreSQL it cannot reach
+// without printing the URL's password.
+func TestCheckReportsDatabase(t *testing.T) {
+	origin := testkit.NewOrigin(t)
+	checkout := origin.Clone()
+	check := func(database string, env ...string) (int, string) {
+		t.Helper()
+		p := writeConfig(t, fmt.Sprintf("[server]\n%s\n[repos.site]\nsecret = \"x\"\npath = %q\n", database, checkout))
+		var out, errOut bytes.Buffer
+		code := run([]string{"check", "--config", p}, &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	code, out := check(`database = "data/new.db"`)
+	if code != 0 || !strings.Contains(out, "SQLite") || !strings.Contains(out, "not created yet") {
+		t.Fatalf("check on a new SQLite file: exit %d\n%s", code, out)
+	}
+	t.Setenv("HG_TEST_DB", "postgres://hookgate:pa55word@127.0.0.1:1/hookgate?connect_timeout=2")
+	code, out = check(`database_env = "HG_TEST_DB"`)
+	if code != 1 || !strings.Contains(out, "error") || !strings.Contains(out, "PostgreSQL") || strings.Contains(out, "pa55word") {
+		t.Fatalf("check on an unreachable PostgreSQL: exit %d\n%s", code, out)
+	}
+	// A database a gateway has started on lists its node.
+	file := filepath.Join(t.TempDir(), "h.db")
+	st, err := store.Open(context.Background(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RegisterNode(context.Background(), "web1", "v9", []string{"site"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, out = check(fmt.Sprintf("database = %q", file))
+	if code != 0 || !strings.Contains(out, "node web1") || !strings.Contains(out, "up, v9") || !strings.Contains(out, "repos: site") {
+		t.Fatalf("check lists no node: exit %d\n%s", code, out)
+	}
+	if pgtest.Enabled(t) {
+		t.Setenv("HG_TEST_DB", pgtest.Database(t))
+		code, out = check(`database_env = "HG_TEST_DB"`)
+		if code != 0 || !strings.Contains(out, "PostgreSQL") || !strings.Contains(out, "ok  ") {
+			t.Fatalf("check on PostgreSQL: exit %d\n%s", code, out)
+		}
+		t.Logf("%s", out)
+	}
+}
+
+// TestCheckShowsNotifyTargets: `hookgate check` lists each target by name and host, never
+// its URL's path (a Slack credential), and refuses an invalid target.
+func TestCheckShowsNotifyTargets(t *testing.T) {
+	origin := testkit.NewOrigin(t)
+	p := writeConfig(t, fmt.Sprintf(`
+[[notify]]
+name = "ops"
+type = "slack"
+url = "https://hooks.slack.example/services/T1/B1/s3cr3tpath"
+
+[repos.site]
+secret = "x"
+path = %q
+
+[[repos.site.notify]]
+name = "team"
+type = "webhook"
+url = "http://127.0.0.1:9000/hook"
+secret = "y"
+events = ["recovery"]
+`, origin.Clone()))
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "--config", p}, &out, &errOut); code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"notify ops", "slack to hooks.slack.example", "every repository; on failure, recovery",
+		"notify team", "webhook to 127.0.0.1:9000", "repository site; on recovery"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "s3cr3tpath") {
+		t.Error("check printed a Slack URL's credential path")
+	}
+
+	bad := writeConfig(t, strings.Replace(readFile(t, p), `events = ["recovery"]`, `events = ["deploy"]`, 1))
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check", "--config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), `repos.site.notify[0] (team): events: "deploy"`) {
+		t.Fatalf("check with a bad event: exit %d\n%s", code, errOut.String())
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -20,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookgate/hookgate/config"
 	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
@@ -35,7 +36,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := LoadConfig(*configPath)
+	cfg, err := config.Load(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate check: %v\n", err)
 		return 1
@@ -233,7 +234,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: hookgate send NAME [--event push|ping] [--url URL] [--config config.toml]")
 		return 2
 	}
-	cfg, err := LoadConfig(*configPath)
+	cfg, err := config.Load(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", err)
 		return 1
@@ -267,7 +268,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hookgate-send/1")
-	server.SetDeliveryHeaders(req.Header, rc.Provider, *event, newGUID(), body, rc.secret)
+	server.SetDeliveryHeaders(req.Header, rc.Provider, *event, newGUID(), body, rc.ResolvedSecret())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err))

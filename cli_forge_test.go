@@ -15,13 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/config"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
 func TestProviderConfig(t *testing.T) {
-	cfg, err := LoadConfig(writeConfig(t, `
+	cfg, err := config.Load(writeConfig(t, `
 [repos.a]
 secret = "x"
 path = "/a"
@@ -46,7 +47,7 @@ provider = "gitlab"
 	}
 
 	bad := writeConfig(t, "[repos.site]\nsecret = \"x\"\npath = \"/x\"\nprovider = \"bitbucket\"\n")
-	if _, err := LoadConfig(bad); err == nil || !strings.Contains(err.Error(), `repos.site: provider "bitbucket"`) {
+	if _, err := config.Load(bad); err == nil || !strings.Contains(err.Error(), `repos.site: provider "bitbucket"`) {
 		t.Fatalf("unknown provider: %v", err)
 	}
 	var stdout, stderr bytes.Buffer

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/hookgate/hookgate/config"
 )
 
 // apiClient calls a running gateway's API as the operator: the config's listen address
@@ -107,7 +109,7 @@ func outcomeCommand(cmd string, args []string, withCommit bool, stderr io.Writer
 	if len(pos) == 2 {
 		commit = pos[1]
 	}
-	cfg, err := LoadClientConfig(*configPath)
+	cfg, err := config.LoadClient(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate %s: %v\n", cmd, err)
 		return "", "", false, nil, 1
@@ -120,7 +122,7 @@ func outcomeCommand(cmd string, args []string, withCommit bool, stderr io.Writer
 	if url == "" {
 		url = "http://" + dialable(cfg.Server.Listen)
 	}
-	return name, commit, !*noWait, &apiClient{base: url, token: cfg.adminToken, http: &http.Client{Timeout: 2 * time.Minute}}, 0
+	return name, commit, !*noWait, &apiClient{base: url, token: cfg.AdminToken(), http: &http.Client{Timeout: 2 * time.Minute}}, 0
 }
 
 func short7(h string) string {

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hookgate/hookgate/config"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -100,7 +101,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 		logger.Error("cannot keep other processes out of the gateway's memory and environment (prctl PR_SET_DUMPABLE)", "err", err)
 		return 1
 	}
-	cfg, err := LoadConfig(*configPath)
+	cfg, err := config.Load(*configPath)
 	if err != nil {
 		logger.Error("invalid configuration", "err", err)
 		return 1
@@ -122,10 +123,10 @@ func cmdServe(args []string, stderr io.Writer) int {
 // serve runs the gateway until ctx ends, reloading path's configuration on each value from
 // hup. Shutdown order: stop taking requests, then let workers finish (up to
 // shutdown_timeout), then send the notifications still queued, then close the database.
-func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, logger *slog.Logger) error {
+func serve(ctx context.Context, path string, cfg *config.Config, hup <-chan os.Signal, logger *slog.Logger) error {
 	// Exclusive (SQLite) and LockGateway (PostgreSQL) come before StopLeftovers and
 	// InterruptRunning: a second gateway must not end or mark cut off the first's deploys.
-	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.synchronous),
+	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.Synchronous()),
 		store.WithNode(cfg.Server.Node), store.WithExclusive())
 	if errors.Is(err, store.ErrDatabaseInUse) {
 		return fmt.Errorf("%w; one gateway per SQLite file: stop that one first, or give this one a database of its own", err)
@@ -188,7 +189,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	g.mgr = repos.NewManager(st, cfg.DeployedRepoList(), repos.Options{
 		Workers:   cfg.Server.Workers,
 		MaxClones: cfg.Server.MaxClones,
-		Env:       cfg.commandEnv(),
+		Env:       cfg.CommandEnv(),
 		Logger:    logger,
 		// g.srv is set below, before mgr.Start runs the workers that call this.
 		OnDeployFinished: func(dp store.Deploy, took time.Duration) {
@@ -199,9 +200,9 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 	})
 	g.srv, err = server.New(server.Options{
 		Hooks:          cfg.Hooks(),
-		MaxBody:        cfg.maxBody,
-		MaxBodyMemory:  cfg.maxBodyMemory,
-		AdminToken:     cfg.adminToken,
+		MaxBody:        cfg.MaxBody(),
+		MaxBodyMemory:  cfg.MaxBodyMemory(),
+		AdminToken:     cfg.AdminToken(),
 		TrustedProxies: cfg.Server.TrustedProxies,
 		Hostnames:      cfg.Server.Hostnames,
 		Logger:         logger,
@@ -210,7 +211,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 
 		MaxConns:          cfg.Server.MaxConnections,
 		MaxConnsPerClient: cfg.Server.MaxConnectionsPerClient,
-		MaxHeaderBytes:    cfg.Server.maxHeaderBytes,
+		MaxHeaderBytes:    cfg.Server.HeaderBytes(),
 	}, st, g.mgr)
 	if err != nil {
 		return err
@@ -226,7 +227,7 @@ func serve(ctx context.Context, path string, cfg *Config, hup <-chan os.Signal, 
 		defer close(pruneDone)
 		prune(pruneCtx, st, func() retention {
 			s := g.current().Server
-			return retention{all: s.retention, unsigned: s.unsignedRetention}
+			return retention{all: s.KeepFor(), unsigned: s.KeepUnsignedFor()}
 		}, logger)
 	}()
 	defer func() {
@@ -302,7 +303,7 @@ wait:
 	if err := hs.Shutdown(sctx); err != nil {
 		logger.Warn("http shutdown", "err", err)
 	}
-	mgr.Stop(g.current().Server.shutdownTimeout)
+	mgr.Stop(g.current().Server.ShutdownWait())
 	if lockLost {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/hookgate/hookgate/config"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -29,11 +30,11 @@ type gateway struct {
 	// configuration to writing its repository list, so it never writes back the list from
 	// before a reload after the reload wrote its own.
 	mu  sync.Mutex
-	cfg *Config
+	cfg *config.Config
 }
 
 // current returns the configuration in force.
-func (g *gateway) current() *Config {
+func (g *gateway) current() *config.Config {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.cfg
@@ -68,9 +69,9 @@ const envReloadHint = "a reload sees the environment the gateway started with, w
 func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	cfg, err := LoadConfig(g.path)
+	cfg, err := config.Load(g.path)
 	if err != nil {
-		var unset *EnvUnsetError
+		var unset *config.EnvUnsetError
 		if errors.As(err, &unset) {
 			err = fmt.Errorf("%w; %s", err, envReloadHint)
 		}
@@ -80,16 +81,10 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	old := g.cfg
 	rep := server.ReloadReport{
 		Added: []string{}, Removed: []string{}, Changed: []string{},
-		RestartRequired: restartRequired(old.Server, cfg.Server),
+		RestartRequired: config.RestartRequired(old.Server, cfg.Server),
 	}
 	// Keep what cannot change in place, so the configuration in force says what runs.
-	cfg.Server.Listen, cfg.Server.Database = old.Server.Listen, old.Server.Database
-	cfg.Server.DatabaseEnv, cfg.Server.database = old.Server.DatabaseEnv, old.Server.database
-	cfg.Server.Node = old.Server.Node
-	cfg.Server.Workers, cfg.Server.TrustedProxies = old.Server.Workers, old.Server.TrustedProxies
-	cfg.Server.MaxClones = old.Server.MaxClones
-	cfg.Server.MaxConnections, cfg.Server.MaxConnectionsPerClient = old.Server.MaxConnections, old.Server.MaxConnectionsPerClient
-	cfg.Server.MaxHeaderBytes, cfg.Server.maxHeaderBytes = old.Server.MaxHeaderBytes, old.Server.maxHeaderBytes
+	cfg.KeepRestartSettings(old)
 	// The node's repositories first: a delivery to a repository added here must find this
 	// node among those that deploy it once its hook answers. Those it deploys, not every
 	// one it has a hook for (a repository whose nodes list leaves it out).
@@ -97,15 +92,15 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("record the node's repositories: %w", err)
 	}
-	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.maxBody,
-		MaxBodyMemory: cfg.maxBodyMemory, AdminToken: cfg.adminToken, Hostnames: cfg.Server.Hostnames,
+	if err := g.srv.Apply(server.Settings{Hooks: cfg.Hooks(), MaxBody: cfg.MaxBody(),
+		MaxBodyMemory: cfg.MaxBodyMemory(), AdminToken: cfg.AdminToken(), Hostnames: cfg.Server.Hostnames,
 		Unsigned: cfg.UnsignedBudget()}); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("%w: %v", server.ErrInvalidConfig, err)
 	}
 	// Workers run for the repositories this node deploys: one whose nodes list now names
 	// this node starts, one whose list now leaves it out stops like a removed one.
-	ch := g.mgr.Apply(cfg.DeployedRepoList(), cfg.commandEnv())
+	ch := g.mgr.Apply(cfg.DeployedRepoList(), cfg.CommandEnv())
 	for _, name := range cfg.RepoNames() {
 		if _, ok := old.Repos[name]; !ok {
 			rep.Added = append(rep.Added, name)
@@ -142,43 +137,6 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 		}
 	}
 	return rep, nil
-}
-
-// restartRequired names the restart-only settings that differ between the configuration
-// in force and the file.
-func restartRequired(old, file ServerConfig) []string {
-	out := []string{}
-	if old.Listen != file.Listen {
-		out = append(out, "server.listen")
-	}
-	if old.Database != file.Database || old.DatabaseEnv != file.DatabaseEnv || old.database != file.database {
-		out = append(out, "server.database")
-	}
-	if old.Node != file.Node {
-		out = append(out, "server.node")
-	}
-	if old.synchronous != file.synchronous {
-		out = append(out, "server.sqlite_synchronous")
-	}
-	if old.Workers != file.Workers {
-		out = append(out, "server.workers")
-	}
-	if old.MaxClones != file.MaxClones {
-		out = append(out, "server.max_clones")
-	}
-	if !slices.Equal(old.TrustedProxies, file.TrustedProxies) {
-		out = append(out, "server.trusted_proxies")
-	}
-	if old.MaxConnections != file.MaxConnections {
-		out = append(out, "server.max_connections")
-	}
-	if old.MaxConnectionsPerClient != file.MaxConnectionsPerClient {
-		out = append(out, "server.max_connections_per_client")
-	}
-	if old.maxHeaderBytes != file.maxHeaderBytes {
-		out = append(out, "server.max_header_bytes")
-	}
-	return out
 }
 
 func countTargets(m map[string][]notify.Target) int {

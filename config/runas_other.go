@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package config
 
 import (
 	"fmt"
@@ -14,6 +14,3 @@ func switchUsersProblem() string {
 	}
 	return ""
 }
-
-// setNonDumpable does nothing here: PR_SET_DUMPABLE is Linux's.
-func setNonDumpable() error { return nil }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -26,7 +26,7 @@ func TestConfigConnectionLimits(t *testing.T) {
 		{server: "max_header_bytes = \"1KB\"", err: `server.max_header_bytes: "1KB" is outside 4KB to 1MB`},
 		{server: "max_header_bytes = \"2MB\"", err: `server.max_header_bytes: "2MB" is outside 4KB to 1MB`},
 	} {
-		cfg, err := LoadConfig(writeConfig(t, "[server]\n"+tc.server+"\n"+repo))
+		cfg, err := Load(writeConfig(t, "[server]\n"+tc.server+"\n"+repo))
 		switch {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("%q: error %v, want one containing %q", tc.server, err, tc.err)
@@ -38,15 +38,15 @@ func TestConfigConnectionLimits(t *testing.T) {
 			}
 		}
 	}
-	a, err := LoadConfig(writeConfig(t, "[server]\ndatabase = \"/var/lib/hookgate/h.db\"\n"+repo))
+	a, err := Load(writeConfig(t, "[server]\ndatabase = \"/var/lib/hookgate/h.db\"\n"+repo))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadConfig(writeConfig(t, "[server]\ndatabase = \"/var/lib/hookgate/h.db\"\nmax_connections = 9\nmax_connections_per_client = 3\nmax_header_bytes = \"8KB\"\n"+repo))
+	b, err := Load(writeConfig(t, "[server]\ndatabase = \"/var/lib/hookgate/h.db\"\nmax_connections = 9\nmax_connections_per_client = 3\nmax_header_bytes = \"8KB\"\n"+repo))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(restartRequired(a.Server, b.Server), " ")
+	got := strings.Join(RestartRequired(a.Server, b.Server), " ")
 	if got != "server.max_connections server.max_connections_per_client server.max_header_bytes" {
 		t.Errorf("restart required: %q", got)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -21,7 +21,7 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestShippedConfigLoads(t *testing.T) {
-	cfg, err := LoadConfig("config.toml")
+	cfg, err := Load("../config.toml")
 	if err != nil {
 		t.Fatalf("the shipped config.toml does not load: %v", err)
 	}
@@ -41,7 +41,7 @@ secret = "s3cret-value"
 path = "checkouts/site"
 url = "../origin.git"
 `)
-	cfg, err := LoadConfig(p)
+	cfg, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ url = "../origin.git"
 	if cfg.Server.synchronous != store.SynchronousFull {
 		t.Fatalf("sqlite_synchronous defaults to %q, want full", cfg.Server.synchronous)
 	}
-	cfg, err = LoadConfig(writeConfig(t, "[server]\nsqlite_synchronous = \"normal\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))
+	cfg, err = Load(writeConfig(t, "[server]\nsqlite_synchronous = \"normal\"\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))
 	if err != nil || cfg.Server.synchronous != store.SynchronousNormal {
 		t.Fatalf("sqlite_synchronous = \"normal\": %v", err)
 	}
@@ -123,7 +123,7 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assertConfigError(t, tc.body, tc.want, "from-env", "from-file")
-			_, err := LoadConfig(writeConfig(t, tc.body))
+			_, err := Load(writeConfig(t, tc.body))
 			for _, goName := range []string{"main.", "ServerConfig", "RepoConfig", "struct field", "[]string"} {
 				if strings.Contains(err.Error(), goName) {
 					t.Errorf("error %q names Go's %q, not the TOML key", err, goName)
@@ -132,12 +132,12 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 
-	hosts, err := LoadConfig(writeConfig(t, "[server]\nhostnames = [\"hooks.example.com\", \"Ops.Example.COM.\", \"192.0.2.10\", \"[2001:db8::1]\", \"gw_internal\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))
+	hosts, err := Load(writeConfig(t, "[server]\nhostnames = [\"hooks.example.com\", \"Ops.Example.COM.\", \"192.0.2.10\", \"[2001:db8::1]\", \"gw_internal\"]\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\n"))
 	if err != nil || len(hosts.Server.Hostnames) != 5 {
 		t.Fatalf("valid hostnames refused: %v", err)
 	}
 
-	cfg, err := LoadConfig(writeConfig(t, "[repos.a]\nsecret_env = \"HOOKGATE_TEST_SECRET\"\npath = \"/x\"\n[repos.b]\nsecret_file = \""+secretFile+"\"\npath = \"/y\"\n"))
+	cfg, err := Load(writeConfig(t, "[repos.a]\nsecret_env = \"HOOKGATE_TEST_SECRET\"\npath = \"/x\"\n[repos.b]\nsecret_file = \""+secretFile+"\"\npath = \"/y\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestConfigErrors(t *testing.T) {
 // assertConfigError loads body and checks the error names each of want and none of secrets.
 func assertConfigError(t *testing.T, body string, want []string, secrets ...string) {
 	t.Helper()
-	_, err := LoadConfig(writeConfig(t, body))
+	_, err := Load(writeConfig(t, body))
 	if err == nil {
 		t.Fatal("accepted")
 	}
@@ -176,11 +176,11 @@ func TestCommandEnvDropsSecrets(t *testing.T) {
 // no variable whose value holds "hush" (the test's secrets).
 func assertCommandEnvHidesHush(t *testing.T, body string) {
 	t.Helper()
-	cfg, err := LoadConfig(writeConfig(t, body))
+	cfg, err := Load(writeConfig(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := cfg.commandEnv()
+	env := cfg.CommandEnv()
 	if !slices.Contains(env, "KEEP_ME=yes") {
 		t.Fatal("ordinary variables must reach deploy commands")
 	}
@@ -233,7 +233,7 @@ func TestConfigPoll(t *testing.T) {
 		if c.poll != "" {
 			body += "poll = \"" + c.poll + "\"\n"
 		}
-		cfg, err := LoadConfig(writeConfig(t, body))
+		cfg, err := Load(writeConfig(t, body))
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), "poll") || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("poll %q: error %v, want one about poll saying %q", c.poll, err, c.err)
@@ -251,7 +251,7 @@ func TestConfigPoll(t *testing.T) {
 }
 
 func TestDepthReachesTheWorkers(t *testing.T) {
-	cfg, err := LoadConfig(writeConfig(t, "[server]\nmax_clones = 2\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\ndepth = 1\n[repos.b]\nsecret = \"x\"\npath = \"/y\"\n"))
+	cfg, err := Load(writeConfig(t, "[server]\nmax_clones = 2\n[repos.a]\nsecret = \"x\"\npath = \"/x\"\ndepth = 1\n[repos.b]\nsecret = \"x\"\npath = \"/y\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -20,7 +20,7 @@ func TestConfigObjectLimits(t *testing.T) {
 		{server: "max_fetch_size = \"0\"", err: "server.max_fetch_size"},
 		{server: "max_object_size = \"8GB\"", err: "server.max_fetch_size (4GB) is less than max_object_size (8GB)"},
 	} {
-		cfg, err := LoadConfig(writeConfig(t, "[server]\n"+tc.server+"\n"+repo))
+		cfg, err := Load(writeConfig(t, "[server]\n"+tc.server+"\n"+repo))
 		switch {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("%q: error %v, want one containing %q", tc.server, err, tc.err)

@@ -1,14 +1,10 @@
-package main
+package config
 
 import (
-	"bytes"
-	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/notify"
 )
 
@@ -20,7 +16,7 @@ func TestNotifyConfig(t *testing.T) {
 	const slackURL = "https://hooks.slack.example/services/T000/B000/sl4ck-t0ken"
 	t.Setenv("TEST_SLACK_URL", slackURL)
 	t.Setenv("TEST_HOOK_SECRET", "n0tify-secret")
-	cfg, err := LoadConfig(writeConfig(t, `
+	cfg, err := Load(writeConfig(t, `
 [[notify]]
 name = "ops-slack"
 type = "slack"
@@ -58,7 +54,7 @@ path = "/y"
 	if len(perRepo["api"]) != 0 {
 		t.Fatalf("api has its own targets: %+v", perRepo["api"])
 	}
-	for _, kv := range cfg.commandEnv() {
+	for _, kv := range cfg.CommandEnv() {
 		if strings.Contains(kv, "sl4ck-t0ken") || strings.Contains(kv, "n0tify-secret") {
 			t.Fatalf("deploy commands would see a notification secret: %s", kv)
 		}
@@ -89,56 +85,4 @@ func TestNotifyConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { assertConfigError(t, tc.body, tc.want, "l3aky") })
 	}
-}
-
-// TestCheckShowsNotifyTargets: `hookgate check` lists each target by name and host, never
-// its URL's path (a Slack credential), and refuses an invalid target.
-func TestCheckShowsNotifyTargets(t *testing.T) {
-	origin := testkit.NewOrigin(t)
-	p := writeConfig(t, fmt.Sprintf(`
-[[notify]]
-name = "ops"
-type = "slack"
-url = "https://hooks.slack.example/services/T1/B1/s3cr3tpath"
-
-[repos.site]
-secret = "x"
-path = %q
-
-[[repos.site.notify]]
-name = "team"
-type = "webhook"
-url = "http://127.0.0.1:9000/hook"
-secret = "y"
-events = ["recovery"]
-`, origin.Clone()))
-	var out, errOut bytes.Buffer
-	if code := run([]string{"check", "--config", p}, &out, &errOut); code != 0 {
-		t.Fatalf("check: exit %d\n%s%s", code, out.String(), errOut.String())
-	}
-	for _, want := range []string{"notify ops", "slack to hooks.slack.example", "every repository; on failure, recovery",
-		"notify team", "webhook to 127.0.0.1:9000", "repository site; on recovery"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("check output lacks %q:\n%s", want, out.String())
-		}
-	}
-	if strings.Contains(out.String(), "s3cr3tpath") {
-		t.Error("check printed a Slack URL's credential path")
-	}
-
-	bad := writeConfig(t, strings.Replace(readFile(t, p), `events = ["recovery"]`, `events = ["deploy"]`, 1))
-	out.Reset()
-	errOut.Reset()
-	if code := run([]string{"check", "--config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), `repos.site.notify[0] (team): events: "deploy"`) {
-		t.Fatalf("check with a bad event: exit %d\n%s", code, errOut.String())
-	}
-}
-
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -20,7 +20,7 @@ func TestConfigMaxBodyMemory(t *testing.T) {
 		{server: "max_body_memory = \"lots\"", err: "server.max_body_memory"},
 		{server: "max_body_memory = \"10MB\"", err: "server.max_body_memory (10MB) is less than max_body (25MB)"},
 	} {
-		cfg, err := LoadConfig(writeConfig(t, "[server]\n"+tc.server+"\n"+repo))
+		cfg, err := Load(writeConfig(t, "[server]\n"+tc.server+"\n"+repo))
 		switch {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("%q: error %v, want one containing %q", tc.server, err, tc.err)

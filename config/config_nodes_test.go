@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ func TestNodesKey(t *testing.T) {
 	repo := func(name, nodes string) string {
 		return fmt.Sprintf("\n[repos.%s]\nsecret = \"x\"\npath = %q\n%s\n", name, name, nodes)
 	}
-	cfg, err := LoadConfig(writeConfig(t, "[server]\nnode = \"web1\"\n"+
+	cfg, err := Load(writeConfig(t, "[server]\nnode = \"web1\"\n"+
 		repo("both", `nodes = ["web2", "web1"]`)+
 		repo("other", `nodes = ["web2"]`)+
 		repo("every", ``)))
@@ -52,7 +52,7 @@ func TestNodesKey(t *testing.T) {
 		{"not a list", `nodes = "web1"`, `line 7, column 9`}, // the decoder names the line, as for every key
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := LoadConfig(writeConfig(t, "[server]\nnode = \"web1\"\n"+repo("site", tc.nodes)))
+			_, err := Load(writeConfig(t, "[server]\nnode = \"web1\"\n"+repo("site", tc.nodes)))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("nodes %s: error %v, want one saying %q", tc.nodes, err, tc.want)
 			}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bufio"
@@ -6,8 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // switchUsersProblem says why this process cannot run commands as another user and hand
@@ -56,12 +54,3 @@ var runAsCaps = []struct {
 	bit  uint
 	name string
 }{{0, "CAP_CHOWN"}, {1, "CAP_DAC_OVERRIDE"}, {3, "CAP_FOWNER"}, {5, "CAP_KILL"}, {6, "CAP_SETGID"}, {7, "CAP_SETUID"}}
-
-// setNonDumpable keeps other processes of the gateway's user, deploy commands among them,
-// out of its /proc/PID files: environ holds the admin token and the secrets given through
-// the environment, and mem and maps the rest. Only root (CAP_SYS_PTRACE) can still read
-// them, so deploy commands that run as the gateway's root user are not kept out: that
-// is what run_as is for. It also means no core dumps.
-func setNonDumpable() error {
-	return unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-}

@@ -1,0 +1,127 @@
+// repos.go owns what the gateway's parts read of the repositories: names, which this
+// node deploys, the hooks, the workers' list and the deploy commands' environment.
+
+package config
+
+import (
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
+)
+
+// RepoNames returns the configured repository names, sorted.
+func (c *Config) RepoNames() []string {
+	names := make([]string, 0, len(c.Repos))
+	for n := range c.Repos {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Deploys tells whether this node ([server] node) deploys repository name: it is
+// configured, and its nodes list is absent or names this node.
+func (c *Config) Deploys(name string) bool {
+	r, ok := c.Repos[name]
+	return ok && (r.Nodes == nil || slices.Contains(r.Nodes, c.Server.Node))
+}
+
+// DeployedRepoNames returns the names of the repositories this node deploys, sorted: what
+// it registers in the nodes table and runs workers for.
+func (c *Config) DeployedRepoNames() []string {
+	var names []string
+	for _, name := range c.RepoNames() {
+		if c.Deploys(name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// Hooks is the configuration the HTTP side needs: every configured repository, deployed
+// here or not, since any node may receive any delivery.
+func (c *Config) Hooks() []server.Hook {
+	var hooks []server.Hook
+	for _, name := range c.RepoNames() {
+		r := c.Repos[name]
+		hooks = append(hooks, server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Repository: r.Repository, Path: r.Path, AllowCIDRs: r.allow, Provider: r.Provider})
+	}
+	return hooks
+}
+
+// RepoList is the deploy configuration of every configured repository, deployed here or
+// not (check and send read it).
+func (c *Config) RepoList() []repos.Repo { return c.repoList(c.RepoNames()) }
+
+// DeployedRepoList is the configuration the deploy workers need: the repositories this
+// node deploys.
+func (c *Config) DeployedRepoList() []repos.Repo { return c.repoList(c.DeployedRepoNames()) }
+
+func (c *Config) repoList(names []string) []repos.Repo {
+	var out []repos.Repo
+	for _, name := range names {
+		r := c.Repos[name]
+		out = append(out, repos.Repo{
+			Spec: repos.Spec{
+				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode, Depth: r.Depth,
+				SSHKey: r.SSHKey, KnownHosts: r.KnownHosts, Token: r.token,
+				Limits: c.Server.objects,
+			},
+			Commands: r.Commands,
+			Timeout:  r.timeout,
+			RunAs:    r.runAs,
+			Poll:     r.poll,
+		})
+	}
+	return out
+}
+
+// secretEnvNames lists the environment variables that hold secrets, so deploy commands can
+// run without them.
+func (c *Config) secretEnvNames() map[string]bool {
+	names := map[string]bool{}
+	for _, n := range []string{c.Server.AdminTokenEnv, c.Server.DatabaseEnv} {
+		if n != "" {
+			names[n] = true // a database URL can hold its password
+		}
+	}
+	if store.IsPostgres(c.Database()) {
+		// libpq's variable for the password, which the PostgreSQL driver reads too.
+		names["PGPASSWORD"] = true
+	}
+	targets := slices.Clone(c.Notify)
+	for _, r := range c.Repos {
+		for _, n := range []string{r.SecretEnv, r.TokenEnv} {
+			if n != "" {
+				names[n] = true
+			}
+		}
+		targets = append(targets, r.Notify...)
+	}
+	for _, t := range targets {
+		for _, n := range []string{t.URLEnv, t.SecretEnv} {
+			if n != "" {
+				names[n] = true
+			}
+		}
+	}
+	return names
+}
+
+// CommandEnv is the gateway's environment less the variables that hold its secrets.
+func (c *Config) CommandEnv() []string {
+	drop := c.secretEnvNames()
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !drop[name] && !strings.HasPrefix(name, "HOOKGATE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
