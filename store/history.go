@@ -1,10 +1,10 @@
+// History: paged listings of deliveries and deploys, their filters and keyset paging.
+
 package store
 
 import (
 	"cmp"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -292,46 +292,6 @@ func inList(ids []int64, times int) (string, []any) {
 		}
 	}
 	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
-}
-
-// RepoState is what the history knows of one repository's deploys.
-type RepoState struct {
-	Last    *Deploy // the newest deploy that is not queued (running or finished)
-	Queued  *Deploy
-	LastOK  *Deploy // the newest succeeded deploy: what is live
-	Pending int     // deliveries waiting in the queued deploy
-}
-
-// RepoState returns repo's last, queued and last successful deploys.
-func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
-	var st RepoState
-	get := func(q string) (*Deploy, error) {
-		dp, err := scanDeploy(s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deployColumns+` FROM deploys WHERE repo = ? AND `+q+` ORDER BY id DESC LIMIT 1`), repo))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("state of %s: %w", repo, err)
-		}
-		return &dp, nil
-	}
-	var err error
-	if st.Last, err = get(`status != 'queued'`); err != nil {
-		return st, err
-	}
-	if st.Queued, err = get(`status = 'queued'`); err != nil {
-		return st, err
-	}
-	if st.LastOK, err = get(`status = 'succeeded'`); err != nil {
-		return st, err
-	}
-	if st.Queued != nil {
-		if err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT count(*) FROM (`+deployDeliveriesSQL+`) l`),
-			st.Queued.ID, st.Queued.ID).Scan(&st.Pending); err != nil {
-			return st, fmt.Errorf("state of %s: %w", repo, err)
-		}
-	}
-	return st, nil
 }
 
 func isOneOf(v string, set []string) bool {
