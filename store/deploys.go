@@ -7,12 +7,6 @@ import (
 	"fmt"
 )
 
-const claimDeploySQL = `
-	UPDATE deploys SET status = 'running', started_at = ?
-	WHERE node = ? AND repo = ? AND status = 'queued'
-	  AND NOT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')
-	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`
-
 // ClaimDeploy moves this node's queued deploy of repo to running and returns it, or
 // ErrNotFound when nothing is queued (or, which the node's one worker per repository never
 // lets happen, a deploy of repo is already running on this node). The conditional update
@@ -24,7 +18,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	}
 	defer tx.Rollback()
 	var dp Deploy
-	err = tx.QueryRowContext(ctx, s.sql(claimDeploySQL), s.now(), s.node, repo, s.node, repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
+	err = s.row(ctx, tx, claimDeploy, s.now(), s.node, repo, s.node, repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
 		&dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt, &dp.Reason, &dp.Target)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)

@@ -63,7 +63,7 @@ func (s *Store) takeGatewayLock(ctx context.Context) (*sql.Conn, error) {
 		return nil, fmt.Errorf("lock gateway: %w", err)
 	}
 	var fleet, node bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1, 0)`,
+	if err := s.row(ctx, conn, tryFleetSharedSQL,
 		fleetLockClass).Scan(&fleet); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("lock gateway: %w", err)
@@ -72,7 +72,7 @@ func (s *Store) takeGatewayLock(ctx context.Context) (*sql.Conn, error) {
 		conn.Close()
 		return nil, ErrCopyRunning
 	}
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`,
+	if err := s.row(ctx, conn, tryGatewayLockSQL,
 		gatewayLockClass, s.node).Scan(&node); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("lock gateway: %w", err)
@@ -80,7 +80,7 @@ func (s *Store) takeGatewayLock(ctx context.Context) (*sql.Conn, error) {
 	if !node {
 		// The connection goes back to the pool, its session open: let go of the shared
 		// lock, or db copy would wait for this pool's end.
-		_, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock_shared($1, 0)`, fleetLockClass)
+		_, err := s.run(ctx, conn, unlockFleetSharedSQL, fleetLockClass)
 		conn.Close()
 		if err != nil {
 			return nil, fmt.Errorf("lock gateway: %w", err)
@@ -98,7 +98,7 @@ func (s *Store) lockDatabase(ctx context.Context) (*sql.Conn, error) {
 		return nil, fmt.Errorf("lock database: %w", err)
 	}
 	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, 0)`, fleetLockClass).Scan(&got); err != nil {
+	if err := s.row(ctx, conn, tryFleetLockSQL, fleetLockClass).Scan(&got); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("lock database: %w", err)
 	}
@@ -136,7 +136,7 @@ func (s *Store) keepGatewayLock() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), lockCheckEvery)
 		held := s.heldConn()
-		_, err := held.ExecContext(ctx, `SELECT 1`)
+		_, err := s.run(ctx, held, pingSQL)
 		if err == nil {
 			cancel()
 			continue

@@ -126,7 +126,7 @@ func (s *Store) Unpin(ctx context.Context, repo string) (bool, error) {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
 	}
 	if n > 0 && s.pg {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, reconcileChannel, repo); err != nil {
+		if _, err := s.run(ctx, tx, notifyReconcileSQL, reconcileChannel, repo); err != nil {
 			return false, fmt.Errorf("unpin %s: %w", repo, err)
 		}
 	}

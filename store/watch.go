@@ -31,7 +31,7 @@ func (s *Store) wakeNode(ctx context.Context, tx *sql.Tx, node, repo string) err
 	if !s.pg || node == s.node {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, queueChannel, node+" "+repo)
+	_, err := s.run(ctx, tx, notifyQueueSQL, queueChannel, node+" "+repo)
 	return err
 }
 
