@@ -17,9 +17,6 @@ import (
 // woken for a deploy another node queued through LISTEN/NOTIFY (WatchQueue), with a poll
 // of its queue as the fallback. SQLite has one gateway, which is its only node.
 
-// nodesSQL reads the registered nodes and the repositories each deploys.
-const nodesSQL = `SELECT name, repos FROM nodes`
-
 // targetsInBatch returns, sorted, the nodes that deploy repo: the registered nodes whose
 // repositories include it. On SQLite that is this gateway only (one gateway per file; a
 // node registered in the file by an earlier name is not running). A store whose own node

@@ -131,7 +131,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 	order, limit, reverse := f.Page.apply(&w, "d.id")
 	q := `SELECT ` + deliveryColumns + ` FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id` +
 		w.sql() + order + ` LIMIT ?`
-	rows, err := s.rdb.QueryContext(ctx, s.sql(q), append(w.args, limit)...)
+	rows, err := s.rows(ctx, s.rdb, dynamic(q), append(w.args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -170,7 +170,7 @@ func (s *Store) attachDeployRefs(ctx context.Context, ds []Delivery) error {
 		ids[i] = ds[i].ID
 	}
 	in, args := inList(ids, 1)
-	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT l.delivery_id, dp.node, dp.id, dp.status
+	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT l.delivery_id, dp.node, dp.id, dp.status
 		FROM delivery_deploys l JOIN deploys dp ON dp.id = l.deploy_id
 		WHERE l.delivery_id IN (`+in+`)`), args...)
 	if err != nil {
@@ -225,7 +225,7 @@ func (s *Store) ListDeploys(ctx context.Context, f DeployFilter) ([]Deploy, erro
 		w.add("queued_at < ?", f.Until.UTC())
 	}
 	order, limit, reverse := f.Page.apply(&w, "id")
-	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT `+deployColumns+` FROM deploys`+w.sql()+order+` LIMIT ?`),
+	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT `+deployColumns+` FROM deploys`+w.sql()+order+` LIMIT ?`),
 		append(w.args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deploys: %w", err)
@@ -265,7 +265,7 @@ func (s *Store) attachDeliveryIDs(ctx context.Context, deploys []Deploy) error {
 		ids[i] = deploys[i].ID
 	}
 	in, args := inList(ids, 2)
-	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+in+`)
+	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+in+`)
 		UNION ALL SELECT deploy_id, delivery_id FROM delivery_deploys WHERE deploy_id IN (`+in+`)
 		ORDER BY 2`), args...)
 	if err != nil {

@@ -72,6 +72,6 @@ func inspectNodes(ctx context.Context, d *Store, db *sql.DB, e *Engine) error {
 		return nil
 	}
 	var err error
-	e.Nodes, err = listNodes(ctx, db, func(q string) string { return q }, time.Now())
+	e.Nodes, err = listNodes(ctx, d, db, time.Now())
 	return err
 }

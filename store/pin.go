@@ -25,9 +25,6 @@ type Pin struct {
 	By     string // PinnedByRollback or PinnedByPin
 }
 
-// pinSQL is prepared with the write path: every accepted delivery's batch reads it.
-const pinSQL = `SELECT commit_hash, pinned_by, pinned_at FROM pins WHERE repo = ?`
-
 type queryRower interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
@@ -46,7 +43,7 @@ func scanPin(repo string, row *sql.Row) (*Pin, error) {
 }
 
 func (s *Store) pinOf(ctx context.Context, q queryRower, repo string) (*Pin, error) {
-	return scanPin(repo, q.QueryRowContext(ctx, s.sql(pinSQL), repo))
+	return scanPin(repo, s.row(ctx, q, pinByRepo, repo))
 }
 
 // pinInBatch is pinOf for the delivery writer, which looks each repository up once per
@@ -55,7 +52,7 @@ func (s *Store) pinInBatch(ctx context.Context, tx *sql.Tx, st *batchState, repo
 	if p, ok := st.pins[repo]; ok {
 		return p, nil
 	}
-	p, err := scanPin(repo, s.queryRow(ctx, tx, pinSQL, repo))
+	p, err := scanPin(repo, s.row(ctx, tx, pinByRepo, repo))
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +94,7 @@ func (s *Store) SetPin(ctx context.Context, repo, commit, by string) (Pin, error
 
 func (s *Store) setPin(ctx context.Context, tx *sql.Tx, repo, commit, by string) (Pin, error) {
 	p := Pin{Repo: repo, Commit: commit, By: by, At: s.now().UTC()}
-	_, err := tx.ExecContext(ctx, s.sql(`
-		INSERT INTO pins (repo, commit_hash, pinned_by, pinned_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (repo) DO UPDATE SET commit_hash = excluded.commit_hash,
-			pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at`),
+	_, err := s.run(ctx, tx, setPinSQL,
 		p.Repo, p.Commit, p.By, p.At)
 	if err != nil {
 		return Pin{}, fmt.Errorf("pin %s: %w", repo, err)
@@ -117,7 +111,7 @@ func (s *Store) Unpin(ctx context.Context, repo string) (bool, error) {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, s.sql(`DELETE FROM pins WHERE repo = ?`), repo)
+	res, err := s.run(ctx, tx, unpinSQL, repo)
 	if err != nil {
 		return false, fmt.Errorf("unpin %s: %w", repo, err)
 	}

@@ -9,18 +9,6 @@ import (
 	"fmt"
 )
 
-// busySQL returns the id of a node's queued deploy of a repository, else of its running
-// one, else 0. The queued one first: it runs last, so it is the one that decides what is
-// live once the queue is drained. A running deploy that moves to another commit than
-// origin's head (the last argument), a rollback or a deploy claimed while pinned, does not
-// count: once the pin is lifted, origin's head is queued behind it.
-const busySQL = `
-	SELECT COALESCE(
-		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'),
-		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'
-		   AND target_commit IN ('', ?) LIMIT 1),
-		0)`
-
 // Drift is what Reconcile found out, and did, about one repository.
 type Drift struct {
 	Live     string // the live commit: the newest succeeded deploy's, else the checkout's HEAD
@@ -57,22 +45,18 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	}
 	// Two conditions with one status each, so each is found in its partial index
 	// (deploys_one_queued, deploys_running) rather than in the repository's history.
-	if err := tx.QueryRowContext(ctx, s.sql(busySQL), s.node, repo, s.node, repo, origin).Scan(&d.InFlight); err != nil {
+	if err := s.row(ctx, tx, busy, s.node, repo, s.node, repo, origin).Scan(&d.InFlight); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	d.Busy = d.InFlight != 0
-	err = tx.QueryRowContext(ctx, s.sql(`
-		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
-		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Live)
+	err = s.row(ctx, tx, liveCommitSQL, s.node, repo).Scan(&d.Live)
 	if errors.Is(err, sql.ErrNoRows) {
 		d.Live, err = checkoutHead, nil
 	}
 	if err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
-	err = tx.QueryRowContext(ctx, s.sql(`
-		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
-		ORDER BY id DESC LIMIT 1`), s.node, repo).Scan(&d.Newest)
+	err = s.row(ctx, tx, lastTargetSQL, s.node, repo).Scan(&d.Newest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
@@ -84,8 +68,7 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 		// from, and the first push or manual deploy clones it; unless the repository is
 		// live on another node, which this one must catch up with.
 		var elsewhere int
-		if err := tx.QueryRowContext(ctx, s.sql(`
-			SELECT count(*) FROM deploys WHERE repo = ? AND node != ? AND status = 'succeeded'`),
+		if err := s.row(ctx, tx, deployedElsewhereSQL,
 			repo, s.node).Scan(&elsewhere); err != nil {
 			return d, fmt.Errorf("reconcile %s: %w", repo, err)
 		}
@@ -93,9 +76,7 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 			return d, nil
 		}
 	}
-	err = tx.QueryRowContext(ctx, s.sql(`
-		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason, node)
-		VALUES (?, 'queued', ?, '', ?, ?, ?) RETURNING id`),
+	err = s.row(ctx, tx, reconcileDeploySQL,
 		repo, TriggerReconcile, s.now(), reason(d.Live), s.node).Scan(&d.DeployID)
 	if err != nil {
 		return d, fmt.Errorf("reconcile %s: queue: %w", repo, err)

@@ -23,7 +23,7 @@ type RepoState struct {
 func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
 	var st RepoState
 	get := func(q string) (*Deploy, error) {
-		dp, err := scanDeploy(s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deployColumns+` FROM deploys WHERE repo = ? AND `+q+` ORDER BY id DESC LIMIT 1`), repo))
+		dp, err := scanDeploy(s.row(ctx, s.rdb, dynamic(`SELECT `+deployColumns+` FROM deploys WHERE repo = ? AND `+q+` ORDER BY id DESC LIMIT 1`), repo))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
@@ -43,7 +43,7 @@ func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
 		return st, err
 	}
 	if st.Queued != nil {
-		if err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT count(*) FROM (`+deployDeliveriesSQL+`) l`),
+		if err := s.row(ctx, s.rdb, deployDeliveryCountSQL,
 			st.Queued.ID, st.Queued.ID).Scan(&st.Pending); err != nil {
 			return st, fmt.Errorf("state of %s: %w", repo, err)
 		}
@@ -59,21 +59,6 @@ type RepoNode struct {
 	RunningDeployID int64  // 0 when none
 	QueuedDeployID  int64  // 0 when none
 }
-
-// repoNodeSQL reads one node's newest succeeded, running and queued deploys of a
-// repository: the live commit from deploys_node_repo_id read newest first, the running and
-// queued ids from the partial indexes deploys_running and deploys_one_queued.
-const repoNodeSQL = `
-	SELECT COALESCE((SELECT to_commit FROM deploys WHERE node = ? AND repo = ?
-			AND status = 'succeeded' ORDER BY id DESC LIMIT 1), ''),
-		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'), 0),
-		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'), 0)`
-
-// busyNodesSQL lists the nodes with a deploy of a repository queued or running, from the
-// partial indexes of those (small whatever the history's size).
-const busyNodesSQL = `
-	SELECT node FROM deploys WHERE repo = ? AND status = 'queued' AND node != ''
-	UNION SELECT node FROM deploys WHERE repo = ? AND status = 'running' AND node != ''`
 
 // RepoNodes lists, sorted by name, the nodes that deploy repo (registered with repo among
 // their repositories, up or down) or have a deploy of it queued or running, each with its
@@ -92,7 +77,7 @@ func (s *Store) RepoNodes(ctx context.Context, repo string) ([]RepoNode, error) 
 			names = append(names, n.Name)
 		}
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.sql(busyNodesSQL), repo, repo)
+	rows, err := s.rows(ctx, s.rdb, busyNodesSQL, repo, repo)
 	if err != nil {
 		return nil, fmt.Errorf("nodes of %s: %w", repo, err)
 	}
@@ -108,7 +93,7 @@ func (s *Store) RepoNodes(ctx context.Context, repo string) ([]RepoNode, error) 
 	out := make([]RepoNode, 0, len(names))
 	for _, name := range names {
 		n := RepoNode{Node: name}
-		if err := s.rdb.QueryRowContext(ctx, s.sql(repoNodeSQL), name, repo, name, repo, name, repo).
+		if err := s.row(ctx, s.rdb, repoNodeSQL, name, repo, name, repo, name, repo).
 			Scan(&n.LiveCommit, &n.RunningDeployID, &n.QueuedDeployID); err != nil {
 			return nil, fmt.Errorf("nodes of %s: %s: %w", repo, name, err)
 		}

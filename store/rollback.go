@@ -33,9 +33,7 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 	}
 	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, s.sql(`
-			UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?
-			WHERE id = ? AND status = 'queued'`), TriggerRollback, commit, reason, id); err != nil {
+		if _, err := s.run(ctx, tx, rollbackQueuedSQL, TriggerRollback, commit, reason, id); err != nil {
 			return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 		}
 	}
@@ -49,12 +47,7 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 // (the newest succeeded deploy) that deployed another commit, or ErrNotFound.
 func (s *Store) PreviousCommit(ctx context.Context, repo string) (string, error) {
 	var commit string
-	err := s.rdb.QueryRowContext(ctx, s.sql(`
-		SELECT to_commit FROM deploys
-		WHERE repo = ? AND status = 'succeeded' AND to_commit != ''
-		  AND to_commit != (SELECT to_commit FROM deploys WHERE repo = ? AND status = 'succeeded'
-		                    ORDER BY id DESC LIMIT 1)
-		ORDER BY id DESC LIMIT 1`), repo, repo).Scan(&commit)
+	err := s.row(ctx, s.rdb, previousCommitSQL, repo, repo).Scan(&commit)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("previous deploy of %s: %w", repo, ErrNotFound)
 	}

@@ -56,7 +56,150 @@ var claimDeploy = stmt{
 	` + claimReturning,
 }
 
-// Fleet: waking the other gateways (PostgreSQL only; see WatchQueue).
+// Deploys and the queue (deploys.go).
+
+// deployDeliveriesSQL selects (as id) the deliveries that joined the deploy its two
+// parameters name (the same id twice): those whose deploy_id names it, and those that
+// delivery_deploys links to it.
+const deployDeliveriesSQL = `SELECT id FROM deliveries WHERE deploy_id = ?
+	UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = ?`
+
+var (
+	claimedGUIDSQL = stmt{sqlite: `
+		SELECT guid FROM deliveries WHERE id = (SELECT max(id) FROM (` + deployDeliveriesSQL + `) l)`}
+	pinnedTargetSQL   = stmt{sqlite: `UPDATE deploys SET target_commit = ?, reason = ? WHERE id = ?`}
+	deployProgressSQL = stmt{sqlite: `
+		UPDATE deploys SET from_commit = ?, to_commit = ?, log = ?
+		WHERE id = ? AND status = 'running'`}
+	finishDeploySQL = stmt{sqlite: `
+		UPDATE deploys SET status = ?, from_commit = ?, to_commit = ?, error = ?, log = ?, finished_at = ?
+		WHERE id = ? AND status = 'running' RETURNING repo, node`}
+	nameNodelessSQL = stmt{sqlite: `
+			UPDATE deploys SET node = ? WHERE node = '' AND status IN ('queued', 'running')`}
+	interruptRunningSQL = stmt{sqlite: `
+		UPDATE deploys SET crashes = crashes + ?,
+			status = CASE WHEN crashes + ? >= ? THEN 'failed' ELSE 'interrupted' END,
+			error = CASE WHEN crashes + ? >= ? THEN ? ELSE ? END, finished_at = ?
+		WHERE node = ? AND status = 'running' RETURNING id, repo, status, crashes`}
+	crashCountSQL        = stmt{sqlite: `UPDATE deploys SET crashes = ? WHERE id = ? AND crashes < ?`}
+	queuedReposSQL       = stmt{sqlite: `SELECT repo FROM deploys WHERE node = ? AND status = 'queued' ORDER BY id`}
+	deployWithLogSQL     = stmt{sqlite: `SELECT ` + deployColumns + `, log FROM deploys WHERE id = ?`}
+	deployDeliveryIDsSQL = stmt{sqlite: `SELECT id FROM (` + deployDeliveriesSQL + `) l ORDER BY id`}
+)
+
+// Pins (pin.go).
+
+// pinSQL is prepared with the write path: every accepted delivery's batch reads it.
+const pinSQL = `SELECT commit_hash, pinned_by, pinned_at FROM pins WHERE repo = ?`
+
+var pinByRepo = stmt{sqlite: pinSQL}
+
+var (
+	setPinSQL = stmt{sqlite: `
+		INSERT INTO pins (repo, commit_hash, pinned_by, pinned_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (repo) DO UPDATE SET commit_hash = excluded.commit_hash,
+			pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at`}
+	unpinSQL = stmt{sqlite: `DELETE FROM pins WHERE repo = ?`}
+)
+
+// Rollbacks (rollback.go).
+var (
+	rollbackQueuedSQL = stmt{sqlite: `
+			UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?
+			WHERE id = ? AND status = 'queued'`}
+	previousCommitSQL = stmt{sqlite: `
+		SELECT to_commit FROM deploys
+		WHERE repo = ? AND status = 'succeeded' AND to_commit != ''
+		  AND to_commit != (SELECT to_commit FROM deploys WHERE repo = ? AND status = 'succeeded'
+		                    ORDER BY id DESC LIMIT 1)
+		ORDER BY id DESC LIMIT 1`}
+)
+
+// Reconcile (reconcile.go).
+
+// busySQL returns the id of a node's queued deploy of a repository, else of its running
+// one, else 0. The queued one first: it runs last, so it is the one that decides what is
+// live once the queue is drained. A running deploy that moves to another commit than
+// origin's head (the last argument), a rollback or a deploy claimed while pinned, does not
+// count: once the pin is lifted, origin's head is queued behind it.
+const busySQL = `
+	SELECT COALESCE(
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'),
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'
+		   AND target_commit IN ('', ?) LIMIT 1),
+		0)`
+
+var busy = stmt{sqlite: busySQL}
+
+var (
+	liveCommitSQL = stmt{sqlite: `
+		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
+		ORDER BY id DESC LIMIT 1`}
+	lastTargetSQL = stmt{sqlite: `
+		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
+		ORDER BY id DESC LIMIT 1`}
+	deployedElsewhereSQL = stmt{sqlite: `
+			SELECT count(*) FROM deploys WHERE repo = ? AND node != ? AND status = 'succeeded'`}
+	reconcileDeploySQL = stmt{sqlite: `
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason, node)
+		VALUES (?, 'queued', ?, '', ?, ?, ?) RETURNING id`}
+)
+
+// Nodes of the fleet (nodes.go).
+var (
+	registerNodeSQL = stmt{sqlite: `
+		INSERT INTO nodes (name, version, started_at, last_seen, repos) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET version = excluded.version,
+			started_at = excluded.started_at, last_seen = excluded.last_seen, repos = excluded.repos`}
+	heartbeatSQL     = stmt{sqlite: `UPDATE nodes SET last_seen = ?, repos = ? WHERE name = ?`}
+	nodeLastSeenSQL  = stmt{sqlite: `SELECT last_seen FROM nodes WHERE name = ?`}
+	deleteNodeSQL    = stmt{sqlite: `DELETE FROM nodes WHERE name = ?`}
+	interruptNodeSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
+		WHERE node = ? AND status IN ('queued', 'running') RETURNING id`}
+	listNodesSQL = stmt{sqlite: `SELECT name, version, started_at, last_seen, repos FROM nodes ORDER BY name`}
+)
+
+// Notifications (notifications.go).
+var (
+	insertNotificationSQL = stmt{sqlite: `
+		INSERT INTO notifications (deploy_id, repo, target, kind, event, status, attempts,
+			http_status, error, created_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`}
+	previousOutcomeSQL = stmt{sqlite: `
+		SELECT status FROM deploys
+		WHERE node = (SELECT node FROM deploys WHERE id = ?) AND repo = ? AND id < ?
+		  AND status IN ('succeeded', 'failed')
+		ORDER BY id DESC LIMIT 1`}
+)
+
+// Repository state (repostate.go).
+
+// repoNodeSQL reads one node's newest succeeded, running and queued deploys of a
+// repository: the live commit from deploys_node_repo_id read newest first, the running and
+// queued ids from the partial indexes deploys_running and deploys_one_queued.
+var repoNodeSQL = stmt{sqlite: `
+	SELECT COALESCE((SELECT to_commit FROM deploys WHERE node = ? AND repo = ?
+			AND status = 'succeeded' ORDER BY id DESC LIMIT 1), ''),
+		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'), 0),
+		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'), 0)`}
+
+// busyNodesSQL lists the nodes with a deploy of a repository queued or running, from the
+// partial indexes of those (small whatever the history's size).
+var busyNodesSQL = stmt{sqlite: `
+	SELECT node FROM deploys WHERE repo = ? AND status = 'queued' AND node != ''
+	UNION SELECT node FROM deploys WHERE repo = ? AND status = 'running' AND node != ''`}
+
+var (
+	deployDeliveryCountSQL = stmt{sqlite: `SELECT count(*) FROM (` + deployDeliveriesSQL + `) l`}
+)
+
+// Fleet: the nodes a delivery fans out to (fanout.go), waking the other gateways
+// (PostgreSQL only; see WatchQueue).
+
+// nodesSQL reads the registered nodes and the repositories each deploys.
+const nodesSQL = `SELECT name, repos FROM nodes`
+
 var (
 	notifyQueueSQL     = stmt{pg: `SELECT pg_notify($1, $2)`}
 	notifyReconcileSQL = stmt{pg: `SELECT pg_notify($1, $2)`}
