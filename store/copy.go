@@ -83,7 +83,7 @@ func Copy(ctx context.Context, from, to string) (Copied, error) {
 		defer tx.Rollback(ctx)
 		for _, table := range copyTables {
 			var n int64
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			if err := pgxQueryRow(ctx, tx, dynamicPG(`SELECT count(*) FROM `+table)).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -98,8 +98,8 @@ func Copy(ctx context.Context, from, to string) (Copied, error) {
 			c.Tables, c.Rows = append(c.Tables, table), append(c.Rows, n)
 			if copySequenced[table] {
 				// The next id the database hands out follows the copied ones.
-				if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'),
-					coalesce(max(id), 0) + 1, false) FROM `+table); err != nil {
+				if _, err := pgxExec(ctx, tx, dynamicPG(`SELECT setval(pg_get_serial_sequence('`+table+`', 'id'),
+					coalesce(max(id), 0) + 1, false) FROM `+table)); err != nil {
 					return fmt.Errorf("%s: sequence: %w", table, err)
 				}
 			}
@@ -140,8 +140,7 @@ func (s *Store) checkTablesKnown(ctx context.Context) error {
 // differently (SQLite's 0/1 for a boolean, a time it kept as text).
 func copyTable(ctx context.Context, src *Store, tx pgx.Tx, table string) (int64, error) {
 	types := map[string]string{}
-	trows, err := tx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = $1`, table)
+	trows, err := pgxQuery(ctx, tx, pgColumnsSQL, table)
 	if err != nil {
 		return 0, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -148,6 +149,29 @@ func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
+
+// pgxer is a pgx connection or transaction: db copy's destination and the LISTEN
+// connection, PostgreSQL only, so they run q's PostgreSQL text ($n placeholders).
+type pgxer interface {
+	Exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, q string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, q string, args ...any) pgx.Row
+}
+
+func pgxExec(ctx context.Context, on pgxer, q stmt, args ...any) (pgconn.CommandTag, error) {
+	return on.Exec(ctx, q.pg, args...)
+}
+
+func pgxQuery(ctx context.Context, on pgxer, q stmt, args ...any) (pgx.Rows, error) {
+	return on.Query(ctx, q.pg, args...)
+}
+
+func pgxQueryRow(ctx context.Context, on pgxer, q stmt, args ...any) pgx.Row {
+	return on.QueryRow(ctx, q.pg, args...)
+}
+
+// dynamicPG is a PostgreSQL-only statement built at run time (db copy's per-table ones).
+func dynamicPG(pg string) stmt { return stmt{pg: pg} }
 
 // nextDeliveryIDs returns the first of n new delivery ids, which the caller numbers on
 // from. SQLite has one writer, so the next ids are the table's largest plus one, two, …

@@ -205,6 +205,9 @@ var (
 	notifyReconcileSQL = stmt{pg: `SELECT pg_notify($1, $2)`}
 )
 
+// listenSQL subscribes the LISTEN connection to both channels (see listen).
+var listenSQL = stmt{pg: `LISTEN ` + queueChannel + `; LISTEN ` + reconcileChannel}
+
 // Locks (PostgreSQL only; see LockGateway, lockDatabase, lockRepos).
 var (
 	lockRepoSQL          = stmt{pg: `SELECT pg_advisory_xact_lock($1, hashtext($2))`}
@@ -215,9 +218,13 @@ var (
 	unlockAllSQL         = stmt{pg: `SELECT pg_advisory_unlock_all()`}
 )
 
-// Copy: the SQLite source's tables.
-var sqliteTablesSQL = stmt{sqlite: `SELECT name FROM sqlite_master WHERE type = 'table'
+// Copy: the SQLite source's tables, and the destination's columns of one table.
+var (
+	sqliteTablesSQL = stmt{sqlite: `SELECT name FROM sqlite_master WHERE type = 'table'
 		AND name NOT LIKE 'sqlite_%' AND name != 'goose_db_version'`}
+	pgColumnsSQL = stmt{pg: `SELECT column_name, data_type FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1`}
+)
 
 // Engine: what Inspect, Ping and the lock's keep-alive ask.
 var (

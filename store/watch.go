@@ -133,7 +133,7 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(cctx, `LISTEN `+queueChannel+`; LISTEN `+reconcileChannel); err != nil {
+	if _, err := pgxExec(cctx, conn, listenSQL); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}
