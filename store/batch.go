@@ -207,7 +207,7 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 	for i, r := range batch {
 		saved[i] = *r.d
 		if len(batch) > 1 {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
+			if _, err := b.s.run(ctx, tx, savepointSQL); err != nil {
 				return fail(fmt.Errorf("record delivery: savepoint: %w", err))
 			}
 		}
@@ -220,14 +220,14 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 		}
 		if len(batch) > 1 {
 			if errs[i] != nil {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO delivery`); err != nil {
+				if _, err := b.s.run(ctx, tx, rollbackToSQL); err != nil {
 					return fail(fmt.Errorf("record delivery: rollback to savepoint: %w", err))
 				}
 				// The rollback may have undone a deploy this delivery queued.
 				clear(st.queued)
 				*r.d = saved[i]
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE delivery`); err != nil {
+			if _, err := b.s.run(ctx, tx, releaseSQL); err != nil {
 				return fail(fmt.Errorf("record delivery: release savepoint: %w", err))
 			}
 		}

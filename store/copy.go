@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -84,7 +83,7 @@ func Copy(ctx context.Context, from, to string) (Copied, error) {
 		defer tx.Rollback(ctx)
 		for _, table := range copyTables {
 			var n int64
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			if err := pgxQueryRow(ctx, tx, dynamicPG(`SELECT count(*) FROM `+table)).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -92,15 +91,15 @@ func Copy(ctx context.Context, from, to string) (Copied, error) {
 			}
 		}
 		for _, table := range copyTables {
-			n, err := copyTable(ctx, src.rdb, tx, table)
+			n, err := copyTable(ctx, src, tx, table)
 			if err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}
 			c.Tables, c.Rows = append(c.Tables, table), append(c.Rows, n)
 			if copySequenced[table] {
 				// The next id the database hands out follows the copied ones.
-				if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'),
-					coalesce(max(id), 0) + 1, false) FROM `+table); err != nil {
+				if _, err := pgxExec(ctx, tx, dynamicPG(`SELECT setval(pg_get_serial_sequence('`+table+`', 'id'),
+					coalesce(max(id), 0) + 1, false) FROM `+table)); err != nil {
 					return fmt.Errorf("%s: sequence: %w", table, err)
 				}
 			}
@@ -116,8 +115,7 @@ func Copy(ctx context.Context, from, to string) (Copied, error) {
 // checkTablesKnown refuses a source whose tables Copy does not know: a table added by a
 // later migration must be added to copyTables, not silently left behind.
 func (s *Store) checkTablesKnown(ctx context.Context) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT LIKE 'sqlite_%' AND name != 'goose_db_version'`)
+	rows, err := s.rows(ctx, s.rdb, sqliteTablesSQL)
 	if err != nil {
 		return fmt.Errorf("db copy: list tables: %w", err)
 	}
@@ -140,10 +138,9 @@ func (s *Store) checkTablesKnown(ctx context.Context) error {
 // copyTable streams table's rows, every column, from the SQLite source into the same
 // columns of the PostgreSQL destination with COPY, converting what the two engines store
 // differently (SQLite's 0/1 for a boolean, a time it kept as text).
-func copyTable(ctx context.Context, src *sql.DB, tx pgx.Tx, table string) (int64, error) {
+func copyTable(ctx context.Context, src *Store, tx pgx.Tx, table string) (int64, error) {
 	types := map[string]string{}
-	trows, err := tx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = $1`, table)
+	trows, err := pgxQuery(ctx, tx, pgColumnsSQL, table)
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +156,7 @@ func copyTable(ctx context.Context, src *sql.DB, tx pgx.Tx, table string) (int64
 	if err := trows.Err(); err != nil {
 		return 0, err
 	}
-	rows, err := src.QueryContext(ctx, `SELECT * FROM `+table+` ORDER BY 1`)
+	rows, err := src.rows(ctx, src.rdb, dynamic(`SELECT * FROM `+table+` ORDER BY 1`))
 	if err != nil {
 		return 0, err
 	}

@@ -7,12 +7,6 @@ import (
 	"fmt"
 )
 
-const claimDeploySQL = `
-	UPDATE deploys SET status = 'running', started_at = ?
-	WHERE node = ? AND repo = ? AND status = 'queued'
-	  AND NOT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')
-	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`
-
 // ClaimDeploy moves this node's queued deploy of repo to running and returns it, or
 // ErrNotFound when nothing is queued (or, which the node's one worker per repository never
 // lets happen, a deploy of repo is already running on this node). The conditional update
@@ -24,7 +18,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	}
 	defer tx.Rollback()
 	var dp Deploy
-	err = tx.QueryRowContext(ctx, s.sql(claimDeploySQL), s.now(), s.node, repo, s.node, repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
+	err = s.row(ctx, tx, claimDeploy, s.now(), s.node, repo, s.node, repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
 		&dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt, &dp.Reason, &dp.Target)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)
@@ -32,8 +26,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	if err != nil {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, err)
 	}
-	err = tx.QueryRowContext(ctx, s.sql(`
-		SELECT guid FROM deliveries WHERE id = (SELECT max(id) FROM (`+deployDeliveriesSQL+`) l)`),
+	err = s.row(ctx, tx, claimedGUIDSQL,
 		dp.ID, dp.ID).Scan(&dp.DeliveryGUID)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
@@ -50,7 +43,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 			if dp.Reason == "" {
 				dp.Reason = fmt.Sprintf("pinned at %s: moves to the pinned commit, not origin's head", short(pin.Commit))
 			}
-			if _, err := tx.ExecContext(ctx, s.sql(`UPDATE deploys SET target_commit = ?, reason = ? WHERE id = ?`),
+			if _, err := s.run(ctx, tx, pinnedTargetSQL,
 				dp.Target, dp.Reason, dp.ID); err != nil {
 				return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
 			}
@@ -67,9 +60,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 // UpdateDeployProgress stores a running deploy's commits and output so far, so the history
 // shows a deploy while it runs.
 func (s *Store) UpdateDeployProgress(ctx context.Context, id int64, from, to, log string) error {
-	_, err := s.wdb.ExecContext(ctx, s.sql(`
-		UPDATE deploys SET from_commit = ?, to_commit = ?, log = ?
-		WHERE id = ? AND status = 'running'`), from, to, log, id)
+	_, err := s.run(ctx, s.wdb, deployProgressSQL, from, to, log, id)
 	if err != nil {
 		return fmt.Errorf("update deploy %d: %w", id, err)
 	}
@@ -90,9 +81,7 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	}
 	defer tx.Rollback()
 	var repo, node string
-	err = tx.QueryRowContext(ctx, s.sql(`
-		UPDATE deploys SET status = ?, from_commit = ?, to_commit = ?, error = ?, log = ?, finished_at = ?
-		WHERE id = ? AND status = 'running' RETURNING repo, node`),
+	err = s.row(ctx, tx, finishDeploySQL,
 		r.Status, r.FromCommit, r.ToCommit, r.Error, r.Log, s.now(), id).Scan(&repo, &node)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("finish deploy %d: not running: %w", id, ErrConflict)
@@ -157,8 +146,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 	}
 	defer tx.Rollback()
 	if s.node != "" {
-		if _, err := tx.ExecContext(ctx, s.sql(`
-			UPDATE deploys SET node = ? WHERE node = '' AND status IN ('queued', 'running')`), s.node); err != nil {
+		if _, err := s.run(ctx, tx, nameNodelessSQL, s.node); err != nil {
 			return nil, nil, fmt.Errorf("interrupt running deploys: adopt unnamed deploys: %w", err)
 		}
 	}
@@ -166,11 +154,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 	if crash {
 		add = 1
 	}
-	rows, err := tx.QueryContext(ctx, s.sql(`
-		UPDATE deploys SET crashes = crashes + ?,
-			status = CASE WHEN crashes + ? >= ? THEN 'failed' ELSE 'interrupted' END,
-			error = CASE WHEN crashes + ? >= ? THEN ? ELSE ? END, finished_at = ?
-		WHERE node = ? AND status = 'running' RETURNING id, repo, status, crashes`),
+	rows, err := s.rows(ctx, tx, interruptRunningSQL,
 		add, add, MaxCrashes, add, MaxCrashes, crashFailure, reason, s.now(), s.node)
 	if err != nil {
 		return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
@@ -208,7 +192,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 		}
 		// The deploy queued (or joined) redoes the work cut off, so it inherits its count.
-		if _, err := tx.ExecContext(ctx, s.sql(`UPDATE deploys SET crashes = ? WHERE id = ? AND crashes < ?`),
+		if _, err := s.run(ctx, tx, crashCountSQL,
 			c.crashes, id, c.crashes); err != nil {
 			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 		}
@@ -221,8 +205,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 
 // QueuedRepos lists the repositories that have a deploy waiting for this node.
 func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
-	rows, err := s.rdb.QueryContext(ctx,
-		s.sql(`SELECT repo FROM deploys WHERE node = ? AND status = 'queued' ORDER BY id`), s.node)
+	rows, err := s.rows(ctx, s.rdb, queuedReposSQL, s.node)
 	if err != nil {
 		return nil, fmt.Errorf("list queued repositories: %w", err)
 	}
@@ -283,7 +266,7 @@ func scanDeploy(row scanner, extra ...any) (Deploy, error) {
 
 // Deploy returns one deploy with its output and the ids of the deliveries that joined it.
 func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
-	row := s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deployColumns+`, log FROM deploys WHERE id = ?`), id)
+	row := s.row(ctx, s.rdb, deployWithLogSQL, id)
 	var log string
 	dp, err := scanDeploy(row, &log)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -300,8 +283,7 @@ func (s *Store) Deploy(ctx context.Context, id int64) (Deploy, error) {
 }
 
 func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error) {
-	rows, err := s.rdb.QueryContext(ctx,
-		s.sql(`SELECT id FROM (`+deployDeliveriesSQL+`) l ORDER BY id`), deployID, deployID)
+	rows, err := s.rows(ctx, s.rdb, deployDeliveryIDsSQL, deployID, deployID)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries of deploy %d: %w", deployID, err)
 	}
@@ -311,12 +293,6 @@ func (s *Store) deliveryIDs(ctx context.Context, deployID int64) ([]int64, error
 	}
 	return ids, nil
 }
-
-// deployDeliveriesSQL selects (as id) the deliveries that joined the deploy its two
-// parameters name (the same id twice): those whose deploy_id names it, and those that
-// delivery_deploys links to it.
-const deployDeliveriesSQL = `SELECT id FROM deliveries WHERE deploy_id = ?
-	UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = ?`
 
 func scanStrings(rows *sql.Rows) ([]string, error) { return scanColumn[string](rows) }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -26,27 +28,6 @@ var pgFragments = strings.NewReplacer(
 	// A JSON array of strings as rows with one column, value.
 	`json_each(?)`, `json_array_elements_text(?::json)`,
 )
-
-// pgStatements are the statements whose PostgreSQL form is not a matter of fragments.
-// On PostgreSQL writes run concurrently (the delivery writer, the workers' claims and
-// results, each on its own pooled connection), where on SQLite one connection takes turns.
-var pgStatements = map[string]string{
-	// The queued deploy a delivery joins stays locked until the delivery commits, so a
-	// claim (an UPDATE of the row) cannot start a deploy the delivery then joins too late
-	// (TestNoDeliveryJoinsAClaimedDeploy).
-	queuedDeploySQL: queuedDeploySQL + ` FOR SHARE`,
-	// The claim skips a row that is locked (a delivery joining it, or another claim)
-	// instead of waiting; the delivery's commit wakes the worker again.
-	claimDeploySQL: `
-	UPDATE deploys SET status = 'running', started_at = ?
-	WHERE id = (SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued' FOR UPDATE SKIP LOCKED)
-	  AND NOT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')
-	RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`,
-	// A queued deploy that another transaction inserted meanwhile wins; enqueue then
-	// looks it up again.
-	newDeploySQL: strings.Replace(newDeploySQL, `RETURNING id`,
-		`ON CONFLICT (node, repo) WHERE status = 'queued' DO NOTHING RETURNING id`, 1),
-}
 
 // sql returns q in the store's dialect.
 func (s *Store) sql(q string) string {
@@ -65,7 +46,79 @@ func (s *Store) sql(q string) string {
 	return pq
 }
 
-var pgCache sync.Map // SQLite text → PostgreSQL text
+var pgCache sync.Map // SQLite text (or a stmt) → PostgreSQL text
+
+// stmt is one statement in both engines' spelling (statements.go). pg is "" when
+// PostgreSQL's is SQLite's with $n placeholders and the fragments of pgFragments (see
+// sql); otherwise it is written out beside SQLite's, and sqlite is "" for a statement only
+// PostgreSQL runs.
+type stmt struct{ sqlite, pg string }
+
+// dynamic is a statement built at run time (filters, IN lists, multi-row inserts) by the
+// code beside its caller, in SQLite's spelling.
+func dynamic(sqlite string) stmt { return stmt{sqlite: sqlite} }
+
+// text returns q in the store's dialect.
+func (s *Store) text(q stmt) string {
+	if !s.pg {
+		return q.sqlite
+	}
+	if q.pg == "" {
+		return s.sql(q.sqlite)
+	}
+	if v, ok := pgCache.Load(q); ok {
+		return v.(string)
+	}
+	pq := numberPlaceholders(q.pg)
+	pgCache.Store(q, pq)
+	return pq
+}
+
+// The run helpers below are where the store's statements reach database/sql: in the
+// store's dialect, and with the statement Open prepared when there is one (on SQLite, in a
+// transaction). on is a *sql.Tx, *sql.DB or *sql.Conn.
+type (
+	execer interface {
+		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	}
+	querier interface {
+		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	}
+	rowQuerier interface {
+		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	}
+)
+
+// run executes q on on.
+func (s *Store) run(ctx context.Context, on execer, q stmt, args ...any) (sql.Result, error) {
+	if tx, ok := on.(*sql.Tx); ok {
+		if st, ok := s.prepared[q.sqlite]; ok {
+			return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		}
+	}
+	return on.ExecContext(ctx, s.text(q), args...)
+}
+
+// rows runs the query q on on.
+func (s *Store) rows(ctx context.Context, on querier, q stmt, args ...any) (*sql.Rows, error) {
+	if tx, ok := on.(*sql.Tx); ok {
+		if st, ok := s.prepared[q.sqlite]; ok {
+			return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		}
+	}
+	return on.QueryContext(ctx, s.text(q), args...)
+}
+
+// row runs the query q, which returns at most one row, on on.
+func (s *Store) row(ctx context.Context, on rowQuerier, q stmt, args ...any) *sql.Row {
+	if tx, ok := on.(*sql.Tx); ok {
+		if st, ok := s.prepared[q.sqlite]; ok {
+			// The copy bound to tx is closed with it; the statement on the connection stays.
+			return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+		}
+	}
+	return on.QueryRowContext(ctx, s.text(q), args...)
+}
 
 // numberPlaceholders turns each ? outside a quoted string into $1, $2, ….
 func numberPlaceholders(q string) string {
@@ -97,6 +150,29 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// pgxer is a pgx connection or transaction: db copy's destination and the LISTEN
+// connection, PostgreSQL only, so they run q's PostgreSQL text ($n placeholders).
+type pgxer interface {
+	Exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, q string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, q string, args ...any) pgx.Row
+}
+
+func pgxExec(ctx context.Context, on pgxer, q stmt, args ...any) (pgconn.CommandTag, error) {
+	return on.Exec(ctx, q.pg, args...)
+}
+
+func pgxQuery(ctx context.Context, on pgxer, q stmt, args ...any) (pgx.Rows, error) {
+	return on.Query(ctx, q.pg, args...)
+}
+
+func pgxQueryRow(ctx context.Context, on pgxer, q stmt, args ...any) pgx.Row {
+	return on.QueryRow(ctx, q.pg, args...)
+}
+
+// dynamicPG is a PostgreSQL-only statement built at run time (db copy's per-table ones).
+func dynamicPG(pg string) stmt { return stmt{pg: pg} }
+
 // nextDeliveryIDs returns the first of n new delivery ids, which the caller numbers on
 // from. SQLite has one writer, so the next ids are the table's largest plus one, two, …
 // (what SQLite itself would pick); on PostgreSQL several gateways insert at once and the
@@ -113,8 +189,7 @@ func (s *Store) nextDeliveryIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64
 		}
 		return ids, nil
 	}
-	rows, err := tx.QueryContext(ctx,
-		`SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) FROM generate_series(1, $1)`, n)
+	rows, err := s.rows(ctx, tx, nextDeliveryIDsSQL, n)
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +208,7 @@ func (s *Store) lockRepos(ctx context.Context, tx *sql.Tx, repos []string) error
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
 	for _, r := range sorted {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`,
-			repoLockClass, r); err != nil {
+		if _, err := s.run(ctx, tx, lockRepoSQL, repoLockClass, r); err != nil {
 			return err
 		}
 	}
@@ -165,4 +239,46 @@ func (s *Store) prefixRange(w *where, col, prefix string) {
 		return
 	}
 	w.add(col+" >= ? AND "+col+" < ?", prefix, prefix+"\xff")
+}
+
+// prepared holds the write path's statements, prepared on the write connection when the
+// store opens. SQLite compiles a statement's SQL every time it runs unprepared, and for a
+// delivery that cost more than running it. They are prepared up front because the store
+// has one write connection: preparing one inside a transaction would wait for that very
+// connection.
+type prepared map[string]*sql.Stmt
+
+func prepareAll(ctx context.Context, db *sql.DB, queries []string) (prepared, error) {
+	p := prepared{}
+	for _, q := range queries {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("prepare statement: %w", err)
+		}
+		p[q] = st
+	}
+	return p, nil
+}
+
+// queryRow runs q in tx, with its prepared statement when Open prepared one (on SQLite;
+// pgx keeps its own cache of prepared statements per connection).
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	return s.row(ctx, tx, stmt{sqlite: q}, args...)
+}
+
+// query runs q in tx, with its prepared statement when Open prepared one.
+func (s *Store) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	return s.rows(ctx, tx, stmt{sqlite: q}, args...)
+}
+
+// exec runs q in tx, with its prepared statement when Open prepared one.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	return s.run(ctx, tx, stmt{sqlite: q}, args...)
+}
+
+func (p prepared) close() {
+	for _, st := range p {
+		st.Close()
+	}
 }

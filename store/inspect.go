@@ -34,10 +34,11 @@ func Inspect(ctx context.Context, database string) (Engine, error) {
 		}
 		db := stdlib.OpenDB(*cfg)
 		defer db.Close()
-		if err := db.QueryRowContext(ctx, `SHOW server_version`).Scan(&e.Version); err != nil {
+		pg := &Store{pg: true}
+		if err := pg.row(ctx, db, engineVersionSQL).Scan(&e.Version); err != nil {
 			return e, fmt.Errorf("connect to PostgreSQL: %w", err)
 		}
-		return e, inspectNodes(ctx, db, &e, `SELECT to_regclass('nodes') IS NOT NULL`)
+		return e, inspectNodes(ctx, pg, db, &e)
 	}
 	e.Kind = "SQLite"
 	dsn := "file::memory:"
@@ -53,22 +54,24 @@ func Inspect(ctx context.Context, database string) (Engine, error) {
 		return e, err
 	}
 	defer db.Close()
-	if err := db.QueryRowContext(ctx, `SELECT sqlite_version()`).Scan(&e.Version); err != nil {
+	lite := &Store{}
+	if err := lite.row(ctx, db, engineVersionSQL).Scan(&e.Version); err != nil {
 		return e, fmt.Errorf("open %s: %w", database, err)
 	}
-	return e, inspectNodes(ctx, db, &e, `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'`)
+	return e, inspectNodes(ctx, lite, db, &e)
 }
 
-// inspectNodes fills e.Nodes when the nodes table exists (hasTable says so).
-func inspectNodes(ctx context.Context, db *sql.DB, e *Engine, hasTable string) error {
+// inspectNodes fills e.Nodes when the nodes table exists (nodesTableSQL says so); d is a
+// Store of db's engine, for the statements' dialect only.
+func inspectNodes(ctx context.Context, d *Store, db *sql.DB, e *Engine) error {
 	var ok bool
-	if err := db.QueryRowContext(ctx, hasTable).Scan(&ok); err != nil {
+	if err := d.row(ctx, db, nodesTableSQL).Scan(&ok); err != nil {
 		return fmt.Errorf("look for the nodes table: %w", err)
 	}
 	if !ok {
 		return nil
 	}
 	var err error
-	e.Nodes, err = listNodes(ctx, db, func(q string) string { return q }, time.Now())
+	e.Nodes, err = listNodes(ctx, d, db, time.Now())
 	return err
 }

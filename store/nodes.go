@@ -46,10 +46,7 @@ func (s *Store) RegisterNode(ctx context.Context, name, version string, repos []
 		return fmt.Errorf("register node %s: %w", name, err)
 	}
 	now := s.now()
-	_, err = s.wdb.ExecContext(ctx, s.sql(`
-		INSERT INTO nodes (name, version, started_at, last_seen, repos) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET version = excluded.version,
-			started_at = excluded.started_at, last_seen = excluded.last_seen, repos = excluded.repos`),
+	_, err = s.run(ctx, s.wdb, registerNodeSQL,
 		name, version, now, now, list)
 	if err != nil {
 		return fmt.Errorf("register node %s: %w", name, err)
@@ -64,7 +61,7 @@ func (s *Store) Heartbeat(ctx context.Context, name string, repos []string) erro
 	if err != nil {
 		return fmt.Errorf("heartbeat of %s: %w", name, err)
 	}
-	res, err := s.wdb.ExecContext(ctx, s.sql(`UPDATE nodes SET last_seen = ?, repos = ? WHERE name = ?`),
+	res, err := s.run(ctx, s.wdb, heartbeatSQL,
 		s.now(), list, name)
 	if err != nil {
 		return fmt.Errorf("heartbeat of %s: %w", name, err)
@@ -77,11 +74,13 @@ func (s *Store) Heartbeat(ctx context.Context, name string, repos []string) erro
 
 // Nodes lists the gateways that registered, by name.
 func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
-	return listNodes(ctx, s.rdb, s.sql, s.now())
+	return listNodes(ctx, s, s.rdb, s.now())
 }
 
-func listNodes(ctx context.Context, db queryer, rebind func(string) string, now time.Time) ([]Node, error) {
-	rows, err := db.QueryContext(ctx, rebind(`SELECT name, version, started_at, last_seen, repos FROM nodes ORDER BY name`))
+// listNodes reads the nodes from db; d is the store, or a Store of db's engine for the
+// statement's dialect only (Inspect).
+func listNodes(ctx context.Context, d *Store, db querier, now time.Time) ([]Node, error) {
+	rows, err := d.rows(ctx, db, listNodesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -104,10 +103,6 @@ func listNodes(ctx context.Context, db queryer, rebind func(string) string, now 
 		out = append(out, n)
 	}
 	return out, rows.Err()
-}
-
-type queryer interface {
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
 func reposJSON(repos []string) (string, error) {
@@ -135,7 +130,7 @@ func (s *Store) RemoveNode(ctx context.Context, name string) ([]int64, error) {
 	}
 	defer tx.Rollback()
 	var lastSeen time.Time
-	err = tx.QueryRowContext(ctx, s.sql(`SELECT last_seen FROM nodes WHERE name = ?`), name).Scan(&lastSeen)
+	err = s.row(ctx, tx, nodeLastSeenSQL, name).Scan(&lastSeen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("remove node %s: %w", name, ErrNotFound)
 	}
@@ -145,12 +140,10 @@ func (s *Store) RemoveNode(ctx context.Context, name string) ([]int64, error) {
 	if s.now().Sub(lastSeen) <= 3*HeartbeatEvery {
 		return nil, fmt.Errorf("remove node %s: last seen %s: %w", name, lastSeen.UTC().Format(time.RFC3339), ErrNodeUp)
 	}
-	if _, err := tx.ExecContext(ctx, s.sql(`DELETE FROM nodes WHERE name = ?`), name); err != nil {
+	if _, err := s.run(ctx, tx, deleteNodeSQL, name); err != nil {
 		return nil, fmt.Errorf("remove node %s: %w", name, err)
 	}
-	rows, err := tx.QueryContext(ctx, s.sql(`
-		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
-		WHERE node = ? AND status IN ('queued', 'running') RETURNING id`),
+	rows, err := s.rows(ctx, tx, interruptNodeSQL,
 		fmt.Sprintf("node %s was removed from the fleet before this deploy finished", name), s.now(), name)
 	if err != nil {
 		return nil, fmt.Errorf("remove node %s: %w", name, err)

@@ -39,10 +39,7 @@ func (s *Store) RecordNotification(ctx context.Context, n *Notification) error {
 	if n.CreatedAt.IsZero() {
 		n.CreatedAt = n.FinishedAt
 	}
-	err := s.wdb.QueryRowContext(ctx, s.sql(`
-		INSERT INTO notifications (deploy_id, repo, target, kind, event, status, attempts,
-			http_status, error, created_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	err := s.row(ctx, s.wdb, insertNotificationSQL,
 		nullID(n.DeployID), n.Repo, n.Target, n.Kind, n.Event, n.Status, n.Attempts,
 		n.HTTPStatus, n.Error, n.CreatedAt.UTC(), n.FinishedAt.UTC()).Scan(&n.ID)
 	if err != nil {
@@ -71,7 +68,7 @@ const notificationColumns = `SELECT id, COALESCE(deploy_id, 0), repo, target, ki
 		http_status, error, created_at, finished_at FROM notifications`
 
 func (s *Store) listNotifications(ctx context.Context, q string, args ...any) ([]Notification, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.sql(q), args...)
+	rows, err := s.rows(ctx, s.rdb, dynamic(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
@@ -93,11 +90,7 @@ func (s *Store) listNotifications(ctx context.Context, q string, args ...any) ([
 // about the code.
 func (s *Store) PreviousOutcome(ctx context.Context, repo string, id int64) (string, error) {
 	var status string
-	err := s.rdb.QueryRowContext(ctx, s.sql(`
-		SELECT status FROM deploys
-		WHERE node = (SELECT node FROM deploys WHERE id = ?) AND repo = ? AND id < ?
-		  AND status IN ('succeeded', 'failed')
-		ORDER BY id DESC LIMIT 1`), id, repo, id).Scan(&status)
+	err := s.row(ctx, s.rdb, previousOutcomeSQL, id, repo, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -90,7 +90,7 @@ func (s *Store) pruneChunk(ctx context.Context, q string, args ...any) (int64, e
 		return 0, err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, s.sql(q), args...)
+	res, err := s.run(ctx, tx, dynamic(q), args...)
 	if err != nil {
 		return 0, err
 	}

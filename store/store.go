@@ -265,7 +265,7 @@ func (s *Store) Close() error {
 		// lets go of them only once the session's process has ended: let go now, so a
 		// gateway or db copy started right after this one stopped finds them free.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = held.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`)
+		_, _ = s.run(ctx, held, unlockAllSQL)
 		cancel()
 		held.Close()
 	}
@@ -279,7 +279,7 @@ func (s *Store) Close() error {
 // Ping reports whether the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	if err := s.rdb.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	if err := s.row(ctx, s.rdb, pingSQL).Scan(&one); err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil

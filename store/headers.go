@@ -1,3 +1,6 @@
+// Headers: the recorded request headers as JSON (marshalHeaders), written without
+// reflection for the common case (plainJSON).
+
 package store
 
 import (

@@ -1,10 +1,55 @@
+// Repository state: a repository's last, queued and last successful deploys (RepoState),
+// and what each node has of it (RepoNodes).
+
 package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 )
+
+// RepoState is what the history knows of one repository's deploys.
+type RepoState struct {
+	Last    *Deploy // the newest deploy that is not queued (running or finished)
+	Queued  *Deploy
+	LastOK  *Deploy // the newest succeeded deploy: what is live
+	Pending int     // deliveries waiting in the queued deploy
+}
+
+// RepoState returns repo's last, queued and last successful deploys.
+func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
+	var st RepoState
+	get := func(q string) (*Deploy, error) {
+		dp, err := scanDeploy(s.row(ctx, s.rdb, dynamic(`SELECT `+deployColumns+` FROM deploys WHERE repo = ? AND `+q+` ORDER BY id DESC LIMIT 1`), repo))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("state of %s: %w", repo, err)
+		}
+		return &dp, nil
+	}
+	var err error
+	if st.Last, err = get(`status != 'queued'`); err != nil {
+		return st, err
+	}
+	if st.Queued, err = get(`status = 'queued'`); err != nil {
+		return st, err
+	}
+	if st.LastOK, err = get(`status = 'succeeded'`); err != nil {
+		return st, err
+	}
+	if st.Queued != nil {
+		if err := s.row(ctx, s.rdb, deployDeliveryCountSQL,
+			st.Queued.ID, st.Queued.ID).Scan(&st.Pending); err != nil {
+			return st, fmt.Errorf("state of %s: %w", repo, err)
+		}
+	}
+	return st, nil
+}
 
 // RepoNode is what one node has of a repository: the commit live there and the deploys it
 // is running and has queued.
@@ -14,21 +59,6 @@ type RepoNode struct {
 	RunningDeployID int64  // 0 when none
 	QueuedDeployID  int64  // 0 when none
 }
-
-// repoNodeSQL reads one node's newest succeeded, running and queued deploys of a
-// repository: the live commit from deploys_node_repo_id read newest first, the running and
-// queued ids from the partial indexes deploys_running and deploys_one_queued.
-const repoNodeSQL = `
-	SELECT COALESCE((SELECT to_commit FROM deploys WHERE node = ? AND repo = ?
-			AND status = 'succeeded' ORDER BY id DESC LIMIT 1), ''),
-		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'), 0),
-		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'), 0)`
-
-// busyNodesSQL lists the nodes with a deploy of a repository queued or running, from the
-// partial indexes of those (small whatever the history's size).
-const busyNodesSQL = `
-	SELECT node FROM deploys WHERE repo = ? AND status = 'queued' AND node != ''
-	UNION SELECT node FROM deploys WHERE repo = ? AND status = 'running' AND node != ''`
 
 // RepoNodes lists, sorted by name, the nodes that deploy repo (registered with repo among
 // their repositories, up or down) or have a deploy of it queued or running, each with its
@@ -47,7 +77,7 @@ func (s *Store) RepoNodes(ctx context.Context, repo string) ([]RepoNode, error) 
 			names = append(names, n.Name)
 		}
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.sql(busyNodesSQL), repo, repo)
+	rows, err := s.rows(ctx, s.rdb, busyNodesSQL, repo, repo)
 	if err != nil {
 		return nil, fmt.Errorf("nodes of %s: %w", repo, err)
 	}
@@ -63,7 +93,7 @@ func (s *Store) RepoNodes(ctx context.Context, repo string) ([]RepoNode, error) 
 	out := make([]RepoNode, 0, len(names))
 	for _, name := range names {
 		n := RepoNode{Node: name}
-		if err := s.rdb.QueryRowContext(ctx, s.sql(repoNodeSQL), name, repo, name, repo, name, repo).
+		if err := s.row(ctx, s.rdb, repoNodeSQL, name, repo, name, repo, name, repo).
 			Scan(&n.LiveCommit, &n.RunningDeployID, &n.QueuedDeployID); err != nil {
 			return nil, fmt.Errorf("nodes of %s: %s: %w", repo, name, err)
 		}

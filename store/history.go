@@ -1,10 +1,10 @@
+// History: paged listings of deliveries and deploys, their filters and keyset paging.
+
 package store
 
 import (
 	"cmp"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -131,7 +131,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 	order, limit, reverse := f.Page.apply(&w, "d.id")
 	q := `SELECT ` + deliveryColumns + ` FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id` +
 		w.sql() + order + ` LIMIT ?`
-	rows, err := s.rdb.QueryContext(ctx, s.sql(q), append(w.args, limit)...)
+	rows, err := s.rows(ctx, s.rdb, dynamic(q), append(w.args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -170,7 +170,7 @@ func (s *Store) attachDeployRefs(ctx context.Context, ds []Delivery) error {
 		ids[i] = ds[i].ID
 	}
 	in, args := inList(ids, 1)
-	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT l.delivery_id, dp.node, dp.id, dp.status
+	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT l.delivery_id, dp.node, dp.id, dp.status
 		FROM delivery_deploys l JOIN deploys dp ON dp.id = l.deploy_id
 		WHERE l.delivery_id IN (`+in+`)`), args...)
 	if err != nil {
@@ -225,7 +225,7 @@ func (s *Store) ListDeploys(ctx context.Context, f DeployFilter) ([]Deploy, erro
 		w.add("queued_at < ?", f.Until.UTC())
 	}
 	order, limit, reverse := f.Page.apply(&w, "id")
-	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT `+deployColumns+` FROM deploys`+w.sql()+order+` LIMIT ?`),
+	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT `+deployColumns+` FROM deploys`+w.sql()+order+` LIMIT ?`),
 		append(w.args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deploys: %w", err)
@@ -265,7 +265,7 @@ func (s *Store) attachDeliveryIDs(ctx context.Context, deploys []Deploy) error {
 		ids[i] = deploys[i].ID
 	}
 	in, args := inList(ids, 2)
-	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+in+`)
+	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT deploy_id, id FROM deliveries WHERE deploy_id IN (`+in+`)
 		UNION ALL SELECT deploy_id, delivery_id FROM delivery_deploys WHERE deploy_id IN (`+in+`)
 		ORDER BY 2`), args...)
 	if err != nil {
@@ -292,46 +292,6 @@ func inList(ids []int64, times int) (string, []any) {
 		}
 	}
 	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
-}
-
-// RepoState is what the history knows of one repository's deploys.
-type RepoState struct {
-	Last    *Deploy // the newest deploy that is not queued (running or finished)
-	Queued  *Deploy
-	LastOK  *Deploy // the newest succeeded deploy: what is live
-	Pending int     // deliveries waiting in the queued deploy
-}
-
-// RepoState returns repo's last, queued and last successful deploys.
-func (s *Store) RepoState(ctx context.Context, repo string) (RepoState, error) {
-	var st RepoState
-	get := func(q string) (*Deploy, error) {
-		dp, err := scanDeploy(s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deployColumns+` FROM deploys WHERE repo = ? AND `+q+` ORDER BY id DESC LIMIT 1`), repo))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("state of %s: %w", repo, err)
-		}
-		return &dp, nil
-	}
-	var err error
-	if st.Last, err = get(`status != 'queued'`); err != nil {
-		return st, err
-	}
-	if st.Queued, err = get(`status = 'queued'`); err != nil {
-		return st, err
-	}
-	if st.LastOK, err = get(`status = 'succeeded'`); err != nil {
-		return st, err
-	}
-	if st.Queued != nil {
-		if err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT count(*) FROM (`+deployDeliveriesSQL+`) l`),
-			st.Queued.ID, st.Queued.ID).Scan(&st.Pending); err != nil {
-			return st, fmt.Errorf("state of %s: %w", repo, err)
-		}
-	}
-	return st, nil
 }
 
 func isOneOf(v string, set []string) bool {

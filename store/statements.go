@@ -1,0 +1,237 @@
+// Statements: the store's fixed SQL, each in SQLite's spelling beside PostgreSQL's where
+// that is not mechanical (see stmt and sql in dialect.go), grouped by domain.
+
+package store
+
+import "strings"
+
+// Deliveries (the write path's statements are still in deliveries.go): the statements
+// whose PostgreSQL form is not a matter of fragments, keyed by their SQLite text. On
+// PostgreSQL writes run concurrently (the delivery writer, the workers' claims and
+// results, each on its own pooled connection), where on SQLite one connection takes turns.
+var pgStatements = map[string]string{
+	// The queued deploy a delivery joins stays locked until the delivery commits, so a
+	// claim (an UPDATE of the row) cannot start a deploy the delivery then joins too late
+	// (TestNoDeliveryJoinsAClaimedDeploy).
+	queuedDeploySQL: queuedDeploySQL + ` FOR SHARE`,
+	// A queued deploy that another transaction inserted meanwhile wins; enqueue then
+	// looks it up again.
+	newDeploySQL: strings.Replace(newDeploySQL, `RETURNING id`,
+		`ON CONFLICT (node, repo) WHERE status = 'queued' DO NOTHING RETURNING id`, 1),
+}
+
+var (
+	// nextDeliveryIDsSQL numbers n new deliveries from the column's sequence (PostgreSQL
+	// only; see nextDeliveryIDs).
+	nextDeliveryIDsSQL = stmt{pg: `SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) FROM generate_series(1, $1)`}
+
+	// The writer's savepoint around each delivery of a batch (see writeEach).
+	savepointSQL  = stmt{sqlite: `SAVEPOINT delivery`}
+	rollbackToSQL = stmt{sqlite: `ROLLBACK TO delivery`}
+	releaseSQL    = stmt{sqlite: `RELEASE delivery`}
+)
+
+// Deploys and the queue.
+
+// claimReturning is the deploy a claim returns, in both engines' claimDeploySQL.
+const claimReturning = `RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`
+
+// claimDeploySQL is the claim in SQLite's spelling (TestQueueChecksUseTheirIndexes reads
+// its plan).
+const claimDeploySQL = `
+	UPDATE deploys SET status = 'running', started_at = ?
+	WHERE node = ? AND repo = ? AND status = 'queued'
+	  AND NOT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')
+	` + claimReturning
+
+// claimDeploy is the claim. On PostgreSQL it skips a row that is locked (a delivery
+// joining it, or another claim) instead of waiting; the delivery's commit wakes the worker
+// again.
+var claimDeploy = stmt{
+	sqlite: claimDeploySQL,
+	pg: `
+	UPDATE deploys SET status = 'running', started_at = ?
+	WHERE id = (SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued' FOR UPDATE SKIP LOCKED)
+	  AND NOT EXISTS (SELECT 1 FROM deploys WHERE node = ? AND repo = ? AND status = 'running')
+	` + claimReturning,
+}
+
+// Deploys and the queue (deploys.go).
+
+// deployDeliveriesSQL selects (as id) the deliveries that joined the deploy its two
+// parameters name (the same id twice): those whose deploy_id names it, and those that
+// delivery_deploys links to it.
+const deployDeliveriesSQL = `SELECT id FROM deliveries WHERE deploy_id = ?
+	UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = ?`
+
+var (
+	claimedGUIDSQL = stmt{sqlite: `
+		SELECT guid FROM deliveries WHERE id = (SELECT max(id) FROM (` + deployDeliveriesSQL + `) l)`}
+	pinnedTargetSQL   = stmt{sqlite: `UPDATE deploys SET target_commit = ?, reason = ? WHERE id = ?`}
+	deployProgressSQL = stmt{sqlite: `
+		UPDATE deploys SET from_commit = ?, to_commit = ?, log = ?
+		WHERE id = ? AND status = 'running'`}
+	finishDeploySQL = stmt{sqlite: `
+		UPDATE deploys SET status = ?, from_commit = ?, to_commit = ?, error = ?, log = ?, finished_at = ?
+		WHERE id = ? AND status = 'running' RETURNING repo, node`}
+	nameNodelessSQL = stmt{sqlite: `
+			UPDATE deploys SET node = ? WHERE node = '' AND status IN ('queued', 'running')`}
+	interruptRunningSQL = stmt{sqlite: `
+		UPDATE deploys SET crashes = crashes + ?,
+			status = CASE WHEN crashes + ? >= ? THEN 'failed' ELSE 'interrupted' END,
+			error = CASE WHEN crashes + ? >= ? THEN ? ELSE ? END, finished_at = ?
+		WHERE node = ? AND status = 'running' RETURNING id, repo, status, crashes`}
+	crashCountSQL        = stmt{sqlite: `UPDATE deploys SET crashes = ? WHERE id = ? AND crashes < ?`}
+	queuedReposSQL       = stmt{sqlite: `SELECT repo FROM deploys WHERE node = ? AND status = 'queued' ORDER BY id`}
+	deployWithLogSQL     = stmt{sqlite: `SELECT ` + deployColumns + `, log FROM deploys WHERE id = ?`}
+	deployDeliveryIDsSQL = stmt{sqlite: `SELECT id FROM (` + deployDeliveriesSQL + `) l ORDER BY id`}
+)
+
+// Pins (pin.go).
+
+// pinSQL is prepared with the write path: every accepted delivery's batch reads it.
+const pinSQL = `SELECT commit_hash, pinned_by, pinned_at FROM pins WHERE repo = ?`
+
+var pinByRepo = stmt{sqlite: pinSQL}
+
+var (
+	setPinSQL = stmt{sqlite: `
+		INSERT INTO pins (repo, commit_hash, pinned_by, pinned_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (repo) DO UPDATE SET commit_hash = excluded.commit_hash,
+			pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at`}
+	unpinSQL = stmt{sqlite: `DELETE FROM pins WHERE repo = ?`}
+)
+
+// Rollbacks (rollback.go).
+var (
+	rollbackQueuedSQL = stmt{sqlite: `
+			UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?
+			WHERE id = ? AND status = 'queued'`}
+	previousCommitSQL = stmt{sqlite: `
+		SELECT to_commit FROM deploys
+		WHERE repo = ? AND status = 'succeeded' AND to_commit != ''
+		  AND to_commit != (SELECT to_commit FROM deploys WHERE repo = ? AND status = 'succeeded'
+		                    ORDER BY id DESC LIMIT 1)
+		ORDER BY id DESC LIMIT 1`}
+)
+
+// Reconcile (reconcile.go).
+
+// busySQL returns the id of a node's queued deploy of a repository, else of its running
+// one, else 0. The queued one first: it runs last, so it is the one that decides what is
+// live once the queue is drained. A running deploy that moves to another commit than
+// origin's head (the last argument), a rollback or a deploy claimed while pinned, does not
+// count: once the pin is lifted, origin's head is queued behind it.
+const busySQL = `
+	SELECT COALESCE(
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'),
+		(SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'
+		   AND target_commit IN ('', ?) LIMIT 1),
+		0)`
+
+var busy = stmt{sqlite: busySQL}
+
+var (
+	liveCommitSQL = stmt{sqlite: `
+		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
+		ORDER BY id DESC LIMIT 1`}
+	lastTargetSQL = stmt{sqlite: `
+		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
+		ORDER BY id DESC LIMIT 1`}
+	deployedElsewhereSQL = stmt{sqlite: `
+			SELECT count(*) FROM deploys WHERE repo = ? AND node != ? AND status = 'succeeded'`}
+	reconcileDeploySQL = stmt{sqlite: `
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason, node)
+		VALUES (?, 'queued', ?, '', ?, ?, ?) RETURNING id`}
+)
+
+// Nodes of the fleet (nodes.go).
+var (
+	registerNodeSQL = stmt{sqlite: `
+		INSERT INTO nodes (name, version, started_at, last_seen, repos) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET version = excluded.version,
+			started_at = excluded.started_at, last_seen = excluded.last_seen, repos = excluded.repos`}
+	heartbeatSQL     = stmt{sqlite: `UPDATE nodes SET last_seen = ?, repos = ? WHERE name = ?`}
+	nodeLastSeenSQL  = stmt{sqlite: `SELECT last_seen FROM nodes WHERE name = ?`}
+	deleteNodeSQL    = stmt{sqlite: `DELETE FROM nodes WHERE name = ?`}
+	interruptNodeSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
+		WHERE node = ? AND status IN ('queued', 'running') RETURNING id`}
+	listNodesSQL = stmt{sqlite: `SELECT name, version, started_at, last_seen, repos FROM nodes ORDER BY name`}
+)
+
+// Notifications (notifications.go).
+var (
+	insertNotificationSQL = stmt{sqlite: `
+		INSERT INTO notifications (deploy_id, repo, target, kind, event, status, attempts,
+			http_status, error, created_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`}
+	previousOutcomeSQL = stmt{sqlite: `
+		SELECT status FROM deploys
+		WHERE node = (SELECT node FROM deploys WHERE id = ?) AND repo = ? AND id < ?
+		  AND status IN ('succeeded', 'failed')
+		ORDER BY id DESC LIMIT 1`}
+)
+
+// Repository state (repostate.go).
+
+// repoNodeSQL reads one node's newest succeeded, running and queued deploys of a
+// repository: the live commit from deploys_node_repo_id read newest first, the running and
+// queued ids from the partial indexes deploys_running and deploys_one_queued.
+var repoNodeSQL = stmt{sqlite: `
+	SELECT COALESCE((SELECT to_commit FROM deploys WHERE node = ? AND repo = ?
+			AND status = 'succeeded' ORDER BY id DESC LIMIT 1), ''),
+		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'running'), 0),
+		COALESCE((SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'), 0)`}
+
+// busyNodesSQL lists the nodes with a deploy of a repository queued or running, from the
+// partial indexes of those (small whatever the history's size).
+var busyNodesSQL = stmt{sqlite: `
+	SELECT node FROM deploys WHERE repo = ? AND status = 'queued' AND node != ''
+	UNION SELECT node FROM deploys WHERE repo = ? AND status = 'running' AND node != ''`}
+
+var (
+	deployDeliveryCountSQL = stmt{sqlite: `SELECT count(*) FROM (` + deployDeliveriesSQL + `) l`}
+)
+
+// Fleet: the nodes a delivery fans out to (fanout.go), waking the other gateways
+// (PostgreSQL only; see WatchQueue).
+
+// nodesSQL reads the registered nodes and the repositories each deploys.
+const nodesSQL = `SELECT name, repos FROM nodes`
+
+var (
+	notifyQueueSQL     = stmt{pg: `SELECT pg_notify($1, $2)`}
+	notifyReconcileSQL = stmt{pg: `SELECT pg_notify($1, $2)`}
+)
+
+// listenSQL subscribes the LISTEN connection to both channels (see listen).
+var listenSQL = stmt{pg: `LISTEN ` + queueChannel + `; LISTEN ` + reconcileChannel}
+
+// Locks (PostgreSQL only; see LockGateway, lockDatabase, lockRepos).
+var (
+	lockRepoSQL          = stmt{pg: `SELECT pg_advisory_xact_lock($1, hashtext($2))`}
+	tryFleetSharedSQL    = stmt{pg: `SELECT pg_try_advisory_lock_shared($1, 0)`}
+	tryGatewayLockSQL    = stmt{pg: `SELECT pg_try_advisory_lock($1, hashtext($2))`}
+	unlockFleetSharedSQL = stmt{pg: `SELECT pg_advisory_unlock_shared($1, 0)`}
+	tryFleetLockSQL      = stmt{pg: `SELECT pg_try_advisory_lock($1, 0)`}
+	unlockAllSQL         = stmt{pg: `SELECT pg_advisory_unlock_all()`}
+)
+
+// Copy: the SQLite source's tables, and the destination's columns of one table.
+var (
+	sqliteTablesSQL = stmt{sqlite: `SELECT name FROM sqlite_master WHERE type = 'table'
+		AND name NOT LIKE 'sqlite_%' AND name != 'goose_db_version'`}
+	pgColumnsSQL = stmt{pg: `SELECT column_name, data_type FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1`}
+)
+
+// Engine: what Inspect, Ping and the lock's keep-alive ask.
+var (
+	pingSQL          = stmt{sqlite: `SELECT 1`}
+	engineVersionSQL = stmt{sqlite: `SELECT sqlite_version()`, pg: `SHOW server_version`}
+	nodesTableSQL    = stmt{
+		sqlite: `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'`,
+		pg:     `SELECT to_regclass('nodes') IS NOT NULL`,
+	}
+)
