@@ -18,12 +18,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
 // Repo is one configured repository as its worker sees it.
 type Repo struct {
-	Spec
+	checkout.Spec
 	Commands []string
 	Timeout  time.Duration
 	// RunAs, when set, is the account the commands run as; the checkout is handed over
@@ -433,7 +434,7 @@ func (w *worker) needsClone() bool {
 	if err != nil || r.Depth != 0 {
 		return false
 	}
-	shallow, err := Shallow(r.Path)
+	shallow, err := checkout.Shallow(r.Path)
 	return err == nil && shallow
 }
 
@@ -550,13 +551,13 @@ func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
 	if dp.Target != "" {
 		out.Printf("hookgate: moving to %s (%s)", short(dp.Target), dp.Trigger)
 	}
-	var upd UpdateResult
+	var upd checkout.UpdateResult
 	var err error
 	if r.RunAs != nil {
 		err = reclaim(r.Path, r.RunAs)
 	}
 	if err == nil {
-		upd, err = UpdateTo(ctx, r.Spec, dp.Target)
+		upd, err = checkout.UpdateTo(ctx, r.Spec, dp.Target)
 	}
 	if w.cloneDone != nil {
 		w.cloneDone()
