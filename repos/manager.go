@@ -44,7 +44,13 @@ type Options struct {
 	// OnOriginCheck, when set, is called after each look-up of origin's head with its
 	// result (CheckInSync, CheckDrift, CheckDeployed or CheckError).
 	OnOriginCheck func(repo, result string)
+	// SweepEvery is how often the workers' queue is read for deploys that nobody woke a
+	// worker for (default DefaultSweepEvery); see sweep.
+	SweepEvery time.Duration
 }
+
+// DefaultSweepEvery is Options.SweepEvery when unset: what a lost wake-up costs at most.
+const DefaultSweepEvery = 30 * time.Second
 
 // minDeploySpacing is the least time between the starts of two deploys of one repository.
 // A push to an idle repository deploys at once; a push that comes within this time of the
@@ -65,6 +71,8 @@ type Manager struct {
 	observe DeployObserver
 	onCheck func(repo, result string)
 	checks  chan struct{} // bounds concurrent look-ups of origin (maxChecks)
+	// sweepEvery is the period of sweep.
+	sweepEvery time.Duration
 
 	mu      sync.Mutex
 	workers map[string]*worker // the configured repositories' workers
@@ -96,6 +104,9 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.SweepEvery <= 0 {
+		opts.SweepEvery = DefaultSweepEvery
+	}
 	m := &Manager{
 		store:    st,
 		workers:  make(map[string]*worker, len(repos)),
@@ -107,6 +118,8 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		observe:  opts.OnDeployFinished,
 		onCheck:  opts.OnOriginCheck,
 		checks:   make(chan struct{}, maxChecks),
+
+		sweepEvery: opts.SweepEvery,
 
 		startedUp: make(chan struct{}),
 	}
@@ -135,8 +148,8 @@ func (m *Manager) newWorker(r Repo) *worker {
 
 // Start runs every worker and wakes those whose repository has a deploy left queued by an
 // earlier run (or re-queued after a crash), so it is picked up. The others sleep until
-// Notify: waking all of them would run one claim transaction per repository at start, and
-// each would grow its goroutine's stack through SQLite's deep frames and keep it so while
+// Wake (or the sweep): waking all of them would run one claim transaction per repository at
+// start, and each would grow its goroutine's stack through SQLite's deep frames and keep it so while
 // idle (about 2 MB of resident memory with 100 repositories). If the queue cannot be read,
 // every worker is woken and claims for itself.
 func (m *Manager) Start() {
@@ -158,6 +171,11 @@ func (m *Manager) Start() {
 			w.notify()
 		}
 	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.sweep()
+	}()
 	go func() {
 		startup.Wait()
 		close(m.startedUp)
@@ -268,13 +286,45 @@ func (m *Manager) baseEnv() []string {
 	return m.env
 }
 
-// Notify wakes repo's worker; it never blocks.
-func (m *Manager) Notify(repo string) {
+// Wake wakes repo's worker; it never blocks.
+func (m *Manager) Wake(repo string) {
 	m.mu.Lock()
 	w, ok := m.workers[repo]
 	m.mu.Unlock()
 	if ok {
 		w.notify()
+	}
+}
+
+// Notify wakes repo's worker, as Wake does; it goes once its callers call Wake.
+func (m *Manager) Notify(repo string) { m.Wake(repo) }
+
+// sweep wakes, every sweepEvery until Stop, the workers whose repository has a deploy
+// queued for this node: the net under the wake-ups, so that a lost one (a caller that did
+// not wake, a crash between the commit and the wake) costs at most one period. It reads the
+// queue in one query, as Start does, and wakes only the workers listed: waking every idle
+// worker would run a claim each and grow its stack (see Start).
+func (m *Manager) sweep() {
+	t := time.NewTicker(m.sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopping.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(m.stopping, 30*time.Second)
+		queued, err := m.store.QueuedRepos(ctx)
+		cancel()
+		if err != nil {
+			if m.stopping.Err() == nil {
+				m.log.Warn("sweep: list queued deploys", "err", err)
+			}
+			continue
+		}
+		for _, name := range queued {
+			m.Wake(name)
+		}
 	}
 }
 
