@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/hookgate/hookgate/repos/checkout"
 )
 
 // Results of a look-up of origin's head, as the metrics count them.
@@ -72,7 +72,7 @@ func (m *Manager) OriginState(repo string) OriginState {
 // string: set after each look-up, among its garbage, a string would be a long-lived
 // object that keeps a page of the heap resident for every repository.
 type originRecord struct {
-	commit    plumbing.Hash
+	commit    checkout.Hash
 	checkedAt time.Time
 	err       string
 }
@@ -103,7 +103,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 	r := w.config()
 	c := Check{Repo: r.Name}
 	lctx, cancel := context.WithTimeout(ctx, min(r.Timeout, maxCheckTime))
-	head, err := OriginHead(lctx, r.Spec)
+	head, err := checkout.OriginHead(lctx, r.Spec)
 	cancel()
 	if err != nil {
 		w.setOrigin(originRecord{checkedAt: time.Now().UTC(), err: err.Error()})
@@ -112,7 +112,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 		return c, fmt.Errorf("%w: %w", ErrOriginLookUp, err)
 	}
 	c.Origin = head
-	checkoutHead, _, _ := Head(r.Path) // stands for live before the first deploy
+	checkoutHead, _, _ := checkout.Head(r.Path) // stands for live before the first deploy
 	why := func(live string) string {
 		if live == "" {
 			// Only queued when another node of the fleet has deployed the repository.
@@ -124,7 +124,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 	if err != nil {
 		return c, err
 	}
-	w.setOrigin(originRecord{commit: plumbing.NewHash(head), checkedAt: time.Now().UTC()})
+	w.setOrigin(originRecord{commit: checkout.NewHash(head), checkedAt: time.Now().UTC()})
 	c.Live = d.Live
 	switch {
 	case d.DeployID != 0:

@@ -1,4 +1,5 @@
-package repos
+// This file owns the lock on a checkout's .git: the mover's lock record, and removing a dead lock.
+package checkout
 
 import (
 	"errors"

@@ -1,18 +1,15 @@
-package repos
+// This file owns resolving a commit a user names (full hash or prefix) in a checkout's history.
+package checkout
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
-	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // ErrUnknownCommit means a commit asked for is not in the branch's history as fetched.
@@ -98,64 +95,8 @@ func (m *mover) inTip(c *object.Commit) (bool, error) {
 	return ok, nil
 }
 
-// OriginHead asks origin for the branch head: one ref listing (git ls-remote), not a
-// fetch, over the checkout's origin URL (Spec.URL when there is no checkout yet) with the
-// configured credentials. Like a fetch it is bounded by ctx even where go-git is not (SSH
-// dialing); a look-up given up on goes on in the background, and the next look-up of the
-// same checkout waits for it, so hung look-ups do not pile up. It never touches the
-// checkout's repository beyond reading its origin URL, so it may run beside a deploy.
-func OriginHead(ctx context.Context, s Spec) (string, error) {
-	h, err := originHead(ctx, s)
-	if err != nil {
-		if s.Name != "" {
-			err = fmt.Errorf("repository %s: %w", s.Name, err)
-		}
-		return "", redact(err, s.Token)
-	}
-	return h, nil
-}
+// Hash is an object name, go-git's own type, so that callers need not import go-git.
+type Hash = plumbing.Hash
 
-func originHead(ctx context.Context, s Spec) (string, error) {
-	if s.Branch == "" || plumbing.NewBranchReferenceName(s.Branch).Validate() != nil {
-		return "", fmt.Errorf("invalid branch name %q", s.Branch)
-	}
-	path, err := filepath.Abs(s.Path)
-	if err != nil {
-		return "", fmt.Errorf("checkout path %s: %w", s.Path, err)
-	}
-	url := s.URL
-	if repo, err := openCheckout(path); err == nil {
-		if remote, err := repo.Remote("origin"); err == nil && len(remote.Config().URLs) > 0 {
-			url = remote.Config().URLs[0]
-		}
-	}
-	if url == "" {
-		return "", fmt.Errorf("checkout %s has no origin url and no url is set", path)
-	}
-	auth, err := authFor(ctx, url, s)
-	if err != nil {
-		return "", err
-	}
-	// Its own key in the watchdog's table: a hung look-up must not hold up deploys.
-	key := path + "\x00ls-remote"
-	if err := waitForAbandoned(ctx, key); err != nil {
-		return "", err
-	}
-	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
-	var refs []*plumbing.Reference
-	err = withWatchdog(ctx, key, func() error {
-		var err error
-		refs, err = remote.ListContext(ctx, &git.ListOptions{Auth: auth})
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("list origin's refs: %w", err)
-	}
-	want := plumbing.NewBranchReferenceName(s.Branch)
-	for _, r := range refs {
-		if r.Name() == want && r.Type() == plumbing.HashReference {
-			return r.Hash().String(), nil
-		}
-	}
-	return "", fmt.Errorf("branch %q not found on origin", s.Branch)
-}
+// NewHash is the Hash a hex object name spells (the zero Hash if it spells none).
+func NewHash(s string) Hash { return plumbing.NewHash(s) }

@@ -1,4 +1,6 @@
-package repos
+// This file owns the pack scanner: bounded object sizes for what a fetch writes, wrapped
+// around the storage's PackfileWriter.
+package checkout
 
 import (
 	"compress/zlib"

@@ -1,4 +1,5 @@
-package repos
+// This file owns scrubbing credentials out of errors.
+package checkout
 
 import "github.com/hookgate/hookgate/internal/scrub"
 

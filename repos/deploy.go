@@ -1,0 +1,169 @@
+// This file owns one deploy: the checkout update, the commands, the progress saved on the way.
+package repos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hookgate/hookgate/repos/checkout"
+	"github.com/hookgate/hookgate/store"
+)
+
+// deploy updates the checkout and runs the commands of r (the repository's settings when
+// the deploy was claimed), within r's timeout.
+func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
+	m := w.m
+	ctx, cancel := context.WithTimeout(m.killing, r.Timeout)
+	defer cancel()
+
+	out := newTailBuffer()
+	var mu sync.Mutex
+	var from, to string
+	stopProgress := w.saveProgress(dp.ID, out, func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return from, to
+	})
+
+	res := store.Result{Status: store.DeploySucceeded}
+	fail := func(format string, args ...any) {
+		res.Status = store.DeployFailed
+		res.Error = fmt.Sprintf(format, args...)
+		switch {
+		case m.killing.Err() != nil:
+			res.Status = store.DeployInterrupted
+			res.Error = "interrupted: the gateway shut down during the deploy (" + res.Error + ")"
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			res.Error = fmt.Sprintf("deploy timed out after %s: %s", r.Timeout, res.Error)
+		}
+		out.Printf("hookgate: %s", res.Error)
+	}
+
+	out.Printf("hookgate: deploy %d of %s (%s), branch %s", dp.ID, r.Name, dp.Trigger, r.Branch)
+	if dp.Target != "" {
+		out.Printf("hookgate: moving to %s (%s)", short(dp.Target), dp.Trigger)
+	}
+	var upd checkout.UpdateResult
+	var err error
+	if r.RunAs != nil {
+		err = reclaim(r.Path, r.RunAs)
+	}
+	if err == nil {
+		upd, err = checkout.UpdateTo(ctx, r.Spec, dp.Target)
+	}
+	if w.cloneDone != nil {
+		w.cloneDone()
+	}
+	mu.Lock()
+	from, to = upd.From, upd.To
+	mu.Unlock()
+	res.FromCommit, res.ToCommit = upd.From, upd.To
+	if err != nil && upd.Target != "" {
+		// The commit this deploy was for, though HEAD did not move: a reconcile then
+		// knows this head was attempted and does not queue it again on every poll.
+		res.ToCommit = upd.Target
+	}
+	// A clone or fetch that failed or was refused may have held as much as one that
+	// landed: give it back either way.
+	if upd.Cloned || upd.From != upd.To || err != nil {
+		releaseMemory()
+	}
+	switch {
+	case err != nil:
+		fail("update checkout: %v", err)
+	case upd.Cloned:
+		out.Printf("hookgate: cloned %s at %s", r.Branch, short(upd.To))
+	case upd.From == upd.To:
+		out.Printf("hookgate: checkout already at %s", short(upd.To))
+	default:
+		out.Printf("hookgate: updated %s → %s (%d files changed)", short(upd.From), short(upd.To), upd.Changed)
+	}
+	if err == nil && r.RunAs != nil {
+		if err = handOver(r.Path, r.RunAs); err != nil {
+			fail("%v", err)
+		} else {
+			out.Printf("hookgate: commands run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
+		}
+	}
+	if err == nil {
+		env := append(slices.Clone(m.baseEnv()),
+			"HOOKGATE_REPO="+r.Name,
+			"HOOKGATE_COMMIT="+upd.To,
+			"HOOKGATE_PREVIOUS_COMMIT="+upd.From,
+			"HOOKGATE_REF=refs/heads/"+r.Branch,
+			"HOOKGATE_DELIVERY="+dp.DeliveryGUID,
+			"HOOKGATE_TRIGGER="+dp.Trigger,
+			fmt.Sprintf("HOOKGATE_DEPLOY=%d", dp.ID),
+		)
+		for i, c := range r.Commands {
+			out.Printf("$ %s", c)
+			if err := runCommand(ctx, c, r.Path, env, r.RunAs, out); err != nil {
+				fail("command %d of %d (%s) failed: %v", i+1, len(r.Commands), c, err)
+				break
+			}
+		}
+	}
+	if res.Status == store.DeploySucceeded {
+		out.Printf("hookgate: deploy succeeded")
+	}
+	stopProgress()
+	res.Log, _ = out.Snapshot()
+	return res
+}
+
+// saveProgress stores the deploy's output every progressEvery while it runs, so the history
+// shows a deploy live. The returned func stops it and waits.
+func (w *worker) saveProgress(id int64, out *tailBuffer, commits func() (string, string)) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		var saved int64
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			log, version := out.Snapshot()
+			if version == saved {
+				continue
+			}
+			from, to := commits()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := w.m.store.UpdateDeployProgress(ctx, id, from, to, log); err != nil {
+				w.m.log.Warn("save deploy progress", "deploy_id", id, "err", err)
+			}
+			cancel()
+			saved = version
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+// releaseMemory gives the memory of a clone or fetch back to the system. Left to itself the
+// runtime would keep it: an idle gateway allocates too little to start a collection, so
+// the heap stayed at a clone's peak for minutes. Two collections, because go-git parks its
+// largest buffers in a sync.Pool, which only the second one empties.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
+func short(hash string) string {
+	if len(hash) > 7 {
+		return hash[:7]
+	}
+	return hash
+}
