@@ -176,7 +176,6 @@ func importViolations(root string, rules importRules) ([]string, int, error) {
 // packages are being moved into place: each entry goes with the move that ends it, and the
 // list ends empty.
 var forNow = map[string][]string{
-	"cli":   {"server"},
 	"repos": {"github.com/go-git/go-git/v5", "github.com/go-git/go-billy/v5", "golang.org/x/crypto/ssh"},
 }
 

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/config"
+	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/repos"
-	"github.com/hookgate/hookgate/server"
 )
 
 // cmdSend signs and sends a delivery the way GitHub would, built from the checkout's
@@ -78,7 +78,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hookgate-send/1")
-	server.SetDeliveryHeaders(req.Header, rc.Provider, *event, newGUID(), body, rc.ResolvedSecret())
+	forge.SetDeliveryHeaders(req.Header, rc.Provider, *event, newGUID(), body, rc.ResolvedSecret())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err))
@@ -99,7 +99,7 @@ func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, pro
 	if fullName == "" {
 		fullName = "local/" + r.Name
 	}
-	if event == "ping" && provider != "" && provider != server.ProviderGitHub {
+	if event == "ping" && provider != "" && provider != forge.ProviderGitHub {
 		return nil, fmt.Errorf("--event ping: only GitHub sends ping; use push for a %s hook", provider)
 	}
 	repository := map[string]any{"full_name": fullName, "name": r.Name, "html_url": ""}
@@ -118,7 +118,7 @@ func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, pro
 			before = in.Head
 		}
 		msg := "hookgate send: deploy origin/" + r.Branch
-		if provider == server.ProviderGitLab {
+		if provider == forge.ProviderGitLab {
 			return json.Marshal(map[string]any{
 				"object_kind": "push", "ref": "refs/heads/" + r.Branch, "before": before, "after": after,
 				"checkout_sha": after, "user_username": "hookgate-send", "user_name": "hookgate send",
