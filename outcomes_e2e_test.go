@@ -88,8 +88,8 @@ func waitChecks(t *testing.T, addr string, n int) {
 	})
 }
 
-// cli runs the built binary and returns its exit code and output.
-func cli(t *testing.T, bin string, args ...string) (int, string) {
+// runCLI runs the built binary and returns its exit code and output.
+func runCLI(t *testing.T, bin string, args ...string) (int, string) {
 	t.Helper()
 	var out bytes.Buffer
 	cmd := exec.Command(bin, args...)
@@ -163,7 +163,7 @@ timeout = "1m"
 	}
 	// send signs with the secret, so it needs it, unlike rollback, pin and unpin.
 	t.Setenv("E2E_OUTCOMES_SECRET", secret)
-	code, out := cli(t, bin, "send", "site", "--config", cfgPath)
+	code, out := runCLI(t, bin, "send", "site", "--config", cfgPath)
 	os.Unsetenv("E2E_OUTCOMES_SECRET")
 	if code != 0 {
 		t.Fatalf("hookgate send: %d\n%s", code, out)
@@ -222,7 +222,7 @@ timeout = "1m"
 	if err := os.WriteFile(filepath.Join(checkout, ".env"), []byte("SECRET=local\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out = cli(t, bin, "rollback", "site", "--config", cfgPath)
+	code, out = runCLI(t, bin, "rollback", "site", "--config", cfgPath)
 	if code != 0 || !strings.Contains(out, "pinned at "+c1[:7]) || !strings.Contains(out, "succeeded") {
 		t.Fatalf("hookgate rollback: exit %d\n%s", code, out)
 	}
@@ -274,14 +274,14 @@ timeout = "1m"
 	}
 
 	// Refusals exit non-zero and say why.
-	if code, out := cli(t, bin, "pin", "site", "0123456789abcdef", "--config", cfgPath); code == 0 || !strings.Contains(out, "unknown_commit") {
+	if code, out := runCLI(t, bin, "pin", "site", "0123456789abcdef", "--config", cfgPath); code == 0 || !strings.Contains(out, "unknown_commit") {
 		t.Fatalf("hookgate pin of an unknown commit: exit %d\n%s", code, out)
 	}
 
 	// hookgate unpin deploys origin's head. The poll (every second) may queue that deploy
 	// before the unpin looks at origin: the unpin then waits for the poll's deploy, or,
 	// when that one is already over, finds origin's head live.
-	code, out = cli(t, bin, "unpin", "site", "--config", cfgPath)
+	code, out = runCLI(t, bin, "unpin", "site", "--config", cfgPath)
 	if code != 0 || !strings.Contains(out, "unpinned") ||
 		!strings.Contains(out, "succeeded") && !strings.Contains(out, "in sync: origin main at "+fixed[:7]+" is live") {
 		t.Fatalf("hookgate unpin: exit %d\n%s", code, out)
@@ -289,7 +289,7 @@ timeout = "1m"
 	if testkit.CheckoutHead(t, checkout) != fixed || repoOf(t, addr).Pinned != nil {
 		t.Fatalf("after unpin HEAD is %s, want origin's %s", testkit.CheckoutHead(t, checkout), fixed)
 	}
-	if code, out := cli(t, bin, "pin", "site", "--config", cfgPath); code != 0 || !strings.Contains(out, "pinned at "+fixed[:7]) {
+	if code, out := runCLI(t, bin, "pin", "site", "--config", cfgPath); code != 0 || !strings.Contains(out, "pinned at "+fixed[:7]) {
 		t.Fatalf("hookgate pin: exit %d\n%s", code, out)
 	}
 	if strings.Contains(g.logs.String(), outcomesToken) || strings.Contains(g.logs.String(), secret) {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ func runCheck(t *testing.T, database string) (int, string) {
 		"[repos.here]\nsecret = \"x\"\npath = %q\n"+
 		"[repos.there]\nsecret = \"y\"\npath = \"/nonexistent/there\"\nnodes = [\"web2\", \"web3\"]\n", database, checkout))
 	var out, errOut bytes.Buffer
-	code := run([]string{"check", "--config", p}, &out, &errOut)
+	code := Run([]string{"check", "--config", p}, &out, &errOut)
 	return code, out.String() + errOut.String()
 }
 
@@ -126,7 +126,7 @@ func TestCheckSQLite(t *testing.T) {
 		"[repos.here]\nsecret = \"x\"\npath = %q\n"+
 		"[repos.there]\nsecret = \"y\"\npath = \"/nonexistent/there\"\nnodes = [\"web2\"]\n", file, checkout))
 	var o, e bytes.Buffer
-	if code := run([]string{"check", "--config", p}, &o, &e); code != 1 || !strings.Contains(checkLine(t, o.String(), "FAIL", "there"), "path does not exist") {
+	if code := Run([]string{"check", "--config", p}, &o, &e); code != 1 || !strings.Contains(checkLine(t, o.String(), "FAIL", "there"), "path does not exist") {
 		t.Fatalf("check on web2, which deploys there: exit %d\n%s%s", code, o.String(), e.String())
 	}
 }
@@ -204,7 +204,7 @@ func TestCheckReportsDatabase(t *testing.T) {
 		t.Helper()
 		p := writeConfig(t, fmt.Sprintf("[server]\n%s\n[repos.site]\nsecret = \"x\"\npath = %q\n", database, checkout))
 		var out, errOut bytes.Buffer
-		code := run([]string{"check", "--config", p}, &out, &errOut)
+		code := Run([]string{"check", "--config", p}, &out, &errOut)
 		return code, out.String() + errOut.String()
 	}
 	code, out := check(`database = "data/new.db"`)
@@ -262,7 +262,7 @@ secret = "y"
 events = ["recovery"]
 `, origin.Clone()))
 	var out, errOut bytes.Buffer
-	if code := run([]string{"check", "--config", p}, &out, &errOut); code != 0 {
+	if code := Run([]string{"check", "--config", p}, &out, &errOut); code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 	for _, want := range []string{"notify ops", "slack to hooks.slack.example", "every repository; on failure, recovery",
@@ -278,7 +278,7 @@ events = ["recovery"]
 	bad := writeConfig(t, strings.Replace(readFile(t, p), `events = ["recovery"]`, `events = ["deploy"]`, 1))
 	out.Reset()
 	errOut.Reset()
-	if code := run([]string{"check", "--config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), `repos.site.notify[0] (team): events: "deploy"`) {
+	if code := Run([]string{"check", "--config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), `repos.site.notify[0] (team): events: "deploy"`) {
 		t.Fatalf("check with a bad event: exit %d\n%s", code, errOut.String())
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 func TestHelpListsCommands(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"-help"}} {
 		var out, errOut bytes.Buffer
-		if code := run(args, &out, &errOut); code != 0 {
+		if code := Run(args, &out, &errOut); code != 0 {
 			t.Errorf("hookgate %s: exit %d, stderr %q", strings.Join(args, " "), code, errOut.String())
 		}
 		for _, cmd := range []string{"hookgate check", "hookgate send", "hookgate rollback", "hookgate pin", "hookgate unpin", "hookgate db copy"} {

@@ -1,53 +1,20 @@
-package main
+// reload.go owns Reload: a configuration re-read and swapped in without a restart.
+
+package gateway
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"slices"
-	"sync"
 
 	"github.com/hookgate/hookgate/config"
 	"github.com/hookgate/hookgate/notify"
-	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
-	"github.com/hookgate/hookgate/store"
 )
 
-// gateway holds the running parts a configuration reload reconfigures, and the
-// configuration in force.
-type gateway struct {
-	path     string
-	log      *slog.Logger
-	store    *store.Store
-	srv      *server.Server
-	mgr      *repos.Manager
-	notifier *notify.Notifier
-
-	// mu: one reload at a time, guards cfg. A heartbeat holds it too, from reading the
-	// configuration to writing its repository list, so it never writes back the list from
-	// before a reload after the reload wrote its own.
-	mu  sync.Mutex
-	cfg *config.Config
-}
-
-// current returns the configuration in force.
-func (g *gateway) current() *config.Config {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.cfg
-}
-
-// beat records that this node is alive and the repositories it deploys, for the heartbeat.
-func (g *gateway) beat(ctx context.Context) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return writeBeat(ctx, g.store, g.cfg.Server.Node, g.cfg.DeployedRepoNames())
-}
-
-// reload re-reads the configuration file and swaps it in, on SIGHUP or POST
+// Reload re-reads the configuration file and swaps it in, on SIGHUP or POST
 // /api/v1/reload. A file that does not validate changes nothing: the error is logged and
 // returned, wrapping server.ErrInvalidConfig. Otherwise, in this order:
 //   - the hooks (secrets, branches, allow_cidrs, providers), max_body, max_body_memory,
@@ -66,7 +33,7 @@ func (g *gateway) beat(ctx context.Context) error {
 const envReloadHint = "a reload sees the environment the gateway started with, which cannot change: " +
 	"to rotate a secret without a restart use secret_file (read again on every reload), or restart the gateway with the variable set"
 
-func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
+func (g *Gateway) Reload(ctx context.Context) (server.ReloadReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	cfg, err := config.Load(g.path)
@@ -88,7 +55,7 @@ func (g *gateway) reload(ctx context.Context) (server.ReloadReport, error) {
 	// The node's repositories first: a delivery to a repository added here must find this
 	// node among those that deploy it once its hook answers. Those it deploys, not every
 	// one it has a hook for (a repository whose nodes list leaves it out).
-	if err := writeBeat(ctx, g.store, cfg.Server.Node, cfg.DeployedRepoNames()); err != nil {
+	if err := writeBeat(ctx, g.store, cfg.Server.Node, g.version, cfg.DeployedRepoNames()); err != nil {
 		g.log.Error("configuration reload refused; the running configuration is kept", "err", err)
 		return server.ReloadReport{}, fmt.Errorf("record the node's repositories: %w", err)
 	}

@@ -1,6 +1,6 @@
 // serve_linux.go holds what serve does to its own process on Linux.
 
-package main
+package cli
 
 import "golang.org/x/sys/unix"
 

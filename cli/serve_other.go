@@ -2,7 +2,7 @@
 
 // serve_other.go holds what serve does to its own process elsewhere than Linux.
 
-package main
+package cli
 
 // setNonDumpable does nothing here: PR_SET_DUMPABLE is Linux's.
 func setNonDumpable() error { return nil }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -81,7 +81,7 @@ func TestDBCopy(t *testing.T) {
 
 	url := pgtest.Database(t)
 	var out, errOut bytes.Buffer
-	if code := run([]string{"db", "copy", "--from", file, "--to", url}, &out, &errOut); code != 0 {
+	if code := Run([]string{"db", "copy", "--from", file, "--to", url}, &out, &errOut); code != 0 {
 		t.Fatalf("db copy: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 	if !strings.Contains(out.String(), "deliveries         4 rows") {
@@ -131,7 +131,7 @@ func TestDBCopy(t *testing.T) {
 
 	out.Reset()
 	errOut.Reset()
-	if code := run([]string{"db", "copy", "--from", file, "--to", url}, &out, &errOut); code != 1 ||
+	if code := Run([]string{"db", "copy", "--from", file, "--to", url}, &out, &errOut); code != 1 ||
 		!strings.Contains(errOut.String(), "already holds") {
 		t.Fatalf("a second copy: exit %d\n%s%s", code, out.String(), errOut.String())
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -51,7 +51,7 @@ provider = "gitlab"
 		t.Fatalf("unknown provider: %v", err)
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"check", "--config", bad}, &stdout, &stderr); code != 1 ||
+	if code := Run([]string{"check", "--config", bad}, &stdout, &stderr); code != 1 ||
 		!strings.Contains(stderr.String(), `repos.site: provider "bitbucket"`) {
 		t.Fatalf("check with an unknown provider: exit %d, %s", code, stderr.String())
 	}
@@ -82,7 +82,7 @@ func TestNewLogger(t *testing.T) {
 
 	for _, args := range [][]string{{"--log-format", "yaml"}, {"--log-level", "verbose"}} {
 		var stdout, stderr bytes.Buffer
-		if code := run(append([]string{"serve"}, args...), &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), args[0]) {
+		if code := Run(append([]string{"serve"}, args...), &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), args[0]) {
 			t.Errorf("serve %v: exit %d, %q", args, code, stderr.String())
 		}
 	}
@@ -90,7 +90,7 @@ func TestNewLogger(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"version"}, &stdout, &stderr); code != 0 {
+	if code := Run([]string{"version"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	out := stdout.String()
@@ -147,7 +147,7 @@ func TestSendSignsForEachForge(t *testing.T) {
 			defer ts.Close()
 			cfg := writeConfig(t, fmt.Sprintf("[repos.site]\nsecret = \"send-secret\"\npath = %q\nprovider = %q\n", checkout, provider))
 			var stdout, stderr bytes.Buffer
-			if code := run([]string{"send", "site", "--url", ts.URL + "/hooks/site", "--config", cfg}, &stdout, &stderr); code != 0 ||
+			if code := Run([]string{"send", "site", "--url", ts.URL + "/hooks/site", "--config", cfg}, &stdout, &stderr); code != 0 ||
 				!strings.Contains(stdout.String(), "202 Accepted") {
 				t.Fatalf("send: exit %d\n%s%s", code, stdout.String(), stderr.String())
 			}
@@ -171,7 +171,7 @@ func TestServeJSONLogsAndSIGHUP(t *testing.T) {
 	var logs syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"serve", "--config", cfg, "--log-format", "json", "--log-level", "debug"}, &bytes.Buffer{}, &logs)
+		done <- Run([]string{"serve", "--config", cfg, "--log-format", "json", "--log-level", "debug"}, &bytes.Buffer{}, &logs)
 	}()
 	healthy := func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")

@@ -1,20 +1,16 @@
-package main
+// check.go owns `hookgate check`: the config, the database and each repository's
+// checkout, one line each.
+
+package cli
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,7 +20,6 @@ import (
 	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
-	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -210,203 +205,4 @@ func plural(n int, noun string) string {
 		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// cmdSend signs and sends a delivery the way GitHub would, built from the checkout's
-// origin, so a setup can be tested end to end without GitHub.
-func cmdSend(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "config.toml", "path to the configuration file")
-	event := fs.String("event", "push", "event to send: push or ping")
-	target := fs.String("url", "", "hook URL (default: http://LISTEN/hooks/NAME from the config)")
-	var name string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if name == "" && fs.NArg() == 1 {
-		name = fs.Arg(0)
-	}
-	if name == "" {
-		fmt.Fprintln(stderr, "usage: hookgate send NAME [--event push|ping] [--url URL] [--config config.toml]")
-		return 2
-	}
-	cfg, err := config.Load(*configPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "hookgate send: %v\n", err)
-		return 1
-	}
-	rc, ok := cfg.Repos[name]
-	if !ok {
-		fmt.Fprintf(stderr, "hookgate send: no repository %q in %s\n", name, *configPath)
-		return 1
-	}
-	var repo repos.Repo
-	for _, r := range cfg.RepoList() {
-		if r.Name == name {
-			repo = r
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	body, err := buildPayload(ctx, *event, repo, rc.Repository, rc.Provider)
-	if err != nil {
-		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err, repo.Token))
-		return 1
-	}
-	url := *target
-	if url == "" {
-		url = "http://" + dialable(cfg.Server.Listen) + "/hooks/" + name
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err))
-		return 1
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hookgate-send/1")
-	server.SetDeliveryHeaders(req.Header, rc.Provider, *event, newGUID(), body, rc.ResolvedSecret())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err))
-		return 1
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	fmt.Fprintf(stdout, "%s %s\n%s\n", req.Method, scrub.URL(url), resp.Status)
-	stdout.Write(bytes.TrimSpace(answer))
-	fmt.Fprintln(stdout)
-	if resp.StatusCode/100 != 2 {
-		return 1
-	}
-	return 0
-}
-
-func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, provider string) ([]byte, error) {
-	if fullName == "" {
-		fullName = "local/" + r.Name
-	}
-	if event == "ping" && provider != "" && provider != server.ProviderGitHub {
-		return nil, fmt.Errorf("--event ping: only GitHub sends ping; use push for a %s hook", provider)
-	}
-	repository := map[string]any{"full_name": fullName, "name": r.Name, "html_url": ""}
-	switch event {
-	case "ping":
-		return json.Marshal(map[string]any{
-			"zen": "Sent by hookgate send.", "hook_id": 0, "repository": repository,
-		})
-	case "push":
-		after, err := repos.RemoteHead(ctx, r.Spec)
-		if err != nil {
-			return nil, err
-		}
-		before := strings.Repeat("0", 40)
-		if in, err := repos.Inspect(r.Spec); err == nil && in.Head != "" {
-			before = in.Head
-		}
-		msg := "hookgate send: deploy origin/" + r.Branch
-		if provider == server.ProviderGitLab {
-			return json.Marshal(map[string]any{
-				"object_kind": "push", "ref": "refs/heads/" + r.Branch, "before": before, "after": after,
-				"checkout_sha": after, "user_username": "hookgate-send", "user_name": "hookgate send",
-				"project": map[string]any{"path_with_namespace": fullName, "web_url": ""},
-				"commits": []any{map[string]any{"id": after, "message": msg}},
-			})
-		}
-		return json.Marshal(map[string]any{
-			"ref":        "refs/heads/" + r.Branch,
-			"before":     before,
-			"after":      after,
-			"created":    false,
-			"deleted":    false,
-			"forced":     false,
-			"repository": repository,
-			"pusher":     map[string]any{"name": "hookgate send", "login": "hookgate-send"},
-			"head_commit": map[string]any{
-				"id":      after,
-				"message": msg,
-			},
-		})
-	default:
-		return nil, fmt.Errorf("--event %q: use push or ping", event)
-	}
-}
-
-// dialable turns a listen address into one a client can dial ("0.0.0.0:8080" → "127.0.0.1:8080").
-func dialable(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
-// newGUID makes a random version 4 UUID, the shape of GitHub's X-GitHub-Delivery.
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// cmdVersion prints what the binary was built from: the module version, the commit and
-// its time when the build recorded them, and the Go version.
-func cmdVersion(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		bi = nil
-	}
-	fmt.Fprint(stdout, versionText(bi))
-	return 0
-}
-
-// versionText formats build information. Any part may be missing: a build from a module
-// cache has a version but no commit, a build with -buildvcs=false (or outside a
-// repository) neither, and a binary without build info nothing but the Go version.
-func versionText(bi *debug.BuildInfo) string {
-	version, goVersion := "unknown", runtime.Version()
-	settings := map[string]string{}
-	if bi != nil {
-		if bi.Main.Version != "" {
-			version = bi.Main.Version
-		}
-		if bi.GoVersion != "" {
-			goVersion = bi.GoVersion
-		}
-		for _, s := range bi.Settings {
-			settings[s.Key] = s.Value
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "hookgate %s\n", version)
-	if rev := settings["vcs.revision"]; rev != "" {
-		var notes []string
-		if t := settings["vcs.time"]; t != "" {
-			notes = append(notes, t)
-		}
-		if settings["vcs.modified"] == "true" {
-			notes = append(notes, "modified")
-		}
-		fmt.Fprintf(&b, "commit %s", rev)
-		if len(notes) > 0 {
-			fmt.Fprintf(&b, " (%s)", strings.Join(notes, ", "))
-		}
-		b.WriteString("\n")
-	} else {
-		b.WriteString("commit unknown (built without version control information)\n")
-	}
-	fmt.Fprintf(&b, "%s %s/%s\n", goVersion, runtime.GOOS, runtime.GOARCH)
-	return b.String()
 }

@@ -1,4 +1,6 @@
-package main
+// db.go owns `hookgate db copy`: a SQLite history copied into a new PostgreSQL database.
+
+package cli
 
 import (
 	"context"

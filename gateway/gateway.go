@@ -1,0 +1,170 @@
+// Package gateway owns the gateway's life cycle: New opens the database, takes the lock,
+// binds the listener, recovers what a crash left and wires the notifier, the workers and
+// the HTTP server; Run serves with its loops (prune, heartbeat, fleet watch) and shuts down
+// in order; Reload swaps in a re-read configuration.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hookgate/hookgate/config"
+	"github.com/hookgate/hookgate/notify"
+	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
+)
+
+// Options are what New needs besides the configuration.
+type Options struct {
+	ConfigPath string       // the file Reload reads again
+	Logger     *slog.Logger // the gateway's log
+	Version    string       // the binary's version, for the nodes listing
+}
+
+// Gateway holds the running parts a configuration reload reconfigures, and the
+// configuration in force.
+type Gateway struct {
+	path     string
+	log      *slog.Logger
+	version  string // for the nodes listing
+	store    *store.Store
+	ln       net.Listener // bound by New, served by Run
+	srv      *server.Server
+	mgr      *repos.Manager
+	notifier *notify.Notifier
+
+	// mu: one reload at a time, guards cfg. A heartbeat holds it too, from reading the
+	// configuration to writing its repository list, so it never writes back the list from
+	// before a reload after the reload wrote its own.
+	mu  sync.Mutex
+	cfg *config.Config
+}
+
+// current returns the configuration in force.
+func (g *Gateway) current() *config.Config {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg
+}
+
+// beat records that this node is alive and the repositories it deploys, for the heartbeat.
+func (g *Gateway) beat(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return writeBeat(ctx, g.store, g.cfg.Server.Node, g.version, g.cfg.DeployedRepoNames())
+}
+
+// New opens the gateway cfg describes, ready for Run: the database (locked against a
+// second gateway), the listener on [server] listen, the recovery of what a crash left
+// running, and the notifier, workers and HTTP server wired together. Nothing serves or
+// runs until Run.
+func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err error) {
+	logger := opts.Logger
+	// Exclusive (SQLite) and LockGateway (PostgreSQL) come before StopLeftovers and
+	// InterruptRunning: a second gateway must not end or mark cut off the first's deploys.
+	st, err := store.Open(ctx, cfg.Database(), store.WithSynchronous(cfg.Server.Synchronous()),
+		store.WithNode(cfg.Server.Node), store.WithExclusive())
+	if errors.Is(err, store.ErrDatabaseInUse) {
+		return nil, fmt.Errorf("%w; one gateway per SQLite file: stop that one first, or give this one a database of its own", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	if err := st.LockGateway(ctx); err != nil {
+		return nil, err
+	}
+	// Bound before the recovery below, so a start that cannot listen (the port is taken)
+	// changes nothing. Connections wait in the listen backlog until Serve runs.
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	node := cfg.Server.Node
+	// The node registers the repositories it deploys, not every one it takes deliveries
+	// for: the store queues a deploy for each node that registered the repository.
+	if err := st.RegisterNode(ctx, node, opts.Version, cfg.DeployedRepoNames()); err != nil {
+		return nil, err
+	}
+
+	// Commands a crash left running would run beside the deploys run again below.
+	repos.StopLeftovers(ctx, st, node, cfg.DeployedRepoList(), logger)
+	requeued, crashed, err := st.RecoverCrashed(ctx, "interrupted: the gateway stopped while this deploy was running")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range requeued {
+		logger.Warn("deploy was cut off by a stop or crash; queued again", "repo", r)
+	}
+	for _, dp := range crashed {
+		logger.Error("deploy was cut off by a crash again; failed, not queued again", "repo", dp.Repo, "deploy_id", dp.ID, "crashes", store.MaxCrashes)
+	}
+	queued, err := st.QueuedRepos(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range queued {
+		switch {
+		case cfg.Repos[r] == nil:
+			logger.Warn("a deploy is queued for a repository that is no longer configured", "repo", r)
+		case !cfg.Deploys(r):
+			logger.Warn("a deploy is queued on this node for a repository whose nodes list leaves it out; it stays queued until this node deploys it again",
+				"repo", r, "node", node, "nodes", cfg.Repos[r].Nodes)
+		}
+	}
+
+	global, perRepo := cfg.NotifyTargets()
+	notifier := notify.New(st, global, perRepo, notify.Options{Logger: logger})
+	for _, dp := range crashed {
+		notifier.DeployFinished(dp) // sent once the notifier starts, below
+	}
+	g := &Gateway{path: opts.ConfigPath, log: logger, version: opts.Version, store: st, ln: ln, notifier: notifier, cfg: cfg}
+	// Workers (deploys, polls of origin) only for the repositories this node deploys; the
+	// server below verifies and records deliveries for every configured one.
+	g.mgr = repos.NewManager(st, cfg.DeployedRepoList(), repos.Options{
+		Workers:   cfg.Server.Workers,
+		MaxClones: cfg.Server.MaxClones,
+		Env:       cfg.CommandEnv(),
+		Logger:    logger,
+		// g.srv is set below, before mgr.Start runs the workers that call this.
+		OnDeployFinished: func(dp store.Deploy, took time.Duration) {
+			g.srv.ObserveDeploy(dp.Repo, dp.Status, took)
+			notifier.DeployFinished(dp)
+		},
+		OnOriginCheck: func(repo, result string) { g.srv.ObserveOriginCheck(repo, result) },
+	})
+	g.srv, err = server.New(server.Options{
+		Hooks:          cfg.Hooks(),
+		MaxBody:        cfg.MaxBody(),
+		MaxBodyMemory:  cfg.MaxBodyMemory(),
+		AdminToken:     cfg.AdminToken(),
+		TrustedProxies: cfg.Server.TrustedProxies,
+		Hostnames:      cfg.Server.Hostnames,
+		Logger:         logger,
+		Reload:         g.Reload,
+		Unsigned:       cfg.UnsignedBudget(),
+
+		MaxConns:          cfg.Server.MaxConnections,
+		MaxConnsPerClient: cfg.Server.MaxConnectionsPerClient,
+		MaxHeaderBytes:    cfg.Server.HeaderBytes(),
+	}, st, g.mgr)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
