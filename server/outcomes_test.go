@@ -151,6 +151,13 @@ func TestAPIRollbackPinAndUnpin(t *testing.T) {
 			t.Errorf("POST %s %s: %d %v; want %d %s", c.path, c.body, code, out, c.status, c.code)
 		}
 	}
+	// The refusal says why once: "… is not in the history of the branch at …", not that
+	// followed by the same thing in other words.
+	_, out = g.post("/api/v1/repos/site/rollback", `{"commit": "0123456789abcdef"}`)
+	msg, _ := out["error"].(map[string]any)["message"].(string)
+	if !strings.HasPrefix(msg, "0123456789abcdef is not in the history of the branch at ") || strings.Count(msg, "history") != 1 {
+		t.Errorf("unknown commit's message: %q", msg)
+	}
 
 	// A push while pinned is recorded and ignored; reconcile queues nothing.
 	resp, hook := g.send(delivery{event: "push", guid: "pinned-push",

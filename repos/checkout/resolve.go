@@ -15,6 +15,17 @@ import (
 // ErrUnknownCommit means a commit asked for is not in the branch's history as fetched.
 var ErrUnknownCommit = errors.New("commit not in the branch's history")
 
+// unknownCommitError is an ErrUnknownCommit whose message says which and why, once: it
+// matches ErrUnknownCommit without repeating its text after its own.
+type unknownCommitError struct{ msg string }
+
+func (e *unknownCommitError) Error() string        { return e.msg }
+func (e *unknownCommitError) Is(target error) bool { return target == ErrUnknownCommit }
+
+func unknownCommit(format string, args ...any) error {
+	return &unknownCommitError{fmt.Sprintf(format, args...)}
+}
+
 // MinCommitPrefix is the shortest commit prefix a rollback or pin accepts.
 const MinCommitPrefix = 7
 
@@ -45,8 +56,8 @@ func ResolveCommit(path, branch, want string) (string, error) {
 func resolveInHistory(repo *git.Repository, tip plumbing.Hash, want string) (plumbing.Hash, error) {
 	want = strings.ToLower(want)
 	if len(want) < MinCommitPrefix || len(want) > 64 || strings.Trim(want, "0123456789abcdef") != "" {
-		return plumbing.ZeroHash, fmt.Errorf("%q is not a commit hash or a prefix of at least %d hex digits: %w",
-			want, MinCommitPrefix, ErrUnknownCommit)
+		return plumbing.ZeroHash, unknownCommit("%q is not a commit hash or a prefix of at least %d hex digits",
+			want, MinCommitPrefix)
 	}
 	head, err := repo.CommitObject(tip)
 	if err != nil {
@@ -70,15 +81,15 @@ func resolveInHistory(repo *git.Repository, tip plumbing.Hash, want string) (plu
 	switch len(found) {
 	case 0:
 		if shallow, _ := repo.Storer.Shallow(); len(shallow) > 0 {
-			return plumbing.ZeroHash, fmt.Errorf("%s is not in the history of the branch at %s as fetched: the checkout is shallow (depth), "+
-				"so commits older than its first fetch are not there; remove or raise depth to roll back further: %w",
-				want, shortHash(tip), ErrUnknownCommit)
+			return plumbing.ZeroHash, unknownCommit("%s is not in the history of the branch at %s as fetched: the checkout is shallow (depth), "+
+				"so commits older than its first fetch are not there; remove or raise depth to roll back further",
+				want, shortHash(tip))
 		}
-		return plumbing.ZeroHash, fmt.Errorf("%s is not in the history of the branch at %s: %w", want, shortHash(tip), ErrUnknownCommit)
+		return plumbing.ZeroHash, unknownCommit("%s is not in the history of the branch at %s", want, shortHash(tip))
 	case 1:
 		return found[0], nil
 	}
-	return plumbing.ZeroHash, fmt.Errorf("%s names more than one commit; give more digits: %w", want, ErrUnknownCommit)
+	return plumbing.ZeroHash, unknownCommit("%s names more than one commit; give more digits", want)
 }
 
 // inTip reports whether c is in the history of m.tip, so moving from c to an ancestor of
