@@ -32,6 +32,8 @@ type Workers interface {
 // reconcile after an unpin.
 type Reconciler interface {
 	Reconcile(ctx context.Context, repo string) (repos.Check, error)
+	// ReconcileUnpinned is Reconcile just after repo's pin was lifted.
+	ReconcileUnpinned(ctx context.Context, repo string) (repos.Check, error)
 	OriginState(repo string) repos.OriginState
 	// Deploys reports whether this gateway deploys repo (has its checkout).
 	Deploys(repo string) bool

@@ -73,7 +73,7 @@ func (a *App) Unpin(ctx context.Context, name string) (Unpinned, error) {
 	if a.reconciler == nil {
 		return Unpinned{}, nil
 	}
-	c, err := a.reconciler.Reconcile(ctx, name)
+	c, err := a.reconciler.ReconcileUnpinned(ctx, name)
 	switch {
 	case errors.Is(err, repos.ErrOriginLookUp):
 		return Unpinned{LookErr: err}, nil

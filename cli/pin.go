@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -55,10 +56,10 @@ func cmdUnpin(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if out.DeployID == nil {
-		fmt.Fprintf(stdout, "%s unpinned; nothing to deploy (%s)\n", name, out.Reason)
+		fmt.Fprintf(stdout, "%s unpinned; nothing to deploy (%s)\n", name, strings.TrimPrefix(out.Reason, "unpinned; "))
 		return 0
 	}
-	fmt.Fprintf(stdout, "%s unpinned; deploy %d queued (%s)\n", name, *out.DeployID, out.Reason)
+	fmt.Fprintf(stdout, "%s unpinned; deploy %d queued (%s)\n", name, *out.DeployID, strings.TrimPrefix(out.Reason, "unpinned; "))
 	if !wait {
 		return 0
 	}

@@ -73,7 +73,7 @@ func (g *Gateway) Run(ctx context.Context, hup <-chan os.Signal) error {
 					defer cancel()
 					// Logged and recorded by the manager; a repository this node
 					// does not deploy is ErrUnknownRepo, and nothing to do.
-					_, _ = mgr.Reconcile(ctx, repo)
+					_, _ = mgr.ReconcileUnpinned(ctx, repo)
 				}()
 			},
 		}, logger)

@@ -95,10 +95,25 @@ func (m *Manager) Reconcile(ctx context.Context, repo string) (Check, error) {
 	if w == nil {
 		return Check{}, fmt.Errorf("reconcile %q: %w", repo, ErrUnknownRepo)
 	}
-	return w.reconcile(ctx)
+	return w.reconcile(ctx, "a push was not delivered")
 }
 
-func (w *worker) reconcile(ctx context.Context) (Check, error) {
+// ReconcileUnpinned is Reconcile right after repo's pin was lifted (here or by another
+// node): a deploy it queues says so, rather than blaming a lost push (the pushes made
+// meanwhile were delivered, and ignored for the pin).
+func (m *Manager) ReconcileUnpinned(ctx context.Context, repo string) (Check, error) {
+	m.mu.Lock()
+	w := m.workers[repo]
+	m.mu.Unlock()
+	if w == nil {
+		return Check{}, fmt.Errorf("reconcile %q: %w", repo, ErrUnknownRepo)
+	}
+	return w.reconcile(ctx, "the pin is lifted, so origin's head deploys")
+}
+
+// reconcile looks origin up and queues a deploy of its head when needed; cause says why
+// origin's head is not live, for that deploy's reason.
+func (w *worker) reconcile(ctx context.Context, cause string) (Check, error) {
 	m := w.m
 	r := w.config()
 	c := Check{Repo: r.Name}
@@ -118,7 +133,7 @@ func (w *worker) reconcile(ctx context.Context) (Check, error) {
 			// Only queued when another node of the fleet has deployed the repository.
 			return fmt.Sprintf("origin %s at %s, nothing live on this node yet: catching up with the fleet", r.Branch, short(head))
 		}
-		return fmt.Sprintf("origin %s at %s, live %s: a push was not delivered", r.Branch, short(head), short(live))
+		return fmt.Sprintf("origin %s at %s, live %s: %s", r.Branch, short(head), short(live), cause)
 	}
 	d, err := m.store.Reconcile(ctx, r.Name, head, checkoutHead, why)
 	if err != nil {
@@ -219,7 +234,7 @@ func (w *worker) poll() {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_, _ = w.reconcile(w.ctx) // logged and recorded in w.origin
+			_, _ = w.reconcile(w.ctx, "a push was not delivered") // logged and recorded in w.origin
 		}()
 		<-done
 		<-w.m.checks

@@ -188,6 +188,10 @@ func TestAPIRollbackPinAndUnpin(t *testing.T) {
 	if g.repoJSON()["pinned"] != nil {
 		t.Fatal("still pinned after unpin")
 	}
+	// Its reason is the unpin: the push of c3 was delivered (and ignored for the pin).
+	if want := "origin main at " + c3[:7] + ", live " + c1[:7] + ": the pin is lifted, so origin's head deploys"; dp.Reason != want {
+		t.Fatalf("reason of the deploy after unpin: %q, want %q", dp.Reason, want)
+	}
 
 	// Pin without a body holds the live commit; with one, any commit of the history, and
 	// neither deploys.
