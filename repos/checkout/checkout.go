@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hookgate/hookgate/internal/scrub"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -201,7 +202,7 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		case isMissingBranch(err):
 			return fmt.Errorf("fetch origin %s: branch %q not found on origin", s.Branch, s.Branch)
 		case err != nil:
-			return fmt.Errorf("fetch origin %s: %w", s.Branch, err)
+			return fmt.Errorf("fetch %s from origin %s: %w", s.Branch, originURL(repo), err)
 		}
 		// The fetch may have been abandoned above, but on success it is finished,
 		// so repo is ours alone again.
@@ -296,4 +297,14 @@ func isMissingBranch(err error) bool {
 	return errors.Is(err, git.NoMatchingRefSpecError{}) ||
 		errors.Is(err, plumbing.ErrReferenceNotFound) ||
 		errors.Is(err, transport.ErrEmptyRemoteRepository)
+}
+
+// originURL is the checkout's origin URL with credentials scrubbed, for errors that must
+// say which repository could not be reached.
+func originURL(repo *git.Repository) string {
+	r, err := repo.Remote("origin")
+	if err != nil || len(r.Config().URLs) == 0 {
+		return "(no origin URL)"
+	}
+	return scrub.URL(r.Config().URLs[0])
 }

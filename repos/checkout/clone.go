@@ -4,6 +4,7 @@ package checkout
 import (
 	"context"
 	"fmt"
+	"github.com/hookgate/hookgate/internal/scrub"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -81,7 +82,9 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 	case isMissingBranch(err):
 		return UpdateResult{}, fmt.Errorf("clone %s: branch %q not found on origin", path, s.Branch)
 	case err != nil:
-		return UpdateResult{}, fmt.Errorf("clone %s: %w", path, err)
+		// The URL is what the operator got wrong when origin is not there; credentials
+		// in it are scrubbed (and the token by the caller's redact).
+		return UpdateResult{}, fmt.Errorf("clone %s into %s: %w", scrub.URL(s.URL), path, err)
 	}
 	defer func() { _ = st.Close() }()
 	head, err := repo.Head()
