@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"io"
 	"maps"
 	"net/url"
@@ -89,6 +90,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		// A url may carry user:password, and an error may quote it.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", status, r.Name, r.Path, scrub.Text(detail, r.Token))
+		if status != "ok" {
+			continue
+		}
+		status, where, detail := checkOrigin(r)
+		if status == "FAIL" {
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s origin\t%s\t%s\n", status, r.Name, scrub.Text(where, r.Token), scrub.Text(detail, r.Token))
 	}
 	// A nodes entry no gateway has registered is a node still to start, or a typo that
 	// leaves repositories without the deploys they expect: said, not counted as a problem.
@@ -194,6 +203,35 @@ func checkRepo(r repos.Repo) (status, detail string) {
 		as = fmt.Sprintf(", run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
 	}
 	return "ok", fmt.Sprintf("branch %s at %s, %s%s, mode %s", r.Branch, head, plural(len(r.Commands), "command"), as, r.Mode)
+}
+
+// originCheckTimeout bounds check's look-up of each origin: one ref listing.
+const originCheckTimeout = 10 * time.Second
+
+// checkOrigin asks r's origin for its branch head, as the deploys and polls will: one ref
+// listing (git ls-remote), no fetch. where is origin's URL as the checkout has it (or the
+// url to clone from). An origin that answers "not found", refuses the credentials or has
+// no such branch is a FAIL; one that does not answer is a warning.
+func checkOrigin(r repos.Repo) (status, where, detail string) {
+	where = r.URL
+	if in, err := checkout.Inspect(r.Spec); err == nil && in.OriginURL != "" {
+		where = in.OriginURL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), originCheckTimeout)
+	defer cancel()
+	head, err := checkout.OriginHead(ctx, r.Spec)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return "warn", where, fmt.Sprintf("unreachable: no answer in %s", originCheckTimeout)
+	case checkout.OriginProblem(err) == "unreachable":
+		// Maybe the network, maybe the URL: a warning, as this host may be offline now.
+		return "warn", where, "unreachable: " + err.Error()
+	default:
+		// Origin answered: what it said is a mistake in the config or on the forge.
+		return "FAIL", where, checkout.OriginProblem(err) + ": " + err.Error()
+	}
+	return "ok", where, fmt.Sprintf("reachable: %s at %s", r.Branch, head[:7])
 }
 
 // plural says "1 command", "2 commands", "1 repository", "3 repositories".

@@ -300,3 +300,43 @@ func writeConfig(t *testing.T, body string) string {
 	}
 	return p
 }
+
+// TestCheckLooksOriginUp: check asks each origin for its branch (one ref listing), and says
+// reachable, not found (a path or repository that is not there), branch not found (both
+// problems: exit 1) or unreachable (a warning), each naming origin's URL.
+func TestCheckLooksOriginUp(t *testing.T) {
+	good := testkit.NewOrigin(t)
+	head := good.Head()
+	moved := testkit.NewOrigin(t)
+	movedCheckout := moved.Clone()
+	gone := filepath.Join(t.TempDir(), "moved-away.git")
+	testkit.Git(t, movedCheckout, "remote", "set-url", "origin", gone)
+	p := writeConfig(t, fmt.Sprintf("[server]\ndatabase = %q\n"+
+		"[repos.good]\nsecret = \"x\"\npath = %q\n"+
+		"[repos.gone]\nsecret = \"y\"\npath = %q\n"+
+		"[repos.wrongbranch]\nsecret = \"z\"\npath = %q\nbranch = \"release\"\nurl = %q\n"+
+		"[repos.offline]\nsecret = \"w\"\npath = %q\nurl = \"https://127.0.0.1:1/acme/app.git\"\n",
+		filepath.Join(t.TempDir(), "h.db"), good.Clone(), movedCheckout, filepath.Join(t.TempDir(), "wb"), good.Bare,
+		filepath.Join(t.TempDir(), "offline")))
+	var out, errOut bytes.Buffer
+	code := Run([]string{"check", "--config", p}, &out, &errOut)
+	all := out.String() + errOut.String()
+	if code != 1 {
+		t.Fatalf("check with a missing origin exited %d, want 1:\n%s", code, all)
+	}
+	if l := checkLine(t, all, "ok", "good origin"); !strings.Contains(l, good.Bare) || !strings.Contains(l, "reachable: main at "+head[:7]) {
+		t.Errorf("good origin: %q", l)
+	}
+	if l := checkLine(t, all, "FAIL", "gone origin"); !strings.Contains(l, gone) || !strings.Contains(l, "not found") {
+		t.Errorf("missing origin: %q", l)
+	}
+	if l := checkLine(t, all, "FAIL", "wrongbranch origin"); !strings.Contains(l, good.Bare) || !strings.Contains(l, `branch not found: `) {
+		t.Errorf("origin without the branch: %q", l)
+	}
+	if l := checkLine(t, all, "warn", "offline origin"); !strings.Contains(l, "https://127.0.0.1:1/acme/app.git") || !strings.Contains(l, "unreachable: ") {
+		t.Errorf("origin that does not answer: %q", l)
+	}
+	if !strings.Contains(all, "2 problems") {
+		t.Errorf("check counted other than the two origins that answered no:\n%s", all)
+	}
+}

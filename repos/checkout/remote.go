@@ -4,7 +4,9 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"path/filepath"
 
 	git "github.com/go-git/go-git/v5"
@@ -72,7 +74,33 @@ func originHead(ctx context.Context, s Spec) (string, error) {
 			return r.Hash().String(), nil
 		}
 	}
-	return "", fmt.Errorf("branch %q not found on origin", s.Branch)
+	return "", &branchNotFoundError{s.Branch}
+}
+
+// ErrBranchNotFound means origin answered but has no such branch.
+var ErrBranchNotFound = errors.New("branch not found on origin")
+
+type branchNotFoundError struct{ branch string }
+
+func (e *branchNotFoundError) Error() string {
+	return fmt.Sprintf("branch %q not found on origin", e.branch)
+}
+func (e *branchNotFoundError) Is(target error) bool { return target == ErrBranchNotFound }
+
+// OriginProblem says in a word or two why a look-up of origin (OriginHead) failed:
+// "not found" (origin says there is no such repository, or the path holds none),
+// "refused" (credentials missing or not accepted), "branch not found", or "unreachable"
+// (no answer, a refused connection, a timeout, anything else).
+func OriginProblem(err error) string {
+	switch {
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return "not found"
+	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
+		return "refused"
+	case errors.Is(err, ErrBranchNotFound):
+		return "branch not found"
+	}
+	return "unreachable"
 }
 
 // RemoteHead asks origin which commit its Branch is at, like `git ls-remote`, without
