@@ -95,8 +95,8 @@ func TestClonesAreBounded(t *testing.T) {
 // history, as big as a clone, so it waits for one of max_clones' slots like a clone does;
 // an ordinary update of a shallow or full checkout does not.
 func TestUnshallowTakesACloneSlot(t *testing.T) {
-	f, _ := shallowFixture(t)
-	spec := f.shallowSpec("")
+	o, _ := testkit.NewShallowOrigin(t)
+	spec := Spec{Name: "test", Path: o.Path, Branch: "main", URL: o.Bare, Depth: 1}
 	e := newWorkerEnv(t)
 	quiet := Options{Workers: 1, MaxClones: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	needs := func(s Spec) bool {

@@ -4,7 +4,9 @@
 package testkit
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,28 +15,52 @@ import (
 	"time"
 )
 
-// Git runs git in dir and returns its trimmed output, failing the test on error.
+// gitEnv keeps the developer's own git configuration out of the tests, names the author,
+// and never lets git ask for a password.
+var gitEnv = []string{
+	"GIT_AUTHOR_NAME=hookgate test", "GIT_AUTHOR_EMAIL=test@hookgate.invalid",
+	"GIT_COMMITTER_NAME=hookgate test", "GIT_COMMITTER_EMAIL=test@hookgate.invalid",
+	"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+	"GIT_TERMINAL_PROMPT=0",
+}
+
+// GitEnv returns the environment Git runs git with, for tests that run the git binary
+// themselves (to feed it stdin, or to read its exit status).
+func GitEnv() []string { return append(os.Environ(), gitEnv...) }
+
+// Git runs git in dir (with init.defaultBranch=main) and returns its trimmed standard
+// output, failing the test on error with stdout and stderr in the message. Only stdout is
+// returned, so a warning on stderr never ends up in a hash.
 func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = GitEnv()
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("git %s (in %s): %v\n%s%s", strings.Join(args, " "), dir, err, out.String(), stderr.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// GitExit runs git in dir and returns its error alone: for a test that asks git a yes/no
+// question by exit status (cat-file -e).
+func GitExit(dir string, args ...string) error {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_AUTHOR_NAME=hookgate test", "GIT_AUTHOR_EMAIL=test@hookgate.invalid",
-		"GIT_COMMITTER_NAME=hookgate test", "GIT_COMMITTER_EMAIL=test@hookgate.invalid",
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s (in %s): %v\n%s", strings.Join(args, " "), dir, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	cmd.Env = GitEnv()
+	return cmd.Run()
 }
 
 // Origin is a bare repository with a working clone ("seed") that commits and pushes to it.
+// Path, set by NewOriginWith, is where the checkout under test goes (beside origin and seed,
+// cloned only if the test asks).
 type Origin struct {
 	t      testing.TB
 	Bare   string
 	Seed   string
+	Path   string
 	Branch string
 }
 
@@ -71,6 +97,93 @@ func (o *Origin) Commit(files map[string]string, msg string) string {
 	Git(o.t, o.Seed, "commit", "-q", "--allow-empty", "-m", msg)
 	Git(o.t, o.Seed, "push", "-q", "origin", "HEAD:refs/heads/"+o.Branch)
 	return o.Head()
+}
+
+// NewOriginWith makes a bare origin whose first commit on main holds exactly files (the
+// rules of Write; no README or .gitignore); Path names a checkout not cloned yet (CloneTo).
+func NewOriginWith(t testing.TB, files map[string]string) *Origin {
+	t.Helper()
+	dir := t.TempDir()
+	o := &Origin{
+		t:      t,
+		Bare:   filepath.Join(dir, "origin.git"),
+		Seed:   filepath.Join(dir, "seed"),
+		Path:   filepath.Join(dir, "checkout"),
+		Branch: "main",
+	}
+	Git(t, dir, "init", "-q", "--bare", o.Bare)
+	Git(t, dir, "clone", "-q", o.Bare, o.Seed)
+	o.Write(files)
+	o.CommitAll("initial")
+	return o
+}
+
+// NewShallowOrigin makes an origin with three commits on main (app.txt v1..v3, lib/a.txt,
+// and old.txt only below the tip) and returns it with the commits, oldest first; its Path
+// is for a depth-1 checkout that the code under test clones itself.
+func NewShallowOrigin(t testing.TB) (*Origin, []string) {
+	t.Helper()
+	o := NewOriginWith(t, map[string]string{"app.txt": "v1\n", "lib/a.txt": "a1\n", "old.txt": "only below the tip\n"})
+	commits := []string{Git(t, o.Seed, "rev-parse", "HEAD")}
+	for i := 2; i <= 3; i++ {
+		o.Write(map[string]string{"app.txt": fmt.Sprintf("v%d\n", i)})
+		if i == 2 {
+			Git(t, o.Seed, "rm", "-q", "old.txt")
+		}
+		commits = append(commits, o.CommitAll(fmt.Sprintf("v%d", i)))
+	}
+	return o, commits
+}
+
+// Write writes files into the seed clone without committing (WriteFiles' rules: an empty
+// content is an empty file, unlike Commit where it deletes).
+func (o *Origin) Write(files map[string]string) {
+	o.t.Helper()
+	WriteFiles(o.t, o.Seed, files)
+}
+
+// CommitAll commits everything in the seed clone (add -A, an empty commit if nothing
+// changed), force-pushes it to origin's branch and returns the new hash.
+func (o *Origin) CommitAll(msg string) string {
+	o.t.Helper()
+	Git(o.t, o.Seed, "add", "-A")
+	Git(o.t, o.Seed, "commit", "-q", "--allow-empty", "-m", msg)
+	Git(o.t, o.Seed, "push", "-q", "-f", "origin", "HEAD:"+o.Branch)
+	return Git(o.t, o.Seed, "rev-parse", "HEAD")
+}
+
+// CloneTo clones origin into path with the git CLI.
+func (o *Origin) CloneTo(path string) {
+	o.t.Helper()
+	Git(o.t, filepath.Dir(path), "clone", "-q", o.Bare, path)
+}
+
+// WriteFiles creates files (path → content) under root: a content "->target" makes a
+// symlink to target, an empty content an empty file, and a name ending in "/" a directory
+// (its content ignored).
+func WriteFiles(t testing.TB, root string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		full := filepath.Join(root, filepath.FromSlash(name))
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(full, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if target, ok := strings.CutPrefix(content, "->"); ok {
+			if err := os.Symlink(target, full); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Head returns the commit origin's branch points at.

@@ -9,58 +9,36 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hookgate/hookgate/internal/testkit"
 )
 
-// shallowFixture is a bare origin with a few commits and the path a depth-1 checkout of it
-// is cloned into by Update itself.
-func shallowFixture(t *testing.T) (*updateFixture, []string) {
-	t.Helper()
-	f := newUpdateFixture(t, map[string]string{"app.txt": "v1\n", "lib/a.txt": "a1\n", "old.txt": "only below the tip\n"}, false)
-	commits := []string{gitCLI(t, f.seed, "rev-parse", "HEAD")}
-	for i := 2; i <= 3; i++ {
-		f.write(f.seed, map[string]string{"app.txt": fmt.Sprintf("v%d\n", i)})
-		if i == 2 {
-			gitCLI(t, f.seed, "rm", "-q", "old.txt")
-		}
-		commits = append(commits, f.commit(fmt.Sprintf("v%d", i)))
-	}
-	return f, commits
-}
-
-func (f *updateFixture) shallowSpec(mode string) Spec {
+func (f *fixture) shallowSpec(mode string) Spec {
 	s := f.spec(mode)
-	s.URL, s.Depth = f.origin, 1
+	s.URL, s.Depth = f.Bare, 1
 	return s
 }
 
 // hasObject says whether the checkout's repository holds the object, by git's own account.
-func (f *updateFixture) hasObject(hash string) bool {
-	return gitExit(f.checkout, "cat-file", "-e", hash+"^{commit}") == nil
+func (f *fixture) hasObject(hash string) bool {
+	return testkit.GitExit(f.Path, "cat-file", "-e", hash+"^{commit}") == nil
 }
 
-func gitExit(dir string, args ...string) error {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), gitTestEnv...)
-	return cmd.Run()
-}
-
-func (f *updateFixture) assertShallow(want bool) {
+func (f *fixture) assertShallow(want bool) {
 	f.t.Helper()
-	got, err := Shallow(f.checkout)
+	got, err := Shallow(f.Path)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	if got != want {
 		f.t.Fatalf("Shallow = %v, want %v", got, want)
 	}
-	if git := gitCLI(f.t, f.checkout, "rev-parse", "--is-shallow-repository"); git != strconv.FormatBool(want) {
+	if git := testkit.Git(f.t, f.Path, "rev-parse", "--is-shallow-repository"); git != strconv.FormatBool(want) {
 		f.t.Fatalf("git rev-parse --is-shallow-repository = %s, want %v", git, want)
 	}
 }
@@ -75,7 +53,7 @@ func TestShallowCloneFastForwards(t *testing.T) {
 		t.Fatalf("clone result %+v, want cloned at %s", res, commits[2])
 	}
 	f.assertShallow(true)
-	if n := gitCLI(t, f.checkout, "rev-list", "--count", "HEAD"); n != "1" {
+	if n := testkit.Git(t, f.Path, "rev-list", "--count", "HEAD"); n != "1" {
 		t.Fatalf("depth 1 clone holds %s commits, want 1", n)
 	}
 	if f.hasObject(commits[1]) {
@@ -83,8 +61,8 @@ func TestShallowCloneFastForwards(t *testing.T) {
 	}
 
 	// One commit ahead: a plain fast-forward, fetching only the new commit.
-	f.write(f.seed, map[string]string{"app.txt": "v4\n", "lib/b.txt": "b\n"})
-	c4 := f.commit("v4")
+	f.Write(map[string]string{"app.txt": "v4\n", "lib/b.txt": "b\n"})
+	c4 := f.CommitAll("v4")
 	res, err = Update(context.Background(), f.shallowSpec(""))
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +75,8 @@ func TestShallowCloneFastForwards(t *testing.T) {
 	// Three commits ahead, more than depth: the fetch brings them down to HEAD, as git's does.
 	var last string
 	for i := 5; i <= 7; i++ {
-		f.write(f.seed, map[string]string{"app.txt": fmt.Sprintf("v%d\n", i)})
-		last = f.commit(fmt.Sprintf("v%d", i))
+		f.Write(map[string]string{"app.txt": fmt.Sprintf("v%d\n", i)})
+		last = f.CommitAll(fmt.Sprintf("v%d", i))
 	}
 	res, err = Update(context.Background(), f.shallowSpec(""))
 	if err != nil {
@@ -110,13 +88,13 @@ func TestShallowCloneFastForwards(t *testing.T) {
 	f.assertClean()
 	f.assertShallow(true)
 	// Everything since the clone, nothing below it.
-	if n := gitCLI(t, f.checkout, "rev-list", "--count", "HEAD"); n != "5" {
+	if n := testkit.Git(t, f.Path, "rev-list", "--count", "HEAD"); n != "5" {
 		t.Fatalf("checkout holds %s commits, want the 5 since the clone", n)
 	}
 	if f.hasObject(commits[1]) || f.hasObject(commits[0]) {
 		t.Fatal("an update fetched history below the clone")
 	}
-	if out := gitCLI(t, f.checkout, "fsck", "--connectivity-only"); strings.Contains(out, "missing") {
+	if out := testkit.Git(t, f.Path, "fsck", "--connectivity-only"); strings.Contains(out, "missing") {
 		t.Fatalf("git fsck: %s", out)
 	}
 }
@@ -128,9 +106,9 @@ func TestShallowResetFollowsRewrittenHistory(t *testing.T) {
 	}
 	// Origin rewrites its history from the first commit, below the shallow tip: its tree
 	// holds old.txt, a blob the checkout never fetched, which origin must know to send.
-	gitCLI(t, f.seed, "reset", "-q", "--hard", commits[0])
-	f.write(f.seed, map[string]string{"app.txt": "rewritten\n", "new/file.txt": "n\n"})
-	want := f.commit("rewritten")
+	testkit.Git(t, f.Seed, "reset", "-q", "--hard", commits[0])
+	f.Write(map[string]string{"app.txt": "rewritten\n", "new/file.txt": "n\n"})
+	want := f.CommitAll("rewritten")
 
 	res, err := Update(context.Background(), f.shallowSpec(ModeReset))
 	if err != nil {
@@ -153,10 +131,10 @@ func TestShallowFastForwardRefusesNamingDepth(t *testing.T) {
 	before := f.head()
 	defer func(n int) { maxShallowDeepen = n }(maxShallowDeepen)
 	maxShallowDeepen = 2
-	gitCLI(t, f.seed, "reset", "-q", "--hard", commits[0])
+	testkit.Git(t, f.Seed, "reset", "-q", "--hard", commits[0])
 	for i := 4; i <= 6; i++ {
-		f.write(f.seed, map[string]string{"app.txt": fmt.Sprintf("v%d\n", i)})
-		f.commit(fmt.Sprintf("v%d", i))
+		f.Write(map[string]string{"app.txt": fmt.Sprintf("v%d\n", i)})
+		f.CommitAll(fmt.Sprintf("v%d", i))
 	}
 	_, err := Update(context.Background(), f.shallowSpec(""))
 	if err == nil || !strings.Contains(err.Error(), "depth = 1") || !strings.Contains(err.Error(), `mode = "reset"`) {
@@ -173,8 +151,8 @@ func TestShallowCheckoutGetsHistoryWhenDepthIsRemoved(t *testing.T) {
 	if _, err := Update(context.Background(), f.shallowSpec("")); err != nil {
 		t.Fatal(err)
 	}
-	f.write(f.seed, map[string]string{"app.txt": "v4\n"})
-	c4 := f.commit("v4")
+	f.Write(map[string]string{"app.txt": "v4\n"})
+	c4 := f.CommitAll("v4")
 	full := f.shallowSpec("")
 	full.Depth = 0
 	res, err := Update(context.Background(), full)
@@ -185,7 +163,7 @@ func TestShallowCheckoutGetsHistoryWhenDepthIsRemoved(t *testing.T) {
 		t.Fatalf("result %+v; first commit present: %v", res, f.hasObject(commits[0]))
 	}
 	f.assertShallow(false)
-	if n := gitCLI(t, f.checkout, "rev-list", "--count", "HEAD"); n != "4" {
+	if n := testkit.Git(t, f.Path, "rev-list", "--count", "HEAD"); n != "4" {
 		t.Fatalf("checkout holds %s commits, want all 4", n)
 	}
 }
@@ -226,23 +204,23 @@ func TestLargeBlobWrittenIntact(t *testing.T) {
 		t.Fatal("the blob must be larger than largeObjectThreshold to stream")
 	}
 	v1, v2 := randomFile(1, size), randomFile(2, size)
-	f := newUpdateFixture(t, map[string]string{"README": "big\n"}, false)
-	if err := os.WriteFile(filepath.Join(f.seed, "data.bin"), v1, 0o644); err != nil {
+	f := newFixture(t, map[string]string{"README": "big\n"}, false)
+	if err := os.WriteFile(filepath.Join(f.Seed, "data.bin"), v1, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.commit("v1")
+	f.CommitAll("v1")
 	spec := f.spec("")
-	spec.URL = f.origin
+	spec.URL = f.Bare
 	if _, err := Update(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA(t, filepath.Join(f.checkout, "data.bin")); got != sha(v1) {
+	if got := fileSHA(t, filepath.Join(f.Path, "data.bin")); got != sha(v1) {
 		t.Fatalf("cloned data.bin sha256 %s, want %s", got, sha(v1))
 	}
-	if err := os.WriteFile(filepath.Join(f.seed, "data.bin"), v2, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(f.Seed, "data.bin"), v2, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	to := f.commit("v2")
+	to := f.CommitAll("v2")
 	res, err := Update(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +228,7 @@ func TestLargeBlobWrittenIntact(t *testing.T) {
 	if res.To != to {
 		t.Fatalf("updated to %s, want %s", res.To, to)
 	}
-	if got := fileSHA(t, filepath.Join(f.checkout, "data.bin")); got != sha(v2) {
+	if got := fileSHA(t, filepath.Join(f.Path, "data.bin")); got != sha(v2) {
 		t.Fatalf("updated data.bin sha256 %s, want %s", got, sha(v2))
 	}
 	f.assertClean()
@@ -301,15 +279,15 @@ func TestShallowUpdateFetchesOnlyTheNewObjects(t *testing.T) {
 	for i := range 10 {
 		files[fmt.Sprintf("assets/f%d.bin", i)] = string(randomFile(uint64(10+i), 512<<10))
 	}
-	f := newUpdateFixture(t, files, false)
+	f := newFixture(t, files, false)
 	for _, mode := range []string{ModeFastForward, ModeReset} {
 		if _, err := Update(context.Background(), f.shallowSpec(mode)); err != nil {
 			t.Fatal(err)
 		}
-		objects := filepath.Join(f.checkout, ".git", "objects")
+		objects := filepath.Join(f.Path, ".git", "objects")
 		before := dirBytes(objects)
-		f.write(f.seed, map[string]string{"new-" + mode + ".txt": "new\n"})
-		to := f.commit(mode)
+		f.Write(map[string]string{"new-" + mode + ".txt": "new\n"})
+		to := f.CommitAll(mode)
 		res, err := Update(context.Background(), f.shallowSpec(mode))
 		if err != nil {
 			t.Fatal(err)
@@ -335,8 +313,8 @@ func TestShallowRollback(t *testing.T) {
 			if _, err := Update(context.Background(), spec); err != nil {
 				t.Fatal(err)
 			}
-			f.write(f.seed, map[string]string{"app.txt": "v4\n"})
-			c4 := f.commit("v4")
+			f.Write(map[string]string{"app.txt": "v4\n"})
+			c4 := f.CommitAll("v4")
 			if _, err := Update(context.Background(), spec); err != nil {
 				t.Fatal(err)
 			}
@@ -344,7 +322,7 @@ func TestShallowRollback(t *testing.T) {
 			if err != nil {
 				t.Fatalf("roll back to the shallow tip the clone fetched: %v", err)
 			}
-			if res.From != c4 || res.To != commits[2] || gitCLI(t, f.checkout, "rev-parse", "HEAD") != commits[2] {
+			if res.From != c4 || res.To != commits[2] || testkit.Git(t, f.Path, "rev-parse", "HEAD") != commits[2] {
 				t.Fatalf("rollback %+v, want %s → %s", res, c4, commits[2])
 			}
 			f.assertClean()
@@ -352,7 +330,7 @@ func TestShallowRollback(t *testing.T) {
 			if !errors.Is(err, ErrUnknownCommit) || !strings.Contains(err.Error(), "depth") {
 				t.Fatalf("roll back below the shallow boundary: %v, want ErrUnknownCommit naming depth", err)
 			}
-			if head := gitCLI(t, f.checkout, "rev-parse", "HEAD"); head != commits[2] {
+			if head := testkit.Git(t, f.Path, "rev-parse", "HEAD"); head != commits[2] {
 				t.Fatalf("a refused rollback moved HEAD to %s", head)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos/repotest"
 )
 
@@ -27,17 +28,17 @@ func newBenchOrigin(b *testing.B) *benchOrigin {
 		seed:     filepath.Join(dir, "seed"),
 		checkout: filepath.Join(dir, "checkout"),
 	}
-	gitCLI(b, dir, "init", "-q", "--bare", o.origin)
+	testkit.Git(b, dir, "init", "-q", "--bare", o.origin)
 	cmd := exec.Command("git", "fast-import", "--quiet")
 	cmd.Dir = o.origin
-	cmd.Env = append(os.Environ(), gitTestEnv...)
+	cmd.Env = testkit.GitEnv()
 	cmd.Stdin = bytes.NewReader(repotest.FastImport())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("git fast-import: %v\n%s", err, out)
 	}
-	gitCLI(b, o.origin, "repack", "-adq")
-	gitCLI(b, dir, "clone", "-q", o.origin, o.seed)
-	gitCLI(b, dir, "clone", "-q", o.origin, o.checkout)
+	testkit.Git(b, o.origin, "repack", "-adq")
+	testkit.Git(b, dir, "clone", "-q", o.origin, o.seed)
+	testkit.Git(b, dir, "clone", "-q", o.origin, o.checkout)
 	return o
 }
 
@@ -51,9 +52,9 @@ func (o *benchOrigin) push(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	gitCLI(b, o.seed, "add", "-A")
-	gitCLI(b, o.seed, "commit", "-q", "-m", fmt.Sprintf("push %d", o.pushes))
-	gitCLI(b, o.seed, "push", "-q", "origin", "HEAD:main")
+	testkit.Git(b, o.seed, "add", "-A")
+	testkit.Git(b, o.seed, "commit", "-q", "-m", fmt.Sprintf("push %d", o.pushes))
+	testkit.Git(b, o.seed, "push", "-q", "origin", "HEAD:main")
 }
 
 func BenchmarkUpdateOneCommit(b *testing.B) {
@@ -81,6 +82,6 @@ func BenchmarkGitPullFFOnly(b *testing.B) {
 		b.StopTimer()
 		o.push(b)
 		b.StartTimer()
-		gitCLI(b, o.checkout, "pull", "-q", "--ff-only")
+		testkit.Git(b, o.checkout, "pull", "-q", "--ff-only")
 	}
 }

@@ -1,7 +1,6 @@
 package checkout
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,127 +19,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/testkit"
 	"golang.org/x/crypto/ssh"
 )
 
-// gitTestEnv keeps the developer's own git configuration out of the tests.
-var gitTestEnv = []string{
-	"GIT_CONFIG_GLOBAL=/dev/null",
-	"GIT_CONFIG_NOSYSTEM=1",
-	"GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=test@example.com",
-	"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.com",
-	"GIT_TERMINAL_PROMPT=0",
-}
-
-// gitCLI runs the git binary in dir and returns its trimmed output.
-func gitCLI(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), gitTestEnv...)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("git %s in %s: %v\n%s%s", strings.Join(args, " "), dir, err, out.String(), stderr.String())
-	}
-	return strings.TrimSpace(out.String())
-}
-
-// updateFixture is a bare origin, a seeding clone that commits and pushes to it,
-// and the path of the checkout under test.
-type updateFixture struct {
-	t        *testing.T
-	origin   string
-	seed     string
-	checkout string
-}
-
-// newUpdateFixture seeds origin with files (path → content; a "->" prefix makes a
-// symlink) and clones the checkout with the git CLI unless clone is false.
-func newUpdateFixture(t *testing.T, files map[string]string, clone bool) *updateFixture {
-	t.Helper()
-	dir := t.TempDir()
-	f := &updateFixture{
-		t:        t,
-		origin:   filepath.Join(dir, "origin.git"),
-		seed:     filepath.Join(dir, "seed"),
-		checkout: filepath.Join(dir, "checkout"),
-	}
-	gitCLI(t, dir, "init", "-q", "--bare", f.origin)
-	gitCLI(t, dir, "clone", "-q", f.origin, f.seed)
-	f.write(f.seed, files)
-	f.commit("initial")
-	if clone {
-		gitCLI(t, dir, "clone", "-q", f.origin, f.checkout)
-	}
-	return f
-}
-
-func (f *updateFixture) spec(mode string) Spec {
-	return Spec{Name: "test", Path: f.checkout, Branch: "main", Mode: mode}
-}
-
-// write creates files under root; an empty content with a trailing "/" in the
-// name makes a directory.
-func (f *updateFixture) write(root string, files map[string]string) {
-	f.t.Helper()
-	for name, content := range files {
-		full := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			f.t.Fatal(err)
-		}
-		if target, ok := strings.CutPrefix(content, "->"); ok {
-			if err := os.Symlink(target, full); err != nil {
-				f.t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-}
-
-// commit commits everything in the seed and pushes it; it returns the new hash.
-func (f *updateFixture) commit(msg string) string {
-	f.t.Helper()
-	gitCLI(f.t, f.seed, "add", "-A")
-	gitCLI(f.t, f.seed, "commit", "-q", "--allow-empty", "-m", msg)
-	gitCLI(f.t, f.seed, "push", "-q", "-f", "origin", "HEAD:main")
-	return gitCLI(f.t, f.seed, "rev-parse", "HEAD")
-}
-
-func (f *updateFixture) head() string {
-	f.t.Helper()
-	return gitCLI(f.t, f.checkout, "rev-parse", "HEAD")
-}
-
-func (f *updateFixture) read(name string) string {
-	f.t.Helper()
-	b, err := os.ReadFile(filepath.Join(f.checkout, filepath.FromSlash(name)))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return string(b)
-}
-
-func (f *updateFixture) exists(name string) bool {
-	_, err := os.Lstat(filepath.Join(f.checkout, filepath.FromSlash(name)))
-	return err == nil
-}
-
 // assertClean checks with the git CLI that the index and work tree match HEAD for
 // tracked files and that the object store is sound.
-func (f *updateFixture) assertClean() {
+func (f *fixture) assertClean() {
 	f.t.Helper()
-	if out := gitCLI(f.t, f.checkout, "status", "--porcelain", "--untracked-files=no"); out != "" {
+	if out := testkit.Git(f.t, f.Path, "status", "--porcelain", "--untracked-files=no"); out != "" {
 		f.t.Errorf("git status shows tracked changes after update:\n%s", out)
 	}
 	// diff-index with --cached compares index and HEAD without refreshing stat data.
-	if out := gitCLI(f.t, f.checkout, "diff-index", "--cached", "--name-status", "HEAD"); out != "" {
+	if out := testkit.Git(f.t, f.Path, "diff-index", "--cached", "--name-status", "HEAD"); out != "" {
 		f.t.Errorf("index differs from HEAD:\n%s", out)
 	}
-	gitCLI(f.t, f.checkout, "fsck", "--no-progress", "--full")
+	testkit.Git(f.t, f.Path, "fsck", "--no-progress", "--full")
 }
 
 // untrackedFiles are what deploys keep beside the checkout's tracked files.
@@ -154,10 +47,10 @@ var untrackedFiles = map[string]string{
 	"notes.txt":         "untracked",
 }
 
-func (f *updateFixture) assertUntrackedKept() {
+func (f *fixture) assertUntrackedKept() {
 	f.t.Helper()
 	for name, want := range untrackedFiles {
-		full := filepath.Join(f.checkout, filepath.FromSlash(name))
+		full := filepath.Join(f.Path, filepath.FromSlash(name))
 		got, err := os.ReadFile(full)
 		if err != nil || string(got) != want {
 			f.t.Errorf("untracked %s: got %q, %v; want %q", name, got, err, want)
@@ -178,30 +71,30 @@ var seedFiles = map[string]string{
 }
 
 // pushBigChange pushes a commit that exercises every kind of work tree change.
-func (f *updateFixture) pushBigChange() string {
+func (f *fixture) pushBigChange() string {
 	f.t.Helper()
-	f.write(f.seed, map[string]string{"change.txt": "v2", "new/deep/file.txt": "deep", "link": "->keep.txt"})
+	f.Write(map[string]string{"change.txt": "v2", "new/deep/file.txt": "deep", "link": "->keep.txt"})
 	for _, name := range []string{"gone.txt", "lib/only.txt", "fd"} {
-		if err := os.Remove(filepath.Join(f.seed, name)); err != nil {
+		if err := os.Remove(filepath.Join(f.Seed, name)); err != nil {
 			f.t.Fatal(err)
 		}
 	}
-	gitCLI(f.t, f.seed, "mv", "old/name.txt", "new-name.txt")
-	if err := os.Chmod(filepath.Join(f.seed, "script.sh"), 0o755); err != nil {
+	testkit.Git(f.t, f.Seed, "mv", "old/name.txt", "new-name.txt")
+	if err := os.Chmod(filepath.Join(f.Seed, "script.sh"), 0o755); err != nil {
 		f.t.Fatal(err)
 	}
-	if err := os.RemoveAll(filepath.Join(f.seed, "df")); err != nil {
+	if err := os.RemoveAll(filepath.Join(f.Seed, "df")); err != nil {
 		f.t.Fatal(err)
 	}
-	f.write(f.seed, map[string]string{"fd/inner.txt": "inner", "df": "now a file"})
-	return f.commit("big change")
+	f.Write(map[string]string{"fd/inner.txt": "inner", "df": "now a file"})
+	return f.CommitAll("big change")
 }
 
 func TestUpdateAppliesOneCommit(t *testing.T) {
 	for _, mode := range []string{"", "ff", "reset"} {
 		t.Run("mode="+mode, func(t *testing.T) {
-			f := newUpdateFixture(t, seedFiles, true)
-			f.write(f.checkout, untrackedFiles)
+			f := newFixture(t, seedFiles, true)
+			testkit.WriteFiles(f.t, f.Path, untrackedFiles)
 			before := f.head()
 			want := f.pushBigChange()
 
@@ -233,18 +126,18 @@ func TestUpdateAppliesOneCommit(t *testing.T) {
 					t.Errorf("%s still exists", name)
 				}
 			}
-			if fi, err := os.Stat(filepath.Join(f.checkout, "script.sh")); err != nil || fi.Mode().Perm() != 0o755 {
+			if fi, err := os.Stat(filepath.Join(f.Path, "script.sh")); err != nil || fi.Mode().Perm() != 0o755 {
 				t.Errorf("script.sh mode: %v, %v; want 0755", fi.Mode(), err)
 			}
-			if target, err := os.Readlink(filepath.Join(f.checkout, "link")); err != nil || target != "keep.txt" {
+			if target, err := os.Readlink(filepath.Join(f.Path, "link")); err != nil || target != "keep.txt" {
 				t.Errorf("link: %q, %v; want symlink to keep.txt", target, err)
 			}
 			f.assertUntrackedKept()
 			f.assertClean()
-			if out := gitCLI(t, f.checkout, "status", "--porcelain"); out != "?? lib/\n?? notes.txt" && out != "?? lib/local.txt\n?? notes.txt" {
+			if out := testkit.Git(t, f.Path, "status", "--porcelain"); out != "?? lib/\n?? notes.txt" && out != "?? lib/local.txt\n?? notes.txt" {
 				t.Errorf("git status --porcelain:\n%s", out)
 			}
-			if _, err := os.Stat(filepath.Join(f.checkout, ".git", "index.lock")); !os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(f.Path, ".git", "index.lock")); !os.IsNotExist(err) {
 				t.Errorf("index.lock left behind: %v", err)
 			}
 
@@ -256,8 +149,8 @@ func TestUpdateAppliesOneCommit(t *testing.T) {
 			if again.From != want || again.To != want || again.Changed != 0 {
 				t.Errorf("second update %+v, want no change at %s", again, want)
 			}
-			f.write(f.seed, map[string]string{"change.txt": "v3"})
-			third := f.commit("third")
+			f.Write(map[string]string{"change.txt": "v3"})
+			third := f.CommitAll("third")
 			if _, err := Update(context.Background(), f.spec(mode)); err != nil {
 				t.Fatal(err)
 			}
@@ -270,26 +163,26 @@ func TestUpdateAppliesOneCommit(t *testing.T) {
 }
 
 func TestUpdateClonesMissingCheckout(t *testing.T) {
-	f := newUpdateFixture(t, seedFiles, false)
+	f := newFixture(t, seedFiles, false)
 	s := f.spec("")
-	s.URL = f.origin
+	s.URL = f.Bare
 	res, err := Update(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := gitCLI(t, f.seed, "rev-parse", "HEAD")
+	want := testkit.Git(t, f.Seed, "rev-parse", "HEAD")
 	if !res.Cloned || res.From != "" || res.To != want || res.Changed != len(seedFiles) {
 		t.Errorf("result %+v, want a clone at %s with %d files", res, want, len(seedFiles))
 	}
 	if got := f.read("keep.txt"); got != "keep" {
 		t.Errorf("keep.txt = %q", got)
 	}
-	hash, branch, err := Head(f.checkout)
+	hash, branch, err := Head(f.Path)
 	if err != nil || hash != want || branch != "main" {
 		t.Errorf("Head = %s, %s, %v; want %s on main", hash, branch, err, want)
 	}
 	f.assertClean()
-	entries, err := os.ReadDir(filepath.Dir(f.checkout))
+	entries, err := os.ReadDir(filepath.Dir(f.Path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +193,7 @@ func TestUpdateClonesMissingCheckout(t *testing.T) {
 	}
 
 	// A checkout made by go-git's clone updates like any other.
-	f.write(f.checkout, untrackedFiles)
+	testkit.WriteFiles(f.t, f.Path, untrackedFiles)
 	next := f.pushBigChange()
 	if _, err := Update(context.Background(), s); err != nil {
 		t.Fatal(err)
@@ -315,48 +208,48 @@ func TestUpdateClonesMissingCheckout(t *testing.T) {
 func TestUpdateRejects(t *testing.T) {
 	tests := []struct {
 		name    string
-		prepare func(f *updateFixture, s *Spec)
+		prepare func(f *fixture, s *Spec)
 		want    string
 	}{
-		{"missing without url", func(f *updateFixture, s *Spec) {
-			s.Path = filepath.Join(f.checkout, "nope")
+		{"missing without url", func(f *fixture, s *Spec) {
+			s.Path = filepath.Join(f.Path, "nope")
 		}, "does not exist and no url is set"},
-		{"not a work tree", func(f *updateFixture, s *Spec) {
+		{"not a work tree", func(f *fixture, s *Spec) {
 			s.Path = t.TempDir()
 		}, "is not a git work tree"},
-		{"a file", func(f *updateFixture, s *Spec) {
-			s.Path = filepath.Join(f.checkout, "keep.txt")
+		{"a file", func(f *fixture, s *Spec) {
+			s.Path = filepath.Join(f.Path, "keep.txt")
 		}, "is not a directory"},
-		{"bare repository", func(f *updateFixture, s *Spec) {
-			s.Path = f.origin
+		{"bare repository", func(f *fixture, s *Spec) {
+			s.Path = f.Bare
 		}, "is not a git work tree"},
-		{"branch missing on origin", func(f *updateFixture, s *Spec) {
+		{"branch missing on origin", func(f *fixture, s *Spec) {
 			s.Branch = "nope"
 		}, `fetch origin nope: branch "nope" not found on origin`},
-		{"clone of a missing branch", func(f *updateFixture, s *Spec) {
-			s.Path, s.URL, s.Branch = filepath.Join(t.TempDir(), "new"), f.origin, "nope"
+		{"clone of a missing branch", func(f *fixture, s *Spec) {
+			s.Path, s.URL, s.Branch = filepath.Join(t.TempDir(), "new"), f.Bare, "nope"
 		}, `branch "nope" not found on origin`},
-		{"unknown mode", func(f *updateFixture, s *Spec) {
+		{"unknown mode", func(f *fixture, s *Spec) {
 			s.Mode = "merge"
 		}, `unknown mode "merge"`},
-		{"invalid branch", func(f *updateFixture, s *Spec) {
+		{"invalid branch", func(f *fixture, s *Spec) {
 			s.Branch = "a..b"
 		}, "invalid branch name"},
-		{"on another branch", func(f *updateFixture, s *Spec) {
-			gitCLI(t, f.checkout, "checkout", "-q", "-b", "feature")
+		{"on another branch", func(f *fixture, s *Spec) {
+			testkit.Git(t, f.Path, "checkout", "-q", "-b", "feature")
 		}, "checkout is on feature, expected branch main"},
-		{"detached", func(f *updateFixture, s *Spec) {
-			gitCLI(t, f.checkout, "checkout", "-q", "--detach")
+		{"detached", func(f *fixture, s *Spec) {
+			testkit.Git(t, f.Path, "checkout", "-q", "--detach")
 		}, "checkout is on a detached HEAD at"},
-		{"index locked", func(f *updateFixture, s *Spec) {
-			f.write(f.checkout, map[string]string{".git/index.lock": ""})
+		{"index locked", func(f *fixture, s *Spec) {
+			testkit.WriteFiles(f.t, f.Path, map[string]string{".git/index.lock": ""})
 		}, "index.lock exists"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
-			f.write(f.seed, map[string]string{"new.txt": "new"})
-			f.commit("second")
+			f := newFixture(t, map[string]string{"keep.txt": "keep"}, true)
+			f.Write(map[string]string{"new.txt": "new"})
+			f.CommitAll("second")
 			s := f.spec("")
 			tt.prepare(f, &s)
 			_, err := Update(context.Background(), s)
@@ -376,20 +269,20 @@ type snapshot struct {
 	files               map[string]string
 }
 
-func (f *updateFixture) snapshot(names ...string) snapshot {
+func (f *fixture) snapshot(names ...string) snapshot {
 	f.t.Helper()
-	idx, err := os.ReadFile(filepath.Join(f.checkout, ".git", "index"))
+	idx, err := os.ReadFile(filepath.Join(f.Path, ".git", "index"))
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	s := snapshot{
-		head:   gitCLI(f.t, f.checkout, "symbolic-ref", "-q", "HEAD"),
+		head:   testkit.Git(f.t, f.Path, "symbolic-ref", "-q", "HEAD"),
 		index:  string(idx),
-		branch: gitCLI(f.t, f.checkout, "rev-parse", "refs/heads/main"),
+		branch: testkit.Git(f.t, f.Path, "rev-parse", "refs/heads/main"),
 		files:  map[string]string{},
 	}
 	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(f.checkout, n))
+		b, err := os.ReadFile(filepath.Join(f.Path, n))
 		if err == nil {
 			s.files[n] = string(b)
 		}
@@ -397,7 +290,7 @@ func (f *updateFixture) snapshot(names ...string) snapshot {
 	return s
 }
 
-func (f *updateFixture) assertUnchanged(before snapshot) {
+func (f *fixture) assertUnchanged(before snapshot) {
 	f.t.Helper()
 	names := make([]string, 0, len(before.files))
 	for n := range before.files {
@@ -415,7 +308,7 @@ func (f *updateFixture) assertUnchanged(before snapshot) {
 			f.t.Errorf("%s changed from %q to %q", n, content, after.files[n])
 		}
 	}
-	if _, err := os.Stat(filepath.Join(f.checkout, ".git", "index.lock")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(f.Path, ".git", "index.lock")); !os.IsNotExist(err) {
 		f.t.Errorf("index.lock left behind: %v", err)
 	}
 }
@@ -423,34 +316,34 @@ func (f *updateFixture) assertUnchanged(before snapshot) {
 func TestUpdateLocalModifications(t *testing.T) {
 	tests := []struct {
 		name   string
-		modify func(f *updateFixture)
+		modify func(f *fixture)
 		path   string
 	}{
-		{"content of a file the update changes", func(f *updateFixture) {
-			f.write(f.checkout, map[string]string{"change.txt": "local edit"})
+		{"content of a file the update changes", func(f *fixture) {
+			testkit.WriteFiles(f.t, f.Path, map[string]string{"change.txt": "local edit"})
 		}, "change.txt"},
-		{"content of a file the update leaves alone, same size", func(f *updateFixture) {
-			f.write(f.checkout, map[string]string{"keep.txt": "KEEP"})
+		{"content of a file the update leaves alone, same size", func(f *fixture) {
+			testkit.WriteFiles(f.t, f.Path, map[string]string{"keep.txt": "KEEP"})
 		}, "keep.txt"},
-		{"mode", func(f *updateFixture) {
-			if err := os.Chmod(filepath.Join(f.checkout, "keep.txt"), 0o755); err != nil {
+		{"mode", func(f *fixture) {
+			if err := os.Chmod(filepath.Join(f.Path, "keep.txt"), 0o755); err != nil {
 				f.t.Fatal(err)
 			}
 		}, "keep.txt"},
-		{"deleted", func(f *updateFixture) {
-			if err := os.Remove(filepath.Join(f.checkout, "keep.txt")); err != nil {
+		{"deleted", func(f *fixture) {
+			if err := os.Remove(filepath.Join(f.Path, "keep.txt")); err != nil {
 				f.t.Fatal(err)
 			}
 		}, "keep.txt"},
-		{"staged", func(f *updateFixture) {
-			f.write(f.checkout, map[string]string{"change.txt": "staged"})
-			gitCLI(f.t, f.checkout, "add", "change.txt")
+		{"staged", func(f *fixture) {
+			testkit.WriteFiles(f.t, f.Path, map[string]string{"change.txt": "staged"})
+			testkit.Git(f.t, f.Path, "add", "change.txt")
 		}, "change.txt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newUpdateFixture(t, seedFiles, true)
-			f.write(f.checkout, untrackedFiles)
+			f := newFixture(t, seedFiles, true)
+			testkit.WriteFiles(f.t, f.Path, untrackedFiles)
 			tt.modify(f)
 			want := f.pushBigChange()
 
@@ -486,12 +379,12 @@ func TestUpdateLocalModificationListIsShort(t *testing.T) {
 	for i := range 8 {
 		files[fmt.Sprintf("f%d.txt", i)] = "v1"
 	}
-	f := newUpdateFixture(t, files, true)
+	f := newFixture(t, files, true)
 	for name := range files {
-		f.write(f.checkout, map[string]string{name: "local"})
+		testkit.WriteFiles(f.t, f.Path, map[string]string{name: "local"})
 	}
-	f.write(f.seed, map[string]string{"f0.txt": "v2"})
-	f.commit("second")
+	f.Write(map[string]string{"f0.txt": "v2"})
+	f.CommitAll("second")
 	_, err := Update(context.Background(), f.spec(""))
 	if err == nil || !strings.Contains(err.Error(), "f0.txt, f1.txt, f2.txt, f3.txt, f4.txt and 3 more") {
 		t.Fatalf("error %v, want five paths and a count", err)
@@ -501,30 +394,30 @@ func TestUpdateLocalModificationListIsShort(t *testing.T) {
 func TestUpdateDiverged(t *testing.T) {
 	tests := []struct {
 		name    string
-		diverge func(f *updateFixture)
+		diverge func(f *fixture)
 	}{
-		{"local commit", func(f *updateFixture) {
-			f.write(f.checkout, map[string]string{"local.txt": "local commit"})
-			gitCLI(f.t, f.checkout, "add", "local.txt")
-			gitCLI(f.t, f.checkout, "commit", "-q", "-m", "local")
-			f.write(f.seed, map[string]string{"change.txt": "v2"})
-			f.commit("upstream")
+		{"local commit", func(f *fixture) {
+			testkit.WriteFiles(f.t, f.Path, map[string]string{"local.txt": "local commit"})
+			testkit.Git(f.t, f.Path, "add", "local.txt")
+			testkit.Git(f.t, f.Path, "commit", "-q", "-m", "local")
+			f.Write(map[string]string{"change.txt": "v2"})
+			f.CommitAll("upstream")
 		}},
-		{"origin force-pushed", func(f *updateFixture) {
-			f.write(f.seed, map[string]string{"change.txt": "v2"})
-			f.commit("to be rewritten")
-			gitCLI(f.t, f.checkout, "pull", "-q", "--ff-only")
-			gitCLI(f.t, f.seed, "reset", "-q", "--hard", "HEAD~1")
-			f.write(f.seed, map[string]string{"change.txt": "v2 rewritten"})
-			f.commit("rewritten")
+		{"origin force-pushed", func(f *fixture) {
+			f.Write(map[string]string{"change.txt": "v2"})
+			f.CommitAll("to be rewritten")
+			testkit.Git(f.t, f.Path, "pull", "-q", "--ff-only")
+			testkit.Git(f.t, f.Seed, "reset", "-q", "--hard", "HEAD~1")
+			f.Write(map[string]string{"change.txt": "v2 rewritten"})
+			f.CommitAll("rewritten")
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newUpdateFixture(t, seedFiles, true)
-			f.write(f.checkout, untrackedFiles)
+			f := newFixture(t, seedFiles, true)
+			testkit.WriteFiles(f.t, f.Path, untrackedFiles)
 			tt.diverge(f)
-			want := gitCLI(t, f.seed, "rev-parse", "HEAD")
+			want := testkit.Git(t, f.Seed, "rev-parse", "HEAD")
 
 			before := f.snapshot("change.txt", "local.txt")
 			res, err := Update(context.Background(), f.spec(""))
@@ -555,21 +448,21 @@ func TestUpdateDiverged(t *testing.T) {
 func TestUpdateResetSwitchesBranch(t *testing.T) {
 	for _, how := range []string{"detached", "other branch"} {
 		t.Run(how, func(t *testing.T) {
-			f := newUpdateFixture(t, seedFiles, true)
-			f.write(f.checkout, untrackedFiles)
+			f := newFixture(t, seedFiles, true)
+			testkit.WriteFiles(f.t, f.Path, untrackedFiles)
 			if how == "detached" {
-				gitCLI(t, f.checkout, "checkout", "-q", "--detach")
+				testkit.Git(t, f.Path, "checkout", "-q", "--detach")
 			} else {
-				gitCLI(t, f.checkout, "checkout", "-q", "-b", "feature")
-				f.write(f.checkout, map[string]string{"feature.txt": "feature"})
-				gitCLI(t, f.checkout, "add", "feature.txt")
-				gitCLI(t, f.checkout, "commit", "-q", "-m", "feature")
+				testkit.Git(t, f.Path, "checkout", "-q", "-b", "feature")
+				testkit.WriteFiles(f.t, f.Path, map[string]string{"feature.txt": "feature"})
+				testkit.Git(t, f.Path, "add", "feature.txt")
+				testkit.Git(t, f.Path, "commit", "-q", "-m", "feature")
 			}
 			want := f.pushBigChange()
 			if _, err := Update(context.Background(), f.spec("reset")); err != nil {
 				t.Fatal(err)
 			}
-			hash, branch, err := Head(f.checkout)
+			hash, branch, err := Head(f.Path)
 			if err != nil || hash != want || branch != "main" {
 				t.Errorf("Head = %s, %q, %v; want %s on main", hash, branch, err, want)
 			}
@@ -587,11 +480,11 @@ func TestUpdateUntrackedInTheWay(t *testing.T) {
 	// untracked file is in the way; reset replaces exactly the untracked files at paths
 	// origin's tree needs, and every other untracked or ignored file survives both.
 	t.Run("file", func(t *testing.T) {
-		f := newUpdateFixture(t, map[string]string{"keep.txt": "keep", ".gitignore": "*.log\n"}, true)
-		f.write(f.checkout, map[string]string{"new.txt": "mine", "sub": "mine too",
+		f := newFixture(t, map[string]string{"keep.txt": "keep", ".gitignore": "*.log\n"}, true)
+		testkit.WriteFiles(f.t, f.Path, map[string]string{"new.txt": "mine", "sub": "mine too",
 			"notes.txt": "not in the way", "debug.log": "ignored, not in the way"})
-		f.write(f.seed, map[string]string{"new.txt": "theirs", "sub/file.txt": "theirs"})
-		want := f.commit("adds new.txt")
+		f.Write(map[string]string{"new.txt": "theirs", "sub/file.txt": "theirs"})
+		want := f.CommitAll("adds new.txt")
 		before := f.snapshot("new.txt", "sub", "notes.txt", "debug.log")
 		_, err := Update(context.Background(), f.spec(""))
 		if err == nil || !strings.Contains(err.Error(), "untracked files") || !strings.Contains(err.Error(), "new.txt, sub") {
@@ -613,10 +506,10 @@ func TestUpdateUntrackedInTheWay(t *testing.T) {
 	})
 	t.Run("directory", func(t *testing.T) {
 		for _, mode := range []string{"ff", "reset"} {
-			f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
-			f.write(f.checkout, map[string]string{"cache/data": "precious"})
-			f.write(f.seed, map[string]string{"cache": "a file now"})
-			f.commit("adds cache")
+			f := newFixture(t, map[string]string{"keep.txt": "keep"}, true)
+			testkit.WriteFiles(f.t, f.Path, map[string]string{"cache/data": "precious"})
+			f.Write(map[string]string{"cache": "a file now"})
+			f.CommitAll("adds cache")
 			before := f.snapshot("cache/data")
 			_, err := Update(context.Background(), f.spec(mode))
 			if err == nil || !strings.Contains(err.Error(), "directory cache holds untracked files") {
@@ -629,20 +522,20 @@ func TestUpdateUntrackedInTheWay(t *testing.T) {
 
 func TestUpdateSkipsSubmodules(t *testing.T) {
 	// sub starts as a file, so the update also replaces a file by a submodule.
-	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep", "sub": "a file"}, true)
-	commit := gitCLI(t, f.seed, "rev-parse", "HEAD")
-	gitCLI(t, f.seed, "rm", "-q", "sub")
-	gitCLI(t, f.seed, "update-index", "--add", "--cacheinfo", "160000,"+commit+",sub")
-	gitCLI(t, f.seed, "commit", "-q", "-m", "submodule")
-	gitCLI(t, f.seed, "push", "-q", "origin", "HEAD:main")
-	want := gitCLI(t, f.seed, "rev-parse", "HEAD")
+	f := newFixture(t, map[string]string{"keep.txt": "keep", "sub": "a file"}, true)
+	commit := testkit.Git(t, f.Seed, "rev-parse", "HEAD")
+	testkit.Git(t, f.Seed, "rm", "-q", "sub")
+	testkit.Git(t, f.Seed, "update-index", "--add", "--cacheinfo", "160000,"+commit+",sub")
+	testkit.Git(t, f.Seed, "commit", "-q", "-m", "submodule")
+	testkit.Git(t, f.Seed, "push", "-q", "origin", "HEAD:main")
+	want := testkit.Git(t, f.Seed, "rev-parse", "HEAD")
 	if _, err := Update(context.Background(), f.spec("")); err != nil {
 		t.Fatal(err)
 	}
 	if f.head() != want {
 		t.Errorf("HEAD = %s, want %s", f.head(), want)
 	}
-	if fi, err := os.Stat(filepath.Join(f.checkout, "sub")); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(filepath.Join(f.Path, "sub")); err != nil || !fi.IsDir() {
 		t.Errorf("sub: %v, want an empty directory", err)
 	}
 	f.assertClean()
@@ -651,7 +544,7 @@ func TestUpdateSkipsSubmodules(t *testing.T) {
 func TestUpdateAlreadyUpToDate(t *testing.T) {
 	for _, mode := range []string{"ff", "reset"} {
 		t.Run(mode, func(t *testing.T) {
-			f := newUpdateFixture(t, seedFiles, true)
+			f := newFixture(t, seedFiles, true)
 			head := f.head()
 			res, err := Update(context.Background(), f.spec(mode))
 			if err != nil {
@@ -666,19 +559,19 @@ func TestUpdateAlreadyUpToDate(t *testing.T) {
 }
 
 func TestHead(t *testing.T) {
-	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
+	f := newFixture(t, map[string]string{"keep.txt": "keep"}, true)
 	want := f.head()
-	hash, branch, err := Head(f.checkout)
+	hash, branch, err := Head(f.Path)
 	if err != nil || hash != want || branch != "main" {
 		t.Errorf("Head = %s, %q, %v; want %s on main", hash, branch, err, want)
 	}
-	gitCLI(t, f.checkout, "checkout", "-q", "--detach")
-	hash, branch, err = Head(f.checkout)
+	testkit.Git(t, f.Path, "checkout", "-q", "--detach")
+	hash, branch, err = Head(f.Path)
 	if err != nil || hash != want || branch != "" {
 		t.Errorf("detached Head = %s, %q, %v; want %s and no branch", hash, branch, err, want)
 	}
-	gitCLI(t, f.checkout, "checkout", "-q", "--orphan", "fresh")
-	hash, branch, err = Head(f.checkout)
+	testkit.Git(t, f.Path, "checkout", "-q", "--orphan", "fresh")
+	hash, branch, err = Head(f.Path)
 	if err != nil || hash != "" || branch != "fresh" {
 		t.Errorf("unborn Head = %s, %q, %v; want no hash on fresh", hash, branch, err)
 	}
@@ -753,9 +646,9 @@ func TestUpdateTimeout(t *testing.T) {
 	key, knownHosts := writeTestKey(t)
 
 	t.Run("already past deadline", func(t *testing.T) {
-		f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
-		f.write(f.seed, map[string]string{"new.txt": "new"})
-		f.commit("second")
+		f := newFixture(t, map[string]string{"keep.txt": "keep"}, true)
+		f.Write(map[string]string{"new.txt": "new"})
+		f.CommitAll("second")
 		before := f.head()
 		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 		defer cancel()
@@ -772,13 +665,13 @@ func TestUpdateTimeout(t *testing.T) {
 		t.Run(fmt.Sprintf("hanging ssh host, clone=%v", clone), func(t *testing.T) {
 			addr, hangUp := hangingSSHServer(t)
 			url := "ssh://git@" + addr + "/x.git"
-			f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, !clone)
+			f := newFixture(t, map[string]string{"keep.txt": "keep"}, !clone)
 			s := f.spec("")
 			s.SSHKey, s.KnownHosts = key, knownHosts
 			if clone {
 				s.URL = url
 			} else {
-				gitCLI(t, f.checkout, "remote", "set-url", "origin", url)
+				testkit.Git(t, f.Path, "remote", "set-url", "origin", url)
 			}
 
 			const timeout = 300 * time.Millisecond
@@ -902,8 +795,8 @@ func TestRedact(t *testing.T) {
 // it (an operator's `git rev-parse HEAD`, a monitoring script) always reads a full hash,
 // the old one or the new one, never an empty or partial file, as with git's own updates.
 func TestBranchRefNeverReadsEmpty(t *testing.T) {
-	f := newUpdateFixture(t, seedFiles, true)
-	ref := filepath.Join(f.checkout, ".git", "refs", "heads", "main")
+	f := newFixture(t, seedFiles, true)
+	ref := filepath.Join(f.Path, ".git", "refs", "heads", "main")
 	stop := make(chan struct{})
 	bad := make(chan string, 1)
 	var reads atomic.Int64
@@ -932,8 +825,8 @@ func TestBranchRefNeverReadsEmpty(t *testing.T) {
 		}
 	}()
 	for i := range 40 {
-		f.write(f.seed, map[string]string{"change.txt": fmt.Sprintf("v%d\n", i)})
-		f.commit(fmt.Sprintf("v%d", i))
+		f.Write(map[string]string{"change.txt": fmt.Sprintf("v%d\n", i)})
+		f.CommitAll(fmt.Sprintf("v%d", i))
 		if _, err := Update(context.Background(), f.spec("")); err != nil {
 			close(stop)
 			t.Fatal(err)

@@ -54,16 +54,16 @@ func killedUpdate(path string) {
 // update must remove that lock, which no live process holds, and bring the checkout to
 // origin's head, where it used to fail with "index.lock exists" until someone removed it.
 func TestUpdateAfterKilledUpdate(t *testing.T) {
-	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
-	lock := filepath.Join(f.checkout, ".git", "index.lock")
-	record := filepath.Join(f.checkout, ".git", lockRecordName)
+	f := newFixture(t, map[string]string{"keep.txt": "keep"}, true)
+	lock := filepath.Join(f.Path, ".git", "index.lock")
+	record := filepath.Join(f.Path, ".git", lockRecordName)
 	// A real process takes the lock and stops there (lockTaken), so the kill lands while
 	// the lock is held, whatever the machine's speed.
-	f.write(f.seed, map[string]string{"app.txt": "v2\n", "sub/new.txt": "new\n"})
-	want := f.commit("v2")
+	f.Write(map[string]string{"app.txt": "v2\n", "sub/new.txt": "new\n"})
+	want := f.CommitAll("v2")
 	held := filepath.Join(t.TempDir(), "held")
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), killHelperEnv+"="+f.checkout, heldEnv+"="+held)
+	cmd.Env = append(os.Environ(), killHelperEnv+"="+f.Path, heldEnv+"="+held)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestUpdateAfterKilledUpdate(t *testing.T) {
 		t.Fatalf("update after the killed one: %+v, HEAD %s, want %s", res, f.head(), want)
 	}
 	f.assertClean()
-	for _, p := range []string{lock, record, filepath.Join(f.checkout, ".git", journalName)} {
+	for _, p := range []string{lock, record, filepath.Join(f.Path, ".git", journalName)} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left behind: %v", p, err)
 		}
@@ -144,24 +144,24 @@ func TestUpdateLeavesOthersLocks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
-			f.write(f.seed, map[string]string{"new.txt": "new"})
-			want := f.commit("second")
-			lock := filepath.Join(f.checkout, ".git", filepath.FromSlash(tt.lock))
+			f := newFixture(t, map[string]string{"keep.txt": "keep"}, true)
+			f.Write(map[string]string{"new.txt": "new"})
+			want := f.CommitAll("second")
+			lock := filepath.Join(f.Path, ".git", filepath.FromSlash(tt.lock))
 			// What a killed update leaves: an empty index.lock or partly written index;
 			// a branch lock with the new hash in it or nothing yet.
 			content := ""
 			if strings.HasPrefix(tt.lock, "refs/") && !tt.empty {
 				content = want + "\n"
 			}
-			f.write(f.checkout, map[string]string{".git/" + tt.lock: content})
+			testkit.WriteFiles(f.t, f.Path, map[string]string{".git/" + tt.lock: content})
 			rec := fmt.Sprintf("%s %s %d\n", tt.lock, fileID(t, lock), tt.pid)
-			if err := os.WriteFile(filepath.Join(f.checkout, ".git", lockRecordName), []byte(rec), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(f.Path, ".git", lockRecordName), []byte(rec), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if tt.replace {
 				// Made before the old one goes, so it cannot get the old one's inode.
-				f.write(f.checkout, map[string]string{".git/" + tt.lock + ".new": "git's"})
+				testkit.WriteFiles(f.t, f.Path, map[string]string{".git/" + tt.lock + ".new": "git's"})
 				if err := os.Rename(lock+".new", lock); err != nil {
 					t.Fatal(err)
 				}
@@ -196,10 +196,10 @@ func TestUpdateLeavesOthersLocks(t *testing.T) {
 // The next update must fetch again and reach origin's head; an empty ref that is not the
 // tracking ref hookgate writes is not its to remove.
 func TestUpdateAfterKilledFetch(t *testing.T) {
-	f := newUpdateFixture(t, map[string]string{"keep.txt": "keep"}, true)
-	f.write(f.seed, map[string]string{"new.txt": "new"})
-	want := f.commit("second")
-	tracking := filepath.Join(f.checkout, ".git", "refs", "remotes", "origin", "main")
+	f := newFixture(t, map[string]string{"keep.txt": "keep"}, true)
+	f.Write(map[string]string{"new.txt": "new"})
+	want := f.CommitAll("second")
+	tracking := filepath.Join(f.Path, ".git", "refs", "remotes", "origin", "main")
 	if err := os.WriteFile(tracking, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -210,13 +210,13 @@ func TestUpdateAfterKilledFetch(t *testing.T) {
 	if res.To != want || f.head() != want {
 		t.Fatalf("update after the killed fetch: %+v, HEAD %s, want %s", res, f.head(), want)
 	}
-	if got := gitCLI(t, f.checkout, "rev-parse", "refs/remotes/origin/main"); got != want {
+	if got := testkit.Git(t, f.Path, "rev-parse", "refs/remotes/origin/main"); got != want {
 		t.Errorf("refs/remotes/origin/main = %s, want %s", got, want)
 	}
 	f.assertClean()
 
 	// Someone else's empty ref is left alone (and go-git's error says why the update fails).
-	other := filepath.Join(f.checkout, ".git", "refs", "heads", "feature")
+	other := filepath.Join(f.Path, ".git", "refs", "heads", "feature")
 	if err := os.WriteFile(other, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/hookgate/hookgate/internal/testkit"
 )
 
 // The tests in this file play a hostile upstream: trees made with git's plumbing
@@ -53,7 +55,7 @@ func (o *hostileOrigin) git(stdin []byte, args ...string) string {
 	o.t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = o.bare
-	cmd.Env = append(os.Environ(), gitTestEnv...)
+	cmd.Env = testkit.GitEnv()
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -275,7 +277,7 @@ func TestHostileUpstream(t *testing.T) {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				base := t.TempDir()
 				o := &hostileOrigin{t: t, bare: filepath.Join(base, "origin.git"), outside: filepath.Join(base, "outside")}
-				gitCLI(t, base, "init", "-q", "--bare", o.bare)
+				testkit.Git(t, base, "init", "-q", "--bare", o.bare)
 				if err := os.Mkdir(o.outside, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -304,11 +306,11 @@ func TestHostileUpstream(t *testing.T) {
 					case step.refuse != "" && !strings.Contains(err.Error(), step.refuse):
 						t.Errorf("step %d: %v; want a refusal containing %q", i, err, step.refuse)
 					case err == nil:
-						if got := gitCLI(t, checkout, "rev-parse", "HEAD"); got != want {
+						if got := testkit.Git(t, checkout, "rev-parse", "HEAD"); got != want {
 							t.Errorf("step %d: HEAD %s, want %s", i, got, want)
 						}
 						// Landed safely: git sees the work tree and index it expects.
-						if out := gitCLI(t, checkout, "status", "--porcelain", "--untracked-files=no"); out != "" {
+						if out := testkit.Git(t, checkout, "status", "--porcelain", "--untracked-files=no"); out != "" {
 							t.Errorf("step %d: git status shows tracked changes:\n%s", i, out)
 						}
 					}
@@ -358,7 +360,7 @@ func TestFailedApplyRecovers(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/replaced=%v", mode, touched), func(t *testing.T) {
 				base := t.TempDir()
 				o := &hostileOrigin{t: t, bare: filepath.Join(base, "origin.git"), outside: filepath.Join(base, "outside")}
-				gitCLI(t, base, "init", "-q", "--bare", o.bare)
+				testkit.Git(t, base, "init", "-q", "--bare", o.bare)
 				checkout := filepath.Join(base, "checkout")
 				spec := Spec{Name: "site", Path: checkout, URL: o.bare, Branch: "main", Mode: mode}
 				o.push([]ent{keep, dir("d", file("x", "1\n"))})
@@ -382,7 +384,7 @@ func TestFailedApplyRecovers(t *testing.T) {
 				if _, err := Update(context.Background(), spec); err != nil {
 					t.Fatalf("deploy after the failed one: %v", err)
 				}
-				if got := gitCLI(t, checkout, "rev-parse", "HEAD"); got != want {
+				if got := testkit.Git(t, checkout, "rev-parse", "HEAD"); got != want {
 					t.Errorf("HEAD %s, want %s", got, want)
 				}
 				assertFile(t, filepath.Join(checkout, "d", "y"), "2\n")
@@ -399,10 +401,10 @@ func TestFailedApplyRecovers(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(checkout, ".git", journalName)); !os.IsNotExist(err) {
 					t.Errorf("journal left after a successful deploy: %v", err)
 				}
-				if out := gitCLI(t, checkout, "status", "--porcelain", "--untracked-files=no"); out != "" {
+				if out := testkit.Git(t, checkout, "status", "--porcelain", "--untracked-files=no"); out != "" {
 					t.Errorf("git status shows tracked changes:\n%s", out)
 				}
-				if out := gitCLI(t, checkout, "diff-index", "--cached", "--name-status", "HEAD"); out != "" {
+				if out := testkit.Git(t, checkout, "diff-index", "--cached", "--name-status", "HEAD"); out != "" {
 					t.Errorf("index differs from HEAD:\n%s", out)
 				}
 			})
@@ -419,7 +421,7 @@ func TestStoppedBetweenIndexAndBranch(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			base := t.TempDir()
 			o := &hostileOrigin{t: t, bare: filepath.Join(base, "origin.git")}
-			gitCLI(t, base, "init", "-q", "--bare", o.bare)
+			testkit.Git(t, base, "init", "-q", "--bare", o.bare)
 			checkout := filepath.Join(base, "checkout")
 			spec := Spec{Name: "site", Path: checkout, URL: o.bare, Branch: "main", Mode: mode}
 			old := o.push([]ent{keep, file("gone.txt", "bye\n"), file("change.txt", "1\n")})
@@ -431,23 +433,23 @@ func TestStoppedBetweenIndexAndBranch(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Put the branch back and the journal of that apply in place.
-			gitCLI(t, checkout, "update-ref", "refs/heads/main", old)
+			testkit.Git(t, checkout, "update-ref", "refs/heads/main", old)
 			journal := journalHeader + "\n" +
-				"100644 " + gitCLI(t, checkout, "rev-parse", next+":change.txt") + ` "change.txt"` + "\n" +
+				"100644 " + testkit.Git(t, checkout, "rev-parse", next+":change.txt") + ` "change.txt"` + "\n" +
 				"0 " + strings.Repeat("0", 40) + ` "gone.txt"` + "\n" +
-				"100644 " + gitCLI(t, checkout, "rev-parse", next+":new.txt") + ` "new.txt"` + "\n"
+				"100644 " + testkit.Git(t, checkout, "rev-parse", next+":new.txt") + ` "new.txt"` + "\n"
 			if err := os.WriteFile(filepath.Join(checkout, ".git", journalName), []byte(journal), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := Update(context.Background(), spec); err != nil {
 				t.Fatalf("deploy after the stopped one: %v", err)
 			}
-			if got := gitCLI(t, checkout, "rev-parse", "HEAD"); got != next {
+			if got := testkit.Git(t, checkout, "rev-parse", "HEAD"); got != next {
 				t.Errorf("HEAD %s, want %s", got, next)
 			}
 			assertFile(t, filepath.Join(checkout, "change.txt"), "2\n")
 			assertFile(t, filepath.Join(checkout, "new.txt"), "new\n")
-			if out := gitCLI(t, checkout, "status", "--porcelain"); out != "" {
+			if out := testkit.Git(t, checkout, "status", "--porcelain"); out != "" {
 				t.Errorf("git status after recovery:\n%s", out)
 			}
 		})
@@ -459,7 +461,7 @@ func TestStoppedBetweenIndexAndBranch(t *testing.T) {
 func TestHostileUpstreamDeepTree(t *testing.T) {
 	base := t.TempDir()
 	o := &hostileOrigin{t: t, bare: filepath.Join(base, "origin.git")}
-	gitCLI(t, base, "init", "-q", "--bare", o.bare)
+	testkit.Git(t, base, "init", "-q", "--bare", o.bare)
 	first := o.push([]ent{keep})
 	// fast-import makes the 4,097 nested trees in one process.
 	path := strings.Repeat("d/", maxTreeDepth+1) + "f"

@@ -26,11 +26,11 @@ const (
 
 // bombFixture is a checkout of an origin whose main then moves to a commit holding a
 // delta bomb.
-func bombFixture(t *testing.T, clone bool) (*updateFixture, string) {
+func bombFixture(t *testing.T, clone bool) (*fixture, string) {
 	t.Helper()
-	f := newUpdateFixture(t, map[string]string{"app.txt": "v1\n"}, clone)
-	parent := gitCLI(t, f.origin, "rev-parse", "main")
-	bomb, err := testkit.InstallDeltaBomb(f.origin, "main", parent, bombBase, bombCopies)
+	f := newFixture(t, map[string]string{"app.txt": "v1\n"}, clone)
+	parent := testkit.Git(t, f.Bare, "rev-parse", "main")
+	bomb, err := testkit.InstallDeltaBomb(f.Bare, "main", parent, bombBase, bombCopies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +41,13 @@ func TestFetchRefusesDeltaBomb(t *testing.T) {
 	for _, clone := range []bool{true, false} {
 		t.Run(fmt.Sprintf("existing checkout %v", clone), func(t *testing.T) {
 			f, bomb := bombFixture(t, clone)
-			big := gitCLI(t, f.origin, "rev-parse", bomb+":big.bin")
+			big := testkit.Git(t, f.Bare, "rev-parse", bomb+":big.bin")
 			var before string
 			if clone {
 				before = f.head()
 			}
 			s := f.spec(ModeFastForward)
-			s.URL = f.origin
+			s.URL = f.Bare
 			s.Limits = smallLimits
 			_, err := Update(context.Background(), s)
 			if !errors.Is(err, ErrObjectTooLarge) || !strings.Contains(err.Error(), "fetched pack") ||
@@ -67,10 +67,10 @@ func TestFetchRefusesDeltaBomb(t *testing.T) {
 				t.Fatal("big.bin was written")
 			}
 			// Nothing of the refused pack is kept, not even go-git's temporary file.
-			if err := exec.Command("git", "-C", f.checkout, "cat-file", "-e", big).Run(); err == nil {
+			if err := exec.Command("git", "-C", f.Path, "cat-file", "-e", big).Run(); err == nil {
 				t.Fatal("the refused pack's big.bin is in the checkout's objects")
 			}
-			if tmp, _ := filepath.Glob(filepath.Join(f.checkout, ".git", "objects", "pack", "tmp_*")); len(tmp) > 0 {
+			if tmp, _ := filepath.Glob(filepath.Join(f.Path, ".git", "objects", "pack", "tmp_*")); len(tmp) > 0 {
 				t.Fatalf("left behind: %v", tmp)
 			}
 		})
@@ -90,13 +90,13 @@ func TestFetchWithinLimits(t *testing.T) {
 	if res.To != bomb {
 		t.Fatalf("moved to %s, want %s", res.To, bomb)
 	}
-	if got := gitCLI(t, f.checkout, "status", "--porcelain"); got != "" {
+	if got := testkit.Git(t, f.Path, "status", "--porcelain"); got != "" {
 		t.Fatalf("git status after the update:\n%s", got)
 	}
 }
 
 func TestFetchRefusesTooMuchInAll(t *testing.T) {
-	f := newUpdateFixture(t, map[string]string{"app.txt": "v1\n"}, true)
+	f := newFixture(t, map[string]string{"app.txt": "v1\n"}, true)
 	files := map[string]string{}
 	rnd := rand.NewChaCha8([32]byte{2})
 	for i := range 12 {
@@ -106,15 +106,15 @@ func TestFetchRefusesTooMuchInAll(t *testing.T) {
 		rnd.Read(part)
 		files[fmt.Sprintf("part%d.bin", i)] = string(part)
 	}
-	f.write(f.seed, files)
-	f.commit("many parts")
+	f.Write(files)
+	f.CommitAll("many parts")
 	s := f.spec(ModeFastForward)
 	s.Limits = smallLimits
 	_, err := Update(context.Background(), s)
 	if !errors.Is(err, ErrObjectTooLarge) || !strings.Contains(err.Error(), "server.max_fetch_size") {
 		t.Fatalf("Update = %v, want a refusal naming server.max_fetch_size", err)
 	}
-	if tmp, _ := filepath.Glob(filepath.Join(f.checkout, ".git", "objects", "pack", "tmp_*")); len(tmp) > 0 {
+	if tmp, _ := filepath.Glob(filepath.Join(f.Path, ".git", "objects", "pack", "tmp_*")); len(tmp) > 0 {
 		t.Fatalf("left behind: %v", tmp)
 	}
 }
@@ -124,7 +124,7 @@ func TestFetchRefusesTooMuchInAll(t *testing.T) {
 // delta's header.
 func TestApplyRefusesBigBlobAlreadyFetched(t *testing.T) {
 	f, _ := bombFixture(t, true)
-	gitCLI(t, f.checkout, "fetch", "-q", "origin")
+	testkit.Git(t, f.Path, "fetch", "-q", "origin")
 	before := f.head()
 	s := f.spec(ModeFastForward)
 	s.Limits = smallLimits
@@ -142,12 +142,12 @@ func TestApplyRefusesBigBlobAlreadyFetched(t *testing.T) {
 // be read; a refusal that stopped reading hung the fetch until the deploy's timeout, and
 // every later update of the checkout behind it.
 func TestFetchRefusesBigBlobFromLocalOrigin(t *testing.T) {
-	f := newUpdateFixture(t, map[string]string{"app.txt": "v1\n"}, true)
+	f := newFixture(t, map[string]string{"app.txt": "v1\n"}, true)
 	// 3 MiB that do not compress, so the pack is as big.
 	big := make([]byte, 3<<20)
 	rand.NewChaCha8([32]byte{1}).Read(big)
-	f.write(f.seed, map[string]string{"big.bin": string(big)})
-	f.commit("big")
+	f.Write(map[string]string{"big.bin": string(big)})
+	f.CommitAll("big")
 	s := f.spec(ModeFastForward)
 	s.Limits = smallLimits
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
