@@ -203,3 +203,6 @@ type wrappedWake struct {
 }
 
 func (w wrappedWake) Notify(repo string) { w.wake(repo) }
+
+// Store is the gateway's database, for tests that read what it recorded.
+func (g *Gateway) Store() *store.Store { return g.store }

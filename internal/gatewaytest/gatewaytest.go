@@ -1,0 +1,371 @@
+// Package gatewaytest owns the one in-process gateway the tests share: gateway.New and Run
+// on 127.0.0.1:0 over a real database (SQLite in t.TempDir, or PostgreSQL), a testkit
+// origin and checkout per repository, and a config.toml written as an operator would; the
+// gateway stops in t.Cleanup. Deliveries are signed through forge.SetDeliveryHeaders.
+package gatewaytest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/config"
+	"github.com/hookgate/hookgate/forge"
+	"github.com/hookgate/hookgate/gateway"
+	"github.com/hookgate/hookgate/internal/pgtest"
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/store"
+)
+
+// Defaults of a gateway New makes without options.
+const (
+	Secret     = "It's a Secret to Everybody"
+	Repository = "binkkatal/sample_app" // the full name testdata's push payloads carry
+	NodeName   = "gw-test"
+)
+
+// Repo is one [repos.NAME] of the gateway's config.toml.
+type Repo struct {
+	Name       string   // default "site"
+	Branch     string   // default main
+	Repository string   // the forge's full name; default Repository
+	Provider   string   // github (default), gitea, gitlab
+	Secret     string   // default Secret
+	Commands   []string // default ["echo deployed $HOOKGATE_COMMIT"]
+	NotCloned  bool     // the checkout does not exist yet: the first deploy clones origin
+	TOML       string   // more lines for the section, as written
+}
+
+// Gateway is a running in-process gateway.
+type Gateway struct {
+	t        testing.TB
+	URL      string // http://127.0.0.1:port
+	Addr     string // 127.0.0.1:port
+	Store    *store.Store
+	Origin   map[string]*testkit.Origin
+	Checkout map[string]string // the repository's checkout path
+	Logs     *SyncBuffer       // the gateway's log (text)
+	Config   *config.Config
+	Path     string // the config.toml
+	Database string // the database's path or URL, for a second store or node on it
+	G        *gateway.Gateway
+
+	cancel context.CancelFunc
+	done   chan error
+	hup    chan os.Signal
+}
+
+type settings struct {
+	repos      []Repo
+	workers    int
+	node       string
+	server     []string
+	configure  []func(*config.Config)
+	database   string
+	postgres   bool
+	sweepEvery time.Duration
+	pruneEvery time.Duration
+	dropWakes  bool
+	before     []func(database string)
+}
+
+// Option changes what New builds.
+type Option func(*settings)
+
+// Repos replaces the one default repository ("site") with specs; empty fields take the
+// defaults.
+func Repos(specs ...Repo) Option { return func(s *settings) { s.repos = specs } }
+
+// Workers sets [server] workers (default 2).
+func Workers(n int) Option { return func(s *settings) { s.workers = n } }
+
+// Node sets [server] node (default NodeName).
+func Node(name string) Option { return func(s *settings) { s.node = name } }
+
+// Server adds lines to the [server] section, as written (max_body, admin_token, retention…).
+func Server(lines ...string) Option {
+	return func(s *settings) { s.server = append(s.server, lines...) }
+}
+
+// Config changes the loaded configuration before gateway.New sees it: for values the
+// gateway reads as they are (hostnames, trusted proxies); sizes and durations are resolved
+// by config.Load, so give those through Server.
+func Config(f func(*config.Config)) Option {
+	return func(s *settings) { s.configure = append(s.configure, f) }
+}
+
+// Postgres runs the gateway on a throw-away PostgreSQL database (the test skips without
+// one; see pgtest).
+func Postgres() Option { return func(s *settings) { s.postgres = true } }
+
+// Join puts the gateway on other's database, as a second node of a fleet (PostgreSQL: a
+// SQLite file takes one gateway).
+func Join(other *Gateway) Option { return func(s *settings) { s.database = other.Database } }
+
+// Before runs f on the database's path or URL before the gateway opens it, to write the
+// history a test starts from.
+func Before(f func(database string)) Option {
+	return func(s *settings) { s.before = append(s.before, f) }
+}
+
+// SweepEvery sets how often the workers' queue is swept (gateway.Options.SweepEvery).
+func SweepEvery(d time.Duration) Option { return func(s *settings) { s.sweepEvery = d } }
+
+// PruneEvery sets how often retention runs (gateway.Options.PruneEvery).
+func PruneEvery(d time.Duration) Option { return func(s *settings) { s.pruneEvery = d } }
+
+// DropWakeups makes the gateway drop every wake-up of a worker for a queued deploy: only
+// the sweep runs deploys.
+func DropWakeups() Option { return func(s *settings) { s.dropWakes = true } }
+
+// New starts a gateway for t and stops it when t ends.
+func New(t testing.TB, opts ...Option) *Gateway {
+	t.Helper()
+	s := settings{workers: 2, node: NodeName}
+	for _, o := range opts {
+		o(&s)
+	}
+	if len(s.repos) == 0 {
+		s.repos = []Repo{{}}
+	}
+	dir := t.TempDir()
+	g := &Gateway{t: t, Origin: map[string]*testkit.Origin{}, Checkout: map[string]string{},
+		Logs: &SyncBuffer{}, Path: filepath.Join(dir, "config.toml"), Database: s.database}
+	if g.Database == "" {
+		if s.postgres {
+			g.Database = pgtest.Database(t)
+		} else {
+			g.Database = filepath.Join(dir, "hookgate.db")
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Addr = ln.Addr().String()
+	g.URL = "http://" + g.Addr
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "[server]\nlisten = %q\ndatabase = %q\nnode = %q\nworkers = %d\n", g.Addr, g.Database, s.node, s.workers)
+	for _, l := range s.server {
+		fmt.Fprintln(&b, l)
+	}
+	for _, r := range s.repos {
+		r = r.withDefaults()
+		o := testkit.NewOrigin(t)
+		o.Branch = r.Branch
+		if r.Branch != "main" {
+			testkit.Git(t, o.Seed, "checkout", "-q", "-b", r.Branch)
+			o.Commit(nil, "branch "+r.Branch)
+		}
+		path := filepath.Join(dir, "checkouts", r.Name)
+		if !r.NotCloned {
+			path = o.Clone()
+		}
+		g.Origin[r.Name], g.Checkout[r.Name] = o, path
+		fmt.Fprintf(&b, "\n[repos.%s]\nsecret = %q\npath = %q\nurl = %q\nbranch = %q\nrepository = %q\n",
+			r.Name, r.Secret, path, o.Bare, r.Branch, r.Repository)
+		if r.Provider != "" {
+			fmt.Fprintf(&b, "provider = %q\n", r.Provider)
+		}
+		q := make([]string, len(r.Commands))
+		for i, c := range r.Commands {
+			q[i] = fmt.Sprintf("%q", c)
+		}
+		fmt.Fprintf(&b, "commands = [%s]\ntimeout = \"1m\"\n", strings.Join(q, ", "))
+		if r.TOML != "" {
+			fmt.Fprintln(&b, r.TOML)
+		}
+	}
+	if err := os.WriteFile(g.Path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.Config, err = config.Load(g.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range s.configure {
+		f(g.Config)
+	}
+	for _, f := range s.before {
+		f(g.Database)
+	}
+
+	gopts := gateway.Options{
+		ConfigPath: g.Path,
+		Logger:     slog.New(slog.NewTextHandler(g.Logs, nil)),
+		Version:    "test",
+		Listener:   ln,
+		SweepEvery: s.sweepEvery,
+		PruneEvery: s.pruneEvery,
+	}
+	if s.dropWakes {
+		gopts.WrapWake = func(func(string)) func(string) { return func(string) {} }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.G, err = gateway.New(ctx, g.Config, gopts)
+	if err != nil {
+		cancel()
+		ln.Close()
+		t.Fatal(err)
+	}
+	g.Store = g.G.Store()
+	g.cancel, g.done, g.hup = cancel, make(chan error, 1), make(chan os.Signal, 1)
+	go func() { g.done <- g.G.Run(ctx, g.hup) }()
+	t.Cleanup(func() {
+		if err := g.Stop(); err != nil {
+			t.Errorf("gateway stopped with %v\n%s", err, g.Logs.String())
+		}
+	})
+	return g
+}
+
+func (r Repo) withDefaults() Repo {
+	if r.Name == "" {
+		r.Name = "site"
+	}
+	if r.Branch == "" {
+		r.Branch = "main"
+	}
+	if r.Repository == "" {
+		r.Repository = Repository
+	}
+	if r.Secret == "" {
+		r.Secret = Secret
+	}
+	if r.Commands == nil {
+		r.Commands = []string{"echo deployed $HOOKGATE_COMMIT"}
+	}
+	return r
+}
+
+// Stop ends the gateway (as SIGTERM ends `hookgate serve`) and returns what Run returned;
+// later calls return the same.
+func (g *Gateway) Stop() error {
+	g.cancel()
+	select {
+	case err := <-g.done:
+		g.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("gateway did not stop within 30s")
+	}
+}
+
+// Reload asks the running gateway to read its config.toml again, as SIGHUP does.
+func (g *Gateway) Reload() { g.hup <- os.Interrupt }
+
+// Delivery is one request to the gateway's hook endpoint, signed as its forge signs.
+type Delivery struct {
+	Repo     string // the hook; default "site"
+	Provider string // whose headers; default github
+	Event    string // default push
+	GUID     string // default a fresh one
+	Body     []byte
+	Secret   string            // default Secret
+	Headers  map[string]string // set after signing; "" deletes
+}
+
+// Send posts d and returns the answer and its decoded JSON (nil when the body is empty).
+func (g *Gateway) Send(d Delivery) (*http.Response, map[string]any) {
+	g.t.Helper()
+	if d.Repo == "" {
+		d.Repo = "site"
+	}
+	if d.Event == "" {
+		d.Event = "push"
+	}
+	if d.GUID == "" {
+		d.GUID = NewGUID()
+	}
+	if d.Secret == "" {
+		d.Secret = Secret
+	}
+	req, err := http.NewRequest(http.MethodPost, g.URL+"/hooks/"+d.Repo, bytes.NewReader(d.Body))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/gatewaytest")
+	forge.SetDeliveryHeaders(req.Header, d.Provider, d.Event, d.GUID, d.Body, []byte(d.Secret))
+	for k, v := range d.Headers {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			g.t.Fatalf("hook answer %d is not JSON: %q", resp.StatusCode, raw)
+		}
+	}
+	return resp, out
+}
+
+// FreeAddr returns a loopback address nothing listens on now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// WriteConfig writes body as a config.toml in a temporary directory and returns its path.
+func WriteConfig(t testing.TB, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// SyncBuffer collects a gateway's or a process's output for the test to read while it runs.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// NewGUID makes a random version 4 UUID, the shape of GitHub's X-GitHub-Delivery.
+func NewGUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,49 @@
+package gatewaytest_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/gatewaytest"
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/store"
+)
+
+// TestNewDeploysASignedPush: the default gateway takes a push signed by Send and its worker
+// brings the checkout to the pushed commit.
+func TestNewDeploysASignedPush(t *testing.T) {
+	g := gatewaytest.New(t)
+	before := g.Origin["site"].Head()
+	after := g.Origin["site"].Commit(map[string]string{"index.html": "v2\n"}, "v2")
+	resp, out := g.Send(gatewaytest.Delivery{Body: testkit.Push(t, "refs/heads/main", before, after, gatewaytest.Repository)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v\n%s", resp.StatusCode, out, g.Logs.String())
+	}
+	id := int64(out["deploy_id"].(float64))
+	testkit.Eventually(t, 30*time.Second, "the deploy to succeed", func() bool {
+		dp, err := g.Store.Deploy(context.Background(), id)
+		return err == nil && dp.Status == store.DeploySucceeded
+	})
+	if got := testkit.CheckoutHead(t, g.Checkout["site"]); got != after {
+		t.Errorf("checkout at %s, want %s", got, after)
+	}
+}
+
+// TestDropWakeupsLeavesTheSweep: with every wake-up dropped, the sweep alone runs the
+// deploy a push queued.
+func TestDropWakeupsLeavesTheSweep(t *testing.T) {
+	g := gatewaytest.New(t, gatewaytest.DropWakeups(), gatewaytest.SweepEvery(200*time.Millisecond))
+	before := g.Origin["site"].Head()
+	after := g.Origin["site"].Commit(map[string]string{"index.html": "v2\n"}, "v2")
+	resp, out := g.Send(gatewaytest.Delivery{Body: testkit.Push(t, "refs/heads/main", before, after, gatewaytest.Repository)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v", resp.StatusCode, out)
+	}
+	id := int64(out["deploy_id"].(float64))
+	testkit.Eventually(t, 30*time.Second, "the sweep to run the deploy", func() bool {
+		dp, err := g.Store.Deploy(context.Background(), id)
+		return err == nil && dp.Status == store.DeploySucceeded
+	})
+}
