@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,103 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/store"
 )
-
-// gatewayProc is the built binary running `serve` on a config.
-type gatewayProc struct {
-	cmd    *exec.Cmd
-	logs   *syncBuffer
-	exited chan error
-	addr   string
-}
-
-// startGateway runs `hookgate serve` and waits until /healthz answers.
-func startGateway(t *testing.T, bin, cfgPath, addr string, env ...string) *gatewayProc {
-	t.Helper()
-	return startGatewayAs(t, bin, cfgPath, addr, nil, env...)
-}
-
-// startGatewayAs is startGateway with the gateway running as cred's user (nil: ours).
-func startGatewayAs(t *testing.T, bin, cfgPath, addr string, cred *syscall.Credential, env ...string) *gatewayProc {
-	t.Helper()
-	g := &gatewayProc{logs: &syncBuffer{}, exited: make(chan error, 1), addr: addr}
-	g.cmd = exec.Command(bin, "serve", "--config", cfgPath)
-	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
-	g.cmd.Env = append(os.Environ(), env...)
-	if cred != nil {
-		g.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { g.exited <- g.cmd.Wait() }()
-	t.Cleanup(func() {
-		g.cmd.Process.Kill()
-		err := <-g.exited
-		g.exited <- err
-	})
-	testkit.Eventually(t, 30*time.Second, "the gateway to answer /healthz", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return g
-}
-
-// stop sends sig and waits for the process to end.
-func (g *gatewayProc) stop(t *testing.T, sig syscall.Signal) error {
-	t.Helper()
-	if err := g.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-g.exited:
-		g.exited <- err
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatalf("gateway did not end within 30s of %v\n%s", sig, g.logs.String())
-		return nil
-	}
-}
-
-// hookAnswer is what the hook endpoint answered one delivery.
-type hookAnswer struct {
-	GUID       string
-	HTTPStatus int
-	DeliveryID int64  `json:"delivery_id"`
-	DeployID   int64  `json:"deploy_id"`
-	Status     string `json:"status"`
-}
-
-// deliver signs body with secret and posts it to the gateway's hook like GitHub does.
-func deliver(t *testing.T, addr, hook, event, guid string, body, secret []byte) hookAnswer {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+hook, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "GitHub-Hookshot/crash-test")
-	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, event, guid, body, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := hookAnswer{GUID: guid, HTTPStatus: resp.StatusCode}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("hook answer %d is not JSON: %q", resp.StatusCode, raw)
-	}
-	return a
-}
 
 // TestCrashLosesNoAcknowledgedDelivery kills the real binary with SIGKILL while a deploy
 // runs and deliveries wait behind it.
@@ -350,11 +256,4 @@ timeout = "2m"
 	if err := gw.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("restarted gateway exited with %v\n%s", err, gw.logs.String())
 	}
-}
-
-func short(hash string) string {
-	if len(hash) > 7 {
-		return hash[:7]
-	}
-	return hash
 }
