@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookgate/hookgate/forge"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/notify"
 )
@@ -44,43 +43,18 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// The gateway's test helpers, under the names these tests have always used.
+var (
+	freeAddr = gatewaytest.FreeAddr
+	newGUID  = gatewaytest.NewGUID
+	deliver  = gatewaytest.Deliver
+	api      = gatewaytest.API
+)
 
-// syncBuffer collects a process's output for the test to read while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// newGUID makes a random version 4 UUID, the shape of GitHub's X-GitHub-Delivery (a copy
-// of cli's, which the fleet test used while both were in package main).
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+type (
+	syncBuffer = gatewaytest.SyncBuffer
+	hookAnswer = gatewaytest.HookAnswer
+)
 
 // gatewayProc is the built binary running `serve` on a config.
 type gatewayProc struct {
@@ -142,38 +116,6 @@ func (g *gatewayProc) stop(t *testing.T, sig syscall.Signal) error {
 	}
 }
 
-// hookAnswer is what the hook endpoint answered one delivery.
-type hookAnswer struct {
-	GUID       string
-	HTTPStatus int
-	DeliveryID int64  `json:"delivery_id"`
-	DeployID   int64  `json:"deploy_id"`
-	Status     string `json:"status"`
-}
-
-// deliver signs body with secret and posts it to the gateway's hook like GitHub does.
-func deliver(t *testing.T, addr, hook, event, guid string, body, secret []byte) hookAnswer {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+hook, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "GitHub-Hookshot/crash-test")
-	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, event, guid, body, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := hookAnswer{GUID: guid, HTTPStatus: resp.StatusCode}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("hook answer %d is not JSON: %q", resp.StatusCode, raw)
-	}
-	return a
-}
-
 func short(hash string) string {
 	if len(hash) > 7 {
 		return hash[:7]
@@ -226,28 +168,6 @@ func (r *receiver) next(t *testing.T) notify.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.got[len(r.got)-1]
-}
-
-// api calls the operator API with a bearer token and decodes the JSON answer into out.
-func api(t *testing.T, method, url, token string, out any) int {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s answered %d, not JSON: %q", method, url, resp.StatusCode, raw)
-		}
-	}
-	return resp.StatusCode
 }
 
 func randomHex(t *testing.T) string {

@@ -78,7 +78,6 @@ type settings struct {
 	sweepEvery time.Duration
 	pruneEvery time.Duration
 	dropWakes  bool
-	before     []func(database string)
 }
 
 // Option changes what New builds.
@@ -114,11 +113,9 @@ func Postgres() Option { return func(s *settings) { s.postgres = true } }
 // SQLite file takes one gateway).
 func Join(other *Gateway) Option { return func(s *settings) { s.database = other.Database } }
 
-// Before runs f on the database's path or URL before the gateway opens it, to write the
-// history a test starts from.
-func Before(f func(database string)) Option {
-	return func(s *settings) { s.before = append(s.before, f) }
-}
+// Database puts the gateway on database (a SQLite file or a postgres:// URL), for a test
+// that writes the history it starts from before the gateway opens it.
+func Database(database string) Option { return func(s *settings) { s.database = database } }
 
 // SweepEvery sets how often the workers' queue is swept (gateway.Options.SweepEvery).
 func SweepEvery(d time.Duration) Option { return func(s *settings) { s.sweepEvery = d } }
@@ -154,11 +151,10 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Addr = ln.Addr().String()
-	g.URL = "http://" + g.Addr
+	addr := ln.Addr().String()
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\nlisten = %q\ndatabase = %q\nnode = %q\nworkers = %d\n", g.Addr, g.Database, s.node, s.workers)
+	fmt.Fprintf(&b, "[server]\nlisten = %q\ndatabase = %q\nnode = %q\nworkers = %d\n", addr, g.Database, s.node, s.workers)
 	for _, l := range s.server {
 		fmt.Fprintln(&b, l)
 	}
@@ -190,19 +186,41 @@ func New(t testing.TB, opts ...Option) *Gateway {
 		}
 	}
 	if err := os.WriteFile(g.Path, []byte(b.String()), 0o600); err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
+	return start(t, g, s, ln)
+}
+
+// Start runs the gateway path (a config.toml the test wrote) describes, listening on its
+// [server] listen, as `hookgate serve --config path` does; it stops when t ends. Of the
+// options, Config, SweepEvery, PruneEvery and DropWakeups apply.
+func Start(t testing.TB, path string, opts ...Option) *Gateway {
+	t.Helper()
+	var s settings
+	for _, o := range opts {
+		o(&s)
+	}
+	g := &Gateway{t: t, Origin: map[string]*testkit.Origin{}, Checkout: map[string]string{},
+		Logs: &SyncBuffer{}, Path: path}
+	return start(t, g, s, nil)
+}
+
+// start loads g.Path and runs the gateway on ln (nil: [server] listen).
+func start(t testing.TB, g *Gateway, s settings, ln net.Listener) *Gateway {
+	t.Helper()
+	var err error
 	g.Config, err = config.Load(g.Path)
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		t.Fatal(err)
 	}
 	for _, f := range s.configure {
 		f(g.Config)
 	}
-	for _, f := range s.before {
-		f(g.Database)
-	}
-
+	g.Database = g.Config.Database()
 	gopts := gateway.Options{
 		ConfigPath: g.Path,
 		Logger:     slog.New(slog.NewTextHandler(g.Logs, nil)),
@@ -218,9 +236,13 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	g.G, err = gateway.New(ctx, g.Config, gopts)
 	if err != nil {
 		cancel()
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		t.Fatal(err)
 	}
+	g.Addr = g.G.Addr().String()
+	g.URL = "http://" + g.Addr
 	g.Store = g.G.Store()
 	g.cancel, g.done, g.hup = cancel, make(chan error, 1), make(chan os.Signal, 1)
 	go func() { g.done <- g.G.Run(ctx, g.hup) }()
@@ -368,4 +390,60 @@ func NewGUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// HookAnswer is what the hook endpoint answered one delivery.
+type HookAnswer struct {
+	GUID       string
+	HTTPStatus int
+	DeliveryID int64  `json:"delivery_id"`
+	DeployID   int64  `json:"deploy_id"`
+	Status     string `json:"status"`
+}
+
+// Deliver signs body with secret and posts it to the hook of the gateway at addr like
+// GitHub does.
+func Deliver(t testing.TB, addr, hook, event, guid string, body, secret []byte) HookAnswer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+hook, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/crash-test")
+	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, event, guid, body, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := HookAnswer{GUID: guid, HTTPStatus: resp.StatusCode}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("hook answer %d is not JSON: %q", resp.StatusCode, raw)
+	}
+	return a
+}
+
+// API calls the admin API at url with token and decodes its JSON answer into out (when
+// not nil); it returns the status.
+func API(t testing.TB, method, url, token string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s answered %d, not JSON: %q", method, url, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode
 }
