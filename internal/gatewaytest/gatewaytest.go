@@ -78,6 +78,7 @@ type settings struct {
 	sweepEvery time.Duration
 	pruneEvery time.Duration
 	dropWakes  bool
+	env        []string
 }
 
 // Option changes what New builds.
@@ -116,6 +117,10 @@ func Join(other *Gateway) Option { return func(s *settings) { s.database = other
 // Database puts the gateway on database (a SQLite file or a postgres:// URL), for a test
 // that writes the history it starts from before the gateway opens it.
 func Database(database string) Option { return func(s *settings) { s.database = database } }
+
+// Env sets environment variables ("KEY=value") for the test's length before the gateway
+// reads its configuration, as a process's environment would be (database_env, secret_env).
+func Env(kv ...string) Option { return func(s *settings) { s.env = append(s.env, kv...) } }
 
 // SweepEvery sets how often the workers' queue is swept (gateway.Options.SweepEvery).
 func SweepEvery(d time.Duration) Option { return func(s *settings) { s.sweepEvery = d } }
@@ -194,7 +199,7 @@ func New(t testing.TB, opts ...Option) *Gateway {
 
 // Start runs the gateway path (a config.toml the test wrote) describes, listening on its
 // [server] listen, as `hookgate serve --config path` does; it stops when t ends. Of the
-// options, Config, SweepEvery, PruneEvery and DropWakeups apply.
+// options, Config, Env, SweepEvery, PruneEvery and DropWakeups apply.
 func Start(t testing.TB, path string, opts ...Option) *Gateway {
 	t.Helper()
 	var s settings
@@ -209,6 +214,10 @@ func Start(t testing.TB, path string, opts ...Option) *Gateway {
 // start loads g.Path and runs the gateway on ln (nil: [server] listen).
 func start(t testing.TB, g *Gateway, s settings, ln net.Listener) *Gateway {
 	t.Helper()
+	for _, kv := range s.env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	var err error
 	g.Config, err = config.Load(g.Path)
 	if err != nil {
