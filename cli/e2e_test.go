@@ -1,4 +1,6 @@
-package main
+// e2e_test.go owns the end-to-end test of check, serve and send, run in-process.
+
+package cli
 
 import (
 	"bytes"
@@ -6,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -19,13 +20,9 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// TestEndToEnd drives the built binary: signed push → 202 → checkout at the pushed commit →
+// TestEndToEnd drives check, serve and send in-process: signed push → 202 → checkout at the pushed commit →
 // delivery and deploy recorded with the short hash; then a clean SIGTERM shutdown.
 func TestEndToEnd(t *testing.T) {
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	origin := testkit.NewOrigin(t)
 	dir := t.TempDir()
 	checkout := filepath.Join(dir, "site")
@@ -50,23 +47,21 @@ timeout = "1m"
 	}
 
 	var check bytes.Buffer
-	cmd := exec.Command(bin, "check", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = &check, &check
-	if err := cmd.Run(); err != nil || !strings.Contains(check.String(), "not cloned yet") {
+	if err := Run([]string{"check", "--config", cfgPath}, &check, &check); err != 0 || !strings.Contains(check.String(), "not cloned yet") {
 		t.Fatalf("check before the first deploy: %v\n%s", err, check.String())
 	}
 
 	var logs syncBuffer
-	srv := exec.Command(bin, "serve", "--config", cfgPath)
-	srv.Stdout, srv.Stderr = &logs, &logs
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
+	exited := make(chan int, 1)
+	go func() { exited <- Run([]string{"serve", "--config", cfgPath}, &logs, &logs) }()
 	t.Cleanup(func() {
-		srv.Process.Kill()
-		<-exited
+		select {
+		case err := <-exited:
+			exited <- err
+		default: // still serving: stop it as the test's end would have
+			syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+			<-exited
+		}
 	})
 	testkit.Eventually(t, 30*time.Second, "the gateway to answer /healthz", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
@@ -82,9 +77,7 @@ timeout = "1m"
 	for round := range 2 {
 		want := origin.Commit(map[string]string{"page.html": fmt.Sprintf("round %d\n", round)}, fmt.Sprintf("round %d", round))
 		var out bytes.Buffer
-		send := exec.Command(bin, "send", "site", "--config", cfgPath)
-		send.Stdout, send.Stderr = &out, &out
-		if err := send.Run(); err != nil || !strings.Contains(out.String(), "202 Accepted") {
+		if err := Run([]string{"send", "site", "--config", cfgPath}, &out, &out); err != 0 || !strings.Contains(out.String(), "202 Accepted") {
 			t.Fatalf("send: %v\n%s", err, out.String())
 		}
 		m := regexp.MustCompile(`"delivery_id":(\d+),"deploy_id":(\d+)`).FindStringSubmatch(out.String())
@@ -122,13 +115,13 @@ timeout = "1m"
 		deployed = want
 	}
 
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-exited:
 		exited <- err
-		if err != nil {
+		if err != 0 {
 			t.Fatalf("gateway exited with %v after SIGTERM\n%s", err, logs.String())
 		}
 	case <-time.After(30 * time.Second):
