@@ -33,6 +33,9 @@ type Options struct {
 	// WrapWake, when set, wraps what wakes a repository's worker for a queued deploy (the
 	// hook endpoint's and the fleet watch's), so a test can drop the wake-ups.
 	WrapWake func(wake func(repo string)) func(repo string)
+	// Manual: Run does not start the workers; StartWorkers does, so a test can set up the
+	// queue exactly first.
+	Manual bool
 }
 
 // Gateway holds the running parts a configuration reload reconfigures, and the
@@ -44,6 +47,7 @@ type Gateway struct {
 	store    *store.Store
 	ln       net.Listener  // bound by New, served by Run
 	prune    time.Duration // how often retention runs
+	manual   bool          // Options.Manual
 	wake     func(repo string)
 	srv      *server.Server
 	mgr      *repos.Manager
@@ -147,7 +151,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		notifier.DeployFinished(dp) // sent once the notifier starts, below
 	}
 	g := &Gateway{path: opts.ConfigPath, log: logger, version: opts.Version, store: st, ln: ln, notifier: notifier, cfg: cfg,
-		prune: opts.PruneEvery}
+		prune: opts.PruneEvery, manual: opts.Manual}
 	if g.prune <= 0 {
 		g.prune = DefaultPruneEvery
 	}
@@ -206,3 +210,6 @@ func (w wrappedWake) Notify(repo string) { w.wake(repo) }
 
 // Store is the gateway's database, for tests that read what it recorded.
 func (g *Gateway) Store() *store.Store { return g.store }
+
+// StartWorkers starts the deploy workers of a gateway made with Options.Manual.
+func (g *Gateway) StartWorkers() { g.mgr.Start() }

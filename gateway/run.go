@@ -25,7 +25,9 @@ func (g *Gateway) Run(ctx context.Context, hup <-chan os.Signal) error {
 	hs := srv.HTTPServer(cfg.Server.Listen)
 	notifier.Start()
 	defer notifier.Stop()
-	mgr.Start()
+	if !g.manual {
+		mgr.Start()
+	}
 	pruneDone := make(chan struct{})
 	pruneCtx, stopPrune := context.WithCancel(context.Background())
 	go func() {

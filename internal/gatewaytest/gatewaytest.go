@@ -78,6 +78,7 @@ type settings struct {
 	sweepEvery time.Duration
 	pruneEvery time.Duration
 	dropWakes  bool
+	manual     bool
 	env        []string
 }
 
@@ -127,6 +128,13 @@ func SweepEvery(d time.Duration) Option { return func(s *settings) { s.sweepEver
 
 // PruneEvery sets how often retention runs (gateway.Options.PruneEvery).
 func PruneEvery(d time.Duration) Option { return func(s *settings) { s.pruneEvery = d } }
+
+// Manual leaves the deploy workers stopped until StartWorkers: a deploy queued stays
+// queued, so a test can set up the queue exactly.
+func Manual() Option { return func(s *settings) { s.manual = true } }
+
+// StartWorkers starts the deploy workers of a Manual gateway.
+func (g *Gateway) StartWorkers() { g.G.StartWorkers() }
 
 // DropWakeups makes the gateway drop every wake-up of a worker for a queued deploy: only
 // the sweep runs deploys.
@@ -199,7 +207,7 @@ func New(t testing.TB, opts ...Option) *Gateway {
 
 // Start runs the gateway path (a config.toml the test wrote) describes, listening on its
 // [server] listen, as `hookgate serve --config path` does; it stops when t ends. Of the
-// options, Config, Env, SweepEvery, PruneEvery and DropWakeups apply.
+// options, Config, Env, SweepEvery, PruneEvery, DropWakeups and Manual apply.
 func Start(t testing.TB, path string, opts ...Option) *Gateway {
 	t.Helper()
 	var s settings
@@ -237,6 +245,7 @@ func start(t testing.TB, g *Gateway, s settings, ln net.Listener) *Gateway {
 		Listener:   ln,
 		SweepEvery: s.sweepEvery,
 		PruneEvery: s.pruneEvery,
+		Manual:     s.manual,
 	}
 	if s.dropWakes {
 		gopts.WrapWake = func(func(string)) func(string) { return func(string) {} }

@@ -47,3 +47,25 @@ func TestDropWakeupsLeavesTheSweep(t *testing.T) {
 		return err == nil && dp.Status == store.DeploySucceeded
 	})
 }
+
+// TestManualStartsNoWorkers: a Manual gateway queues a push's deploy and runs it only once
+// the test starts the workers.
+func TestManualStartsNoWorkers(t *testing.T) {
+	g := gatewaytest.New(t, gatewaytest.Manual())
+	before := g.Origin["site"].Head()
+	after := g.Origin["site"].Commit(map[string]string{"index.html": "v2\n"}, "v2")
+	resp, out := g.Send(gatewaytest.Delivery{Body: testkit.Push(t, "refs/heads/main", before, after, gatewaytest.Repository)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v", resp.StatusCode, out)
+	}
+	id := int64(out["deploy_id"].(float64))
+	time.Sleep(200 * time.Millisecond)
+	if dp, err := g.Store.Deploy(context.Background(), id); err != nil || dp.Status != store.DeployQueued {
+		t.Fatalf("before StartWorkers the deploy is %+v (%v), want queued", dp, err)
+	}
+	g.StartWorkers()
+	testkit.Eventually(t, 30*time.Second, "the deploy to run once the workers start", func() bool {
+		dp, err := g.Store.Deploy(context.Background(), id)
+		return err == nil && dp.Status == store.DeploySucceeded
+	})
+}
