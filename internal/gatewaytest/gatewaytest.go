@@ -79,6 +79,7 @@ type settings struct {
 	pruneEvery time.Duration
 	dropWakes  bool
 	manual     bool
+	join       *Gateway
 	env        []string
 }
 
@@ -111,9 +112,12 @@ func Config(f func(*config.Config)) Option {
 // one; see pgtest).
 func Postgres() Option { return func(s *settings) { s.postgres = true } }
 
-// Join puts the gateway on other's database, as a second node of a fleet (PostgreSQL: a
-// SQLite file takes one gateway).
-func Join(other *Gateway) Option { return func(s *settings) { s.database = other.Database } }
+// Join puts the gateway on other's database and origins, with checkouts of its own, as a
+// second node of a fleet (PostgreSQL: a SQLite file takes one gateway). Give it another
+// Node.
+func Join(other *Gateway) Option {
+	return func(s *settings) { s.database, s.join = other.Database, other }
+}
 
 // Database puts the gateway on database (a SQLite file or a postgres:// URL), for a test
 // that writes the history it starts from before the gateway opens it.
@@ -173,12 +177,7 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	}
 	for _, r := range s.repos {
 		r = r.withDefaults()
-		o := testkit.NewOrigin(t)
-		o.Branch = r.Branch
-		if r.Branch != "main" {
-			testkit.Git(t, o.Seed, "checkout", "-q", "-b", r.Branch)
-			o.Commit(nil, "branch "+r.Branch)
-		}
+		o := s.origin(t, r)
 		path := filepath.Join(dir, "checkouts", r.Name)
 		if !r.NotCloned {
 			path = o.Clone()
@@ -270,6 +269,20 @@ func start(t testing.TB, g *Gateway, s settings, ln net.Listener) *Gateway {
 		}
 	})
 	return g
+}
+
+// origin is r's origin: the joined gateway's, or a new one with r's branch.
+func (s *settings) origin(t testing.TB, r Repo) *testkit.Origin {
+	if s.join != nil && s.join.Origin[r.Name] != nil {
+		return s.join.Origin[r.Name]
+	}
+	o := testkit.NewOrigin(t)
+	o.Branch = r.Branch
+	if r.Branch != "main" {
+		testkit.Git(t, o.Seed, "checkout", "-q", "-b", r.Branch)
+		o.Commit(nil, "branch "+r.Branch)
+	}
+	return o
 }
 
 func (r Repo) withDefaults() Repo {

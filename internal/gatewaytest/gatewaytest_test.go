@@ -69,3 +69,21 @@ func TestManualStartsNoWorkers(t *testing.T) {
 		return err == nil && dp.Status == store.DeploySucceeded
 	})
 }
+
+// TestJoinOnPostgres: two gateways on one PostgreSQL database, the second joined to the
+// first, each deploy a push received by the first to their own checkout.
+func TestJoinOnPostgres(t *testing.T) {
+	a := gatewaytest.New(t, gatewaytest.Postgres(), gatewaytest.Node("web1"))
+	b := gatewaytest.New(t, gatewaytest.Join(a), gatewaytest.Node("web2"))
+	before := a.Origin["site"].Head()
+	after := a.Origin["site"].Commit(map[string]string{"index.html": "v2\n"}, "v2")
+	resp, out := a.Send(gatewaytest.Delivery{Body: testkit.Push(t, "refs/heads/main", before, after, gatewaytest.Repository)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v", resp.StatusCode, out)
+	}
+	for _, g := range []*gatewaytest.Gateway{a, b} {
+		testkit.Eventually(t, 30*time.Second, "each node's checkout to reach the pushed commit", func() bool {
+			return testkit.CheckoutHead(t, g.Checkout["site"]) == after
+		})
+	}
+}
