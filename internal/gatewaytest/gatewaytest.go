@@ -5,24 +5,17 @@
 package gatewaytest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/config"
-	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/gateway"
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
@@ -319,162 +312,3 @@ func (g *Gateway) Stop() error {
 
 // Reload asks the running gateway to read its config.toml again, as SIGHUP does.
 func (g *Gateway) Reload() { g.hup <- os.Interrupt }
-
-// Delivery is one request to the gateway's hook endpoint, signed as its forge signs.
-type Delivery struct {
-	Repo     string // the hook; default "site"
-	Provider string // whose headers; default github
-	Event    string // default push
-	GUID     string // default a fresh one
-	Body     []byte
-	Secret   string            // default Secret
-	Headers  map[string]string // set after signing; "" deletes
-}
-
-// Send posts d and returns the answer and its decoded JSON (nil when the body is empty).
-func (g *Gateway) Send(d Delivery) (*http.Response, map[string]any) {
-	g.t.Helper()
-	if d.Repo == "" {
-		d.Repo = "site"
-	}
-	if d.Event == "" {
-		d.Event = "push"
-	}
-	if d.GUID == "" {
-		d.GUID = NewGUID()
-	}
-	if d.Secret == "" {
-		d.Secret = Secret
-	}
-	req, err := http.NewRequest(http.MethodPost, g.URL+"/hooks/"+d.Repo, bytes.NewReader(d.Body))
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "GitHub-Hookshot/gatewaytest")
-	forge.SetDeliveryHeaders(req.Header, d.Provider, d.Event, d.GUID, d.Body, []byte(d.Secret))
-	for k, v := range d.Headers {
-		if v == "" {
-			req.Header.Del(k)
-		} else {
-			req.Header.Set(k, v)
-		}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			g.t.Fatalf("hook answer %d is not JSON: %q", resp.StatusCode, raw)
-		}
-	}
-	return resp, out
-}
-
-// FreeAddr returns a loopback address nothing listens on now.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// WriteConfig writes body as a config.toml in a temporary directory and returns its path.
-func WriteConfig(t testing.TB, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// SyncBuffer collects a gateway's or a process's output for the test to read while it runs.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// NewGUID makes a random version 4 UUID, the shape of GitHub's X-GitHub-Delivery.
-func NewGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// HookAnswer is what the hook endpoint answered one delivery.
-type HookAnswer struct {
-	GUID       string
-	HTTPStatus int
-	DeliveryID int64  `json:"delivery_id"`
-	DeployID   int64  `json:"deploy_id"`
-	Status     string `json:"status"`
-}
-
-// Deliver signs body with secret and posts it to the hook of the gateway at addr like
-// GitHub does.
-func Deliver(t testing.TB, addr, hook, event, guid string, body, secret []byte) HookAnswer {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+hook, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "GitHub-Hookshot/crash-test")
-	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, event, guid, body, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := HookAnswer{GUID: guid, HTTPStatus: resp.StatusCode}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("hook answer %d is not JSON: %q", resp.StatusCode, raw)
-	}
-	return a
-}
-
-// API calls the admin API at url with token and decodes its JSON answer into out (when
-// not nil); it returns the status.
-func API(t testing.TB, method, url, token string, out any) int {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s answered %d, not JSON: %q", method, url, resp.StatusCode, raw)
-		}
-	}
-	return resp.StatusCode
-}
