@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/config"
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/store"
@@ -291,14 +292,40 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
-
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+func TestProviderConfig(t *testing.T) {
+	cfg, err := config.Load(writeConfig(t, `
+[repos.a]
+secret = "x"
+path = "/a"
+[repos.b]
+secret = "x"
+path = "/b"
+provider = "gitea"
+[repos.c]
+secret = "x"
+path = "/c"
+provider = "gitlab"
+`))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	got := map[string]string{}
+	for _, h := range cfg.Hooks() {
+		got[h.Name] = h.Provider
+	}
+	if got["a"] != "github" || got["b"] != "gitea" || got["c"] != "gitlab" {
+		t.Fatalf("providers %v", got)
+	}
+
+	bad := writeConfig(t, "[repos.site]\nsecret = \"x\"\npath = \"/x\"\nprovider = \"bitbucket\"\n")
+	if _, err := config.Load(bad); err == nil || !strings.Contains(err.Error(), `repos.site: provider "bitbucket"`) {
+		t.Fatalf("unknown provider: %v", err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"check", "--config", bad}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), `repos.site: provider "bitbucket"`) {
+		t.Fatalf("check with an unknown provider: exit %d, %s", code, stderr.String())
+	}
 }
 
 // TestCheckLooksOriginUp: check asks each origin for its branch (one ref listing), and says

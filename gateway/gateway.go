@@ -25,6 +25,17 @@ type Options struct {
 	ConfigPath string       // the file Reload reads again
 	Logger     *slog.Logger // the gateway's log
 	Version    string       // the binary's version, for the nodes listing
+	Listener   net.Listener // nil: New listens on [server] listen; tests pass 127.0.0.1:0
+
+	// For tests (internal/gatewaytest); zero values are production's.
+	SweepEvery time.Duration // repos.Options.SweepEvery (0: repos.DefaultSweepEvery)
+	PruneEvery time.Duration // how often retention runs (0: DefaultPruneEvery)
+	// WrapWake, when set, wraps what wakes a repository's worker for a queued deploy (the
+	// hook endpoint's and the fleet watch's), so a test can drop the wake-ups.
+	WrapWake func(wake func(repo string)) func(repo string)
+	// Manual: Run does not start the workers; StartWorkers does, so a test can set up the
+	// queue exactly first.
+	Manual bool
 }
 
 // Gateway holds the running parts a configuration reload reconfigures, and the
@@ -34,7 +45,10 @@ type Gateway struct {
 	log      *slog.Logger
 	version  string // for the nodes listing
 	store    *store.Store
-	ln       net.Listener // bound by New, served by Run
+	ln       net.Listener  // bound by New, served by Run
+	prune    time.Duration // how often retention runs
+	manual   bool          // Options.Manual
+	wake     func(repo string)
 	srv      *server.Server
 	mgr      *repos.Manager
 	notifier *notify.Notifier
@@ -86,9 +100,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 	}
 	// Bound before the recovery below, so a start that cannot listen (the port is taken)
 	// changes nothing. Connections wait in the listen backlog until Serve runs.
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+	ln := opts.Listener
+	if ln == nil {
+		ln, err = net.Listen("tcp", cfg.Server.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -133,14 +150,19 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 	for _, dp := range crashed {
 		notifier.DeployFinished(dp) // sent once the notifier starts, below
 	}
-	g := &Gateway{path: opts.ConfigPath, log: logger, version: opts.Version, store: st, ln: ln, notifier: notifier, cfg: cfg}
+	g := &Gateway{path: opts.ConfigPath, log: logger, version: opts.Version, store: st, ln: ln, notifier: notifier, cfg: cfg,
+		prune: opts.PruneEvery, manual: opts.Manual}
+	if g.prune <= 0 {
+		g.prune = DefaultPruneEvery
+	}
 	// Workers (deploys, polls of origin) only for the repositories this node deploys; the
 	// server below verifies and records deliveries for every configured one.
 	g.mgr = repos.NewManager(st, cfg.DeployedRepoList(), repos.Options{
-		Workers:   cfg.Server.Workers,
-		MaxClones: cfg.Server.MaxClones,
-		Env:       cfg.CommandEnv(),
-		Logger:    logger,
+		Workers:    cfg.Server.Workers,
+		MaxClones:  cfg.Server.MaxClones,
+		Env:        cfg.CommandEnv(),
+		Logger:     logger,
+		SweepEvery: opts.SweepEvery,
 		// g.srv is set below, before mgr.Start runs the workers that call this.
 		OnDeployFinished: func(dp store.Deploy, took time.Duration) {
 			g.srv.ObserveDeploy(dp.Repo, dp.Status, took)
@@ -148,6 +170,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		},
 		OnOriginCheck: func(repo, result string) { g.srv.ObserveOriginCheck(repo, result) },
 	})
+	g.wake = g.mgr.Notify
+	var deployer server.Deployer = g.mgr
+	if opts.WrapWake != nil {
+		g.wake = opts.WrapWake(g.mgr.Notify)
+		deployer = wrappedWake{g.mgr, g.wake}
+	}
 	g.srv, err = server.New(server.Options{
 		Hooks:          cfg.Hooks(),
 		MaxBody:        cfg.MaxBody(),
@@ -162,9 +190,26 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		MaxConns:          cfg.Server.MaxConnections,
 		MaxConnsPerClient: cfg.Server.MaxConnectionsPerClient,
 		MaxHeaderBytes:    cfg.Server.HeaderBytes(),
-	}, st, g.mgr)
+	}, st, deployer)
 	if err != nil {
 		return nil, err
 	}
 	return g, nil
 }
+
+// Addr is the address the gateway listens on.
+func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
+
+// wrappedWake is the manager as the server's Deployer, with Options.WrapWake's wake-up.
+type wrappedWake struct {
+	*repos.Manager
+	wake func(repo string)
+}
+
+func (w wrappedWake) Notify(repo string) { w.wake(repo) }
+
+// Store is the gateway's database, for tests that read what it recorded.
+func (g *Gateway) Store() *store.Store { return g.store }
+
+// StartWorkers starts the deploy workers of a gateway made with Options.Manual.
+func (g *Gateway) StartWorkers() { g.mgr.Start() }

@@ -12,19 +12,19 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// pruneEvery is how often the retention policy runs.
-const pruneEvery = time.Hour
+// DefaultPruneEvery is how often the retention policy runs (Options.PruneEvery when unset).
+const DefaultPruneEvery = time.Hour
 
 // retention is what prune deletes: everything older than all, and deliveries without a
 // valid signature older than unsigned; 0 turns either off.
 type retention struct{ all, unsigned time.Duration }
 
-// prune applies the retention policy at start and then every pruneEvery, until ctx ends.
+// prune applies the retention policy at start and then every every, until ctx ends.
 // policy is read each time, so a reload changes it. Deliveries without a valid signature
 // are pruned after unsigned_retention even with retention off: unauthenticated clients
 // must not make a long-running gateway's database grow without bound.
-func prune(ctx context.Context, st *store.Store, policy func() retention, logger *slog.Logger) {
-	t := time.NewTicker(pruneEvery)
+func prune(ctx context.Context, st *store.Store, every time.Duration, policy func() retention, logger *slog.Logger) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		keep := policy()

@@ -48,7 +48,7 @@ func TestPruneUnsignedWithRetentionOff(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		prune(loop, st, func() retention {
+		prune(loop, st, DefaultPruneEvery, func() retention {
 			return retention{all: cfg.Server.KeepFor(), unsigned: cfg.Server.KeepUnsignedFor()}
 		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()

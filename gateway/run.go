@@ -25,12 +25,14 @@ func (g *Gateway) Run(ctx context.Context, hup <-chan os.Signal) error {
 	hs := srv.HTTPServer(cfg.Server.Listen)
 	notifier.Start()
 	defer notifier.Stop()
-	mgr.Start()
+	if !g.manual {
+		mgr.Start()
+	}
 	pruneDone := make(chan struct{})
 	pruneCtx, stopPrune := context.WithCancel(context.Background())
 	go func() {
 		defer close(pruneDone)
-		prune(pruneCtx, st, func() retention {
+		prune(pruneCtx, st, g.prune, func() retention {
 			s := g.current().Server
 			return retention{all: s.KeepFor(), unsigned: s.KeepUnsignedFor()}
 		}, logger)
@@ -64,7 +66,7 @@ func (g *Gateway) Run(ctx context.Context, hup <-chan os.Signal) error {
 	go func() {
 		defer close(watchDone)
 		st.WatchQueue(watchCtx, store.QueuePollEvery, store.Watch{
-			Wake: mgr.Notify,
+			Wake: g.wake,
 			Reconcile: func(repo string) {
 				checks.Add(1)
 				go func() {

@@ -1,4 +1,6 @@
-package main
+// nodes_test.go owns the test of a repository's nodes list through a running gateway.
+
+package gateway_test
 
 import (
 	"context"
@@ -9,16 +11,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/store"
 )
 
-// TestNodesListDecidesWorkers drives the real binary as node web1 with two repositories:
+// TestNodesListDecidesWorkers drives the gateway as node web1 with two repositories:
 // "here" (nodes = ["web1"]) and "there" (nodes = ["web2"]).
 //   - A push to "there" is verified and recorded by web1: on PostgreSQL, where a node web2
 //     that deploys "there" is registered, it is accepted and queues a deploy for web2; on
@@ -49,14 +51,10 @@ func TestNodesListDecidesWorkers(t *testing.T) {
 }
 
 func testNodesListDecidesWorkers(t *testing.T, database string, env []string, web2 bool) {
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	origin := testkit.NewOrigin(t)
 	head := origin.Commit(map[string]string{"app.txt": "v1\n"}, "v1")
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := gatewaytest.FreeAddr(t)
 	base := "http://" + addr
 	const hereSecret, thereSecret, token = "here-s3cret-1111", "there-s3cret-2222", "t0ken-nodes-3333"
 	cfgPath := filepath.Join(dir, "config.toml")
@@ -72,11 +70,11 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 		}
 	}
 	write(`["web2"]`)
-	g := startGateway(t, bin, cfgPath, addr, env...)
+	g := gatewaytest.Start(t, cfgPath, gatewaytest.Env(env...))
 	push := testkit.Push(t, "refs/heads/main", strings.Repeat("0", 40), head, "")
 	reconcile := func(repo string) (int, string) {
 		var out struct{ Error struct{ Code string } }
-		code := api(t, http.MethodPost, base+"/api/v1/repos/"+repo+"/reconcile", token, &out)
+		code := gatewaytest.API(t, http.MethodPost, base+"/api/v1/repos/"+repo+"/reconcile", token, &out)
 		return code, out.Error.Code
 	}
 	registered := func() []string {
@@ -86,7 +84,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 				Repos []string
 			}
 		}
-		if code := api(t, http.MethodGet, base+"/api/v1/nodes", token, &out); code != http.StatusOK || len(out.Nodes) == 0 || out.Nodes[0].Name != "web1" {
+		if code := gatewaytest.API(t, http.MethodGet, base+"/api/v1/nodes", token, &out); code != http.StatusOK || len(out.Nodes) == 0 || out.Nodes[0].Name != "web1" {
 			t.Fatalf("GET /api/v1/nodes: %d %+v", code, out)
 		}
 		return out.Nodes[0].Repos
@@ -97,7 +95,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 	}
 
 	// "there" first, so a worker for it would have had the whole of here's deploy to run.
-	there := deliver(t, addr, "there", "push", "there-1", push, []byte(thereSecret))
+	there := gatewaytest.Deliver(t, addr, "there", "push", "there-1", push, []byte(thereSecret))
 	wantStatus := store.DeliveryIgnored // no node that deploys it is registered
 	if web2 {
 		wantStatus = store.DeliveryAccepted
@@ -105,7 +103,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 	if there.HTTPStatus/100 != 2 || there.Status != wantStatus || (there.DeployID != 0) != web2 {
 		t.Fatalf("push to there (deployed by web2 only): %+v, want %s", there, wantStatus)
 	}
-	here := deliver(t, addr, "here", "push", "here-1", push, []byte(hereSecret))
+	here := gatewaytest.Deliver(t, addr, "here", "push", "here-1", push, []byte(hereSecret))
 	if here.HTTPStatus != http.StatusAccepted {
 		t.Fatalf("push to here: %+v", here)
 	}
@@ -117,7 +115,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 			GUID, Signature, Status, Reason string
 		}
 	}
-	if code := api(t, http.MethodGet, base+"/api/v1/deliveries?repo=there", token, &got); code != http.StatusOK ||
+	if code := gatewaytest.API(t, http.MethodGet, base+"/api/v1/deliveries?repo=there", token, &got); code != http.StatusOK ||
 		len(got.Deliveries) != 1 || got.Deliveries[0].GUID != "there-1" || got.Deliveries[0].Signature != store.SignatureValid ||
 		got.Deliveries[0].Status != wantStatus || (!web2 && !strings.Contains(got.Deliveries[0].Reason, "no node deploys this repository")) {
 		t.Fatalf("there's delivery as recorded by web1: %d %+v", code, got)
@@ -143,7 +141,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 	}
 	// Unpin lifts a pin for every node; the check of origin is left to the nodes that deploy.
 	var unpin struct{ Reason string }
-	if code := api(t, http.MethodPost, base+"/api/v1/repos/there/unpin", token, &unpin); code != http.StatusOK ||
+	if code := gatewaytest.API(t, http.MethodPost, base+"/api/v1/repos/there/unpin", token, &unpin); code != http.StatusOK ||
 		!strings.Contains(unpin.Reason, "this node does not deploy") {
 		t.Fatalf("unpin of there on web1: %d %+v, want 200 saying this node does not deploy it", code, unpin)
 	}
@@ -155,7 +153,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 	}
 	if web2 {
 		var dp struct{ Node, Status string }
-		api(t, http.MethodGet, fmt.Sprintf("%s/api/v1/deploys/%d", base, there.DeployID), token, &dp)
+		gatewaytest.API(t, http.MethodGet, fmt.Sprintf("%s/api/v1/deploys/%d", base, there.DeployID), token, &dp)
 		if dp.Node != "web2" || dp.Status != store.DeployQueued {
 			t.Fatalf("there's deploy %d: node %q, %s; want web2's, queued (web2 is not running)", there.DeployID, dp.Node, dp.Status)
 		}
@@ -169,7 +167,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 	var rep struct {
 		Changes struct{ Added, Removed, Changed []string }
 	}
-	if code := api(t, http.MethodPost, base+"/api/v1/reload", token, &rep); code != http.StatusOK ||
+	if code := gatewaytest.API(t, http.MethodPost, base+"/api/v1/reload", token, &rep); code != http.StatusOK ||
 		!slices.Equal(rep.Changes.Changed, []string{"there"}) || len(rep.Changes.Added)+len(rep.Changes.Removed) != 0 {
 		t.Fatalf("reload adding web1 to there's nodes: %d %+v", code, rep)
 	}
@@ -180,7 +178,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 		t.Fatalf("reconcile of there after web1 joined its nodes: %d, want 200", code)
 	}
 	newer := origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
-	if a := deliver(t, addr, "there", "push", "there-2", testkit.Push(t, "refs/heads/main", head, newer, ""), []byte(thereSecret)); a.HTTPStatus != http.StatusAccepted {
+	if a := gatewaytest.Deliver(t, addr, "there", "push", "there-2", testkit.Push(t, "refs/heads/main", head, newer, ""), []byte(thereSecret)); a.HTTPStatus != http.StatusAccepted {
 		t.Fatalf("second push to there: %+v", a)
 	}
 	testkit.Eventually(t, 60*time.Second, "web1 to deploy there", func() bool {
@@ -190,7 +188,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 
 	// And out again: the worker stops, the registration follows.
 	write(`["web2"]`)
-	if code := api(t, http.MethodPost, base+"/api/v1/reload", token, &rep); code != http.StatusOK {
+	if code := gatewaytest.API(t, http.MethodPost, base+"/api/v1/reload", token, &rep); code != http.StatusOK {
 		t.Fatalf("reload taking web1 out of there's nodes: %d", code)
 	}
 	if code, errCode := reconcile("there"); code != http.StatusConflict || errCode != "not_deployed_here" {
@@ -199,7 +197,7 @@ func testNodesListDecidesWorkers(t *testing.T, database string, env []string, we
 	if repos := registered(); !slices.Equal(repos, []string{"here"}) {
 		t.Fatalf("after leaving there's nodes web1 registered %v, want [here]", repos)
 	}
-	if err := g.stop(t, syscall.SIGTERM); err != nil {
-		t.Fatalf("gateway exited with %v\n%s", err, g.logs.String())
+	if err := g.Stop(); err != nil {
+		t.Fatalf("gateway exited with %v\n%s", err, g.Logs.String())
 	}
 }

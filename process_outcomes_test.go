@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -86,22 +85,6 @@ func waitChecks(t *testing.T, addr string, n int) {
 		}
 		return len(seen) > n
 	})
-}
-
-// runCLI runs the built binary and returns its exit code and output.
-func runCLI(t *testing.T, bin string, args ...string) (int, string) {
-	t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), out.String()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return 0, out.String()
 }
 
 // TestEndToEndOutcomes drives the built binary against a real bare origin: pushes made

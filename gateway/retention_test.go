@@ -1,4 +1,6 @@
-package main
+// retention_test.go owns the retention test through a running gateway.
+
+package gateway_test
 
 import (
 	"context"
@@ -6,27 +8,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/store"
 )
 
-// TestRetentionPrunesThroughServe: the real binary, started on a database holding history
+// TestRetentionPrunesThroughServe: the gateway, started on a database holding history
 // older than `retention`, prunes it (deliveries, and deploys other than each repository's
 // newest and newest succeeded) while it runs, and keeps what is younger. The old rows are
 // written through the store with its clock set back, so no test waits for time to pass.
 func TestRetentionPrunesThroughServe(t *testing.T) {
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	origin := testkit.NewOrigin(t)
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "hookgate.db")
-	addr := freeAddr(t)
+	addr := gatewaytest.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "config.toml")
 	cfg := fmt.Sprintf(`
 [server]
@@ -76,7 +74,7 @@ commands = ["true"]
 	recent := record(now.Add(-time.Hour), &store.Delivery{GUID: "recent", Repo: "site", Event: "ping",
 		Signature: store.SignatureValid, Status: store.DeliveryIgnored, HTTPStatus: 200})
 
-	gw := startGateway(t, bin, cfgPath, addr)
+	gw := gatewaytest.Start(t, cfgPath)
 	gone := func(err error) bool { return errors.Is(err, store.ErrNotFound) }
 	testkit.Eventually(t, 30*time.Second, "history older than the retention to be pruned", func() bool {
 		_, e1 := st.Delivery(ctx, old.ID)
@@ -90,7 +88,7 @@ commands = ["true"]
 	if _, err := st.Delivery(ctx, recent.ID); err != nil {
 		t.Errorf("a delivery younger than the retention was pruned: %v", err)
 	}
-	if err := gw.stop(t, syscall.SIGTERM); err != nil {
-		t.Fatalf("gateway exited with %v\n%s", err, gw.logs.String())
+	if err := gw.Stop(); err != nil {
+		t.Fatalf("gateway exited with %v\n%s", err, gw.Logs.String())
 	}
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,79 +16,9 @@ import (
 
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
-
-// receiver is a real HTTP endpoint on loopback that keeps the notifications it is sent.
-type receiver struct {
-	mu   sync.Mutex
-	got  []notify.Message
-	bad  []string // why a request was refused
-	hits chan struct{}
-}
-
-func newReceiver(t *testing.T, secret []byte) (*receiver, string) {
-	r := &receiver{hits: make(chan struct{}, 16)}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if !hmac.Equal([]byte(req.Header.Get("X-Hookgate-Signature-256")), []byte(notify.Sign(body, secret))) {
-			r.bad = append(r.bad, "bad signature")
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var m notify.Message
-		if err := json.Unmarshal(body, &m); err != nil {
-			r.bad = append(r.bad, err.Error())
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		r.got = append(r.got, m)
-		r.hits <- struct{}{}
-	}))
-	t.Cleanup(srv.Close)
-	return r, srv.URL + "/deploys"
-}
-
-// next waits for the next notification.
-func (r *receiver) next(t *testing.T) notify.Message {
-	t.Helper()
-	select {
-	case <-r.hits:
-	case <-time.After(30 * time.Second):
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		t.Fatalf("no notification within 30s (refused: %v)", r.bad)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.got[len(r.got)-1]
-}
-
-// api calls the operator API with a bearer token and decodes the JSON answer into out.
-func api(t *testing.T, method, url, token string, out any) int {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s answered %d, not JSON: %q", method, url, resp.StatusCode, raw)
-		}
-	}
-	return resp.StatusCode
-}
 
 // traffic posts signed pushes to one hook from several clients until stop is closed, and
 // counts the answers. It never calls t.Fatal: it runs off the test's goroutine.

@@ -1,20 +1,17 @@
-package main
+// e2e_test.go owns the end-to-end test of check, serve and send, run in-process.
+
+package cli
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,66 +20,9 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// buildBinary builds hookgate once per test run.
-var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "hookgate-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "hookgate")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// syncBuffer collects a process's output for the test to read while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// newGUID makes a random version 4 UUID, the shape of GitHub's X-GitHub-Delivery (a copy
-// of cli's, which the fleet test used while both were in package main).
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// TestEndToEnd drives the built binary: signed push → 202 → checkout at the pushed commit →
+// TestEndToEnd drives check, serve and send in-process: signed push → 202 → checkout at the pushed commit →
 // delivery and deploy recorded with the short hash; then a clean SIGTERM shutdown.
 func TestEndToEnd(t *testing.T) {
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	origin := testkit.NewOrigin(t)
 	dir := t.TempDir()
 	checkout := filepath.Join(dir, "site")
@@ -107,23 +47,21 @@ timeout = "1m"
 	}
 
 	var check bytes.Buffer
-	cmd := exec.Command(bin, "check", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = &check, &check
-	if err := cmd.Run(); err != nil || !strings.Contains(check.String(), "not cloned yet") {
+	if err := Run([]string{"check", "--config", cfgPath}, &check, &check); err != 0 || !strings.Contains(check.String(), "not cloned yet") {
 		t.Fatalf("check before the first deploy: %v\n%s", err, check.String())
 	}
 
 	var logs syncBuffer
-	srv := exec.Command(bin, "serve", "--config", cfgPath)
-	srv.Stdout, srv.Stderr = &logs, &logs
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
+	exited := make(chan int, 1)
+	go func() { exited <- Run([]string{"serve", "--config", cfgPath}, &logs, &logs) }()
 	t.Cleanup(func() {
-		srv.Process.Kill()
-		<-exited
+		select {
+		case err := <-exited:
+			exited <- err
+		default: // still serving: stop it as the test's end would have
+			syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+			<-exited
+		}
 	})
 	testkit.Eventually(t, 30*time.Second, "the gateway to answer /healthz", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
@@ -139,9 +77,7 @@ timeout = "1m"
 	for round := range 2 {
 		want := origin.Commit(map[string]string{"page.html": fmt.Sprintf("round %d\n", round)}, fmt.Sprintf("round %d", round))
 		var out bytes.Buffer
-		send := exec.Command(bin, "send", "site", "--config", cfgPath)
-		send.Stdout, send.Stderr = &out, &out
-		if err := send.Run(); err != nil || !strings.Contains(out.String(), "202 Accepted") {
+		if err := Run([]string{"send", "site", "--config", cfgPath}, &out, &out); err != 0 || !strings.Contains(out.String(), "202 Accepted") {
 			t.Fatalf("send: %v\n%s", err, out.String())
 		}
 		m := regexp.MustCompile(`"delivery_id":(\d+),"deploy_id":(\d+)`).FindStringSubmatch(out.String())
@@ -179,13 +115,13 @@ timeout = "1m"
 		deployed = want
 	}
 
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-exited:
 		exited <- err
-		if err != nil {
+		if err != 0 {
 			t.Fatalf("gateway exited with %v after SIGTERM\n%s", err, logs.String())
 		}
 	case <-time.After(30 * time.Second):

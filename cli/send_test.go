@@ -1,0 +1,58 @@
+// send_test.go owns the test of send.
+
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/server"
+	"github.com/hookgate/hookgate/store"
+)
+
+type countingDeployer struct{}
+
+func (countingDeployer) Notify(string) {}
+
+func (countingDeployer) Running(string) int64 { return 0 }
+
+// TestSendSignsForEachForge: `hookgate send` signs the way the hook's forge does, so a
+// Gitea or GitLab hook accepts it.
+func TestSendSignsForEachForge(t *testing.T) {
+	origin := testkit.NewOrigin(t)
+	checkout := origin.Clone()
+	head := origin.Commit(map[string]string{"s.txt": "s\n"}, "send")
+	for _, provider := range server.Providers() {
+		t.Run(provider, func(t *testing.T) {
+			st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			srv, err := server.New(server.Options{MaxBody: 1 << 20, Hooks: []server.Hook{{
+				Name: "site", Secret: []byte("send-secret"), Branch: "main", Provider: provider, Path: checkout,
+			}}}, st, countingDeployer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			cfg := writeConfig(t, fmt.Sprintf("[repos.site]\nsecret = \"send-secret\"\npath = %q\nprovider = %q\n", checkout, provider))
+			var stdout, stderr bytes.Buffer
+			if code := Run([]string{"send", "site", "--url", ts.URL + "/hooks/site", "--config", cfg}, &stdout, &stderr); code != 0 ||
+				!strings.Contains(stdout.String(), "202 Accepted") {
+				t.Fatalf("send: exit %d\n%s%s", code, stdout.String(), stderr.String())
+			}
+			page, err := st.ListDeliveries(context.Background(), store.DeliveryFilter{Page: store.Page{Limit: 1}})
+			if err != nil || len(page) != 1 || page[0].After != head || page[0].Event != "push" || page[0].GUID == "" {
+				t.Fatalf("recorded %+v %v", page, err)
+			}
+		})
+	}
+}
