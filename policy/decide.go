@@ -157,7 +157,7 @@ func Settle(dec Decision, replayOf int64, st State) Decision {
 		dec.Trigger = TriggerRedelivery
 	}
 	dec.Queue = pending
-	dec.Primary = primary(pending, st.Self)
+	dec.Primary = Primary(pending, st.Self)
 	return dec
 }
 
@@ -178,9 +178,10 @@ func describeDeployed(done map[string]int64, targets []string) string {
 	return "deploys " + strings.Join(parts, ", ")
 }
 
-// primary picks, among a delivery's target nodes, the one whose deploy deliveries.deploy_id
-// names: this gateway's own when it is one, else the first by name.
-func primary(targets []string, self string) string {
+// Primary picks, among a delivery's target nodes, the one whose deploy deliveries.deploy_id
+// names: this gateway's own when it is one, else the first by name. The store's manual
+// deploys and rollbacks pick theirs the same way.
+func Primary(targets []string, self string) string {
 	for _, n := range targets {
 		if n == self {
 			return n

@@ -8,9 +8,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
 
+	"github.com/hookgate/hookgate/policy"
 	"github.com/klauspost/compress/s2"
 )
 
@@ -134,9 +135,10 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, 
 	return s.insertDeliveries(ctx, tx, []*writeReq{r})
 }
 
-// prepareDelivery does what comes before a delivery's row: the redelivery lookup, and for
-// an accepted delivery its deploys, one per node that deploys the repository (see
-// targetsInBatch), each joined or queued.
+// prepareDelivery does what comes before a delivery's row: the redelivery lookup, the
+// decision (policy.Decide, on the state read here: the pin, the nodes that deploy the
+// repository, see targetsInBatch, and earlier copies' deploys), and for an accepted delivery
+// its deploys, one per node the decision queues on, each joined or queued.
 func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
 	d := r.d
 	r.others = r.others[:0]
@@ -144,62 +146,35 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 	if err != nil {
 		return err
 	}
-	if d.Status == DeliveryAccepted {
+	dec, ok := screen(d)
+	if ok {
+		state := policy.State{Deployed: done, Redelivery: d.Redelivery, Self: s.node}
 		pin, err := s.pinInBatch(ctx, tx, st, d.Repo)
 		if err != nil {
 			return fmt.Errorf("record delivery: %w", err)
 		}
-		var targets, pending []string
-		if pin == nil {
-			if targets, err = s.targetsInBatch(ctx, tx, st, d.Repo); err != nil {
-				return fmt.Errorf("record delivery: %w", err)
-			}
-			for _, n := range targets {
-				if done[n] == 0 {
-					pending = append(pending, n)
-				}
-			}
+		if pin != nil {
+			state.Pin = &policy.Pin{Commit: pin.Commit, By: pin.By, At: pin.At}
+		} else if state.Targets, err = s.targetsInBatch(ctx, tx, st, d.Repo); err != nil {
+			return fmt.Errorf("record delivery: %w", err)
 		}
-		switch {
-		case pin != nil:
-			// Recorded, answered 200, and not deployed: the operator holds the checkout.
-			d.Status = DeliveryIgnored
-			d.HTTPStatus = 200
-			d.Reason = PinnedReason(pin)
-		case len(targets) == 0:
-			d.Status = DeliveryIgnored
-			d.HTTPStatus = 200
-			d.Reason = noTargetsReason
-		case len(pending) == 0:
-			d.Status = DeliveryIgnored
-			d.HTTPStatus = 200
-			d.Reason = "redelivery of a delivery already deployed by " + describeDeployed(done, targets)
-		default:
-			trigger := TriggerPush
-			switch {
-			case d.ReplayOf != 0:
-				trigger = TriggerReplay
-			case d.Redelivery:
-				trigger = TriggerRedelivery
-			}
-			ids := make([]int64, len(pending))
-			for i, n := range pending {
-				k := nodeRepo{n, d.Repo}
-				id, ok := st.queued[k]
-				if !ok {
-					if id, err = s.enqueue(ctx, tx, d.Repo, n, trigger, d.Ref); err != nil {
-						return err
-					}
-					st.queued[k] = id
+		dec = policy.Settle(dec, d.ReplayOf, state)
+	}
+	d.Status, d.HTTPStatus, d.Reason = dec.Status, dec.HTTPStatus, dec.Reason
+	if d.Status == DeliveryAccepted {
+		for _, n := range dec.Queue {
+			k := nodeRepo{n, d.Repo}
+			id, ok := st.queued[k]
+			if !ok {
+				if id, err = s.enqueue(ctx, tx, d.Repo, n, dec.Trigger, d.Ref); err != nil {
+					return err
 				}
-				ids[i] = id
+				st.queued[k] = id
 			}
-			primary := s.primary(pending)
-			d.DeployID = ids[primary]
-			for i, id := range ids {
-				if i != primary {
-					r.others = append(r.others, id)
-				}
+			if n == dec.Primary {
+				d.DeployID = id
+			} else {
+				r.others = append(r.others, id)
 			}
 		}
 	}
@@ -213,32 +188,24 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 	return nil
 }
 
-// noTargetsReason is why an accepted delivery that no node deploys is ignored.
-const noTargetsReason = "no node deploys this repository: none of the nodes running names it " +
-	"(see [repos.NAME] nodes); a node that starts later catches up through reconcile"
-
-// describeDeployed words the succeeded deploys of the earlier copies of a redelivery on
-// targets: "deploy 7" with one node, "deploys 7 (web1), 8 (web2)" with several.
-func describeDeployed(done deployedOn, targets []string) string {
-	if len(targets) == 1 {
-		return fmt.Sprintf("deploy %d", done[targets[0]])
+// screen is policy.Screen for a delivery the server decided on (d.Input), and for one
+// recorded as decided (no Input: rejected, or accepted by a test or tool), its status:
+// ok when it may deploy and the state must be read.
+func screen(d *Delivery) (dec policy.Decision, ok bool) {
+	if d.Input != nil {
+		return policy.Screen(*d.Input)
 	}
-	parts := make([]string, 0, len(targets))
-	for _, n := range targets {
-		parts = append(parts, fmt.Sprintf("%d (%s)", done[n], n))
-	}
-	return "deploys " + strings.Join(parts, ", ")
+	dec = policy.Decision{Status: d.Status, HTTPStatus: d.HTTPStatus, Reason: d.Reason}
+	return dec, d.Status == DeliveryAccepted
 }
 
-// primary picks, among a delivery's target nodes, the one whose deploy deliveries.deploy_id
-// names: this gateway's own when it is one, else the first by name.
+// noTargetsReason is why an accepted delivery that no node deploys is ignored.
+const noTargetsReason = policy.NoTargetsReason
+
+// primary picks, among a deploy's target nodes, the one whose deploy deliveries.deploy_id
+// names (policy.Primary).
 func (s *Store) primary(targets []string) int {
-	for i, n := range targets {
-		if n == s.node {
-			return i
-		}
-	}
-	return 0
+	return slices.Index(targets, policy.Primary(targets, s.node))
 }
 
 // enqueue returns node's queued deploy of repo, creating it when there is none. This is
