@@ -11,13 +11,6 @@ import (
 	"fmt"
 )
 
-// deliveryColumns is what every delivery query selects, in scanDelivery's order.
-const deliveryColumns = `d.id, d.guid, d.repo, d.event, d.ref, d.before_commit, d.after_commit,
-	d.commit_short, d.signature, d.signature_alg, d.status, d.reason, d.http_status,
-	d.redelivery, d.received_at, d.remote_addr, d.user_agent, d.content_type, d.body_size,
-	d.full_name, d.repo_url, d.pusher, d.message, COALESCE(d.deploy_id, 0),
-	COALESCE(d.replay_of, 0), COALESCE(dp.status, ''), dp.started_at, dp.finished_at, COALESCE(dp.node, '')`
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanDelivery(row scanner, extra ...any) (Delivery, error) {
@@ -47,9 +40,7 @@ func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
 	var payload, stored []byte
 	var encoding sql.NullString
 	// Deliveries recorded before delivery_payloads existed keep their payload in their row.
-	row := s.rdb.QueryRowContext(ctx, s.sql(`SELECT `+deliveryColumns+`, d.headers, d.payload, p.encoding, p.payload
-		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
-		LEFT JOIN delivery_payloads p ON p.delivery_id = d.id WHERE d.id = ?`), id)
+	row := s.row(ctx, s.rdb, deliveryByIDSQL, id)
 	d, err := scanDelivery(row, &headers, &payload, &encoding, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, fmt.Errorf("delivery %d: %w", id, ErrNotFound)

@@ -21,13 +21,8 @@ var runMethods = []string{
 }
 
 // rawSQLAllowed are the files, besides dialect.go, still allowed to call them, each with
-// why. The files B2 split out of deliveries.go (arch plan §2.3) keep its three calls until
-// their statements move to statements.go.
-var rawSQLAllowed = map[string]string{
-	"redelivery.go": "succeededDeploys, until its statement moves to statements.go",
-	"insert.go":     "insertLinks, until its statement moves to statements.go",
-	"delivery.go":   "Delivery, until its statement moves to statements.go",
-}
+// why: none now.
+var rawSQLAllowed = map[string]string{}
 
 // TestSQLOnlyThroughTheDialect fails naming file:line of every call of a runMethods method
 // with arguments in a non-test store file other than dialect.go (and rawSQLAllowed). A

@@ -76,7 +76,7 @@ func (s *Store) insertLinks(ctx context.Context, tx *sql.Tx, batch []*writeReq) 
 	if len(rows) == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO delivery_deploys (delivery_id, deploy_id) VALUES `+
+	if _, err := s.run(ctx, tx, dynamic(`INSERT INTO delivery_deploys (delivery_id, deploy_id) VALUES `+
 		strings.Join(rows, ", ")), args...); err != nil {
 		return fmt.Errorf("record delivery: deploys: %w", err)
 	}
@@ -97,21 +97,6 @@ func chunkSize(n int) int {
 	}
 	return 1
 }
-
-// The columns the write path fills, and the multi-row INSERTs of insertChunks rows
-// that fill them, by row count.
-const (
-	deliveryInsertColumns = `id, guid, repo, event, ref, before_commit, after_commit, commit_short,
-		signature, signature_alg, status, reason, http_status, redelivery, received_at,
-		remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
-		pusher, message, deploy_id, replay_of`
-	payloadInsertColumns = `delivery_id, encoding, payload`
-)
-
-var (
-	insertDeliveriesSQL, deliveryInsertCols = multiRowInserts("deliveries", deliveryInsertColumns)
-	insertPayloadsSQL, _                    = multiRowInserts("delivery_payloads", payloadInsertColumns)
-)
 
 // multiRowInserts returns an INSERT of each row count in insertChunks into columns of
 // table, and the number of columns.

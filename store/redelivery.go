@@ -11,29 +11,6 @@ import (
 	"slices"
 )
 
-// The write path's statements, prepared once when the store opens (see prepared.go).
-const (
-	// A GUID names a redelivery only of a delivery to the same repository whose signature
-	// was valid: forges do not promise GUIDs unique across hooks, and anyone can send an
-	// unsigned request with a GUID they have seen. The conditions "guid != ''" and
-	// "signature = 'valid'" repeat the partial index's (migration 00006) so SQLite uses it;
-	// without them every insert scans the table.
-	//
-	// guidsSeenSQL takes the batch's GUIDs as a JSON array and answers each earlier
-	// delivery with one of them, with the deploy its deploy_id names (0: none). Only when
-	// there are some (a redelivery: rare) does succeededDeploys look up which of their
-	// deploys succeeded, on which nodes: one query that joins deploys and delivery_deploys
-	// here let PostgreSQL's planner scan the whole deliveries table for every batch.
-	guidsSeenSQL = `
-		SELECT d.repo, d.guid, d.id FROM deliveries d
-		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'`
-	queuedDeploySQL = `SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'`
-	newDeploySQL    = `
-		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, node)
-		VALUES (?, 'queued', ?, ?, ?, ?) RETURNING id`
-	maxDeliveryIDSQL = `SELECT coalesce(max(id), 0) FROM deliveries`
-)
-
 // guidKey is what a redelivery matches: the same GUID sent to the same repository.
 type guidKey struct{ repo, guid string }
 
@@ -116,23 +93,11 @@ func (s *Store) seenGUIDs(ctx context.Context, tx *sql.Tx, batch []*writeReq) (m
 	return seen, nil
 }
 
-// succeededDeploysSQL finds the succeeded deploys the deliveries whose ids fill its two
-// lists (the same ids twice) joined: through deploy_id, and through delivery_deploys.
-// CROSS JOIN keeps SQLite's join order, the deliveries' keys first: left to itself it
-// starts from every succeeded deploy.
-func succeededDeploysSQL(in string) string {
-	return `SELECT d.id, dp.node, dp.id FROM deliveries d CROSS JOIN deploys dp
-		WHERE d.id IN (` + in + `) AND dp.id = d.deploy_id AND dp.status = 'succeeded'
-		UNION ALL
-		SELECT l.delivery_id, dp.node, dp.id FROM delivery_deploys l CROSS JOIN deploys dp
-		WHERE l.delivery_id IN (` + in + `) AND dp.id = l.deploy_id AND dp.status = 'succeeded'`
-}
-
 // succeededDeploys calls found with each succeeded deploy that one of the deliveries ids
 // joined, and its node.
 func (s *Store) succeededDeploys(ctx context.Context, tx *sql.Tx, ids []int64, found func(delivery int64, node string, deploy int64)) error {
 	in, args := inList(ids, 2)
-	rows, err := tx.QueryContext(ctx, s.sql(succeededDeploysSQL(in)), args...)
+	rows, err := s.rows(ctx, tx, dynamic(succeededDeploysSQL(in)), args...)
 	if err != nil {
 		return err
 	}
