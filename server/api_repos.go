@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookgate/hookgate/app"
+	"github.com/hookgate/hookgate/policy"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -148,16 +149,15 @@ func (s *Server) replay(ctx context.Context, id int64, remote string) (store.Del
 	case orig.Event != "push":
 		return store.Delivery{}, notReplayable{fmt.Sprintf("a %q delivery does not deploy; only push does", orig.Event)}
 	}
-	var p Push
-	p.Ref, p.Before, p.After = orig.Ref, orig.Before, orig.After
-	p.Repository.FullName = orig.FullName
-	if dec := DecidePush(hook, p); dec.Status != store.DeliveryAccepted {
+	in := policy.Delivery{Hook: policy.Hook{Repo: hook.Name, Branch: hook.Branch, Repository: hook.Repository},
+		Event: "push", Ref: orig.Ref, After: orig.After, FullName: orig.FullName, ReplayOf: orig.ID}
+	if dec, ok := policy.Screen(in); !ok {
 		return store.Delivery{}, notReplayable{dec.Reason}
 	}
 	d := orig
 	d.ID, d.DeployID, d.DeployStatus = 0, 0, ""
 	d.GUID, d.Redelivery, d.ReplayOf = "", false, orig.ID
-	d.Status, d.HTTPStatus, d.Reason = store.DeliveryAccepted, http.StatusAccepted, fmt.Sprintf("replay of delivery %d", orig.ID)
+	d.Input = &in // the store decides: accepted ("replay of delivery N"), or ignored while pinned
 	d.ReceivedAt, d.RemoteAddr, d.UserAgent = s.now(), remote, "hookgate replay"
 	d.DeployStartedAt, d.DeployFinishedAt = time.Time{}, time.Time{}
 	if err := s.store.RecordDelivery(ctx, &d); err != nil {

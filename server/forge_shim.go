@@ -1,7 +1,7 @@
 // forge_shim.go forwards the names the forge code had in this package to package forge,
 // where it lives now, for the files that still use them while the packages move (issue
-// 23): cli.go, config.go, replay in api_repos.go, and Providers in cli_forge_test.go. It
-// goes once they call forge themselves.
+// 23): cli.go, config.go, and Providers in cli_forge_test.go. It goes once they call
+// forge themselves.
 
 package server
 
@@ -17,9 +17,6 @@ const (
 	ProviderGitea  = forge.ProviderGitea
 	ProviderGitLab = forge.ProviderGitLab
 )
-
-// Push is forge.Push (replay builds one, api_repos.go).
-type Push = forge.Push
 
 // Providers is forge.Providers.
 func Providers() []string { return forge.Providers() }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/policy"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -287,7 +288,7 @@ func FuzzHookRequest(f *testing.F) {
 	})
 }
 
-// FuzzParsePush: whatever the payload, ParsePush and DecidePush do not panic, and a push is
+// FuzzParsePush: whatever the payload, ParsePush and policy.Screen do not panic, and a push is
 // accepted for deploy only if it names the hook's branch and a real (non-zero, full-length,
 // hex) commit, and is not a branch deletion.
 func FuzzParsePush(f *testing.F) {
@@ -315,7 +316,8 @@ func FuzzParsePush(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d := server.DecidePush(hook, p)
+		d, _ := policy.Screen(policy.Delivery{Event: "push", Ref: p.Ref, After: p.After, Deleted: p.Deleted, FullName: p.Repository.FullName,
+			Hook: policy.Hook{Repo: hook.Name, Branch: hook.Branch, Repository: hook.Repository}})
 		if d.Status != store.DeliveryAccepted {
 			if d.Status != store.DeliveryIgnored || d.HTTPStatus != http.StatusOK || d.Reason == "" {
 				t.Fatalf("decision %+v", d)

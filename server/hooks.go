@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookgate/hookgate/forge"
+	"github.com/hookgate/hookgate/policy"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -125,14 +126,15 @@ func (s *Server) handleHook(c *gin.Context) {
 		return
 	}
 
-	var dec Decision
+	// The server parses and records; policy decides, in the store, on what it is told here.
+	in := &policy.Delivery{Event: d.Event,
+		Hook: policy.Hook{Repo: hook.Name, Branch: hook.Branch, Repository: hook.Repository}}
 	switch d.Event {
 	case "ping":
 		if !forge.JSONObject(payload) {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "ping payload is not a JSON object")
 			return
 		}
-		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: "ping: the hook is set up"}
 	case "push":
 		p, err := f.ParsePush(payload)
 		if err != nil {
@@ -140,33 +142,28 @@ func (s *Server) handleHook(c *gin.Context) {
 			return
 		}
 		recordPush(d, p)
-		dec = DecidePush(hook, p)
+		// The payload's ref and repository as sent: the reasons name them unbounded.
+		in.Ref, in.After, in.Deleted, in.FullName = p.Ref, p.After, p.Deleted, p.Repository.FullName
 	case "tag_push":
 		// GitLab sends tags as their own event; recorded like a push, never deployed.
 		if !forge.JSONObject(payload) {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "payload is not a JSON object")
 			return
 		}
-		reason := "tag push; this hook deploys refs/heads/" + hook.Branch
 		if p, err := f.ParsePush(payload); err == nil {
 			recordPush(d, p)
-			reason = fmt.Sprintf("tag push %s; this hook deploys refs/heads/%s", d.Ref, hook.Branch)
+			in.Parsed, in.Recorded = true, d.Ref
 		}
-		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: reason}
 	default:
 		if !forge.JSONObject(payload) {
 			s.reject(c, d, http.StatusBadRequest, "malformed_payload", "payload is not a JSON object")
 			return
 		}
-		dec = Decision{Status: store.DeliveryIgnored, HTTPStatus: http.StatusOK,
-			Reason: fmt.Sprintf("event %q does not deploy; only push does", d.Event)}
 		if d.Event == "create" || d.Event == "delete" {
-			if ref, refType := recordRefEvent(d, payload); ref != "" {
-				dec.Reason = fmt.Sprintf("%s of %s %s does not deploy; only push does", d.Event, refType, ref)
-			}
+			in.Ref, in.RefType = recordRefEvent(d, payload)
 		}
 	}
-	d.Status, d.HTTPStatus, d.Reason = dec.Status, dec.HTTPStatus, dec.Reason
+	d.Input = in
 	if !s.record(c, d) {
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/policy"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -477,7 +478,7 @@ func TestForgeParsers(t *testing.T) {
 		if err != nil || strings.Trim(p.After, "0") != "" || p.HeadCommit != nil {
 			t.Fatalf("%+v %v", p, err)
 		}
-		if d := server.DecidePush(server.Hook{Branch: "main"}, p); d.Status != store.DeliveryIgnored {
+		if d, _ := policy.Screen(policy.Delivery{Hook: policy.Hook{Branch: "main"}, Event: "push", Ref: p.Ref, After: p.After, Deleted: p.Deleted, FullName: p.Repository.FullName}); d.Status != store.DeliveryIgnored {
 			t.Fatalf("deleted branch: %+v", d)
 		}
 	})

@@ -241,12 +241,12 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 	return errs
 }
 
-// acceptedRepos lists the repositories of the batch's accepted deliveries: those it may
-// queue a deploy of.
+// acceptedRepos lists the repositories of the batch's deliveries that policy.Screen lets
+// through (see screen): those it may queue a deploy of.
 func acceptedRepos(batch []*writeReq) []string {
 	var repos []string
 	for _, r := range batch {
-		if r.d.Status == DeliveryAccepted {
+		if _, ok := screen(r.d); ok {
 			repos = append(repos, r.d.Repo)
 		}
 	}

@@ -21,11 +21,8 @@ var runMethods = []string{
 }
 
 // rawSQLAllowed are the files, besides dialect.go, still allowed to call them, each with
-// why. deliveries.go keeps its three calls until step B2 splits it (arch plan §2.3) and
-// its statements move to statements.go.
-var rawSQLAllowed = map[string]string{
-	"deliveries.go": "until B2 splits it",
-}
+// why: none now.
+var rawSQLAllowed = map[string]string{}
 
 // TestSQLOnlyThroughTheDialect fails naming file:line of every call of a runMethods method
 // with arguments in a non-test store file other than dialect.go (and rawSQLAllowed). A

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hookgate/hookgate/policy"
 )
 
 // Who pinned a repository: a rollback, or an operator's pin without a deploy.
@@ -63,10 +65,10 @@ func (s *Store) pinInBatch(ctx context.Context, tx *sql.Tx, st *batchState, repo
 	return p, nil
 }
 
-// PinnedReason is the reason a push to a pinned repository is ignored with.
+// PinnedReason is the reason a push to a pinned repository is ignored with
+// (policy.PinnedReason).
 func PinnedReason(p *Pin) string {
-	return fmt.Sprintf("pinned at %s by %s since %s; unpin to deploy pushes again",
-		short(p.Commit), p.By, p.At.Format(time.RFC3339))
+	return policy.PinnedReason(policy.Pin{Commit: p.Commit, By: p.By, At: p.At})
 }
 
 // GetPin returns repo's pin, or nil when it is not pinned.

@@ -5,9 +5,72 @@ package store
 
 import "strings"
 
-// Deliveries (the write path's statements are still in deliveries.go): the statements
-// whose PostgreSQL form is not a matter of fragments, keyed by their SQLite text. On
-// PostgreSQL writes run concurrently (the delivery writer, the workers' claims and
+// Deliveries (record.go, redelivery.go, insert.go, delivery.go).
+
+// The write path's statements, prepared once when the store opens (see writeStatements).
+const (
+	// A GUID names a redelivery only of a delivery to the same repository whose signature
+	// was valid: forges do not promise GUIDs unique across hooks, and anyone can send an
+	// unsigned request with a GUID they have seen. The conditions "guid != ''" and
+	// "signature = 'valid'" repeat the partial index's (migration 00006) so SQLite uses it;
+	// without them every insert scans the table.
+	//
+	// guidsSeenSQL takes the batch's GUIDs as a JSON array and answers each earlier
+	// delivery with one of them, with the deploy its deploy_id names (0: none). Only when
+	// there are some (a redelivery: rare) does succeededDeploys look up which of their
+	// deploys succeeded, on which nodes: one query that joins deploys and delivery_deploys
+	// here let PostgreSQL's planner scan the whole deliveries table for every batch.
+	guidsSeenSQL = `
+		SELECT d.repo, d.guid, d.id FROM deliveries d
+		WHERE d.guid IN (SELECT value FROM json_each(?)) AND d.guid != '' AND d.signature = 'valid'`
+	queuedDeploySQL = `SELECT id FROM deploys WHERE node = ? AND repo = ? AND status = 'queued'`
+	newDeploySQL    = `
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, node)
+		VALUES (?, 'queued', ?, ?, ?, ?) RETURNING id`
+	maxDeliveryIDSQL = `SELECT coalesce(max(id), 0) FROM deliveries`
+)
+
+// succeededDeploysSQL finds the succeeded deploys the deliveries whose ids fill its two
+// lists (the same ids twice) joined: through deploy_id, and through delivery_deploys.
+// CROSS JOIN keeps SQLite's join order, the deliveries' keys first: left to itself it
+// starts from every succeeded deploy.
+func succeededDeploysSQL(in string) string {
+	return `SELECT d.id, dp.node, dp.id FROM deliveries d CROSS JOIN deploys dp
+		WHERE d.id IN (` + in + `) AND dp.id = d.deploy_id AND dp.status = 'succeeded'
+		UNION ALL
+		SELECT l.delivery_id, dp.node, dp.id FROM delivery_deploys l CROSS JOIN deploys dp
+		WHERE l.delivery_id IN (` + in + `) AND dp.id = l.deploy_id AND dp.status = 'succeeded'`
+}
+
+// The columns the write path fills, and the multi-row INSERTs of insertChunks rows
+// that fill them, by row count.
+const (
+	deliveryInsertColumns = `id, guid, repo, event, ref, before_commit, after_commit, commit_short,
+		signature, signature_alg, status, reason, http_status, redelivery, received_at,
+		remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
+		pusher, message, deploy_id, replay_of`
+	payloadInsertColumns = `delivery_id, encoding, payload`
+)
+
+var (
+	insertDeliveriesSQL, deliveryInsertCols = multiRowInserts("deliveries", deliveryInsertColumns)
+	insertPayloadsSQL, _                    = multiRowInserts("delivery_payloads", payloadInsertColumns)
+)
+
+// deliveryColumns is what every delivery query selects, in scanDelivery's order.
+const deliveryColumns = `d.id, d.guid, d.repo, d.event, d.ref, d.before_commit, d.after_commit,
+	d.commit_short, d.signature, d.signature_alg, d.status, d.reason, d.http_status,
+	d.redelivery, d.received_at, d.remote_addr, d.user_agent, d.content_type, d.body_size,
+	d.full_name, d.repo_url, d.pusher, d.message, COALESCE(d.deploy_id, 0),
+	COALESCE(d.replay_of, 0), COALESCE(dp.status, ''), dp.started_at, dp.finished_at, COALESCE(dp.node, '')`
+
+// deliveryByIDSQL is one delivery with its headers and payload (Store.Delivery).
+var deliveryByIDSQL = stmt{sqlite: `SELECT ` + deliveryColumns + `, d.headers, d.payload, p.encoding, p.payload
+		FROM deliveries d LEFT JOIN deploys dp ON dp.id = d.deploy_id
+		LEFT JOIN delivery_payloads p ON p.delivery_id = d.id WHERE d.id = ?`}
+
+// The write path's statements whose PostgreSQL form is not a matter of fragments, keyed by
+// their SQLite text. On PostgreSQL writes run concurrently (the delivery writer, the workers' claims and
 // results, each on its own pooled connection), where on SQLite one connection takes turns.
 var pgStatements = map[string]string{
 	// The queued deploy a delivery joins stays locked until the delivery commits, so a

@@ -1,12 +1,16 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/hookgate/hookgate/policy"
+)
 
 // Delivery statuses: what the gateway made of a request.
 const (
-	DeliveryAccepted = "accepted" // a push to the deployed branch; joined a deploy
-	DeliveryIgnored  = "ignored"  // valid, but nothing to deploy (other ref, event, ping…)
-	DeliveryRejected = "rejected" // bad signature, oversized or malformed
+	DeliveryAccepted = policy.Accepted // a push to the deployed branch; joined a deploy
+	DeliveryIgnored  = policy.Ignored  // valid, but nothing to deploy (other ref, event, ping…)
+	DeliveryRejected = "rejected"      // bad signature, oversized or malformed
 )
 
 // Signature results.
@@ -28,13 +32,13 @@ const (
 
 // Deploy triggers: why a deploy exists.
 const (
-	TriggerPush       = "push"
-	TriggerRedelivery = "redelivery"
+	TriggerPush       = policy.TriggerPush
+	TriggerRedelivery = policy.TriggerRedelivery
 	TriggerManual     = "manual"
-	TriggerRecovery   = "recovery"  // re-queued after a deploy was interrupted
-	TriggerReplay     = "replay"    // an operator re-ran a recorded delivery
-	TriggerReconcile  = "reconcile" // origin's branch head differed from what is live
-	TriggerRollback   = "rollback"  // an operator moved the checkout back to an earlier commit
+	TriggerRecovery   = "recovery"           // re-queued after a deploy was interrupted
+	TriggerReplay     = policy.TriggerReplay // an operator re-ran a recorded delivery
+	TriggerReconcile  = "reconcile"          // origin's branch head differed from what is live
+	TriggerRollback   = "rollback"           // an operator moved the checkout back to an earlier commit
 )
 
 // Triggers lists every trigger, for validating filters.
@@ -70,6 +74,12 @@ type Delivery struct {
 	Payload      []byte // the JSON payload, only for valid signatures, bounded
 	DeployID     int64  // 0 when the delivery joined no deploy
 	ReplayOf     int64  // the delivery this one re-runs, 0 for deliveries from the network
+
+	// Input is what policy decides the delivery on, set by the server for a validly
+	// signed, parsed delivery (not recorded): RecordDelivery sets Status, HTTPStatus and
+	// Reason from policy.Decide. Nil: the delivery is recorded as its sender decided
+	// (rejected; or accepted, then only the state, pin and nodes, can ignore it).
+	Input *policy.Delivery
 
 	// DeployStatus and the deploy's times are filled in by queries that join the deploy.
 	DeployStatus     string
