@@ -7,20 +7,20 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
 // resolveCommit finds want in the branch's history as fetched into r's checkout. A node
 // that does not deploy the repository has no checkout to look in.
 func (a *App) resolveCommit(r Repo, want string) (string, error) {
-	commit, err := repos.ResolveCommit(r.Path, r.Branch, want)
+	commit, err := checkout.ResolveCommit(r.Path, r.Branch, want)
 	if err != nil && a.reconciler != nil && !a.reconciler.Deploys(r.Name) {
 		return "", notDeployedHere(r.Name)
 	}
 	if err != nil {
 		msg := err.Error()
-		if !errors.Is(err, repos.ErrUnknownCommit) {
+		if !errors.Is(err, checkout.ErrUnknownCommit) {
 			msg = fmt.Sprintf("the history of %s cannot be read: %v", r.Name, err)
 		}
 		return "", &Error{UnknownCommit, "unknown_commit", msg}
@@ -46,7 +46,7 @@ func (a *App) liveCommit(ctx context.Context, r Repo) (string, error) {
 		return "", err
 	}
 	return liveOrHead(st, func() string {
-		head, _, _ := repos.Head(r.Path)
+		head, _, _ := checkout.Head(r.Path)
 		return head
 	}), nil
 }

@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -26,7 +26,7 @@ func Checkout(path string) CheckoutState {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		c.Missing = true
 	}
-	c.Head, c.OnBranch, c.Err = repos.Head(path)
+	c.Head, c.OnBranch, c.Err = checkout.Head(path)
 	return c
 }
 

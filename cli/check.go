@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/hookgate/hookgate/repos/checkout"
 	"io"
 	"maps"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/notify"
 	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -180,7 +180,7 @@ func checkRepo(r repos.Repo) (status, detail string) {
 			return "FAIL", fmt.Sprintf("ssh_key: %v", err)
 		}
 	}
-	in, err := repos.Inspect(r.Spec)
+	in, err := checkout.Inspect(r.Spec)
 	if err != nil {
 		return "FAIL", err.Error()
 	}
@@ -191,7 +191,7 @@ func checkRepo(r repos.Repo) (status, detail string) {
 		return "ok", fmt.Sprintf("not cloned yet: the first deploy clones %s (branch %s)", scrub.URL(r.URL), r.Branch)
 	case !in.HasBranch:
 		return "FAIL", fmt.Sprintf("branch %s exists neither locally nor as origin/%s", r.Branch, r.Branch)
-	case in.OnBranch != r.Branch && r.Mode != repos.ModeReset:
+	case in.OnBranch != r.Branch && r.Mode != checkout.ModeReset:
 		return "FAIL", fmt.Sprintf("checkout is on %q, not branch %s (check it out, or set mode = \"reset\")", in.OnBranch, r.Branch)
 	}
 	head := in.Head

@@ -20,6 +20,7 @@ import (
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 )
 
 // cmdSend signs and sends a delivery the way GitHub would, built from the checkout's
@@ -109,12 +110,12 @@ func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, pro
 			"zen": "Sent by hookgate send.", "hook_id": 0, "repository": repository,
 		})
 	case "push":
-		after, err := repos.RemoteHead(ctx, r.Spec)
+		after, err := checkout.RemoteHead(ctx, r.Spec)
 		if err != nil {
 			return nil, err
 		}
 		before := strings.Repeat("0", 40)
-		if in, err := repos.Inspect(r.Spec); err == nil && in.Head != "" {
+		if in, err := checkout.Inspect(r.Spec); err == nil && in.Head != "" {
 			before = in.Head
 		}
 		msg := "hookgate send: deploy origin/" + r.Branch

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/scrub"
 	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -83,7 +84,7 @@ type ServerConfig struct {
 	unsignedRetention time.Duration // 0: as retention
 	database          string        // resolved: the file's path, or the URL (it may hold a password)
 	synchronous       store.Synchronous
-	objects           repos.ObjectLimits
+	objects           checkout.ObjectLimits
 }
 
 // RepoConfig is one [repos.NAME] table.

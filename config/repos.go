@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -67,7 +68,7 @@ func (c *Config) repoList(names []string) []repos.Repo {
 	for _, name := range names {
 		r := c.Repos[name]
 		out = append(out, repos.Repo{
-			Spec: repos.Spec{
+			Spec: checkout.Spec{
 				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode, Depth: r.Depth,
 				SSHKey: r.SSHKey, KnownHosts: r.KnownHosts, Token: r.token,
 				Limits: c.Server.objects,

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -265,10 +265,10 @@ func (r *RepoConfig) resolve(dir string) error {
 	}
 	switch r.Mode {
 	case "":
-		r.Mode = repos.ModeFastForward
-	case repos.ModeFastForward, repos.ModeReset:
+		r.Mode = checkout.ModeFastForward
+	case checkout.ModeFastForward, checkout.ModeReset:
 	default:
-		errs = append(errs, fmt.Errorf("mode %q: use %q (the default) or %q", r.Mode, repos.ModeFastForward, repos.ModeReset))
+		errs = append(errs, fmt.Errorf("mode %q: use %q (the default) or %q", r.Mode, checkout.ModeFastForward, checkout.ModeReset))
 	}
 	if r.Depth < 0 {
 		errs = append(errs, fmt.Errorf("depth %d: give the number of commits to fetch (1 for the tip only), or leave it out for the whole history", r.Depth))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -25,7 +26,7 @@ func TestRunAs(t *testing.T) {
 	as := &Account{Name: u.Name, UID: u.UID, GID: u.GID, Home: "/nonexistent"}
 	to := e.origin.Commit(map[string]string{"app.txt": "v2\n", "deep/er/new.txt": "new\n"}, "v2")
 	m := e.manager(t, 1, Repo{
-		Spec: Spec{Name: "site", Path: e.checkout},
+		Spec: checkout.Spec{Name: "site", Path: e.checkout},
 		Commands: []string{
 			`echo "uid=$(id -u) gid=$(id -g) home=$HOME user=$USER"`,
 			// The gateway's environment: the test process is the command's parent.
@@ -72,7 +73,7 @@ func TestRunAs(t *testing.T) {
 	// The next update (reset: the commands changed tracked files) writes as the gateway
 	// again, over the account's files; the commands can still write everywhere.
 	to = e.origin.Commit(map[string]string{"app.txt": "v4\n", "later/file.txt": "x\n"}, "v4")
-	m.workers["site"].update(Repo{Spec: Spec{Name: "site", Path: e.checkout, Branch: "main", Mode: ModeReset},
+	m.workers["site"].update(Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout, Branch: "main", Mode: checkout.ModeReset},
 		Timeout: time.Minute, RunAs: as,
 		Commands: []string{`echo again >> later/file.txt && echo v5 > app.txt && rm README.md && echo wrote`}})
 	d = e.queue(t, "site", "run-as-2")
@@ -221,7 +222,7 @@ func TestRunAsTakesGitBackBeforeTheUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
-	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}, RunAs: as})
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}, RunAs: as})
 	d := e.queue(t, "site", "reclaim-1")
 	if !m.workers["site"].runOnce() {
 		t.Fatal("runOnce found nothing to deploy")

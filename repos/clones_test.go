@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 	"golang.org/x/sys/unix"
 )
@@ -29,7 +30,7 @@ func TestClonesAreBounded(t *testing.T) {
 	var list []Repo
 	for i := range 3 {
 		name := fmt.Sprintf("c%d", i)
-		list = append(list, Repo{Spec: Spec{Name: name, Path: filepath.Join(parent, name), URL: e.origin.Bare, Branch: "main"}, Timeout: time.Minute})
+		list = append(list, Repo{Spec: checkout.Spec{Name: name, Path: filepath.Join(parent, name), URL: e.origin.Bare, Branch: "main"}, Timeout: time.Minute})
 	}
 	m := NewManager(e.store, list, Options{Workers: 4, MaxClones: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	var ds []*store.Delivery
@@ -96,10 +97,10 @@ func TestClonesAreBounded(t *testing.T) {
 // an ordinary update of a shallow or full checkout does not.
 func TestUnshallowTakesACloneSlot(t *testing.T) {
 	o, _ := testkit.NewShallowOrigin(t)
-	spec := Spec{Name: "test", Path: o.Path, Branch: "main", URL: o.Bare, Depth: 1}
+	spec := checkout.Spec{Name: "test", Path: o.Path, Branch: "main", URL: o.Bare, Depth: 1}
 	e := newWorkerEnv(t)
 	quiet := Options{Workers: 1, MaxClones: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	needs := func(s Spec) bool {
+	needs := func(s checkout.Spec) bool {
 		t.Helper()
 		m := NewManager(e.store, []Repo{{Spec: s, Timeout: time.Minute}}, quiet)
 		return m.workers[s.Name].needsClone()
@@ -107,7 +108,7 @@ func TestUnshallowTakesACloneSlot(t *testing.T) {
 	if !needs(spec) {
 		t.Fatal("a checkout still to be cloned does not take a clone slot")
 	}
-	if _, err := Update(context.Background(), spec); err != nil {
+	if _, err := checkout.Update(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
 	if needs(spec) {
@@ -118,7 +119,7 @@ func TestUnshallowTakesACloneSlot(t *testing.T) {
 	if !needs(full) {
 		t.Fatal("the update that unshallows the checkout (depth removed) takes no clone slot")
 	}
-	if _, err := Update(context.Background(), full); err != nil {
+	if _, err := checkout.Update(context.Background(), full); err != nil {
 		t.Fatal(err)
 	}
 	if needs(full) {

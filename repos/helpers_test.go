@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
+
+	"github.com/hookgate/hookgate/repos/checkout"
 )
 
 // randomFile returns n bytes that do not compress, the same for the same seed.
@@ -29,7 +31,7 @@ func readFile(t *testing.T, path string) string {
 // smallLimits stand for server.max_object_size and max_fetch_size scaled down, so that a
 // delta bomb of a few kilobytes shows the bound without building a gigabyte anywhere: a
 // 512 KiB base and a delta that declares 64 MiB.
-var smallLimits = ObjectLimits{MaxObjectSize: 1 << 20, MaxFetchSize: 8 << 20}
+var smallLimits = checkout.ObjectLimits{MaxObjectSize: 1 << 20, MaxFetchSize: 8 << 20}
 
 const (
 	bombBase   = 512 << 10

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/procs"
 	"github.com/hookgate/hookgate/internal/testkit"
+	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -61,7 +62,7 @@ func TestStopLeftovers(t *testing.T) {
 		if err := os.Mkdir(paths[repo], 0o755); err != nil {
 			t.Fatal(err)
 		}
-		configured = append(configured, Repo{Spec: Spec{Name: repo, Path: paths[repo]}})
+		configured = append(configured, Repo{Spec: gitcheckout.Spec{Name: repo, Path: paths[repo]}})
 	}
 	// Each a command that started a child, in a process group of its own, in its
 	// checkout, as runCommand makes them.
@@ -157,7 +158,7 @@ func TestStopLeftoversSparesTheGroup(t *testing.T) {
 	group := daemon.Process.Pid
 	testkit.Eventually(t, 10*time.Second, "the command to start its child", func() bool { return len(procs.Members(group)) == 3 })
 
-	stopped := StopLeftovers(context.Background(), st, "web1", []Repo{{Spec: Spec{Name: "site", Path: checkout}}},
+	stopped := StopLeftovers(context.Background(), st, "web1", []Repo{{Spec: gitcheckout.Spec{Name: "site", Path: checkout}}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := left.Wait(); err == nil {
 		t.Fatal("the cut-off command exited cleanly; it should have been ended")
@@ -184,7 +185,7 @@ func TestStopLeftoversChecksTheUser(t *testing.T) {
 	left := startIn(t, "sleep 300 & wait", checkout, env, &syscall.Credential{Uid: deployer.UID, Gid: deployer.GID}, group)
 	testkit.Eventually(t, 10*time.Second, "the command to start its child", func() bool { return len(procs.Members(group)) == 3 })
 
-	site := Repo{Spec: Spec{Name: "site", Path: checkout}, RunAs: &Account{Name: deployer.Name, UID: deployer.UID, GID: deployer.GID}}
+	site := Repo{Spec: gitcheckout.Spec{Name: "site", Path: checkout}, RunAs: &Account{Name: deployer.Name, UID: deployer.UID, GID: deployer.GID}}
 	stopped := StopLeftovers(context.Background(), st, "web1", []Repo{site}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := left.Wait(); err == nil {
 		t.Fatal("the cut-off command exited cleanly; it should have been ended")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -25,8 +26,8 @@ func TestOnDeployFinished(t *testing.T) {
 	var calls []call
 	var deployID int64
 	m := NewManager(e.store, []Repo{
-		{Spec: Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{"true"}, Timeout: time.Minute},
-		{Spec: Spec{Name: "broken", Path: e.checkout, Branch: "main"}, Commands: []string{"exit 3"}, Timeout: time.Minute},
+		{Spec: checkout.Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{"true"}, Timeout: time.Minute},
+		{Spec: checkout.Spec{Name: "broken", Path: e.checkout, Branch: "main"}, Commands: []string{"exit 3"}, Timeout: time.Minute},
 	}, Options{
 		Workers: 1,
 		Env:     []string{"PATH=" + os.Getenv("PATH")},

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -17,7 +18,7 @@ func TestDeltaBombFailsTheDeploy(t *testing.T) {
 	if _, err := testkit.InstallDeltaBomb(e.origin.Bare, "main", e.origin.Head(), bombBase, bombCopies); err != nil {
 		t.Fatal(err)
 	}
-	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout, Limits: smallLimits}, Commands: []string{"echo must not run"}})
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout, Limits: smallLimits}, Commands: []string{"echo must not run"}})
 	d := e.queue(t, "site", "bomb")
 	m.workers["site"].runOnce()
 	dp := e.deploy(t, d.DeployID)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -31,7 +32,7 @@ func TestReconcileDeploysAMissedPushAndAttemptsAFailingHeadOnce(t *testing.T) {
 	live := testkit.CheckoutHead(t, e.checkout)
 	env := filepath.Join(t.TempDir(), "env")
 	m := e.manager(t, 1, Repo{
-		Spec:     Spec{Name: "site", Path: e.checkout},
+		Spec:     checkout.Spec{Name: "site", Path: e.checkout},
 		Commands: []string{"test ! -f fail.txt", "echo $HOOKGATE_TRIGGER > " + env},
 	})
 	w := m.workers["site"]
@@ -114,7 +115,7 @@ func TestReconcileDeploysAMissedPushAndAttemptsAFailingHeadOnce(t *testing.T) {
 func TestReconcileLookUpError(t *testing.T) {
 	e := newWorkerEnv(t)
 	testkit.Git(t, e.checkout, "remote", "set-url", "origin", filepath.Join(t.TempDir(), "gone.git"))
-	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}})
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}})
 	if _, err := m.Reconcile(context.Background(), "site"); err == nil {
 		t.Fatal("a look-up of a missing origin succeeded")
 	}
@@ -136,7 +137,7 @@ func TestPollReconcilesAtStartAndEveryInterval(t *testing.T) {
 	checks := map[string]int{}
 	total := 0
 	m := NewManager(e.store, []Repo{{
-		Spec:     Spec{Name: "site", Path: e.checkout, Branch: "main"},
+		Spec:     checkout.Spec{Name: "site", Path: e.checkout, Branch: "main"},
 		Commands: []string{"test ! -f fail.txt"},
 		Timeout:  time.Minute,
 		Poll:     20 * time.Millisecond,
@@ -184,7 +185,7 @@ func TestPollReconcilesAtStartAndEveryInterval(t *testing.T) {
 func TestReconcileAttemptsAHeadWhoseUpdateFailsOnce(t *testing.T) {
 	e := newWorkerEnv(t)
 	ctx := context.Background()
-	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}})
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}})
 	w := m.workers["site"]
 	if err := os.WriteFile(filepath.Join(e.checkout, "README.md"), []byte("edited on the server\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func (e *workerEnv) originChecks(t *testing.T, poll time.Duration) (*Manager, fu
 	var mu sync.Mutex
 	checks := map[string]int{}
 	m := NewManager(e.store, []Repo{{
-		Spec:    Spec{Name: "site", Path: e.checkout, Branch: "main"},
+		Spec:    checkout.Spec{Name: "site", Path: e.checkout, Branch: "main"},
 		Timeout: time.Minute,
 		Poll:    poll,
 	}}, Options{

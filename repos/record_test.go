@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
+	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -74,7 +75,7 @@ func TestResultRecordedAfterTheDatabaseComesBack(t *testing.T) {
 	}
 	logs := &lockedBuffer{}
 	m := NewManager(st, []Repo{{
-		Spec:     Spec{Name: "site", Path: checkout, Branch: "main"},
+		Spec:     gitcheckout.Spec{Name: "site", Path: checkout, Branch: "main"},
 		Commands: []string{"touch " + started + "; while [ -f " + hold + " ]; do sleep 0.02; done"},
 		Timeout:  time.Minute,
 	}}, Options{Workers: 1, Env: []string{"PATH=" + os.Getenv("PATH")}, Logger: slog.New(slog.NewTextHandler(logs, nil))})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -41,7 +42,7 @@ func (e *workerEnv) status(t *testing.T, id int64) string { return e.deploy(t, i
 func blockedDeploy(t *testing.T) (*workerEnv, gate, *Manager, Repo, *store.Delivery) {
 	e := newWorkerEnv(t)
 	g := newGate(t)
-	site := Repo{Spec: Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{g.command()}, Timeout: time.Minute}
+	site := Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{g.command()}, Timeout: time.Minute}
 	m := e.manager(t, 2, site)
 	m.Start()
 	t.Cleanup(func() { m.Stop(time.Minute) })
@@ -123,21 +124,21 @@ func TestApplyChangesAndAdds(t *testing.T) {
 	e := newWorkerEnv(t)
 	marks := t.TempDir()
 	mark := func(name string) string { return "touch " + filepath.Join(marks, name) }
-	m := e.manager(t, 2, Repo{Spec: Spec{Name: "site", Path: e.checkout}, Commands: []string{mark("old")}})
+	m := e.manager(t, 2, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}, Commands: []string{mark("old")}})
 	m.Start()
 	defer m.Stop(time.Minute)
 
 	other := e.origin.Clone()
 	ch := m.Apply([]Repo{
-		{Spec: Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{mark("new")}, Timeout: time.Minute},
-		{Spec: Spec{Name: "api", Path: other, Branch: "main"}, Commands: []string{mark("api")}, Timeout: time.Minute},
+		{Spec: checkout.Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{mark("new")}, Timeout: time.Minute},
+		{Spec: checkout.Spec{Name: "api", Path: other, Branch: "main"}, Commands: []string{mark("api")}, Timeout: time.Minute},
 	}, env())
 	if !slices.Equal(ch.Added, []string{"api"}) || !slices.Equal(ch.Changed, []string{"site"}) || len(ch.Removed) != 0 {
 		t.Fatalf("Apply reported %+v", ch)
 	}
 	if again := m.Apply([]Repo{
-		{Spec: Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{mark("new")}, Timeout: time.Minute},
-		{Spec: Spec{Name: "api", Path: other, Branch: "main"}, Commands: []string{mark("api")}, Timeout: time.Minute},
+		{Spec: checkout.Spec{Name: "site", Path: e.checkout, Branch: "main"}, Commands: []string{mark("new")}, Timeout: time.Minute},
+		{Spec: checkout.Spec{Name: "api", Path: other, Branch: "main"}, Commands: []string{mark("api")}, Timeout: time.Minute},
 	}, env()); len(again.Added)+len(again.Removed)+len(again.Changed) != 0 {
 		t.Fatalf("the same configuration applied again reported %+v", again)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestSweepRunsAQueuedDeployNobodyWoke(t *testing.T) {
 	e := newWorkerEnv(t)
 	to := e.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
-	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}})
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}})
 	m.sweepEvery = 200 * time.Millisecond
 	m.Start()
 	defer m.Stop(30 * time.Second)
@@ -30,7 +31,7 @@ func TestSweepRunsAQueuedDeployNobodyWoke(t *testing.T) {
 // TestSweepEveryDefault: unset, the sweep runs every DefaultSweepEvery (30 s).
 func TestSweepEveryDefault(t *testing.T) {
 	e := newWorkerEnv(t)
-	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}})
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}})
 	if m.sweepEvery != DefaultSweepEvery || DefaultSweepEvery != 30*time.Second {
 		t.Fatalf("sweep every %s (default %s), want 30s", m.sweepEvery, DefaultSweepEvery)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -76,7 +77,7 @@ func TestRunOnceDeploysAndPassesEnvironment(t *testing.T) {
 	from := testkit.CheckoutHead(t, e.checkout)
 	to := e.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
 	m := e.manager(t, 1, Repo{
-		Spec: Spec{Name: "site", Path: e.checkout},
+		Spec: checkout.Spec{Name: "site", Path: e.checkout},
 		Commands: []string{
 			`echo "repo=$HOOKGATE_REPO commit=$HOOKGATE_COMMIT ref=$HOOKGATE_REF delivery=$HOOKGATE_DELIVERY previous=$HOOKGATE_PREVIOUS_COMMIT"`,
 			`pwd; cat app.txt`,
@@ -105,7 +106,7 @@ func TestRunOnceDeploysAndPassesEnvironment(t *testing.T) {
 func TestFailingCommandStopsTheDeploy(t *testing.T) {
 	e := newWorkerEnv(t)
 	m := e.manager(t, 1, Repo{
-		Spec:     Spec{Name: "site", Path: e.checkout},
+		Spec:     checkout.Spec{Name: "site", Path: e.checkout},
 		Commands: []string{"echo first", "echo oops >&2; exit 3", "echo never"},
 	})
 	d := e.queue(t, "site", "g")
@@ -125,7 +126,7 @@ func TestUpdateFailureFailsTheDeploy(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(e.checkout, "README.md"), []byte("edited on the server\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}, Commands: []string{"echo must not run"}})
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}, Commands: []string{"echo must not run"}})
 	d := e.queue(t, "site", "g")
 	m.workers["site"].runOnce()
 	dp := e.deploy(t, d.DeployID)
@@ -140,7 +141,7 @@ func TestTimeoutKillsProcessTree(t *testing.T) {
 	e := newWorkerEnv(t)
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	m := e.manager(t, 1, Repo{
-		Spec:     Spec{Name: "site", Path: e.checkout},
+		Spec:     checkout.Spec{Name: "site", Path: e.checkout},
 		Commands: []string{fmt.Sprintf("sleep 300 & echo $! > %s; wait", pidFile)},
 		Timeout:  time.Second,
 	})
@@ -172,7 +173,7 @@ func TestTimeoutKillsProcessTree(t *testing.T) {
 func TestLogKeepsTheLast64KiB(t *testing.T) {
 	e := newWorkerEnv(t)
 	m := e.manager(t, 1, Repo{
-		Spec:     Spec{Name: "site", Path: e.checkout},
+		Spec:     checkout.Spec{Name: "site", Path: e.checkout},
 		Commands: []string{`i=0; while [ $i -lt 5000 ]; do echo "line $i of a long build output......................"; i=$((i+1)); done`},
 	})
 	d := e.queue(t, "site", "g")
@@ -204,7 +205,7 @@ func TestCoalescingAndNoOverlap(t *testing.T) {
 	lock := filepath.Join(dir, "lock")
 	marker := func(kind string, id int64) string { return filepath.Join(dir, fmt.Sprintf("%s-%d", kind, id)) }
 	m := e.manager(t, 4, Repo{
-		Spec: Spec{Name: "site", Path: e.checkout},
+		Spec: checkout.Spec{Name: "site", Path: e.checkout},
 		Commands: []string{
 			// mkdir is atomic: a second deploy running at the same time fails here.
 			fmt.Sprintf("mkdir %s || { echo \"overlap $HOOKGATE_DEPLOY\" >> %s; exit 99; }", lock, runs),
@@ -332,7 +333,7 @@ func TestStopInterruptsAndRequeues(t *testing.T) {
 	e := newWorkerEnv(t)
 	started := filepath.Join(t.TempDir(), "started")
 	m := e.manager(t, 1, Repo{
-		Spec:     Spec{Name: "site", Path: e.checkout},
+		Spec:     checkout.Spec{Name: "site", Path: e.checkout},
 		Commands: []string{fmt.Sprintf("touch %s; sleep 300", started)},
 	})
 	m.Start()
@@ -362,7 +363,7 @@ func TestWorkersBoundParallelism(t *testing.T) {
 	for i := range 5 {
 		name := fmt.Sprintf("r%d", i)
 		list = append(list, Repo{
-			Spec: Spec{Name: name, Path: e.origin.Clone()},
+			Spec: checkout.Spec{Name: name, Path: e.origin.Clone()},
 			Commands: []string{fmt.Sprintf(
 				// Count concurrent deploys with one marker file each; record the peak seen.
 				`touch %[1]s/run-%[2]s; n=$(ls %[1]s | grep -c '^run-'); echo $n >> %[1]s/peaks; sleep 0.3; rm %[1]s/run-%[2]s`, dir, name)},
@@ -399,7 +400,7 @@ func TestWorkersBoundParallelism(t *testing.T) {
 // pushes makes a few deploys rather than one per push.
 func TestDeploysOfOneRepositoryStartASecondApart(t *testing.T) {
 	e := newWorkerEnv(t)
-	m := e.manager(t, 1, Repo{Spec: Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}})
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}})
 	m.Start()
 	defer m.Stop(30 * time.Second)
 	finished := func(id int64) store.Deploy {

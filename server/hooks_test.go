@@ -19,6 +19,7 @@ import (
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
+	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -64,7 +65,7 @@ func newIdleGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	checkout := origin.Clone()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mgr := repos.NewManager(st, []repos.Repo{{
-		Spec:     repos.Spec{Name: "site", Path: checkout, Branch: "main"},
+		Spec:     gitcheckout.Spec{Name: "site", Path: checkout, Branch: "main"},
 		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
 		Timeout:  time.Minute,
 	}}, repos.Options{Workers: 2, Logger: logger})

@@ -21,6 +21,7 @@ import (
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
+	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -172,7 +173,7 @@ func TestBurstOfPushesDeploysOneAtATimeCoalesced(t *testing.T) {
 	dir := t.TempDir()
 	runs, overlaps, release := filepath.Join(dir, "runs"), filepath.Join(dir, "overlaps"), filepath.Join(dir, "RELEASE")
 	g := newLoadGateway(t, 2, []repos.Repo{{
-		Spec: repos.Spec{Name: "site", Path: checkout},
+		Spec: gitcheckout.Spec{Name: "site", Path: checkout},
 		// Each deploy notes itself, then holds the checkout until the test releases it.
 		Commands: []string{exclusive(filepath.Join(dir, "lock"), overlaps, fmt.Sprintf(
 			`echo $HOOKGATE_DEPLOY >> %s; while [ ! -f %s ]; do sleep 0.05; done; sleep 0.2`, runs, release))},
@@ -292,7 +293,7 @@ func TestPushesToManyRepositoriesDeployInParallelWithinWorkers(t *testing.T) {
 		name := fmt.Sprintf("r%02d", i)
 		checkouts[name] = origin.Clone()
 		list = append(list, repos.Repo{
-			Spec: repos.Spec{Name: name, Path: checkouts[name]},
+			Spec: gitcheckout.Spec{Name: name, Path: checkouts[name]},
 			// One marker file per running command; the count seen at each start is a peak.
 			Commands: []string{exclusive(filepath.Join(dir, "lock-"+name), overlaps, fmt.Sprintf(
 				`touch %[1]s/%[2]s; ls %[1]s | wc -l >> %[3]s; sleep 0.2; rm %[1]s/%[2]s`, marks, name, peaks))},

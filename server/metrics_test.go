@@ -18,6 +18,7 @@ import (
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
+	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -37,7 +38,7 @@ func observedGateway(t *testing.T, start bool, configure ...func(*server.Options
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var srv *server.Server
 	mgr := repos.NewManager(st, []repos.Repo{{
-		Spec:     repos.Spec{Name: "site", Path: checkout, Branch: "main"},
+		Spec:     gitcheckout.Spec{Name: "site", Path: checkout, Branch: "main"},
 		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
 		Timeout:  time.Minute,
 	}}, repos.Options{Workers: 1, Logger: logger,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
+	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -271,7 +272,7 @@ func TestOriginCheckMetrics(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var srv *server.Server
 	mgr := repos.NewManager(st, []repos.Repo{{
-		Spec:    repos.Spec{Name: "site", Path: checkout, Branch: "main"},
+		Spec:    gitcheckout.Spec{Name: "site", Path: checkout, Branch: "main"},
 		Timeout: time.Minute,
 	}}, repos.Options{Logger: logger, OnOriginCheck: func(repo, result string) { srv.ObserveOriginCheck(repo, result) }})
 	if srv, err = server.New(server.Options{

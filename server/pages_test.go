@@ -22,6 +22,7 @@ import (
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -72,7 +73,7 @@ func newFleet(t *testing.T, specs ...repoSpec) *fleet {
 		for _, c := range sp.commands {
 			cmds = append(cmds, strings.ReplaceAll(c, "$GATES", f.gates))
 		}
-		rs = append(rs, repos.Repo{Spec: repos.Spec{Name: sp.name, Path: path, Branch: "main"}, Commands: cmds, Timeout: time.Minute})
+		rs = append(rs, repos.Repo{Spec: checkout.Spec{Name: sp.name, Path: path, Branch: "main"}, Commands: cmds, Timeout: time.Minute})
 		hooks = append(hooks, server.Hook{Name: sp.name, Secret: []byte(secret), Branch: "main", Repository: "acme/" + sp.name, Path: path})
 	}
 	mgr := repos.NewManager(st, rs, repos.Options{Workers: 4, Logger: logger})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -31,7 +32,7 @@ func twoRepoGateway(t *testing.T) (site, blog *gateway) {
 	var rs []repos.Repo
 	var hooks []server.Hook
 	for name, g := range map[string]*gateway{"site": site, "blog": blog} {
-		rs = append(rs, repos.Repo{Spec: repos.Spec{Name: name, Path: g.checkout, Branch: "main"},
+		rs = append(rs, repos.Repo{Spec: checkout.Spec{Name: name, Path: g.checkout, Branch: "main"},
 			Commands: []string{"echo deployed " + name}, Timeout: time.Minute})
 		hooks = append(hooks, server.Hook{Name: name, Secret: []byte(secret), Branch: "main", Path: g.checkout})
 	}

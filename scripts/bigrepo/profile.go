@@ -10,11 +10,11 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/hookgate/hookgate/repos"
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/scripts/internal/harness"
 )
 
-// profileClone clones the shape's origin in this process with repos.Update, the gateway's
+// profileClone clones the shape's origin in this process with checkout.Update, the gateway's
 // own code path, sampling the heap every 20 ms, and writes two heap profiles into
 // e.profile: NAME-peak.pprof, taken after a forced collection when the live heap was
 // largest, so its inuse figures say what held the memory, and NAME-end.pprof after the clone,
@@ -62,7 +62,7 @@ func (e *env) profileClone(s shape) error {
 		}
 	}()
 	t0 := time.Now()
-	res, err := repos.Update(context.Background(), repos.Spec{Name: s.name, Path: dst, Branch: "main", URL: e.origins[s.name], Depth: e.depth})
+	res, err := checkout.Update(context.Background(), checkout.Spec{Name: s.name, Path: dst, Branch: "main", URL: e.origins[s.name], Depth: e.depth})
 	took := time.Since(t0)
 	close(stop)
 	<-sampled
