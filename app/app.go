@@ -1,7 +1,8 @@
-// Package app is what an operator or a delivery can do, apart from how it is asked: deploy
-// now, roll back, pin, unpin, reconcile, and one repository status that the page and the
-// API render. It holds no HTTP: server calls it. This file owns the App, its
-// configured repositories (swapped whole on a reload) and the worker side it drives.
+// Package app is what an operator or a delivery can do, apart from how it is asked: record a
+// delivery, replay one, deploy now, roll back, pin, unpin, reconcile, and one repository
+// status that the page and the API render. It holds no HTTP: server calls it. This file
+// owns the App, its configured repositories (swapped whole on a reload) and the worker
+// side it drives.
 package app
 
 import (
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/store"
@@ -60,6 +62,8 @@ type App struct {
 	reconciler Reconciler
 	log        *slog.Logger
 	repos      atomic.Pointer[repoSet]
+	// now is the clock a replay is received by.
+	now func() time.Time
 }
 
 // repoSet is the configured repositories as one immutable value.
@@ -73,11 +77,14 @@ func New(st *store.Store, w Workers, list []Repo, log *slog.Logger) *App {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &App{store: st, workers: w, log: log}
+	a := &App{store: st, workers: w, log: log, now: func() time.Time { return time.Now().UTC() }}
 	a.reconciler, _ = w.(Reconciler)
 	a.SetRepos(list)
 	return a
 }
+
+// SetNow replaces the clock; the server's SetNow passes its own on (tests use it).
+func (a *App) SetNow(now func() time.Time) { a.now = now }
 
 // SetRepos swaps in the configured repositories (a reload).
 func (a *App) SetRepos(list []Repo) {

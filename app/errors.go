@@ -15,9 +15,10 @@ const (
 	NoLiveCommit                     // 409
 	NotDeployedHere                  // 409
 	Unavailable                      // 503
+	NotReplayable                    // 409
 )
 
-// Error is a refusal of a rollback, pin, unpin or reconcile, with its kind and code.
+// Error is a refusal of a rollback, pin, unpin, reconcile or replay, with its kind and code.
 type Error struct {
 	Kind      Kind
 	Code, Msg string

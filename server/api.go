@@ -172,5 +172,3 @@ func pathID(c *gin.Context) (int64, bool) {
 	}
 	return id, true
 }
-
-func (e notReplayable) Error() string { return e.reason }

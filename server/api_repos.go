@@ -3,10 +3,8 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookgate/hookgate/app"
-	"github.com/hookgate/hookgate/policy"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -129,54 +126,15 @@ func (s *Server) apiDeployNow(c *gin.Context) {
 	c.JSON(http.StatusAccepted, toDeployJSON(dp, false))
 }
 
-// notReplayable says why a recorded delivery cannot be re-run.
-type notReplayable struct{ reason string }
-
-// replay re-runs recorded delivery id from its stored fields as a new delivery that
-// deploys: recorded with replay_of, its deploy triggered "replay". The hook's current
-// configuration decides again, so a replay cannot deploy what a delivery could not.
-func (s *Server) replay(ctx context.Context, id int64, remote string) (store.Delivery, error) {
-	orig, err := s.store.Delivery(ctx, id)
-	if err != nil {
-		return store.Delivery{}, err
-	}
-	hook, ok := s.hook(orig.Repo)
-	switch {
-	case !ok:
-		return store.Delivery{}, notReplayable{fmt.Sprintf("repository %q is no longer configured", orig.Repo)}
-	case orig.Signature != store.SignatureValid || orig.Payload == nil:
-		return store.Delivery{}, notReplayable{"only a delivery with a valid signature and a stored payload can be replayed"}
-	case orig.Event != "push":
-		return store.Delivery{}, notReplayable{fmt.Sprintf("a %q delivery does not deploy; only push does", orig.Event)}
-	}
-	in := policy.Delivery{Hook: policy.Hook{Repo: hook.Name, Branch: hook.Branch, Repository: hook.Repository},
-		Event: "push", Ref: orig.Ref, After: orig.After, FullName: orig.FullName, ReplayOf: orig.ID}
-	if dec, ok := policy.Screen(in); !ok {
-		return store.Delivery{}, notReplayable{dec.Reason}
-	}
-	d := orig
-	d.ID, d.DeployID, d.DeployStatus = 0, 0, ""
-	d.GUID, d.Redelivery, d.ReplayOf = "", false, orig.ID
-	d.Input = &in // the store decides: accepted ("replay of delivery N"), or ignored while pinned
-	d.ReceivedAt, d.RemoteAddr, d.UserAgent = s.now(), remote, "hookgate replay"
-	d.DeployStartedAt, d.DeployFinishedAt = time.Time{}, time.Time{}
-	if err := s.store.RecordDelivery(ctx, &d); err != nil {
-		return store.Delivery{}, err
-	}
-	s.deployer.Notify(d.Repo)
-	s.log.Info("delivery replayed", "id", d.ID, "replay_of", orig.ID, "repo", d.Repo, "deploy_id", d.DeployID)
-	return d, nil
-}
-
 func (s *Server) apiRedeliver(c *gin.Context) {
 	id, ok := pathID(c)
 	if !ok {
 		return
 	}
-	d, err := s.replay(c.Request.Context(), id, c.ClientIP())
-	var nr notReplayable
-	if errors.As(err, &nr) {
-		writeError(c, http.StatusConflict, "not_replayable", nr.reason)
+	d, err := s.app.Replay(c.Request.Context(), id, c.ClientIP())
+	var nr *app.Error
+	if errors.As(err, &nr) && nr.Kind == app.NotReplayable {
+		writeError(c, http.StatusConflict, "not_replayable", nr.Msg)
 		return
 	}
 	if err != nil {

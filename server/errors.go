@@ -21,6 +21,7 @@ var kindStatus = map[app.Kind]int{
 	app.NoLiveCommit:     http.StatusConflict,
 	app.NotDeployedHere:  http.StatusConflict,
 	app.Unavailable:      http.StatusServiceUnavailable,
+	app.NotReplayable:    http.StatusConflict,
 }
 
 // outcomeError is a refusal of the server's own (a body that does not read), with its

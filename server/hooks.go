@@ -280,7 +280,7 @@ func (s *Server) reject(c *gin.Context, d *store.Delivery, status int, code, msg
 func (s *Server) record(c *gin.Context, d *store.Delivery) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), recordTimeout)
 	defer cancel()
-	if err := s.store.RecordDelivery(ctx, d); err != nil {
+	if err := s.app.Record(ctx, d); err != nil {
 		s.log.Error("delivery not recorded", "repo", d.Repo, "guid", d.GUID, "event", d.Event, "err", err)
 		writeError(c, http.StatusInternalServerError, "internal", "internal error: the delivery was not recorded")
 		return false

@@ -117,10 +117,10 @@ func (p *pages) redeliver(c *gin.Context) {
 	if !ok {
 		return
 	}
-	d, err := p.s.replay(c.Request.Context(), id, c.ClientIP())
-	var nr notReplayable
-	if errors.As(err, &nr) {
-		p.fail(c, http.StatusConflict, "This delivery cannot be replayed: "+nr.reason+".")
+	d, err := p.s.app.Replay(c.Request.Context(), id, c.ClientIP())
+	var nr *app.Error
+	if errors.As(err, &nr) && nr.Kind == app.NotReplayable {
+		p.fail(c, http.StatusConflict, "This delivery cannot be replayed: "+nr.Msg+".")
 		return
 	}
 	if err != nil {

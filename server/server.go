@@ -166,7 +166,7 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 }
 
 // SetNow replaces the clock; tests use it.
-func (s *Server) SetNow(now func() time.Time) { s.now = now }
+func (s *Server) SetNow(now func() time.Time) { s.now = now; s.app.SetNow(now) }
 
 // Handler returns the HTTP handler with every route.
 func (s *Server) Handler() http.Handler { return s.engine }
