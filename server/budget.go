@@ -115,14 +115,12 @@ var unsignedHeaderNames = []string{
 	"X-Hub-Signature", "X-Gitea-Signature", "X-Forgejo-Signature", "X-Gogs-Signature",
 }
 
-// maxUnsignedRow bounds the bytes of column data one unauthenticated rejection's row
+// trimUnsigned cuts a rejection before authentication down to what it may record.
+// At most 2,048 bytes: the bytes of column data one unauthenticated rejection's row
 // holds (SECURITY.md quotes it; TestUnsignedRejectionRowIsBounded measures it). The
 // columns: GUID 128, hook name 100, event 64, signature 9 and algorithm 6, status 8,
 // reason 256, remote address 64, user agent 128, content type 128, the headers as JSON
 // (at most 980), received_at as text (35), four integers (32).
-const maxUnsignedRow = 2048
-
-// trimUnsigned cuts a rejection before authentication down to what it may record.
 func trimUnsigned(d *store.Delivery, h http.Header) {
 	d.Payload = nil
 	d.Headers = unsignedHeaders(h)

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	crand "crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"math/rand"
@@ -23,7 +24,7 @@ func TestConcurrentPayloadsStoredIntact(t *testing.T) {
 	slots := make(chan struct{}, 48)
 	for i := range n {
 		noise := make([]byte, 300+rand.Intn(3000))
-		rand.Read(noise)
+		crand.Read(noise)
 		sent[i] = fmt.Appendf(nil, `{"zen":"%s","n":%d}`, base64.StdEncoding.EncodeToString(noise), i)
 		wg.Add(1)
 		slots <- struct{}{}

@@ -236,7 +236,10 @@ func lockFile(db string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("lock database %s: %w", db, err)
 	}
-	if err := f.Truncate(0); err == nil {
+	// The holder's pid, for the refusal a second gateway gets: a failure here must not pass
+	// unseen (the err of an if statement's own scope would be gone by the check below).
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	if err != nil {

@@ -92,7 +92,7 @@ func run(counts []int, bin string, hold time.Duration, keep bool) error {
 	for i, n := range counts {
 		r, err := measure(bin, filepath.Join(tmp, fmt.Sprintf("run-%d", i)), n, hold)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("n=%d: %w", n, err)
 		}
 		fmt.Printf("%-6d %-10s %-10s %-12s %-10s %-16s %s\n", n, mb(r.before), mb(r.held), mb(r.peak), mb(r.after), r.gauge, r.ping)
 		fmt.Printf("       after: %s\n", r.afterGo)
