@@ -24,7 +24,7 @@ type UnsignedBudget struct {
 }
 
 // DefaultUnsignedBudget is the budget of a server whose options name none. With rows of at
-// most maxUnsignedRow bytes it lets rejections write at most about 2 MB a day.
+// most 2,048 bytes (see trimUnsigned) it lets rejections write at most about 2 MB a day.
 var DefaultUnsignedBudget = UnsignedBudget{PerMinute: 60, PerWindow: 1000, Window: 24 * time.Hour}
 
 // unsignedSummaryEvery is how often the rejections refused by the budget are logged, as

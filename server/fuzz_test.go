@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
@@ -194,6 +195,9 @@ func FuzzHookRequest(f *testing.F) {
 		Hooks:   []server.Hook{{Name: "site", Secret: key, Branch: "master", Repository: "binkkatal/sample_app"}},
 		MaxBody: fuzzMaxBody,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Nor is the global budget on recording them (past 60 a minute, a rejection is
+		// answered but not recorded): every rejection here must be recorded.
+		Unsigned: server.UnsignedBudget{PerMinute: 1 << 30, PerWindow: 1 << 30, Window: time.Hour},
 	}, st, dep)
 	if err != nil {
 		f.Fatal(err)
