@@ -74,6 +74,7 @@ type settings struct {
 	manual     bool
 	join       *Gateway
 	env        []string
+	gopts      []func(*gateway.Options)
 }
 
 // Option changes what New builds.
@@ -129,6 +130,12 @@ func PruneEvery(d time.Duration) Option { return func(s *settings) { s.pruneEver
 // Manual leaves the deploy workers stopped until StartWorkers: a deploy queued stays
 // queued, so a test can set up the queue exactly.
 func Manual() Option { return func(s *settings) { s.manual = true } }
+
+// Options changes the gateway.Options New passes to gateway.New, for what a config.toml
+// cannot say (the server package's tests change its server.Options through Options.Server).
+func Options(f func(*gateway.Options)) Option {
+	return func(s *settings) { s.gopts = append(s.gopts, f) }
+}
 
 // StartWorkers starts the deploy workers of a Manual gateway.
 func (g *Gateway) StartWorkers() { g.G.StartWorkers() }
@@ -238,6 +245,9 @@ func start(t testing.TB, g *Gateway, s settings, ln net.Listener) *Gateway {
 		SweepEvery: s.sweepEvery,
 		PruneEvery: s.pruneEvery,
 		Manual:     s.manual,
+	}
+	for _, f := range s.gopts {
+		f(&gopts)
 	}
 	if s.dropWakes {
 		gopts.WrapWake = func(func(string)) func(string) { return func(string) {} }
