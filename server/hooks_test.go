@@ -10,13 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/forge"
+	hookgateway "github.com/hookgate/hookgate/gateway"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
@@ -55,38 +56,23 @@ func newGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 // queued, so a test can set up the queue exactly; g.mgr.Start() starts them.
 func newIdleGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	t.Helper()
-	database := testDatabase(t)
-	st, err := store.Open(context.Background(), database, store.WithNode(testNode))
-	if err != nil {
-		t.Fatal(err)
+	opts := []gatewaytest.Option{gatewaytest.Manual(), gatewaytest.Node(testNode),
+		gatewaytest.Options(func(o *hookgateway.Options) {
+			o.Unregistered = true
+			o.Server = func(so *server.Options) {
+				*so = server.Options{Hooks: so.Hooks, MaxBody: maxBody, MaxHeaderBytes: http.DefaultMaxHeaderBytes,
+					Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+				for _, f := range configure {
+					f(so)
+				}
+			}
+		})}
+	if strings.HasPrefix(t.Name(), "TestOnPostgres/") {
+		opts = append(opts, gatewaytest.Postgres())
 	}
-	origin := testkit.NewOrigin(t)
-	checkout := origin.Clone()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr := repos.NewManager(st, []repos.Repo{{
-		Spec:     repos.Spec{Name: "site", Path: checkout, Branch: "main"},
-		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
-		Timeout:  time.Minute,
-	}}, repos.Options{Workers: 2, Logger: logger})
-	opts := server.Options{
-		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Repository: "binkkatal/sample_app", Path: checkout}},
-		MaxBody: maxBody,
-		Logger:  logger,
-	}
-	for _, f := range configure {
-		f(&opts)
-	}
-	srv, err := server.New(opts, st, mgr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		mgr.Stop(10 * time.Second)
-		st.Close()
-	})
-	return &gateway{t: t, store: st, database: database, origin: origin, checkout: checkout, url: ts.URL, mgr: mgr, srv: srv}
+	gw := gatewaytest.New(t, opts...)
+	return &gateway{t: t, store: gw.Store, database: gw.Database, origin: gw.Origin["site"], checkout: gw.Checkout["site"],
+		url: gw.URL, mgr: gw.G.Manager(), srv: gw.G.Server()}
 }
 
 type delivery struct {
