@@ -56,12 +56,31 @@ func newGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 // queued, so a test can set up the queue exactly; g.mgr.Start() starts them.
 func newIdleGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	t.Helper()
+	return startGateway(t, nil, nil, configure...)
+}
+
+// startGateway builds the test gateway through gatewaytest.New: its workers not started
+// (Manual), its node not registered, logging to logger (nil: nowhere), its server given the
+// options a test gateway had when the tests wired it by hand, then configure's; more adds
+// gatewaytest options.
+func startGateway(t *testing.T, logger *slog.Logger, more []gatewaytest.Option, configure ...func(*server.Options)) *gateway {
+	t.Helper()
+	return gatewayOf(t, startTestGateway(t, logger, more, configure...), "site")
+}
+
+// startTestGateway is startGateway's gatewaytest.Gateway, for the tests that configure
+// several repositories.
+func startTestGateway(t *testing.T, logger *slog.Logger, more []gatewaytest.Option, configure ...func(*server.Options)) *gatewaytest.Gateway {
+	t.Helper()
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	opts := []gatewaytest.Option{gatewaytest.Manual(), gatewaytest.Node(testNode),
 		gatewaytest.Options(func(o *hookgateway.Options) {
 			o.Unregistered = true
+			o.Logger = logger
 			o.Server = func(so *server.Options) {
-				*so = server.Options{Hooks: so.Hooks, MaxBody: maxBody, MaxHeaderBytes: http.DefaultMaxHeaderBytes,
-					Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+				*so = server.Options{Hooks: so.Hooks, MaxBody: maxBody, MaxHeaderBytes: http.DefaultMaxHeaderBytes, Logger: logger}
 				for _, f := range configure {
 					f(so)
 				}
@@ -70,8 +89,12 @@ func newIdleGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 	if strings.HasPrefix(t.Name(), "TestOnPostgres/") {
 		opts = append(opts, gatewaytest.Postgres())
 	}
-	gw := gatewaytest.New(t, opts...)
-	return &gateway{t: t, store: gw.Store, database: gw.Database, origin: gw.Origin["site"], checkout: gw.Checkout["site"],
+	return gatewaytest.New(t, append(opts, more...)...)
+}
+
+// gatewayOf is gw as the tests' gateway, its origin and checkout repository name's.
+func gatewayOf(t *testing.T, gw *gatewaytest.Gateway, name string) *gateway {
+	return &gateway{t: t, store: gw.Store, database: gw.Database, origin: gw.Origin[name], checkout: gw.Checkout[name],
 		url: gw.URL, mgr: gw.G.Manager(), srv: gw.G.Server()}
 }
 
