@@ -80,7 +80,7 @@ func startTestGateway(t *testing.T, logger *slog.Logger, more []gatewaytest.Opti
 			o.Unregistered = true
 			o.Logger = logger
 			o.Server = func(so *server.Options) {
-				*so = server.Options{Hooks: so.Hooks, MaxBody: maxBody, MaxHeaderBytes: http.DefaultMaxHeaderBytes, Logger: logger}
+				*so = server.Options{Hooks: so.Hooks, MaxBody: maxBody, Logger: logger}
 				for _, f := range configure {
 					f(so)
 				}
