@@ -38,6 +38,7 @@ type Repo struct {
 	Secret     string   // default Secret
 	Commands   []string // default ["echo deployed $HOOKGATE_COMMIT"]
 	NotCloned  bool     // the checkout does not exist yet: the first deploy clones origin
+	Path       string   // an existing checkout the test made: New makes no origin for it and writes no url
 	TOML       string   // more lines for the section, as written
 }
 
@@ -177,14 +178,20 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	}
 	for _, r := range s.repos {
 		r = r.withDefaults()
-		o := s.origin(t, r)
-		path := filepath.Join(dir, "checkouts", r.Name)
-		if !r.NotCloned {
-			path = o.Clone()
+		if r.Path != "" {
+			g.Checkout[r.Name] = r.Path
+			fmt.Fprintf(&b, "\n[repos.%s]\nsecret = %q\npath = %q\nbranch = %q\nrepository = %q\n",
+				r.Name, r.Secret, r.Path, r.Branch, r.Repository)
+		} else {
+			o := s.origin(t, r)
+			path := filepath.Join(dir, "checkouts", r.Name)
+			if !r.NotCloned {
+				path = o.Clone()
+			}
+			g.Origin[r.Name], g.Checkout[r.Name] = o, path
+			fmt.Fprintf(&b, "\n[repos.%s]\nsecret = %q\npath = %q\nurl = %q\nbranch = %q\nrepository = %q\n",
+				r.Name, r.Secret, path, o.Bare, r.Branch, r.Repository)
 		}
-		g.Origin[r.Name], g.Checkout[r.Name] = o, path
-		fmt.Fprintf(&b, "\n[repos.%s]\nsecret = %q\npath = %q\nurl = %q\nbranch = %q\nrepository = %q\n",
-			r.Name, r.Secret, path, o.Bare, r.Branch, r.Repository)
 		if r.Provider != "" {
 			fmt.Fprintf(&b, "provider = %q\n", r.Provider)
 		}
