@@ -70,7 +70,7 @@ func startGateway(t *testing.T, logger *slog.Logger, more []gatewaytest.Option, 
 
 // startTestGateway is startGateway's gatewaytest.Gateway, for the tests that configure
 // several repositories.
-func startTestGateway(t *testing.T, logger *slog.Logger, more []gatewaytest.Option, configure ...func(*server.Options)) *gatewaytest.Gateway {
+func startTestGateway(t testing.TB, logger *slog.Logger, more []gatewaytest.Option, configure ...func(*server.Options)) *gatewaytest.Gateway {
 	t.Helper()
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
