@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -10,18 +9,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/hookgate/hookgate/forge"
+	hookgateway "github.com/hookgate/hookgate/gateway"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/policy"
 	"github.com/hookgate/hookgate/server"
@@ -183,21 +181,15 @@ const fuzzMaxBody = 32 << 10
 // answer names the recorded delivery, and a 202 (and a worker wake-up) happens only when
 // the signature header is the valid HMAC of the body under the hook's secret.
 func FuzzHookRequest(f *testing.F) {
-	st, err := store.Open(context.Background(), filepath.Join(f.TempDir(), "fuzz.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
 	dep := &recordingDeployer{notices: map[string]int{}}
 	key := []byte(secret)
-	srv, err := server.New(server.Options{
-		Hooks:   []server.Hook{{Name: "site", Secret: key, Branch: "master", Repository: "binkkatal/sample_app"}},
-		MaxBody: fuzzMaxBody,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, st, dep)
-	if err != nil {
-		f.Fatal(err)
-	}
+	gw := startTestGateway(f, nil, []gatewaytest.Option{
+		gatewaytest.Repos(gatewaytest.Repo{Branch: "master"}),
+		gatewaytest.Options(func(o *hookgateway.Options) {
+			o.WrapWake = func(func(string)) func(string) { return dep.Notify }
+		})},
+		func(o *server.Options) { o.MaxBody = fuzzMaxBody })
+	srv := gw.G.Server()
 	h := srv.Handler()
 	// Every request comes from its own address: the limiter on unauthenticated rejections
 	// (429 past a burst per address) is not what this target is about.
