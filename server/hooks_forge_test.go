@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/hookgate/hookgate/forge"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/policy"
 	"github.com/hookgate/hookgate/server"
@@ -48,11 +49,9 @@ func (b *lockedBuffer) String() string {
 func forgeGateway(t *testing.T, provider, fullName string) (*gateway, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
-	g := newGateway(t, func(o *server.Options) {
-		o.Hooks[0].Provider = provider
-		o.Hooks[0].Repository = fullName
-		o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	})
+	g := startGateway(t, nil, []gatewaytest.Option{gatewaytest.Repos(gatewaytest.Repo{Provider: provider, Repository: fullName})},
+		func(o *server.Options) { o.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
+	g.mgr.Start()
 	return g, logs
 }
 
