@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -14,25 +13,10 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/forge"
-	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
-
-// observedGateway is newGateway wired the way main wires it: the deploy workers report
-// finished deploys to the server's metrics, and server and workers log JSON to one buffer.
-// With start false the workers never run, so accepted deliveries stay queued.
-func observedGateway(t *testing.T, start bool, configure ...func(*server.Options)) (*gateway, *lockedBuffer) {
-	t.Helper()
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g := startGateway(t, logger, []gatewaytest.Option{gatewaytest.Workers(1)}, configure...)
-	if start {
-		g.mgr.Start()
-	}
-	return g, logs
-}
 
 // scrape fetches /metrics and returns each sample ("name{labels}" as written) with its value.
 func (g *gateway) scrape(set func(*http.Request)) (int, map[string]float64) {
