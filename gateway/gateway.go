@@ -36,6 +36,12 @@ type Options struct {
 	// Manual: Run does not start the workers; StartWorkers does, so a test can set up the
 	// queue exactly first.
 	Manual bool
+	// Server, when set, changes the HTTP server's options before server.New sees them, for
+	// the server package's tests (a stub Reload, a short ReadTimeout, a logger of their own).
+	Server func(*server.Options)
+	// Unregistered: the node neither registers nor sends heartbeats, so the nodes table holds
+	// only what a test writes (the server package's tests of the fleet pages).
+	Unregistered bool
 }
 
 // Gateway holds the running parts a configuration reload reconfigures, and the
@@ -48,6 +54,7 @@ type Gateway struct {
 	ln       net.Listener  // bound by New, served by Run
 	prune    time.Duration // how often retention runs
 	manual   bool          // Options.Manual
+	unreg    bool          // Options.Unregistered
 	wake     func(repo string)
 	srv      *server.Server
 	mgr      *repos.Manager
@@ -69,6 +76,9 @@ func (g *Gateway) current() *config.Config {
 
 // beat records that this node is alive and the repositories it deploys, for the heartbeat.
 func (g *Gateway) beat(ctx context.Context) error {
+	if g.unreg {
+		return nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return writeBeat(ctx, g.store, g.cfg.Server.Node, g.version, g.cfg.DeployedRepoNames())
@@ -115,8 +125,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 	node := cfg.Server.Node
 	// The node registers the repositories it deploys, not every one it takes deliveries
 	// for: the store queues a deploy for each node that registered the repository.
-	if err := st.RegisterNode(ctx, node, opts.Version, cfg.DeployedRepoNames()); err != nil {
-		return nil, err
+	if !opts.Unregistered {
+		if err := st.RegisterNode(ctx, node, opts.Version, cfg.DeployedRepoNames()); err != nil {
+			return nil, err
+		}
 	}
 
 	// Commands a crash left running would run beside the deploys run again below.
@@ -151,7 +163,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		notifier.DeployFinished(dp) // sent once the notifier starts, below
 	}
 	g := &Gateway{path: opts.ConfigPath, log: logger, version: opts.Version, store: st, ln: ln, notifier: notifier, cfg: cfg,
-		prune: opts.PruneEvery, manual: opts.Manual}
+		prune: opts.PruneEvery, manual: opts.Manual, unreg: opts.Unregistered}
 	if g.prune <= 0 {
 		g.prune = DefaultPruneEvery
 	}
@@ -176,7 +188,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		g.wake = opts.WrapWake(g.mgr.Notify)
 		deployer = wrappedWake{g.mgr, g.wake}
 	}
-	g.srv, err = server.New(server.Options{
+	sopts := server.Options{
 		Hooks:          cfg.Hooks(),
 		MaxBody:        cfg.MaxBody(),
 		MaxBodyMemory:  cfg.MaxBodyMemory(),
@@ -190,7 +202,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		MaxConns:          cfg.Server.MaxConnections,
 		MaxConnsPerClient: cfg.Server.MaxConnectionsPerClient,
 		MaxHeaderBytes:    cfg.Server.HeaderBytes(),
-	}, st, deployer)
+	}
+	if opts.Server != nil {
+		opts.Server(&sopts)
+	}
+	g.srv, err = server.New(sopts, st, deployer)
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +226,12 @@ func (w wrappedWake) Notify(repo string) { w.wake(repo) }
 
 // Store is the gateway's database, for tests that read what it recorded.
 func (g *Gateway) Store() *store.Store { return g.store }
+
+// Server is the gateway's HTTP server, for tests of the server package.
+func (g *Gateway) Server() *server.Server { return g.srv }
+
+// Manager is the gateway's deploy workers, for tests that run a reconcile or wake a worker.
+func (g *Gateway) Manager() *repos.Manager { return g.mgr }
 
 // StartWorkers starts the deploy workers of a gateway made with Options.Manual.
 func (g *Gateway) StartWorkers() { g.mgr.Start() }

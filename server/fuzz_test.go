@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -10,12 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +19,8 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/forge"
+	hookgateway "github.com/hookgate/hookgate/gateway"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/policy"
 	"github.com/hookgate/hookgate/server"
@@ -184,24 +182,20 @@ const fuzzMaxBody = 32 << 10
 // answer names the recorded delivery, and a 202 (and a worker wake-up) happens only when
 // the signature header is the valid HMAC of the body under the hook's secret.
 func FuzzHookRequest(f *testing.F) {
-	st, err := store.Open(context.Background(), filepath.Join(f.TempDir(), "fuzz.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
 	dep := &recordingDeployer{notices: map[string]int{}}
 	key := []byte(secret)
-	srv, err := server.New(server.Options{
-		Hooks:   []server.Hook{{Name: "site", Secret: key, Branch: "master", Repository: "binkkatal/sample_app"}},
-		MaxBody: fuzzMaxBody,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		// Nor is the global budget on recording them (past 60 a minute, a rejection is
-		// answered but not recorded): every rejection here must be recorded.
-		Unsigned: server.UnsignedBudget{PerMinute: 1 << 30, PerWindow: 1 << 30, Window: time.Hour},
-	}, st, dep)
-	if err != nil {
-		f.Fatal(err)
-	}
+	gw := startTestGateway(f, nil, []gatewaytest.Option{
+		gatewaytest.Repos(gatewaytest.Repo{Branch: "master"}),
+		gatewaytest.Options(func(o *hookgateway.Options) {
+			o.WrapWake = func(func(string)) func(string) { return dep.Notify }
+		})},
+		func(o *server.Options) {
+			o.MaxBody = fuzzMaxBody
+			// Nor is the global budget on recording them (past 60 a minute, a rejection is
+			// answered but not recorded): every rejection here must be recorded.
+			o.Unsigned = server.UnsignedBudget{PerMinute: 1 << 30, PerWindow: 1 << 30, Window: time.Hour}
+		})
+	srv := gw.G.Server()
 	h := srv.Handler()
 	// Every request comes from its own address: the limiter on unauthenticated rejections
 	// (429 past a burst per address) is not what this target is about.

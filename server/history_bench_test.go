@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,18 +10,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
 // benchRows is how many deliveries the history benchmarks run against.
 const benchRows = 100_000
-
-// idleDeployer stands in for the workers: the history benchmarks read, they never deploy.
-type idleDeployer struct{}
-
-func (idleDeployer) Notify(string)        {}
-func (idleDeployer) Running(string) int64 { return 0 }
 
 var (
 	benchOnce  sync.Once
@@ -109,15 +102,19 @@ func benchDelivery(i int) *store.Delivery {
 // BenchmarkHistory serves the first and a filtered page of the API and of the HTML
 // history, in process through the real router, with benchRows deliveries stored.
 func BenchmarkHistory(b *testing.B) {
-	st := historyStore(b)
-	var hooks []server.Hook
+	historyStore(b) // fills benchDir's history.db once
+	var rs []gatewaytest.Repo
 	for r := range 10 {
-		hooks = append(hooks, server.Hook{Name: fmt.Sprintf("repo-%d", r), Secret: []byte("x"), Branch: "main", Path: b.TempDir()})
+		rs = append(rs, gatewaytest.Repo{Name: fmt.Sprintf("repo-%d", r), Secret: "x", Path: b.TempDir()})
 	}
-	srv, err := server.New(server.Options{Hooks: hooks, MaxBody: 1 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, idleDeployer{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	gw := startTestGateway(b, nil, []gatewaytest.Option{gatewaytest.Repos(rs...), gatewaytest.Database(filepath.Join(benchDir, "history.db"))},
+		func(o *server.Options) {
+			o.MaxBody = 1 << 20
+			for i := range o.Hooks {
+				o.Hooks[i].Repository = ""
+			}
+		})
+	srv := gw.G.Server()
 	h := srv.Handler()
 	for _, bc := range []struct{ name, path string }{
 		{"api/first-page", "/api/v1/deliveries"},

@@ -4,18 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/policy"
-	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -24,37 +21,6 @@ const (
 	giteaFullName  = "example/example"
 	gitlabFullName = "mike/diaspora"
 )
-
-// lockedBuffer is a log destination the test can read while workers write to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// forgeGateway is the real gateway with its one hook ("site") set to provider, naming the
-// repository of that forge's test payload; the server's log goes to the returned buffer.
-func forgeGateway(t *testing.T, provider, fullName string) (*gateway, *lockedBuffer) {
-	t.Helper()
-	logs := &lockedBuffer{}
-	g := newGateway(t, func(o *server.Options) {
-		o.Hooks[0].Provider = provider
-		o.Hooks[0].Repository = fullName
-		o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	})
-	return g, logs
-}
 
 // forgePayload returns a real payload from testdata/ with ref, before and after
 // replaced (GitLab's checkout_sha follows after), so it names the test origin's commits.

@@ -2,18 +2,17 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/hookgate/hookgate/forge"
+	hookgateway "github.com/hookgate/hookgate/gateway"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -44,20 +43,17 @@ func BenchmarkIngest(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			body := testkit.Push(b, bc.ref, strings.Repeat("0", 39)+"1", after, "acme/app")
-			st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "hookgate.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
 			dep := &ingestDeployer{}
-			srv, err := server.New(server.Options{
-				Hooks:   []server.Hook{{Name: "bench", Secret: secret, Branch: "main"}},
-				MaxBody: 25 << 20,
-				Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-			}, st, dep)
-			if err != nil {
-				b.Fatal(err)
-			}
+			gw := startTestGateway(b, nil, []gatewaytest.Option{
+				gatewaytest.Repos(gatewaytest.Repo{Name: "bench", Secret: string(secret)}),
+				gatewaytest.Options(func(o *hookgateway.Options) {
+					o.WrapWake = func(func(string)) func(string) { return dep.Notify }
+				})},
+				func(o *server.Options) {
+					o.Hooks[0].Repository = ""
+					o.MaxBody = 25 << 20
+				})
+			srv := gw.G.Server()
 			runIngest(b, srv.Handler(), body, secret, bc.status)
 			if bc.status == http.StatusAccepted && dep.notified.Load() == 0 {
 				b.Fatal("no deploy was queued")

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/forge"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/repos"
 	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
@@ -35,33 +34,18 @@ type loadGateway struct {
 
 func newLoadGateway(t *testing.T, workers int, list []repos.Repo) *loadGateway {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
-	if err != nil {
-		t.Fatal(err)
+	var rs []gatewaytest.Repo
+	for _, r := range list {
+		rs = append(rs, gatewaytest.Repo{Name: r.Name, Path: r.Path, Commands: r.Commands})
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var hooks []server.Hook
-	for i := range list {
-		list[i].Branch, list[i].Timeout = "main", time.Minute
-		hooks = append(hooks, server.Hook{Name: list[i].Name, Secret: []byte(secret), Branch: "main", Path: list[i].Path})
-	}
-	mgr := repos.NewManager(st, list, repos.Options{
-		Workers: workers,
-		Env:     []string{"PATH=" + os.Getenv("PATH")},
-		Logger:  logger,
-	})
-	srv, err := server.New(server.Options{Hooks: hooks, MaxBody: maxBody, Logger: logger}, st, mgr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr.Start()
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		mgr.Stop(10 * time.Second)
-		st.Close()
-	})
-	return &loadGateway{store: st, url: ts.URL}
+	gw := startTestGateway(t, nil, []gatewaytest.Option{gatewaytest.Repos(rs...), gatewaytest.Workers(workers)},
+		func(o *server.Options) {
+			for i := range o.Hooks {
+				o.Hooks[i].Repository = ""
+			}
+		})
+	gw.G.Manager().Start()
+	return &loadGateway{store: gw.Store, url: gw.URL}
 }
 
 // signedPush is one signed push to send.

@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,54 +14,9 @@ import (
 
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/repos"
-	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
-
-// observedGateway is newGateway wired the way main wires it: the deploy workers report
-// finished deploys to the server's metrics, and server and workers log JSON to one buffer.
-// With start false the workers never run, so accepted deliveries stay queued.
-func observedGateway(t *testing.T, start bool, configure ...func(*server.Options)) (*gateway, *lockedBuffer) {
-	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := testkit.NewOrigin(t)
-	checkout := origin.Clone()
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var srv *server.Server
-	mgr := repos.NewManager(st, []repos.Repo{{
-		Spec:     gitcheckout.Spec{Name: "site", Path: checkout, Branch: "main"},
-		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
-		Timeout:  time.Minute,
-	}}, repos.Options{Workers: 1, Logger: logger,
-		OnDeployFinished: func(dp store.Deploy, took time.Duration) { srv.ObserveDeploy(dp.Repo, dp.Status, took) }})
-	opts := server.Options{
-		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Repository: "binkkatal/sample_app", Path: checkout}},
-		MaxBody: maxBody,
-		Logger:  logger,
-	}
-	for _, f := range configure {
-		f(&opts)
-	}
-	if srv, err = server.New(opts, st, mgr); err != nil {
-		t.Fatal(err)
-	}
-	if start {
-		mgr.Start()
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		mgr.Stop(10 * time.Second)
-		st.Close()
-	})
-	return &gateway{t: t, store: st, origin: origin, checkout: checkout, url: ts.URL, mgr: mgr, srv: srv}, logs
-}
 
 // scrape fetches /metrics and returns each sample ("name{labels}" as written) with its value.
 func (g *gateway) scrape(set func(*http.Request)) (int, map[string]float64) {

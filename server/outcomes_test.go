@@ -4,19 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/repos"
-	gitcheckout "github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -263,31 +259,10 @@ func TestAPIRollbackWithNothingToRollBackTo(t *testing.T) {
 
 // TestOriginCheckMetrics: each look-up of origin is counted by its result.
 func TestOriginCheckMetrics(t *testing.T) {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	origin := testkit.NewOrigin(t)
 	checkout := origin.Clone()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var srv *server.Server
-	mgr := repos.NewManager(st, []repos.Repo{{
-		Spec:    gitcheckout.Spec{Name: "site", Path: checkout, Branch: "main"},
-		Timeout: time.Minute,
-	}}, repos.Options{Logger: logger, OnOriginCheck: func(repo, result string) { srv.ObserveOriginCheck(repo, result) }})
-	if srv, err = server.New(server.Options{
-		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Path: checkout}},
-		MaxBody: maxBody, Logger: logger,
-	}, st, mgr); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		mgr.Stop(10 * time.Second)
-		st.Close()
-	})
-	g := &gateway{t: t, store: st, origin: origin, checkout: checkout, url: ts.URL, mgr: mgr, srv: srv}
+	g := startGateway(t, nil, []gatewaytest.Option{gatewaytest.Repos(gatewaytest.Repo{Path: checkout, Commands: []string{}})},
+		func(o *server.Options) { o.Hooks[0].Repository = "" })
 	sample := func(result string) float64 {
 		_, m := g.scrape(nil)
 		return m[`hookgate_origin_checks_total{repo="site",result="`+result+`"}`]

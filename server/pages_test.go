@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,10 +18,8 @@ import (
 	"time"
 
 	"github.com/hookgate/hookgate/forge"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/repos"
-	"github.com/hookgate/hookgate/repos/checkout"
-	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -54,44 +50,28 @@ const gateCommand = `while [ ! -e "$GATES/$HOOKGATE_DEPLOY" ] && [ ! -e "$GATES/
 
 func newFleet(t *testing.T, specs ...repoSpec) *fleet {
 	t.Helper()
-	st, err := store.Open(context.Background(), testDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &fleet{origins: map[string]*testkit.Origin{}, checkouts: map[string]string{}, gates: t.TempDir()}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var rs []repos.Repo
-	var hooks []server.Hook
+	var rs []gatewaytest.Repo
 	for _, sp := range specs {
-		path := filepath.Join(t.TempDir(), "not-cloned")
-		if !sp.missing {
-			f.origins[sp.name] = testkit.NewOrigin(t)
-			path = f.origins[sp.name].Clone()
-		}
-		f.checkouts[sp.name] = path
-		var cmds []string
+		cmds := []string{}
 		for _, c := range sp.commands {
 			cmds = append(cmds, strings.ReplaceAll(c, "$GATES", f.gates))
 		}
-		rs = append(rs, repos.Repo{Spec: checkout.Spec{Name: sp.name, Path: path, Branch: "main"}, Commands: cmds, Timeout: time.Minute})
-		hooks = append(hooks, server.Hook{Name: sp.name, Secret: []byte(secret), Branch: "main", Repository: "acme/" + sp.name, Path: path})
+		rs = append(rs, gatewaytest.Repo{Name: sp.name, Repository: "acme/" + sp.name, Commands: cmds, NotCloned: sp.missing})
 	}
-	mgr := repos.NewManager(st, rs, repos.Options{Workers: 4, Logger: logger})
-	srv, err := server.New(server.Options{Hooks: hooks, MaxBody: maxBody, Logger: logger}, st, mgr)
-	if err != nil {
-		t.Fatal(err)
+	gw := startTestGateway(t, nil, []gatewaytest.Option{gatewaytest.Repos(rs...), gatewaytest.Workers(4)})
+	for _, sp := range specs {
+		if !sp.missing {
+			f.origins[sp.name] = gw.Origin[sp.name]
+		}
+		f.checkouts[sp.name] = gw.Checkout[sp.name]
 	}
-	srv.SetNow(func() time.Time { return time.Now().UTC().Add(-time.Duration(f.back.Load())) })
-	mgr.Start()
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		f.releaseAll()
-		ts.Close()
-		mgr.Stop(10 * time.Second)
-		st.Close()
-	})
+	gw.G.Server().SetNow(func() time.Time { return time.Now().UTC().Add(-time.Duration(f.back.Load())) })
+	gw.G.Manager().Start()
+	t.Cleanup(f.releaseAll)
 	first := specs[0].name
-	f.gateway = &gateway{t: t, store: st, origin: f.origins[first], checkout: f.checkouts[first], url: ts.URL, mgr: mgr, srv: srv}
+	f.gateway = gatewayOf(t, gw, first)
+	f.gateway.origin = f.origins[first]
 	return f
 }
 

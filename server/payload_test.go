@@ -2,16 +2,13 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,7 +16,6 @@ import (
 	"github.com/hookgate/hookgate/forge"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
-	"github.com/hookgate/hookgate/store"
 )
 
 // shownCap is what the delivery page shows of a payload at most (docs/api.md).
@@ -184,19 +180,9 @@ func TestPayloadRoute(t *testing.T) {
 // BenchmarkDeliveryPageNestedPayload serves the delivery page of nestedPayload through
 // the real router: B/op is the memory one viewer costs.
 func BenchmarkDeliveryPageNestedPayload(b *testing.B) {
-	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "hookgate.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	gw := startTestGateway(b, nil, nil, func(o *server.Options) { o.Hooks[0].Repository = "" })
+	srv := gw.G.Server()
 	body := nestedPayload(b)
-	srv, err := server.New(server.Options{
-		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main"}},
-		MaxBody: maxBody, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, st, idleDeployer{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	req := httptest.NewRequest("POST", "/hooks/site", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitHub, "ping", "", body, []byte(secret))

@@ -1,8 +1,6 @@
 package server_test
 
 import (
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/hookgate/hookgate/internal/pgtest"
@@ -55,13 +53,4 @@ func TestOnPostgres(t *testing.T) {
 	} {
 		t.Run(tc.name, tc.fn)
 	}
-}
-
-// testDatabase is the database a test's gateway opens: a new PostgreSQL database under
-// TestOnPostgres, else a SQLite file.
-func testDatabase(t *testing.T) string {
-	if strings.HasPrefix(t.Name(), "TestOnPostgres/") {
-		return pgtest.Database(t)
-	}
-	return filepath.Join(t.TempDir(), "hookgate.db")
 }

@@ -2,17 +2,11 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
-	"github.com/hookgate/hookgate/repos"
-	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
 )
@@ -21,37 +15,16 @@ import (
 // origin and checkout and the same secret.
 func twoRepoGateway(t *testing.T) (site, blog *gateway) {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	site = &gateway{t: t, store: st, origin: testkit.NewOrigin(t)}
-	blog = &gateway{t: t, store: st, origin: testkit.NewOrigin(t)}
-	site.checkout, blog.checkout = site.origin.Clone(), blog.origin.Clone()
-	var rs []repos.Repo
-	var hooks []server.Hook
-	for name, g := range map[string]*gateway{"site": site, "blog": blog} {
-		rs = append(rs, repos.Repo{Spec: checkout.Spec{Name: name, Path: g.checkout, Branch: "main"},
-			Commands: []string{"echo deployed " + name}, Timeout: time.Minute})
-		hooks = append(hooks, server.Hook{Name: name, Secret: []byte(secret), Branch: "main", Path: g.checkout})
-	}
-	mgr := repos.NewManager(st, rs, repos.Options{Workers: 2, Logger: logger})
-	srv, err := server.New(server.Options{Hooks: hooks, MaxBody: maxBody, Logger: logger}, st, mgr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr.Start()
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		mgr.Stop(10 * time.Second)
-		st.Close()
-	})
-	for _, g := range []*gateway{site, blog} {
-		g.url, g.mgr, g.srv = ts.URL, mgr, srv
-	}
-	return site, blog
+	gw := startTestGateway(t, nil, []gatewaytest.Option{gatewaytest.Repos(
+		gatewaytest.Repo{Name: "site", Commands: []string{"echo deployed site"}},
+		gatewaytest.Repo{Name: "blog", Commands: []string{"echo deployed blog"}})},
+		func(o *server.Options) {
+			for i := range o.Hooks {
+				o.Hooks[i].Repository = ""
+			}
+		})
+	gw.G.Manager().Start()
+	return gatewayOf(t, gw, "site"), gatewayOf(t, gw, "blog")
 }
 
 // TestRedeliveryIsPerRepositoryAndSigned: through the real router, a GUID is a redelivery

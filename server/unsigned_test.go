@@ -25,6 +25,10 @@ func noBudget(o *server.Options) {
 	o.Unsigned = server.UnsignedBudget{PerMinute: 1 << 30, PerWindow: 1 << 30, Window: time.Hour}
 }
 
+// goHeaderCap gives the gateway's listener Go's own header cap (1 MiB), the one the
+// hand-wired test server had, so a padded delivery's headers reach the hook endpoint.
+func goHeaderCap(o *server.Options) { o.MaxHeaderBytes = http.DefaultMaxHeaderBytes }
+
 // padded is an unsigned delivery carrying 60 headers of 1,000 bytes (about 60 KB, under the
 // 64 KiB header cap), as the review's flood sent.
 func padded(guid string) delivery {
@@ -61,7 +65,7 @@ func fileSize(t *testing.T, database string) int64 {
 // unsigned deliveries with 60 KB of headers that one address may have recorded grew the
 // database by 61 KB each (1.9 MB); each row now holds a few fixed bytes.
 func TestUnsignedFloodWritesLittle(t *testing.T) {
-	g := newGateway(t, noBudget)
+	g := newGateway(t, noBudget, goHeaderCap)
 	before := fileSize(t, g.database)
 	for i := range 30 {
 		resp, out := g.send(padded(fmt.Sprintf("flood-%d", i)))
@@ -111,7 +115,7 @@ func TestUnsignedRejectionRowIsBounded(t *testing.T) {
 		o.Hooks = append(o.Hooks, server.Hook{Name: "fenced", Secret: []byte(secret), Branch: "main",
 			AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
 	}
-	g := newGateway(t, noBudget, allow)
+	g := newGateway(t, noBudget, allow, goHeaderCap)
 	hostile := func(guid string) delivery {
 		d := padded(guid)
 		long := strings.Repeat("<é&", 400)

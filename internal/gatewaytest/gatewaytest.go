@@ -38,6 +38,7 @@ type Repo struct {
 	Secret     string   // default Secret
 	Commands   []string // default ["echo deployed $HOOKGATE_COMMIT"]
 	NotCloned  bool     // the checkout does not exist yet: the first deploy clones origin
+	Path       string   // an existing checkout the test made: New makes no origin for it and writes no url
 	TOML       string   // more lines for the section, as written
 }
 
@@ -74,6 +75,7 @@ type settings struct {
 	manual     bool
 	join       *Gateway
 	env        []string
+	gopts      []func(*gateway.Options)
 }
 
 // Option changes what New builds.
@@ -130,6 +132,12 @@ func PruneEvery(d time.Duration) Option { return func(s *settings) { s.pruneEver
 // queued, so a test can set up the queue exactly.
 func Manual() Option { return func(s *settings) { s.manual = true } }
 
+// Options changes the gateway.Options New passes to gateway.New, for what a config.toml
+// cannot say (the server package's tests change its server.Options through Options.Server).
+func Options(f func(*gateway.Options)) Option {
+	return func(s *settings) { s.gopts = append(s.gopts, f) }
+}
+
 // StartWorkers starts the deploy workers of a Manual gateway.
 func (g *Gateway) StartWorkers() { g.G.StartWorkers() }
 
@@ -170,14 +178,20 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	}
 	for _, r := range s.repos {
 		r = r.withDefaults()
-		o := s.origin(t, r)
-		path := filepath.Join(dir, "checkouts", r.Name)
-		if !r.NotCloned {
-			path = o.Clone()
+		if r.Path != "" {
+			g.Checkout[r.Name] = r.Path
+			fmt.Fprintf(&b, "\n[repos.%s]\nsecret = %q\npath = %q\nbranch = %q\nrepository = %q\n",
+				r.Name, r.Secret, r.Path, r.Branch, r.Repository)
+		} else {
+			o := s.origin(t, r)
+			path := filepath.Join(dir, "checkouts", r.Name)
+			if !r.NotCloned {
+				path = o.Clone()
+			}
+			g.Origin[r.Name], g.Checkout[r.Name] = o, path
+			fmt.Fprintf(&b, "\n[repos.%s]\nsecret = %q\npath = %q\nurl = %q\nbranch = %q\nrepository = %q\n",
+				r.Name, r.Secret, path, o.Bare, r.Branch, r.Repository)
 		}
-		g.Origin[r.Name], g.Checkout[r.Name] = o, path
-		fmt.Fprintf(&b, "\n[repos.%s]\nsecret = %q\npath = %q\nurl = %q\nbranch = %q\nrepository = %q\n",
-			r.Name, r.Secret, path, o.Bare, r.Branch, r.Repository)
 		if r.Provider != "" {
 			fmt.Fprintf(&b, "provider = %q\n", r.Provider)
 		}
@@ -238,6 +252,9 @@ func start(t testing.TB, g *Gateway, s settings, ln net.Listener) *Gateway {
 		SweepEvery: s.sweepEvery,
 		PruneEvery: s.pruneEvery,
 		Manual:     s.manual,
+	}
+	for _, f := range s.gopts {
+		f(&gopts)
 	}
 	if s.dropWakes {
 		gopts.WrapWake = func(func(string)) func(string) { return func(string) {} }
