@@ -189,6 +189,7 @@ func FuzzHookRequest(f *testing.F) {
 	}
 	f.Cleanup(func() { st.Close() })
 	dep := &recordingDeployer{notices: map[string]int{}}
+	st.OnQueued(dep.Notify) // the store tells of each deploy queued
 	key := []byte(secret)
 	srv, err := server.New(server.Options{
 		Hooks:   []server.Hook{{Name: "site", Secret: key, Branch: "master", Repository: "binkkatal/sample_app"}},

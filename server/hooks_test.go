@@ -69,6 +69,7 @@ func newIdleGateway(t *testing.T, configure ...func(*server.Options)) *gateway {
 		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
 		Timeout:  time.Minute,
 	}}, repos.Options{Workers: 2, Logger: logger})
+	st.OnQueued(mgr.Wake) // as gateway.New wires it
 	opts := server.Options{
 		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Repository: "binkkatal/sample_app", Path: checkout}},
 		MaxBody: maxBody,

@@ -50,6 +50,7 @@ func BenchmarkIngest(b *testing.B) {
 			}
 			defer st.Close()
 			dep := &ingestDeployer{}
+			st.OnQueued(dep.Notify) // the store tells of each deploy queued
 			srv, err := server.New(server.Options{
 				Hooks:   []server.Hook{{Name: "bench", Secret: secret, Branch: "main"}},
 				MaxBody: 25 << 20,

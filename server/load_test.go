@@ -50,6 +50,7 @@ func newLoadGateway(t *testing.T, workers int, list []repos.Repo) *loadGateway {
 		Env:     []string{"PATH=" + os.Getenv("PATH")},
 		Logger:  logger,
 	})
+	st.OnQueued(mgr.Wake) // as gateway.New wires it
 	srv, err := server.New(server.Options{Hooks: hooks, MaxBody: maxBody, Logger: logger}, st, mgr)
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ func observedGateway(t *testing.T, start bool, configure ...func(*server.Options
 		Timeout:  time.Minute,
 	}}, repos.Options{Workers: 1, Logger: logger,
 		OnDeployFinished: func(dp store.Deploy, took time.Duration) { srv.ObserveDeploy(dp.Repo, dp.Status, took) }})
+	st.OnQueued(mgr.Wake) // as gateway.New wires it
 	opts := server.Options{
 		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Repository: "binkkatal/sample_app", Path: checkout}},
 		MaxBody: maxBody,

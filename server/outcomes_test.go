@@ -275,6 +275,7 @@ func TestOriginCheckMetrics(t *testing.T) {
 		Spec:    gitcheckout.Spec{Name: "site", Path: checkout, Branch: "main"},
 		Timeout: time.Minute,
 	}}, repos.Options{Logger: logger, OnOriginCheck: func(repo, result string) { srv.ObserveOriginCheck(repo, result) }})
+	st.OnQueued(mgr.Wake) // as gateway.New wires it
 	if srv, err = server.New(server.Options{
 		Hooks:   []server.Hook{{Name: "site", Secret: []byte(secret), Branch: "main", Path: checkout}},
 		MaxBody: maxBody, Logger: logger,

@@ -77,6 +77,7 @@ func newFleet(t *testing.T, specs ...repoSpec) *fleet {
 		hooks = append(hooks, server.Hook{Name: sp.name, Secret: []byte(secret), Branch: "main", Repository: "acme/" + sp.name, Path: path})
 	}
 	mgr := repos.NewManager(st, rs, repos.Options{Workers: 4, Logger: logger})
+	st.OnQueued(mgr.Wake) // as gateway.New wires it
 	srv, err := server.New(server.Options{Hooks: hooks, MaxBody: maxBody, Logger: logger}, st, mgr)
 	if err != nil {
 		t.Fatal(err)

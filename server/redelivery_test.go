@@ -37,6 +37,7 @@ func twoRepoGateway(t *testing.T) (site, blog *gateway) {
 		hooks = append(hooks, server.Hook{Name: name, Secret: []byte(secret), Branch: "main", Path: g.checkout})
 	}
 	mgr := repos.NewManager(st, rs, repos.Options{Workers: 2, Logger: logger})
+	st.OnQueued(mgr.Wake) // as gateway.New wires it
 	srv, err := server.New(server.Options{Hooks: hooks, MaxBody: maxBody, Logger: logger}, st, mgr)
 	if err != nil {
 		t.Fatal(err)
