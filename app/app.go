@@ -22,10 +22,9 @@ type Repo struct {
 	Path                     string // the checkout, read for its HEAD and its history
 }
 
-// Workers is the worker side (*repos.Manager): it wakes a repository's worker after a
-// deploy was queued in the store, and tells which deploy runs now.
+// Workers is the worker side (*repos.Manager): it tells which deploy runs now (the store
+// wakes the workers of what it queues, see store.OnQueued).
 type Workers interface {
-	Notify(repo string)
 	Running(repo string) int64
 }
 

@@ -18,7 +18,6 @@ func (a *App) DeployNow(ctx context.Context, name string) (store.Deploy, error) 
 	if err != nil {
 		return store.Deploy{}, err
 	}
-	a.workers.Notify(name)
 	a.log.Info("manual deploy queued", "deploy_id", dp.ID, "repo", name)
 	return dp, nil
 }

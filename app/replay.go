@@ -47,7 +47,6 @@ func (a *App) Replay(ctx context.Context, id int64, remote string) (store.Delive
 	if err := a.Record(ctx, &d); err != nil {
 		return store.Delivery{}, err
 	}
-	a.workers.Notify(d.Repo)
 	a.log.Info("delivery replayed", "id", d.ID, "replay_of", orig.ID, "repo", d.Repo, "deploy_id", d.DeployID)
 	return d, nil
 }

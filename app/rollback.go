@@ -81,7 +81,6 @@ func (a *App) Rollback(ctx context.Context, name, commit string) (store.Deploy, 
 	if err != nil {
 		return store.Deploy{}, err
 	}
-	a.workers.Notify(name)
 	a.log.Warn("rollback queued; repository pinned", "repo", name, "deploy_id", dp.ID, "commit", short(commit), "live", short(live))
 	return dp, nil
 }

@@ -30,8 +30,8 @@ type Options struct {
 	// For tests (internal/gatewaytest); zero values are production's.
 	SweepEvery time.Duration // repos.Options.SweepEvery (0: repos.DefaultSweepEvery)
 	PruneEvery time.Duration // how often retention runs (0: DefaultPruneEvery)
-	// WrapWake, when set, wraps what wakes a repository's worker for a queued deploy (the
-	// hook endpoint's and the fleet watch's), so a test can drop the wake-ups.
+	// WrapWake, when set, wraps the store's subscriber (store.OnQueued), what wakes a
+	// repository's worker for a deploy queued on this node, so a test can drop the wake-ups.
 	WrapWake func(wake func(repo string)) func(repo string)
 	// Manual: Run does not start the workers; StartWorkers does, so a test can set up the
 	// queue exactly first.
@@ -55,7 +55,6 @@ type Gateway struct {
 	prune    time.Duration // how often retention runs
 	manual   bool          // Options.Manual
 	unreg    bool          // Options.Unregistered
-	wake     func(repo string)
 	srv      *server.Server
 	mgr      *repos.Manager
 	notifier *notify.Notifier
@@ -182,12 +181,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		},
 		OnOriginCheck: func(repo, result string) { g.srv.ObserveOriginCheck(repo, result) },
 	})
-	g.wake = g.mgr.Notify
-	var deployer server.Deployer = g.mgr
+	// The one subscriber: every deploy queued on this node from here on, once committed,
+	// wakes its repository's worker (the deploys queued above wait for Start's read).
+	wake := g.mgr.Wake
 	if opts.WrapWake != nil {
-		g.wake = opts.WrapWake(g.mgr.Notify)
-		deployer = wrappedWake{g.mgr, g.wake}
+		wake = opts.WrapWake(wake)
 	}
+	st.OnQueued(wake)
 	sopts := server.Options{
 		Hooks:          cfg.Hooks(),
 		MaxBody:        cfg.MaxBody(),
@@ -206,7 +206,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 	if opts.Server != nil {
 		opts.Server(&sopts)
 	}
-	g.srv, err = server.New(sopts, st, deployer)
+	g.srv, err = server.New(sopts, st, g.mgr)
 	if err != nil {
 		return nil, err
 	}
@@ -215,14 +215,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 
 // Addr is the address the gateway listens on.
 func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
-
-// wrappedWake is the manager as the server's Deployer, with Options.WrapWake's wake-up.
-type wrappedWake struct {
-	*repos.Manager
-	wake func(repo string)
-}
-
-func (w wrappedWake) Notify(repo string) { w.wake(repo) }
 
 // Store is the gateway's database, for tests that read what it recorded.
 func (g *Gateway) Store() *store.Store { return g.store }

@@ -66,7 +66,6 @@ func (g *Gateway) Run(ctx context.Context, hup <-chan os.Signal) error {
 	go func() {
 		defer close(watchDone)
 		st.WatchQueue(watchCtx, store.QueuePollEvery, store.Watch{
-			Wake: g.wake,
 			Reconcile: func(repo string) {
 				checks.Add(1)
 				go func() {

@@ -296,9 +296,6 @@ func (m *Manager) Wake(repo string) {
 	}
 }
 
-// Notify wakes repo's worker, as Wake does; it goes once its callers call Wake.
-func (m *Manager) Notify(repo string) { m.Wake(repo) }
-
 // sweep wakes, every sweepEvery until Stop, the workers whose repository has a deploy
 // queued for this node: the net under the wake-ups, so that a lost one (a caller that did
 // not wake, a crash between the commit and the wake) costs at most one period. It reads the

@@ -147,7 +147,6 @@ func (w *worker) reconcile(ctx context.Context, cause string) (Check, error) {
 		c.Reason = why(d.Live)
 		m.log.Warn("origin is ahead of what is live; reconcile deploy queued", "repo", r.Name,
 			"origin", short(head), "live", short(d.Live), "deploy_id", d.DeployID)
-		w.notify()
 	case head == d.Live:
 		c.Result, c.Reason = CheckInSync, fmt.Sprintf("in sync: origin %s at %s is live", r.Branch, short(head))
 	default:

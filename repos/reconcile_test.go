@@ -151,6 +151,7 @@ func TestPollReconcilesAtStartAndEveryInterval(t *testing.T) {
 			mu.Unlock()
 		},
 	})
+	e.store.OnQueued(m.Wake) // as gateway.New wires it
 	m.Start()
 	defer m.Stop(time.Minute)
 	testkit.Eventually(t, 20*time.Second, "the start-up check deploys origin's head", func() bool {

@@ -86,7 +86,7 @@ func TestResultRecordedAfterTheDatabaseComesBack(t *testing.T) {
 	if err := st.RecordDelivery(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	m.Notify("site")
+	m.Wake("site")
 	testkit.Eventually(t, 60*time.Second, "the deploy's command to start", func() bool {
 		_, err := os.Stat(started)
 		return err == nil

@@ -48,7 +48,7 @@ func blockedDeploy(t *testing.T) (*workerEnv, gate, *Manager, Repo, *store.Deliv
 	t.Cleanup(func() { m.Stop(time.Minute) })
 
 	first := e.queue(t, "site", "g1")
-	m.Notify("site")
+	m.Wake("site")
 	testkit.Eventually(t, 20*time.Second, "the deploy to start", func() bool { return m.Running("site") == first.DeployID })
 	return e, g, m, site, first
 }
@@ -81,7 +81,7 @@ func TestApplyRemovedRepositoryFinishesItsDeployThenStops(t *testing.T) {
 	// Nothing deploys a repository that is no longer configured; its queue waits in the
 	// store for the repository to come back.
 	later := e.queue(t, "site", "g2")
-	m.Notify("site")
+	m.Wake("site")
 	if m.Running("site") != 0 || e.status(t, later.DeployID) != store.DeployQueued {
 		t.Fatal("a removed repository deployed")
 	}
@@ -104,7 +104,7 @@ func TestApplyReaddedRepositoryWaitsForItsOldWorker(t *testing.T) {
 		t.Fatalf("Running(site) = %d after the repository came back; deploy %d is still running", got, first.DeployID)
 	}
 	second := e.queue(t, "site", "g2")
-	m.Notify("site")
+	m.Wake("site")
 	g.open(t)
 	testkit.Eventually(t, 20*time.Second, "both deploys to finish", func() bool {
 		return e.status(t, first.DeployID) == store.DeploySucceeded && e.status(t, second.DeployID) == store.DeploySucceeded
@@ -143,8 +143,8 @@ func TestApplyChangesAndAdds(t *testing.T) {
 		t.Fatalf("the same configuration applied again reported %+v", again)
 	}
 	s, a := e.queue(t, "site", "g1"), e.queue(t, "api", "g2")
-	m.Notify("site")
-	m.Notify("api")
+	m.Wake("site")
+	m.Wake("api")
 	testkit.Eventually(t, 20*time.Second, "both deploys", func() bool {
 		return e.status(t, s.DeployID) == store.DeploySucceeded && e.status(t, a.DeployID) == store.DeploySucceeded
 	})

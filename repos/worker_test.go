@@ -230,7 +230,7 @@ echo "end $HOOKGATE_DEPLOY $(date +%%s%%N)" >> %[1]s`, runs, dir),
 	}
 
 	first := e.queue(t, "site", "g0")
-	m.Notify("site")
+	m.Wake("site")
 	testkit.Eventually(t, 30*time.Second, "the first deploy to run its command", func() bool {
 		return exists(marker("started", first.DeployID))
 	})
@@ -242,7 +242,7 @@ echo "end $HOOKGATE_DEPLOY $(date +%%s%%N)" >> %[1]s`, runs, dir),
 		go func() {
 			defer wg.Done()
 			d := e.queue(t, "site", fmt.Sprintf("g%d", i+1))
-			m.Notify("site")
+			m.Wake("site")
 			ids <- d.DeployID
 		}()
 	}
@@ -338,7 +338,7 @@ func TestStopInterruptsAndRequeues(t *testing.T) {
 	})
 	m.Start()
 	d := e.queue(t, "site", "g")
-	m.Notify("site")
+	m.Wake("site")
 	testkit.Eventually(t, 30*time.Second, "the deploy command to start", func() bool {
 		_, err := os.Stat(started)
 		return err == nil && m.Running("site") == d.DeployID
@@ -413,10 +413,10 @@ func TestDeploysOfOneRepositoryStartASecondApart(t *testing.T) {
 		return dp
 	}
 	first := e.queue(t, "site", "g1")
-	m.Notify("site")
+	m.Wake("site")
 	one := finished(first.DeployID)
 	second := e.queue(t, "site", "g2")
-	m.Notify("site")
+	m.Wake("site")
 	two := finished(second.DeployID)
 	// The documented spacing, not the constant: a test that read it would follow it to 0.
 	if gap := two.StartedAt.Sub(one.StartedAt); gap < time.Second-10*time.Millisecond {

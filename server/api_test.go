@@ -284,7 +284,7 @@ func TestAPIPagingWhileDeliveriesArrive(t *testing.T) {
 		if err := g.store.RecordDelivery(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		g.mgr.Notify("site")
+		g.mgr.Wake("site")
 		g.waitDeploy(d.DeployID)
 	}
 	var deployIDs []int64

@@ -35,6 +35,13 @@ func newNodeFixture(t *testing.T, g *gateway) nodeFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { web2.Close() })
+	// gw-test's own deploy through a store of its own: the gateway's store tells its
+	// subscriber, which would wake gw-test's worker.
+	gw, err := store.Open(ctx, g.database, store.WithNode(testNode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
 	f := nodeFixture{head: testkit.CheckoutHead(t, g.checkout)}
 	f.c0 = g.origin.Commit(map[string]string{"c0.txt": "0\n"}, "c0")
 	finish := func(s *store.Store, commit string) int64 {
@@ -57,7 +64,7 @@ func newNodeFixture(t *testing.T, g *gateway) nodeFixture {
 	f.running = finish(web2, "")
 	// gw-test's deploy finishes while web2's runs: the newest finished deploy is not the
 	// running one.
-	f.gwLive = finish(g.store, f.head)
+	f.gwLive = finish(gw, f.head)
 	q, err := web2.EnqueueManual(ctx, "site")
 	if err != nil {
 		t.Fatal(err)
@@ -135,15 +142,20 @@ func TestAPIRepoNodes(t *testing.T) {
 func TestReposPageShowsEachNode(t *testing.T) {
 	g := newGateway(t)
 	ctx := context.Background()
-	if _, err := g.store.EnqueueManual(ctx, "site"); err != nil {
+	gw1, err := store.Open(ctx, g.database, store.WithNode(testNode)) // wakes no worker of g
+	if err != nil {
 		t.Fatal(err)
 	}
-	dp, err := g.store.ClaimDeploy(ctx, "site")
+	defer gw1.Close()
+	if _, err := gw1.EnqueueManual(ctx, "site"); err != nil {
+		t.Fatal(err)
+	}
+	dp, err := gw1.ClaimDeploy(ctx, "site")
 	if err != nil {
 		t.Fatal(err)
 	}
 	head := testkit.CheckoutHead(t, g.checkout)
-	if err := g.store.FinishDeploy(ctx, dp.ID, store.Result{Status: store.DeploySucceeded, ToCommit: head}); err != nil {
+	if err := gw1.FinishDeploy(ctx, dp.ID, store.Result{Status: store.DeploySucceeded, ToCommit: head}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.store.RegisterNode(ctx, testNode, "v1.5.0", []string{"site"}); err != nil {
@@ -189,7 +201,12 @@ func TestReposPageShowsEachNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer web2.Close()
-	for _, s := range []*store.Store{web2, g3.store} {
+	gw, err := store.Open(ctx, g3.database, store.WithNode(testNode)) // wakes no worker of g3
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	for _, s := range []*store.Store{web2, gw} {
 		if _, err := s.EnqueueManual(ctx, "site"); err != nil {
 			t.Fatal(err)
 		}

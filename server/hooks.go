@@ -167,9 +167,6 @@ func (s *Server) handleHook(c *gin.Context) {
 	if !s.record(c, d) {
 		return
 	}
-	if d.Status == store.DeliveryAccepted {
-		s.deployer.Notify(d.Repo)
-	}
 	c.JSON(d.HTTPStatus, hookResponse{DeliveryID: d.ID, DeployID: d.DeployID, Status: d.Status, Reason: d.Reason})
 }
 

@@ -33,10 +33,9 @@ type Hook struct {
 	Provider string
 }
 
-// Deployer is the worker side as the server sees it: it wakes a repository's worker after
-// a deploy was queued in the store, and tells which deploy runs now.
+// Deployer is the worker side as the server sees it: it tells which deploy runs now (the
+// store wakes the workers of what it queues, see store.OnQueued).
 type Deployer interface {
-	Notify(repo string)
 	Running(repo string) int64
 }
 

@@ -149,6 +149,7 @@ func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
 		return errs, true
 	}
 	defer tx.Rollback()
+	defer b.s.forget(tx)
 	if err := b.s.lockRepos(ctx, tx, acceptedRepos(batch)); err != nil {
 		return nil, false
 	}
@@ -175,7 +176,7 @@ func (b *batcher) writeAll(batch []*writeReq) ([]error, bool) {
 		restore()
 		return nil, false
 	}
-	if err := tx.Commit(); err != nil {
+	if err := b.s.commit(tx); err != nil {
 		restore()
 		for i := range errs {
 			errs[i] = fmt.Errorf("record delivery: commit: %w", err)
@@ -199,6 +200,7 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 		return fail(fmt.Errorf("record delivery: begin: %w", err))
 	}
 	defer tx.Rollback()
+	defer b.s.forget(tx)
 	if err := b.s.lockRepos(ctx, tx, acceptedRepos(batch)); err != nil {
 		return fail(fmt.Errorf("record delivery: lock: %w", err))
 	}
@@ -232,7 +234,7 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := b.s.commit(tx); err != nil {
 		for i, r := range batch {
 			*r.d = saved[i]
 		}

@@ -80,6 +80,7 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 		return fmt.Errorf("finish deploy %d: %w", id, err)
 	}
 	defer tx.Rollback()
+	defer s.forget(tx)
 	var repo, node string
 	err = s.row(ctx, tx, finishDeploySQL,
 		r.Status, r.FromCommit, r.ToCommit, r.Error, r.Log, s.now(), id).Scan(&repo, &node)
@@ -94,7 +95,7 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 			return fmt.Errorf("finish deploy %d: %w", id, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx); err != nil {
 		return fmt.Errorf("finish deploy %d: commit: %w", id, err)
 	}
 	return nil
@@ -145,6 +146,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 		return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	defer tx.Rollback()
+	defer s.forget(tx)
 	if s.node != "" {
 		if _, err := s.run(ctx, tx, nameNodelessSQL, s.node); err != nil {
 			return nil, nil, fmt.Errorf("interrupt running deploys: adopt unnamed deploys: %w", err)
@@ -197,7 +199,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx); err != nil {
 		return nil, nil, fmt.Errorf("interrupt running deploys: commit: %w", err)
 	}
 	return repos, failed, nil
@@ -226,6 +228,7 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
 	}
 	defer tx.Rollback()
+	defer s.forget(tx)
 	// Before the pin: the delivery writer reads pins under the same lock.
 	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
@@ -241,7 +244,7 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx); err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: commit: %w", err)
 	}
 	return s.Deploy(ctx, ids[primary])

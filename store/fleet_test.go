@@ -292,13 +292,14 @@ func TestWatchQueue(t *testing.T) {
 		defer mu.Unlock()
 		return woken[repo]
 	}
+	web2.OnQueued(wake)
 	reconciled := make(chan string, 10)
 	watch := func(every time.Duration) (stop func()) {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			web2.WatchQueue(wctx, every, Watch{Wake: wake, Reconcile: func(repo string) { reconciled <- repo }}, slog.Default())
+			web2.WatchQueue(wctx, every, Watch{Reconcile: func(repo string) { reconciled <- repo }}, slog.Default())
 		}()
 		stop = func() {
 			cancel()

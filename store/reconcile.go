@@ -35,6 +35,7 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	defer tx.Rollback()
+	defer s.forget(tx)
 	// PostgreSQL: a delivery queueing a deploy of repo meanwhile waits, and so cannot
 	// race the checks below (SQLite has one writer).
 	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
@@ -81,7 +82,11 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	if err != nil {
 		return d, fmt.Errorf("reconcile %s: queue: %w", repo, err)
 	}
-	if err := tx.Commit(); err != nil {
+	// Inserted directly, not through enqueue: noted here for the subscriber.
+	if err := s.noteQueued(ctx, tx, s.node, repo); err != nil {
+		return d, fmt.Errorf("reconcile %s: queue: %w", repo, err)
+	}
+	if err := s.commit(tx); err != nil {
 		return Drift{}, fmt.Errorf("reconcile %s: commit: %w", repo, err)
 	}
 	return d, nil

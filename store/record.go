@@ -227,7 +227,7 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, node, trigger, re
 	if err != nil {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}
-	if err := s.wakeNode(ctx, tx, node, repo); err != nil {
+	if err := s.noteQueued(ctx, tx, node, repo); err != nil {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
 	}
 	return id, nil

@@ -21,6 +21,7 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 	}
 	defer tx.Rollback()
+	defer s.forget(tx)
 	// Before the pin: the delivery writer reads pins under the same lock.
 	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
 		return Deploy{}, fmt.Errorf("queue rollback: %w", err)
@@ -37,7 +38,7 @@ func (s *Store) EnqueueRollback(ctx context.Context, repo, commit, reason string
 			return Deploy{}, fmt.Errorf("queue rollback: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx); err != nil {
 		return Deploy{}, fmt.Errorf("queue rollback: commit: %w", err)
 	}
 	return s.Deploy(ctx, ids[primary])

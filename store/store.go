@@ -53,6 +53,12 @@ type Store struct {
 	batch    *batcher
 	prepared prepared // the write path's statements
 
+	// pubMu guards onQueued, the subscriber (OnQueued), and pending: per open
+	// transaction, the repositories queued on this node, published at its commit.
+	pubMu    sync.Mutex
+	onQueued func(repo string)
+	pending  map[*sql.Tx][]string
+
 	// fileLock is the SQLite file's lock held for the store's life (WithExclusive), or nil.
 	fileLock *os.File
 

@@ -25,8 +25,8 @@ const (
 
 // wakeNode tells node, when it is another gateway, that a deploy of repo is queued for
 // it: on PostgreSQL the notification goes out when tx commits (and one identical
-// notification per transaction is sent once). This gateway's own workers are woken by its
-// caller, in the process.
+// notification per transaction is sent once). This gateway's own workers are told by the
+// subscriber, after the commit (see noteQueued).
 func (s *Store) wakeNode(ctx context.Context, tx *sql.Tx, node, repo string) error {
 	if !s.pg || node == s.node {
 		return nil
@@ -41,20 +41,18 @@ const QueuePollEvery = 5 * time.Second
 
 // Watch says what WatchQueue calls.
 type Watch struct {
-	// Wake is called with the repository of a deploy queued for this node (by another
-	// gateway, or found by the poll).
-	Wake func(repo string)
 	// Reconcile is called with a repository whose pin another gateway lifted, for this
 	// node to check origin's head against its live commit (see Store.Unpin). It must not
 	// block: WatchQueue waits for it.
 	Reconcile func(repo string)
 }
 
-// WatchQueue calls w.Wake with the repository of each deploy queued for this node by
-// another gateway, and w.Reconcile with each repository another gateway unpinned, until
-// ctx ends. On PostgreSQL it listens on a connection of its own and, every poll interval
-// and each time that connection is made again, also calls Wake for every repository with
-// a deploy queued for this node. On SQLite it returns at once: there is no other gateway.
+// WatchQueue tells the subscriber (OnQueued) the repository of each deploy queued for this
+// node by another gateway, and calls w.Reconcile with each repository another gateway
+// unpinned, until ctx ends. On PostgreSQL it listens on a connection of its own and, every
+// poll interval and each time that connection is made again, also tells the subscriber of
+// every repository with a deploy queued for this node. On SQLite it returns at once: there
+// is no other gateway.
 func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, log *slog.Logger) {
 	if !s.pg {
 		return
@@ -70,7 +68,7 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, lo
 			return
 		}
 		for _, r := range repos {
-			w.Wake(r)
+			s.publish(r)
 		}
 	}
 	lastPoll := time.Now()
@@ -98,7 +96,7 @@ func (s *Store) WatchQueue(ctx context.Context, every time.Duration, w Watch, lo
 				if n.Channel == reconcileChannel {
 					w.Reconcile(n.Payload)
 				} else if node, repo, ok := strings.Cut(n.Payload, " "); ok && node == s.node {
-					w.Wake(repo)
+					s.publish(repo)
 				}
 				if time.Since(lastPoll) >= every {
 					pollNow()
