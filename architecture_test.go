@@ -155,13 +155,13 @@ func importViolations(root string, rules importRules) ([]string, int, error) {
 		for _, imp := range f.Imports {
 			p := strings.Trim(imp.Path.Value, `"`)
 			if rest, ok := strings.CutPrefix(p, modulePath+"/"); ok {
-				if !slices.Contains(allowed, rest) && !allowedForNow(pkg, rest) {
+				if !slices.Contains(allowed, rest) {
 					bad = append(bad, fmt.Sprintf("%s: imports %s, which package %s may not (ARCHITECTURE.md)", rel, rest, pkg))
 				}
 				continue
 			}
 			for prefix, owners := range rules.thirdParty {
-				if (p == prefix || strings.HasPrefix(p, prefix+"/")) && !slices.Contains(owners, pkg) && !allowedForNow(pkg, prefix) {
+				if (p == prefix || strings.HasPrefix(p, prefix+"/")) && !slices.Contains(owners, pkg) {
 					bad = append(bad, fmt.Sprintf("%s: imports %s, which only %s may (ARCHITECTURE.md)", rel, p, strings.Join(owners, ", ")))
 				}
 			}
@@ -171,10 +171,3 @@ func importViolations(root string, rules importRules) ([]string, int, error) {
 	slices.Sort(bad)
 	return bad, checked, err
 }
-
-// forNow lists the imports today's code still has that the table forbids, while the
-// packages are being moved into place: each entry goes with the move that ends it, and the
-// list ends empty.
-var forNow = map[string][]string{}
-
-func allowedForNow(pkg, imp string) bool { return slices.Contains(forNow[pkg], imp) }
