@@ -130,6 +130,11 @@ func (s *Store) setHeld(c *sql.Conn) {
 // lockCheckEvery is how often the lock's connection is checked.
 var lockCheckEvery = 5 * time.Second
 
+// lockCheckTimeout bounds one check, and one attempt to take the lock again. It is not
+// lockCheckEvery: a check that merely took long (a loaded host) must not be taken for a
+// lost connection, since giving up the query closes the connection and frees the lock.
+const lockCheckTimeout = 5 * time.Second
+
 func (s *Store) keepGatewayLock() {
 	defer close(s.lockDone)
 	t := time.NewTicker(lockCheckEvery)
@@ -140,7 +145,7 @@ func (s *Store) keepGatewayLock() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), lockCheckEvery)
+		ctx, cancel := context.WithTimeout(context.Background(), lockCheckTimeout)
 		held := s.heldConn()
 		_, err := s.run(ctx, held, pingSQL)
 		if err == nil {
@@ -167,7 +172,7 @@ func (s *Store) keepGatewayLock() {
 					return
 				case <-t.C:
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), lockCheckEvery)
+				ctx, cancel := context.WithTimeout(context.Background(), lockCheckTimeout)
 				conn, err := s.takeGatewayLock(ctx)
 				cancel()
 				if errors.Is(err, ErrGatewayRunning) {
