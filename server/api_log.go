@@ -45,7 +45,9 @@ func (s *Server) apiDeployLog(c *gin.Context) {
 		}
 		off = n
 	}
-	ctx := c.Request.Context()
+	ctx, cancel := context.WithCancel(c.Request.Context())
+	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)() // a shutdown ends the stream (see HTTPServer)
 	dp, err := s.store.Deploy(ctx, id)
 	if err != nil {
 		s.writeStoreError(c, err)

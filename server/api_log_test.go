@@ -221,3 +221,37 @@ func TestDeployLogRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployLogStreamEndsOnShutdown: a stream following a deploy that still runs does not
+// hold the gateway's HTTP shutdown (which would wait its 10 s and then warn): the stream
+// ends as the shutdown starts, and the client resumes later with Last-Event-ID.
+func TestDeployLogStreamEndsOnShutdown(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "go-on")
+	g := gatewaytest.New(t, gatewaytest.Server(`admin_token = "`+logToken+`"`),
+		gatewaytest.Repos(gatewaytest.Repo{Commands: []string{
+			"echo waiting; while [ ! -f " + gate + " ]; do sleep 0.05; done",
+		}}))
+	t.Cleanup(func() { os.WriteFile(gate, nil, 0o644) })
+	id := pushDeploy(t, g)
+	s := openLog(t, g, id, "")
+	var sofar strings.Builder
+	s.until(t, "the first output", func(ev sseEvent) bool {
+		sofar.WriteString(outputOf([]sseEvent{ev}))
+		return strings.Contains(sofar.String(), "\nwaiting\n")
+	})
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.Stop() }()
+	testkit.Eventually(t, 30*time.Second, "the stream to end", func() bool {
+		select {
+		case _, ok := <-s.events:
+			return !ok
+		default:
+			return false
+		}
+	})
+	os.WriteFile(gate, nil, 0o644)
+	<-stopped
+	if strings.Contains(g.Logs.String(), "http shutdown") {
+		t.Errorf("the HTTP shutdown waited for the stream:\n%s", g.Logs.String())
+	}
+}
