@@ -66,6 +66,7 @@ func (s *Server) apiDeployLog(c *gin.Context) {
 	w := &sseWriter{rc: rc, w: c.Writer}
 	w.comment("deploy " + strconv.FormatInt(id, 10))
 
+	lastWrite := time.Now()
 	for {
 		if out, ok := s.app.DeployOutput(id); ok {
 			if off, err = w.live(ctx, out, off); err != nil {
@@ -85,10 +86,15 @@ func (s *Server) apiDeployLog(c *gin.Context) {
 				off += int64(len(chunk))
 				w.output(off, chunk)
 			}
+			lastWrite = time.Now()
 		}
 		if dp.Status != store.DeployQueued && dp.Status != store.DeployRunning {
 			w.event("end", "", []byte(dp.Status))
 			return
+		}
+		if time.Since(lastWrite) >= logKeepAlive {
+			w.comment("")
+			lastWrite = time.Now()
 		}
 		if w.err != nil || sleep(ctx, logPoll) != nil {
 			return
