@@ -134,3 +134,6 @@ func short7(h string) string {
 	}
 	return h
 }
+
+// decodeAPIError reads the API's error body.
+func decodeAPIError(raw []byte, e *apiError) error { return json.Unmarshal(raw, e) }

@@ -1,5 +1,5 @@
 // Package cli owns hookgate's commands: serve (flags, logger, signals, then the gateway),
-// check, send, rollback, pin, unpin, db copy and version, and the dispatch to them.
+// check, send, rollback, pin, unpin, logs, db copy and version, and the dispatch to them.
 package cli
 
 import (
@@ -22,6 +22,9 @@ Usage:
                                             hold NAME at COMMIT (default: live); pushes are ignored
   hookgate unpin NAME [--config config.toml] [--no-wait]
                                             lift the pin and deploy origin's head if it is not live
+  hookgate logs NAME [--follow] [--deploy ID] [--config config.toml]
+                                            print the newest deploy's output (or deploy ID's);
+                                            --follow prints it as it is written, until the end
   hookgate db copy --from FILE (--to URL | --to-env VAR)
                                             copy a SQLite history into a new PostgreSQL database
   hookgate version                          print the version, commit and Go version
@@ -48,6 +51,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return cmdPin(args, stdout, stderr)
 	case "unpin":
 		return cmdUnpin(args, stdout, stderr)
+	case "logs":
+		return cmdLogs(args, stdout, stderr)
 	case "version":
 		return cmdVersion(args, stdout, stderr)
 	case "db":

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -53,6 +54,10 @@ type tailBuffer struct {
 	buf     []byte
 	dropped int64
 	version int64
+	// changed is closed by the next write (or the end) to wake the watchers (livelog.go);
+	// made by the first watcher that waits.
+	changed chan struct{}
+	ended   bool
 }
 
 func newTailBuffer() *tailBuffer { return &tailBuffer{} }
@@ -61,6 +66,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.version++
+	t.wakeWatchers()
 	if len(p) >= maxLog {
 		t.dropped += int64(len(t.buf)) + int64(len(p)-maxLog)
 		t.buf = append(t.buf[:0], p[len(p)-maxLog:]...)
@@ -80,7 +86,7 @@ func (t *tailBuffer) Printf(format string, args ...any) {
 	fmt.Fprintf(t, format+"\n", args...)
 }
 
-// Snapshot returns the kept output and a version that changes with every write.
+// Snapshot returns the kept output (as SavedOutput reads it) and a version that changes with every write.
 func (t *tailBuffer) Snapshot() (string, int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -91,7 +97,7 @@ func (t *tailBuffer) Snapshot() (string, int64) {
 		b = b[len(b)-maxLog:]
 	}
 	if dropped > 0 {
-		return fmt.Sprintf("[hookgate: %d earlier bytes of output dropped]\n", dropped) + string(b), t.version
+		return droppedPrefix + strconv.FormatInt(dropped, 10) + droppedSuffix + string(b), t.version
 	}
 	return string(b), t.version
 }

@@ -16,13 +16,12 @@ import (
 )
 
 // deploy updates the checkout and runs the commands of r (the repository's settings when
-// the deploy was claimed), within r's timeout.
-func (w *worker) deploy(dp store.Deploy, r Repo) store.Result {
+// the deploy was claimed), within r's timeout, writing the output to out.
+func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 	m := w.m
 	ctx, cancel := context.WithTimeout(m.killing, r.Timeout)
 	defer cancel()
 
-	out := newTailBuffer()
 	var mu sync.Mutex
 	var from, to string
 	stopProgress := w.saveProgress(dp.ID, out, func() (string, string) {

@@ -82,6 +82,9 @@ type Manager struct {
 	env      []string // base environment of deploy commands
 	started  bool
 
+	liveMu  sync.Mutex
+	outputs map[int64]*tailBuffer // the running deploys' output, by deploy id (livelog.go)
+
 	// stopping ends the claim loops; killing ends running deploys.
 	stopping context.Context
 	stop     context.CancelFunc
@@ -111,6 +114,7 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		store:    st,
 		workers:  make(map[string]*worker, len(repos)),
 		retiring: map[string]*worker{},
+		outputs:  map[int64]*tailBuffer{},
 		sem:      make(chan struct{}, opts.Workers),
 		clones:   make(chan struct{}, opts.MaxClones),
 		env:      opts.Env,

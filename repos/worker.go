@@ -152,10 +152,15 @@ func (w *worker) runOnce() bool {
 
 	m.log.Info("deploy started", "deploy_id", dp.ID, "repo", r.Name, "trigger", dp.Trigger, "delivery", dp.DeliveryGUID)
 	start := time.Now()
-	res := w.deploy(dp, r)
+	out := newTailBuffer()
+	unlist := m.live(dp.ID, out)
+	res := w.deploy(dp, r, out)
 
 	took := time.Since(start)
 	m.recordResult(dp, res)
+	// Only now: a watcher that sees the end reads the result from the store.
+	out.end()
+	unlist()
 	m.log.Info("deploy finished", "deploy_id", dp.ID, "repo", r.Name, "delivery", dp.DeliveryGUID, "status", res.Status,
 		"from", short(res.FromCommit), "to", short(res.ToCommit), "duration", took.Round(time.Millisecond),
 		"error", res.Error)

@@ -22,6 +22,7 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.GET("/deliveries/:id/payload", s.apiPayload)
 	g.GET("/deploys", s.apiDeploys)
 	g.GET("/deploys/:id", s.apiDeploy)
+	g.GET("/deploys/:id/log", s.apiDeployLog)
 	g.GET("/repos", s.apiRepos)
 	g.GET("/repos/:name", s.apiRepo)
 	g.POST("/repos/:name/deploy", s.apiDeployNow)

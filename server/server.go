@@ -82,6 +82,10 @@ type Server struct {
 	conns     *connLimits
 	reload    Reloader
 	log       *slog.Logger
+	// streams ends the log streams (api_log.go) when the HTTP server shuts down: they
+	// would otherwise hold Shutdown as long as the deploy they follow runs.
+	streams    context.Context
+	endStreams context.CancelFunc
 
 	// What a reload swaps (see Apply).
 	hooks   atomic.Pointer[hookSet]
@@ -121,6 +125,7 @@ func New(opts Options, st *store.Store, d Deployer) (*Server, error) {
 		cop:      http.NewCrossOriginProtection(),
 	}
 	s.app = app.New(st, d, nil, opts.Logger)
+	s.streams, s.endStreams = context.WithCancel(context.Background())
 	if s.readTO <= 0 {
 		s.readTO = 60 * time.Second
 	}
@@ -184,7 +189,7 @@ func (s *Server) UnrecordedRejections() int64 { return s.budget.Refused() }
 // client cannot hold a connection forever, and the header cap. Serve it on LimitListener,
 // which bounds how many connections are held.
 func (s *Server) HTTPServer(addr string) *http.Server {
-	return &http.Server{
+	hs := &http.Server{
 		Addr:              addr,
 		Handler:           s.engine,
 		ReadHeaderTimeout: min(10*time.Second, s.readTO),
@@ -195,6 +200,8 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		MaxHeaderBytes: s.maxHeader,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(s.endStreams)
+	return hs
 }
 
 func (s *Server) handleHealth(c *gin.Context) {
