@@ -72,6 +72,24 @@ func shortHash(h string) string {
 	return h
 }
 
+// shortGUID is a delivery GUID's first group (eight characters of a UUID), as much as
+// it takes to find the delivery in the forge's "Recent Deliveries".
+func shortGUID(g string) string {
+	if len(g) > 8 {
+		return g[:8]
+	}
+	return g
+}
+
+// httpTone colours the status a delivery was answered: a 2xx as the forge counts it a
+// success, anything else red, as the forge's list shows it.
+func httpTone(code int) string {
+	if code >= 200 && code < 300 {
+		return "ok"
+	}
+	return "bad"
+}
+
 // commitURL links a commit on the forge, only for an https repository URL and a real
 // hash: both come from the payload, and a page must not link to just anything.
 func commitURL(repoURL, hash string) string {

@@ -78,6 +78,8 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		"took":      p.took,
 		"rfc3339":   rfc3339,
 		"short":     shortHash,
+		"shortGUID": shortGUID,
+		"httpTone":  httpTone,
 		"commitURL": commitURL,
 		"refName":   refName,
 		"tone":      tone,
