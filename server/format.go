@@ -32,6 +32,19 @@ func (p *pages) ago(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
 }
 
+// since is the wall-clock time t, in UTC, for "down since …": the time of day when it was
+// today, else with its date too.
+func (p *pages) since(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	t = t.UTC()
+	if y, m, d := p.s.now().UTC().Date(); t.Year() == y && t.Month() == m && t.Day() == d {
+		return t.Format("15:04:05 UTC")
+	}
+	return t.Format("2 Jan 2006 15:04 UTC")
+}
+
 // took is a deploy's duration; for one still running, the time so far.
 func (p *pages) took(start, end time.Time) string {
 	if start.IsZero() {

@@ -79,6 +79,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		"rfc3339":   rfc3339,
 		"short":     shortHash,
 		"shortGUID": shortGUID,
+		"since":     p.since,
 		"httpTone":  httpTone,
 		"commitURL": commitURL,
 		"refName":   refName,
