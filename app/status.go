@@ -47,6 +47,9 @@ type Status struct {
 	// Nodes are the nodes that deploy the repository or ran a deploy of it, by name.
 	Nodes  []store.RepoNode
 	Active bool // something of it is queued or running, here or on another node
+	// DeploysHere is false on a node of a fleet whose config leaves the repository to
+	// other nodes (its nodes list): the checkout here is then not expected to exist.
+	DeploysHere bool
 }
 
 // The three rules for what is live sit side by side, so that making them one is a
@@ -95,7 +98,8 @@ func (a *App) Status(ctx context.Context, name string) (Status, error) {
 	if !ok {
 		return Status{}, unknownRepo(name)
 	}
-	s := Status{Repo: r, Checkout: Checkout(r.Path), Running: a.workers.Running(name)}
+	s := Status{Repo: r, Checkout: Checkout(r.Path), Running: a.workers.Running(name),
+		DeploysHere: a.reconciler == nil || a.reconciler.Deploys(name)}
 	var err error
 	if s.State, err = a.store.RepoState(ctx, name); err != nil {
 		return s, err

@@ -62,6 +62,15 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 	mu.Lock()
 	from, to = upd.From, upd.To
 	mu.Unlock()
+	if fetched := upd.To; dp.Target == "" && (err == nil || upd.Target != "") {
+		// The fetch has just read origin's branch head: keep it as the last look-up of
+		// origin, or the repositories page would call an older look-up "origin ahead"
+		// of the commit this deploy makes live until the next poll.
+		if err != nil {
+			fetched = upd.Target
+		}
+		w.setOrigin(originRecord{commit: checkout.NewHash(fetched), checkedAt: time.Now().UTC()})
+	}
 	res.FromCommit, res.ToCommit = upd.From, upd.To
 	if err != nil && upd.Target != "" {
 		// The commit this deploy was for, though HEAD did not move: a reconcile then

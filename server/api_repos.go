@@ -39,6 +39,9 @@ type repoJSON struct {
 	// Nodes are the nodes that deploy the repository or ran a deploy of it, by name;
 	// [] when none.
 	Nodes []repoNodeJSON `json:"nodes"`
+	// DeployedHere is false on a node of a fleet that leaves the repository to others:
+	// head and head_error are then empty, as the page's "not deployed here".
+	DeployedHere bool `json:"deployed_here"`
 }
 
 // repoNodeJSON is what one node has of a repository: its live commit ("" when nothing
@@ -48,12 +51,18 @@ type repoNodeJSON struct {
 	LiveCommit      string `json:"live_commit"`
 	RunningDeployID *int64 `json:"running_deploy_id"`
 	QueuedDeployID  *int64 `json:"queued_deploy_id"`
+	// DownSince is the node's last heartbeat when it is down (its queued deploy waits
+	// for it), else null.
+	DownSince *time.Time `json:"down_since"`
 }
 
 func toRepoNodesJSON(nodes []store.RepoNode) []repoNodeJSON {
 	out := make([]repoNodeJSON, len(nodes))
 	for i, n := range nodes {
 		out[i] = repoNodeJSON{Node: n.Node, LiveCommit: n.LiveCommit}
+		if n.Down {
+			out[i].DownSince = timeOrNil(n.LastSeen)
+		}
 		if n.RunningDeployID != 0 {
 			out[i].RunningDeployID = &n.RunningDeployID
 		}
@@ -67,8 +76,10 @@ func toRepoNodesJSON(nodes []store.RepoNode) []repoNodeJSON {
 // toRepoJSON is a repository's status as the API shows it.
 func toRepoJSON(st app.Status) repoJSON {
 	r := repoJSON{Name: st.Name, Branch: st.Branch, Repository: st.Repository, Path: st.Path,
-		Head: st.Checkout.Head, HeadBranch: st.Checkout.OnBranch, LiveCommit: st.Live}
-	if st.Checkout.Err != nil {
+		Head: st.Checkout.Head, HeadBranch: st.Checkout.OnBranch, LiveCommit: st.Live, DeployedHere: st.DeploysHere}
+	if !st.DeploysHere {
+		r.Head, r.HeadBranch = "", ""
+	} else if st.Checkout.Err != nil {
 		r.HeadError = st.Checkout.Err.Error()
 	}
 	if st.Running != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -462,5 +463,72 @@ func TestBrowserRollback(t *testing.T) {
 	}
 	if dp := g.waitDeploy(rc); dp.Trigger != store.TriggerReconcile || testkit.CheckoutHead(t, g.checkout) != latest {
 		t.Fatalf("after Unpin: deploy %s; HEAD %s, want origin's %s", dp.Trigger, testkit.CheckoutHead(t, g.checkout), latest)
+	}
+}
+
+// TestBrowserDeploysAndButtons: the nav leads to the Deploys page, whose trigger filter
+// finds a deploy no delivery started; on the repositories page, beside a long origin
+// error, every button's box and text stay inside its cell.
+func TestBrowserDeploysAndButtons(t *testing.T) {
+	ctx := browser(t)
+	// docs' checkout is a folder that is not a git work tree, under a long path: its
+	// Checkout column shows a long error.
+	long := filepath.Join(t.TempDir(), strings.Repeat("a-very-long-directory-name-", 6)+"docs")
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gw := startTestGateway(t, nil, []gatewaytest.Option{gatewaytest.Repos(gatewaytest.Repo{Name: "site"}, gatewaytest.Repo{Name: "docs", Path: long})})
+	g := gatewayOf(t, gw, "site")
+	g.mgr.Start()
+	after := g.origin.Commit(map[string]string{"v.txt": "1"}, "v1")
+	resp, out := g.send(delivery{event: "push", guid: "72d3162e-cc78-11e3-81ab-4c9367dc0958", body: testkit.Push(t, "refs/heads/main", "", after, "binkkatal/sample_app")})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push: %d %v", resp.StatusCode, out)
+	}
+	g.waitDeploy(id(out["deploy_id"]))
+	manual := pressDeployNow(t, g, "site")
+	if dp := g.waitDeploy(manual); dp.Status != store.DeploySucceeded {
+		t.Fatalf("manual deploy %s: %s", dp.Status, dp.Error)
+	}
+	step(t, ctx, "open the history", chromedp.Navigate(g.url+"/"), chromedp.WaitVisible(chromedp.CSS(`nav a[href="/deploys"]`)))
+	fits := `document.querySelector("table.list").getBoundingClientRect().right <= document.querySelector("main").getBoundingClientRect().right + 0.5`
+	if !eval[bool](t, ctx, fits) {
+		t.Fatal("the history's table, with its GUID and HTTP columns, is wider than the page")
+	}
+	step(t, ctx, "follow Deploys", chromedp.Click(chromedp.CSS(`nav a[href="/deploys"]`)))
+	waitFor(t, ctx, "the deploys page", `location.pathname === "/deploys" && document.querySelector("table.deploys") !== null`)
+	step(t, ctx, "filter by trigger",
+		chromedp.SetValue(chromedp.CSS(`select[name="trigger"]`), "manual"),
+		chromedp.Click(chromedp.CSS(`form.filters button`)))
+	waitFor(t, ctx, "the filtered deploys", `location.search.includes("trigger=manual") && document.readyState === "complete"`)
+	if rows := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("table.deploys tbody tr"), tr => tr.querySelector("td.trigger").textContent + " " + tr.querySelector("a").textContent)`); len(rows) != 1 || rows[0] != fmt.Sprintf("manual #%d", manual) {
+		t.Fatalf("deploys filtered by trigger=manual: %v", rows)
+	}
+	if cur := eval[string](t, ctx, `document.querySelector('nav a[aria-current="page"]').textContent`); cur != "Deploys" {
+		t.Fatalf("current nav entry %q", cur)
+	}
+	if !eval[bool](t, ctx, fits) {
+		t.Fatal("the deploys table is wider than the page")
+	}
+
+	step(t, ctx, "open the repositories", chromedp.Navigate(g.url+"/repos"), chromedp.WaitVisible(chromedp.CSS(`tr[data-live="repo-site"] td.action button`)))
+	if !eval[bool](t, ctx, `document.querySelector('tr[data-live="repo-docs"] td.checkout').textContent.includes("a-very-long-directory-name-")`) {
+		t.Fatalf("docs' Checkout column does not show the long error: %q", eval[string](t, ctx, `document.querySelector('tr[data-live="repo-docs"] td.checkout').textContent`))
+	}
+	// Each button inside its cell and the page (no sideways scrolling to reach it), and
+	// its text inside the button.
+	spills := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("td.action button")).flatMap(b => {
+		const cell = b.closest("td").getBoundingClientRect(), box = b.getBoundingClientRect(), out = [];
+		const page = document.querySelector("main").getBoundingClientRect();
+		if (box.right > page.right + 0.5 || box.right > document.documentElement.clientWidth)
+			out.push(b.textContent + ": button " + JSON.stringify(box) + " beyond the page " + JSON.stringify(page));
+		if (box.left < cell.left - 0.5 || box.right > cell.right + 0.5 || box.top < cell.top - 0.5 || box.bottom > cell.bottom + 0.5)
+			out.push(b.textContent + ": button " + JSON.stringify(box) + " outside its cell " + JSON.stringify(cell));
+		if (b.scrollWidth > b.clientWidth + 1)
+			out.push(b.textContent + ": text " + b.scrollWidth + "px wide in a " + b.clientWidth + "px button");
+		return out;
+	})`)
+	if len(spills) > 0 {
+		t.Fatalf("buttons overflow on the repositories page:\n%s", strings.Join(spills, "\n"))
 	}
 }

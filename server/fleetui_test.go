@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/store"
 )
@@ -103,9 +104,9 @@ func TestAPIRepoNodes(t *testing.T) {
 	f := newNodeFixture(t, g)
 	null := any(nil)
 	want := []map[string]any{
-		{"node": testNode, "live_commit": f.head, "running_deploy_id": null, "queued_deploy_id": null},
-		{"node": "web2", "live_commit": f.c0, "running_deploy_id": float64(f.running), "queued_deploy_id": float64(f.queued)},
-		{"node": "web3", "live_commit": "", "running_deploy_id": null, "queued_deploy_id": null},
+		{"node": testNode, "live_commit": f.head, "running_deploy_id": null, "queued_deploy_id": null, "down_since": null},
+		{"node": "web2", "live_commit": f.c0, "running_deploy_id": float64(f.running), "queued_deploy_id": float64(f.queued), "down_since": null},
+		{"node": "web3", "live_commit": "", "running_deploy_id": null, "queued_deploy_id": null, "down_since": null},
 	}
 	check := func(where string, got any) {
 		t.Helper()
@@ -116,7 +117,7 @@ func TestAPIRepoNodes(t *testing.T) {
 		for i, n := range nodes {
 			m, _ := n.(map[string]any)
 			// Every key present, ids null rather than left out.
-			if len(m) != 4 || fmt.Sprint(m) != fmt.Sprint(want[i]) {
+			if len(m) != len(want[i]) || fmt.Sprint(m) != fmt.Sprint(want[i]) {
 				t.Fatalf("%s: node %d is %#v, want %v", where, i, n, want[i])
 			}
 		}
@@ -387,5 +388,79 @@ func wellFormed(t *testing.T, page string) {
 			}
 			open = slices.Delete(open, i, len(open))
 		}
+	}
+}
+
+// TestReposPageSaysWhoItWaitsFor: in a fleet, a deploy queued for a node that is down
+// says it waits for that node and since when; a repository this node leaves to others is
+// "not deployed here", not a red "not cloned yet"; the API says the same.
+func TestReposPageSaysWhoItWaitsFor(t *testing.T) {
+	gw := startTestGateway(t, nil, []gatewaytest.Option{gatewaytest.Repos(
+		gatewaytest.Repo{Name: "site"},
+		gatewaytest.Repo{Name: "docs", NotCloned: true, TOML: `nodes = ["web2"]`},
+	)})
+	g := gatewayOf(t, gw, "site")
+	ctx := context.Background()
+	web2, err := store.Open(ctx, g.database, store.WithNode("web2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { web2.Close() })
+	queued, err := web2.EnqueueManual(ctx, "docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// web2's last heartbeat was four intervals ago: down.
+	lastSeen := time.Now().UTC().Add(-4 * store.HeartbeatEvery)
+	g.store.SetNow(func() time.Time { return lastSeen })
+	if err := g.store.RegisterNode(ctx, "web2", "v1.5.0", []string{"docs", "site"}); err != nil {
+		t.Fatal(err)
+	}
+	g.store.SetNow(func() time.Time { return time.Now().UTC() })
+	if err := g.store.RegisterNode(ctx, testNode, "v1.5.0", []string{"site"}); err != nil {
+		t.Fatal(err)
+	}
+
+	body := okPage(t, g.url, "/repos")
+	wellFormed(t, body)
+	docs := regexp.MustCompile(`(?s)<tr [^>]*data-live="repo-docs".*?</tr>`).FindString(body)
+	if docs == "" {
+		t.Fatalf("no row for docs:\n%s", body)
+	}
+	if !strings.Contains(docs, `<td data-label="Checkout" class="checkout"><span class="muted">not deployed here</span></td>`) || strings.Contains(docs, "not cloned yet") {
+		t.Errorf("docs, which gw-test does not deploy, is not shown as not deployed here:\n%s", docs)
+	}
+	want := fmt.Sprintf(`<a href="/deploys/%d">#%d</a> <span class="badge tone-bad waiting">waiting for web2: down since %s</span>`,
+		queued.ID, queued.ID, lastSeen.Format("15:04:05 UTC"))
+	if !strings.Contains(docs, want) {
+		t.Errorf("docs' queued deploy does not say it waits for web2:\nwant %s\n%s", want, docs)
+	}
+	site := regexp.MustCompile(`(?s)<tr [^>]*data-live="repo-site".*?</tr>`).FindString(body)
+	if strings.Contains(site, "not deployed here") || !strings.Contains(site, `<span class="badge tone-bad">down since `) {
+		t.Errorf("site, deployed here, with web2 down:\n%s", site)
+	}
+
+	var repo map[string]any
+	if code := g.api("GET", "/api/v1/repos/docs", "", &repo); code != 200 {
+		t.Fatalf("GET /api/v1/repos/docs: %d", code)
+	}
+	if repo["deployed_here"] != false || repo["head_error"] != nil {
+		t.Errorf("API: deployed_here %v, head_error %v; want false and none", repo["deployed_here"], repo["head_error"])
+	}
+	nodes, _ := repo["nodes"].([]any)
+	n, _ := func() (map[string]any, bool) {
+		for _, x := range nodes {
+			if m, _ := x.(map[string]any); m["node"] == "web2" {
+				return m, true
+			}
+		}
+		return nil, false
+	}()
+	since, _ := n["down_since"].(string)
+	if at, err := time.Parse(time.RFC3339Nano, since); err != nil || at.Sub(lastSeen).Abs() > time.Second {
+		t.Errorf("API: web2 %v, want down_since its last heartbeat %s", n, lastSeen)
+	}
+	if code := g.api("GET", "/api/v1/repos/site", "", &repo); code != 200 || repo["deployed_here"] != true {
+		t.Errorf("API: site deployed_here %v", repo["deployed_here"])
 	}
 }

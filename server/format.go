@@ -32,6 +32,19 @@ func (p *pages) ago(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
 }
 
+// since is the wall-clock time t, in UTC, for "down since …": the time of day when it was
+// today, else with its date too.
+func (p *pages) since(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	t = t.UTC()
+	if y, m, d := p.s.now().UTC().Date(); t.Year() == y && t.Month() == m && t.Day() == d {
+		return t.Format("15:04:05 UTC")
+	}
+	return t.Format("2 Jan 2006 15:04 UTC")
+}
+
 // took is a deploy's duration; for one still running, the time so far.
 func (p *pages) took(start, end time.Time) string {
 	if start.IsZero() {
@@ -70,6 +83,24 @@ func shortHash(h string) string {
 		return h[:7]
 	}
 	return h
+}
+
+// shortGUID is a delivery GUID's first group (eight characters of a UUID), as much as
+// it takes to find the delivery in the forge's "Recent Deliveries".
+func shortGUID(g string) string {
+	if len(g) > 8 {
+		return g[:8]
+	}
+	return g
+}
+
+// httpTone colours the status a delivery was answered: a 2xx as the forge counts it a
+// success, anything else red, as the forge's list shows it.
+func httpTone(code int) string {
+	if code >= 200 && code < 300 {
+		return "ok"
+	}
+	return "bad"
 }
 
 // commitURL links a commit on the forge, only for an https repository URL and a real

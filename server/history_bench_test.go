@@ -124,6 +124,8 @@ func BenchmarkHistory(b *testing.B) {
 		{"html/first-page", "/"},
 		{"html/filtered", "/?repo=repo-3&status=rejected"},
 		{"html/filtered-deploy-status", "/?repo=repo-5&status=failed"},
+		{"html/deploys-first-page", "/deploys"},
+		{"html/deploys-filtered", "/deploys?repo=repo-5&status=failed"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, bc.path, nil)

@@ -78,6 +78,9 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		"took":      p.took,
 		"rfc3339":   rfc3339,
 		"short":     shortHash,
+		"shortGUID": shortGUID,
+		"since":     p.since,
+		"httpTone":  httpTone,
 		"commitURL": commitURL,
 		"refName":   refName,
 		"tone":      tone,
@@ -87,7 +90,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		"size":      byteSize,
 		"perNode":   perNode,
 	}
-	for _, name := range []string{"index.html", "delivery.html", "deploy.html", "repos.html", "nodes.html", "error.html"} {
+	for _, name := range []string{"index.html", "deploys.html", "delivery.html", "deploy.html", "repos.html", "nodes.html", "error.html"} {
 		p.tmpl[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(web.FS,
 			"templates/layout.html", "templates/partials.html", "templates/"+name))
 	}
@@ -112,6 +115,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.GET("/", p.index)
 	g.GET("/deliveries/:id", p.delivery)
 	g.GET("/deliveries/:id/payload", p.payload)
+	g.GET("/deploys", p.deploys)
 	g.GET("/deploys/:id", p.deploy)
 	g.GET("/repos", p.repos)
 	g.GET("/nodes", p.nodes)
@@ -140,7 +144,7 @@ func pageHeaders(c *gin.Context) {
 // sees its pages as before nodes existed.
 type base struct {
 	Title  string
-	Nav    string // "history", "repos" or "nodes": the current menu entry
+	Nav    string // "history", "deploys", "repos" or "nodes": the current menu entry
 	Active bool   // something on the page is queued or running: live.js keeps it current
 	Fleet  bool
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -33,29 +32,7 @@ func (p *pages) index(c *gin.Context) {
 	f := historyFilter{Repo: q.Get("repo"), Status: q.Get("status"), Event: q.Get("event"), Limit: pageSize}
 	var before, after int64
 	var problems []string
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			problems = append(problems, fmt.Sprintf("limit must be a whole number from 1 to %d.", maxPageSize))
-		} else {
-			f.Limit = n
-		}
-	}
-	for _, k := range []struct {
-		name string
-		dst  *int64
-	}{{"before", &before}, {"after", &after}} {
-		if v := q.Get(k.name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1 {
-				problems = append(problems, k.name+" must be a delivery id (a positive whole number).")
-			}
-			*k.dst = n
-		}
-	}
-	if before > 0 && after > 0 {
-		problems = append(problems, "Use before or after, not both.")
-	}
+	f.Limit, before, after, problems = parsePaging(q, "a delivery id")
 	if f.Status != "" && !slices.Contains(store.DeliveryStatuses, f.Status) && !slices.Contains(store.DeployStatuses, f.Status) {
 		problems = append(problems, fmt.Sprintf("status must be one of %s (a delivery's status) or %s (the status of the deploy it joined).",
 			strings.Join(store.DeliveryStatuses, ", "), strings.Join(store.DeployStatuses, ", ")))
@@ -90,28 +67,7 @@ func (p *pages) index(c *gin.Context) {
 		// A repository no longer configured still has history; keep it selectable.
 		page.Repos = append(slices.Clone(names), f.Repo)
 	}
-	// One row more than shown tells whether the listing goes on in the direction read.
-	more := len(rows) > f.Limit
-	if after > 0 {
-		if more {
-			rows = rows[1:]
-			page.Newer = f.link("after", rows[0].ID)
-		}
-		if len(rows) > 0 {
-			page.Older = f.link("before", rows[len(rows)-1].ID)
-		}
-	} else {
-		if more {
-			rows = rows[:f.Limit]
-			page.Older = f.link("before", rows[len(rows)-1].ID)
-		}
-		if before > 0 && len(rows) > 0 {
-			page.Newer = f.link("after", rows[0].ID)
-		}
-	}
-	if before > 0 || after > 0 {
-		page.Newest = f.link("", 0)
-	}
+	rows, page.Older, page.Newer, page.Newest = paginate(rows, f.Limit, before, after, func(d store.Delivery) int64 { return d.ID }, f.link)
 	page.Rows = rows
 	if page.Fleet, err = p.fleet(c); err != nil {
 		p.storeFail(c, err, "")

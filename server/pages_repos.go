@@ -28,13 +28,18 @@ type repoRow struct {
 	// Nodes are the nodes that deploy the repository or ran it, each with its live
 	// commit; shown in place of the one live commit when perNode says so.
 	Nodes []store.RepoNode
+	// NotHere: this node of a fleet does not deploy the repository.
+	NotHere bool
 }
 
 // toRepoRow is a repository's status as the page shows it: a checkout that does not exist
-// is "not cloned yet".
+// is "not cloned yet", unless this node does not deploy the repository at all.
 func toRepoRow(st app.Status) repoRow {
 	r := repoRow{Repo: st.Repo, State: st.State, Running: st.Running, Active: st.Active,
-		Origin: st.Origin, OriginAhead: st.OriginAhead, Pin: st.Pin, Nodes: st.Nodes}
+		Origin: st.Origin, OriginAhead: st.OriginAhead, Pin: st.Pin, Nodes: st.Nodes, NotHere: !st.DeploysHere}
+	if r.NotHere {
+		return r
+	}
 	if st.Checkout.Missing {
 		r.HeadError = "not cloned yet"
 	} else if r.Head, r.OnBranch = st.Checkout.Head, st.Checkout.OnBranch; st.Checkout.Err != nil {

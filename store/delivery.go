@@ -20,7 +20,7 @@ func scanDelivery(row scanner, extra ...any) (Delivery, error) {
 		&d.Commit, &d.Signature, &d.SignatureAlg, &d.Status, &d.Reason, &d.HTTPStatus,
 		&d.Redelivery, &d.ReceivedAt, &d.RemoteAddr, &d.UserAgent, &d.ContentType, &d.BodySize,
 		&d.FullName, &d.RepoURL, &d.Pusher, &d.Message, &d.DeployID,
-		&d.ReplayOf, &d.DeployStatus, &started, &finished, &d.DeployNode}
+		&d.ReplayOf, &d.DeployStatus, &started, &finished, &d.DeployNode, &d.DeployToCommit}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Delivery{}, err
 	}

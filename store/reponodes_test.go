@@ -4,7 +4,21 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 )
+
+// heartbeats checks that each registered node of ns, and only those, carries its last
+// heartbeat (up: the nodes register now), then clears it for comparing the rest.
+func heartbeats(t *testing.T, ns []RepoNode, unregistered string) []RepoNode {
+	t.Helper()
+	for i := range ns {
+		if ns[i].LastSeen.IsZero() != (ns[i].Node == unregistered) || ns[i].Down {
+			t.Errorf("node %s: last seen %v, down %v", ns[i].Node, ns[i].LastSeen, ns[i].Down)
+		}
+		ns[i].LastSeen = time.Time{}
+	}
+	return ns
+}
 
 // TestRepoNodes: each node that deploys a repository (registered with it) or has a deploy
 // of it queued or running is listed once,
@@ -70,6 +84,7 @@ func TestRepoNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		got = heartbeats(t, got, "web2")
 		want := []RepoNode{
 			{Node: "Web9"}, // 'W' sorts before 'w' byte by byte, whatever the database's collation
 			{Node: "web1", LiveCommit: commitB},
@@ -83,6 +98,7 @@ func TestRepoNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		got = heartbeats(t, got, "web2")
 		want = []RepoNode{{Node: "Web9"}, {Node: "web3", LiveCommit: commitA}, {Node: "web5"}}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("nodes of blog:\n%+v\nwant\n%+v", got, want)

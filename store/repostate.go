@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // RepoState is what the history knows of one repository's deploys.
@@ -58,6 +59,10 @@ type RepoNode struct {
 	LiveCommit      string // to_commit of the node's newest succeeded deploy; "" when none
 	RunningDeployID int64  // 0 when none
 	QueuedDeployID  int64  // 0 when none
+	// Down and LastSeen are the node's heartbeat as Nodes reads it: a down node's queued
+	// deploy waits for it. Both zero for a node no longer registered.
+	Down     bool
+	LastSeen time.Time
 }
 
 // RepoNodes lists, sorted by name, the nodes that deploy repo (registered with repo among
@@ -72,7 +77,9 @@ func (s *Store) RepoNodes(ctx context.Context, repo string) ([]RepoNode, error) 
 		return nil, fmt.Errorf("nodes of %s: %w", repo, err)
 	}
 	var names []string
+	byName := make(map[string]Node, len(nodes))
 	for _, n := range nodes {
+		byName[n.Name] = n
 		if slices.Contains(n.Repos, repo) {
 			names = append(names, n.Name)
 		}
@@ -93,6 +100,9 @@ func (s *Store) RepoNodes(ctx context.Context, repo string) ([]RepoNode, error) 
 	out := make([]RepoNode, 0, len(names))
 	for _, name := range names {
 		n := RepoNode{Node: name}
+		if reg, ok := byName[name]; ok {
+			n.Down, n.LastSeen = reg.Status == NodeDown, reg.LastSeen
+		}
 		if err := s.row(ctx, s.rdb, repoNodeSQL, name, repo, name, repo, name, repo).
 			Scan(&n.LiveCommit, &n.RunningDeployID, &n.QueuedDeployID); err != nil {
 			return nil, fmt.Errorf("nodes of %s: %s: %w", repo, name, err)

@@ -62,7 +62,8 @@ const deliveryColumns = `d.id, d.guid, d.repo, d.event, d.ref, d.before_commit, 
 	d.commit_short, d.signature, d.signature_alg, d.status, d.reason, d.http_status,
 	d.redelivery, d.received_at, d.remote_addr, d.user_agent, d.content_type, d.body_size,
 	d.full_name, d.repo_url, d.pusher, d.message, COALESCE(d.deploy_id, 0),
-	COALESCE(d.replay_of, 0), COALESCE(dp.status, ''), dp.started_at, dp.finished_at, COALESCE(dp.node, '')`
+	COALESCE(d.replay_of, 0), COALESCE(dp.status, ''), dp.started_at, dp.finished_at, COALESCE(dp.node, ''),
+	COALESCE(dp.to_commit, '')`
 
 // deliveryByIDSQL is one delivery with its headers and payload (Store.Delivery).
 var deliveryByIDSQL = stmt{sqlite: `SELECT ` + deliveryColumns + `, d.headers, d.payload, p.encoding, p.payload

@@ -86,6 +86,7 @@ type Delivery struct {
 	DeployStartedAt  time.Time
 	DeployFinishedAt time.Time
 	DeployNode       string // the node that runs the deploy ("" when none named)
+	DeployToCommit   string // the commit the deploy went to ("" until it knows)
 
 	// Deploys are the deploys the delivery joined, one per node that deploys its
 	// repository, sorted by node, filled in by the same queries; empty when it joined
