@@ -59,6 +59,8 @@ func TestManualStartsNoWorkers(t *testing.T) {
 		t.Fatalf("push answered %d %v", resp.StatusCode, out)
 	}
 	id := int64(out["deploy_id"].(float64))
+	// A check that nothing happens needs a window: a started worker, woken by the store as
+	// the delivery committed, claims within milliseconds; none may have claimed in 200 ms.
 	time.Sleep(200 * time.Millisecond)
 	if dp, err := g.Store.Deploy(context.Background(), id); err != nil || dp.Status != store.DeployQueued {
 		t.Fatalf("before StartWorkers the deploy is %+v (%v), want queued", dp, err)
