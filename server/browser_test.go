@@ -240,8 +240,25 @@ func TestBrowser(t *testing.T) {
 	eval[chromedp.Void](t, ctx, `window.hookgateNoReload = true`)
 	f.release(held)
 	waitFor(t, ctx, "running", badge+` === "running"`)
+	// The output is tailed from the log stream into a <pre> the script made (the polling
+	// would bring a plain one): the first line while the deploy waits at its gate, then
+	// the last one after it.
+	streamed := `document.querySelector("pre.log[data-streamed]")`
+	waitFor(t, ctx, "the first line from the stream", `document.querySelector('[data-stream="open"]') && `+streamed+` && `+streamed+`.textContent.includes("build: site")`)
+	if got := eval[string](t, ctx, streamed+`.textContent`); strings.Contains(got, "site is live") {
+		t.Fatalf("the last line shows before the gate opened: %q", got)
+	}
 	f.release(manual)
+	waitFor(t, ctx, "the last line from the stream", streamed+` && `+streamed+`.textContent.includes("site is live")`)
 	waitFor(t, ctx, "succeeded", badge+` === "succeeded" && document.querySelector("pre.log").textContent.includes("site is live")`)
+	if s := eval[string](t, ctx, `document.querySelector("[data-stream-src]").getAttribute("data-stream")`); s != "ended" {
+		t.Fatalf("the stream marker says %q once the deploy ended, want ended", s)
+	}
+	if d, err := f.store.Deploy(context.Background(), manual); err != nil {
+		t.Fatal(err)
+	} else if got := eval[string](t, ctx, streamed+`.textContent`); got != d.Log {
+		t.Fatalf("streamed output\n%q\ndiffers from the stored log\n%q", got, d.Log)
+	}
 	if !eval[bool](t, ctx, `window.hookgateNoReload === true`) {
 		t.Fatalf("the page was reloaded; it should have updated in place")
 	}

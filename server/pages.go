@@ -117,6 +117,9 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.GET("/deliveries/:id/payload", p.payload)
 	g.GET("/deploys", p.deploys)
 	g.GET("/deploys/:id", p.deploy)
+	// The deploy page's EventSource cannot send the API's bearer token: the same stream
+	// under the pages' own guard.
+	g.GET("/deploys/:id/log", s.apiDeployLog)
 	g.GET("/repos", p.repos)
 	g.GET("/nodes", p.nodes)
 	g.POST("/repos/:name/deploy", p.deployNow)

@@ -3,9 +3,16 @@
 // second and swaps in the fresh copy of every element that carries data-live, matched by
 // that attribute's value. Polling stops once nothing is active. Without JavaScript the
 // page refreshes itself through a <noscript> meta refresh instead.
+//
+// A deploy's page also names its output stream (data-stream-src, the server-sent events of
+// GET /deploys/:id/log): the output is then tailed from the stream into a <pre> of its own,
+// which the polling leaves in place (it keeps updating the status and the fields). The
+// marker's data-stream says how the stream stands: "open", "ended", or "failed" (the
+// polling then brings the output as before).
 (function () {
   "use strict";
   var base = 1000, delay = base, busy = false;
+  var streamed = null; // the stream's <pre>, once it has written one
 
   function active() { return document.querySelector("[data-active]") !== null; }
 
@@ -29,6 +36,9 @@
         return { top: pre.scrollTop, follow: atBottom(pre) };
       });
       var node = document.importNode(next, true);
+      var mine = streamed && el.contains(streamed) ? el.querySelector("[data-output]") : null;
+      var theirs = mine && node.querySelector("[data-output]");
+      if (theirs) theirs.replaceWith(mine); // the stream's output is newer than the page's
       el.replaceWith(node);
       node.querySelectorAll("pre.log").forEach(function (pre, i) {
         var was = logs[i];
@@ -60,8 +70,62 @@
       });
   }
 
+  // stream tails the output named by marker's data-stream-src into the deploy's output.
+  function stream(marker) {
+    if (typeof EventSource === "undefined") return;
+    var es = new EventSource(marker.getAttribute("data-stream-src"));
+    var state = function (s, text) {
+      marker.setAttribute("data-stream", s);
+      marker.textContent = text;
+      marker.hidden = false;
+    };
+    // pre is the stream's <pre>, put in place of the page's output at the first event.
+    var pre = function () {
+      if (streamed) return streamed;
+      var out = document.querySelector("[data-output]");
+      if (!out) return null;
+      streamed = document.createElement("pre");
+      streamed.className = "log";
+      streamed.setAttribute("data-streamed", "");
+      out.replaceChildren(streamed);
+      return streamed;
+    };
+    var append = function (node, el) {
+      var follow = atBottom(el);
+      el.appendChild(node);
+      if (follow) el.scrollTop = el.scrollHeight;
+    };
+    es.addEventListener("open", function () { state("open", "Output streams live."); });
+    es.addEventListener("output", function (e) {
+      var el = pre();
+      if (el) append(document.createTextNode(e.data), el);
+    });
+    es.addEventListener("gap", function (e) {
+      var el = pre();
+      if (!el) return;
+      var mark = document.createElement("span");
+      mark.className = "gap";
+      mark.textContent = "\n[… " + e.data + " …]\n";
+      append(mark, el);
+    });
+    es.addEventListener("end", function (e) {
+      es.close();
+      // The output is whole; the polling brings the new status within a second.
+      state("ended", "Deploy " + e.data + ".");
+    });
+    es.addEventListener("error", function () {
+      // EventSource retries by itself (resuming from the last id); a refusal closes it.
+      if (es.readyState !== EventSource.CLOSED) return;
+      if (streamed) streamed.removeAttribute("data-streamed");
+      streamed = null;
+      state("failed", "The live output stream failed; the page refreshes instead.");
+    });
+  }
+
   function start() {
     document.querySelectorAll("pre.log").forEach(function (pre) { pre.scrollTop = pre.scrollHeight; });
+    var marker = document.querySelector("[data-stream-src]");
+    if (marker && active()) stream(marker);
     if (active()) setTimeout(tick, delay);
   }
 
