@@ -514,9 +514,14 @@ func TestBrowserDeploysAndButtons(t *testing.T) {
 	}
 	step(t, ctx, "follow Deploys", chromedp.Click(chromedp.CSS(`nav a[href="/deploys"]`)))
 	waitFor(t, ctx, "the deploys page", `location.pathname === "/deploys" && document.querySelector("table.deploys") !== null`)
-	step(t, ctx, "filter by trigger",
-		chromedp.SetValue(chromedp.CSS(`select[name="trigger"]`), "manual"),
-		chromedp.Click(chromedp.CSS(`form.filters button`)))
+	// Set and submit in one script: live.js may swap the page's nodes between two
+	// separate DevTools steps ("No node with given id found").
+	eval[bool](t, ctx, `(() => {
+		const form = document.querySelector("form.filters");
+		form.querySelector('select[name="trigger"]').value = "manual";
+		form.querySelector("button").click();
+		return true;
+	})()`)
 	waitFor(t, ctx, "the filtered deploys", `location.search.includes("trigger=manual") && document.readyState === "complete"`)
 	if rows := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("table.deploys tbody tr"), tr => tr.querySelector("td.trigger").textContent + " " + tr.querySelector("a").textContent)`); len(rows) != 1 || rows[0] != fmt.Sprintf("manual #%d", manual) {
 		t.Fatalf("deploys filtered by trigger=manual: %v", rows)
