@@ -30,7 +30,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hookgate/hookgate/scripts/internal/harness"
@@ -82,7 +81,7 @@ func run(n int, kbs []int, one bool, bin string, keep bool) error {
 		return err
 	}
 	defer done()
-	limit, err := raiseNoFile()
+	limit, err := harness.RaiseNoFile()
 	if err != nil {
 		return err
 	}
@@ -108,7 +107,7 @@ func run(n int, kbs []int, one bool, bin string, keep bool) error {
 			return fmt.Errorf("size %d KB: %w", kb, err)
 		}
 		fmt.Printf("%-6d %-7s %-10s %-9s %-10s %-10s %-8d %-7d %-7d %-7d %s\n", n, fmt.Sprintf("%dKB", kb), sources,
-			mb(r.before), mb(r.held), mb(r.peak), r.counts[pending], r.counts[got503], r.counts[got431],
+			harness.MiB(r.before), harness.MiB(r.held), harness.MiB(r.peak), r.counts[pending], r.counts[got503], r.counts[got431],
 			r.counts[closed]+r.counts[gotOther], r.took.Round(100*time.Millisecond))
 		fmt.Printf("       gateway log: %s\n", r.log)
 	}
@@ -276,19 +275,3 @@ func settle(pid int, deadline time.Time) error {
 	}
 	return nil
 }
-
-// raiseNoFile sets the soft open-files limit to the hard one and returns it.
-func raiseNoFile() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	return lim.Cur, nil
-}
-
-// mb prints bytes in MiB, as the other scripts do (PERFORMANCE.md calls them MB).
-func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }

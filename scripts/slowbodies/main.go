@@ -29,7 +29,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hookgate/hookgate/scripts/internal/harness"
@@ -72,7 +71,7 @@ func run(counts []int, bin string, hold time.Duration, keep bool) error {
 		return err
 	}
 	defer done()
-	limit, err := raiseNoFile()
+	limit, err := harness.RaiseNoFile()
 	if err != nil {
 		return err
 	}
@@ -94,7 +93,7 @@ func run(counts []int, bin string, hold time.Duration, keep bool) error {
 		if err != nil {
 			return fmt.Errorf("n=%d: %w", n, err)
 		}
-		fmt.Printf("%-6d %-10s %-10s %-12s %-10s %-16s %s\n", n, mb(r.before), mb(r.held), mb(r.peak), mb(r.after), r.gauge, r.ping)
+		fmt.Printf("%-6d %-10s %-10s %-12s %-10s %-16s %s\n", n, harness.MiB(r.before), harness.MiB(r.held), harness.MiB(r.peak), harness.MiB(r.after), r.gauge, r.ping)
 		fmt.Printf("       after: %s\n", r.afterGo)
 	}
 	fmt.Printf("(RSS from /proc/PID/status; held = VmRSS at the end of the hold, peak = VmHWM, after = VmRSS %s after the close;\n"+
@@ -184,7 +183,7 @@ func measure(bin, dir string, n int, hold time.Duration) (result, error) {
 	unreturned, _ := metricValue(addr, "go_memstats_heap_idle_bytes")
 	released, _ := metricValue(addr, "go_memstats_heap_released_bytes")
 	r.afterGo = fmt.Sprintf("heap in use %s, stacks %s, freed heap not yet returned to the OS %s",
-		mb(int64(heap)), mb(int64(stacks)), mb(int64(unreturned-released)))
+		harness.MiB(int64(heap)), harness.MiB(int64(stacks)), harness.MiB(int64(unreturned-released)))
 	if v, ok := gauge(addr); ok {
 		r.gauge += fmt.Sprintf(" → %.0f B", v)
 	}
@@ -257,19 +256,3 @@ func ping(addr string) string {
 	resp.Body.Close()
 	return fmt.Sprintf("%d in %s", resp.StatusCode, time.Since(t0).Round(100*time.Microsecond))
 }
-
-// raiseNoFile sets the soft open-files limit to the hard one and returns it.
-func raiseNoFile() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	return lim.Cur, nil
-}
-
-// mb prints bytes in MiB, as the other scripts do (PERFORMANCE.md calls them MB).
-func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }

@@ -124,7 +124,7 @@ func run(addrs, reqs, conc int, bin, extra string, keep bool) error {
 		addrs, reqs, padHeaders, padValue, took.Round(time.Millisecond))
 	fmt.Printf("answers: %s\n", describe(codes))
 	fmt.Printf("database + wal: %s before, %s at the end of the flood (%s), %s after stop (%s)\n",
-		mb(before), mb(running), signedMB(running-before), mb(after), signedMB(after-before))
+		harness.MiB(before), harness.MiB(running), signedMB(running-before), harness.MiB(after), signedMB(after-before))
 	fmt.Printf("signed ping after the flood: %s\n", signed)
 	for _, c := range counters {
 		fmt.Println("  " + c)
@@ -252,6 +252,3 @@ func ping(addr string) string {
 }
 
 func signedMB(b int64) string { return fmt.Sprintf("%+.1f MB", float64(b)/(1<<20)) }
-
-// mb prints bytes in MiB, as the other scripts do (PERFORMANCE.md calls them MB).
-func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }

@@ -395,3 +395,20 @@ func BranchHead(dir, branch string) string {
 	}
 	return ""
 }
+
+// RaiseNoFile sets the soft open-files limit to the hard one and returns it, for the
+// scripts that hold thousands of connections.
+func RaiseNoFile() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	return lim.Cur, nil
+}
+
+// MiB prints bytes in MiB with one decimal (PERFORMANCE.md calls them MB).
+func MiB(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
