@@ -197,7 +197,7 @@ func (c *Config) Reporting() reporter.Config {
 		if r.Report == "" {
 			continue
 		}
-		t := reporter.Target{Forge: r.Report, Repository: r.Repository, Context: r.ReportContext,
+		t := reporter.Target{Forge: r.Report, Repository: r.Repository, Branch: r.Branch, Context: r.ReportContext,
 			Deployments: r.ReportDeployments, Environment: r.Environment, EnvURL: r.EnvironmentURL}
 		if t.Context == "" {
 			t.Context = "hookgate/" + name

@@ -84,6 +84,7 @@ func ParsePrivateKey(data []byte) (*rsa.PrivateKey, error) {
 type Target struct {
 	Forge       string // the [forges.NAME] it reports through
 	Repository  string // owner/name (GitHub, Gitea) or the project's id or path (GitLab)
+	Branch      string // the target's branch: the ref of a GitLab deployment when the deploy has none
 	Context     string // the status context (GitHub, Gitea) or name (GitLab)
 	PerNode     bool   // Context is default and the target deploys on several nodes: add @node
 	Deployments bool   // report_deployments
