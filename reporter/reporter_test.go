@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookgate/hookgate/internal/forgetest"
 	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/store"
 )
@@ -83,7 +84,7 @@ func openNode(t *testing.T, path, name string, clk *clock, cfg Config) *node {
 	return &node{st: st, s: s, res: res}
 }
 
-func forgeConfig(f *fakeForge, t Target) Config {
+func forgeConfig(f *forgetest.Forge, t Target) Config {
 	t.Forge = "f"
 	if t.Repository == "" {
 		t.Repository = "acme/site"
@@ -94,7 +95,7 @@ func forgeConfig(f *fakeForge, t Target) Config {
 	if t.Environment == "" {
 		t.Environment = "production"
 	}
-	return Config{Forges: map[string]*Forge{"f": NewForge("f", f.typ, f.apiURL(), f.token, nil)},
+	return Config{Forges: map[string]*Forge{"f": NewForge("f", f.Type, f.APIURL(), f.Token, nil)},
 		Targets: map[string]Target{"site": t}, PublicURL: "https://deploy.example.com"}
 }
 
@@ -146,7 +147,7 @@ func deployTo(t *testing.T, n *node, clk *clock, commit, status string, send boo
 // running and succeeded as commit statuses under its context and as one deployment's
 // statuses, each linking to the deploy's page; each report's attempt is recorded.
 func TestSenderReportsADeploy(t *testing.T) {
-	f := newFakeForge(t, GitHub, pat)
+	f := forgetest.New(t, GitHub, pat)
 	clk := newClock()
 	n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk,
 		forgeConfig(f, Target{Deployments: true, EnvURL: "https://site.example.com"}))
@@ -158,14 +159,14 @@ func TestSenderReportsADeploy(t *testing.T) {
 	}
 	runOnce(t, n)
 	link := fmt.Sprintf("https://deploy.example.com/deploys/%d", dp.ID)
-	if s := f.latest("acme/site", commitA, "hookgate/site"); s != (fakeStatus{"hookgate/site", "pending", "queued", link}) {
+	if s := f.Latest("acme/site", commitA, "hookgate/site"); s != (forgetest.Status{Context: "hookgate/site", State: "pending", Description: "queued", TargetURL: link}) {
 		t.Fatalf("after queued the forge shows %+v", s)
 	}
 	if _, err := n.st.ClaimDeploy(ctx, "site"); err != nil {
 		t.Fatal(err)
 	}
 	runOnce(t, n)
-	if s := f.latest("acme/site", commitA, "hookgate/site"); s.State != "pending" || s.Description != "deploying 1a2b3c4" {
+	if s := f.Latest("acme/site", commitA, "hookgate/site"); s.State != "pending" || s.Description != "deploying 1a2b3c4" {
 		t.Fatalf("after running the forge shows %+v", s)
 	}
 	clk.add(12 * time.Second)
@@ -173,13 +174,13 @@ func TestSenderReportsADeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	runOnce(t, n)
-	if s := f.latest("acme/site", commitA, "hookgate/site"); s != (fakeStatus{"hookgate/site", "success", "deployed 1a2b3c4 in 12 s", link}) {
+	if s := f.Latest("acme/site", commitA, "hookgate/site"); s != (forgetest.Status{Context: "hookgate/site", State: "success", Description: "deployed 1a2b3c4 in 12 s", TargetURL: link}) {
 		t.Fatalf("after succeeded the forge shows %+v", s)
 	}
-	if len(f.deployments) != 1 {
-		t.Fatalf("deployments %+v, want one for (commit, environment)", f.deployments)
+	if len(f.Deployments) != 1 {
+		t.Fatalf("deployments %+v, want one for (commit, environment)", f.Deployments)
 	}
-	d := f.deployments[0]
+	d := f.Deployments[0]
 	if d.SHA != commitA || d.Env != "production" || !slices.Equal(d.Statuses, []string{"queued", "in_progress", "success"}) ||
 		d.LogURL != link || d.EnvURL != "https://site.example.com" {
 		t.Fatalf("deployment %+v", d)
@@ -201,8 +202,8 @@ func TestSenderReportsADeploy(t *testing.T) {
 		t.Errorf("state %q", reports[2].State)
 	}
 	// Nothing is due: a second pass calls nothing.
-	before := len(f.called())
-	if runOnce(t, n) != 0 || len(f.called()) != before {
+	before := len(f.Called())
+	if runOnce(t, n) != 0 || len(f.Called()) != before {
 		t.Fatal("a second pass sent again")
 	}
 	if n.res.get("f/sent") != 3 {
@@ -216,7 +217,7 @@ func TestSenderReportsADeploy(t *testing.T) {
 func TestEveryStateOfTheTable(t *testing.T) {
 	for _, typ := range []string{GitHub, Gitea, GitLab} {
 		t.Run(typ, func(t *testing.T) {
-			f := newFakeForge(t, typ, pat)
+			f := forgetest.New(t, typ, pat)
 			clk := newClock()
 			repo := "acme/site"
 			if typ == GitLab {
@@ -233,22 +234,22 @@ func TestEveryStateOfTheTable(t *testing.T) {
 					t.Fatalf("%s: result %s (%s)", row.Status, out.Result, out.Error)
 				}
 				want := row.commit(typ)
-				got := f.latest(repo, commitA, "hookgate/site")
+				got := f.Latest(repo, commitA, "hookgate/site")
 				if got.State != want || got.Description == "" || got.TargetURL != "https://deploy.example.com/deploys/7" {
 					t.Fatalf("%s: the forge shows %+v, want state %s", row.Status, got, want)
 				}
 				if dstate := row.deployment(typ); dstate != "" {
-					if len(f.deployments) != 1 || f.deployments[0].Statuses[len(f.deployments[0].Statuses)-1] != dstate {
-						t.Fatalf("%s: deployments %+v, want one ending %s", row.Status, f.deployments, dstate)
+					if len(f.Deployments) != 1 || f.Deployments[0].Statuses[len(f.Deployments[0].Statuses)-1] != dstate {
+						t.Fatalf("%s: deployments %+v, want one ending %s", row.Status, f.Deployments, dstate)
 					}
 				}
 			}
 			if typ == GitLab {
-				if d := f.deployments[0]; d.Ref != "main" || d.Tag {
+				if d := f.Deployments[0]; d.Ref != "main" || d.Tag {
 					t.Errorf("GitLab deployment ref %q tag %v", d.Ref, d.Tag)
 				}
 			}
-			if typ == Gitea && len(f.deployments) != 0 {
+			if typ == Gitea && len(f.Deployments) != 0 {
 				t.Fatal("deployments posted to Gitea")
 			}
 		})
@@ -280,10 +281,10 @@ func TestDescriptions(t *testing.T) {
 // TestRetriesThroughA502: a forge answering 502 three times gets the report on the fourth
 // attempt, after 1 s, 2 s and 4 s; the deploy itself never waited.
 func TestRetriesThroughA502(t *testing.T) {
-	f := newFakeForge(t, Gitea, pat)
+	f := forgetest.New(t, Gitea, pat)
 	clk := newClock()
 	n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, forgeConfig(f, Target{}))
-	f.fail = 3
+	f.Fail(3)
 	dp := deployTo(t, n, clk, commitA, store.DeploySucceeded, false)
 	ctx := context.Background()
 	for i, wait := range []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second} {
@@ -307,7 +308,7 @@ func TestRetriesThroughA502(t *testing.T) {
 			t.Errorf("the older report %s: %s (a newer one replaces it)", r.Status, r.Result)
 		}
 	}
-	if s := f.latest("acme/site", commitA, "hookgate/site"); s.State != "success" {
+	if s := f.Latest("acme/site", commitA, "hookgate/site"); s.State != "success" {
 		t.Fatalf("the forge shows %+v", s)
 	}
 	if n.res.get("f/retry") != 3 || n.res.get("f/sent") != 1 {
@@ -318,10 +319,10 @@ func TestRetriesThroughA502(t *testing.T) {
 // TestGivesUpAfterADay: a report that still fails 24 h after it was written is failed,
 // with the forge's last answer; a refusal that retrying cannot fix fails at once.
 func TestGivesUpAfterADay(t *testing.T) {
-	f := newFakeForge(t, GitHub, pat)
+	f := forgetest.New(t, GitHub, pat)
 	clk := newClock()
 	n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, forgeConfig(f, Target{}))
-	f.fail = 1 << 30
+	f.Fail(1 << 30)
 	dp := deployTo(t, n, clk, commitA, store.DeploySucceeded, false)
 	for clk.now().Before(time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)) {
 		runOnce(t, n)
@@ -333,11 +334,11 @@ func TestGivesUpAfterADay(t *testing.T) {
 		t.Fatalf("report %+v", last)
 	}
 	// A 404 (a wrong repository) is not retried.
-	f.fail = 0
-	f.answer = func(w http.ResponseWriter, r *http.Request) bool {
-		reply(w, 404, map[string]any{"message": "Not Found"})
+	f.Fail(0)
+	f.Answer(func(w http.ResponseWriter, r *http.Request) bool {
+		forgetest.Reply(w, 404, map[string]any{"message": "Not Found"})
 		return true
-	}
+	})
 	dp = deployTo(t, n, clk, commitB, store.DeploySucceeded, false)
 	runOnce(t, n)
 	reports, _ = n.st.DeployReports(context.Background(), dp.ID)
@@ -349,20 +350,20 @@ func TestGivesUpAfterADay(t *testing.T) {
 // TestRestartWithReportsPending: reports written while the forge was down are sent by the
 // gateway started again on the same database.
 func TestRestartWithReportsPending(t *testing.T) {
-	f := newFakeForge(t, GitLab, pat)
+	f := forgetest.New(t, GitLab, pat)
 	clk := newClock()
 	path := filepath.Join(t.TempDir(), "hookgate.db")
 	cfg := forgeConfig(f, Target{Repository: "acme/site"})
 	first := openNode(t, path, "web1", clk, cfg)
-	f.fail = 1 << 30
+	f.Fail(1 << 30)
 	dp := deployTo(t, first, clk, commitA, store.DeployFailed, true)
 	first.st.Close()
 
-	f.fail = 0
+	f.Fail(0)
 	clk.add(time.Minute)
 	second := openNode(t, path, "web1", clk, cfg)
 	runOnce(t, second)
-	if s := f.latest("acme/site", commitA, "hookgate/site"); s.State != "failed" || s.Description != "failed: command 1 (make deploy) exited 2" {
+	if s := f.Latest("acme/site", commitA, "hookgate/site"); s.State != "failed" || s.Description != "failed: command 1 (make deploy) exited 2" {
 		t.Fatalf("after the restart the forge shows %+v", s)
 	}
 	reports, _ := second.st.DeployReports(context.Background(), dp.ID)
@@ -376,30 +377,30 @@ func TestRestartWithReportsPending(t *testing.T) {
 // 422 fails it.
 func TestRefusalsThatCountAsSent(t *testing.T) {
 	t.Run("github 422 status limit", func(t *testing.T) {
-		f := newFakeForge(t, GitHub, pat)
+		f := forgetest.New(t, GitHub, pat)
 		clk := newClock()
 		n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, forgeConfig(f, Target{}))
 		msg := "This SHA and context has reached the maximum number of statuses."
-		f.answer = func(w http.ResponseWriter, r *http.Request) bool {
+		f.Answer(func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method != http.MethodPost {
 				return false
 			}
-			reply(w, 422, map[string]any{"message": "Validation Failed", "errors": []any{map[string]any{"message": msg}}})
+			forgetest.Reply(w, 422, map[string]any{"message": "Validation Failed", "errors": []any{map[string]any{"message": msg}}})
 			return true
-		}
+		})
 		dp := deployTo(t, n, clk, commitA, store.DeploySucceeded, false)
 		runOnce(t, n)
 		reports, _ := n.st.DeployReports(context.Background(), dp.ID)
 		if last := reports[len(reports)-1]; last.Result != store.ReportFailed {
 			t.Fatalf("a 422 without the limit's message: %+v", last)
 		}
-		f.answer = func(w http.ResponseWriter, r *http.Request) bool {
+		f.Answer(func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method != http.MethodPost {
 				return false
 			}
-			reply(w, 422, map[string]any{"message": msg})
+			forgetest.Reply(w, 422, map[string]any{"message": msg})
 			return true
-		}
+		})
 		dp = deployTo(t, n, clk, commitB, store.DeploySucceeded, false)
 		runOnce(t, n)
 		reports, _ = n.st.DeployReports(context.Background(), dp.ID)
@@ -408,11 +409,11 @@ func TestRefusalsThatCountAsSent(t *testing.T) {
 		}
 	})
 	t.Run("gitlab 400 cannot transition", func(t *testing.T) {
-		f := newFakeForge(t, GitLab, pat)
+		f := forgetest.New(t, GitLab, pat)
 		clk := newClock()
 		n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, forgeConfig(f, Target{}))
 		// Another writer (a second pipeline job) set running with its own description.
-		f.statuses["acme/site@"+commitA] = []fakeStatus{{Context: "hookgate/site", State: "running", Description: "other"}}
+		f.SetStatus("acme/site", commitA, forgetest.Status{Context: "hookgate/site", State: "running", Description: "other"})
 		r := store.DueReport{Report: store.Report{Repo: "site", Status: "running", CreatedAt: clk.now()}, Commit: commitA}
 		out := n.s.send(context.Background(), r)
 		if out.Result != store.ReportSent || out.HTTPStatus != 400 {
@@ -427,20 +428,20 @@ func TestRefusalsThatCountAsSent(t *testing.T) {
 // TestSkipsWhatTheForgeShows: a status the forge already shows for the context, with the
 // same description, is not posted again.
 func TestSkipsWhatTheForgeShows(t *testing.T) {
-	f := newFakeForge(t, GitHub, pat)
+	f := forgetest.New(t, GitHub, pat)
 	clk := newClock()
 	n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, forgeConfig(f, Target{}))
 	r := store.DueReport{Report: store.Report{DeployID: 3, Repo: "site", Status: "queued", CreatedAt: clk.now()}, Commit: commitA}
 	n.s.send(context.Background(), r)
 	n.s.send(context.Background(), r)
 	posts := 0
-	for _, c := range f.called() {
+	for _, c := range f.Called() {
 		if strings.HasPrefix(c, "POST") {
 			posts++
 		}
 	}
 	if posts != 1 {
-		t.Fatalf("calls %v: want one POST", f.called())
+		t.Fatalf("calls %v: want one POST", f.Called())
 	}
 }
 
@@ -451,11 +452,11 @@ func TestGitHubAppToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFakeForge(t, GitHub, "")
+	f := forgetest.New(t, GitHub, "")
 	clk := newClock()
-	f.appID, f.installation, f.appKey, f.now, f.tokenTTL = 99, 4242, &key.PublicKey, clk.now, time.Hour
+	f.AppID, f.Installation, f.AppKey, f.Now, f.TokenTTL = 99, 4242, &key.PublicKey, clk.now, time.Hour
 	cfg := forgeConfig(f, Target{})
-	cfg.Forges["f"] = NewForge("f", GitHub, f.apiURL(), "", NewApp(99, 4242, key))
+	cfg.Forges["f"] = NewForge("f", GitHub, f.APIURL(), "", NewApp(99, 4242, key))
 	n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, cfg)
 	send := func(status string) {
 		r := store.DueReport{Report: store.Report{Repo: "site", Status: status, CreatedAt: clk.now()}, Commit: commitA,
@@ -466,23 +467,23 @@ func TestGitHubAppToken(t *testing.T) {
 	}
 	send("queued")
 	send("running")
-	if f.issued != 1 {
-		t.Fatalf("tokens issued %d, want 1 reused", f.issued)
+	if f.Issued() != 1 {
+		t.Fatalf("tokens issued %d, want 1 reused", f.Issued())
 	}
 	clk.add(54 * time.Minute)
 	send("succeeded")
-	if f.issued != 1 {
-		t.Fatalf("tokens issued %d before the renewal margin", f.issued)
+	if f.Issued() != 1 {
+		t.Fatalf("tokens issued %d before the renewal margin", f.Issued())
 	}
 	clk.add(2 * time.Minute) // 4 minutes before expires_at
 	send("failed")
-	if f.issued != 2 {
-		t.Fatalf("tokens issued %d, want a renewal", f.issued)
+	if f.Issued() != 2 {
+		t.Fatalf("tokens issued %d, want a renewal", f.Issued())
 	}
-	if got := f.latest("acme/site", commitA, "hookgate/site").State; got != "failure" {
+	if got := f.Latest("acme/site", commitA, "hookgate/site").State; got != "failure" {
 		t.Fatalf("state %s", got)
 	}
-	if c := f.called(); c[0] != "POST /app/installations/4242/access_tokens" {
+	if c := f.Called(); c[0] != "POST /app/installations/4242/access_tokens" {
 		t.Fatalf("calls %v", c)
 	}
 }
@@ -491,7 +492,7 @@ func TestGitHubAppToken(t *testing.T) {
 // each only the deploy it ran, so neither overwrites the other's status.
 func TestFleetReportsTwoContexts(t *testing.T) {
 	path := pgtest.Database(t) // a fleet is several gateways on one PostgreSQL database
-	f := newFakeForge(t, GitHub, pat)
+	f := forgetest.New(t, GitHub, pat)
 	clk := newClock()
 	cfg := forgeConfig(f, Target{PerNode: true})
 	a := openNode(t, path, "a", clk, cfg)
@@ -514,14 +515,14 @@ func TestFleetReportsTwoContexts(t *testing.T) {
 		}
 	}
 	runOnce(t, a)
-	if s := f.latest("acme/site", commitA, "hookgate/site@b"); s.State != "" {
+	if s := f.Latest("acme/site", commitA, "hookgate/site@b"); s.State != "" {
 		t.Fatalf("node a reported node b's deploy: %+v", s)
 	}
 	runOnce(t, b)
-	if s := f.latest("acme/site", commitA, "hookgate/site@a"); s.State != "success" {
+	if s := f.Latest("acme/site", commitA, "hookgate/site@a"); s.State != "success" {
 		t.Fatalf("context @a: %+v", s)
 	}
-	if s := f.latest("acme/site", commitA, "hookgate/site@b"); s.State != "failure" {
+	if s := f.Latest("acme/site", commitA, "hookgate/site@b"); s.State != "failure" {
 		t.Fatalf("context @b: %+v", s)
 	}
 }
@@ -529,13 +530,13 @@ func TestFleetReportsTwoContexts(t *testing.T) {
 // TestTokensNeverRecorded: a forge that echoes the token in its refusal; the recorded
 // error and endpoint hold no token.
 func TestTokensNeverRecorded(t *testing.T) {
-	f := newFakeForge(t, GitLab, pat)
+	f := forgetest.New(t, GitLab, pat)
 	clk := newClock()
 	n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, forgeConfig(f, Target{}))
-	f.answer = func(w http.ResponseWriter, r *http.Request) bool {
-		reply(w, 403, map[string]any{"message": "token " + r.Header.Get("PRIVATE-TOKEN") + " lacks scope api"})
+	f.Answer(func(w http.ResponseWriter, r *http.Request) bool {
+		forgetest.Reply(w, 403, map[string]any{"message": "token " + r.Header.Get("PRIVATE-TOKEN") + " lacks scope api"})
 		return true
-	}
+	})
 	dp := deployTo(t, n, clk, commitA, store.DeploySucceeded, true)
 	reports, _ := n.st.DeployReports(context.Background(), dp.ID)
 	for _, r := range reports {
