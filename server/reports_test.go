@@ -108,3 +108,28 @@ func getText(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestReloadTurnsReportingOn: a reload that adds report to a target and a [forges.NAME]
+// makes the next deploy's statuses reach that forge, without a restart.
+func TestReloadTurnsReportingOn(t *testing.T) {
+	forge := forgetest.New(t, forgetest.Gitea, "gitea-t0ken")
+	gw := gatewaytest.New(t, gatewaytest.Env("HG_GITEA_TOKEN=gitea-t0ken"))
+	f, err := os.OpenFile(gw.Path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The target's table is the file's last: its keys go on, then the forge's table.
+	fmt.Fprintf(f, "report = \"tea\"\n\n[forges.tea]\ntype = \"gitea\"\napi_url = %q\ntoken_env = \"HG_GITEA_TOKEN\"\n", forge.APIURL())
+	f.Close()
+	if code := gatewaytest.API(t, "POST", gw.URL+"/api/v1/reload", "", nil); code != 200 {
+		t.Fatalf("reload: %d\n%s", code, gw.Logs.String())
+	}
+	before := gw.Origin["site"].Head()
+	after := gw.Origin["site"].Commit(map[string]string{"index.html": "v3\n"}, "v3")
+	if resp, out := gw.Send(gatewaytest.Delivery{Body: testkit.Push(t, "refs/heads/main", before, after, gatewaytest.Repository)}); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v", resp.StatusCode, out)
+	}
+	testkit.Eventually(t, 30*time.Second, "the forge to show success", func() bool {
+		return forge.Latest(gatewaytest.Repository, after, "hookgate/site").State == "success"
+	})
+}
