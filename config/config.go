@@ -29,6 +29,8 @@ type Config struct {
 	Repos  map[string]*RepoConfig `toml:"repos"`
 	// Notify are the [[notify]] targets told about every repository's deploys.
 	Notify []*NotifyConfig `toml:"notify"`
+	// Forges are the [forges.NAME] tables targets report their deploys to (report).
+	Forges map[string]*ForgeConfig `toml:"forges"`
 
 	adminToken    string
 	maxBody       int64
@@ -76,6 +78,9 @@ type ServerConfig struct {
 	MaxConnectionsPerClient int `toml:"max_connections_per_client"`
 	// MaxHeaderBytes bounds a request's header block ("": server.DefaultMaxHeaderBytes).
 	MaxHeaderBytes string `toml:"max_header_bytes"`
+	// PublicURL is where people reach the gateway's pages: forge statuses link to
+	// PublicURL/deploys/ID ("": no link).
+	PublicURL string `toml:"public_url"`
 
 	maxHeaderBytes    int // 0: the default
 	shutdownTimeout   time.Duration
@@ -114,6 +119,13 @@ type RepoConfig struct {
 	Nodes []string `toml:"nodes"`
 	// Notify are the [[repos.NAME.notify]] targets told about this repository only.
 	Notify []*NotifyConfig `toml:"notify"`
+	// Report names the [forges.NAME] this target reports its deploys to; the other
+	// report keys and environment* tune it (forges.go).
+	Report            string `toml:"report"`
+	ReportContext     string `toml:"report_context"`
+	ReportDeployments bool   `toml:"report_deployments"`
+	Environment       string `toml:"environment"`
+	EnvironmentURL    string `toml:"environment_url"`
 
 	name    string
 	allow   []netip.Prefix

@@ -104,6 +104,11 @@ func (c *Config) secretEnvNames() map[string]bool {
 		}
 		targets = append(targets, r.Notify...)
 	}
+	for _, f := range c.Forges {
+		if f.TokenEnv != "" {
+			names[f.TokenEnv] = true
+		}
+	}
 	for _, t := range targets {
 		for _, n := range []string{t.URLEnv, t.SecretEnv} {
 			if n != "" {

@@ -148,6 +148,7 @@ func (c *Config) resolve(dir string) error {
 	if len(c.Repos) == 0 {
 		errs = append(errs, errors.New("no [repos.NAME] table: configure at least one repository"))
 	}
+	errs = append(errs, c.resolveForges(dir)...)
 	global := map[string]bool{}
 	for i, n := range c.Notify {
 		if err := n.resolve(); err != nil {
@@ -162,6 +163,9 @@ func (c *Config) resolve(dir string) error {
 		r := c.Repos[name]
 		r.name = name
 		if err := r.resolve(dir); err != nil {
+			errs = append(errs, fmt.Errorf("repos.%s: %w", name, err))
+		}
+		for _, err := range r.resolveReport(c.Forges) {
 			errs = append(errs, fmt.Errorf("repos.%s: %w", name, err))
 		}
 		own := map[string]bool{}

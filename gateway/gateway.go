@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookgate/hookgate/config"
 	"github.com/hookgate/hookgate/notify"
+	"github.com/hookgate/hookgate/reporter"
 	"github.com/hookgate/hookgate/repos"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -58,6 +59,7 @@ type Gateway struct {
 	srv      *server.Server
 	mgr      *repos.Manager
 	notifier *notify.Notifier
+	reports  *reporter.Sender // the forge reports' sender
 
 	// mu: one reload at a time, guards cfg. A heartbeat holds it too, from reading the
 	// configuration to writing its repository list, so it never writes back the list from
@@ -130,6 +132,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		}
 	}
 
+	// Before the recovery below: the deploys it ends are reported like any others.
+	st.SetReporting(cfg.ReportingRepos())
+
 	// Commands a crash left running would run beside the deploys run again below.
 	repos.StopLeftovers(ctx, st, node, cfg.DeployedRepoList(), logger)
 	requeued, crashed, err := st.RecoverCrashed(ctx, "interrupted: the gateway stopped while this deploy was running")
@@ -163,6 +168,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 	}
 	g := &Gateway{path: opts.ConfigPath, log: logger, version: opts.Version, store: st, ln: ln, notifier: notifier, cfg: cfg,
 		prune: opts.PruneEvery, manual: opts.Manual, unreg: opts.Unregistered}
+	// g.srv is set below, before Run starts the sender that calls Observe.
+	g.reports = reporter.NewSender(st, cfg.Reporting(), reporter.Options{Logger: logger,
+		Observe: func(forge, result string) { g.srv.ObserveForgeReport(forge, result) }})
+	st.OnReport(g.reports.Wake)
 	if g.prune <= 0 {
 		g.prune = DefaultPruneEvery
 	}
@@ -221,6 +230,9 @@ func (g *Gateway) Store() *store.Store { return g.store }
 
 // Server is the gateway's HTTP server, for tests of the server package.
 func (g *Gateway) Server() *server.Server { return g.srv }
+
+// Reports is the gateway's sender of forge reports, for tests that step it (RunOnce).
+func (g *Gateway) Reports() *reporter.Sender { return g.reports }
 
 // Manager is the gateway's deploy workers, for tests that run a reconcile or wake a worker.
 func (g *Gateway) Manager() *repos.Manager { return g.mgr }

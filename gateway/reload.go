@@ -80,6 +80,8 @@ func (g *Gateway) Reload(ctx context.Context) (server.ReloadReport, error) {
 	}
 	global, perRepo := cfg.NotifyTargets()
 	g.notifier.SetTargets(global, perRepo)
+	g.reports.SetConfig(cfg.Reporting())
+	g.store.SetReporting(cfg.ReportingRepos())
 
 	// Changed is every setting of the repository's table (secret, provider, allow_cidrs,
 	// notify targets too), not only those its worker uses.

@@ -25,6 +25,20 @@ func (g *Gateway) Run(ctx context.Context, hup <-chan os.Signal) error {
 	hs := srv.HTTPServer(cfg.Server.Listen)
 	notifier.Start()
 	defer notifier.Stop()
+	// The forge reports' sender: the outbox is in the database, so what it has not sent
+	// when it stops is sent at the next start.
+	reportCtx, stopReports := context.WithCancel(context.Background())
+	reportsDone := make(chan struct{})
+	go func() {
+		defer close(reportsDone)
+		if !g.manual {
+			g.reports.Run(reportCtx)
+		}
+	}()
+	defer func() {
+		stopReports()
+		<-reportsDone
+	}()
 	if !g.manual {
 		mgr.Start()
 	}

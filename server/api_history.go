@@ -94,6 +94,8 @@ type deployJSON struct {
 	Reason      string     `json:"reason"`
 	DeliveryIDs []int64    `json:"delivery_ids"`
 	Log         *string    `json:"log,omitempty"`
+	// Reports are the deploy's forge reports, only on the single-deploy route.
+	Reports *[]reportJSON `json:"reports,omitempty"`
 }
 
 func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
@@ -229,5 +231,38 @@ func (s *Server) apiDeploy(c *gin.Context) {
 		s.writeStoreError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toDeployJSON(dp, true))
+	reports, err := s.store.DeployReports(c.Request.Context(), id)
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	out := toDeployJSON(dp, true)
+	list := make([]reportJSON, len(reports))
+	for i, r := range reports {
+		list[i] = reportJSON{Status: r.Status, Result: r.Result, Forge: r.Forge, Endpoint: r.Endpoint, State: r.State,
+			HTTPStatus: r.HTTPStatus, Error: r.Error, Attempts: r.Attempts, Node: r.Node, CreatedAt: r.CreatedAt,
+			FinishedAt: timeOrNil(r.FinishedAt)}
+		if r.Result == store.ReportPending {
+			list[i].NextAt = timeOrNil(r.NextAt)
+		}
+	}
+	out.Reports = &list
+	c.JSON(http.StatusOK, out)
+}
+
+// reportJSON is one forge report of a deploy (GET /api/v1/deploys/:id): the deploy status
+// it tells, how sending it went, and its last attempt. Never a token.
+type reportJSON struct {
+	Status     string     `json:"status"`
+	Result     string     `json:"result"` // pending, sent, skipped or failed
+	Forge      string     `json:"forge"`
+	Endpoint   string     `json:"endpoint"`
+	State      string     `json:"state"`
+	HTTPStatus int        `json:"http_status"`
+	Error      string     `json:"error"`
+	Attempts   int        `json:"attempts"`
+	Node       string     `json:"node"`
+	CreatedAt  time.Time  `json:"created_at"`
+	NextAt     *time.Time `json:"next_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at"`
 }

@@ -41,6 +41,7 @@ type metrics struct {
 	deployDuration *prometheus.HistogramVec
 	deploys        *prometheus.CounterVec
 	originChecks   *prometheus.CounterVec
+	forgeReports   *prometheus.CounterVec
 }
 
 func (s *Server) newMetrics() *metrics {
@@ -67,9 +68,13 @@ func (s *Server) newMetrics() *metrics {
 			Name: "hookgate_origin_checks_total",
 			Help: "Look-ups of origin's branch head, by result: in_sync, drift (not live, nothing queued), deployed (a reconcile deploy queued) or error.",
 		}, []string{"repo", "result"}),
+		forgeReports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookgate_forge_reports_total",
+			Help: "Attempts at reporting a deploy status to a forge ([forges.NAME]), by result: sent, unchanged (the forge already showed it, or refused in a way that counts as sent), retry (failed; tried again later), failed (given up) or skipped (a newer status of the deploy replaced it, or no commit to report on).",
+		}, []string{"forge", "result"}),
 	}
 	m.reg.MustRegister(
-		m.deliveries, m.sigFailures, m.deployDuration, m.deploys, m.originChecks,
+		m.deliveries, m.sigFailures, m.deployDuration, m.deploys, m.originChecks, m.forgeReports,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "hookgate_unknown_hook_requests_total",
 			Help: "Requests to hook names that are not configured (answered 404, not recorded).",
@@ -157,6 +162,13 @@ func (s *Server) ObserveOriginCheck(repo, result string) {
 		return
 	}
 	s.metrics.originChecks.WithLabelValues(repo, result).Inc()
+}
+
+// ObserveForgeReport counts one attempt at a forge report by its result; the reports'
+// sender calls it (wired in gateway). Forge names come from the configuration, so the
+// label stays bounded.
+func (s *Server) ObserveForgeReport(forge, result string) {
+	s.metrics.forgeReports.WithLabelValues(forge, result).Inc()
 }
 
 // ObserveDeploy counts a finished deploy of repo; the deploy workers call it (wired in

@@ -135,6 +135,7 @@ type deployPage struct {
 	base
 	Deploy        store.Deploy
 	Notifications []store.Notification
+	Reports       []store.Report // the forge reports of the deploy
 	// CanRollBack offers "Roll back to this commit": the deploy succeeded and its commit
 	// is not the live one.
 	CanRollBack bool
@@ -174,10 +175,16 @@ func (p *pages) deploy(c *gin.Context) {
 		p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
 		return
 	}
+	reports, err := p.s.store.DeployReports(c.Request.Context(), id)
+	if err != nil {
+		p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
+		return
+	}
 	page := deployPage{
 		base:          base{Title: fmt.Sprintf("Deploy %d", id), Nav: "history", Active: activeStatus(dp.Status)},
 		Deploy:        dp,
 		Notifications: notes,
+		Reports:       reports,
 	}
 	if _, ok := p.s.hook(dp.Repo); ok && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
 		live, err := p.s.app.LiveCommit(c.Request.Context(), dp.Repo)

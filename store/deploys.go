@@ -17,6 +17,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 		return Deploy{}, fmt.Errorf("claim deploy: %w", err)
 	}
 	defer tx.Rollback()
+	defer s.forget(tx)
 	var dp Deploy
 	err = s.row(ctx, tx, claimDeploy, s.now(), s.node, repo, s.node, repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
 		&dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt, &dp.Reason, &dp.Target)
@@ -49,7 +50,10 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.report(ctx, tx, dp.ID, repo); err != nil {
+		return Deploy{}, fmt.Errorf("claim deploy %d: %w", dp.ID, err)
+	}
+	if err := s.commit(tx); err != nil {
 		return Deploy{}, fmt.Errorf("claim deploy %d: commit: %w", dp.ID, err)
 	}
 	dp.QueuedAt, dp.StartedAt = dp.QueuedAt.UTC(), dp.StartedAt.UTC()
@@ -88,6 +92,9 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 		return fmt.Errorf("finish deploy %d: not running: %w", id, ErrConflict)
 	}
 	if err != nil {
+		return fmt.Errorf("finish deploy %d: %w", id, err)
+	}
+	if err := s.report(ctx, tx, id, repo); err != nil {
 		return fmt.Errorf("finish deploy %d: %w", id, err)
 	}
 	if r.Status == DeployInterrupted {
@@ -165,7 +172,12 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 		repo    string
 		crashes int
 	}
+	type endedDeploy struct {
+		id   int64
+		repo string
+	}
 	var cuts []cut
+	var ended []endedDeploy // every deploy the update ended, for its report
 	for rows.Next() {
 		var id int64
 		var c cut
@@ -174,6 +186,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 			rows.Close()
 			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 		}
+		ended = append(ended, endedDeploy{id, c.repo})
 		if status == DeployFailed {
 			failed = append(failed, id)
 			continue
@@ -187,6 +200,11 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 	}
 	if err := s.lockRepos(ctx, tx, repos); err != nil {
 		return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
+	}
+	for _, e := range ended {
+		if err := s.report(ctx, tx, e.id, e.repo); err != nil {
+			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
+		}
 	}
 	for _, c := range cuts {
 		id, err := s.enqueue(ctx, tx, c.repo, s.node, TriggerRecovery, "")

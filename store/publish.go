@@ -47,10 +47,15 @@ func (s *Store) commit(tx *sql.Tx) error {
 	err := tx.Commit()
 	s.pubMu.Lock()
 	repos, f := s.pending[tx], s.onQueued
+	reported, onReport := s.reported[tx], s.onReport
 	delete(s.pending, tx)
+	delete(s.reported, tx)
 	s.pubMu.Unlock()
 	if err != nil {
 		return err
+	}
+	if reported && onReport != nil {
+		onReport()
 	}
 	seen := make(map[string]bool, len(repos))
 	for _, r := range repos {
@@ -67,6 +72,7 @@ func (s *Store) commit(tx *sql.Tx) error {
 func (s *Store) forget(tx *sql.Tx) {
 	s.pubMu.Lock()
 	delete(s.pending, tx)
+	delete(s.reported, tx)
 	s.pubMu.Unlock()
 }
 

@@ -216,8 +216,10 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, node, trigger, re
 	}
 	var id int64
 	err := s.queryRow(ctx, tx, queuedDeploySQL, node, repo).Scan(&id)
+	created := false
 	if errors.Is(err, sql.ErrNoRows) {
 		err = s.queryRow(ctx, tx, newDeploySQL, repo, trigger, ref, s.now(), node).Scan(&id)
+		created = err == nil
 		if errors.Is(err, sql.ErrNoRows) {
 			// PostgreSQL: another gateway's transaction queued one meanwhile, which the
 			// repository's lock (lockRepos) makes rare; that deploy is the one to join.
@@ -226,6 +228,11 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, node, trigger, re
 	}
 	if err != nil {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)
+	}
+	if created {
+		if err := s.report(ctx, tx, id, repo); err != nil {
+			return 0, fmt.Errorf("enqueue deploy: %w", err)
+		}
 	}
 	if err := s.noteQueued(ctx, tx, node, repo); err != nil {
 		return 0, fmt.Errorf("enqueue deploy: %w", err)

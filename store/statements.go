@@ -299,3 +299,36 @@ var (
 		pg:     `SELECT to_regclass('nodes') IS NOT NULL`,
 	}
 )
+
+// Forge reports, the outbox (reports.go).
+
+// reportDueColumns are what the sender needs of a due report and its deploy: the
+// commit is the one the deploy went to, else the one it was sent to, else the newest
+// joined delivery's; newer is set when a later report of the same deploy waits or went.
+const reportDueColumns = `r.id, r.deploy_id, r.node, r.repo, r.status, r.attempts, r.created_at,
+		d.ref, d.triggered_by, d.error, d.started_at, d.finished_at,
+		COALESCE(NULLIF(d.to_commit, ''), NULLIF(d.target_commit, ''),
+			(SELECT after_commit FROM deliveries WHERE id = (SELECT max(id) FROM (SELECT id FROM deliveries WHERE deploy_id = d.id
+				UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = d.id) l)), ''),
+		EXISTS (SELECT 1 FROM reports n WHERE n.deploy_id = r.deploy_id AND n.id > r.id)`
+
+var (
+	insertReportSQL = stmt{sqlite: `
+		INSERT INTO reports (deploy_id, node, repo, status, created_at, next_at)
+		SELECT id, node, repo, status, ?, ? FROM deploys WHERE id = ?`}
+	dueReportsSQL = stmt{sqlite: `
+		SELECT ` + reportDueColumns + `
+		FROM reports r JOIN deploys d ON d.id = r.deploy_id
+		WHERE r.node = ? AND r.result = 'pending' AND r.next_at <= ?
+		ORDER BY r.next_at, r.id LIMIT ?`}
+	nextReportSQL = stmt{sqlite: `
+		SELECT next_at FROM reports WHERE node = ? AND result = 'pending' ORDER BY next_at LIMIT 1`}
+	updateReportSQL = stmt{sqlite: `
+		UPDATE reports SET result = ?, forge = ?, endpoint = ?, state = ?, attempts = ?, http_status = ?,
+			error = ?, next_at = ?, finished_at = ?
+		WHERE id = ? AND result = 'pending'`}
+	deployReportsSQL = stmt{sqlite: `
+		SELECT id, deploy_id, node, repo, status, result, forge, endpoint, state, attempts, http_status,
+			error, created_at, next_at, finished_at
+		FROM reports WHERE deploy_id = ? ORDER BY id`}
+)

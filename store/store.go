@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,6 +59,12 @@ type Store struct {
 	pubMu    sync.Mutex
 	onQueued func(repo string)
 	pending  map[*sql.Tx][]string
+	// onReport (OnReport) and reported, the open transactions that wrote a report: the
+	// outbox's sender is told at their commit.
+	onReport func()
+	reported map[*sql.Tx]bool
+	// reporting is the set of repositories whose deploys are reported (SetReporting).
+	reporting atomic.Pointer[map[string]bool]
 
 	// fileLock is the SQLite file's lock held for the store's life (WithExclusive), or nil.
 	fileLock *os.File

@@ -28,6 +28,7 @@ const (
 	DeploySucceeded   = "succeeded"
 	DeployFailed      = "failed"
 	DeployInterrupted = "interrupted"
+	DeployWaiting     = "waiting" // for the commit's checks on the forge (require_checks, issue 22)
 )
 
 // Deploy triggers: why a deploy exists.

@@ -1,0 +1,223 @@
+// forges.go owns [forges.NAME] and the reporting keys of [repos.NAME]: the forges a
+// target reports its deploys to, their credentials, and the reporter's view of them.
+
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hookgate/hookgate/reporter"
+)
+
+// ForgeConfig is one [forges.NAME] table: a forge's API and the credentials to post
+// commit statuses and deployments with.
+type ForgeConfig struct {
+	Type      string `toml:"type"`    // github, gitea (also Forgejo) or gitlab
+	APIURL    string `toml:"api_url"` // default https://api.github.com for github
+	TokenEnv  string `toml:"token_env"`
+	TokenFile string `toml:"token_file"`
+	// AppID, InstallationID and PrivateKeyFile make a github forge a GitHub App.
+	AppID          int64  `toml:"app_id"`
+	InstallationID int64  `toml:"installation_id"`
+	PrivateKeyFile string `toml:"private_key_file"`
+
+	forge *reporter.Forge // resolved, with its credentials
+}
+
+// resolve reads the forge's credentials and checks its keys. Errors name keys and files,
+// never a token.
+func (f *ForgeConfig) resolve(name, dir string) error {
+	var errs []error
+	if !repoName.MatchString(name) {
+		errs = append(errs, errors.New("the name must be 1-100 letters, digits, '.', '_' or '-'"))
+	}
+	switch f.Type {
+	case reporter.GitHub:
+		if f.APIURL == "" {
+			f.APIURL = reporter.DefaultGitHubAPI
+		}
+	case reporter.Gitea, reporter.GitLab:
+		if f.APIURL == "" {
+			errs = append(errs, fmt.Errorf("api_url is required for type %q (e.g. %s)", f.Type,
+				map[string]string{reporter.Gitea: "https://git.example.com/api/v1", reporter.GitLab: "https://gitlab.example.com/api/v4"}[f.Type]))
+		}
+	case "":
+		errs = append(errs, fmt.Errorf("type is required: %q, %q (also for Forgejo) or %q", reporter.GitHub, reporter.Gitea, reporter.GitLab))
+	default:
+		errs = append(errs, fmt.Errorf("type %q: use %q, %q (also for Forgejo) or %q", f.Type, reporter.GitHub, reporter.Gitea, reporter.GitLab))
+	}
+	if f.APIURL != "" {
+		u, err := url.Parse(f.APIURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("api_url %q is not an http:// or https:// URL without credentials or query", f.APIURL))
+		}
+	}
+	app := f.AppID != 0 || f.InstallationID != 0 || f.PrivateKeyFile != ""
+	set := 0
+	for _, on := range []bool{f.TokenEnv != "", f.TokenFile != "", app} {
+		if on {
+			set++
+		}
+	}
+	var token string
+	var ghApp *reporter.App
+	switch {
+	case set != 1:
+		errs = append(errs, errors.New("set exactly one of token_env, token_file or (GitHub only) app_id, installation_id and private_key_file"))
+	case f.TokenEnv != "":
+		if token = os.Getenv(f.TokenEnv); token == "" {
+			errs = append(errs, envUnset("token_env", f.TokenEnv))
+		}
+	case f.TokenFile != "":
+		f.TokenFile = anchor(dir, f.TokenFile)
+		b, err := os.ReadFile(f.TokenFile)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("token_file: %w", err))
+		case len(bytes.TrimSpace(b)) == 0:
+			errs = append(errs, fmt.Errorf("token_file %s is empty", f.TokenFile))
+		default:
+			token = string(bytes.TrimSpace(b))
+		}
+	default:
+		if f.Type != reporter.GitHub && f.Type != "" {
+			errs = append(errs, fmt.Errorf("app_id, installation_id and private_key_file are for type %q only; give %s a token_env or token_file", reporter.GitHub, f.Type))
+			break
+		}
+		if f.AppID <= 0 {
+			errs = append(errs, errors.New("app_id is required for a GitHub App (the number on the App's settings page)"))
+		}
+		if f.InstallationID <= 0 {
+			errs = append(errs, errors.New("installation_id is required for a GitHub App (the number in the installation's URL)"))
+		}
+		if f.PrivateKeyFile == "" {
+			errs = append(errs, errors.New("private_key_file is required for a GitHub App"))
+			break
+		}
+		f.PrivateKeyFile = anchor(dir, f.PrivateKeyFile)
+		b, err := os.ReadFile(f.PrivateKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("private_key_file: %w", err))
+			break
+		}
+		key, err := reporter.ParsePrivateKey(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("private_key_file %s: %w", f.PrivateKeyFile, err))
+			break
+		}
+		ghApp = reporter.NewApp(f.AppID, f.InstallationID, key)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	f.forge = reporter.NewForge(name, f.Type, f.APIURL, token, ghApp)
+	return nil
+}
+
+// resolveReport checks a target's reporting keys against the forges; node count decides
+// the default context.
+func (r *RepoConfig) resolveReport(forges map[string]*ForgeConfig) []error {
+	if r.Report == "" {
+		var errs []error
+		for key, set := range map[string]bool{"report_context": r.ReportContext != "", "report_deployments": r.ReportDeployments,
+			"environment": r.Environment != "", "environment_url": r.EnvironmentURL != ""} {
+			if set {
+				errs = append(errs, fmt.Errorf("%s is set but report is not: name the [forges.NAME] to report through", key))
+			}
+		}
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return errs
+	}
+	var errs []error
+	f, ok := forges[r.Report]
+	if !ok {
+		names := make([]string, 0, len(forges))
+		for n := range forges {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		errs = append(errs, fmt.Errorf("report %q: no [forges.%s] table (forges: %s)", r.Report, r.Report, strings.Join(names, ", ")))
+	}
+	if r.Repository == "" {
+		errs = append(errs, errors.New("repository is required when report is set: the forge's owner/name the statuses go to"))
+	}
+	if ok && r.ReportDeployments && f.Type == reporter.Gitea {
+		errs = append(errs, fmt.Errorf("report_deployments: forge %q is gitea, which has no deployments API; leave it out", r.Report))
+	}
+	if strings.TrimSpace(r.ReportContext) != r.ReportContext || len(r.ReportContext) > 255 {
+		errs = append(errs, fmt.Errorf("report_context %q: no surrounding spaces, at most 255 characters", r.ReportContext))
+	}
+	if r.EnvironmentURL != "" {
+		u, err := url.Parse(r.EnvironmentURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("environment_url %q is not an http:// or https:// URL", r.EnvironmentURL))
+		}
+	}
+	return errs
+}
+
+// resolveForges resolves every [forges.NAME] and the public URL.
+func (c *Config) resolveForges(dir string) []error {
+	var errs []error
+	names := make([]string, 0, len(c.Forges))
+	for n := range c.Forges {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := c.Forges[n].resolve(n, dir); err != nil {
+			errs = append(errs, fmt.Errorf("forges.%s: %w", n, err))
+		}
+	}
+	if p := c.Server.PublicURL; p != "" {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("server.public_url %q is not an http:// or https:// URL such as https://deploy.example.com", p))
+		}
+	}
+	return errs
+}
+
+// Reporting is what the reporter needs: the forges and every target that reports.
+func (c *Config) Reporting() reporter.Config {
+	rc := reporter.Config{Forges: map[string]*reporter.Forge{}, Targets: map[string]reporter.Target{},
+		PublicURL: strings.TrimRight(c.Server.PublicURL, "/")}
+	for n, f := range c.Forges {
+		if f.forge != nil {
+			rc.Forges[n] = f.forge
+		}
+	}
+	for name, r := range c.Repos {
+		if r.Report == "" {
+			continue
+		}
+		t := reporter.Target{Forge: r.Report, Repository: r.Repository, Branch: r.Branch, Context: r.ReportContext,
+			Deployments: r.ReportDeployments, Environment: r.Environment, EnvURL: r.EnvironmentURL}
+		if t.Context == "" {
+			t.Context = "hookgate/" + name
+			t.PerNode = len(r.Nodes) > 1
+		}
+		if t.Environment == "" {
+			t.Environment = name
+		}
+		rc.Targets[name] = t
+	}
+	return rc
+}
+
+// ReportingRepos lists the targets that report, for the store's outbox.
+func (c *Config) ReportingRepos() []string {
+	var out []string
+	for _, name := range c.RepoNames() {
+		if c.Repos[name].Report != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
