@@ -200,13 +200,13 @@ var (
 		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
 		ORDER BY id DESC LIMIT 1`}
 	lastTargetSQL = stmt{sqlite: `
-		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
+		SELECT to_commit, status FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
 		ORDER BY id DESC LIMIT 1`}
 	deployedElsewhereSQL = stmt{sqlite: `
 			SELECT count(*) FROM deploys WHERE repo = ? AND node != ? AND status = 'succeeded'`}
 	reconcileDeploySQL = stmt{sqlite: `
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason, node)
-		VALUES (?, 'queued', ?, '', ?, ?, ?) RETURNING id`}
+		VALUES (?, 'queued', ?, ?, ?, ?, ?) RETURNING id`}
 )
 
 // Nodes of the fleet (nodes.go).
@@ -298,4 +298,12 @@ var (
 		sqlite: `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'`,
 		pg:     `SELECT to_regclass('nodes') IS NOT NULL`,
 	}
+)
+
+// Tag and paths targets (issue 20, the worker side): the skip's reason, the live deploy.
+var (
+	deployReasonSQL = stmt{sqlite: `UPDATE deploys SET reason = ? WHERE id = ?`}
+	liveDeploySQL   = stmt{sqlite: `
+		SELECT to_commit, ref FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
+		ORDER BY id DESC LIMIT 1`}
 )

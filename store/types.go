@@ -28,6 +28,10 @@ const (
 	DeploySucceeded   = "succeeded"
 	DeployFailed      = "failed"
 	DeployInterrupted = "interrupted"
+	// DeploySkipped: a target with paths whose watched files did not change since the
+	// live commit; the checkout was left alone and no command ran. Not live: the live
+	// commit stays the last succeeded deploy's.
+	DeploySkipped = "skipped"
 )
 
 // Deploy triggers: why a deploy exists.
@@ -131,9 +135,11 @@ type Deploy struct {
 
 // Result is how a deploy ended.
 type Result struct {
-	Status     string // succeeded, failed or interrupted
+	Status     string // succeeded, failed, interrupted or skipped
 	FromCommit string
-	ToCommit   string
+	ToCommit   string // for skipped: the commit that was not deployed
 	Error      string
 	Log        string
+	// Reason, when set, replaces the deploy's reason: why it was skipped.
+	Reason string
 }
