@@ -11,15 +11,15 @@ import (
 
 // Drift is what Reconcile found out, and did, about one repository.
 type Drift struct {
-	Live     string // the live commit: the newest succeeded deploy's, else the checkout's HEAD
-	Newest   string // to_commit of the newest deploy that is not queued
+	Live   string // the live commit: the newest succeeded deploy's, else the checkout's HEAD
+	Newest string // to_commit of the newest deploy that is not queued
 	// NewestSkipped says that deploy was skipped (paths): origin's head was looked at
 	// and nothing the target watches changed, which counts as in sync.
 	NewestSkipped bool
-	Pin      *Pin   // when pinned
-	Busy     bool   // a deploy is queued or running
-	InFlight int64  // when Busy, that deploy (the queued one, else the running one)
-	DeployID int64  // the reconcile deploy queued, 0 when none
+	Pin           *Pin  // when pinned
+	Busy          bool  // a deploy is queued or running
+	InFlight      int64 // when Busy, that deploy (the queued one, else the running one)
+	DeployID      int64 // the reconcile deploy queued, 0 when none
 }
 
 // Reconcile queues a deploy of repo on this node with trigger "reconcile" when origin
