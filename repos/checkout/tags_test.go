@@ -163,3 +163,28 @@ func TestUpdateSkipsWhenNothingWatchedChanged(t *testing.T) {
 }
 
 func (s Spec) withMode(mode string) Spec { s.Mode = mode; return s }
+
+// TestShallowTagUpdate: a shallow checkout of a tag target moves to a newer tag, fetched
+// without the whole history, in ff mode (HEAD found below the tag) and reset mode.
+func TestShallowTagUpdate(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []string{ModeFastForward, ModeReset} {
+		f, commits := shallowFixture(t)
+		f.Tag("v1.0.0", commits[1])
+		f.AnnotatedTag("v1.1.0", commits[2], "1.1")
+		s := Spec{Name: "test", Path: f.Path, Branch: "main", URL: f.Bare, Depth: 1, Mode: mode}
+		if _, err := UpdateMove(ctx, s, Move{Tag: "v1.0.0"}); err != nil || f.head() != commits[1] {
+			t.Fatalf("%s: clone v1.0.0: %v, HEAD %s", mode, err, f.head())
+		}
+		res, err := UpdateMove(ctx, s, Move{Tag: "v1.1.0"})
+		if err != nil || f.head() != commits[2] || res.From != commits[1] || f.read("app.txt") != "v3\n" {
+			t.Fatalf("%s: v1.1.0: %+v %v, HEAD %s; want %s", mode, res, err, f.head(), commits[2])
+		}
+		if n := testkit.Git(t, f.Path, "rev-list", "--count", "HEAD"); n != "2" {
+			t.Fatalf("%s: %s commits in the shallow checkout; want 2 (not the whole history)", mode, n)
+		}
+		if out := testkit.Git(t, f.Path, "fsck", "--no-progress"); strings.Contains(out, "missing") {
+			t.Fatalf("%s: fsck: %s", mode, out)
+		}
+	}
+}
