@@ -56,6 +56,9 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 		}
 		mv.Tag, err = w.deployTag(ctx, dp, r)
 		ref = "refs/tags/" + mv.Tag
+		if err == nil && ref != dp.Ref {
+			res.Ref = ref
+		}
 		if err == nil {
 			out.Printf("hookgate: deploy %d of %s (%s), tag %s", dp.ID, r.Name, dp.Trigger, mv.Tag)
 		}
@@ -155,13 +158,18 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 }
 
 // deployTag is the tag a tag target's deploy goes to: the one its ref names (a push of
-// the tag, a reconcile of origin's newest); for a rollback or a pin, which move to a
+// the tag, a reconcile of origin's newest), or, when pushes of other tags joined it while
+// it was queued, the newest of them (newestPushed); for a rollback or a pin, which move to a
 // commit, the live tag (the commit is looked for in its history and the checkout's); for
 // anything else (a manual deploy, a recovery) origin's newest matching tag, as a branch
 // target's deploys origin's head.
 func (w *worker) deployTag(ctx context.Context, dp store.Deploy, r Repo) (string, error) {
 	if t := tagOf(dp.Ref); t != "" {
-		return t, nil
+		refs, err := w.m.store.JoinedRefs(ctx, dp.ID)
+		if err != nil {
+			return "", err
+		}
+		return newestPushed(t, refs, r.Tags), nil
 	}
 	if dp.Target != "" {
 		_, live, err := w.m.store.LiveDeploy(ctx, r.Name)

@@ -5,6 +5,7 @@ package repos
 import (
 	"context"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,41 @@ func cmpUint(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// newestPushed is the tag a deploy of tag goes to when the pushes of refs (newest first)
+// joined it: the highest semantic version among those that match glob, when all of them
+// are versions; else the newest push's tag. A deploy is queued once and joined by every
+// push until it runs, as a branch's; its own ref is the first push's.
+func newestPushed(tag string, refs []string, glob string) string {
+	cands := []string{tag}
+	for _, ref := range refs {
+		if t := tagOf(ref); t != "" && t != tag {
+			if ok, _ := path.Match(glob, t); ok {
+				cands = append(cands, t)
+			}
+		}
+	}
+	if len(cands) == 1 {
+		return tag
+	}
+	best, bestV := "", semver{}
+	for _, t := range cands {
+		v, ok := parseSemver(t)
+		if !ok {
+			// Not all versions: the newest push's tag, as for a branch the newest push's head.
+			for _, ref := range refs {
+				if t := tagOf(ref); t != "" && slices.Contains(cands, t) {
+					return t
+				}
+			}
+			return tag
+		}
+		if best == "" || compareSemver(v, bestV) > 0 {
+			best, bestV = t, v
+		}
+	}
+	return best
 }
 
 // newestTag is origin's newest tag matching r.Tags: the highest semantic version when

@@ -41,3 +41,25 @@ func TestPickNewestTag(t *testing.T) {
 		}
 	}
 }
+
+func TestNewestPushed(t *testing.T) {
+	for _, c := range []struct {
+		tag  string
+		refs []string // newest first
+		want string
+	}{
+		{"v1.0.0", []string{"refs/tags/v1.0.0"}, "v1.0.0"},
+		{"v1.2.0", []string{"refs/tags/v1.1.1", "refs/tags/v1.2.0"}, "v1.2.0"},
+		{"v1.0.0", []string{"refs/tags/v1.10.0", "refs/tags/v1.9.0", "refs/tags/v1.0.0"}, "v1.10.0"},
+		{"v1.0.0", []string{"refs/tags/other-9.0.0", "refs/heads/main", "refs/tags/v1.0.0"}, "v1.0.0"}, // not the glob's
+		{"prod-a", []string{"refs/tags/prod-c", "refs/tags/prod-b", "refs/tags/prod-a"}, "prod-c"},     // newest push
+		{"v1.0.0", []string{"refs/tags/vnext", "refs/tags/v1.0.0"}, "vnext"},
+	} {
+		if got := newestPushed(c.tag, c.refs, "v*"); c.tag[0] == 'v' && got != c.want {
+			t.Errorf("newestPushed(%q, %v) = %q, want %q", c.tag, c.refs, got, c.want)
+		}
+		if got := newestPushed(c.tag, c.refs, "prod-*"); c.tag[0] == 'p' && got != c.want {
+			t.Errorf("newestPushed(%q, %v) = %q, want %q", c.tag, c.refs, got, c.want)
+		}
+	}
+}

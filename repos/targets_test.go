@@ -62,13 +62,37 @@ func TestTagTargetDeploysThePeeledCommit(t *testing.T) {
 		t.Fatalf("app.txt = %q at v1.1.0", got)
 	}
 
-	// A rollback to v1.0.0's commit, then a manual deploy: origin's newest tag again.
-	if _, err := e.store.EnqueueRollback(ctx, "prod", one, "rollback"); err != nil {
+	// Pushes of v1.1.1, v1.2.0 and v1.1.2 (hotfixes) while the deploy waits: one deploy,
+	// of the highest version, neither the first push's tag nor the last's.
+	three := e.origin.Commit(map[string]string{"app.txt": "v1.2\n"}, "1.2")
+	e.origin.Tag("v1.2.0", three)
+	e.origin.Tag("v1.1.1", two)
+	e.origin.Tag("v1.1.2", two)
+	id := e.queueRef(t, "prod", "g-v1.1.1", "refs/tags/v1.1.1")
+	for _, tag := range []string{"v1.2.0", "v1.1.2"} {
+		if joined := e.queueRef(t, "prod", "g-"+tag, "refs/tags/"+tag); joined != id {
+			t.Fatalf("the push of %s queued deploy %d, not joined %d", tag, joined, id)
+		}
+	}
+	w.runOnce()
+	if dp := e.deploy(t, id); dp.Status != store.DeploySucceeded || dp.ToCommit != three || !strings.Contains(dp.Log, "tag v1.2.0") {
+		t.Fatalf("coalesced tag pushes: %+v; want v1.2.0 at %s", dp, three)
+	}
+	if _, ref, err := e.store.LiveDeploy(ctx, "prod"); err != nil || ref != "refs/tags/v1.2.0" {
+		t.Fatalf("live tag %q, %v; want the tag deployed, refs/tags/v1.2.0, not the first push's", ref, err)
+	}
+	if w.runOnce() {
+		t.Fatal("a second deploy for the coalesced pushes")
+	}
+
+	// A rollback to v1.0.0's commit, then a manual deploy: origin's newest tag.
+	rb, err := e.store.EnqueueRollback(ctx, "prod", one, "rollback")
+	if err != nil {
 		t.Fatal(err)
 	}
 	w.runOnce()
 	if testkit.CheckoutHead(t, e.checkout) != one {
-		t.Fatalf("rollback: HEAD %s; want %s", testkit.CheckoutHead(t, e.checkout), one)
+		t.Fatalf("rollback: HEAD %s; want %s\n%+v", testkit.CheckoutHead(t, e.checkout), one, e.deploy(t, rb.ID))
 	}
 	if _, err := e.store.Unpin(ctx, "prod"); err != nil {
 		t.Fatal(err)
@@ -78,8 +102,8 @@ func TestTagTargetDeploysThePeeledCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.runOnce()
-	if got := e.deploy(t, dp.ID); got.Status != store.DeploySucceeded || got.ToCommit != two || !strings.Contains(got.Log, "tag v1.1.0") {
-		t.Fatalf("manual deploy: %+v; want origin's newest tag v1.1.0 at %s", got, two)
+	if got := e.deploy(t, dp.ID); got.Status != store.DeploySucceeded || got.ToCommit != three || !strings.Contains(got.Log, "tag v1.2.0") {
+		t.Fatalf("manual deploy: %+v; want origin's newest tag v1.2.0 at %s", got, three)
 	}
 }
 

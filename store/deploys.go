@@ -95,6 +95,11 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 			return fmt.Errorf("finish deploy %d: %w", id, err)
 		}
 	}
+	if r.Ref != "" {
+		if _, err := s.run(ctx, tx, deployRefSQL, r.Ref, id); err != nil {
+			return fmt.Errorf("finish deploy %d: %w", id, err)
+		}
+	}
 	if r.Status == DeployInterrupted {
 		if _, err := s.enqueue(ctx, tx, repo, node, TriggerRecovery, ""); err != nil {
 			return fmt.Errorf("finish deploy %d: %w", id, err)

@@ -123,3 +123,18 @@ func (s *Store) LiveDeploy(ctx context.Context, repo string) (commit, ref string
 	}
 	return commit, ref, nil
 }
+
+// JoinedRefs returns the refs of the deliveries a deploy joined, newest first (repeats
+// kept). A deploy's own ref is its first delivery's; a tag target's worker reads these to
+// deploy the newest tag pushed while the deploy was queued.
+func (s *Store) JoinedRefs(ctx context.Context, deployID int64) ([]string, error) {
+	rows, err := s.rows(ctx, s.rdb, joinedRefsSQL, deployID, deployID)
+	if err != nil {
+		return nil, fmt.Errorf("refs of deploy %d: %w", deployID, err)
+	}
+	refs, err := scanStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("refs of deploy %d: %w", deployID, err)
+	}
+	return refs, nil
+}

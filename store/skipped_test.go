@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -75,6 +76,42 @@ func TestSkippedDeployIsNotLive(t *testing.T) {
 		d, err := s.ReconcileRef(ctx, "site", commitC, "refs/tags/v1.1.0", "", why)
 		if err != nil || d.DeployID != 0 || !d.NewestSkipped || d.Live != commitA {
 			t.Fatalf("reconcile of the skipped head: %+v %v; want nothing queued, NewestSkipped, live %s", d, err, commitA)
+		}
+	})
+}
+
+// TestJoinedRefs: the refs of the deliveries a deploy joined, newest first, for a tag
+// target's worker to deploy the newest tag pushed while the deploy waited.
+func TestJoinedRefs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		var id int64
+		for i, tag := range []string{"v1.1.1", "v1.2.0", "v1.1.2"} {
+			d := push("prod", "g"+tag)
+			d.Ref = "refs/tags/" + tag
+			if err := s.RecordDelivery(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				id = d.DeployID
+			} else if d.DeployID != id {
+				t.Fatalf("push of %s queued deploy %d; want it to join %d", tag, d.DeployID, id)
+			}
+		}
+		refs, err := s.JoinedRefs(ctx, id)
+		if err != nil || strings.Join(refs, " ") != "refs/tags/v1.1.2 refs/tags/v1.2.0 refs/tags/v1.1.1" {
+			t.Fatalf("JoinedRefs = %v, %v", refs, err)
+		}
+		// The worker deploys v1.2.0 and records it as the deploy's ref: the live tag.
+		dp, err := s.ClaimDeploy(ctx, "prod")
+		if err != nil || dp.Ref != "refs/tags/v1.1.1" {
+			t.Fatalf("claimed %+v %v", dp, err)
+		}
+		if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeploySucceeded, ToCommit: commitB, Ref: "refs/tags/v1.2.0"}); err != nil {
+			t.Fatal(err)
+		}
+		if live, ref, err := s.LiveDeploy(ctx, "prod"); err != nil || live != commitB || ref != "refs/tags/v1.2.0" {
+			t.Fatalf("LiveDeploy = %s %s %v; want %s refs/tags/v1.2.0", live, ref, err, commitB)
 		}
 	})
 }

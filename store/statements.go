@@ -303,7 +303,10 @@ var (
 // Tag and paths targets (issue 20, the worker side): the skip's reason, the live deploy.
 var (
 	deployReasonSQL = stmt{sqlite: `UPDATE deploys SET reason = ? WHERE id = ?`}
+	deployRefSQL    = stmt{sqlite: `UPDATE deploys SET ref = ? WHERE id = ?`}
 	liveDeploySQL   = stmt{sqlite: `
 		SELECT to_commit, ref FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
 		ORDER BY id DESC LIMIT 1`}
+	joinedRefsSQL = stmt{sqlite: `
+		SELECT ref FROM deliveries WHERE id IN (` + deployDeliveriesSQL + `) ORDER BY id DESC`}
 )

@@ -142,4 +142,8 @@ type Result struct {
 	Log        string
 	// Reason, when set, replaces the deploy's reason: why it was skipped.
 	Reason string
+	// Ref, when set, replaces the deploy's ref: the tag a tag target's deploy went to when
+	// it was not its first push's (a later push joined it, or a manual deploy took origin's
+	// newest), so that the live tag is the one deployed.
+	Ref string
 }

@@ -166,3 +166,26 @@ func treeEntries(repo *git.Repository, h plumbing.Hash) (map[string]object.TreeE
 	}
 	return m, nil
 }
+
+// resolveInOwnHistory finds target in the history of HEAD, else of the tags the checkout
+// holds (each fetched by a deploy of a tag target, so few), and says in which tip.
+func resolveInOwnHistory(repo *git.Repository, target string) (found, tip plumbing.Hash, ok bool) {
+	var tips []plumbing.Hash
+	if head, err := repo.Head(); err == nil {
+		tips = append(tips, head.Hash())
+	}
+	if iter, err := repo.Tags(); err == nil {
+		_ = iter.ForEach(func(r *plumbing.Reference) error {
+			if h, err := peelToCommit(repo, r.Hash()); err == nil {
+				tips = append(tips, h)
+			}
+			return nil
+		})
+	}
+	for _, t := range tips {
+		if h, err := resolveInHistory(repo, t, target); err == nil {
+			return h, t, true
+		}
+	}
+	return plumbing.ZeroHash, plumbing.ZeroHash, false
+}

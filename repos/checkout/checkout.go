@@ -329,14 +329,17 @@ func update(ctx context.Context, s Spec, mv Move) (UpdateResult, error) {
 		tag:    mv.Tag,
 	}
 	if target != "" {
-		if m.target, err = resolveInHistory(repo, tip, target); err != nil && mv.Tag != "" {
+		resolved := false
+		if mv.Tag != "" {
 			// A tag target's rollback goes back to a commit deployed from an earlier tag,
-			// which need not be in this tag's history; it is in the checkout's own.
-			if head, herr := repo.Head(); herr == nil {
-				if h, rerr := resolveInHistory(repo, head.Hash(), target); rerr == nil {
-					m.target, err, tip = h, nil, head.Hash()
-				}
+			// which is in the checkout's own history (HEAD's) or in that of a tag fetched
+			// by an earlier deploy, though maybe not in this tag's (a hotfix line).
+			if h, in, ok := resolveInOwnHistory(repo, target); ok {
+				m.target, tip, resolved = h, in, true
 			}
+		}
+		if !resolved {
+			m.target, err = resolveInHistory(repo, tip, target)
 		}
 		if err != nil {
 			return UpdateResult{}, err

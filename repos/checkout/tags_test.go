@@ -71,6 +71,25 @@ func TestUpdateToTag(t *testing.T) {
 			if _, err := UpdateMove(ctx, s, Move{Tag: "v2.0.0", Target: one}); err != nil || f.head() != one {
 				t.Fatalf("rollback to %s under v2.0.0: %v, HEAD %s", one[:7], err, f.head())
 			}
+			if mode == ModeReset {
+				// A hotfix tag off v1.0.0, deployed, then v2.0.0 again: a rollback to the
+				// hotfix's commit, which is in neither v2.0.0's history nor HEAD's, finds
+				// it under the hotfix tag the checkout fetched.
+				testkit.Git(t, f.Seed, "checkout", "-q", "-b", "hotfix", one)
+				f.Write(map[string]string{"app.txt": "v1 hotfix\n"})
+				testkit.Git(t, f.Seed, "commit", "-qam", "hotfix")
+				fix := f.AnnotatedTag("v1.0.1", "", "hotfix")
+				fix = testkit.Git(t, f.Seed, "rev-parse", fix+"^{commit}")
+				if _, err := UpdateMove(ctx, s, Move{Tag: "v1.0.1"}); err != nil || f.head() != fix {
+					t.Fatalf("hotfix v1.0.1: %v, HEAD %s", err, f.head())
+				}
+				if _, err := UpdateMove(ctx, s, Move{Tag: "v2.0.0"}); err != nil || f.head() != two {
+					t.Fatalf("v2.0.0 after the hotfix: %v, HEAD %s", err, f.head())
+				}
+				if _, err := UpdateMove(ctx, s, Move{Tag: "v2.0.0", Target: fix[:10]}); err != nil || f.head() != fix {
+					t.Fatalf("rollback to the hotfix %s under v2.0.0: %v, HEAD %s", fix[:7], err, f.head())
+				}
+			}
 		})
 	}
 }
