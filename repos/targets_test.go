@@ -264,3 +264,53 @@ func TestReconcileOrdersOtherTagsByCommitTime(t *testing.T) {
 		t.Fatalf("tags in the checkout: %q; want only the deployed one (the look-up fetches elsewhere)", got)
 	}
 }
+
+// TestTagTargetRecoversAndHoldsItsPin: a tag target's deploy cut off by a shutdown is
+// queued again and, with no ref of its own, goes to origin's newest matching tag; a
+// rollback's pin holds for such a recovery, which moves to the pinned commit.
+func TestTagTargetRecoversAndHoldsItsPin(t *testing.T) {
+	e := newWorkerEnv(t)
+	ctx := context.Background()
+	one := e.origin.Commit(map[string]string{"app.txt": "v1\n"}, "v1")
+	e.origin.Tag("v1.0.0", one)
+	two := e.origin.Commit(map[string]string{"app.txt": "v2\n"}, "v2")
+	e.origin.AnnotatedTag("v1.1.0", two, "1.1")
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "prod", Path: e.checkout}, Tags: "v*"})
+	w := m.workers["prod"]
+
+	interrupt := func() {
+		t.Helper()
+		dp, err := e.store.ClaimDeploy(ctx, "prod")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.FinishDeploy(ctx, dp.ID, store.Result{Status: store.DeployInterrupted, Error: "shut down"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.queueRef(t, "prod", "g1", "refs/tags/v1.0.0")
+	interrupt()
+	w.runOnce()
+	recovered := e.deploysOfRepo(t, "prod", store.TriggerRecovery)
+	if len(recovered) != 1 || recovered[0].Status != store.DeploySucceeded || recovered[0].ToCommit != two || recovered[0].Ref != "refs/tags/v1.1.0" {
+		t.Fatalf("recovery deploys %+v; want one to origin's newest tag v1.1.0 at %s", recovered, two)
+	}
+
+	if _, err := e.store.EnqueueRollback(ctx, "prod", one, "rollback"); err != nil {
+		t.Fatal(err)
+	}
+	interrupt() // the rollback is cut off; its recovery must still go to the pin
+	w.runOnce()
+	if head := testkit.CheckoutHead(t, e.checkout); head != one {
+		t.Fatalf("recovery while pinned at %s: HEAD %s", one[:7], head)
+	}
+}
+
+func (e *workerEnv) deploysOfRepo(t *testing.T, repo, trigger string) []store.Deploy {
+	t.Helper()
+	dps, err := e.store.ListDeploys(context.Background(), store.DeployFilter{Repo: repo, Trigger: trigger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dps
+}
