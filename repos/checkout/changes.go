@@ -5,6 +5,7 @@ package checkout
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -188,4 +189,20 @@ func resolveInOwnHistory(repo *git.Repository, target string) (found, tip plumbi
 		}
 	}
 	return plumbing.ZeroHash, plumbing.ZeroHash, false
+}
+
+// atLive says whether a skip may leave the checkout as it is: HEAD is the live commit
+// (not a commit a failed deploy moved it to, whose files may differ from live's under the
+// paths) and no interrupted apply left its journal (the next update must finish it).
+func atLive(repo *git.Repository, live string) bool {
+	head, err := repo.Head()
+	if err != nil || head.Hash().String() != live {
+		return false
+	}
+	st, ok := fsStorage(repo.Storer)
+	if !ok {
+		return false
+	}
+	_, err = st.Filesystem().Stat(journalName)
+	return errors.Is(err, fs.ErrNotExist)
 }

@@ -62,7 +62,8 @@ type Move struct {
 	// the local branch the checkout is on.
 	Tag string
 	// Live and Changed decide a deploy by what changed: when both are set, Target is "",
-	// Live is in the fetched tip's history and differs from it, Changed is asked about
+	// HEAD is Live (and no interrupted update is to be finished), Live is in the fetched
+	// tip's history and differs from it, Changed is asked about
 	// each path that differs between Live's tree and the tip's (both sides of a rename),
 	// until it answers true. If it never does, the update stops before touching the work
 	// tree (UpdateResult.Skipped). A Live that is not in the history (a force-push), or
@@ -345,17 +346,13 @@ func update(ctx context.Context, s Spec, mv Move) (UpdateResult, error) {
 			return UpdateResult{}, err
 		}
 		m.tip = tip
-	} else if mv.Changed != nil && mv.Live != "" {
+	} else if mv.Changed != nil && mv.Live != "" && atLive(repo, mv.Live) {
 		skip, err := unchangedSince(repo, plumbing.NewHash(mv.Live), tip, mv.Changed)
 		if err != nil {
 			return UpdateResult{Target: tip.String()}, err
 		}
 		if skip {
-			from := ""
-			if head, err := repo.Head(); err == nil {
-				from = head.Hash().String()
-			}
-			return UpdateResult{From: from, To: from, Target: tip.String(), Skipped: true}, nil
+			return UpdateResult{From: mv.Live, To: mv.Live, Target: tip.String(), Skipped: true}, nil
 		}
 	}
 	res, err := m.run()

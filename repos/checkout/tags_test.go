@@ -169,6 +169,13 @@ func TestUpdateSkipsWhenNothingWatchedChanged(t *testing.T) {
 	if err != nil || res.Skipped || f.head() != rewritten {
 		t.Fatalf("force-push: %+v %v, HEAD %s; want a deploy to %s", res, err, f.head(), rewritten)
 	}
+	// HEAD is not live (a deploy whose commands failed moved it): no skip, whatever changed.
+	f.Write(map[string]string{"src/y.go": "package main\n"})
+	notLive := f.CommitAll("HEAD is not live")
+	res, err = UpdateMove(ctx, s, Move{Live: renamed, Changed: watch("nothing/")})
+	if err != nil || res.Skipped || f.head() != notLive {
+		t.Fatalf("HEAD is not live %s: %+v %v; want a deploy to %s", renamed[:7], res, err, notLive)
+	}
 	// A live commit that is not there at all deploys as well.
 	f.Write(map[string]string{"src/x.go": "package main\n"})
 	next := f.CommitAll("next")
