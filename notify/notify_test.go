@@ -249,3 +249,21 @@ func TestNeverBlocksADeploy(t *testing.T) {
 		t.Fatalf("sent %d, dropped %d of 4", stuck.count(), dropped)
 	}
 }
+
+// TestASkippedDeployIsNoNews: a skipped deploy (paths) after a failure is neither a
+// failure nor a recovery; the success that follows it is the recovery.
+func TestASkippedDeployIsNoNews(t *testing.T) {
+	e := newEnv(t)
+	hook := newReceiver(t)
+	n := New(e.store, []Target{{Name: "ops", Kind: KindWebhook, URL: hook.srv.URL}}, nil, Options{Logger: quiet()})
+	n.Start()
+	n.DeployFinished(e.deploy(t, "site", store.DeployFailed))
+	n.DeployFinished(e.deploy(t, "site", store.DeploySkipped))
+	recovered := e.deploy(t, "site", store.DeploySucceeded)
+	n.DeployFinished(recovered)
+	n.Stop()
+	recs := e.notifications(t, 2)
+	if recs[0].DeployID != recovered.ID || recs[0].Event != EventRecovery || recs[1].Event != EventFailure {
+		t.Fatalf("notifications %+v; want the failure, then the recovery of deploy %d", recs, recovered.ID)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,17 +45,44 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 		out.Printf("hookgate: %s", res.Error)
 	}
 
-	out.Printf("hookgate: deploy %d of %s (%s), branch %s", dp.ID, r.Name, dp.Trigger, r.Branch)
+	spec := r.Spec
+	mv := checkout.Move{Target: dp.Target}
+	ref := "refs/heads/" + r.Branch
+	var err error
+	if r.Tags != "" {
+		// A tag target's checkout stays on a local branch that follows the tags deployed.
+		if spec.Branch == "" {
+			spec.Branch = "main"
+		}
+		mv.Tag, err = w.deployTag(ctx, dp, r)
+		ref = "refs/tags/" + mv.Tag
+		if err == nil && ref != dp.Ref {
+			res.Ref = ref
+		}
+		if err == nil {
+			out.Printf("hookgate: deploy %d of %s (%s), tag %s", dp.ID, r.Name, dp.Trigger, mv.Tag)
+		}
+	} else {
+		out.Printf("hookgate: deploy %d of %s (%s), branch %s", dp.ID, r.Name, dp.Trigger, r.Branch)
+	}
 	if dp.Target != "" {
 		out.Printf("hookgate: moving to %s (%s)", short(dp.Target), dp.Trigger)
 	}
+	if err == nil && len(r.Paths) > 0 && dp.Target == "" {
+		// A rollback or a pin moves to its commit whatever changed; anything else deploys
+		// only what changed under paths since the live commit (none live: it deploys).
+		mv.Live, _, err = m.store.LiveDeploy(ctx, r.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
+		mv.Changed = func(p string) bool { return matchAny(r.Paths, p) }
+	}
 	var upd checkout.UpdateResult
-	var err error
-	if r.RunAs != nil {
+	if err == nil && r.RunAs != nil {
 		err = reclaim(r.Path, r.RunAs)
 	}
 	if err == nil {
-		upd, err = checkout.UpdateTo(ctx, r.Spec, dp.Target)
+		upd, err = checkout.UpdateMove(ctx, spec, mv)
 	}
 	if w.cloneDone != nil {
 		w.cloneDone()
@@ -66,13 +94,13 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 		// The fetch has just read origin's branch head: keep it as the last look-up of
 		// origin, or the repositories page would call an older look-up "origin ahead"
 		// of the commit this deploy makes live until the next poll.
-		if err != nil {
+		if err != nil || upd.Skipped {
 			fetched = upd.Target
 		}
 		w.setOrigin(originRecord{commit: checkout.NewHash(fetched), checkedAt: time.Now().UTC()})
 	}
 	res.FromCommit, res.ToCommit = upd.From, upd.To
-	if err != nil && upd.Target != "" {
+	if (err != nil || upd.Skipped) && upd.Target != "" {
 		// The commit this deploy was for, though HEAD did not move: a reconcile then
 		// knows this head was attempted and does not queue it again on every poll.
 		res.ToCommit = upd.Target
@@ -85,6 +113,10 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 	switch {
 	case err != nil:
 		fail("update checkout: %v", err)
+	case upd.Skipped:
+		res.Status = store.DeploySkipped
+		res.Reason = fmt.Sprintf("no change under %s since live %s", strings.Join(r.Paths, ", "), short(mv.Live))
+		out.Printf("hookgate: skipped %s: %s; the checkout stays at %s and no command runs", short(upd.Target), res.Reason, short(upd.From))
 	case upd.Cloned:
 		out.Printf("hookgate: cloned %s at %s", r.Branch, short(upd.To))
 	case upd.From == upd.To:
@@ -99,12 +131,12 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 			out.Printf("hookgate: commands run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
 		}
 	}
-	if err == nil {
+	if err == nil && !upd.Skipped {
 		env := append(slices.Clone(m.baseEnv()),
 			"HOOKGATE_REPO="+r.Name,
 			"HOOKGATE_COMMIT="+upd.To,
 			"HOOKGATE_PREVIOUS_COMMIT="+upd.From,
-			"HOOKGATE_REF=refs/heads/"+r.Branch,
+			"HOOKGATE_REF="+ref,
 			"HOOKGATE_DELIVERY="+dp.DeliveryGUID,
 			"HOOKGATE_TRIGGER="+dp.Trigger,
 			fmt.Sprintf("HOOKGATE_DEPLOY=%d", dp.ID),
@@ -123,6 +155,33 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 	stopProgress()
 	res.Log, _ = out.Snapshot()
 	return res
+}
+
+// deployTag is the tag a tag target's deploy goes to: the one its ref names (a push of
+// the tag, a reconcile of origin's newest), or, when pushes of other tags joined it while
+// it was queued, the newest of them (newestPushed); for a rollback or a pin, which move to a
+// commit, the live tag (the commit is looked for in its history and the checkout's); for
+// anything else (a manual deploy, a recovery) origin's newest matching tag, as a branch
+// target's deploys origin's head.
+func (w *worker) deployTag(ctx context.Context, dp store.Deploy, r Repo) (string, error) {
+	if t := tagOf(dp.Ref); t != "" {
+		refs, err := w.m.store.JoinedRefs(ctx, dp.ID)
+		if err != nil {
+			return "", err
+		}
+		return newestPushed(t, refs, r.Tags), nil
+	}
+	if dp.Target != "" {
+		_, live, err := w.m.store.LiveDeploy(ctx, r.Name)
+		if t := tagOf(live); err == nil && t != "" {
+			return t, nil
+		}
+	}
+	t, err := newestTag(ctx, r)
+	if err != nil {
+		return "", fmt.Errorf("find origin's newest tag matching %q: %w", r.Tags, err)
+	}
+	return t.Name, nil
 }
 
 // saveProgress stores the deploy's output every progressEvery while it runs, so the history

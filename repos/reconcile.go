@@ -118,7 +118,17 @@ func (w *worker) reconcile(ctx context.Context, cause string) (Check, error) {
 	r := w.config()
 	c := Check{Repo: r.Name}
 	lctx, cancel := context.WithTimeout(ctx, min(r.Timeout, maxCheckTime))
-	head, err := checkout.OriginHead(lctx, r.Spec)
+	// what names origin's side in the reasons: its branch, or a tag target's newest tag.
+	head, ref, what := "", "", r.Branch
+	var err error
+	if r.Tags != "" {
+		var t checkout.TagRef
+		if t, err = newestTag(lctx, r); err == nil {
+			head, ref, what = t.Commit, "refs/tags/"+t.Name, "tag "+t.Name
+		}
+	} else {
+		head, err = checkout.OriginHead(lctx, r.Spec)
+	}
 	cancel()
 	if err != nil {
 		w.setOrigin(originRecord{checkedAt: time.Now().UTC(), err: err.Error()})
@@ -131,11 +141,11 @@ func (w *worker) reconcile(ctx context.Context, cause string) (Check, error) {
 	why := func(live string) string {
 		if live == "" {
 			// Only queued when another node of the fleet has deployed the repository.
-			return fmt.Sprintf("origin %s at %s, nothing live on this node yet: catching up with the fleet", r.Branch, short(head))
+			return fmt.Sprintf("origin %s at %s, nothing live on this node yet: catching up with the fleet", what, short(head))
 		}
-		return fmt.Sprintf("origin %s at %s, live %s: %s", r.Branch, short(head), short(live), cause)
+		return fmt.Sprintf("origin %s at %s, live %s: %s", what, short(head), short(live), cause)
 	}
-	d, err := m.store.Reconcile(ctx, r.Name, head, checkoutHead, why)
+	d, err := m.store.ReconcileRef(ctx, r.Name, head, ref, checkoutHead, why)
 	if err != nil {
 		return c, err
 	}
@@ -148,20 +158,24 @@ func (w *worker) reconcile(ctx context.Context, cause string) (Check, error) {
 		m.log.Warn("origin is ahead of what is live; reconcile deploy queued", "repo", r.Name,
 			"origin", short(head), "live", short(d.Live), "deploy_id", d.DeployID)
 	case head == d.Live:
-		c.Result, c.Reason = CheckInSync, fmt.Sprintf("in sync: origin %s at %s is live", r.Branch, short(head))
+		c.Result, c.Reason = CheckInSync, fmt.Sprintf("in sync: origin %s at %s is live", what, short(head))
+	case head == d.Newest && d.NewestSkipped && !d.Busy && d.Pin == nil:
+		// Deploying it again would be skipped again, on every poll.
+		c.Result, c.Reason = CheckInSync, fmt.Sprintf("in sync: origin %s at %s changed nothing under paths since live %s (its deploy was skipped)",
+			what, short(head), describeLive(d.Live))
 	default:
 		c.Result = CheckDrift
 		switch {
 		case d.Live == "":
-			c.Reason = fmt.Sprintf("origin %s at %s; nothing is deployed yet: the first push or a manual deploy clones it", r.Branch, short(head))
+			c.Reason = fmt.Sprintf("origin %s at %s; nothing is deployed yet: the first push or a manual deploy clones it", what, short(head))
 		case d.Pin != nil:
-			c.Reason = fmt.Sprintf("pinned at %s: origin %s at %s is not deployed until unpinned", short(d.Pin.Commit), r.Branch, short(head))
+			c.Reason = fmt.Sprintf("pinned at %s: origin %s at %s is not deployed until unpinned", short(d.Pin.Commit), what, short(head))
 		case d.Busy:
 			c.InFlight = d.InFlight
-			c.Reason = fmt.Sprintf("origin %s at %s, live %s: a deploy is queued or running", r.Branch, short(head), describeLive(d.Live))
+			c.Reason = fmt.Sprintf("origin %s at %s, live %s: a deploy is queued or running", what, short(head), describeLive(d.Live))
 		default:
 			c.Reason = fmt.Sprintf("origin %s at %s was attempted by the newest deploy; it is retried on the next push or a manual deploy",
-				r.Branch, short(head))
+				what, short(head))
 		}
 	}
 	m.checked(r.Name, c.Result)

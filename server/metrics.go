@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hookgate/hookgate/app"
+	"github.com/hookgate/hookgate/store"
 )
 
 // Delivery outcomes as the metrics count them: the recorded statuses, plus rejections that
@@ -62,7 +63,7 @@ func (s *Server) newMetrics() *metrics {
 		}, []string{"repo"}),
 		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookgate_deploys_total",
-			Help: "Finished deploys, by status: succeeded, failed or interrupted.",
+			Help: "Finished deploys, by status: succeeded, failed, interrupted or skipped (paths: nothing watched changed).",
 		}, []string{"repo", "status"}),
 		originChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookgate_origin_checks_total",
@@ -120,7 +121,7 @@ func (m *metrics) addRepo(name string) {
 	for _, reason := range []string{"missing", "invalid"} {
 		m.sigFailures.WithLabelValues(name, reason)
 	}
-	for _, status := range []string{"succeeded", "failed", "interrupted"} {
+	for _, status := range []string{"succeeded", "failed", "interrupted", store.DeploySkipped} {
 		m.deploys.WithLabelValues(name, status)
 	}
 	for _, result := range app.CheckResults {
@@ -178,6 +179,9 @@ func (s *Server) ObserveDeploy(repo, status string, d time.Duration) {
 		return // a leftover deploy of a repository no longer configured; keep labels bounded
 	}
 	s.metrics.deploys.WithLabelValues(repo, status).Inc()
+	if status == store.DeploySkipped {
+		return // a fetch and a diff, no update or command: it would pull the deploy times down
+	}
 	s.metrics.deployDuration.WithLabelValues(repo).Observe(d.Seconds())
 }
 

@@ -94,6 +94,7 @@ func TestMetrics(t *testing.T) {
 		`hookgate_unknown_hook_requests_total`:                                    1,
 		`hookgate_deploys_total{repo="site",status="succeeded"}`:                  1,
 		`hookgate_deploys_total{repo="site",status="failed"}`:                     0,
+		`hookgate_deploys_total{repo="site",status="skipped"}`:                    0,
 		`hookgate_deploy_duration_seconds_count{repo="site"}`:                     1,
 		`hookgate_deploy_queue_depth{repo="site"}`:                                0,
 	} {
@@ -233,5 +234,20 @@ func TestJSONLogLines(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), secret) {
 		t.Fatal("the secret reached the log")
+	}
+}
+
+// TestMetricsCountASkippedDeployOutsideTheDurations: a skipped deploy (paths) counts under
+// status "skipped" and leaves the deploy duration histogram alone: it ran no update and
+// no command, so it would pull the deploy times down.
+func TestMetricsCountASkippedDeployOutsideTheDurations(t *testing.T) {
+	g, _ := observedGateway(t, false)
+	g.srv.ObserveDeploy("site", store.DeploySkipped, 3*time.Second)
+	_, m := g.scrape(nil)
+	if got := m[`hookgate_deploys_total{repo="site",status="skipped"}`]; got != 1 {
+		t.Errorf("skipped deploys = %v, want 1", got)
+	}
+	if got := m[`hookgate_deploy_duration_seconds_count{repo="site"}`]; got != 0 {
+		t.Errorf("deploy durations observed = %v, want 0", got)
 	}
 }

@@ -75,7 +75,7 @@ func (s *Store) UpdateDeployProgress(ctx context.Context, id int64, from, to, lo
 // queued again in the same transaction, so the work it stood for is not lost.
 func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	switch r.Status {
-	case DeploySucceeded, DeployFailed, DeployInterrupted:
+	case DeploySucceeded, DeployFailed, DeployInterrupted, DeploySkipped:
 	default:
 		return fmt.Errorf("finish deploy %d: status %q is not final", id, r.Status)
 	}
@@ -93,6 +93,16 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	}
 	if err != nil {
 		return fmt.Errorf("finish deploy %d: %w", id, err)
+	}
+	if r.Reason != "" {
+		if _, err := s.run(ctx, tx, deployReasonSQL, r.Reason, id); err != nil {
+			return fmt.Errorf("finish deploy %d: %w", id, err)
+		}
+	}
+	if r.Ref != "" {
+		if _, err := s.run(ctx, tx, deployRefSQL, r.Ref, id); err != nil {
+			return fmt.Errorf("finish deploy %d: %w", id, err)
+		}
 	}
 	if err := s.report(ctx, tx, id, repo); err != nil {
 		return fmt.Errorf("finish deploy %d: %w", id, err)

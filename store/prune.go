@@ -47,7 +47,7 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
 	for {
 		n, err := s.pruneChunk(ctx, `DELETE FROM deploys WHERE id IN (
 			SELECT id FROM deploys
-			WHERE status IN ('succeeded', 'failed', 'interrupted') AND finished_at < ?
+			WHERE status IN ('succeeded', 'failed', 'interrupted', 'skipped') AND finished_at < ?
 			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status != 'queued' GROUP BY node, repo)
 			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status = 'succeeded' GROUP BY node, repo)
 			ORDER BY id LIMIT ?)`, cutoff, pruneChunk)

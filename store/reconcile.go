@@ -11,12 +11,15 @@ import (
 
 // Drift is what Reconcile found out, and did, about one repository.
 type Drift struct {
-	Live     string // the live commit: the newest succeeded deploy's, else the checkout's HEAD
-	Newest   string // to_commit of the newest deploy that is not queued
-	Pin      *Pin   // when pinned
-	Busy     bool   // a deploy is queued or running
-	InFlight int64  // when Busy, that deploy (the queued one, else the running one)
-	DeployID int64  // the reconcile deploy queued, 0 when none
+	Live   string // the live commit: the newest succeeded deploy's, else the checkout's HEAD
+	Newest string // to_commit of the newest deploy that is not queued
+	// NewestSkipped says that deploy was skipped (paths): origin's head was looked at
+	// and nothing the target watches changed, which counts as in sync.
+	NewestSkipped bool
+	Pin           *Pin  // when pinned
+	Busy          bool  // a deploy is queued or running
+	InFlight      int64 // when Busy, that deploy (the queued one, else the running one)
+	DeployID      int64 // the reconcile deploy queued, 0 when none
 }
 
 // Reconcile queues a deploy of repo on this node with trigger "reconcile" when origin
@@ -29,6 +32,12 @@ type Drift struct {
 // deployed repo: this node joined late, or was away, and catches up. reason words the
 // deploy's reason from the live commit ("" when there is none).
 func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string, reason func(live string) string) (Drift, error) {
+	return s.ReconcileRef(ctx, repo, origin, "", checkoutHead, reason)
+}
+
+// ReconcileRef is Reconcile for a deploy of ref (refs/tags/NAME for a tag target, whose
+// origin is that tag's commit): the deploy it queues carries ref, so the worker fetches it.
+func (s *Store) ReconcileRef(ctx context.Context, repo, origin, ref, checkoutHead string, reason func(live string) string) (Drift, error) {
 	var d Drift
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -57,7 +66,9 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 	if err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
-	err = s.row(ctx, tx, lastTargetSQL, s.node, repo).Scan(&d.Newest)
+	var newestStatus string
+	err = s.row(ctx, tx, lastTargetSQL, s.node, repo).Scan(&d.Newest, &newestStatus)
+	d.NewestSkipped = newestStatus == DeploySkipped
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
@@ -78,7 +89,7 @@ func (s *Store) Reconcile(ctx context.Context, repo, origin, checkoutHead string
 		}
 	}
 	err = s.row(ctx, tx, reconcileDeploySQL,
-		repo, TriggerReconcile, s.now(), reason(d.Live), s.node).Scan(&d.DeployID)
+		repo, TriggerReconcile, ref, s.now(), reason(d.Live), s.node).Scan(&d.DeployID)
 	if err != nil {
 		return d, fmt.Errorf("reconcile %s: queue: %w", repo, err)
 	}
@@ -97,4 +108,33 @@ func short(hash string) string {
 		return hash[:7]
 	}
 	return hash
+}
+
+// LiveDeploy returns this node's live commit of repo and the ref it was deployed from (the
+// newest succeeded deploy's; a skipped one is not live), or ErrNotFound when none
+// succeeded. A tag target's live tag is that ref when it starts with refs/tags/.
+func (s *Store) LiveDeploy(ctx context.Context, repo string) (commit, ref string, err error) {
+	err = s.row(ctx, s.rdb, liveDeploySQL, s.node, repo).Scan(&commit, &ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", fmt.Errorf("live deploy of %s: %w", repo, ErrNotFound)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("live deploy of %s: %w", repo, err)
+	}
+	return commit, ref, nil
+}
+
+// JoinedRefs returns the refs of the deliveries a deploy joined, newest first (repeats
+// kept). A deploy's own ref is its first delivery's; a tag target's worker reads these to
+// deploy the newest tag pushed while the deploy was queued.
+func (s *Store) JoinedRefs(ctx context.Context, deployID int64) ([]string, error) {
+	rows, err := s.rows(ctx, s.rdb, joinedRefsSQL, deployID, deployID)
+	if err != nil {
+		return nil, fmt.Errorf("refs of deploy %d: %w", deployID, err)
+	}
+	refs, err := scanStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("refs of deploy %d: %w", deployID, err)
+	}
+	return refs, nil
 }

@@ -200,13 +200,13 @@ var (
 		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
 		ORDER BY id DESC LIMIT 1`}
 	lastTargetSQL = stmt{sqlite: `
-		SELECT to_commit FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
+		SELECT to_commit, status FROM deploys WHERE node = ? AND repo = ? AND status != 'queued'
 		ORDER BY id DESC LIMIT 1`}
 	deployedElsewhereSQL = stmt{sqlite: `
 			SELECT count(*) FROM deploys WHERE repo = ? AND node != ? AND status = 'succeeded'`}
 	reconcileDeploySQL = stmt{sqlite: `
 		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, reason, node)
-		VALUES (?, 'queued', ?, '', ?, ?, ?) RETURNING id`}
+		VALUES (?, 'queued', ?, ?, ?, ?, ?) RETURNING id`}
 )
 
 // Nodes of the fleet (nodes.go).
@@ -331,4 +331,15 @@ var (
 		SELECT id, deploy_id, node, repo, status, result, forge, endpoint, state, attempts, http_status,
 			error, created_at, next_at, finished_at
 		FROM reports WHERE deploy_id = ? ORDER BY id`}
+)
+
+// Tag and paths targets (issue 20, the worker side): the skip's reason, the live deploy.
+var (
+	deployReasonSQL = stmt{sqlite: `UPDATE deploys SET reason = ? WHERE id = ?`}
+	deployRefSQL    = stmt{sqlite: `UPDATE deploys SET ref = ? WHERE id = ?`}
+	liveDeploySQL   = stmt{sqlite: `
+		SELECT to_commit, ref FROM deploys WHERE node = ? AND repo = ? AND status = 'succeeded'
+		ORDER BY id DESC LIMIT 1`}
+	joinedRefsSQL = stmt{sqlite: `
+		SELECT ref FROM deliveries WHERE id IN (` + deployDeliveriesSQL + `) ORDER BY id DESC`}
 )

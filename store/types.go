@@ -29,6 +29,10 @@ const (
 	DeployFailed      = "failed"
 	DeployInterrupted = "interrupted"
 	DeployWaiting     = "waiting" // for the commit's checks on the forge (require_checks, issue 22)
+	// DeploySkipped: a target with paths whose watched files did not change since the
+	// live commit; the checkout was left alone and no command ran. Not live: the live
+	// commit stays the last succeeded deploy's.
+	DeploySkipped = "skipped"
 )
 
 // Deploy triggers: why a deploy exists.
@@ -132,9 +136,15 @@ type Deploy struct {
 
 // Result is how a deploy ended.
 type Result struct {
-	Status     string // succeeded, failed or interrupted
+	Status     string // succeeded, failed, interrupted or skipped
 	FromCommit string
-	ToCommit   string
+	ToCommit   string // for skipped: the commit that was not deployed
 	Error      string
 	Log        string
+	// Reason, when set, replaces the deploy's reason: why it was skipped.
+	Reason string
+	// Ref, when set, replaces the deploy's ref: the tag a tag target's deploy went to when
+	// it was not its first push's (a later push joined it, or a manual deploy took origin's
+	// newest), so that the live tag is the one deployed.
+	Ref string
 }

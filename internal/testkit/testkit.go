@@ -284,3 +284,28 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Tag makes a lightweight tag name at commit (a hash, or "" for the seed's HEAD) and
+// pushes it to origin; it returns the commit.
+func (o *Origin) Tag(name, commit string) string {
+	o.t.Helper()
+	if commit == "" {
+		commit = "HEAD"
+	}
+	Git(o.t, o.Seed, "tag", name, commit)
+	Git(o.t, o.Seed, "push", "-q", "origin", "refs/tags/"+name)
+	return Git(o.t, o.Seed, "rev-parse", name+"^{commit}")
+}
+
+// AnnotatedTag makes an annotated tag name of object (a commit, a tree, another tag; ""
+// for the seed's HEAD) with message msg and pushes it to origin; it returns the tag
+// object's own hash.
+func (o *Origin) AnnotatedTag(name, object, msg string) string {
+	o.t.Helper()
+	if object == "" {
+		object = "HEAD"
+	}
+	Git(o.t, o.Seed, "tag", "-a", "-m", msg, name, object)
+	Git(o.t, o.Seed, "push", "-q", "origin", "refs/tags/"+name)
+	return Git(o.t, o.Seed, "rev-parse", "refs/tags/"+name)
+}

@@ -25,7 +25,8 @@ type mover struct {
 	want   plumbing.ReferenceName
 	target plumbing.Hash
 	reset  bool
-	fresh  bool // a clone without a checkout: nothing is in the work tree yet
+	fresh  bool   // a clone without a checkout: nothing is in the work tree yet
+	tag    string // a tag target's tag, for messages ("" for origin/branch)
 	// tip, when set, is the fetched branch head that target (a rollback's commit) was
 	// found in; in ff mode HEAD may then move back to target if tip contains HEAD.
 	tip plumbing.Hash
@@ -124,6 +125,10 @@ func (m *mover) run() (UpdateResult, error) {
 				if ok, err = m.inTip(headCommit); err != nil {
 					return res, err
 				}
+			}
+			if !ok && m.tag != "" {
+				return res, fmt.Errorf("branch %s is not an ancestor of tag %s: local %s, tag %s; an older tag or rewritten history is not a fast-forward: "+
+					"roll back to its commit, or set mode = \"reset\"", m.branch, m.tag, shortHash(from), shortHash(m.target))
 			}
 			if !ok {
 				return res, fmt.Errorf("branch %s has diverged from origin/%s: local %s, origin %s; set mode = \"reset\" to discard local commits",

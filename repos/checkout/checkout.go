@@ -47,6 +47,29 @@ type UpdateResult struct {
 	// Target is the commit a failed update was moving to, once it was known (after the
 	// fetch); "" on success (see To) or when the update failed before.
 	Target string
+	// Skipped says that Move.Changed answered false for every file changed since
+	// Move.Live: the work tree and HEAD were left alone (From = To = HEAD) and Target is
+	// the commit that was not deployed.
+	Skipped bool
+}
+
+// Move says where UpdateMove goes, beyond Update's branch head.
+type Move struct {
+	// Target is UpdateTo's target: a commit of the fetched history ("" for its tip).
+	Target string
+	// Tag, when set, makes the update fetch refs/tags/Tag instead of Branch and go to the
+	// commit it points to (an annotated tag peeled, through tags of tags). Branch stays
+	// the local branch the checkout is on.
+	Tag string
+	// Live and Changed decide a deploy by what changed: when both are set, Target is "",
+	// HEAD is Live (and no interrupted update is to be finished), Live is in the fetched
+	// tip's history and differs from it, Changed is asked about
+	// each path that differs between Live's tree and the tip's (both sides of a rename),
+	// until it answers true. If it never does, the update stops before touching the work
+	// tree (UpdateResult.Skipped). A Live that is not in the history (a force-push), or
+	// not there at all, deploys.
+	Live    string
+	Changed func(path string) bool
 }
 
 // Update modes, the values of Spec.Mode.
@@ -101,7 +124,13 @@ func Update(ctx context.Context, s Spec) (UpdateResult, error) {
 // history (so no local commit is lost) and, as for any ff update, nothing tracked is
 // modified locally.
 func UpdateTo(ctx context.Context, s Spec, target string) (UpdateResult, error) {
-	res, err := update(ctx, s, target)
+	return UpdateMove(ctx, s, Move{Target: target})
+}
+
+// UpdateMove is UpdateTo with the rest of Move: a tag instead of the branch, and a
+// deploy decided by the files changed since the live commit.
+func UpdateMove(ctx context.Context, s Spec, mv Move) (UpdateResult, error) {
+	res, err := update(ctx, s, mv)
 	if err != nil {
 		if s.Name != "" {
 			err = fmt.Errorf("repository %s: %w", s.Name, err)
@@ -111,12 +140,16 @@ func UpdateTo(ctx context.Context, s Spec, target string) (UpdateResult, error) 
 	return res, nil
 }
 
-func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
+func update(ctx context.Context, s Spec, mv Move) (UpdateResult, error) {
+	target := mv.Target
 	if s.Path == "" {
 		return UpdateResult{}, errors.New("no checkout path is set")
 	}
 	if s.Branch == "" || plumbing.NewBranchReferenceName(s.Branch).Validate() != nil {
 		return UpdateResult{}, fmt.Errorf("invalid branch name %q", s.Branch)
+	}
+	if mv.Tag != "" && plumbing.NewTagReferenceName(mv.Tag).Validate() != nil {
+		return UpdateResult{}, fmt.Errorf("invalid tag name %q", mv.Tag)
 	}
 	mode := s.Mode
 	if mode == "" {
@@ -142,12 +175,12 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		if s.URL == "" {
 			return UpdateResult{}, fmt.Errorf("checkout %s does not exist and no url is set", path)
 		}
-		res, err := cloneCheckout(ctx, path, s)
+		res, err := cloneCheckout(ctx, path, s, mv.Tag)
 		if err != nil || target == "" || target == res.To {
 			return res, err
 		}
 		// A rollback into a checkout that had to be cloned: move the fresh clone back.
-		res2, err := update(ctx, s, target)
+		res2, err := update(ctx, s, mv)
 		res2.From, res2.Cloned, res2.Changed = "", true, res.Changed
 		return res2, err
 	case err != nil:
@@ -179,6 +212,15 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		return UpdateResult{}, err
 	}
 	refspec := config.RefSpec(fmt.Sprintf("+refs/heads/%[1]s:refs/remotes/origin/%[1]s", s.Branch))
+	tracking := plumbing.NewRemoteReferenceName("origin", s.Branch)
+	what := s.Branch // what is fetched, for messages
+	if mv.Tag != "" {
+		// The tag alone, into its own name: not every tag (Tags stays NoTags), so a fetch
+		// brings one tag's history, bounded by the pack scanner like a branch's.
+		tracking = plumbing.NewTagReferenceName(mv.Tag)
+		refspec = config.RefSpec(fmt.Sprintf("+%[1]s:%[1]s", tracking))
+		what = "tag " + mv.Tag
+	}
 	shallowList, err := repo.Storer.Shallow()
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("checkout %s: read the shallow list: %w", path, err)
@@ -199,10 +241,12 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		}
 		switch {
 		case errors.Is(err, git.NoErrAlreadyUpToDate):
+		case isMissingBranch(err) && mv.Tag != "":
+			return fmt.Errorf("fetch origin %s: tag %q not found on origin", what, mv.Tag)
 		case isMissingBranch(err):
 			return fmt.Errorf("fetch origin %s: branch %q not found on origin", s.Branch, s.Branch)
 		case err != nil:
-			return fmt.Errorf("fetch %s from origin %s: %w", s.Branch, originURL(repo), err)
+			return fmt.Errorf("fetch %s from origin %s: %w", what, originURL(repo), err)
 		}
 		// The fetch may have been abandoned above, but on success it is finished,
 		// so repo is ours alone again.
@@ -223,7 +267,6 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 	if shallow && s.Depth == 0 {
 		first = unshallowDepth
 	}
-	tracking := plumbing.NewRemoteReferenceName("origin", s.Branch)
 	before, err := repo.Storer.Reference(tracking)
 	if err != nil && !errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return UpdateResult{}, fmt.Errorf("read %s: %w", tracking, err)
@@ -234,6 +277,12 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 	ref, err := repo.Storer.Reference(tracking)
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("read %s after fetch: %w", tracking, err)
+	}
+	tip := ref.Hash()
+	if mv.Tag != "" {
+		if tip, err = peelToCommit(repo, tip); err != nil {
+			return UpdateResult{}, fmt.Errorf("tag %s: %w", mv.Tag, err)
+		}
 	}
 	if shallow && first == 0 {
 		// The tracking ref goes back to where it was whenever the fetched tip is not
@@ -247,10 +296,10 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		}
 		var complete bool
 		if mode == ModeFastForward {
-			err = deepenToHead(repo, s, s.Depth, ref.Hash(), fetch)
+			err = deepenToHead(repo, s, s.Depth, tip, fetch)
 		}
 		if err == nil {
-			complete, err = treeComplete(repo, ref.Hash())
+			complete, err = treeComplete(repo, tip)
 		}
 		if err == nil && !complete {
 			// A depth of at least 2, since go-git asks for nothing it has at depth 1.
@@ -258,10 +307,10 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 				err = fetch(max(s.Depth, 2))
 			}
 			if err == nil {
-				complete, err = treeComplete(repo, ref.Hash())
+				complete, err = treeComplete(repo, tip)
 			}
 			if err == nil && !complete {
-				err = fmt.Errorf("fetch origin %s into a shallow checkout: objects are missing after fetching with depth", s.Branch)
+				err = fmt.Errorf("fetch origin %s into a shallow checkout: objects are missing after fetching with depth", what)
 			}
 		}
 		if err != nil {
@@ -276,14 +325,35 @@ func update(ctx context.Context, s Spec, target string) (UpdateResult, error) {
 		root:   path,
 		branch: s.Branch,
 		want:   plumbing.NewBranchReferenceName(s.Branch),
-		target: ref.Hash(),
+		target: tip,
 		reset:  mode == ModeReset,
+		tag:    mv.Tag,
 	}
 	if target != "" {
-		if m.target, err = resolveInHistory(repo, ref.Hash(), target); err != nil {
+		resolved := false
+		if mv.Tag != "" {
+			// A tag target's rollback goes back to a commit deployed from an earlier tag,
+			// which is in the checkout's own history (HEAD's) or in that of a tag fetched
+			// by an earlier deploy, though maybe not in this tag's (a hotfix line).
+			if h, in, ok := resolveInOwnHistory(repo, target); ok {
+				m.target, tip, resolved = h, in, true
+			}
+		}
+		if !resolved {
+			m.target, err = resolveInHistory(repo, tip, target)
+		}
+		if err != nil {
 			return UpdateResult{}, err
 		}
-		m.tip = ref.Hash()
+		m.tip = tip
+	} else if mv.Changed != nil && mv.Live != "" && atLive(repo, mv.Live) {
+		skip, err := unchangedSince(repo, plumbing.NewHash(mv.Live), tip, mv.Changed)
+		if err != nil {
+			return UpdateResult{Target: tip.String()}, err
+		}
+		if skip {
+			return UpdateResult{From: mv.Live, To: mv.Live, Target: tip.String(), Skipped: true}, nil
+		}
 	}
 	res, err := m.run()
 	if err != nil {

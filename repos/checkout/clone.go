@@ -11,16 +11,22 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // cloneCheckout clones into a hidden sibling first and renames it into place, so an
 // interrupted clone never leaves a half-made checkout at path. go-git only fetches;
 // the work tree is written by the same mover as every update, so a hostile first
 // commit meets the same guard (workTree) as a later one.
-func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, error) {
+//
+// With tag set, the clone fetches refs/tags/tag alone and checks out the commit it points
+// to, on Branch as any checkout.
+func cloneCheckout(ctx context.Context, path string, s Spec, tag string) (UpdateResult, error) {
 	parent, base := filepath.Dir(path), filepath.Base(path)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return UpdateResult{}, fmt.Errorf("clone %s: %w", path, err)
@@ -57,16 +63,21 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 			return err
 		}
 		st = newStorage(dot, true, s.Limits)
-		r, err := git.CloneContext(ctx, st, wt, &git.CloneOptions{
-			URL:           s.URL,
-			Auth:          auth,
-			RemoteName:    "origin",
-			ReferenceName: plumbing.NewBranchReferenceName(s.Branch),
-			SingleBranch:  true,
-			Tags:          git.NoTags,
-			Depth:         s.Depth,
-			NoCheckout:    true,
-		})
+		var r *git.Repository
+		if tag != "" {
+			r, err = cloneTag(ctx, st, wt, s, tag, auth)
+		} else {
+			r, err = git.CloneContext(ctx, st, wt, &git.CloneOptions{
+				URL:           s.URL,
+				Auth:          auth,
+				RemoteName:    "origin",
+				ReferenceName: plumbing.NewBranchReferenceName(s.Branch),
+				SingleBranch:  true,
+				Tags:          git.NoTags,
+				Depth:         s.Depth,
+				NoCheckout:    true,
+			})
+		}
 		if err == nil {
 			err = ctx.Err() // the caller may have given up on us already
 		}
@@ -79,6 +90,8 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 		return nil
 	})
 	switch {
+	case isMissingBranch(err) && tag != "":
+		return UpdateResult{}, fmt.Errorf("clone %s: tag %q not found on origin", path, tag)
 	case isMissingBranch(err):
 		return UpdateResult{}, fmt.Errorf("clone %s: branch %q not found on origin", path, s.Branch)
 	case err != nil:
@@ -87,7 +100,19 @@ func cloneCheckout(ctx context.Context, path string, s Spec) (UpdateResult, erro
 		return UpdateResult{}, fmt.Errorf("clone %s into %s: %w", scrub.URL(s.URL), path, err)
 	}
 	defer func() { _ = st.Close() }()
-	head, err := repo.Head()
+	var head *plumbing.Reference
+	if tag != "" {
+		var ref *plumbing.Reference
+		var h plumbing.Hash
+		if ref, err = repo.Storer.Reference(plumbing.NewTagReferenceName(tag)); err == nil {
+			if h, err = peelToCommit(repo, ref.Hash()); err != nil {
+				err = fmt.Errorf("tag %s: %w", tag, err)
+			}
+		}
+		head = plumbing.NewHashReference(plumbing.HEAD, h)
+	} else {
+		head, err = repo.Head()
+	}
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return UpdateResult{}, fmt.Errorf("clone %s: read HEAD: %w", path, err)
@@ -153,4 +178,25 @@ func collectHarderDuringClones() (restore func()) {
 			debug.SetGCPercent(clonesGC.prev)
 		}
 	})
+}
+
+// cloneTag is the clone of a tag target: an empty repository on Branch with origin's URL,
+// then a fetch of the one tag (the same bounded storage and depth as a branch's clone).
+func cloneTag(ctx context.Context, st *gatedStorage, wt billy.Filesystem, s Spec, tag string, auth transport.AuthMethod) (*git.Repository, error) {
+	r, err := git.InitWithOptions(st, wt, git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(s.Branch)})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{s.URL}}); err != nil {
+		return nil, err
+	}
+	ref := plumbing.NewTagReferenceName(tag)
+	err = r.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{config.RefSpec(fmt.Sprintf("+%[1]s:%[1]s", ref))},
+		Auth:       auth,
+		Tags:       git.NoTags,
+		Depth:      s.Depth,
+	})
+	return r, err
 }
