@@ -114,6 +114,8 @@ type RepoConfig struct {
 	Nodes []string `toml:"nodes"`
 	// Notify are the [[repos.NAME.notify]] targets told about this repository only.
 	Notify []*NotifyConfig `toml:"notify"`
+	// Health is the [repos.NAME.health] check run after each deploy; nil: none.
+	Health *HealthConfig `toml:"health"`
 
 	name    string
 	allow   []netip.Prefix

@@ -23,7 +23,9 @@ import (
 type Repo struct {
 	checkout.Spec
 	Commands []string
-	Timeout  time.Duration
+	// Health, when set, is the check a deploy must pass after its commands (health.go).
+	Health  *Health
+	Timeout time.Duration
 	// RunAs, when set, is the account the commands run as; the checkout is handed over
 	// to it after each update (see handOver). Nil: the gateway's own user.
 	RunAs *Account
