@@ -58,7 +58,8 @@ type HealthFailure struct {
 	NoGoodCommit bool
 	// Pinned: the failed deploy was itself an automatic rollback; the target is now
 	// pinned (by health) at the commit it tried.
-	Pinned bool
+	Pinned   bool
+	PinnedAt string
 }
 
 // StartVerifying moves a running deploy to verifying, with its commits and output so far:
@@ -158,7 +159,7 @@ func (s *Store) FinishHealthFailure(ctx context.Context, id int64, r Result, rol
 			if _, err := s.setPin(ctx, tx, repo, commit, PinnedByHealth); err != nil {
 				return hf, err
 			}
-			hf.Pinned = true
+			hf.Pinned, hf.PinnedAt = true, commit
 		}
 		if err := s.commit(tx); err != nil {
 			return hf, fmt.Errorf("finish deploy %d: commit: %w", id, err)
@@ -252,4 +253,18 @@ func (s *Store) ClearBadCommit(ctx context.Context, repo, commit string) error {
 		return fmt.Errorf("clear bad commit %s of %s: %w", short(commit), repo, ErrNotFound)
 	}
 	return nil
+}
+
+// Describe says, for the failure's notification and log, what followed the failed check
+// of a deploy of repo; "" when nothing did (a deploy without rollback, or none recorded).
+func (hf HealthFailure) Describe(repo string) string {
+	switch {
+	case hf.Pinned:
+		return fmt.Sprintf("the automatic rollback failed too: %s is pinned (by health) at %s until an operator unpins it", repo, short(hf.PinnedAt))
+	case hf.Rollback.ID != 0:
+		return fmt.Sprintf("rolling back to %s (deploy %d)", short(hf.Rollback.Target), hf.Rollback.ID)
+	case hf.NoGoodCommit:
+		return "no rollback: no earlier good commit on this node; the failure stands"
+	}
+	return ""
 }
