@@ -88,7 +88,7 @@ func originAhead(st store.RepoState, head string, o OriginState) string {
 
 // ActiveStatus tells whether a deploy in status is still queued or running.
 func ActiveStatus(status string) bool {
-	return status == store.DeployQueued || status == store.DeployRunning
+	return status == store.DeployQueued || status == store.DeployRunning || status == store.DeployVerifying
 }
 
 // Status gathers what is known of name. On a store error it returns the error (and what

@@ -94,6 +94,10 @@ type deployJSON struct {
 	Reason      string     `json:"reason"`
 	DeliveryIDs []int64    `json:"delivery_ids"`
 	Log         *string    `json:"log,omitempty"`
+	// RollbackOf names the deploy whose failed health check queued this automatic rollback.
+	RollbackOf *int64 `json:"rollback_of,omitempty"`
+	// Health is the deploy's health check, on the single-deploy route; absent without one.
+	Health *healthJSON `json:"health,omitempty"`
 }
 
 func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
@@ -112,6 +116,9 @@ func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
 	}
 	if withLog {
 		out.Log = &dp.Log
+	}
+	if dp.RollbackOf != 0 {
+		out.RollbackOf = &dp.RollbackOf
 	}
 	return out
 }
@@ -229,5 +236,12 @@ func (s *Server) apiDeploy(c *gin.Context) {
 		s.writeStoreError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toDeployJSON(dp, true))
+	probes, err := s.store.Probes(c.Request.Context(), id)
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
+	out := toDeployJSON(dp, true)
+	out.Health = toHealthJSON(dp, probes)
+	c.JSON(http.StatusOK, out)
 }

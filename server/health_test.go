@@ -1,0 +1,155 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/gatewaytest"
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/store"
+)
+
+// healthGateway is a whole gateway whose site has a [repos.site.health] url: a service
+// that answers 200 when the checkout's health.txt says ok, 503 otherwise.
+func healthGateway(t *testing.T, more string) *gatewaytest.Gateway {
+	t.Helper()
+	var checkout atomic.Value
+	checkout.Store("")
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := os.ReadFile(filepath.Join(checkout.Load().(string), "health.txt"))
+		if strings.TrimSpace(string(b)) != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(svc.Close)
+	g := gatewaytest.New(t, gatewaytest.Repos(gatewaytest.Repo{
+		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
+		TOML: fmt.Sprintf("[repos.site.health]\nurl = %q\ninterval = \"20ms\"\ndeadline = \"500ms\"\n%s",
+			svc.URL+"/healthz", more),
+	}))
+	checkout.Store(g.Checkout["site"])
+	return g
+}
+
+// pushAndWait pushes files as a new commit, delivers the push and waits for its deploy to end.
+func pushAndWait(t *testing.T, g *gatewaytest.Gateway, files map[string]string) store.Deploy {
+	t.Helper()
+	before := g.Origin["site"].Head()
+	after := g.Origin["site"].Commit(files, "change")
+	resp, out := g.Send(gatewaytest.Delivery{Body: testkit.Push(t, "refs/heads/main", before, after, gatewaytest.Repository)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v", resp.StatusCode, out)
+	}
+	return waitEnd(t, g, int64(out["deploy_id"].(float64)))
+}
+
+func waitEnd(t *testing.T, g *gatewaytest.Gateway, id int64) store.Deploy {
+	t.Helper()
+	var dp store.Deploy
+	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("deploy %d to end", id), func() bool {
+		var err error
+		dp, err = g.Store.Deploy(context.Background(), id)
+		return err == nil && dp.Status != store.DeployQueued && dp.Status != store.DeployRunning && dp.Status != store.DeployVerifying
+	})
+	return dp
+}
+
+func getBody(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+type deployHealth struct {
+	Status     string `json:"status"`
+	Trigger    string `json:"trigger"`
+	RollbackOf int64  `json:"rollback_of"`
+	Health     *struct {
+		Result string `json:"result"`
+		Probes []struct {
+			Code   int    `json:"code"`
+			Passed bool   `json:"passed"`
+			Output string `json:"output"`
+			Error  string `json:"error"`
+			Kind   string `json:"kind"`
+		} `json:"probes"`
+	} `json:"health"`
+}
+
+func apiDeploy(t *testing.T, g *gatewaytest.Gateway, id int64) deployHealth {
+	t.Helper()
+	code, b := getBody(t, fmt.Sprintf("%s/api/v1/deploys/%d", g.URL, id))
+	var out deployHealth
+	if code != http.StatusOK || json.Unmarshal(b, &out) != nil {
+		t.Fatalf("GET deploy %d: %d %s", id, code, b)
+	}
+	return out
+}
+
+func TestHealthCheckInTheAPIAndOnThePage(t *testing.T) {
+	g := healthGateway(t, "")
+	good := pushAndWait(t, g, map[string]string{"health.txt": "ok\n"})
+	if good.Status != store.DeploySucceeded {
+		t.Fatalf("good deploy: %s %q\n%s", good.Status, good.Error, good.Log)
+	}
+	got := apiDeploy(t, g, good.ID)
+	if got.Health == nil || got.Health.Result != "passed" || len(got.Health.Probes) != 1 || got.Health.Probes[0].Code != 200 ||
+		got.Health.Probes[0].Output != "ok\n" || got.Health.Probes[0].Kind != "url" {
+		t.Fatalf("API of the good deploy: %+v", got.Health)
+	}
+	bad := pushAndWait(t, g, map[string]string{"health.txt": "database unreachable\n"})
+	if bad.Status != store.DeployFailed || !strings.HasPrefix(bad.Error, "health check failed: GET ") {
+		t.Fatalf("bad deploy: %s %q", bad.Status, bad.Error)
+	}
+	got = apiDeploy(t, g, bad.ID)
+	if got.Health == nil || got.Health.Result != "failed" || len(got.Health.Probes) < 2 || got.Health.Probes[0].Code != 503 ||
+		got.Health.Probes[0].Output != "database unreachable\n" || !strings.Contains(got.Health.Probes[0].Error, "answered 503") {
+		t.Fatalf("API of the bad deploy: %+v", got.Health)
+	}
+	// The page shows the probes, with the service's answer, beside the output.
+	code, page := getBody(t, fmt.Sprintf("%s/deploys/%d", g.URL, bad.ID))
+	if code != http.StatusOK || !strings.Contains(string(page), "Health check") ||
+		!strings.Contains(string(page), "database unreachable") || !strings.Contains(string(page), "HTTP 503") ||
+		!strings.Contains(string(page), "deployed "+bad.ToCommit) {
+		t.Fatalf("deploy page %d lacks the probes or the output:\n%s", code, page)
+	}
+	// The automatic rollback runs at once and names the failed deploy.
+	var rollbackID int64
+	testkit.Eventually(t, 30*time.Second, "the automatic rollback", func() bool {
+		list, err := g.Store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Trigger: store.TriggerAutoRollback})
+		if err == nil && len(list) == 1 {
+			rollbackID = list[0].ID
+		}
+		return rollbackID != 0
+	})
+	rb := waitEnd(t, g, rollbackID)
+	if rb.Status != store.DeploySucceeded || rb.ToCommit != good.ToCommit {
+		t.Fatalf("rollback: %s to %s %q", rb.Status, rb.ToCommit, rb.Error)
+	}
+	if got := apiDeploy(t, g, rollbackID); got.RollbackOf != bad.ID || got.Trigger != "auto_rollback" || got.Health.Result != "passed" {
+		t.Fatalf("API of the rollback: %+v", got)
+	}
+	code, b := getBody(t, fmt.Sprintf("%s/metrics", g.URL))
+	if code != http.StatusOK || !strings.Contains(string(b), `hookgate_health_checks_total{repo="site",result="failed"} 1`) ||
+		!strings.Contains(string(b), `hookgate_health_checks_total{repo="site",result="passed"} 2`) ||
+		!strings.Contains(string(b), `hookgate_rollbacks_total{repo="site",result="succeeded"} 1`) ||
+		!strings.Contains(string(b), `hookgate_verify_duration_seconds_count{repo="site"} 3`) {
+		t.Fatalf("metrics %d:\n%s", code, grepLines(string(b), "hookgate_"))
+	}
+}
