@@ -50,13 +50,21 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) (store.Result,
 	if dp.Target != "" {
 		out.Printf("hookgate: moving to %s (%s)", short(dp.Target), dp.Trigger)
 	}
+	target, skip := w.avoidBad(ctx, dp, r, out)
+	if skip != "" {
+		stopProgress()
+		out.Printf("hookgate: nothing deployed: origin %s is at %s", r.Branch, skip)
+		res.Status, res.Error = store.DeploySkippedBad, "origin's head is not deployed: "+skip
+		res.Log, _ = out.Snapshot()
+		return res, verdict{}
+	}
 	var upd checkout.UpdateResult
 	var err error
 	if r.RunAs != nil {
 		err = reclaim(r.Path, r.RunAs)
 	}
 	if err == nil {
-		upd, err = checkout.UpdateTo(ctx, r.Spec, dp.Target)
+		upd, err = checkout.UpdateTo(ctx, r.Spec, target)
 	}
 	if w.cloneDone != nil {
 		w.cloneDone()

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookgate/hookgate/repos/checkout"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -242,4 +243,95 @@ func probeCode(p store.Probe) string {
 		return fmt.Sprintf("exit %d", p.Code)
 	}
 	return fmt.Sprintf("HTTP %d", p.Code)
+}
+
+// avoidBad returns the commit dp is to move the checkout to: dp.Target, or for a deploy of
+// origin's head that nobody forced (a push, a coalesced follow-up, a redelivery, a replay,
+// a reconcile, a recovery) while the target has bad commits, origin's head as looked up
+// now, so that the fetch cannot bring a newer head unchecked. skip is that head's bad
+// commit reason when it is bad: the deploy then deploys nothing. A manual deploy was
+// checked (or forced) when it was asked for.
+func (w *worker) avoidBad(ctx context.Context, dp store.Deploy, r Repo, out *tailBuffer) (target, skip string) {
+	m := w.m
+	if dp.Target != "" || dp.Trigger == store.TriggerManual {
+		return dp.Target, ""
+	}
+	bads, err := m.store.BadCommits(ctx, r.Name)
+	if err != nil {
+		m.log.Warn("read bad commits", "repo", r.Name, "err", err)
+		return "", ""
+	}
+	if len(bads) == 0 {
+		return "", ""
+	}
+	head, err := checkout.OriginHead(ctx, r.Spec)
+	if err != nil {
+		// The fetch will say what is wrong with origin; nothing is known to be bad.
+		m.log.Warn("look up origin before a deploy", "repo", r.Name, "err", err)
+		return "", ""
+	}
+	for _, b := range bads {
+		if b.Commit == head {
+			return "", b.Reason
+		}
+	}
+	out.Printf("hookgate: origin %s at %s (the target has bad commits: this one is not)", r.Branch, short(head))
+	return head, ""
+}
+
+// ErrNoHealthCheck is Verify's answer for a target without [health].
+var ErrNoHealthCheck = errors.New("no health check is configured")
+
+// ErrNotHere is the answer of OriginHead and Verify for a target this node does not deploy.
+var ErrNotHere = errors.New("not deployed by this node")
+
+// OriginHead looks up origin's branch head of repo now (one ref listing).
+func (m *Manager) OriginHead(ctx context.Context, repo string) (string, error) {
+	m.mu.Lock()
+	w := m.workers[repo]
+	m.mu.Unlock()
+	if w == nil {
+		return "", ErrNotHere
+	}
+	return checkout.OriginHead(ctx, w.config().Spec)
+}
+
+// Verify runs repo's health check now against what is live, as an operator asked: up to
+// healthy_after probes, interval apart, ending at the first that fails; each is recorded
+// without a deploy. It never rolls anything back. healthy is whether all of them passed.
+func (m *Manager) Verify(ctx context.Context, repo string) (healthy bool, probes []store.Probe, err error) {
+	m.mu.Lock()
+	w := m.workers[repo]
+	m.mu.Unlock()
+	if w == nil {
+		return false, nil, ErrNotHere
+	}
+	r := w.config()
+	if r.Health == nil {
+		return false, nil, ErrNoHealthCheck
+	}
+	head, _, _ := checkout.Head(r.Path)
+	env := append(slices.Clone(m.baseEnv()), "HOOKGATE_REPO="+r.Name, "HOOKGATE_COMMIT="+head,
+		"HOOKGATE_REF=refs/heads/"+r.Branch, "HOOKGATE_TRIGGER=verify")
+	for i := 0; i < r.Health.HealthyAfter; i++ {
+		if i > 0 {
+			t := time.NewTimer(r.Health.Interval)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return false, probes, ctx.Err()
+			}
+		}
+		p := m.probe(ctx, r.Health, r, env)
+		p.Node = m.store.Node()
+		if err := m.store.RecordProbe(ctx, p); err != nil {
+			return false, probes, err
+		}
+		probes = append(probes, p)
+		if !p.Passed {
+			return false, probes, nil
+		}
+	}
+	return true, probes, nil
 }

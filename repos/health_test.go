@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -241,5 +242,29 @@ func TestNewerDeploySupersedesTheCheck(t *testing.T) {
 	list, _ := e.store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Page: store.Page{Limit: 1}})
 	if list[0].Status != store.DeployQueued || list[0].Trigger != store.TriggerPush {
 		t.Fatalf("the newer push is not what is queued next: %+v", list[0])
+	}
+}
+
+func TestFollowUpDeployLeavesABadHead(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	good := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	bad := e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	failed := e.step(t, "g2")
+	e.m.workers["site"].runOnce() // the automatic rollback
+	// A deploy of origin's head queued without a commit of its own (a coalesced
+	// follow-up, a recovery) finds the bad commit there and deploys nothing.
+	dp := e.step(t, "g3")
+	want := "commit " + bad[:7] + " failed its health check (deploy " + strconv.FormatInt(failed.ID, 10) + ")"
+	if dp.Status != store.DeploySkippedBad || !strings.HasSuffix(dp.Error, want) {
+		t.Fatalf("follow-up: %s %q, want skipped with %q", dp.Status, dp.Error, want)
+	}
+	if testkit.CheckoutHead(t, e.checkout) != good {
+		t.Fatal("the follow-up moved the checkout")
+	}
+	// Another commit on top deploys.
+	next := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "fixed")
+	if dp := e.step(t, "g4"); dp.Status != store.DeploySucceeded || dp.ToCommit != next {
+		t.Fatalf("the next commit: %s to %s %q", dp.Status, dp.ToCommit, dp.Error)
 	}
 }

@@ -153,3 +153,134 @@ func TestHealthCheckInTheAPIAndOnThePage(t *testing.T) {
 		t.Fatalf("metrics %d:\n%s", code, grepLines(string(b), "hookgate_"))
 	}
 }
+
+// apiDo calls the API with an optional JSON body and decodes the answer into out.
+func apiDo(t *testing.T, method, url, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %d %q", method, url, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestBadCommitIsNotDeployedAgainUnlessForced(t *testing.T) {
+	g := healthGateway(t, "")
+	good := pushAndWait(t, g, map[string]string{"health.txt": "ok\n"})
+	before := g.Origin["site"].Head()
+	badCommit := g.Origin["site"].Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	body := testkit.Push(t, "refs/heads/main", before, badCommit, gatewaytest.Repository)
+	guid := gatewaytest.NewGUID()
+	resp, out := g.Send(gatewaytest.Delivery{GUID: guid, Body: body})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v", resp.StatusCode, out)
+	}
+	bad := waitEnd(t, g, int64(out["deploy_id"].(float64)))
+	reason := fmt.Sprintf("commit %s failed its health check (deploy %d)", badCommit[:7], bad.ID)
+	var rollback int64
+	testkit.Eventually(t, 30*time.Second, "the automatic rollback to end", func() bool {
+		list, _ := g.Store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Trigger: store.TriggerAutoRollback})
+		if len(list) == 1 && list[0].Status == store.DeploySucceeded {
+			rollback = list[0].ID
+		}
+		return rollback != 0
+	})
+	base := g.URL + "/api/v1/repos/site"
+
+	var repo struct {
+		BadCommits []struct {
+			Commit   string `json:"commit"`
+			DeployID int64  `json:"deploy_id"`
+			Reason   string `json:"reason"`
+		} `json:"bad_commits"`
+	}
+	if code := apiDo(t, "GET", base, "", &repo); code != 200 || len(repo.BadCommits) != 1 ||
+		repo.BadCommits[0].Commit != badCommit || repo.BadCommits[0].DeployID != bad.ID || repo.BadCommits[0].Reason != reason {
+		t.Fatalf("GET repo: %d %+v", code, repo)
+	}
+	// A poll finds origin at the bad commit and leaves it.
+	var rec map[string]any
+	if code := apiDo(t, "POST", base+"/reconcile", "", &rec); code != 200 || rec["deploy_id"] != nil ||
+		!strings.Contains(rec["reason"].(string), reason) {
+		t.Fatalf("reconcile: %d %v", code, rec)
+	}
+	// A redelivery of the bad push is recorded and ignored, saying why.
+	resp, out = g.Send(gatewaytest.Delivery{GUID: guid, Body: body})
+	if resp.StatusCode != http.StatusOK || out["status"] != "ignored" || out["reason"] != reason {
+		t.Fatalf("redelivery: %d %v", resp.StatusCode, out)
+	}
+	// An operator is asked to force it.
+	var refusal struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if code := apiDo(t, "POST", base+"/deploy", "", &refusal); code != http.StatusConflict || refusal.Error.Code != "bad_commit" {
+		t.Fatalf("manual deploy of the bad head: %d %v", code, refusal)
+	}
+	if code := apiDo(t, "POST", base+"/rollback", `{"commit": "`+badCommit+`"}`, &refusal); code != http.StatusConflict || refusal.Error.Code != "bad_commit" {
+		t.Fatalf("rollback to the bad commit: %d %v", code, refusal)
+	}
+	if testkit.CheckoutHead(t, g.Checkout["site"]) != good.ToCommit {
+		t.Fatal("the checkout left the good commit")
+	}
+	// The repositories page lists it with its Clear button.
+	if code, page := getBody(t, g.URL+"/repos"); code != 200 || !strings.Contains(string(page), `data-bad="`+badCommit+`"`) ||
+		!strings.Contains(string(page), `action="/repos/site/bad/`+badCommit+`/clear"`) || !strings.Contains(string(page), reason) {
+		t.Fatalf("repositories page %d lacks the bad commit:\n%s", code, page)
+	}
+	// Cleared, it is an ordinary commit again; an unknown one is a 404.
+	if code := apiDo(t, "DELETE", base+"/bad/"+badCommit[:7], "", nil); code != http.StatusNoContent {
+		t.Fatalf("clear: %d", code)
+	}
+	if code := apiDo(t, "DELETE", base+"/bad/"+badCommit, "", nil); code != http.StatusNotFound {
+		t.Fatalf("clear twice: %d", code)
+	}
+	// A push of another commit deploys as usual.
+	fixed := pushAndWait(t, g, map[string]string{"health.txt": "ok\n", "fix.txt": "1\n"})
+	if fixed.Status != store.DeploySucceeded {
+		t.Fatalf("the fix: %s %q", fixed.Status, fixed.Error)
+	}
+	// The check on demand: healthy, its probe recorded; a target without a check is refused.
+	var v struct {
+		Healthy bool `json:"healthy"`
+		Probes  []struct {
+			Code int `json:"code"`
+		} `json:"probes"`
+	}
+	if code := apiDo(t, "POST", base+"/verify", "", &v); code != 200 || !v.Healthy || len(v.Probes) != 1 || v.Probes[0].Code != 200 {
+		t.Fatalf("verify: %d %+v", code, v)
+	}
+}
+
+func TestForcedManualDeployOfABadCommit(t *testing.T) {
+	g := healthGateway(t, "on_failure = \"fail\"\n")
+	pushAndWait(t, g, map[string]string{"health.txt": "ok\n"})
+	bad := pushAndWait(t, g, map[string]string{"health.txt": "broken\n"})
+	if bad.Status != store.DeployFailed {
+		t.Fatalf("bad deploy: %s", bad.Status)
+	}
+	// on_failure = "fail": marked bad, nothing rolled back.
+	if list, _ := g.Store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Trigger: store.TriggerAutoRollback}); len(list) != 0 {
+		t.Fatalf("on_failure = fail rolled back: %+v", list)
+	}
+	var dp map[string]any
+	if code := apiDo(t, "POST", g.URL+"/api/v1/repos/site/deploy", `{"force": true}`, &dp); code != http.StatusAccepted {
+		t.Fatalf("forced deploy: %d %v", code, dp)
+	}
+	forced := waitEnd(t, g, int64(dp["id"].(float64)))
+	if forced.ToCommit != bad.ToCommit || forced.Status != store.DeployFailed {
+		t.Fatalf("the forced deploy did not deploy the bad commit: %s to %s", forced.Status, forced.ToCommit)
+	}
+}

@@ -127,6 +127,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.POST("/repos/:name/rollback", p.rollback)
 	g.POST("/repos/:name/pin", p.pin)
 	g.POST("/repos/:name/unpin", p.unpin)
+	g.POST("/repos/:name/bad/:commit/clear", p.clearBad)
 	g.POST("/deliveries/:id/redeliver", p.redeliver)
 	g.GET("/static/:file", p.staticFile)
 }

@@ -71,7 +71,7 @@ func (s *Store) UpdateDeployProgress(ctx context.Context, id int64, from, to, lo
 // queued again in the same transaction, so the work it stood for is not lost.
 func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	switch r.Status {
-	case DeploySucceeded, DeployFailed, DeployInterrupted, DeploySuperseded:
+	case DeploySucceeded, DeployFailed, DeployInterrupted, DeploySuperseded, DeploySkippedBad:
 	default:
 		return fmt.Errorf("finish deploy %d: status %q is not final", id, r.Status)
 	}

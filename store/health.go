@@ -22,6 +22,11 @@ const (
 	ProbeCommand = "command"
 )
 
+// DeploySkippedBad is the status of a deploy that found origin's head to be a bad commit
+// of its target when it started, and so deployed nothing. Its value is env-git's
+// DeploySkipped (a deploy that is not live), which replaces it when both branches merge.
+const DeploySkippedBad = "skipped"
+
 // MaxProbeOutput is how much of a probe's body or output is kept.
 const MaxProbeOutput = 2 << 10
 
@@ -268,3 +273,6 @@ func (hf HealthFailure) Describe(repo string) string {
 	}
 	return ""
 }
+
+// Node is the node ([server] node) this store records deploys and probes under.
+func (s *Store) Node() string { return s.node }
