@@ -284,3 +284,43 @@ func TestForcedManualDeployOfABadCommit(t *testing.T) {
 		t.Fatalf("the forced deploy did not deploy the bad commit: %s to %s", forced.Status, forced.ToCommit)
 	}
 }
+
+func TestHealthNotifications(t *testing.T) {
+	type message struct {
+		Event  string `json:"event"`
+		Deploy struct {
+			ID      int64  `json:"id"`
+			Trigger string `json:"trigger"`
+			Error   string `json:"error"`
+		} `json:"deploy"`
+	}
+	got := make(chan message, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m message
+		json.NewDecoder(r.Body).Decode(&m)
+		got <- m
+	}))
+	t.Cleanup(recv.Close)
+	g := healthGateway(t, fmt.Sprintf("\n[[repos.site.notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = %q\nsecret = \"notify-secret\"\n", recv.URL))
+	good := pushAndWait(t, g, map[string]string{"health.txt": "ok\n"})
+	bad := pushAndWait(t, g, map[string]string{"health.txt": "broken\n"})
+	next := func() message {
+		t.Helper()
+		select {
+		case m := <-got:
+			return m
+		case <-time.After(30 * time.Second):
+			t.Fatal("no notification")
+		}
+		return message{}
+	}
+	m := next()
+	if m.Event != "deploy.failure" || m.Deploy.ID != bad.ID || !strings.HasPrefix(m.Deploy.Error, "health check failed: ") ||
+		!strings.Contains(m.Deploy.Error, "rolling back to "+good.ToCommit[:7]) {
+		t.Fatalf("failure notification: %+v", m)
+	}
+	m = next()
+	if m.Event != "deploy.recovery" || m.Deploy.Trigger != store.TriggerAutoRollback {
+		t.Fatalf("recovery notification: %+v", m)
+	}
+}

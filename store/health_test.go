@@ -111,3 +111,31 @@ func TestHealthFailureWithoutAGoodCommit(t *testing.T) {
 		}
 	})
 }
+
+func TestPruneTakesProbesWithTheirDeploy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		old := time.Now().Add(-48 * time.Hour)
+		for range 2 {
+			if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+				t.Fatal(err)
+			}
+			dp, err := s.ClaimDeploy(ctx, "site")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.RecordProbe(ctx, Probe{DeployID: dp.ID, Repo: "site", At: old, Kind: ProbeURL})
+			if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeploySuperseded, ToCommit: commitA}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.RecordProbe(ctx, Probe{Repo: "site", At: old, Kind: ProbeURL}) // a verify's
+		if _, err := s.Prune(ctx, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM probes`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("probes left: %d, %v (want the newest deploy's one)", n, err)
+		}
+	})
+}
