@@ -33,11 +33,15 @@ func healthGateway(t *testing.T, more string) *gatewaytest.Gateway {
 		w.Write(b)
 	}))
 	t.Cleanup(svc.Close)
-	g := gatewaytest.New(t, gatewaytest.Repos(gatewaytest.Repo{
+	opts := []gatewaytest.Option{gatewaytest.Repos(gatewaytest.Repo{
 		Commands: []string{"echo deployed $HOOKGATE_COMMIT"},
 		TOML: fmt.Sprintf("[repos.site.health]\nurl = %q\ninterval = \"20ms\"\ndeadline = \"500ms\"\n%s",
 			svc.URL+"/healthz", more),
-	}))
+	})}
+	if strings.HasPrefix(t.Name(), "TestOnPostgres/") {
+		opts = append(opts, gatewaytest.Postgres())
+	}
+	g := gatewaytest.New(t, opts...)
 	checkout.Store(g.Checkout["site"])
 	return g
 }

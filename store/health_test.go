@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookgate/hookgate/internal/pgtest"
 )
 
 // runTo claims site's queued deploy and finishes it at commit with status.
@@ -138,4 +140,65 @@ func TestPruneTakesProbesWithTheirDeploy(t *testing.T) {
 			t.Fatalf("probes left: %d, %v (want the newest deploy's one)", n, err)
 		}
 	})
+}
+
+// TestBadOnEveryNodeRollbackOnItsOwn: in a fleet the node whose check failed rolls back
+// its own checkout only, and the commit is bad for the target on every node.
+func TestBadOnEveryNodeRollbackOnItsOwn(t *testing.T) {
+	if !pgtest.Enabled(t) {
+		t.Skip("a fleet needs PostgreSQL: run under scripts/pgtest (CI does)")
+	}
+	ctx := context.Background()
+	f := fleet(t, map[string][]string{"web1": {"site"}, "web2": {"site"}})
+	web1, web2 := f["web1"], f["web2"]
+	deployBoth := func(after string) {
+		t.Helper()
+		d := push("site", "g-"+after[:4])
+		d.After = after
+		if err := web1.RecordDelivery(ctx, d); err != nil || d.Status != DeliveryAccepted {
+			t.Fatalf("push of %s: %s, %v", after[:7], d.Status, err)
+		}
+	}
+	deployBoth(commitA)
+	for _, s := range []*Store{web1, web2} {
+		dp, err := s.ClaimDeploy(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishDeploy(ctx, dp.ID, Result{Status: DeploySucceeded, ToCommit: commitA}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deployBoth(commitB)
+	dp, err := web1.ClaimDeploy(ctx, "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf, err := web1.FinishHealthFailure(ctx, dp.ID, Result{Status: DeployFailed, FromCommit: commitA, ToCommit: commitB, Error: "health check failed"}, true)
+	if err != nil || hf.Rollback.Node != "web1" {
+		t.Fatalf("web1's failure: %+v, %v", hf, err)
+	}
+	// web2 still has its own deploy of commitB queued (its own check decides there), and
+	// nothing more: the rollback is web1's.
+	other, err := web2.ClaimDeploy(ctx, "site")
+	if err != nil || other.Trigger == TriggerAutoRollback {
+		t.Fatalf("web2 claimed %+v, %v", other, err)
+	}
+	if err := web2.FinishDeploy(ctx, other.ID, Result{Status: DeploySucceeded, ToCommit: commitA}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := web2.ClaimDeploy(ctx, "site"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("web2 was given web1's rollback: %v", err)
+	}
+	// On web2 too the commit is bad: a redelivery received there is ignored, and its poll
+	// leaves origin's head.
+	d := push("site", "g-again")
+	d.After = commitB
+	if err := web2.RecordDelivery(ctx, d); err != nil || d.Status != DeliveryIgnored || !strings.Contains(d.Reason, "failed its health check") {
+		t.Fatalf("push of the bad commit on web2: %s %q, %v", d.Status, d.Reason, err)
+	}
+	drift, err := web2.Reconcile(ctx, "site", commitB, "", func(string) string { return "reconcile" })
+	if err != nil || drift.DeployID != 0 || drift.Bad == "" {
+		t.Fatalf("web2's poll: %+v, %v", drift, err)
+	}
 }
