@@ -185,4 +185,14 @@ probe_timeout = "1s"
 	if d := lastAutoRollback(); d.Status != "failed" || d.ToCommit != c4 {
 		t.Fatalf("the second rollback: %+v\n%s", d, g.logs.String())
 	}
+	// The outage over, unpin resumes: the next good push deploys.
+	os.Remove(filepath.Join(dir, "nostart"))
+	if code, out := runCLI(t, bin, "unpin", "site", "--config", cfgPath); code != 0 {
+		t.Fatalf("hookgate unpin: %d\n%s", code, out)
+	}
+	c6 := origin.Commit(map[string]string{"health.txt": "healthy v6\n"}, "v6")
+	seen(push(c5, c6), "succeeded")
+	if s := serviceSays(); s != "healthy v6" {
+		t.Fatalf("after the unpin the service answers %q", s)
+	}
 }

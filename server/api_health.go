@@ -80,12 +80,6 @@ func toBadCommitsJSON(bads []store.BadCommit) []badCommitJSON {
 	return out
 }
 
-// repoWithBadJSON is GET /api/v1/repos/:name: the repository and its bad commits.
-type repoWithBadJSON struct {
-	repoJSON
-	BadCommits []badCommitJSON `json:"bad_commits"`
-}
-
 // readForceBody reads deploy's optional body {"force": true}; no body means false.
 func readForceBody(c *gin.Context) (bool, error) {
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 4<<10))

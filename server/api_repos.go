@@ -42,6 +42,9 @@ type repoJSON struct {
 	// DeployedHere is false on a node of a fleet that leaves the repository to others:
 	// head and head_error are then empty, as the page's "not deployed here".
 	DeployedHere bool `json:"deployed_here"`
+	// BadCommits are the target's commits whose health check failed: not deployed again
+	// by pushes, polls or replays until cleared.
+	BadCommits []badCommitJSON `json:"bad_commits"`
 }
 
 // repoNodeJSON is what one node has of a repository: its live commit ("" when nothing
@@ -102,6 +105,7 @@ func toRepoJSON(st app.Status) repoJSON {
 	}
 	r.Pinned = toPinJSON(st.Pin)
 	r.Nodes = toRepoNodesJSON(st.Nodes)
+	r.BadCommits = toBadCommitsJSON(st.Bad)
 	return r
 }
 
@@ -125,12 +129,7 @@ func (s *Server) apiRepo(c *gin.Context) {
 		s.writeOutcomeError(c, err)
 		return
 	}
-	bads, err := s.app.BadCommits(c.Request.Context(), st.Name)
-	if err != nil {
-		s.writeOutcomeError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, repoWithBadJSON{toRepoJSON(st), toBadCommitsJSON(bads)})
+	c.JSON(http.StatusOK, toRepoJSON(st))
 }
 
 func (s *Server) apiDeployNow(c *gin.Context) {

@@ -69,10 +69,7 @@ func (p *pages) repos(c *gin.Context) {
 	}
 	for _, st := range list {
 		r := toRepoRow(st)
-		if r.Bad, err = p.s.store.BadCommits(c.Request.Context(), st.Name); err != nil {
-			p.storeFail(c, err, "")
-			return
-		}
+		r.Bad = st.Bad
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
 	}
