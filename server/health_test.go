@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/store"
@@ -326,5 +328,35 @@ func TestHealthNotifications(t *testing.T) {
 	m = next()
 	if m.Event != "deploy.recovery" || m.Deploy.Trigger != store.TriggerAutoRollback {
 		t.Fatalf("recovery notification: %+v", m)
+	}
+}
+
+// TestBrowserHealthChecks: in Chromium, the deploy page of a deploy whose check failed
+// shows its probes with the service's answer, and the repositories page lists the bad
+// commit with a Clear button that clears it.
+func TestBrowserHealthChecks(t *testing.T) {
+	ctx := browser(t)
+	g := healthGateway(t, "")
+	pushAndWait(t, g, map[string]string{"health.txt": "ok\n"})
+	bad := pushAndWait(t, g, map[string]string{"health.txt": "maintenance\n"})
+	if bad.Status != store.DeployFailed {
+		t.Fatalf("bad deploy: %s", bad.Status)
+	}
+	step(t, ctx, "open the failed deploy", chromedp.Navigate(fmt.Sprintf("%s/deploys/%d", g.URL, bad.ID)),
+		chromedp.WaitVisible(chromedp.CSS(`section.health`)))
+	rows := eval[int](t, ctx, `document.querySelectorAll("section.health tbody tr").length`)
+	first := eval[string](t, ctx, `document.querySelector("section.health tbody tr").innerText`)
+	if rows < 2 || !strings.Contains(first, "HTTP 503") || !strings.Contains(first, "maintenance") {
+		t.Fatalf("%d probe rows; the first reads %q", rows, first)
+	}
+	if out := eval[string](t, ctx, `document.querySelector("pre.log").innerText`); !strings.Contains(out, "deployed "+bad.ToCommit) {
+		t.Fatalf("the command output is not beside the probes: %q", out)
+	}
+	step(t, ctx, "open the repositories", chromedp.Navigate(g.URL+"/repos"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`li[data-bad="%s"]`, bad.ToCommit))))
+	step(t, ctx, "press Clear", chromedp.Click(chromedp.CSS(fmt.Sprintf(`li[data-bad="%s"] button`, bad.ToCommit))))
+	waitFor(t, ctx, "the bad commit to be gone", `location.pathname === "/repos" && document.readyState === "complete" && document.querySelector("li[data-bad]") === null`)
+	if bads, err := g.Store.BadCommits(context.Background(), "site"); err != nil || len(bads) != 0 {
+		t.Fatalf("after Clear: %+v, %v", bads, err)
 	}
 }
