@@ -63,6 +63,8 @@ type App struct {
 	repos      atomic.Pointer[repoSet]
 	// now is the clock a replay is received by.
 	now func() time.Time
+	// health is workers when they run health checks (the real repos.Manager).
+	health HealthChecker
 }
 
 // repoSet is the configured repositories as one immutable value.
@@ -78,6 +80,7 @@ func New(st *store.Store, w Workers, list []Repo, log *slog.Logger) *App {
 	}
 	a := &App{store: st, workers: w, log: log, now: func() time.Time { return time.Now().UTC() }}
 	a.reconciler, _ = w.(Reconciler)
+	a.health, _ = w.(HealthChecker)
 	a.SetRepos(list)
 	return a
 }

@@ -16,6 +16,9 @@ const (
 	NotDeployedHere                  // 409
 	Unavailable                      // 503
 	NotReplayable                    // 409
+	BadCommit                        // 409: the commit failed its health check (force overrides)
+	UnknownBadCommit                 // 404
+	NoHealthCheck                    // 409
 )
 
 // Error is a refusal of a rollback, pin, unpin, reconcile or replay, with its kind and code.

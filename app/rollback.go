@@ -54,6 +54,12 @@ func (a *App) liveCommit(ctx context.Context, r Repo) (string, error) {
 // Rollback queues a deploy of name that moves the checkout to commit (or, when commit is
 // "", to the commit live before the live one), and pins the repository there.
 func (a *App) Rollback(ctx context.Context, name, commit string) (store.Deploy, error) {
+	return a.RollbackForced(ctx, name, commit, false)
+}
+
+// RollbackForced is Rollback; unless force, it refuses (bad_commit) a commit that failed
+// its health check on name.
+func (a *App) RollbackForced(ctx context.Context, name, commit string, force bool) (store.Deploy, error) {
 	r, ok := a.repo(name)
 	if !ok {
 		return store.Deploy{}, unknownRepo(name)
@@ -74,6 +80,11 @@ func (a *App) Rollback(ctx context.Context, name, commit string) (store.Deploy, 
 	}
 	if commit, err = a.resolveCommit(r, commit); err != nil {
 		return store.Deploy{}, err
+	}
+	if !force {
+		if err := a.checkNotBad(ctx, name, commit); err != nil {
+			return store.Deploy{}, err
+		}
 	}
 	reason := fmt.Sprintf("rollback to %s requested by an operator (live %s); the repository is pinned there",
 		short(commit), orNothing(short(live)))

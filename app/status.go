@@ -50,6 +50,8 @@ type Status struct {
 	// DeploysHere is false on a node of a fleet whose config leaves the repository to
 	// other nodes (its nodes list): the checkout here is then not expected to exist.
 	DeploysHere bool
+	// Bad are the target's bad commits (their health check failed), newest first.
+	Bad []store.BadCommit
 }
 
 // The three rules for what is live sit side by side, so that making them one is a
@@ -88,7 +90,7 @@ func originAhead(st store.RepoState, head string, o OriginState) string {
 
 // ActiveStatus tells whether a deploy in status is still queued or running.
 func ActiveStatus(status string) bool {
-	return status == store.DeployQueued || status == store.DeployRunning
+	return status == store.DeployQueued || status == store.DeployRunning || status == store.DeployVerifying
 }
 
 // Status gathers what is known of name. On a store error it returns the error (and what
@@ -118,6 +120,9 @@ func (a *App) Status(ctx context.Context, name string) (Status, error) {
 		return s, err
 	}
 	if s.Nodes, err = a.store.RepoNodes(ctx, name); err != nil {
+		return s, err
+	}
+	if s.Bad, err = a.store.BadCommits(ctx, name); err != nil {
 		return s, err
 	}
 	s.Active = s.Running != 0 || s.State.Queued != nil || (s.State.Last != nil && ActiveStatus(s.State.Last.Status))

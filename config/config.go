@@ -126,6 +126,8 @@ type RepoConfig struct {
 	ReportDeployments bool   `toml:"report_deployments"`
 	Environment       string `toml:"environment"`
 	EnvironmentURL    string `toml:"environment_url"`
+	// Health is the [repos.NAME.health] check run after each deploy; nil: none.
+	Health *HealthConfig `toml:"health"`
 
 	name    string
 	allow   []netip.Prefix

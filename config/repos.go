@@ -67,6 +67,11 @@ func (c *Config) repoList(names []string) []repos.Repo {
 	var out []repos.Repo
 	for _, name := range names {
 		r := c.Repos[name]
+		var health *repos.Health
+		if r.Health != nil {
+			h := r.Health.health
+			health = &h
+		}
 		out = append(out, repos.Repo{
 			Spec: checkout.Spec{
 				Name: name, Path: r.Path, Branch: r.Branch, URL: r.URL, Mode: r.Mode, Depth: r.Depth,
@@ -77,6 +82,7 @@ func (c *Config) repoList(names []string) []repos.Repo {
 			Timeout:  r.timeout,
 			RunAs:    r.runAs,
 			Poll:     r.poll,
+			Health:   health,
 		})
 	}
 	return out

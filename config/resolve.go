@@ -178,6 +178,11 @@ func (c *Config) resolve(dir string) error {
 			}
 			own[n.Name] = true
 		}
+		if r.Health != nil {
+			if err := r.Health.resolve("repos." + name + ".health"); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	errs = append(errs, c.resolveRunAs()...)
 	return errors.Join(errs...)

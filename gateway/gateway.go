@@ -186,9 +186,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 		// g.srv is set below, before mgr.Start runs the workers that call this.
 		OnDeployFinished: func(dp store.Deploy, took time.Duration) {
 			g.srv.ObserveDeploy(dp.Repo, dp.Status, took)
+			if dp.Trigger == store.TriggerAutoRollback {
+				g.srv.ObserveRollback(dp.Repo, dp.Status)
+			}
 			notifier.DeployFinished(dp)
 		},
 		OnOriginCheck: func(repo, result string) { g.srv.ObserveOriginCheck(repo, result) },
+		OnHealthChecked: func(repo, result string, took time.Duration) {
+			g.srv.ObserveHealthCheck(repo, result, took)
+		},
 	})
 	// The one subscriber: every deploy queued on this node from here on, once committed,
 	// wakes its repository's worker (the deploys queued above wait for Start's read).

@@ -17,8 +17,10 @@ import (
 )
 
 // deploy updates the checkout and runs the commands of r (the repository's settings when
-// the deploy was claimed), within r's timeout, writing the output to out.
-func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
+// the deploy was claimed), within r's timeout, writing the output to out; then, when r has
+// a health check and the commands succeeded, verifies the deploy (health.go), which the
+// verdict tells of.
+func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) (store.Result, verdict) {
 	m := w.m
 	ctx, cancel := context.WithTimeout(m.killing, r.Timeout)
 	defer cancel()
@@ -67,6 +69,24 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 	}
 	if dp.Target != "" {
 		out.Printf("hookgate: moving to %s (%s)", short(dp.Target), dp.Trigger)
+	}
+	if err == nil && r.Tags == "" {
+		// A branch target with bad commits looks origin up first: a bad head is not
+		// deployed by anything automatic (health.go). A tag target's bad commits are
+		// refused where its tag is resolved, by the delivery's policy and reconcile.
+		target, skip := w.avoidBad(ctx, dp, r, out)
+		if skip != "" {
+			stopProgress()
+			out.Printf("hookgate: nothing deployed: origin %s is at %s", r.Branch, skip)
+			res.Status, res.Error = store.DeploySkipped, "origin's head is not deployed: "+skip
+			res.Log, _ = out.Snapshot()
+			return res, verdict{}
+		}
+		if len(r.Paths) == 0 {
+			// Held at the head looked up, so origin moving to a bad commit meanwhile
+			// does not deploy it. (A paths target decides on the fetched tip instead.)
+			mv.Target = target
+		}
 	}
 	if err == nil && len(r.Paths) > 0 && dp.Target == "" {
 		// A rollback or a pin moves to its commit whatever changed; anything else deploys
@@ -131,8 +151,9 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 			out.Printf("hookgate: commands run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
 		}
 	}
+	var env []string
 	if err == nil && !upd.Skipped {
-		env := append(slices.Clone(m.baseEnv()),
+		env = append(slices.Clone(m.baseEnv()),
 			"HOOKGATE_REPO="+r.Name,
 			"HOOKGATE_COMMIT="+upd.To,
 			"HOOKGATE_PREVIOUS_COMMIT="+upd.From,
@@ -149,12 +170,46 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) store.Result {
 			}
 		}
 	}
+	var v verdict
+	if res.Status == store.DeploySucceeded && r.Health != nil {
+		v = w.verifyDeploy(dp, r, env, &res, out)
+	}
 	if res.Status == store.DeploySucceeded {
 		out.Printf("hookgate: deploy succeeded")
 	}
 	stopProgress()
 	res.Log, _ = out.Snapshot()
-	return res
+	return res, v
+}
+
+// verifyDeploy moves dp to verifying and runs r's check, setting res's status from it:
+// succeeded when it passed; failed with "health check failed: <the last probe's cause>";
+// superseded; interrupted when the gateway killed its deploys meanwhile.
+func (w *worker) verifyDeploy(dp store.Deploy, r Repo, env []string, res *store.Result, out *tailBuffer) verdict {
+	m := w.m
+	log, _ := out.Snapshot()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := m.store.StartVerifying(ctx, dp.ID, res.FromCommit, res.ToCommit, log)
+	cancel()
+	if err != nil {
+		// The check still runs: the status shown is only late by the deploy's end.
+		m.log.Warn("mark deploy verifying", "deploy_id", dp.ID, "repo", r.Name, "err", err)
+	}
+	v := w.verify(dp, r, env, out)
+	switch {
+	case m.killing.Err() != nil:
+		res.Status = store.DeployInterrupted
+		res.Error = "interrupted: the gateway shut down during the health check"
+		v.result = ""
+	case v.result == HealthFailed:
+		res.Status = store.DeployFailed
+		res.Error = "health check failed: " + v.cause
+		out.Printf("hookgate: %s", res.Error)
+	case v.result == HealthSuperseded:
+		res.Status = store.DeploySuperseded
+		res.Error = "superseded: a newer deploy was queued during the health check"
+	}
+	return v
 }
 
 // deployTag is the tag a tag target's deploy goes to: the one its ref names (a push of

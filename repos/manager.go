@@ -23,7 +23,9 @@ import (
 type Repo struct {
 	checkout.Spec
 	Commands []string
-	Timeout  time.Duration
+	// Health, when set, is the check a deploy must pass after its commands (health.go).
+	Health  *Health
+	Timeout time.Duration
 	// RunAs, when set, is the account the commands run as; the checkout is handed over
 	// to it after each update (see handOver). Nil: the gateway's own user.
 	RunAs *Account
@@ -46,6 +48,9 @@ type Options struct {
 	// OnOriginCheck, when set, is called after each look-up of origin's head with its
 	// result (CheckInSync, CheckDrift, CheckDeployed or CheckError).
 	OnOriginCheck func(repo, result string)
+	// OnHealthChecked, when set, is called after each deploy's health check with its
+	// result (HealthPassed, HealthFailed or HealthSuperseded) and how long it took.
+	OnHealthChecked func(repo, result string, took time.Duration)
 	// SweepEvery is how often the workers' queue is read for deploys that nobody woke a
 	// worker for (default DefaultSweepEvery); see sweep.
 	SweepEvery time.Duration
@@ -72,7 +77,9 @@ type Manager struct {
 	log     *slog.Logger
 	observe DeployObserver
 	onCheck func(repo, result string)
-	checks  chan struct{} // bounds concurrent look-ups of origin (maxChecks)
+	// onHealth learns of each deploy's health check (Options.OnHealthChecked).
+	onHealth func(repo, result string, took time.Duration)
+	checks   chan struct{} // bounds concurrent look-ups of origin (maxChecks)
 	// sweepEvery is the period of sweep.
 	sweepEvery time.Duration
 
@@ -123,6 +130,7 @@ func NewManager(st *store.Store, repos []Repo, opts Options) *Manager {
 		log:      opts.Logger,
 		observe:  opts.OnDeployFinished,
 		onCheck:  opts.OnOriginCheck,
+		onHealth: opts.OnHealthChecked,
 		checks:   make(chan struct{}, maxChecks),
 
 		sweepEvery: opts.SweepEvery,

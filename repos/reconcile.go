@@ -170,6 +170,8 @@ func (w *worker) reconcile(ctx context.Context, cause string) (Check, error) {
 			c.Reason = fmt.Sprintf("origin %s at %s; nothing is deployed yet: the first push or a manual deploy clones it", what, short(head))
 		case d.Pin != nil:
 			c.Reason = fmt.Sprintf("pinned at %s: origin %s at %s is not deployed until unpinned", short(d.Pin.Commit), what, short(head))
+		case d.Bad != "":
+			c.Reason = fmt.Sprintf("origin %s at %s is not deployed: %s; clear it or push another commit", what, short(head), d.Bad)
 		case d.Busy:
 			c.InFlight = d.InFlight
 			c.Reason = fmt.Sprintf("origin %s at %s, live %s: a deploy is queued or running", what, short(head), describeLive(d.Live))

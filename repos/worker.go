@@ -154,10 +154,19 @@ func (w *worker) runOnce() bool {
 	start := time.Now()
 	out := newTailBuffer()
 	unlist := m.live(dp.ID, out)
-	res := w.deploy(dp, r, out)
+	res, v := w.deploy(dp, r, out)
 
 	took := time.Since(start)
-	m.recordResult(dp, res)
+	var hf store.HealthFailure
+	if res.Status == store.DeployFailed && (v.result == HealthFailed || dp.Trigger == store.TriggerAutoRollback) {
+		rollback := v.result == HealthFailed && r.Health.OnFailure == HealthRollback
+		hf = m.recordHealthFailure(dp, res, rollback)
+	} else {
+		m.recordResult(dp, res)
+	}
+	if v.result != "" && m.onHealth != nil {
+		m.onHealth(r.Name, v.result, v.took)
+	}
 	// Only now: a watcher that sees the end reads the result from the store.
 	out.end()
 	unlist()
@@ -166,6 +175,11 @@ func (w *worker) runOnce() bool {
 		"error", res.Error)
 	dp.Status, dp.FromCommit, dp.ToCommit, dp.Error = res.Status, res.FromCommit, res.ToCommit, res.Error
 	dp.FinishedAt = time.Now().UTC()
+	if sequel := hf.Describe(r.Name); sequel != "" {
+		// The notification of the failure says what follows it.
+		dp.Error += "; " + sequel
+		m.log.Warn("health check failed", "deploy_id", dp.ID, "repo", r.Name, "then", sequel)
+	}
 	m.observeDeploy(dp, took)
 	return true
 }
@@ -178,11 +192,29 @@ func (w *worker) runOnce() bool {
 // interrupted and queues it again. A deploy that is no longer running (a node taken out of
 // the fleet ended it) is not retried.
 func (m *Manager) recordResult(dp store.Deploy, res store.Result) {
+	m.recordWith(dp, func(ctx context.Context) error { return m.store.FinishDeploy(ctx, dp.ID, res) })
+}
+
+// recordHealthFailure records, as recordResult does, a deploy failed by its health check
+// (or an automatic rollback that failed): the bad commit, the rollback queued or the pin
+// (store.FinishHealthFailure).
+func (m *Manager) recordHealthFailure(dp store.Deploy, res store.Result, rollback bool) store.HealthFailure {
+	var hf store.HealthFailure
+	m.recordWith(dp, func(ctx context.Context) error {
+		var err error
+		hf, err = m.store.FinishHealthFailure(ctx, dp.ID, res, rollback)
+		return err
+	})
+	return hf
+}
+
+// recordWith runs finish, which records how dp ended, until it succeeds (see recordResult).
+func (m *Manager) recordWith(dp store.Deploy, finish func(context.Context) error) {
 	wait := time.Second
 	for attempt := 1; ; attempt++ {
 		// A fresh context, not the deploy's: the end is recorded even when shutting down.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := m.store.FinishDeploy(ctx, dp.ID, res)
+		err := finish(ctx)
 		cancel()
 		if err == nil {
 			if attempt > 1 {

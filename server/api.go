@@ -30,6 +30,8 @@ func (s *Server) registerAPI(g *gin.RouterGroup) {
 	g.POST("/repos/:name/rollback", s.apiRollback)
 	g.POST("/repos/:name/pin", s.apiPin)
 	g.POST("/repos/:name/unpin", s.apiUnpin)
+	g.POST("/repos/:name/verify", s.apiVerify)
+	g.DELETE("/repos/:name/bad/:commit", s.apiClearBad)
 	g.POST("/deliveries/:id/redeliver", s.apiRedeliver)
 	g.GET("/notifications", s.apiNotifications)
 	g.GET("/nodes", s.apiNodes)

@@ -96,6 +96,10 @@ type deployJSON struct {
 	Log         *string    `json:"log,omitempty"`
 	// Reports are the deploy's forge reports, only on the single-deploy route.
 	Reports *[]reportJSON `json:"reports,omitempty"`
+	// RollbackOf names the deploy whose failed health check queued this automatic rollback.
+	RollbackOf *int64 `json:"rollback_of,omitempty"`
+	// Health is the deploy's health check, on the single-deploy route; absent without one.
+	Health *healthJSON `json:"health,omitempty"`
 }
 
 func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
@@ -114,6 +118,9 @@ func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
 	}
 	if withLog {
 		out.Log = &dp.Log
+	}
+	if dp.RollbackOf != 0 {
+		out.RollbackOf = &dp.RollbackOf
 	}
 	return out
 }
@@ -236,6 +243,11 @@ func (s *Server) apiDeploy(c *gin.Context) {
 		s.writeStoreError(c, err)
 		return
 	}
+	probes, err := s.store.Probes(c.Request.Context(), id)
+	if err != nil {
+		s.writeStoreError(c, err)
+		return
+	}
 	out := toDeployJSON(dp, true)
 	list := make([]reportJSON, len(reports))
 	for i, r := range reports {
@@ -247,6 +259,7 @@ func (s *Server) apiDeploy(c *gin.Context) {
 		}
 	}
 	out.Reports = &list
+	out.Health = toHealthJSON(dp, probes)
 	c.JSON(http.StatusOK, out)
 }
 

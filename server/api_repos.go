@@ -42,6 +42,9 @@ type repoJSON struct {
 	// DeployedHere is false on a node of a fleet that leaves the repository to others:
 	// head and head_error are then empty, as the page's "not deployed here".
 	DeployedHere bool `json:"deployed_here"`
+	// BadCommits are the target's commits whose health check failed: not deployed again
+	// by pushes, polls or replays until cleared.
+	BadCommits []badCommitJSON `json:"bad_commits"`
 }
 
 // repoNodeJSON is what one node has of a repository: its live commit ("" when nothing
@@ -102,6 +105,7 @@ func toRepoJSON(st app.Status) repoJSON {
 	}
 	r.Pinned = toPinJSON(st.Pin)
 	r.Nodes = toRepoNodesJSON(st.Nodes)
+	r.BadCommits = toBadCommitsJSON(st.Bad)
 	return r
 }
 
@@ -129,7 +133,12 @@ func (s *Server) apiRepo(c *gin.Context) {
 }
 
 func (s *Server) apiDeployNow(c *gin.Context) {
-	dp, err := s.app.DeployNow(c.Request.Context(), c.Param("name"))
+	force, err := readForceBody(c)
+	if err != nil {
+		s.writeOutcomeError(c, err)
+		return
+	}
+	dp, err := s.app.DeployNowForced(c.Request.Context(), c.Param("name"), force)
 	if err != nil {
 		s.writeOutcomeError(c, err)
 		return
@@ -156,27 +165,36 @@ func (s *Server) apiRedeliver(c *gin.Context) {
 	c.JSON(d.HTTPStatus, toDeliveryJSON(d))
 }
 
-// commitBody is the optional body of rollback and pin.
+// commitBody is the optional body of rollback and pin. Force deploys a bad commit
+// (rollback only).
 type commitBody struct {
 	Commit string `json:"commit"`
+	Force  bool   `json:"force"`
 }
 
 // readCommitBody reads {"commit": "..."}; no body at all means no commit.
 func readCommitBody(c *gin.Context) (string, error) {
+	b, err := readCommitForce(c)
+	return b.Commit, err
+}
+
+// readCommitForce reads {"commit": "...", "force": bool}; no body at all means neither.
+func readCommitForce(c *gin.Context) (commitBody, error) {
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 4<<10))
 	if err != nil {
-		return "", &outcomeError{http.StatusBadRequest, "invalid_body", "the body could not be read (at most 4 KB)"}
+		return commitBody{}, &outcomeError{http.StatusBadRequest, "invalid_body", "the body could not be read (at most 4 KB)"}
 	}
 	if strings.TrimSpace(string(raw)) == "" {
-		return "", nil
+		return commitBody{}, nil
 	}
 	var b commitBody
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return "", &outcomeError{http.StatusBadRequest, "invalid_body", `the body must be {"commit": "<full hash or a prefix of at least 7>"} or empty`}
+		return commitBody{}, &outcomeError{http.StatusBadRequest, "invalid_body", `the body must be {"commit": "<full hash or a prefix of at least 7>"} or empty`}
 	}
-	return strings.TrimSpace(b.Commit), nil
+	b.Commit = strings.TrimSpace(b.Commit)
+	return b, nil
 }
 
 // pinJSON is a pin as the API shows it.
@@ -194,10 +212,10 @@ func toPinJSON(p *store.Pin) *pinJSON {
 }
 
 func (s *Server) apiRollback(c *gin.Context) {
-	commit, err := readCommitBody(c)
+	b, err := readCommitForce(c)
 	if err == nil {
 		var dp store.Deploy
-		if dp, err = s.app.Rollback(c.Request.Context(), c.Param("name"), commit); err == nil {
+		if dp, err = s.app.RollbackForced(c.Request.Context(), c.Param("name"), b.Commit, b.Force); err == nil {
 			c.JSON(http.StatusAccepted, gin.H{"deploy_id": dp.ID, "commit": dp.Target})
 			return
 		}

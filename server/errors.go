@@ -22,6 +22,9 @@ var kindStatus = map[app.Kind]int{
 	app.NotDeployedHere:  http.StatusConflict,
 	app.Unavailable:      http.StatusServiceUnavailable,
 	app.NotReplayable:    http.StatusConflict,
+	app.BadCommit:        http.StatusConflict,
+	app.UnknownBadCommit: http.StatusNotFound,
+	app.NoHealthCheck:    http.StatusConflict,
 }
 
 // outcomeError is a refusal of the server's own (a body that does not read), with its

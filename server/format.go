@@ -133,7 +133,7 @@ func tone(status string) string {
 	switch status {
 	case store.DeploySucceeded, store.SignatureValid, store.NotificationSent, store.NodeUp:
 		return "ok"
-	case store.DeployQueued, store.DeployRunning:
+	case store.DeployQueued, store.DeployRunning, store.DeployVerifying:
 		return "busy"
 	case store.DeployFailed, store.DeployInterrupted, store.DeliveryRejected, store.SignatureInvalid, store.SignatureMissing,
 		store.NotificationDropped, store.NodeDown:

@@ -163,7 +163,7 @@ func (g *gateway) waitDeploy(id int64) store.Deploy {
 		if err != nil {
 			g.t.Fatal(err)
 		}
-		return dp.Status != store.DeployQueued && dp.Status != store.DeployRunning
+		return dp.Status != store.DeployQueued && dp.Status != store.DeployRunning && dp.Status != store.DeployVerifying
 	})
 	return dp
 }

@@ -43,6 +43,9 @@ type metrics struct {
 	deploys        *prometheus.CounterVec
 	originChecks   *prometheus.CounterVec
 	forgeReports   *prometheus.CounterVec
+	healthChecks   *prometheus.CounterVec
+	verifyDuration *prometheus.HistogramVec
+	rollbacks      *prometheus.CounterVec
 }
 
 func (s *Server) newMetrics() *metrics {
@@ -73,9 +76,23 @@ func (s *Server) newMetrics() *metrics {
 			Name: "hookgate_forge_reports_total",
 			Help: "Attempts at reporting a deploy status to a forge ([forges.NAME]), by result: sent, unchanged (the forge already showed it, or refused in a way that counts as sent), retry (failed; tried again later), failed (given up) or skipped (a newer status of the deploy replaced it, or no commit to report on).",
 		}, []string{"forge", "result"}),
+		healthChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookgate_health_checks_total",
+			Help: "Health checks of deploys ([repos.NAME.health]), by result: passed, failed or superseded.",
+		}, []string{"repo", "result"}),
+		verifyDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookgate_verify_duration_seconds",
+			Help:    "How long deploys' health checks took, from the end of the commands to the verdict.",
+			Buckets: []float64{0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300},
+		}, []string{"repo"}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookgate_rollbacks_total",
+			Help: "Finished automatic rollbacks after a failed health check, by result: succeeded, failed or interrupted.",
+		}, []string{"repo", "result"}),
 	}
 	m.reg.MustRegister(
 		m.deliveries, m.sigFailures, m.deployDuration, m.deploys, m.originChecks, m.forgeReports,
+		m.healthChecks, m.verifyDuration, m.rollbacks,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "hookgate_unknown_hook_requests_total",
 			Help: "Requests to hook names that are not configured (answered 404, not recorded).",
@@ -140,6 +157,9 @@ func (m *metrics) reconcile(before, after []string) {
 			m.deploys.DeletePartialMatch(l)
 			m.deployDuration.DeletePartialMatch(l)
 			m.originChecks.DeletePartialMatch(l)
+			m.healthChecks.DeletePartialMatch(l)
+			m.verifyDuration.DeletePartialMatch(l)
+			m.rollbacks.DeletePartialMatch(l)
 		}
 	}
 	for _, name := range after {
@@ -183,6 +203,24 @@ func (s *Server) ObserveDeploy(repo, status string, d time.Duration) {
 		return // a fetch and a diff, no update or command: it would pull the deploy times down
 	}
 	s.metrics.deployDuration.WithLabelValues(repo).Observe(d.Seconds())
+}
+
+// ObserveHealthCheck counts one deploy's health check of repo by its result and how long
+// it took; the deploy workers call it (wired in gateway).
+func (s *Server) ObserveHealthCheck(repo, result string, d time.Duration) {
+	if _, ok := s.hook(repo); !ok {
+		return
+	}
+	s.metrics.healthChecks.WithLabelValues(repo, result).Inc()
+	s.metrics.verifyDuration.WithLabelValues(repo).Observe(d.Seconds())
+}
+
+// ObserveRollback counts a finished automatic rollback of repo by its status.
+func (s *Server) ObserveRollback(repo, status string) {
+	if _, ok := s.hook(repo); !ok {
+		return
+	}
+	s.metrics.rollbacks.WithLabelValues(repo, status).Inc()
 }
 
 // metricsHandler serves the registry in Prometheus' text format. A collector that fails

@@ -89,6 +89,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		"rowActive": rowActive,
 		"size":      byteSize,
 		"perNode":   perNode,
+		"inc":       func(i int) int { return i + 1 },
 	}
 	for _, name := range []string{"index.html", "deploys.html", "delivery.html", "deploy.html", "repos.html", "nodes.html", "error.html"} {
 		p.tmpl[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(web.FS,
@@ -126,6 +127,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 	g.POST("/repos/:name/rollback", p.rollback)
 	g.POST("/repos/:name/pin", p.pin)
 	g.POST("/repos/:name/unpin", p.unpin)
+	g.POST("/repos/:name/bad/:commit/clear", p.clearBad)
 	g.POST("/deliveries/:id/redeliver", p.redeliver)
 	g.GET("/static/:file", p.staticFile)
 }

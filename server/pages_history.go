@@ -139,6 +139,9 @@ type deployPage struct {
 	// CanRollBack offers "Roll back to this commit": the deploy succeeded and its commit
 	// is not the live one.
 	CanRollBack bool
+	// Probes are the deploy's health check probes; HealthResult how it went ("" without one).
+	Probes       []store.Probe
+	HealthResult string
 }
 
 // payload serves the stored payload as is, for the delivery page's "raw payload" link
@@ -180,11 +183,18 @@ func (p *pages) deploy(c *gin.Context) {
 		p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
 		return
 	}
+	probes, err := p.s.store.Probes(c.Request.Context(), id)
+	if err != nil {
+		p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
+		return
+	}
 	page := deployPage{
 		base:          base{Title: fmt.Sprintf("Deploy %d", id), Nav: "history", Active: activeStatus(dp.Status)},
 		Deploy:        dp,
 		Notifications: notes,
 		Reports:       reports,
+		Probes:        probes,
+		HealthResult:  healthResult(dp, probes),
 	}
 	if _, ok := p.s.hook(dp.Repo); ok && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
 		live, err := p.s.app.LiveCommit(c.Request.Context(), dp.Repo)

@@ -28,6 +28,8 @@ type repoRow struct {
 	// Nodes are the nodes that deploy the repository or ran it, each with its live
 	// commit; shown in place of the one live commit when perNode says so.
 	Nodes []store.RepoNode
+	// Bad are the target's bad commits (a failed health check), each with a Clear button.
+	Bad []store.BadCommit
 	// NotHere: this node of a fleet does not deploy the repository.
 	NotHere bool
 }
@@ -67,6 +69,7 @@ func (p *pages) repos(c *gin.Context) {
 	}
 	for _, st := range list {
 		r := toRepoRow(st)
+		r.Bad = st.Bad
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
 	}

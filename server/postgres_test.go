@@ -47,6 +47,8 @@ func TestOnPostgres(t *testing.T) {
 		{"NodesPage", TestNodesPage},
 		{"HistoryShowsEachNode", TestHistoryShowsEachNode},
 		{"UnsignedBudget", TestUnsignedBudget},
+		{"HealthCheckInTheAPIAndOnThePage", TestHealthCheckInTheAPIAndOnThePage},
+		{"BadCommitIsNotDeployedAgainUnlessForced", TestBadCommitIsNotDeployedAgainUnlessForced},
 		// A fleet exists on PostgreSQL only: these run here alone.
 		{"HistoryShowsEachNodesDeploy", testHistoryShowsEachNodesDeploy},
 		{"BrowserFleetHistory", testBrowserFleetHistory},

@@ -20,7 +20,7 @@ func (s *Store) ClaimDeploy(ctx context.Context, repo string) (Deploy, error) {
 	defer s.forget(tx)
 	var dp Deploy
 	err = s.row(ctx, tx, claimDeploy, s.now(), s.node, repo, s.node, repo).Scan(&dp.ID, &dp.Repo, &dp.Status,
-		&dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt, &dp.Reason, &dp.Target)
+		&dp.Trigger, &dp.Ref, &dp.QueuedAt, &dp.StartedAt, &dp.Reason, &dp.Target, &dp.RollbackOf)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Deploy{}, fmt.Errorf("claim deploy for %s: %w", repo, ErrNotFound)
 	}
@@ -75,7 +75,7 @@ func (s *Store) UpdateDeployProgress(ctx context.Context, id int64, from, to, lo
 // queued again in the same transaction, so the work it stood for is not lost.
 func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 	switch r.Status {
-	case DeploySucceeded, DeployFailed, DeployInterrupted, DeploySkipped:
+	case DeploySucceeded, DeployFailed, DeployInterrupted, DeploySuperseded, DeploySkipped:
 	default:
 		return fmt.Errorf("finish deploy %d: status %q is not final", id, r.Status)
 	}
@@ -279,13 +279,13 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 }
 
 const deployColumns = `id, repo, status, triggered_by, ref, from_commit, to_commit, queued_at,
-	started_at, finished_at, error, reason, target_commit, node`
+	started_at, finished_at, error, reason, target_commit, node, rollback_of`
 
 func scanDeploy(row scanner, extra ...any) (Deploy, error) {
 	var dp Deploy
 	var started, finished sql.NullTime
 	dest := []any{&dp.ID, &dp.Repo, &dp.Status, &dp.Trigger, &dp.Ref, &dp.FromCommit,
-		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error, &dp.Reason, &dp.Target, &dp.Node}
+		&dp.ToCommit, &dp.QueuedAt, &started, &finished, &dp.Error, &dp.Reason, &dp.Target, &dp.Node, &dp.RollbackOf}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Deploy{}, err
 	}

@@ -47,7 +47,7 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
 	for {
 		n, err := s.pruneChunk(ctx, `DELETE FROM deploys WHERE id IN (
 			SELECT id FROM deploys
-			WHERE status IN ('succeeded', 'failed', 'interrupted', 'skipped') AND finished_at < ?
+			WHERE status IN ('succeeded', 'failed', 'interrupted', 'superseded', 'skipped') AND finished_at < ?
 			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status != 'queued' GROUP BY node, repo)
 			  AND id NOT IN (SELECT max(id) FROM deploys WHERE status = 'succeeded' GROUP BY node, repo)
 			ORDER BY id LIMIT ?)`, cutoff, pruneChunk)
@@ -55,6 +55,18 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
 			return p, fmt.Errorf("prune deploys: %w", err)
 		}
 		p.Deploys += n
+		if n < pruneChunk {
+			break
+		}
+	}
+	for {
+		// The probes of checks run on demand (POST /api/v1/repos/NAME/verify), which no
+		// deploy holds; a deploy's go with it.
+		n, err := s.pruneChunk(ctx, `DELETE FROM probes WHERE id IN (
+			SELECT id FROM probes WHERE deploy_id IS NULL AND at < ? ORDER BY id LIMIT ?)`, cutoff, pruneChunk)
+		if err != nil {
+			return p, fmt.Errorf("prune probes: %w", err)
+		}
 		if n < pruneChunk {
 			break
 		}

@@ -20,6 +20,8 @@ type Drift struct {
 	Busy          bool  // a deploy is queued or running
 	InFlight      int64 // when Busy, that deploy (the queued one, else the running one)
 	DeployID      int64 // the reconcile deploy queued, 0 when none
+	// Bad, when origin's head is a bad commit of the target, says why it is not deployed.
+	Bad string
 }
 
 // Reconcile queues a deploy of repo on this node with trigger "reconcile" when origin
@@ -74,6 +76,12 @@ func (s *Store) ReconcileRef(ctx context.Context, repo, origin, ref, checkoutHea
 	}
 	if origin == d.Live || origin == d.Newest || d.Busy || d.Pin != nil {
 		return d, nil
+	}
+	if bad, err := s.badCommit(ctx, tx, repo, origin); err == nil {
+		d.Bad = bad.Reason
+		return d, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
 	if d.Live == "" {
 		// Nothing live here (never deployed, no checkout yet): there is nothing to drift

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 
@@ -159,6 +160,17 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 			return fmt.Errorf("record delivery: %w", err)
 		}
 		dec = policy.Settle(dec, d.ReplayOf, state)
+		if dec.Status == DeliveryAccepted && d.After != "" {
+			// A commit whose health check failed is not deployed again by a delivery: a
+			// redelivery, a replay, or a push that names it again.
+			bad, err := s.badCommit(ctx, tx, d.Repo, d.After)
+			switch {
+			case err == nil:
+				dec = policy.Decision{Status: DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: bad.Reason}
+			case !errors.Is(err, ErrNotFound):
+				return fmt.Errorf("record delivery: %w", err)
+			}
+		}
 	}
 	d.Status, d.HTTPStatus, d.Reason = dec.Status, dec.HTTPStatus, dec.Reason
 	if d.Status == DeliveryAccepted {

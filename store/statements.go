@@ -98,7 +98,7 @@ var (
 // Deploys and the queue.
 
 // claimReturning is the deploy a claim returns, in both engines' claimDeploySQL.
-const claimReturning = `RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit`
+const claimReturning = `RETURNING id, repo, status, triggered_by, ref, queued_at, started_at, reason, target_commit, rollback_of`
 
 // claimDeploySQL is the claim in SQLite's spelling (TestQueueChecksUseTheirIndexes reads
 // its plan).
@@ -134,17 +134,17 @@ var (
 	pinnedTargetSQL   = stmt{sqlite: `UPDATE deploys SET target_commit = ?, reason = ? WHERE id = ?`}
 	deployProgressSQL = stmt{sqlite: `
 		UPDATE deploys SET from_commit = ?, to_commit = ?, log = ?
-		WHERE id = ? AND status = 'running'`}
+		WHERE id = ? AND status IN ('running', 'verifying')`}
 	finishDeploySQL = stmt{sqlite: `
 		UPDATE deploys SET status = ?, from_commit = ?, to_commit = ?, error = ?, log = ?, finished_at = ?
-		WHERE id = ? AND status = 'running' RETURNING repo, node`}
+		WHERE id = ? AND status IN ('running', 'verifying') RETURNING repo, node`}
 	nameNodelessSQL = stmt{sqlite: `
 			UPDATE deploys SET node = ? WHERE node = '' AND status IN ('queued', 'running')`}
 	interruptRunningSQL = stmt{sqlite: `
 		UPDATE deploys SET crashes = crashes + ?,
 			status = CASE WHEN crashes + ? >= ? THEN 'failed' ELSE 'interrupted' END,
 			error = CASE WHEN crashes + ? >= ? THEN ? ELSE ? END, finished_at = ?
-		WHERE node = ? AND status = 'running' RETURNING id, repo, status, crashes`}
+		WHERE node = ? AND status IN ('running', 'verifying') RETURNING id, repo, status, crashes`}
 	crashCountSQL        = stmt{sqlite: `UPDATE deploys SET crashes = ? WHERE id = ? AND crashes < ?`}
 	queuedReposSQL       = stmt{sqlite: `SELECT repo FROM deploys WHERE node = ? AND status = 'queued' ORDER BY id`}
 	deployWithLogSQL     = stmt{sqlite: `SELECT ` + deployColumns + `, log FROM deploys WHERE id = ?`}
@@ -220,7 +220,7 @@ var (
 	deleteNodeSQL    = stmt{sqlite: `DELETE FROM nodes WHERE name = ?`}
 	interruptNodeSQL = stmt{sqlite: `
 		UPDATE deploys SET status = 'interrupted', error = ?, finished_at = ?
-		WHERE node = ? AND status IN ('queued', 'running') RETURNING id`}
+		WHERE node = ? AND status IN ('queued', 'running', 'verifying') RETURNING id`}
 	listNodesSQL = stmt{sqlite: `SELECT name, version, started_at, last_seen, repos FROM nodes ORDER BY name`}
 )
 
@@ -342,4 +342,39 @@ var (
 		ORDER BY id DESC LIMIT 1`}
 	joinedRefsSQL = stmt{sqlite: `
 		SELECT ref FROM deliveries WHERE id IN (` + deployDeliveriesSQL + `) ORDER BY id DESC`}
+)
+
+// Health checks (health.go).
+var (
+	startVerifyingSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'verifying', from_commit = ?, to_commit = ?, log = ?
+		WHERE id = ? AND status = 'running'`}
+	insertProbeSQL = stmt{sqlite: `
+		INSERT INTO probes (deploy_id, repo, node, at, latency_ms, kind, code, passed, output, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`}
+	deployProbesSQL = stmt{sqlite: `
+		SELECT id, deploy_id, repo, node, at, latency_ms, kind, code, passed, output, error
+		FROM probes WHERE deploy_id = ? ORDER BY id`}
+	deployTriggerSQL = stmt{sqlite: `SELECT triggered_by, target_commit FROM deploys WHERE id = ?`}
+	markBadSQL       = stmt{sqlite: `
+		INSERT INTO bad_commits (repo, commit_hash, deploy_id, at, reason) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (repo, commit_hash) DO UPDATE SET deploy_id = excluded.deploy_id,
+			at = excluded.at, reason = excluded.reason`}
+	// lastGoodCommitSQL is a node's newest succeeded commit of a repository other than
+	// the one given and not bad: a succeeded deploy passed its check, or had none.
+	lastGoodCommitSQL = stmt{sqlite: `
+		SELECT to_commit FROM deploys
+		WHERE node = ? AND repo = ? AND status = 'succeeded' AND to_commit != '' AND to_commit != ?
+		  AND to_commit NOT IN (SELECT commit_hash FROM bad_commits WHERE repo = ?)
+		ORDER BY id DESC LIMIT 1`}
+	autoRollbackSQL = stmt{sqlite: `
+		UPDATE deploys SET triggered_by = ?, target_commit = ?, reason = ?, rollback_of = ?
+		WHERE id = ? AND status = 'queued'`}
+	badCommitsSQL = stmt{sqlite: `
+		SELECT repo, commit_hash, COALESCE(deploy_id, 0), at, reason FROM bad_commits
+		WHERE repo = ? ORDER BY at DESC, commit_hash`}
+	badCommitSQL = stmt{sqlite: `
+		SELECT repo, commit_hash, COALESCE(deploy_id, 0), at, reason FROM bad_commits
+		WHERE repo = ? AND commit_hash = ?`}
+	clearBadSQL = stmt{sqlite: `DELETE FROM bad_commits WHERE repo = ? AND commit_hash = ?`}
 )

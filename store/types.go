@@ -33,6 +33,11 @@ const (
 	// live commit; the checkout was left alone and no command ran. Not live: the live
 	// commit stays the last succeeded deploy's.
 	DeploySkipped = "skipped"
+	// DeployVerifying: the commands succeeded and the health check runs (health.go).
+	DeployVerifying = "verifying"
+	// DeploySuperseded: a newer deploy was queued while this one was verifying; the check
+	// ended there, nothing is rolled back or marked bad.
+	DeploySuperseded = "superseded"
 )
 
 // Deploy triggers: why a deploy exists.
@@ -44,11 +49,13 @@ const (
 	TriggerReplay     = policy.TriggerReplay // an operator re-ran a recorded delivery
 	TriggerReconcile  = "reconcile"          // origin's branch head differed from what is live
 	TriggerRollback   = "rollback"           // an operator moved the checkout back to an earlier commit
+	// TriggerAutoRollback: a failed health check moved the checkout back to the last good commit.
+	TriggerAutoRollback = "auto_rollback"
 )
 
 // Triggers lists every trigger, for validating filters.
 var Triggers = []string{TriggerPush, TriggerRedelivery, TriggerManual, TriggerRecovery, TriggerReplay,
-	TriggerReconcile, TriggerRollback}
+	TriggerReconcile, TriggerRollback, TriggerAutoRollback}
 
 // Delivery is one request that reached a configured hook.
 type Delivery struct {
@@ -126,7 +133,9 @@ type Deploy struct {
 	Node string
 	// Target is the commit the deploy moves the checkout to; empty means the branch head
 	// as fetched. A rollback sets it; ClaimDeploy fills in a pinned repository's commit.
-	Target      string
+	Target string
+	// RollbackOf is the deploy whose failed health check queued this automatic rollback; 0: none.
+	RollbackOf  int64
 	Log         string // filled only by Store.Deploy
 	DeliveryIDs []int64
 

@@ -1,0 +1,270 @@
+package repos
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookgate/hookgate/internal/testkit"
+	"github.com/hookgate/hookgate/repos/checkout"
+	"github.com/hookgate/hookgate/store"
+)
+
+// healthEnv is a target whose service answers its health URL from the checkout: 200 with
+// the body of health.txt when that file says "ok", else 503 with it. It also records,
+// at each probe, the Host header and the deploy status the store shows for the target.
+type healthEnv struct {
+	*workerEnv
+	srv *httptest.Server
+	m   *Manager
+
+	mu       sync.Mutex
+	hosts    []string
+	statuses []string
+	onProbe  func() // when set, runs in the handler before it answers
+	down     bool   // answer 503 whatever the checkout holds
+}
+
+func newHealthEnv(t *testing.T, h Health) *healthEnv {
+	t.Helper()
+	e := &healthEnv{workerEnv: newWorkerEnv(t)}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.hosts = append(e.hosts, r.Host)
+		onProbe, down := e.onProbe, e.down
+		e.mu.Unlock()
+		e.recordRunningStatus(t)
+		if onProbe != nil {
+			onProbe()
+		}
+		b, _ := os.ReadFile(filepath.Join(e.checkout, "health.txt"))
+		if down || strings.TrimSpace(string(b)) != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(e.srv.Close)
+	if h.URL == "" && h.Command == "" {
+		h.URL = e.srv.URL + "/healthz"
+	}
+	h.ProbeTimeout, h.Interval, h.Deadline = 5*time.Second, 20*time.Millisecond, 400*time.Millisecond
+	if h.HealthyAfter == 0 {
+		h.HealthyAfter = 1
+	}
+	if h.OnFailure == "" {
+		h.OnFailure = HealthRollback
+	}
+	e.m = e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "site", Path: e.checkout}, Commands: []string{"true"}, Health: &h})
+	return e
+}
+
+// recordRunningStatus notes the status of the newest deploy of site not queued.
+func (e *healthEnv) recordRunningStatus(t *testing.T) {
+	list, err := e.store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Page: store.Page{Limit: 5}})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, dp := range list {
+		if dp.Status != store.DeployQueued {
+			e.mu.Lock()
+			e.statuses = append(e.statuses, dp.Status)
+			e.mu.Unlock()
+			return
+		}
+	}
+}
+
+// step queues a push of site and runs the worker once; it returns the deploy.
+func (e *healthEnv) step(t *testing.T, guid string) store.Deploy {
+	t.Helper()
+	d := e.queue(t, "site", guid)
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("runOnce found nothing to deploy")
+	}
+	return e.deploy(t, d.DeployID)
+}
+
+func (e *healthEnv) probes(t *testing.T, id int64) []store.Probe {
+	t.Helper()
+	p, err := e.store.Probes(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestHealthyDeployVerifiesThenSucceeds(t *testing.T) {
+	e := newHealthEnv(t, Health{Host: "site.example.com", HealthyAfter: 2, ExpectBody: "ok"})
+	good := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	dp := e.step(t, "g1")
+	if dp.Status != store.DeploySucceeded || dp.ToCommit != good {
+		t.Fatalf("deploy: %s %q", dp.Status, dp.Error)
+	}
+	probes := e.probes(t, dp.ID)
+	if len(probes) != 2 || !probes[0].Passed || probes[0].Code != 200 || probes[0].Output != "ok\n" || probes[0].Kind != store.ProbeURL {
+		t.Fatalf("probes: %+v", probes)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hosts[0] != "site.example.com" {
+		t.Fatalf("the probe's Host header: %q", e.hosts[0])
+	}
+	if e.statuses[0] != store.DeployVerifying {
+		t.Fatalf("while probed the deploy was %q, want verifying", e.statuses[0])
+	}
+	if !strings.Contains(dp.Log, "healthy after 2 probe(s)") {
+		t.Fatalf("log:\n%s", dp.Log)
+	}
+}
+
+func TestFailedCheckRollsBackAndMarksTheCommitBad(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	good := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	if dp := e.step(t, "g1"); dp.Status != store.DeploySucceeded {
+		t.Fatalf("first deploy: %s %q", dp.Status, dp.Error)
+	}
+	// Files the service keeps beside the code: a rollback must leave them.
+	os.WriteFile(filepath.Join(e.checkout, "uploads.db"), []byte("data"), 0o644)
+	os.WriteFile(filepath.Join(e.checkout, ".env"), []byte("X=1"), 0o644)
+	bad := e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	dp := e.step(t, "g2")
+	if dp.Status != store.DeployFailed || dp.ToCommit != bad ||
+		dp.Error != "health check failed: GET "+e.srv.URL+"/healthz answered 503, want 2xx" {
+		t.Fatalf("bad deploy: %s %q", dp.Status, dp.Error)
+	}
+	probes := e.probes(t, dp.ID)
+	if len(probes) < 2 || probes[0].Passed || probes[0].Code != 503 || probes[0].Output != "broken\n" {
+		t.Fatalf("probes: %+v", probes)
+	}
+	bads, err := e.store.BadCommits(context.Background(), "site")
+	if err != nil || len(bads) != 1 || bads[0].Commit != bad || bads[0].DeployID != dp.ID {
+		t.Fatalf("bad commits: %+v, %v", bads, err)
+	}
+	// The rollback was queued in the same step; the worker runs it next.
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("no automatic rollback queued")
+	}
+	list, _ := e.store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Page: store.Page{Limit: 1}})
+	rb := list[0]
+	if rb.Trigger != store.TriggerAutoRollback || rb.RollbackOf != dp.ID || rb.Status != store.DeploySucceeded || rb.ToCommit != good {
+		t.Fatalf("rollback: %+v", rb)
+	}
+	if testkit.CheckoutHead(t, e.checkout) != good {
+		t.Fatal("the checkout is not back at the good commit")
+	}
+	if readFile(t, filepath.Join(e.checkout, "uploads.db")) != "data" || readFile(t, filepath.Join(e.checkout, ".env")) != "X=1" {
+		t.Fatal("the rollback lost untracked or ignored files")
+	}
+	if p, _ := e.store.GetPin(context.Background(), "site"); p != nil {
+		t.Fatalf("a successful automatic rollback pinned the target: %+v", p)
+	}
+}
+
+func TestFailedRollbackPinsByHealth(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	good := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	// The service breaks whatever the commit: the rollback's check fails too.
+	e.mu.Lock()
+	e.down = true
+	e.mu.Unlock()
+	if dp := e.step(t, "g2"); dp.Status != store.DeployFailed {
+		t.Fatalf("bad deploy: %s", dp.Status)
+	}
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("no automatic rollback queued")
+	}
+	list, _ := e.store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Page: store.Page{Limit: 1}})
+	if rb := list[0]; rb.Trigger != store.TriggerAutoRollback || rb.Status != store.DeployFailed || rb.ToCommit != good {
+		t.Fatalf("rollback: %+v", rb)
+	}
+	p, err := e.store.GetPin(context.Background(), "site")
+	if err != nil || p == nil || p.By != store.PinnedByHealth || p.Commit != good {
+		t.Fatalf("pin after the failed rollback: %+v, %v", p, err)
+	}
+	if e.m.workers["site"].runOnce() {
+		t.Fatal("something ran after the failed rollback")
+	}
+}
+
+func TestFirstDeployFailingItsCheckIsNotRolledBack(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	dp := e.step(t, "g1")
+	if dp.Status != store.DeployFailed || !strings.HasPrefix(dp.Error, "health check failed: ") {
+		t.Fatalf("deploy: %s %q", dp.Status, dp.Error)
+	}
+	if e.m.workers["site"].runOnce() {
+		t.Fatal("a rollback ran with no good commit to go to")
+	}
+}
+
+func TestCommandCheckSeesTheDeploy(t *testing.T) {
+	e := newHealthEnv(t, Health{Command: `echo "checking $HOOKGATE_COMMIT"; test "$(cat health.txt)" = ok || exit 7`})
+	e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	bad := e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	dp := e.step(t, "g2")
+	if dp.Status != store.DeployFailed || dp.Error != "health check failed: command exited 7" {
+		t.Fatalf("deploy: %s %q", dp.Status, dp.Error)
+	}
+	probes := e.probes(t, dp.ID)
+	if len(probes) == 0 || probes[0].Kind != store.ProbeCommand || probes[0].Code != 7 || probes[0].Output != "checking "+bad+"\n" {
+		t.Fatalf("probes: %+v", probes)
+	}
+}
+
+func TestNewerDeploySupersedesTheCheck(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	e.origin.Commit(map[string]string{"health.txt": "slow\n"}, "not ready yet")
+	var once sync.Once
+	e.mu.Lock()
+	e.onProbe = func() { once.Do(func() { e.queue(t, "site", "g3") }) }
+	e.mu.Unlock()
+	dp := e.step(t, "g2")
+	if dp.Status != store.DeploySuperseded {
+		t.Fatalf("deploy: %s %q", dp.Status, dp.Error)
+	}
+	if bads, _ := e.store.BadCommits(context.Background(), "site"); len(bads) != 0 {
+		t.Fatalf("a superseded deploy marked a commit bad: %+v", bads)
+	}
+	list, _ := e.store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Page: store.Page{Limit: 1}})
+	if list[0].Status != store.DeployQueued || list[0].Trigger != store.TriggerPush {
+		t.Fatalf("the newer push is not what is queued next: %+v", list[0])
+	}
+}
+
+func TestFollowUpDeployLeavesABadHead(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	good := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	bad := e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	failed := e.step(t, "g2")
+	e.m.workers["site"].runOnce() // the automatic rollback
+	// A deploy of origin's head queued without a commit of its own (a coalesced
+	// follow-up, a recovery) finds the bad commit there and deploys nothing.
+	dp := e.step(t, "g3")
+	want := "commit " + bad[:7] + " failed its health check (deploy " + strconv.FormatInt(failed.ID, 10) + ")"
+	if dp.Status != store.DeploySkipped || !strings.HasSuffix(dp.Error, want) {
+		t.Fatalf("follow-up: %s %q, want skipped with %q", dp.Status, dp.Error, want)
+	}
+	if testkit.CheckoutHead(t, e.checkout) != good {
+		t.Fatal("the follow-up moved the checkout")
+	}
+	// Another commit on top deploys.
+	next := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "fixed")
+	if dp := e.step(t, "g4"); dp.Status != store.DeploySucceeded || dp.ToCommit != next {
+		t.Fatalf("the next commit: %s to %s %q", dp.Status, dp.ToCommit, dp.Error)
+	}
+}
