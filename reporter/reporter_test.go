@@ -225,10 +225,14 @@ func TestEveryStateOfTheTable(t *testing.T) {
 			}
 			n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk,
 				forgeConfig(f, Target{Repository: repo, Deployments: typ != Gitea, Branch: "main"}))
-			for i, row := range States {
+			// Every row, then a paths skip (no error, a reason): NothingChanged's row.
+			for i, row := range append(slices.Clone(States), NothingChanged) {
 				clk.add(time.Second)
 				r := store.DueReport{Report: store.Report{ID: int64(i), DeployID: 7, Node: "web1", Repo: "site", Status: row.Status, CreatedAt: clk.now()},
 					Commit: commitA, Ref: "refs/heads/main", StartedAt: clk.now().Add(-3 * time.Second), FinishedAt: clk.now(), DeployErr: "health check failed: 502"}
+				if i == len(States) {
+					r.DeployErr, r.Reason = "", "no change under docs/** since live 9f8e7d6"
+				}
 				out := n.s.send(context.Background(), r)
 				if out.Result != store.ReportSent {
 					t.Fatalf("%s: result %s (%s)", row.Status, out.Result, out.Error)
@@ -266,7 +270,9 @@ func TestDescriptions(t *testing.T) {
 	}{
 		{store.DueReport{Report: store.Report{Status: "succeeded"}, Commit: commitA, StartedAt: at, FinishedAt: at.Add(184 * time.Second)}, "deployed 1a2b3c4 in 3 min 4 s"},
 		{store.DueReport{Report: store.Report{Status: "failed"}, DeployErr: "health check failed: 502\nbody"}, "failed: health check failed: 502"},
-		{store.DueReport{Report: store.Report{Status: "superseded"}, DeployErr: "superseded by def5678"}, "superseded: superseded by def5678"},
+		{store.DueReport{Report: store.Report{Status: "superseded"}, DeployErr: "superseded by def5678"}, "superseded by def5678"},
+		{store.DueReport{Report: store.Report{Status: "skipped"}, Reason: "no change under docs/** since live 9f8e7d6"}, "nothing to deploy: no change under docs/** since live 9f8e7d6"},
+		{store.DueReport{Report: store.Report{Status: "skipped"}, DeployErr: "origin's head is not deployed: commit 1a2b3c4 failed its health check (deploy 41)"}, "skipped: origin's head is not deployed: commit 1a2b3c4 failed its health check (deploy 41)"},
 		{store.DueReport{Report: store.Report{Status: "failed"}, DeployErr: "clone https://x-access-token:hush@example.com/a.git failed"}, "failed: clone https://***@example.com/a.git failed"},
 	} {
 		if got := describe(tc.r); got != tc.want {

@@ -165,6 +165,9 @@ func (s *Sender) send(ctx context.Context, r store.DueReport) store.Report {
 	cfg := s.cfg.Load()
 	t, ok := cfg.Targets[r.Repo]
 	row, known := StateOf(r.Status)
+	if nothingChanged(r) {
+		row = NothingChanged
+	}
 	c := cfg.clients[t.Forge]
 	finish := func(result, msg string) store.Report {
 		out.Result, out.Error = result, msg
@@ -287,6 +290,12 @@ func lastCall(calls []Call) (string, int) {
 	return c.Endpoint, c.HTTPStatus
 }
 
+// nothingChanged says r is a deploy skipped by its paths (no error, a reason), not one
+// that refused a bad commit.
+func nothingChanged(r store.DueReport) bool {
+	return r.Status == store.DeploySkipped && r.DeployErr == "" && r.Reason != ""
+}
+
 // describe is the status's description: what happened, at most 140 characters.
 func describe(r store.DueReport) string {
 	short := r.Commit
@@ -315,6 +324,14 @@ func describe(r store.DueReport) string {
 		return "failed"
 	case "interrupted":
 		return "interrupted; queued again"
+	case "skipped":
+		if nothingChanged(r) {
+			return clip("nothing to deploy: " + firstLine(r.Reason))
+		}
+	case "superseded":
+		if e := firstLine(r.DeployErr); strings.HasPrefix(e, "superseded") {
+			return clip(e)
+		}
 	}
 	if e := firstLine(r.DeployErr); e != "" {
 		return clip(r.Status + ": " + e)

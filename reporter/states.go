@@ -26,6 +26,13 @@ var States = []State{
 	{Status: "interrupted", GitHub: "pending", Gitea: "pending", GitLab: "pending", GitHubDeploy: "queued"},
 }
 
+// NothingChanged is the row of a deploy skipped because nothing its target watches
+// (paths) changed since the live commit: the commit needs no deploy, which is a success
+// for it, not the error of a deploy skipped by a newer commit or refused as bad; the
+// deployment created when it was queued is closed.
+var NothingChanged = State{Status: "skipped", GitHub: "success", Gitea: "success", GitLab: "success",
+	GitHubDeploy: "inactive", GitLabDeploy: "canceled"}
+
 // StateOf returns status's row, false when the table has none.
 func StateOf(status string) (State, bool) {
 	for _, s := range States {

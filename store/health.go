@@ -65,12 +65,29 @@ type HealthFailure struct {
 // StartVerifying moves a running deploy to verifying, with its commits and output so far:
 // its commands succeeded and its health check starts.
 func (s *Store) StartVerifying(ctx context.Context, id int64, from, to, log string) error {
-	res, err := s.run(ctx, s.wdb, startVerifyingSQL, from, to, log, id)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("deploy %d: start verifying: %w", id, err)
+	}
+	defer tx.Rollback()
+	defer s.forget(tx)
+	res, err := s.run(ctx, tx, startVerifyingSQL, from, to, log, id)
 	if err != nil {
 		return fmt.Errorf("deploy %d: start verifying: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("deploy %d: start verifying: not running: %w", id, ErrConflict)
+	}
+	var repo string
+	if err := s.row(ctx, tx, deployRepoSQL, id).Scan(&repo); err != nil {
+		return fmt.Errorf("deploy %d: start verifying: %w", id, err)
+	}
+	// The forge shows the check as part of the deploy (pending / running, in_progress).
+	if err := s.report(ctx, tx, id, repo); err != nil {
+		return fmt.Errorf("deploy %d: start verifying: %w", id, err)
+	}
+	if err := s.commit(tx); err != nil {
+		return fmt.Errorf("deploy %d: start verifying: commit: %w", id, err)
 	}
 	return nil
 }
@@ -139,6 +156,9 @@ func (s *Store) FinishHealthFailure(ctx context.Context, id int64, r Result, rol
 		return hf, fmt.Errorf("finish deploy %d: not running: %w", id, ErrConflict)
 	}
 	if err != nil {
+		return hf, fmt.Errorf("finish deploy %d: %w", id, err)
+	}
+	if err := s.report(ctx, tx, id, repo); err != nil {
 		return hf, fmt.Errorf("finish deploy %d: %w", id, err)
 	}
 	// Before the pin and the queue: the delivery writer reads both under the same lock.

@@ -39,10 +39,12 @@ type Report struct {
 // DueReport is a pending report due now, with what the sender needs of its deploy.
 type DueReport struct {
 	Report
-	Ref        string
-	Trigger    string
-	Commit     string // "" while the deploy knows no commit
-	DeployErr  string
+	Ref       string
+	Trigger   string
+	Commit    string // "" while the deploy knows no commit
+	DeployErr string
+	// Reason is why the deploy exists or, for a skipped one, why it deployed nothing.
+	Reason     string
 	StartedAt  time.Time
 	FinishedAt time.Time
 	// Newer: a later report of the same deploy exists, which tells the forge more.
@@ -101,7 +103,7 @@ func (s *Store) DueReports(ctx context.Context, now time.Time, limit int) ([]Due
 		var r DueReport
 		var started, finished sql.NullTime
 		if err := rows.Scan(&r.ID, &r.DeployID, &r.Node, &r.Repo, &r.Status, &r.Attempts, &r.CreatedAt,
-			&r.Ref, &r.Trigger, &r.DeployErr, &started, &finished, &r.Commit, &r.Newer); err != nil {
+			&r.Ref, &r.Trigger, &r.DeployErr, &r.Reason, &started, &finished, &r.Commit, &r.Newer); err != nil {
 			return nil, fmt.Errorf("due reports: %w", err)
 		}
 		r.CreatedAt, r.StartedAt, r.FinishedAt = r.CreatedAt.UTC(), started.Time.UTC(), finished.Time.UTC()

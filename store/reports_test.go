@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,6 +138,44 @@ func TestReportsOutbox(t *testing.T) {
 		}
 		if l, err := st.DeployReports(ctx, quiet[0].ID); err != nil || len(l) != 0 {
 			t.Fatalf("a target that does not report has reports: %+v, %v", l, err)
+		}
+	})
+}
+
+// TestHealthCheckIsReported: a checked deploy tells the forge it is verifying, and how its
+// check ended, each in the transaction that sets the status.
+func TestHealthCheckIsReported(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, newDatabase func() string) {
+		ctx := context.Background()
+		st := openAt(t, newDatabase(), WithNode("web1"))
+		if err := st.RegisterNode(ctx, "web1", "test", []string{"site"}); err != nil {
+			t.Fatal(err)
+		}
+		st.SetReporting([]string{"site"})
+		dp, err := st.EnqueueManual(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ClaimDeploy(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		const commit = "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"
+		if err := st.StartVerifying(ctx, dp.ID, "", commit, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.FinishHealthFailure(ctx, dp.ID, Result{Status: DeployFailed, ToCommit: commit, Error: "health check failed: 502"}, true); err != nil {
+			t.Fatal(err)
+		}
+		due, err := st.DueReports(ctx, time.Now().Add(time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range due {
+			got = append(got, r.Status)
+		}
+		if want := []string{DeployQueued, DeployRunning, DeployVerifying, DeployFailed}; !slices.Equal(got, want) {
+			t.Fatalf("reports %v, want %v", got, want)
 		}
 	})
 }

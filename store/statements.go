@@ -306,7 +306,7 @@ var (
 // commit is the one the deploy went to, else the one it was sent to, else the newest
 // joined delivery's; newer is set when a later report of the same deploy waits or went.
 const reportDueColumns = `r.id, r.deploy_id, r.node, r.repo, r.status, r.attempts, r.created_at,
-		d.ref, d.triggered_by, d.error, d.started_at, d.finished_at,
+		d.ref, d.triggered_by, d.error, d.reason, d.started_at, d.finished_at,
 		COALESCE(NULLIF(d.to_commit, ''), NULLIF(d.target_commit, ''),
 			(SELECT after_commit FROM deliveries WHERE id = (SELECT max(id) FROM (SELECT id FROM deliveries WHERE deploy_id = d.id
 				UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = d.id) l)), ''),
@@ -356,6 +356,7 @@ var (
 		SELECT id, deploy_id, repo, node, at, latency_ms, kind, code, passed, output, error
 		FROM probes WHERE deploy_id = ? ORDER BY id`}
 	deployTriggerSQL = stmt{sqlite: `SELECT triggered_by, target_commit FROM deploys WHERE id = ?`}
+	deployRepoSQL    = stmt{sqlite: `SELECT repo FROM deploys WHERE id = ?`}
 	markBadSQL       = stmt{sqlite: `
 		INSERT INTO bad_commits (repo, commit_hash, deploy_id, at, reason) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (repo, commit_hash) DO UPDATE SET deploy_id = excluded.deploy_id,
