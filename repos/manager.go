@@ -28,6 +28,8 @@ type Repo struct {
 	// to it after each update (see handOver). Nil: the gateway's own user.
 	RunAs *Account
 	Poll  time.Duration // how often origin's head is checked (see reconcile.go); 0: never
+	Tags  string        // a tag target: deploys pushes of tags matching this path.Match glob; "" deploys Branch
+	Paths []string      // deploy only when a file matching one of these (** any depth) changed since live
 }
 
 // Options configures a Manager.
