@@ -123,10 +123,23 @@ func TestHookDeliveryRecordsEachTarget(t *testing.T) {
 			t.Fatalf("redelivery: %v %s %s", again.Redelivery, again.Status, outcome(again))
 		}
 
+		// A pin holds its target only: docs pinned, a push of develop and one of main.
+		if _, err := s.SetPin(ctx, "docs", strings.Repeat("b", 40), "pin"); err != nil {
+			t.Fatal(err)
+		}
+		main := record(hookPush("g10", "refs/heads/main", "docs"))
+		if main.Status != DeliveryIgnored || !strings.HasPrefix(main.Targets[2].Reason, "pinned at bbbbbbb by pin since ") {
+			t.Fatalf("push of main, docs pinned: %s %s", main.Status, outcome(main))
+		}
+		dev2 := record(hookPush("g11", "refs/heads/develop", "more"))
+		if dev2.Status != DeliveryAccepted || dev2.Targets[0].Status != TargetQueued {
+			t.Fatalf("push of develop, docs pinned: %s %s", dev2.Status, outcome(dev2))
+		}
+
 		// The listings: by hook, and by target (the deliveries that decided for it).
 		list, err := s.ListDeliveries(ctx, DeliveryFilter{Hook: "shop", Page: Page{Limit: 50}})
-		if err != nil || len(list) != 9 {
-			t.Fatalf("?hook=shop: %d deliveries (%v), want 9", len(list), err)
+		if err != nil || len(list) != 11 {
+			t.Fatalf("?hook=shop: %d deliveries (%v), want 11", len(list), err)
 		}
 		if n := len(list[len(list)-1].Targets); n != 3 {
 			t.Fatalf("listed delivery has %d targets, want 3", n)
@@ -138,7 +151,7 @@ func TestHookDeliveryRecordsEachTarget(t *testing.T) {
 		for _, c := range []struct {
 			repo string
 			n    int
-		}{{"prod", 9}, {"site", 1}, {"shop", 0}} {
+		}{{"prod", 11}, {"site", 1}, {"shop", 0}} {
 			list, err := s.ListDeliveries(ctx, DeliveryFilter{Repo: c.repo, Page: Page{Limit: 50}})
 			if err != nil || len(list) != c.n {
 				t.Fatalf("?repo=%s: %d deliveries (%v), want %d", c.repo, len(list), err, c.n)
