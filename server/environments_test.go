@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -21,6 +22,12 @@ import (
 // queued) with one hook, shop, deploying three targets (staging from develop, prod from
 // tags v*, docs from main when docs/** changed), and a GitLab hook, lab, of one tag target.
 func environmentsGateway(t *testing.T) *gateway {
+	g, _ := environmentsGatewayAt(t)
+	return g
+}
+
+// environmentsGatewayAt is environmentsGateway and its config.toml, for a reload.
+func environmentsGatewayAt(t *testing.T) (*gateway, string) {
 	t.Helper()
 	dir := t.TempDir()
 	database := filepath.Join(dir, "hookgate.db")
@@ -62,7 +69,7 @@ tags = "v*"
 `, gatewaytest.FreeAddr(t), database, testNode, secret, filepath.Join(dir, "staging"), filepath.Join(dir, "prod"),
 		filepath.Join(dir, "docs"), secret, filepath.Join(dir, "labprod")))
 	gw := gatewaytest.Start(t, cfg, gatewaytest.Manual())
-	return &gateway{t: t, store: gw.Store, database: gw.Database, url: gw.URL, srv: gw.G.Server(), mgr: gw.G.Manager()}
+	return &gateway{t: t, store: gw.Store, database: gw.Database, url: gw.URL, srv: gw.G.Server(), mgr: gw.G.Manager()}, cfg
 }
 
 // shopPush is the real GitHub push payload for ref with the head commit's message; deleted
@@ -199,5 +206,39 @@ func TestHookDeploysSeveralTargets(t *testing.T) {
 	}
 	if code := g.api("GET", "/api/v1/deliveries?repo=shop", "", &list); code != 200 || len(list.Deliveries) != 0 {
 		t.Fatalf("?repo=shop (a hook, not a target): %d, %d deliveries, want 0", code, len(list.Deliveries))
+	}
+}
+
+// TestReloadChangesHooksAndTargets: a reload that removes a hook, adds a target to another
+// and changes one's tag glob is applied to the next delivery, as for repositories.
+func TestReloadChangesHooksAndTargets(t *testing.T) {
+	g, cfg := environmentsGatewayAt(t)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	text = text[:strings.Index(text, "[hooks.lab]")] + "[repos.qa]\nhook = \"shop\"\npath = " +
+		fmt.Sprintf("%q", filepath.Join(t.TempDir(), "qa")) + "\nbranch = \"qa\"\n"
+	text = strings.Replace(text, `tags = "v*"`, `tags = "release-*"`, 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := g.api("POST", "/api/v1/reload", "", nil); code != http.StatusOK {
+		t.Fatalf("reload: %d", code)
+	}
+	body := testkit.Payload(t, "gitlab/tag.json")
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/hooks/lab", strings.NewReader(string(body)))
+	forge.SetDeliveryHeaders(req.Header, forge.ProviderGitLab, "tag_push", gatewaytest.NewGUID(), body, []byte(secret))
+	if resp, answer := g.do(req); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the removed hook lab: %d %v, want 404", resp.StatusCode, answer)
+	}
+	_, answer := g.send(delivery{path: "/hooks/shop", event: "push", guid: gatewaytest.NewGUID(), body: shopPush(t, "refs/heads/qa", "try", false)})
+	if got := targetsOf(answer); len(got) != 4 || got[2] != "qa=queued: queued for deploy (deploy)" {
+		t.Fatalf("push of qa after the reload: %q", got)
+	}
+	_, answer = g.send(delivery{path: "/hooks/shop", event: "push", guid: gatewaytest.NewGUID(), body: shopPush(t, "refs/tags/release-7", "r", false)})
+	if got := targetsOf(answer); got[1] != "prod=queued: queued for deploy (deploy)" {
+		t.Fatalf("tag release-7 after the glob changed: %q", got)
 	}
 }
