@@ -207,6 +207,20 @@ func TestHookDeploysSeveralTargets(t *testing.T) {
 	if code := g.api("GET", "/api/v1/deliveries?repo=shop", "", &list); code != 200 || len(list.Deliveries) != 0 {
 		t.Fatalf("?repo=shop (a hook, not a target): %d, %d deliveries, want 0", code, len(list.Deliveries))
 	}
+
+	// A replay is decided again for each target of the hook.
+	var replay struct {
+		Hook     string `json:"hook"`
+		ReplayOf int64  `json:"replay_of"`
+		Targets  []struct {
+			Repo, Status, Reason string
+		} `json:"targets"`
+	}
+	if code := g.api("POST", fmt.Sprintf("/api/v1/deliveries/%d/redeliver", id(dev["delivery_id"])), "", &replay); code != 202 ||
+		replay.Hook != "shop" || replay.ReplayOf != id(dev["delivery_id"]) || len(replay.Targets) != 3 ||
+		replay.Targets[2].Repo != "staging" || replay.Targets[2].Status != "queued" || replay.Targets[1].Status != "ignored" {
+		t.Fatalf("replay of the develop push: %d %+v", code, replay)
+	}
 }
 
 // TestReloadChangesHooksAndTargets: a reload that removes a hook, adds a target to another
