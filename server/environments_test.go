@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -206,6 +207,26 @@ func TestHookDeploysSeveralTargets(t *testing.T) {
 	}
 	if code := g.api("GET", "/api/v1/deliveries?repo=shop", "", &list); code != 200 || len(list.Deliveries) != 0 {
 		t.Fatalf("?repo=shop (a hook, not a target): %d, %d deliveries, want 0", code, len(list.Deliveries))
+	}
+
+	// Metrics: each target's outcome under its hook; the delivery counted once, by hook.
+	resp, err = http.Get(g.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hookgate_delivery_targets_total{hook="shop",outcome="queued",repo="staging"} 1`,
+		`hookgate_delivery_targets_total{hook="shop",outcome="ignored",repo="staging"} 5`,
+		`hookgate_delivery_targets_total{hook="shop",outcome="queued",repo="prod"} 1`,
+		`hookgate_delivery_targets_total{hook="lab",outcome="queued",repo="labprod"} 1`,
+		`hookgate_deliveries_total{event="push",outcome="accepted",repo="shop"} 3`,
+		`hookgate_deliveries_total{event="push",outcome="ignored",repo="shop"} 3`,
+	} {
+		if !strings.Contains(string(raw), want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 
 	// A replay is decided again for each target of the hook.
