@@ -123,3 +123,11 @@ func TestHooksAndTargetsErrors(t *testing.T) {
 		t.Fatalf("a repository's hook with another target: %+v", hooks)
 	}
 }
+
+// TestCommandEnvDropsHookSecrets: a [hooks.NAME] secret_env is a secret like a
+// repository's: deploy commands do not see it.
+func TestCommandEnvDropsHookSecrets(t *testing.T) {
+	t.Setenv("SHOP_SECRET", "hush-shop")
+	t.Setenv("KEEP_ME", "yes")
+	assertCommandEnvHidesHush(t, "[hooks.shop]\nsecret_env = \"SHOP_SECRET\"\n[repos.a]\nhook = \"shop\"\npath = \"/x\"\n")
+}
