@@ -20,6 +20,10 @@ import (
 type Repo struct {
 	Name, Branch, Repository string
 	Path                     string // the checkout, read for its HEAD and its history
+	// Hook is the hook the target takes its deliveries from ("" or Name: its own); Tags
+	// its tag glob ("" : it deploys Branch); Shared that its hook has several targets.
+	Hook, Tags string
+	Shared     bool
 }
 
 // Workers is the worker side (*repos.Manager): it tells which deploy runs now (the store

@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -24,17 +25,25 @@ func (a *App) Replay(ctx context.Context, id int64, remote string) (store.Delive
 	if err != nil {
 		return store.Delivery{}, err
 	}
-	hook, ok := a.repo(orig.Repo)
+	hookName := cmp.Or(orig.Hook, orig.Repo)
+	targets := a.targetsOf(hookName)
 	switch {
-	case !ok:
+	case len(targets) == 0:
 		return store.Delivery{}, notReplayable(fmt.Sprintf("repository %q is no longer configured", orig.Repo))
 	case orig.Signature != store.SignatureValid || orig.Payload == nil:
 		return store.Delivery{}, notReplayable("only a delivery with a valid signature and a stored payload can be replayed")
 	case orig.Event != "push":
 		return store.Delivery{}, notReplayable(fmt.Sprintf("a %q delivery does not deploy; only push does", orig.Event))
 	}
-	in := policy.Delivery{Hook: policy.Hook{Repo: hook.Name, Branch: hook.Branch, Repository: hook.Repository},
+	hook := targets[0]
+	in := policy.Delivery{Hook: policy.Hook{Repo: hookName, Branch: hook.Branch, Repository: hook.Repository, Tags: hook.Tags},
 		Event: "push", Ref: orig.Ref, After: orig.After, FullName: orig.FullName, ReplayOf: orig.ID}
+	if hook.Shared {
+		in.Hook.Branch, in.Hook.Tags = "", ""
+		for _, t := range targets {
+			in.Targets = append(in.Targets, policy.Target{Repo: t.Name, Branch: t.Branch, Tags: t.Tags})
+		}
+	}
 	if dec, ok := policy.Screen(in); !ok {
 		return store.Delivery{}, notReplayable(dec.Reason)
 	}
@@ -49,4 +58,16 @@ func (a *App) Replay(ctx context.Context, id int64, remote string) (store.Delive
 	}
 	a.log.Info("delivery replayed", "id", d.ID, "replay_of", orig.ID, "repo", d.Repo, "deploy_id", d.DeployID)
 	return d, nil
+}
+
+// targetsOf is the targets that take their deliveries from hook, by name.
+func (a *App) targetsOf(hook string) []Repo {
+	var out []Repo
+	rs := a.repos.Load()
+	for _, n := range rs.names {
+		if r := rs.byName[n]; cmp.Or(r.Hook, r.Name) == hook {
+			out = append(out, r)
+		}
+	}
+	return out
 }

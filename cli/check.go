@@ -217,6 +217,10 @@ func checkOrigin(r repos.Repo) (status, where, detail string) {
 	if in, err := checkout.Inspect(r.Spec); err == nil && in.OriginURL != "" {
 		where = in.OriginURL
 	}
+	if r.Tags != "" {
+		// No branch to look up: which tag is newest is reconcile's question.
+		return "ok", where, "tag target (tags " + r.Tags + "): origin's branch head not checked"
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), originCheckTimeout)
 	defer cancel()
 	head, err := checkout.OriginHead(ctx, r.Spec)

@@ -367,3 +367,15 @@ func TestCheckLooksOriginUp(t *testing.T) {
 		t.Errorf("check counted other than the two origins that answered no:\n%s", all)
 	}
 }
+
+// TestCheckReportsHookErrors: check names the keys of a target that sets both branch and
+// tags, and of one bound to a hook that does not exist, and exits 1.
+func TestCheckReportsHookErrors(t *testing.T) {
+	bad := writeConfig(t, "[hooks.shop]\nsecret = \"x\"\n[repos.prod]\nhook = \"shop\"\npath = \"/p\"\nbranch = \"main\"\ntags = \"v*\"\n[repos.docs]\nhook = \"shopp\"\npath = \"/d\"\n")
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"check", "--config", bad}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "repos.prod: set branch or tags, not both") ||
+		!strings.Contains(stderr.String(), `repos.docs: hook "shopp": no [hooks.shopp] table`) {
+		t.Fatalf("check: exit %d, %s", code, stderr.String())
+	}
+}

@@ -31,6 +31,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "config.toml", "path to the configuration file")
 	event := fs.String("event", "push", "event to send: push or ping")
 	target := fs.String("url", "", "hook URL (default: http://LISTEN/hooks/NAME from the config)")
+	ref := fs.String("ref", "", "push this ref of origin (refs/heads/BRANCH or refs/tags/TAG) instead of the target's branch")
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
@@ -42,7 +43,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 		name = fs.Arg(0)
 	}
 	if name == "" {
-		fmt.Fprintln(stderr, "usage: hookgate send NAME [--event push|ping] [--url URL] [--config config.toml]")
+		fmt.Fprintln(stderr, "usage: hookgate send NAME [--event push|ping] [--ref REF] [--url URL] [--config config.toml]")
 		return 2
 	}
 	cfg, err := config.Load(*configPath)
@@ -50,20 +51,24 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", err)
 		return 1
 	}
-	rc, ok := cfg.Repos[name]
+	if *ref != "" && !strings.HasPrefix(*ref, "refs/heads/") && !strings.HasPrefix(*ref, "refs/tags/") {
+		fmt.Fprintf(stderr, "hookgate send: --ref %q: give refs/heads/BRANCH or refs/tags/TAG\n", *ref)
+		return 2
+	}
+	h, ok := sendHook(cfg, name, *ref)
 	if !ok {
-		fmt.Fprintf(stderr, "hookgate send: no repository %q in %s\n", name, *configPath)
+		fmt.Fprintf(stderr, "hookgate send: no hook %q in %s (a [hooks.NAME], or a [repos.NAME] with its own secret)\n", name, *configPath)
 		return 1
 	}
 	var repo repos.Repo
 	for _, r := range cfg.RepoList() {
-		if r.Name == name {
+		if r.Name == h.target {
 			repo = r
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	body, err := buildPayload(ctx, *event, repo, rc.Repository, rc.Provider)
+	body, err := buildPayload(ctx, *event, repo, h.repository, h.provider, *ref)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err, repo.Token))
 		return 1
@@ -79,7 +84,11 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hookgate-send/1")
-	forge.SetDeliveryHeaders(req.Header, rc.Provider, *event, newGUID(), body, rc.ResolvedSecret())
+	ev := *event
+	if ev == "push" && h.provider == forge.ProviderGitLab && strings.HasPrefix(*ref, "refs/tags/") {
+		ev = "tag_push" // GitLab sends a tag's push as its own event
+	}
+	forge.SetDeliveryHeaders(req.Header, h.provider, ev, newGUID(), body, h.secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err))
@@ -96,7 +105,42 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, provider string) ([]byte, error) {
+// sendTo is the hook send signs for, and the target whose checkout's origin the push is
+// built from.
+type sendTo struct {
+	target, repository, provider string
+	secret                       []byte
+}
+
+// sendHook finds hook name: a [repos.NAME] with its own secret (its own target), or a
+// [hooks.NAME], whose push is built from its first target that deploys ref's kind (a tag
+// target for refs/tags/…, else a branch target), or its first target.
+func sendHook(cfg *config.Config, name, ref string) (sendTo, bool) {
+	if rc, ok := cfg.Repos[name]; ok && rc.Hook == "" {
+		return sendTo{name, rc.Repository, rc.Provider, rc.ResolvedSecret()}, true
+	}
+	hc, ok := cfg.HookTables[name]
+	if !ok {
+		return sendTo{}, false
+	}
+	to := sendTo{repository: hc.Repository, provider: hc.Provider, secret: hc.ResolvedSecret()}
+	for _, n := range cfg.RepoNames() {
+		rc := cfg.Repos[n]
+		if rc.Hook != name {
+			continue
+		}
+		if to.target == "" {
+			to.target = n
+		}
+		if (rc.Tags != "") == strings.HasPrefix(ref, "refs/tags/") {
+			to.target = n
+			break
+		}
+	}
+	return to, to.target != ""
+}
+
+func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, provider, ref string) ([]byte, error) {
 	if fullName == "" {
 		fullName = "local/" + r.Name
 	}
@@ -110,7 +154,17 @@ func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, pro
 			"zen": "Sent by hookgate send.", "hook_id": 0, "repository": repository,
 		})
 	case "push":
-		after, err := checkout.RemoteHead(ctx, r.Spec)
+		if ref == "" {
+			ref = "refs/heads/" + r.Branch
+		}
+		var after, commit string
+		var err error
+		if ref == "refs/heads/"+r.Branch {
+			after, err = checkout.RemoteHead(ctx, r.Spec)
+			commit = after
+		} else {
+			after, commit, err = checkout.RemoteRef(ctx, r.Spec, ref)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -119,16 +173,25 @@ func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, pro
 			before = in.Head
 		}
 		msg := "hookgate send: deploy origin/" + r.Branch
+		if tag, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
+			msg = "hookgate send: deploy tag " + tag
+		} else if ref != "refs/heads/"+r.Branch {
+			msg = "hookgate send: deploy origin/" + strings.TrimPrefix(ref, "refs/heads/")
+		}
 		if provider == forge.ProviderGitLab {
+			kind := "push"
+			if strings.HasPrefix(ref, "refs/tags/") {
+				kind = "tag_push"
+			}
 			return json.Marshal(map[string]any{
-				"object_kind": "push", "ref": "refs/heads/" + r.Branch, "before": before, "after": after,
-				"checkout_sha": after, "user_username": "hookgate-send", "user_name": "hookgate send",
+				"object_kind": kind, "ref": ref, "before": before, "after": after,
+				"checkout_sha": commit, "user_username": "hookgate-send", "user_name": "hookgate send",
 				"project": map[string]any{"path_with_namespace": fullName, "web_url": ""},
-				"commits": []any{map[string]any{"id": after, "message": msg}},
+				"commits": []any{map[string]any{"id": commit, "message": msg}},
 			})
 		}
 		return json.Marshal(map[string]any{
-			"ref":        "refs/heads/" + r.Branch,
+			"ref":        ref,
 			"before":     before,
 			"after":      after,
 			"created":    false,
@@ -137,7 +200,7 @@ func buildPayload(ctx context.Context, event string, r repos.Repo, fullName, pro
 			"repository": repository,
 			"pusher":     map[string]any{"name": "hookgate send", "login": "hookgate-send"},
 			"head_commit": map[string]any{
-				"id":      after,
+				"id":      commit,
 				"message": msg,
 			},
 		})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookgate/hookgate/config"
 	"github.com/hookgate/hookgate/internal/testkit"
 	"github.com/hookgate/hookgate/server"
 	"github.com/hookgate/hookgate/store"
@@ -51,6 +52,49 @@ func TestSendSignsForEachForge(t *testing.T) {
 			}
 			page, err := st.ListDeliveries(context.Background(), store.DeliveryFilter{Page: store.Page{Limit: 1}})
 			if err != nil || len(page) != 1 || page[0].After != head || page[0].Event != "push" || page[0].GUID == "" {
+				t.Fatalf("recorded %+v %v", page, err)
+			}
+		})
+	}
+}
+
+// TestSendTagThroughASharedHook: `hookgate send shop --ref refs/tags/v1.2.0` signs with
+// [hooks.shop]'s secret and pushes the tag (an annotated tag: the commit it points to is
+// what the delivery records), which the tag target queues and the branch target ignores;
+// for GitLab it is a tag_push.
+func TestSendTagThroughASharedHook(t *testing.T) {
+	origin := testkit.NewOrigin(t)
+	checkout := origin.Clone()
+	head := origin.Commit(map[string]string{"s.txt": "s\n"}, "release")
+	testkit.Git(t, origin.Seed, "tag", "-a", "-m", "v1.2.0", "v1.2.0")
+	testkit.Git(t, origin.Seed, "push", "-q", "origin", "v1.2.0")
+	for _, provider := range []string{"github", "gitlab"} {
+		t.Run(provider, func(t *testing.T) {
+			st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			cfg := writeConfig(t, fmt.Sprintf("[hooks.shop]\nsecret = \"send-secret\"\nprovider = %q\n"+
+				"[repos.prod]\nhook = \"shop\"\npath = %q\ntags = \"v*\"\n[repos.staging]\nhook = \"shop\"\npath = %q\nbranch = \"develop\"\n",
+				provider, checkout, checkout+"-staging"))
+			loaded, err := config.Load(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := server.New(server.Options{MaxBody: 1 << 20, Hooks: loaded.Hooks()}, st, countingDeployer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			var stdout, stderr bytes.Buffer
+			if code := Run([]string{"send", "shop", "--ref", "refs/tags/v1.2.0", "--url", ts.URL + "/hooks/shop", "--config", cfg}, &stdout, &stderr); code != 0 ||
+				!strings.Contains(stdout.String(), "202 Accepted") || !strings.Contains(stdout.String(), `"repo":"prod","status":"queued"`) {
+				t.Fatalf("send: exit %d\n%s%s", code, stdout.String(), stderr.String())
+			}
+			page, err := st.ListDeliveries(context.Background(), store.DeliveryFilter{Page: store.Page{Limit: 1}})
+			if err != nil || len(page) != 1 || page[0].Ref != "refs/tags/v1.2.0" || page[0].After != head || page[0].Hook != "shop" {
 				t.Fatalf("recorded %+v %v", page, err)
 			}
 		})

@@ -13,7 +13,7 @@ Usage:
   hookgate [serve] [--config config.toml] [--log-format text|json] [--log-level info]
                                             run the gateway
   hookgate check [--config config.toml]     validate the config and each repository's checkout
-  hookgate send NAME [--event push|ping] [--url URL] [--config config.toml]
+  hookgate send NAME [--event push|ping] [--ref REF] [--url URL] [--config config.toml]
                                             sign and send a test delivery to a running gateway
   hookgate rollback NAME [COMMIT] [--config config.toml] [--no-wait]
                                             roll back to COMMIT (default: the one before the

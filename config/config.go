@@ -27,6 +27,9 @@ import (
 type Config struct {
 	Server ServerConfig           `toml:"server"`
 	Repos  map[string]*RepoConfig `toml:"repos"`
+	// Hooks are the [hooks.NAME] endpoints that several targets ([repos.NAME] hook = NAME)
+	// share. A [repos.NAME] with its own secret is a hook of its own as well.
+	HookTables map[string]*HookConfig `toml:"hooks"`
 	// Notify are the [[notify]] targets told about every repository's deploys.
 	Notify []*NotifyConfig `toml:"notify"`
 	// Forges are the [forges.NAME] tables targets report their deploys to (report).
@@ -128,6 +131,15 @@ type RepoConfig struct {
 	EnvironmentURL    string `toml:"environment_url"`
 	// Health is the [repos.NAME.health] check run after each deploy; nil: none.
 	Health *HealthConfig `toml:"health"`
+	// Hook names the hook ([hooks.NAME], or a [repos.NAME] with its own secret) this target
+	// takes its deliveries from; such a target sets no secret, provider, repository or
+	// allow_cidrs and has no endpoint of its own.
+	Hook string `toml:"hook"`
+	// Tags makes this a tag target: pushes of tags matching this path.Match glob deploy
+	// (not with branch).
+	Tags string `toml:"tags"`
+	// Paths: deploy only when a file matching one of these (** any depth) changed.
+	Paths []string `toml:"paths"`
 
 	name    string
 	allow   []netip.Prefix
@@ -136,6 +148,20 @@ type RepoConfig struct {
 	timeout time.Duration
 	runAs   *repos.Account // nil: the gateway's own user
 	poll    time.Duration  // 0: off
+}
+
+// HookConfig is one [hooks.NAME] table: an endpoint POST /hooks/NAME and its
+// authentication, shared by the targets that name it.
+type HookConfig struct {
+	Secret     string   `toml:"secret"`
+	SecretEnv  string   `toml:"secret_env"`
+	SecretFile string   `toml:"secret_file"`
+	Repository string   `toml:"repository"`
+	AllowCIDRs []string `toml:"allow_cidrs"`
+	Provider   string   `toml:"provider"` // github (default), gitea (also Forgejo) or gitlab
+
+	allow  []netip.Prefix
+	secret []byte
 }
 
 // NotifyConfig is one [[notify]] or [[repos.NAME.notify]] target.

@@ -170,3 +170,44 @@ func TestForgesConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { assertConfigError(t, tc.body, tc.want, "hush-token") })
 	}
 }
+
+// TestHookTargetsReportToTheHooksRepository: a target that takes its deliveries from a
+// shared hook has no repository key of its own (the hook holds it), so reporting uses the
+// hook's; a hook without one is an error naming the hook.
+func TestHookTargetsReportToTheHooksRepository(t *testing.T) {
+	t.Setenv("GH_TOKEN", "gh-hush")
+	const forge = `
+[forges.gh]
+type = "github"
+token_env = "GH_TOKEN"
+`
+	cfg, err := Load(writeConfig(t, forge+`
+[hooks.shop]
+secret = "s3cret-s3cret-s3cret"
+repository = "acme/shop"
+
+[repos.staging]
+hook = "shop"
+path = "/srv/staging"
+branch = "develop"
+report = "gh"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Reporting().Targets["staging"].Repository; got != "acme/shop" {
+		t.Fatalf("staging reports to %q, want the hook's acme/shop", got)
+	}
+	_, err = Load(writeConfig(t, forge+`
+[hooks.shop]
+secret = "s3cret-s3cret-s3cret"
+
+[repos.staging]
+hook = "shop"
+path = "/srv/staging"
+report = "gh"
+`))
+	if err == nil || !strings.Contains(err.Error(), `repos.staging: report needs the forge's owner/name the statuses go to: set repository in its hook "shop"`) {
+		t.Fatalf("a hook without repository: %v", err)
+	}
+}

@@ -122,7 +122,7 @@ func (f *ForgeConfig) resolve(name, dir string) error {
 
 // resolveReport checks a target's reporting keys against the forges; node count decides
 // the default context.
-func (r *RepoConfig) resolveReport(forges map[string]*ForgeConfig) []error {
+func (r *RepoConfig) resolveReport(forges map[string]*ForgeConfig, repository string) []error {
 	if r.Report == "" {
 		var errs []error
 		for key, set := range map[string]bool{"report_context": r.ReportContext != "", "report_deployments": r.ReportDeployments,
@@ -144,8 +144,12 @@ func (r *RepoConfig) resolveReport(forges map[string]*ForgeConfig) []error {
 		sort.Strings(names)
 		errs = append(errs, fmt.Errorf("report %q: no [forges.%s] table (forges: %s)", r.Report, r.Report, strings.Join(names, ", ")))
 	}
-	if r.Repository == "" {
-		errs = append(errs, errors.New("repository is required when report is set: the forge's owner/name the statuses go to"))
+	if repository == "" {
+		if r.Hook != "" {
+			errs = append(errs, fmt.Errorf("report needs the forge's owner/name the statuses go to: set repository in its hook %q", r.Hook))
+		} else {
+			errs = append(errs, errors.New("repository is required when report is set: the forge's owner/name the statuses go to"))
+		}
 	}
 	if ok && r.ReportDeployments && f.Type == reporter.Gitea {
 		errs = append(errs, fmt.Errorf("report_deployments: forge %q is gitea, which has no deployments API; leave it out", r.Report))
@@ -184,6 +188,22 @@ func (c *Config) resolveForges(dir string) []error {
 	return errs
 }
 
+// repositoryOf is the forge repository (owner/name) a target's deploys are reported to
+// when no payload names one: its own repository key, or its hook's for a target that
+// takes its deliveries from a shared hook (which holds the authentication keys).
+func (c *Config) repositoryOf(r *RepoConfig) string {
+	if r.Repository != "" || r.Hook == "" {
+		return r.Repository
+	}
+	if h, ok := c.HookTables[r.Hook]; ok {
+		return h.Repository
+	}
+	if owner, ok := c.Repos[r.Hook]; ok {
+		return owner.Repository
+	}
+	return ""
+}
+
 // Reporting is what the reporter needs: the forges and every target that reports.
 func (c *Config) Reporting() reporter.Config {
 	rc := reporter.Config{Forges: map[string]*reporter.Forge{}, Targets: map[string]reporter.Target{},
@@ -197,7 +217,7 @@ func (c *Config) Reporting() reporter.Config {
 		if r.Report == "" {
 			continue
 		}
-		t := reporter.Target{Forge: r.Report, Repository: r.Repository, Branch: r.Branch, Context: r.ReportContext,
+		t := reporter.Target{Forge: r.Report, Repository: c.repositoryOf(r), Branch: r.Branch, Context: r.ReportContext,
 			Deployments: r.ReportDeployments, Environment: r.Environment, EnvURL: r.EnvironmentURL}
 		if t.Context == "" {
 			t.Context = "hookgate/" + name

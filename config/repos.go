@@ -44,14 +44,35 @@ func (c *Config) DeployedRepoNames() []string {
 	return names
 }
 
-// Hooks is the configuration the HTTP side needs: every configured repository, deployed
-// here or not, since any node may receive any delivery.
+// Hooks is the configuration the HTTP side needs: every hook ([hooks.NAME], and each
+// [repos.NAME] with its own secret) with its targets, deployed here or not, since any node
+// may receive any delivery. A [repos.NAME] that is its own hook's only target keeps the
+// form it always had (no Targets).
 func (c *Config) Hooks() []server.Hook {
 	var hooks []server.Hook
+	bound := map[string][]server.Target{}
+	for _, name := range c.RepoNames() {
+		if r := c.Repos[name]; r.Hook != "" {
+			bound[r.Hook] = append(bound[r.Hook], server.Target{Name: name, Branch: r.Branch, Tags: r.Tags, Path: r.Path})
+		}
+	}
 	for _, name := range c.RepoNames() {
 		r := c.Repos[name]
-		hooks = append(hooks, server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Repository: r.Repository, Path: r.Path, AllowCIDRs: r.allow, Provider: r.Provider})
+		if r.Hook != "" {
+			continue
+		}
+		h := server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Tags: r.Tags, Repository: r.Repository, Path: r.Path, AllowCIDRs: r.allow, Provider: r.Provider}
+		if more := bound[name]; len(more) > 0 {
+			h.Targets = append([]server.Target{{Name: name, Branch: r.Branch, Tags: r.Tags, Path: r.Path}}, more...)
+		}
+		hooks = append(hooks, h)
 	}
+	for _, name := range sortedKeys(c.HookTables) {
+		h := c.HookTables[name]
+		hooks = append(hooks, server.Hook{Name: name, Secret: h.secret, Repository: h.Repository,
+			AllowCIDRs: h.allow, Provider: h.Provider, Targets: bound[name]})
+	}
+	sort.Slice(hooks, func(i, j int) bool { return hooks[i].Name < hooks[j].Name })
 	return hooks
 }
 
@@ -83,6 +104,8 @@ func (c *Config) repoList(names []string) []repos.Repo {
 			RunAs:    r.runAs,
 			Poll:     r.poll,
 			Health:   health,
+			Tags:     r.Tags,
+			Paths:    r.Paths,
 		})
 	}
 	return out
@@ -102,6 +125,11 @@ func (c *Config) secretEnvNames() map[string]bool {
 		names["PGPASSWORD"] = true
 	}
 	targets := slices.Clone(c.Notify)
+	for _, h := range c.HookTables {
+		if h.SecretEnv != "" {
+			names[h.SecretEnv] = true
+		}
+	}
 	for _, r := range c.Repos {
 		for _, n := range []string{r.SecretEnv, r.TokenEnv} {
 			if n != "" {

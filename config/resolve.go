@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -165,7 +167,7 @@ func (c *Config) resolve(dir string) error {
 		if err := r.resolve(dir); err != nil {
 			errs = append(errs, fmt.Errorf("repos.%s: %w", name, err))
 		}
-		for _, err := range r.resolveReport(c.Forges) {
+		for _, err := range r.resolveReport(c.Forges, c.repositoryOf(r)) {
 			errs = append(errs, fmt.Errorf("repos.%s: %w", name, err))
 		}
 		own := map[string]bool{}
@@ -184,8 +186,82 @@ func (c *Config) resolve(dir string) error {
 			}
 		}
 	}
+	errs = append(errs, c.resolveHooks(dir)...)
 	errs = append(errs, c.resolveRunAs()...)
 	return errors.Join(errs...)
+}
+
+// resolveHooks checks the [hooks.NAME] tables and how targets name them: each hook
+// defined once, each target's hook defined, each hook with a target, and no two targets
+// of one node on one path.
+func (c *Config) resolveHooks(dir string) []error {
+	var errs []error
+	for _, name := range sortedKeys(c.HookTables) {
+		h := c.HookTables[name]
+		if !repoName.MatchString(name) {
+			errs = append(errs, fmt.Errorf("hooks.%s: the name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit (it is the URL path /hooks/NAME)", name))
+		}
+		a := authKeys{Secret: h.Secret, SecretEnv: h.SecretEnv, SecretFile: h.SecretFile, Repository: h.Repository, AllowCIDRs: h.AllowCIDRs, Provider: h.Provider}
+		for _, err := range a.resolve(dir) {
+			errs = append(errs, fmt.Errorf("hooks.%s: %w", name, err))
+		}
+		h.SecretFile, h.Provider, h.secret, h.allow = a.secretFile, a.provider, a.secret, a.allow
+		if r, ok := c.Repos[name]; ok && r.Hook == "" {
+			errs = append(errs, fmt.Errorf("hooks.%s and repos.%s both define hook %q: a [repos.NAME] with its own secret is a hook of its name; keep one of them (or set hook in repos.%s)", name, name, name, name))
+		}
+		used := false
+		for _, r := range c.Repos {
+			used = used || r.Hook == name
+		}
+		if !used {
+			errs = append(errs, fmt.Errorf("hooks.%s: no [repos.NAME] table has hook = %q", name, name))
+		}
+	}
+	for _, name := range c.RepoNames() {
+		r := c.Repos[name]
+		if r.Hook == "" {
+			continue
+		}
+		if _, ok := c.HookTables[r.Hook]; ok {
+			continue
+		}
+		if owner, ok := c.Repos[r.Hook]; ok && owner.Hook == "" {
+			continue // a [repos.NAME] with its own secret
+		}
+		errs = append(errs, fmt.Errorf("repos.%s: hook %q: no [hooks.%s] table, nor a [repos.%s] with its own secret", name, r.Hook, r.Hook, r.Hook))
+	}
+	names := c.RepoNames()
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			ra, rb := c.Repos[a], c.Repos[b]
+			if ra.Path != "" && ra.Path == rb.Path && sharesNode(ra.Nodes, rb.Nodes) {
+				errs = append(errs, fmt.Errorf("repos.%s and repos.%s: both have path %s; give each target a checkout of its own (or nodes with no node in common)", a, b, ra.Path))
+			}
+		}
+	}
+	return errs
+}
+
+// sharesNode tells whether two nodes lists have a node in common (nil: every node).
+func sharesNode(a, b []string) bool {
+	if a == nil || b == nil {
+		return true
+	}
+	for _, n := range a {
+		if slices.Contains(b, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func (r *RepoConfig) resolve(dir string) error {
@@ -193,39 +269,42 @@ func (r *RepoConfig) resolve(dir string) error {
 	if !repoName.MatchString(r.name) {
 		errs = append(errs, errors.New("the name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit (it is the URL path /hooks/NAME)"))
 	}
-	set := 0
-	for _, v := range []string{r.Secret, r.SecretEnv, r.SecretFile} {
-		if v != "" {
-			set++
+	if r.Hook != "" {
+		// The hook authenticates; a target bound to one has nothing of its own to check.
+		for _, k := range []struct{ key, v string }{{"secret", r.Secret}, {"secret_env", r.SecretEnv},
+			{"secret_file", r.SecretFile}, {"provider", r.Provider}, {"repository", r.Repository}} {
+			if k.v != "" {
+				errs = append(errs, fmt.Errorf("set hook or %s, not both: a target bound to hook %q takes its authentication from it", k.key, r.Hook))
+			}
 		}
-	}
-	switch {
-	case set != 1:
-		errs = append(errs, errors.New("set exactly one of secret, secret_env or secret_file"))
-	case r.SecretEnv != "":
-		r.secret = []byte(os.Getenv(r.SecretEnv))
-		if len(r.secret) == 0 {
-			errs = append(errs, envUnset("secret_env", r.SecretEnv))
+		if r.AllowCIDRs != nil {
+			errs = append(errs, fmt.Errorf("set hook or allow_cidrs, not both: a target bound to hook %q takes its authentication from it", r.Hook))
 		}
-	case r.SecretFile != "":
-		r.SecretFile = anchor(dir, r.SecretFile)
-		b, err := os.ReadFile(r.SecretFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("secret_file: %w", err))
-		} else if r.secret = bytes.TrimRight(b, "\r\n"); len(r.secret) == 0 {
-			errs = append(errs, fmt.Errorf("secret_file %s is empty", r.SecretFile))
-		}
-	default:
-		r.secret = []byte(r.Secret)
+	} else {
+		a := authKeys{Secret: r.Secret, SecretEnv: r.SecretEnv, SecretFile: r.SecretFile, Repository: r.Repository, AllowCIDRs: r.AllowCIDRs, Provider: r.Provider}
+		errs = append(errs, a.resolve(dir)...)
+		r.SecretFile, r.Provider, r.secret, r.allow = a.secretFile, a.provider, a.secret, a.allow
 	}
 	if r.Path == "" {
 		errs = append(errs, errors.New("path is required"))
 	}
 	r.Path = anchor(dir, r.Path)
-	if r.Branch == "" {
+	switch {
+	case r.Branch != "" && r.Tags != "":
+		errs = append(errs, fmt.Errorf("set branch or tags, not both: a target deploys one branch (branch = %q) or the tags matching a glob (tags = %q)", r.Branch, r.Tags))
+	case r.Tags != "":
+		if _, err := path.Match(r.Tags, ""); err != nil || strings.HasPrefix(r.Tags, "refs/") {
+			errs = append(errs, fmt.Errorf("tags %q: give a glob of tag names in Go's path.Match syntax, such as \"v*\"", r.Tags))
+		}
+	case r.Branch == "":
 		r.Branch = "main"
 	}
-	if strings.HasPrefix(r.Branch, "refs/") || strings.ContainsAny(r.Branch, " ~^:?*[\\") {
+	for i, p := range r.Paths {
+		if err := checkPathPattern(p); err != nil {
+			errs = append(errs, fmt.Errorf("paths[%d] %q: %w", i, p, err))
+		}
+	}
+	if r.Tags == "" && (strings.HasPrefix(r.Branch, "refs/") || strings.ContainsAny(r.Branch, " ~^:?*[\\")) {
 		errs = append(errs, fmt.Errorf("branch %q: give a plain branch name such as main", r.Branch))
 	}
 	if r.URL != "" && isLocalPath(r.URL) {
@@ -245,9 +324,6 @@ func (r *RepoConfig) resolve(dir string) error {
 			errs = append(errs, envUnset("token_env", r.TokenEnv))
 		}
 	}
-	if r.Repository != "" && strings.Count(r.Repository, "/") != 1 {
-		errs = append(errs, fmt.Errorf("repository %q: give it as owner/name", r.Repository))
-	}
 	if r.Timeout == "" {
 		r.Timeout = "10m"
 	}
@@ -265,13 +341,6 @@ func (r *RepoConfig) resolve(dir string) error {
 			errs = append(errs, fmt.Errorf("poll %q: at least 1s (or \"0\" to turn polling off)", r.Poll))
 		}
 	}
-	if r.Provider == "" {
-		r.Provider = server.ProviderGitHub
-	}
-	if !server.ValidProvider(r.Provider) {
-		errs = append(errs, fmt.Errorf("provider %q: use %q (the default), %q (also for Forgejo) or %q",
-			r.Provider, server.ProviderGitHub, server.ProviderGitea, server.ProviderGitLab))
-	}
 	switch r.Mode {
 	case "":
 		r.Mode = checkout.ModeFastForward
@@ -282,18 +351,6 @@ func (r *RepoConfig) resolve(dir string) error {
 	if r.Depth < 0 {
 		errs = append(errs, fmt.Errorf("depth %d: give the number of commits to fetch (1 for the tip only), or leave it out for the whole history", r.Depth))
 	}
-	for _, c := range r.AllowCIDRs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			a, aerr := netip.ParseAddr(c)
-			if aerr != nil {
-				errs = append(errs, fmt.Errorf("allow_cidrs: %q is not a CIDR range such as 192.30.252.0/22", c))
-				continue
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		r.allow = append(r.allow, p.Masked())
-	}
 	for i, c := range r.Commands {
 		if strings.TrimSpace(c) == "" {
 			errs = append(errs, fmt.Errorf("commands[%d] is empty", i))
@@ -301,6 +358,92 @@ func (r *RepoConfig) resolve(dir string) error {
 	}
 	errs = append(errs, r.checkNodes()...)
 	return errors.Join(errs...)
+}
+
+// authKeys are the authentication keys of a hook: a [hooks.NAME] table's, or a
+// [repos.NAME]'s that has its own secret.
+type authKeys struct {
+	Secret, SecretEnv, SecretFile, Repository string
+	AllowCIDRs                                []string
+	Provider                                  string
+
+	secretFile, provider string
+	secret               []byte
+	allow                []netip.Prefix
+}
+
+// resolve reads the secret and checks the other keys; errors name the keys as TOML does.
+func (a *authKeys) resolve(dir string) []error {
+	var errs []error
+	a.secretFile, a.provider = a.SecretFile, a.Provider
+	set := 0
+	for _, v := range []string{a.Secret, a.SecretEnv, a.SecretFile} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set != 1:
+		errs = append(errs, errors.New("set exactly one of secret, secret_env or secret_file"))
+	case a.SecretEnv != "":
+		a.secret = []byte(os.Getenv(a.SecretEnv))
+		if len(a.secret) == 0 {
+			errs = append(errs, envUnset("secret_env", a.SecretEnv))
+		}
+	case a.SecretFile != "":
+		a.secretFile = anchor(dir, a.SecretFile)
+		b, err := os.ReadFile(a.secretFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("secret_file: %w", err))
+		} else if a.secret = bytes.TrimRight(b, "\r\n"); len(a.secret) == 0 {
+			errs = append(errs, fmt.Errorf("secret_file %s is empty", a.secretFile))
+		}
+	default:
+		a.secret = []byte(a.Secret)
+	}
+	if a.Repository != "" && strings.Count(a.Repository, "/") != 1 {
+		errs = append(errs, fmt.Errorf("repository %q: give it as owner/name", a.Repository))
+	}
+	if a.provider == "" {
+		a.provider = server.ProviderGitHub
+	}
+	if !server.ValidProvider(a.provider) {
+		errs = append(errs, fmt.Errorf("provider %q: use %q (the default), %q (also for Forgejo) or %q",
+			a.provider, server.ProviderGitHub, server.ProviderGitea, server.ProviderGitLab))
+	}
+	for _, c := range a.AllowCIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			ip, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				errs = append(errs, fmt.Errorf("allow_cidrs: %q is not a CIDR range such as 192.30.252.0/22", c))
+				continue
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		a.allow = append(a.allow, p.Masked())
+	}
+	return errs
+}
+
+// checkPathPattern checks one paths entry: a slash-separated pattern relative to the
+// repository's root, each element "**" (any depth) or a path.Match glob.
+func checkPathPattern(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		return errors.New("give a pattern relative to the repository's root, such as \"docs/**\" or \"go.mod\"")
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == "" || el == "." || el == ".." {
+			return fmt.Errorf("element %q: give a pattern relative to the repository's root, such as \"docs/**\"", el)
+		}
+		if el == "**" {
+			continue
+		}
+		if _, err := path.Match(el, ""); err != nil {
+			return fmt.Errorf("element %q is not a glob in Go's path.Match syntax (** for any depth)", el)
+		}
+	}
+	return nil
 }
 
 // checkNodes checks the nodes list: plain node names, each once. An empty list is refused

@@ -40,6 +40,9 @@ func (s *ServerConfig) HeaderBytes() int { return s.maxHeaderBytes }
 // ResolvedSecret is the hook's secret, as secret, secret_env or secret_file gives it.
 func (r *RepoConfig) ResolvedSecret() []byte { return r.secret }
 
+// ResolvedSecret is the hook's secret, as secret, secret_env or secret_file gives it.
+func (h *HookConfig) ResolvedSecret() []byte { return h.secret }
+
 // UnsignedBudget is what [server] unsigned_records_* allow.
 func (c *Config) UnsignedBudget() server.UnsignedBudget {
 	s := c.Server

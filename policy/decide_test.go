@@ -85,3 +85,88 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideTargets: a [hooks.NAME] delivery is decided for each target on its own state:
+// branch and tag targets, an older tag than the live one, a pin of one target, and
+// [skip deploy] (or [deploy skip]) for all.
+func TestDecideTargets(t *testing.T) {
+	sha := strings.Repeat("a", 40)
+	targets := []Target{{Repo: "docs", Branch: "main"}, {Repo: "prod", Tags: "v*"}, {Repo: "staging", Branch: "develop"}}
+	d := func(ref, msg string) Delivery {
+		return Delivery{Hook: Hook{Repo: "shop"}, Event: "push", Ref: ref, After: sha, Message: msg, Targets: targets}
+	}
+	one := State{Targets: []string{"web1"}, Self: "web1"}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	state := func(live string, pinned string) func(string) State {
+		return func(repo string) State {
+			st := one
+			if repo == "prod" {
+				st.Live, st.Ref = live, ""
+			}
+			if repo == pinned {
+				st.Pin = &Pin{Commit: sha, By: "pin", At: at}
+			}
+			return st
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		d      Delivery
+		state  func(string) State
+		status string
+		each   []string
+	}{
+		{"a branch", d("refs/heads/develop", ""), state("", ""), Accepted, []string{
+			"ignored: push to refs/heads/develop; this target deploys refs/heads/main",
+			"ignored: push to refs/heads/develop; this target deploys tags matching v*",
+			"accepted: queued for deploy"}},
+		{"a tag", d("refs/tags/v1.2.0", ""), state("refs/tags/v1.1.0", ""), Accepted, []string{
+			"ignored: tag push refs/tags/v1.2.0; this target deploys refs/heads/main",
+			"accepted: queued for deploy",
+			"ignored: tag push refs/tags/v1.2.0; this target deploys refs/heads/develop"}},
+		{"a tag the glob does not match", d("refs/tags/nightly", ""), state("", ""), Ignored, []string{
+			"ignored: tag push refs/tags/nightly; this target deploys refs/heads/main",
+			"ignored: tag nightly does not match v*",
+			"ignored: tag push refs/tags/nightly; this target deploys refs/heads/develop"}},
+		{"skip deploy", d("refs/heads/main", "fix [deploy skip]"), state("", ""), Ignored, []string{
+			"ignored: [skip deploy]", "ignored: [skip deploy]", "ignored: [skip deploy]"}},
+		{"one target pinned", d("refs/heads/main", ""), state("", "docs"), Ignored, []string{
+			"ignored: pinned at aaaaaaa by pin since 2026-01-02T03:04:05Z; unpin to deploy pushes again",
+			"ignored: push to refs/heads/main; this target deploys tags matching v*",
+			"ignored: push to refs/heads/main; this target deploys refs/heads/develop"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := c.state
+			if c.name == "a tag" {
+				st = func(repo string) State { s := c.state(repo); s.Ref = "refs/tags/v1.2.0"; return s }
+			}
+			got := DecideEach(c.d, st)
+			var each []string
+			for _, td := range got.Targets {
+				each = append(each, td.Status+": "+td.Reason)
+			}
+			if got.Status != c.status || !reflect.DeepEqual(each, c.each) {
+				t.Fatalf("got %s %q\n%q\nwant %s\n%q", got.Status, got.Reason, each, c.status, c.each)
+			}
+		})
+	}
+}
+
+// TestOlderTag: semantic versions (a leading v allowed) are ordered; anything else is not.
+func TestOlderTag(t *testing.T) {
+	for _, c := range []struct{ ref, live, want string }{
+		{"refs/tags/v1.2.0", "refs/tags/v1.3.0", "v1.2.0 is older than live v1.3.0"},
+		{"refs/tags/1.9.9", "refs/tags/v1.10.0", "1.9.9 is older than live v1.10.0"},
+		{"refs/tags/v2.0.0-rc.1", "refs/tags/v2.0.0", "v2.0.0-rc.1 is older than live v2.0.0"},
+		{"refs/tags/v1.3.0", "refs/tags/v1.3.0", ""},
+		{"refs/tags/v1.4.0", "refs/tags/v1.3.0", ""},
+		{"refs/tags/release-7", "refs/tags/v1.3.0", ""},
+		{"refs/tags/v1.2", "refs/tags/v1.3.0", ""},
+		{"refs/tags/v1.2.0", "", ""},
+		{"refs/tags/v1.2.0", "refs/heads/main", ""},
+	} {
+		if got := OlderTag(c.ref, c.live); got != c.want {
+			t.Errorf("OlderTag(%s, %s) = %q, want %q", c.ref, c.live, got, c.want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ type deliveryJSON struct {
 	ID            int64             `json:"id"`
 	GUID          string            `json:"guid"`
 	Repo          string            `json:"repo"`
+	Hook          string            `json:"hook"`
 	Event         string            `json:"event"`
 	Ref           string            `json:"ref"`
 	Before        string            `json:"before"`
@@ -44,18 +45,23 @@ type deliveryJSON struct {
 	Deploys       []deployRefJSON   `json:"deploys"`
 	ReplayOf      *int64            `json:"replay_of"`
 	Headers       map[string]string `json:"headers,omitempty"`
+	// Targets are a [hooks.NAME] delivery's outcome for each target; absent for a hook
+	// that is its own one target, whose status and reason are its target's.
+	Targets []targetJSON `json:"targets,omitempty"`
 }
 
-// deployRefJSON is a deploy a delivery joined, with the node that runs it.
+// deployRefJSON is a deploy a delivery joined, with the node that runs it and the target
+// it deploys.
 type deployRefJSON struct {
 	Node     string `json:"node"`
 	DeployID int64  `json:"deploy_id"`
 	Status   string `json:"status"`
+	Repo     string `json:"repo"`
 }
 
 func toDeliveryJSON(d store.Delivery) deliveryJSON {
 	out := deliveryJSON{
-		ID: d.ID, GUID: d.GUID, Repo: d.Repo, Event: d.Event, Ref: d.Ref, Before: d.Before,
+		ID: d.ID, GUID: d.GUID, Repo: d.Repo, Hook: d.Hook, Event: d.Event, Ref: d.Ref, Before: d.Before,
 		After: d.After, Commit: d.Commit, Signature: d.Signature, SignatureAlg: d.SignatureAlg,
 		Status: d.Status, Reason: d.Reason, HTTPStatus: d.HTTPStatus, Redelivery: d.Redelivery,
 		ReceivedAt: d.ReceivedAt, RemoteAddr: d.RemoteAddr, UserAgent: d.UserAgent,
@@ -68,7 +74,10 @@ func toDeliveryJSON(d store.Delivery) deliveryJSON {
 	}
 	out.Deploys = make([]deployRefJSON, len(d.Deploys))
 	for i, r := range d.Deploys {
-		out.Deploys[i] = deployRefJSON{Node: r.Node, DeployID: r.ID, Status: r.Status}
+		out.Deploys[i] = deployRefJSON{Node: r.Node, DeployID: r.ID, Status: r.Status, Repo: r.Repo}
+	}
+	for _, t := range d.Targets {
+		out.Targets = append(out.Targets, targetJSON{Repo: t.Repo, Status: t.Status, Reason: t.Reason})
 	}
 	if d.ReplayOf != 0 {
 		out.ReplayOf = &d.ReplayOf
@@ -140,6 +149,8 @@ func (s *Server) apiDeliveries(c *gin.Context) {
 			err = badParam{"signature", "must be one of " + strings.Join(store.SignatureResults, ", ")}
 		} else if len(c.Query("event")) > 64 {
 			err = badParam{"event", "too long"}
+		} else if len(c.Query("hook")) > 200 {
+			err = badParam{"hook", "too long"}
 		}
 	}
 	if err != nil {
@@ -149,7 +160,7 @@ func (s *Server) apiDeliveries(c *gin.Context) {
 	limit := p.page.Limit
 	p.page.Limit++
 	rows, err := s.store.ListDeliveries(c.Request.Context(), store.DeliveryFilter{
-		Repo: p.repo, Status: p.status, Event: c.Query("event"), Signature: c.Query("signature"),
+		Repo: p.repo, Hook: c.Query("hook"), Status: p.status, Event: c.Query("event"), Signature: c.Query("signature"),
 		CommitPrefix: p.commit, Since: p.since, Until: p.until, Page: p.page,
 	})
 	if err != nil {

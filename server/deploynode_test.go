@@ -75,7 +75,7 @@ func TestDeploysNameTheirNode(t *testing.T) {
 	}
 
 	// The deliveries: the push lists its deploy, the rejected one none ([], not null).
-	wantDeploys := fmt.Sprintf(`[map[deploy_id:%d node:%s status:succeeded]]`, deployID, testNode)
+	wantDeploys := fmt.Sprintf(`[map[deploy_id:%d node:%s repo:site status:succeeded]]`, deployID, testNode)
 	var p deliveriesPage
 	if code := g.api("GET", "/api/v1/deliveries", "", &p); code != 200 || len(p.Deliveries) != 2 {
 		t.Fatalf("deliveries: %d %v", code, p.Deliveries)

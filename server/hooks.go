@@ -47,6 +47,18 @@ type hookResponse struct {
 	Status     string       `json:"status"`
 	Reason     string       `json:"reason,omitempty"`
 	Error      *errorDetail `json:"error,omitempty"`
+	// Targets are what a decided delivery did for each target of its hook (one, for a
+	// hook that is its own target); absent for a rejection.
+	Targets []targetJSON `json:"targets,omitempty"`
+}
+
+// targetJSON is one target's outcome of a delivery: queued, with this node's deploy of
+// it (0, left out: none here; other nodes' are in the API), or ignored, with the reason.
+type targetJSON struct {
+	Repo     string `json:"repo"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+	DeployID int64  `json:"deploy_id,omitempty"`
 }
 
 // handleHook takes one delivery: bounded read, signature, parse, decide, record, answer.
@@ -128,7 +140,10 @@ func (s *Server) handleHook(c *gin.Context) {
 
 	// The server parses and records; policy decides, in the store, on what it is told here.
 	in := &policy.Delivery{Event: d.Event,
-		Hook: policy.Hook{Repo: hook.Name, Branch: hook.Branch, Repository: hook.Repository}}
+		Hook: policy.Hook{Repo: hook.Name, Branch: hook.Branch, Repository: hook.Repository, Tags: hook.Tags}}
+	for _, t := range hook.Targets {
+		in.Targets = append(in.Targets, policy.Target{Repo: t.Name, Branch: t.Branch, Tags: t.Tags})
+	}
 	switch d.Event {
 	case "ping":
 		if !forge.JSONObject(payload) {
@@ -144,6 +159,7 @@ func (s *Server) handleHook(c *gin.Context) {
 		recordPush(d, p)
 		// The payload's ref and repository as sent: the reasons name them unbounded.
 		in.Ref, in.After, in.Deleted, in.FullName = p.Ref, p.After, p.Deleted, p.Repository.FullName
+		in.Message = d.Message
 	case "tag_push":
 		// GitLab sends tags as their own event; recorded like a push, never deployed.
 		if !forge.JSONObject(payload) {
@@ -153,6 +169,9 @@ func (s *Server) handleHook(c *gin.Context) {
 		if p, err := f.ParsePush(payload); err == nil {
 			recordPush(d, p)
 			in.Parsed, in.Recorded = true, d.Ref
+			// A tag target deploys it like a push of the tag.
+			in.Ref, in.After, in.Deleted, in.FullName = p.Ref, p.After, p.Deleted, p.Repository.FullName
+			in.Message = d.Message
 		}
 	default:
 		if !forge.JSONObject(payload) {
@@ -167,7 +186,12 @@ func (s *Server) handleHook(c *gin.Context) {
 	if !s.record(c, d) {
 		return
 	}
-	c.JSON(d.HTTPStatus, hookResponse{DeliveryID: d.ID, DeployID: d.DeployID, Status: d.Status, Reason: d.Reason})
+	resp := hookResponse{DeliveryID: d.ID, DeployID: d.DeployID, Status: d.Status, Reason: d.Reason}
+	for _, t := range d.Targets {
+		resp.Targets = append(resp.Targets, targetJSON{Repo: t.Repo, Status: t.Status, Reason: t.Reason, DeployID: t.DeployID})
+		s.metrics.target(hook.Name, t.Repo, t.Status)
+	}
+	c.JSON(d.HTTPStatus, resp)
 }
 
 // recordPush copies what the history shows of a push into its delivery record.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 type hookSet struct {
 	byName map[string]Hook
 	names  []string // sorted
+	// repos are the deploy targets' names, sorted: each hook's Targets, or the hook itself.
+	repos []string
 }
 
 func newHookSet(hooks []Hook) (*hookSet, error) {
@@ -33,17 +36,37 @@ func newHookSet(hooks []Hook) (*hookSet, error) {
 		hs.names = append(hs.names, h.Name)
 	}
 	sort.Strings(hs.names)
+	for _, r := range appRepos(hooks) {
+		hs.repos = append(hs.repos, r.Name)
+	}
+	sort.Strings(hs.repos)
 	return hs, nil
 }
 
-// appRepos is the hooks as the App's repositories.
+// appRepos is the hooks' targets as the App's repositories.
 func appRepos(hooks []Hook) []app.Repo {
-	out := make([]app.Repo, len(hooks))
-	for i, h := range hooks {
-		out[i] = app.Repo{Name: h.Name, Branch: h.Branch, Repository: h.Repository, Path: h.Path}
+	var out []app.Repo
+	for _, h := range hooks {
+		if len(h.Targets) == 0 {
+			out = append(out, app.Repo{Name: h.Name, Branch: h.Branch, Repository: h.Repository, Path: h.Path, Tags: h.Tags})
+			continue
+		}
+		for _, t := range h.Targets {
+			out = append(out, app.Repo{Name: t.Name, Branch: t.Branch, Repository: h.Repository, Path: t.Path,
+				Hook: h.Name, Tags: t.Tags, Shared: true})
+		}
 	}
 	return out
 }
+
+// isRepo tells whether name is a configured deploy target now.
+func (s *Server) isRepo(name string) bool {
+	_, ok := slices.BinarySearch(s.hooks.Load().repos, name)
+	return ok
+}
+
+// repoNames returns the deploy targets' names, sorted. The slice is shared: do not modify.
+func (s *Server) repoNames() []string { return s.hooks.Load().repos }
 
 // hook returns the hook configured under name now.
 func (s *Server) hook(name string) (Hook, bool) {
@@ -109,7 +132,7 @@ func (s *Server) Apply(set Settings) error {
 	s.hostnames.Store(&hosts)
 	s.budget.set(set.Unsigned)
 	if old != nil && s.metrics != nil {
-		s.metrics.reconcile(old.names, hs.names)
+		s.metrics.reconcile(old.names, hs.names, old.repos, hs.repos)
 	}
 	return nil
 }

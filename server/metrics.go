@@ -46,6 +46,10 @@ type metrics struct {
 	healthChecks   *prometheus.CounterVec
 	verifyDuration *prometheus.HistogramVec
 	rollbacks      *prometheus.CounterVec
+	// targets counts each target's outcome of a delivery, by hook: what a hook that
+	// several targets share did for each (hookgate_deliveries_total counts the delivery
+	// once, its repo label the hook's name, as it always was).
+	targets *prometheus.CounterVec
 }
 
 func (s *Server) newMetrics() *metrics {
@@ -89,9 +93,13 @@ func (s *Server) newMetrics() *metrics {
 			Name: "hookgate_rollbacks_total",
 			Help: "Finished automatic rollbacks after a failed health check, by result: succeeded, failed or interrupted.",
 		}, []string{"repo", "result"}),
+		targets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookgate_delivery_targets_total",
+			Help: "Each target's outcome of the deliveries to its hook: queued (a deploy) or ignored.",
+		}, []string{"hook", "repo", "outcome"}),
 	}
 	m.reg.MustRegister(
-		m.deliveries, m.sigFailures, m.deployDuration, m.deploys, m.originChecks, m.forgeReports,
+		m.deliveries, m.sigFailures, m.deployDuration, m.deploys, m.originChecks, m.targets, m.forgeReports,
 		m.healthChecks, m.verifyDuration, m.rollbacks,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "hookgate_unknown_hook_requests_total",
@@ -128,16 +136,23 @@ func (s *Server) newMetrics() *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	for _, name := range s.hookNames() {
+		m.addHook(name)
+	}
+	for _, name := range s.repoNames() {
 		m.addRepo(name)
 	}
 	return m
 }
 
-// addRepo creates the series alerts watch at 0, so increase() sees the first event.
-func (m *metrics) addRepo(name string) {
+// addHook starts a hook's signature failure series at zero.
+func (m *metrics) addHook(name string) {
 	for _, reason := range []string{"missing", "invalid"} {
 		m.sigFailures.WithLabelValues(name, reason)
 	}
+}
+
+// addRepo creates the series alerts watch at 0, so increase() sees the first event.
+func (m *metrics) addRepo(name string) {
 	for _, status := range []string{"succeeded", "failed", "interrupted", store.DeploySkipped} {
 		m.deploys.WithLabelValues(name, status)
 	}
@@ -148,25 +163,42 @@ func (m *metrics) addRepo(name string) {
 
 // reconcile follows a reload: series of removed repositories go (so label values stay
 // bounded by what is configured), new repositories get their zero series.
-func (m *metrics) reconcile(before, after []string) {
+func (m *metrics) reconcile(before, after, reposBefore, reposAfter []string) {
 	for _, name := range before {
 		if !slices.Contains(after, name) {
 			l := prometheus.Labels{"repo": name}
 			m.deliveries.DeletePartialMatch(l)
 			m.sigFailures.DeletePartialMatch(l)
+			m.targets.DeletePartialMatch(prometheus.Labels{"hook": name})
+		}
+	}
+	for _, name := range reposBefore {
+		if !slices.Contains(reposAfter, name) {
+			l := prometheus.Labels{"repo": name}
 			m.deploys.DeletePartialMatch(l)
 			m.deployDuration.DeletePartialMatch(l)
 			m.originChecks.DeletePartialMatch(l)
 			m.healthChecks.DeletePartialMatch(l)
 			m.verifyDuration.DeletePartialMatch(l)
 			m.rollbacks.DeletePartialMatch(l)
+			m.targets.DeletePartialMatch(l)
 		}
 	}
 	for _, name := range after {
 		if !slices.Contains(before, name) {
+			m.addHook(name)
+		}
+	}
+	for _, name := range reposAfter {
+		if !slices.Contains(reposBefore, name) {
 			m.addRepo(name)
 		}
 	}
+}
+
+// target counts one target's outcome of a delivery through hook.
+func (m *metrics) target(hook, repo, outcome string) {
+	m.targets.WithLabelValues(hook, repo, outcome).Inc()
 }
 
 func (m *metrics) delivery(repo, event, outcome string) {
@@ -179,7 +211,7 @@ func (m *metrics) delivery(repo, event, outcome string) {
 // ObserveOriginCheck counts one look-up of repo's origin head by its result; the deploy
 // workers call it (wired in main).
 func (s *Server) ObserveOriginCheck(repo, result string) {
-	if _, ok := s.hook(repo); !ok {
+	if !s.isRepo(repo) {
 		return
 	}
 	s.metrics.originChecks.WithLabelValues(repo, result).Inc()
@@ -195,7 +227,7 @@ func (s *Server) ObserveForgeReport(forge, result string) {
 // ObserveDeploy counts a finished deploy of repo; the deploy workers call it (wired in
 // main) so the deploy metrics live on the same registry as the delivery ones.
 func (s *Server) ObserveDeploy(repo, status string, d time.Duration) {
-	if _, ok := s.hook(repo); !ok {
+	if !s.isRepo(repo) {
 		return // a leftover deploy of a repository no longer configured; keep labels bounded
 	}
 	s.metrics.deploys.WithLabelValues(repo, status).Inc()
@@ -251,7 +283,7 @@ func (c *repoCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *repoCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, name := range c.s.hookNames() {
+	for _, name := range c.s.repoNames() {
 		st, err := c.s.store.RepoState(ctx, name)
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)

@@ -86,7 +86,7 @@ func (p *pages) deploys(c *gin.Context) {
 		p.storeFail(c, err, "")
 		return
 	}
-	names := p.s.hookNames()
+	names := p.s.repoNames()
 	page := deploysPage{
 		base:            base{Title: "Deploys", Nav: "deploys"},
 		Filter:          f,

@@ -53,7 +53,7 @@ func (p *pages) index(c *gin.Context) {
 		p.storeFail(c, err, "")
 		return
 	}
-	names := p.s.hookNames()
+	names := p.s.repoNames()
 	page := indexPage{
 		base:            base{Title: "Deliveries", Nav: "history"},
 		Filter:          f,
@@ -196,7 +196,7 @@ func (p *pages) deploy(c *gin.Context) {
 		Probes:        probes,
 		HealthResult:  healthResult(dp, probes),
 	}
-	if _, ok := p.s.hook(dp.Repo); ok && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
+	if p.s.isRepo(dp.Repo) && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
 		live, err := p.s.app.LiveCommit(c.Request.Context(), dp.Repo)
 		if err != nil {
 			p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))

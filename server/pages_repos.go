@@ -107,7 +107,7 @@ func (p *pages) fleet(c *gin.Context) (bool, error) {
 
 func (p *pages) deployNow(c *gin.Context) {
 	name := c.Param("name")
-	if _, ok := p.s.hook(name); !ok {
+	if !p.s.isRepo(name) {
 		p.fail(c, http.StatusNotFound, "No repository is configured under this name.")
 		return
 	}

@@ -42,6 +42,7 @@ func TestOnPostgres(t *testing.T) {
 		{"ReposPageShowsDriftAndLookUpErrors", TestReposPageShowsDriftAndLookUpErrors},
 		{"PayloadRoute", TestPayloadRoute},
 		{"DeploysNameTheirNode", TestDeploysNameTheirNode},
+		{"HookDeploysSeveralTargets", TestHookDeploysSeveralTargets},
 		{"APIRepoNodes", TestAPIRepoNodes},
 		{"ReposPageShowsEachNode", TestReposPageShowsEachNode},
 		{"NodesPage", TestNodesPage},

@@ -31,6 +31,20 @@ type Hook struct {
 	// Provider is the forge whose webhooks the hook takes: ProviderGitHub (also for ""),
 	// ProviderGitea (and Forgejo) or ProviderGitLab. Only that forge's scheme verifies.
 	Provider string
+	// Tags makes the hook a tag target (see Target.Tags) when it has no Targets.
+	Tags string
+	// Targets are the deploy targets of a hook several targets share ([hooks.NAME], or a
+	// [repos.NAME] that others name); nil when the hook is its own one target (Name,
+	// Branch, Tags, Path), as every hook was before.
+	Targets []Target
+}
+
+// Target is one deploy target ([repos.NAME]) of a Hook.
+type Target struct {
+	Name   string
+	Branch string // the branch it deploys, when Tags is ""
+	Tags   string // the path.Match glob of the tags it deploys
+	Path   string // the checkout
 }
 
 // Deployer is the worker side as the server sees it: it tells which deploy runs now (the

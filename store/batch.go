@@ -248,8 +248,17 @@ func (b *batcher) writeEach(batch []*writeReq) []error {
 func acceptedRepos(batch []*writeReq) []string {
 	var repos []string
 	for _, r := range batch {
-		if _, ok := screen(r.d); ok {
+		dec, ok := screen(r.d)
+		switch {
+		case !ok:
+		case dec.Targets == nil:
 			repos = append(repos, r.d.Repo)
+		default:
+			for _, t := range dec.Targets {
+				if t.Status == DeliveryAccepted {
+					repos = append(repos, t.Repo)
+				}
+			}
 		}
 	}
 	return repos

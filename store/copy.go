@@ -14,7 +14,7 @@ import (
 
 // copyTables are the tables Copy moves, parents before children. A pin is kept: a
 // repository held at a commit stays held after the move.
-var copyTables = []string{"deploys", "deliveries", "delivery_payloads", "delivery_deploys", "notifications", "pins", "reports", "probes", "bad_commits"}
+var copyTables = []string{"deploys", "deliveries", "delivery_payloads", "delivery_deploys", "delivery_targets", "notifications", "pins", "reports", "probes", "bad_commits"}
 
 // copySequenced are the copied tables whose ids come from a sequence on PostgreSQL.
 var copySequenced = map[string]bool{"deploys": true, "deliveries": true, "notifications": true, "reports": true, "probes": true}

@@ -16,11 +16,13 @@ type scanner interface{ Scan(dest ...any) error }
 func scanDelivery(row scanner, extra ...any) (Delivery, error) {
 	var d Delivery
 	var started, finished sql.NullTime
+	var deployRepo string
 	dest := []any{&d.ID, &d.GUID, &d.Repo, &d.Event, &d.Ref, &d.Before, &d.After,
 		&d.Commit, &d.Signature, &d.SignatureAlg, &d.Status, &d.Reason, &d.HTTPStatus,
 		&d.Redelivery, &d.ReceivedAt, &d.RemoteAddr, &d.UserAgent, &d.ContentType, &d.BodySize,
 		&d.FullName, &d.RepoURL, &d.Pusher, &d.Message, &d.DeployID,
-		&d.ReplayOf, &d.DeployStatus, &started, &finished, &d.DeployNode, &d.DeployToCommit}
+		&d.ReplayOf, &d.DeployStatus, &started, &finished, &d.DeployNode, &d.DeployToCommit,
+		&d.Hook, &deployRepo}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Delivery{}, err
 	}
@@ -29,7 +31,7 @@ func scanDelivery(row scanner, extra ...any) (Delivery, error) {
 	d.DeployFinishedAt = finished.Time.UTC()
 	d.Deploys = []DeployRef{}
 	if d.DeployID != 0 {
-		d.Deploys = append(d.Deploys, DeployRef{Node: d.DeployNode, ID: d.DeployID, Status: d.DeployStatus})
+		d.Deploys = append(d.Deploys, DeployRef{Node: d.DeployNode, ID: d.DeployID, Status: d.DeployStatus, Repo: deployRepo})
 	}
 	return d, nil
 }
@@ -59,6 +61,9 @@ func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
 	d.Payload = payload
 	one := []Delivery{d}
 	if err := s.attachDeployRefs(ctx, one); err != nil {
+		return Delivery{}, fmt.Errorf("get delivery %d: %w", id, err)
+	}
+	if err := s.attachTargets(ctx, one); err != nil {
 		return Delivery{}, fmt.Errorf("get delivery %d: %w", id, err)
 	}
 	return one[0], nil

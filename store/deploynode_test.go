@@ -62,7 +62,7 @@ func TestDeploysRecordTheirNode(t *testing.T) {
 			}
 		}
 
-		wantRefs := []DeployRef{{Node: "gw-a", ID: pushed.DeployID, Status: DeployQueued}}
+		wantRefs := []DeployRef{{Node: "gw-a", ID: pushed.DeployID, Status: DeployQueued, Repo: "site"}}
 		got, err := a.Delivery(ctx, pushed.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -33,7 +33,10 @@ type Page struct {
 // (accepted, ignored, rejected) or, for a deploy status (queued … interrupted), the status
 // of the deploy it joined.
 type DeliveryFilter struct {
+	// Repo is a target: the deliveries of the hook it is (a hook that is its own target),
+	// and the [hooks.NAME] deliveries that decided for it.
 	Repo         string
+	Hook         string // the hook the deliveries came through
 	Status       string
 	Event        string
 	Signature    string
@@ -93,7 +96,11 @@ func (p Page) apply(w *where, idCol string) (order string, limit int, reverse bo
 func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
 	var w where
 	if f.Repo != "" {
-		w.add("d.repo = ?", f.Repo)
+		w.add(`(d.repo = ? AND NOT EXISTS (SELECT 1 FROM delivery_targets t WHERE t.delivery_id = d.id)
+			OR d.id IN (SELECT delivery_id FROM delivery_targets WHERE repo = ?))`, f.Repo, f.Repo)
+	}
+	if f.Hook != "" {
+		w.add("d.hook = ?", f.Hook)
 	}
 	if f.Status != "" {
 		if isOneOf(f.Status, DeployStatuses) {
@@ -153,7 +160,44 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 	if err := s.attachDeployRefs(ctx, out); err != nil {
 		return nil, err
 	}
+	if err := s.attachTargets(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// attachTargets adds to each [hooks.NAME] delivery its per-target outcomes, by target
+// name, with one query.
+func (s *Store) attachTargets(ctx context.Context, ds []Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*Delivery, len(ds))
+	ids := make([]int64, len(ds))
+	for i := range ds {
+		byID[ds[i].ID] = &ds[i]
+		ids[i] = ds[i].ID
+	}
+	in, args := inList(ids, 1)
+	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT delivery_id, repo, status, reason
+		FROM delivery_targets WHERE delivery_id IN (`+in+`) ORDER BY delivery_id, repo`), args...)
+	if err != nil {
+		return fmt.Errorf("targets of deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var t TargetOutcome
+		if err := rows.Scan(&id, &t.Repo, &t.Status, &t.Reason); err != nil {
+			return fmt.Errorf("targets of deliveries: %w", err)
+		}
+		d := byID[id]
+		d.Targets = append(d.Targets, t)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("targets of deliveries: %w", err)
+	}
+	return nil
 }
 
 // attachDeployRefs adds to each delivery's Deploys the deploys it joined beyond the one
@@ -170,7 +214,7 @@ func (s *Store) attachDeployRefs(ctx context.Context, ds []Delivery) error {
 		ids[i] = ds[i].ID
 	}
 	in, args := inList(ids, 1)
-	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT l.delivery_id, dp.node, dp.id, dp.status
+	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT l.delivery_id, dp.node, dp.id, dp.status, dp.repo
 		FROM delivery_deploys l JOIN deploys dp ON dp.id = l.deploy_id
 		WHERE l.delivery_id IN (`+in+`)`), args...)
 	if err != nil {
@@ -180,7 +224,7 @@ func (s *Store) attachDeployRefs(ctx context.Context, ds []Delivery) error {
 	for rows.Next() {
 		var id int64
 		var ref DeployRef
-		if err := rows.Scan(&id, &ref.Node, &ref.ID, &ref.Status); err != nil {
+		if err := rows.Scan(&id, &ref.Node, &ref.ID, &ref.Status, &ref.Repo); err != nil {
 			return fmt.Errorf("deploys of deliveries: %w", err)
 		}
 		d := byID[id]
@@ -192,7 +236,7 @@ func (s *Store) attachDeployRefs(ctx context.Context, ds []Delivery) error {
 	for i := range ds {
 		if len(ds[i].Deploys) > 1 {
 			slices.SortFunc(ds[i].Deploys, func(a, b DeployRef) int {
-				return cmp.Or(strings.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
+				return cmp.Or(strings.Compare(a.Repo, b.Repo), strings.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
 			})
 		}
 	}

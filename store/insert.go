@@ -35,7 +35,7 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*write
 				d.GUID, d.Repo, d.Event, d.Ref, d.Before, d.After, d.Commit,
 				d.Signature, d.SignatureAlg, d.Status, d.Reason, d.HTTPStatus, d.Redelivery, d.ReceivedAt,
 				d.RemoteAddr, d.UserAgent, d.ContentType, d.BodySize, r.headers, d.FullName, d.RepoURL,
-				d.Pusher, d.Message, nullID(d.DeployID), nullID(d.ReplayOf))
+				d.Pusher, d.Message, nullID(d.DeployID), nullID(d.ReplayOf), d.Hook)
 		}
 		if _, err := s.exec(ctx, tx, insertDeliveriesSQL[n], args...); err != nil {
 			return fmt.Errorf("record delivery: insert: %w", err)
@@ -73,12 +73,36 @@ func (s *Store) insertLinks(ctx context.Context, tx *sql.Tx, batch []*writeReq) 
 			args = append(args, r.d.ID, id)
 		}
 	}
+	if len(rows) > 0 {
+		if _, err := s.run(ctx, tx, dynamic(`INSERT INTO delivery_deploys (delivery_id, deploy_id) VALUES `+
+			strings.Join(rows, ", ")), args...); err != nil {
+			return fmt.Errorf("record delivery: deploys: %w", err)
+		}
+	}
+	return s.insertTargets(ctx, tx, batch)
+}
+
+// insertTargets records what each [hooks.NAME] delivery of the batch did for each of its
+// targets. A hook that is its own one target writes nothing: the delivery's status and
+// reason are its target's, so existing configurations write what they always did.
+func (s *Store) insertTargets(ctx context.Context, tx *sql.Tx, batch []*writeReq) error {
+	var rows []string
+	var args []any
+	for _, r := range batch {
+		if r.d.Input == nil || len(r.d.Input.Targets) == 0 {
+			continue
+		}
+		for _, t := range r.d.Targets {
+			rows = append(rows, "(?, ?, ?, ?)")
+			args = append(args, r.d.ID, t.Repo, t.Status, t.Reason)
+		}
+	}
 	if len(rows) == 0 {
 		return nil
 	}
-	if _, err := s.run(ctx, tx, dynamic(`INSERT INTO delivery_deploys (delivery_id, deploy_id) VALUES `+
+	if _, err := s.run(ctx, tx, dynamic(`INSERT INTO delivery_targets (delivery_id, repo, status, reason) VALUES `+
 		strings.Join(rows, ", ")), args...); err != nil {
-		return fmt.Errorf("record delivery: deploys: %w", err)
+		return fmt.Errorf("record delivery: targets: %w", err)
 	}
 	return nil
 }

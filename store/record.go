@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hookgate/hookgate/policy"
@@ -119,6 +120,8 @@ type batchState struct {
 	// nodes caches the registered nodes and the repositories each deploys; nil until the
 	// batch's first accepted delivery reads it (see targetsInBatch).
 	nodes map[string][]string
+	// live caches each tag target's live tag for the batch (see liveTagInBatch).
+	live map[string]string
 }
 
 func newBatchState() *batchState {
@@ -137,57 +140,114 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, st *batchState, 
 }
 
 // prepareDelivery does what comes before a delivery's row: the redelivery lookup, the
-// decision (policy.Decide, on the state read here: the pin, the nodes that deploy the
-// repository, see targetsInBatch, and earlier copies' deploys), and for an accepted delivery
-// its deploys, one per node the decision queues on, each joined or queued.
+// decision (policy.Decide, on the state read here for each target: the pin, the nodes that
+// deploy it, see targetsInBatch, earlier copies' deploys, a tag target's live tag), and
+// for each target that queues, its deploys, one per node the decision queues on, each
+// joined or queued.
 func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState, r *writeReq) error {
 	d := r.d
 	r.others = r.others[:0]
+	d.Targets = nil
+	if d.Hook == "" {
+		d.Hook = d.Repo
+	}
 	done, err := s.markRedelivery(ctx, tx, st, r)
 	if err != nil {
 		return err
 	}
 	dec, ok := screen(d)
+	tags := targetTags(d)
 	if ok {
-		state := policy.State{Deployed: done, Redelivery: d.Redelivery, Self: s.node}
-		pin, err := s.pinInBatch(ctx, tx, st, d.Repo)
-		if err != nil {
-			return fmt.Errorf("record delivery: %w", err)
+		state := func(repo string) (policy.State, error) {
+			state := policy.State{Deployed: done.on(repo), Redelivery: d.Redelivery, Self: s.node}
+			pin, err := s.pinInBatch(ctx, tx, st, repo)
+			if err != nil {
+				return state, fmt.Errorf("record delivery: %w", err)
+			}
+			if pin != nil {
+				state.Pin = &policy.Pin{Commit: pin.Commit, By: pin.By, At: pin.At}
+				return state, nil
+			}
+			if tags[repo] != "" {
+				state.Ref = d.Ref
+				if state.Live, err = s.liveTagInBatch(ctx, tx, st, repo); err != nil {
+					return state, fmt.Errorf("record delivery: %w", err)
+				}
+			}
+			if state.Targets, err = s.targetsInBatch(ctx, tx, st, repo); err != nil {
+				return state, fmt.Errorf("record delivery: %w", err)
+			}
+			return state, nil
 		}
-		if pin != nil {
-			state.Pin = &policy.Pin{Commit: pin.Commit, By: pin.By, At: pin.At}
-		} else if state.Targets, err = s.targetsInBatch(ctx, tx, st, d.Repo); err != nil {
-			return fmt.Errorf("record delivery: %w", err)
-		}
-		dec = policy.Settle(dec, d.ReplayOf, state)
-		if dec.Status == DeliveryAccepted && d.After != "" {
-			// A commit whose health check failed is not deployed again by a delivery: a
-			// redelivery, a replay, or a push that names it again.
-			bad, err := s.badCommit(ctx, tx, d.Repo, d.After)
+		// A commit whose health check failed for a target is not deployed there again by a
+		// delivery: a redelivery, a replay, or a push that names it again.
+		notBad := func(repo string, dec policy.Decision) (policy.Decision, error) {
+			if dec.Status != DeliveryAccepted || d.After == "" {
+				return dec, nil
+			}
+			bad, err := s.badCommit(ctx, tx, repo, d.After)
 			switch {
 			case err == nil:
-				dec = policy.Decision{Status: DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: bad.Reason}
+				out := policy.Decision{Status: DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: bad.Reason}
+				out.Repo = dec.Repo
+				return out, nil
 			case !errors.Is(err, ErrNotFound):
-				return fmt.Errorf("record delivery: %w", err)
+				return dec, fmt.Errorf("record delivery: %w", err)
 			}
+			return dec, nil
+		}
+		if dec.Targets == nil {
+			stt, err := state(d.Repo)
+			if err != nil {
+				return err
+			}
+			if dec, err = notBad(d.Repo, policy.Settle(dec, d.ReplayOf, stt)); err != nil {
+				return err
+			}
+		} else {
+			for i, t := range dec.Targets {
+				if t.Status != DeliveryAccepted {
+					continue
+				}
+				stt, err := state(t.Repo)
+				if err != nil {
+					return err
+				}
+				if dec.Targets[i], err = notBad(t.Repo, policy.Settle(t, d.ReplayOf, stt)); err != nil {
+					return err
+				}
+			}
+			dec = policy.Combine(dec)
 		}
 	}
 	d.Status, d.HTTPStatus, d.Reason = dec.Status, dec.HTTPStatus, dec.Reason
-	if d.Status == DeliveryAccepted {
-		for _, n := range dec.Queue {
-			k := nodeRepo{n, d.Repo}
-			id, ok := st.queued[k]
-			if !ok {
-				if id, err = s.enqueue(ctx, tx, d.Repo, n, dec.Trigger, d.Ref); err != nil {
+	each := dec.Targets
+	if each == nil {
+		each = []policy.Decision{dec}
+		each[0].Repo = d.Repo
+	}
+	primarySet := false
+	for _, t := range each {
+		out := TargetOutcome{Repo: t.Repo, Status: TargetIgnored, Reason: t.Reason}
+		if t.Status == DeliveryAccepted {
+			out.Status = TargetQueued
+			for _, n := range t.Queue {
+				id, err := s.queueIn(ctx, tx, st, t.Repo, n, dec.Trigger, d.Ref, tags[t.Repo] != "")
+				if err != nil {
 					return err
 				}
-				st.queued[k] = id
+				if n == s.node {
+					out.DeployID = id
+				}
+				if !primarySet && n == t.Primary {
+					d.DeployID, primarySet = id, true
+				} else {
+					r.others = append(r.others, id)
+				}
 			}
-			if n == dec.Primary {
-				d.DeployID = id
-			} else {
-				r.others = append(r.others, id)
-			}
+		}
+		if d.Input != nil {
+			d.Targets = append(d.Targets, out)
 		}
 	}
 	if k := (guidKey{d.Repo, d.GUID}); st.seen != nil && redeliveryCandidate(d) {
@@ -198,6 +258,78 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 		}
 	}
 	return nil
+}
+
+// targetTags maps each of d's targets that deploys tags to its glob.
+func targetTags(d *Delivery) map[string]string {
+	if d.Input == nil {
+		return nil
+	}
+	var m map[string]string
+	for _, t := range d.Input.TargetList() {
+		if t.Tags != "" {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[t.Repo] = t.Tags
+		}
+	}
+	return m
+}
+
+// queueIn is enqueue with the batch's memory of the queued deploys. A tag target's queued
+// deploy that a push of a newer tag joins moves to that tag: the newest pushed tag is what
+// the deploy brings (a semantic version older than the queued one leaves it).
+func (s *Store) queueIn(ctx context.Context, tx *sql.Tx, st *batchState, repo, node, trigger, ref string, tag bool) (int64, error) {
+	k := nodeRepo{node, repo}
+	id, ok := st.queued[k]
+	if !ok {
+		var created bool
+		var err error
+		if id, created, err = s.enqueueRef(ctx, tx, repo, node, trigger, ref); err != nil {
+			return 0, err
+		}
+		st.queued[k] = id
+		if created || !tag {
+			return id, nil
+		}
+	} else if !tag {
+		return id, nil
+	}
+	var queued string
+	if err := s.row(ctx, tx, queuedRefSQL, id).Scan(&queued); err != nil {
+		return 0, fmt.Errorf("enqueue deploy: ref: %w", err)
+	}
+	if queued == ref {
+		return id, nil
+	}
+	if c, ok := policy.CompareVersions(strings.TrimPrefix(ref, "refs/tags/"), strings.TrimPrefix(queued, "refs/tags/")); ok && c < 0 {
+		return id, nil
+	}
+	if _, err := s.run(ctx, tx, moveQueuedRefSQL, ref, id); err != nil {
+		return 0, fmt.Errorf("enqueue deploy: move to %s: %w", ref, err)
+	}
+	return id, nil
+}
+
+// liveTagInBatch is repo's live tag (policy.State.Live), read once per batch.
+func (s *Store) liveTagInBatch(ctx context.Context, tx *sql.Tx, st *batchState, repo string) (string, error) {
+	if ref, ok := st.live[repo]; ok {
+		return ref, nil
+	}
+	var ref string
+	err := s.row(ctx, tx, liveRefSQL, repo).Scan(&ref)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("live tag of %s: %w", repo, err)
+	}
+	if !strings.HasPrefix(ref, "refs/tags/") {
+		ref = ""
+	}
+	if st.live == nil {
+		st.live = map[string]string{}
+	}
+	st.live[repo] = ref
+	return ref, nil
 }
 
 // screen is policy.Screen for a delivery the server decided on (d.Input), and for one
@@ -223,8 +355,14 @@ func (s *Store) primary(targets []string) int {
 // enqueue returns node's queued deploy of repo, creating it when there is none. This is
 // the coalescing: everything that arrives while a deploy waits joins it.
 func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, node, trigger, ref string) (int64, error) {
+	id, _, err := s.enqueueRef(ctx, tx, repo, node, trigger, ref)
+	return id, err
+}
+
+// enqueueRef is enqueue, telling whether the deploy was created (not joined).
+func (s *Store) enqueueRef(ctx context.Context, tx *sql.Tx, repo, node, trigger, ref string) (int64, bool, error) {
 	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
-		return 0, fmt.Errorf("enqueue deploy: %w", err)
+		return 0, false, fmt.Errorf("enqueue deploy: %w", err)
 	}
 	var id int64
 	err := s.queryRow(ctx, tx, queuedDeploySQL, node, repo).Scan(&id)
@@ -235,19 +373,20 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, repo, node, trigger, re
 		if errors.Is(err, sql.ErrNoRows) {
 			// PostgreSQL: another gateway's transaction queued one meanwhile, which the
 			// repository's lock (lockRepos) makes rare; that deploy is the one to join.
+			created = false
 			err = s.queryRow(ctx, tx, queuedDeploySQL, node, repo).Scan(&id)
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("enqueue deploy: %w", err)
+		return 0, false, fmt.Errorf("enqueue deploy: %w", err)
 	}
 	if created {
 		if err := s.report(ctx, tx, id, repo); err != nil {
-			return 0, fmt.Errorf("enqueue deploy: %w", err)
+			return 0, false, fmt.Errorf("enqueue deploy: %w", err)
 		}
 	}
 	if err := s.noteQueued(ctx, tx, node, repo); err != nil {
-		return 0, fmt.Errorf("enqueue deploy: %w", err)
+		return 0, false, fmt.Errorf("enqueue deploy: %w", err)
 	}
-	return id, nil
+	return id, created, nil
 }

@@ -14,8 +14,23 @@ import (
 // guidKey is what a redelivery matches: the same GUID sent to the same repository.
 type guidKey struct{ repo, guid string }
 
-// deployedOn maps a node to a succeeded deploy there of an earlier copy of a delivery.
-type deployedOn map[string]int64
+// deployedOn maps a node and target to a succeeded deploy there of an earlier copy of a
+// delivery.
+type deployedOn map[nodeRepo]int64
+
+// on is the succeeded deploys of target repo, by node (policy.State.Deployed).
+func (o deployedOn) on(repo string) map[string]int64 {
+	var m map[string]int64
+	for k, id := range o {
+		if k.repo == repo {
+			if m == nil {
+				m = map[string]int64{}
+			}
+			m[k.node] = id
+		}
+	}
+	return m
+}
 
 // redeliveryCandidate tells whether d takes part in the redelivery lookup: only a
 // delivery whose signature was valid can be, or have, a redelivery.
@@ -81,9 +96,9 @@ func (s *Store) seenGUIDs(ctx context.Context, tx *sql.Tx, batch []*writeReq) (m
 	slices.Sort(ids)
 	for rest := ids; len(rest) > 0; {
 		n := min(len(rest), 500)
-		if err := s.succeededDeploys(ctx, tx, rest[:n], func(delivery int64, node string, deploy int64) {
-			if on := seen[earlier[delivery]]; deploy > on[node] {
-				on[node] = deploy
+		if err := s.succeededDeploys(ctx, tx, rest[:n], func(delivery int64, k nodeRepo, deploy int64) {
+			if on := seen[earlier[delivery]]; deploy > on[k] {
+				on[k] = deploy
 			}
 		}); err != nil {
 			return nil, fmt.Errorf("record delivery: look up guids: %w", err)
@@ -95,7 +110,7 @@ func (s *Store) seenGUIDs(ctx context.Context, tx *sql.Tx, batch []*writeReq) (m
 
 // succeededDeploys calls found with each succeeded deploy that one of the deliveries ids
 // joined, and its node.
-func (s *Store) succeededDeploys(ctx context.Context, tx *sql.Tx, ids []int64, found func(delivery int64, node string, deploy int64)) error {
+func (s *Store) succeededDeploys(ctx context.Context, tx *sql.Tx, ids []int64, found func(delivery int64, k nodeRepo, deploy int64)) error {
 	in, args := inList(ids, 2)
 	rows, err := s.rows(ctx, tx, dynamic(succeededDeploysSQL(in)), args...)
 	if err != nil {
@@ -104,11 +119,11 @@ func (s *Store) succeededDeploys(ctx context.Context, tx *sql.Tx, ids []int64, f
 	defer rows.Close()
 	for rows.Next() {
 		var delivery, deploy int64
-		var node string
-		if err := rows.Scan(&delivery, &node, &deploy); err != nil {
+		var k nodeRepo
+		if err := rows.Scan(&delivery, &k.node, &k.repo, &deploy); err != nil {
 			return err
 		}
-		found(delivery, node, deploy)
+		found(delivery, k, deploy)
 	}
 	return rows.Err()
 }

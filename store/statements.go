@@ -35,10 +35,10 @@ const (
 // CROSS JOIN keeps SQLite's join order, the deliveries' keys first: left to itself it
 // starts from every succeeded deploy.
 func succeededDeploysSQL(in string) string {
-	return `SELECT d.id, dp.node, dp.id FROM deliveries d CROSS JOIN deploys dp
+	return `SELECT d.id, dp.node, dp.repo, dp.id FROM deliveries d CROSS JOIN deploys dp
 		WHERE d.id IN (` + in + `) AND dp.id = d.deploy_id AND dp.status = 'succeeded'
 		UNION ALL
-		SELECT l.delivery_id, dp.node, dp.id FROM delivery_deploys l CROSS JOIN deploys dp
+		SELECT l.delivery_id, dp.node, dp.repo, dp.id FROM delivery_deploys l CROSS JOIN deploys dp
 		WHERE l.delivery_id IN (` + in + `) AND dp.id = l.deploy_id AND dp.status = 'succeeded'`
 }
 
@@ -48,7 +48,7 @@ const (
 	deliveryInsertColumns = `id, guid, repo, event, ref, before_commit, after_commit, commit_short,
 		signature, signature_alg, status, reason, http_status, redelivery, received_at,
 		remote_addr, user_agent, content_type, body_size, headers, full_name, repo_url,
-		pusher, message, deploy_id, replay_of`
+		pusher, message, deploy_id, replay_of, hook`
 	payloadInsertColumns = `delivery_id, encoding, payload`
 )
 
@@ -63,7 +63,7 @@ const deliveryColumns = `d.id, d.guid, d.repo, d.event, d.ref, d.before_commit, 
 	d.redelivery, d.received_at, d.remote_addr, d.user_agent, d.content_type, d.body_size,
 	d.full_name, d.repo_url, d.pusher, d.message, COALESCE(d.deploy_id, 0),
 	COALESCE(d.replay_of, 0), COALESCE(dp.status, ''), dp.started_at, dp.finished_at, COALESCE(dp.node, ''),
-	COALESCE(dp.to_commit, '')`
+	COALESCE(dp.to_commit, ''), d.hook, COALESCE(dp.repo, '')`
 
 // deliveryByIDSQL is one delivery with its headers and payload (Store.Delivery).
 var deliveryByIDSQL = stmt{sqlite: `SELECT ` + deliveryColumns + `, d.headers, d.payload, p.encoding, p.payload
@@ -378,4 +378,12 @@ var (
 		SELECT repo, commit_hash, COALESCE(deploy_id, 0), at, reason FROM bad_commits
 		WHERE repo = ? AND commit_hash = ?`}
 	clearBadSQL = stmt{sqlite: `DELETE FROM bad_commits WHERE repo = ? AND commit_hash = ?`}
+)
+
+// Environments (issue 20): a tag target's live tag (the ref of its last succeeded deploy),
+// and a queued tag deploy that a push of a newer tag joins, moved to that tag.
+var (
+	liveRefSQL       = stmt{sqlite: `SELECT ref FROM deploys WHERE repo = ? AND status = 'succeeded' ORDER BY id DESC LIMIT 1`}
+	queuedRefSQL     = stmt{sqlite: `SELECT ref FROM deploys WHERE id = ?`}
+	moveQueuedRefSQL = stmt{sqlite: `UPDATE deploys SET ref = ? WHERE id = ? AND status = 'queued'`}
 )

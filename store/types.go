@@ -59,9 +59,12 @@ var Triggers = []string{TriggerPush, TriggerRedelivery, TriggerManual, TriggerRe
 
 // Delivery is one request that reached a configured hook.
 type Delivery struct {
-	ID           int64
-	GUID         string // X-GitHub-Delivery
-	Repo         string // the hook name
+	ID   int64
+	GUID string // X-GitHub-Delivery
+	Repo string // the hook name
+	// Hook is the hook the delivery came through ([hooks.NAME], or a [repos.NAME] with its
+	// own secret); RecordDelivery sets it to Repo when empty.
+	Hook         string
 	Event        string
 	Ref          string
 	Before       string
@@ -104,13 +107,34 @@ type Delivery struct {
 	// repository, sorted by node, filled in by the same queries; empty when it joined
 	// none. With one gateway a delivery joins at most one deploy, the one DeployID names.
 	Deploys []DeployRef
+
+	// Targets are what the delivery did for each target of its hook: set by
+	// RecordDelivery for a delivery it decided on (Input set); read back (ListDeliveries, Delivery) only
+	// for a [hooks.NAME] delivery, whose outcomes are stored per target.
+	Targets []TargetOutcome
 }
 
-// DeployRef names a deploy a delivery joined: the node that runs it, its id and status.
+// Target outcome statuses: a target queued a deploy, or ignored the delivery.
+const (
+	TargetQueued  = "queued"
+	TargetIgnored = "ignored"
+)
+
+// TargetOutcome is what a delivery did for one target of its hook.
+type TargetOutcome struct {
+	Repo     string
+	Status   string // TargetQueued or TargetIgnored
+	Reason   string
+	DeployID int64 // RecordDelivery only: this node's deploy of the target (0: none here)
+}
+
+// DeployRef names a deploy a delivery joined: the node that runs it, its id and status,
+// and the target (repository) it deploys.
 type DeployRef struct {
 	Node   string
 	ID     int64
 	Status string
+	Repo   string
 }
 
 // Deploy is one run of a repository's update and commands.
