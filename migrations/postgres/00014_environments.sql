@@ -1,5 +1,5 @@
 -- +goose Up
--- PostgreSQL's copy of ../00012_environments.sql.
+-- PostgreSQL's copy of ../00014_environments.sql.
 -- Environments: one hook ([hooks.NAME]) deploys several targets ([repos.NAME]). A delivery
 -- is recorded once, under its hook; a delivery recorded before names its repository, which
 -- was its hook.
