@@ -165,7 +165,13 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 		for _, n := range dec.Queue {
 			k := nodeRepo{n, d.Repo}
 			id, ok := st.queued[k]
-			if !ok {
+			if s.waitsForChecks(d.Repo, dec.Trigger) && d.After != "" {
+				// Each delivery's own commit: a newer one in the batch supersedes, the
+				// same one joins (enqueueWaiting); never the queue's cache.
+				if id, err = s.enqueueWaiting(ctx, tx, d.Repo, n, dec.Trigger, d.Ref, d.After, ""); err != nil {
+					return err
+				}
+			} else if !ok {
 				if id, err = s.enqueue(ctx, tx, d.Repo, n, dec.Trigger, d.Ref); err != nil {
 					return err
 				}

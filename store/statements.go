@@ -332,3 +332,32 @@ var (
 			error, created_at, next_at, finished_at
 		FROM reports WHERE deploy_id = ? ORDER BY id`}
 )
+
+// Waiting for the forge's checks (checks.go).
+var (
+	waitingOfSQL = stmt{sqlite: `
+		SELECT id, to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'waiting'`}
+	newWaitingSQL = stmt{sqlite: `
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, node, to_commit, next_check_at, reason, waiting_for)
+		VALUES (?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`}
+	supersedeSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'superseded', error = ?, finished_at = ?, next_check_at = NULL
+		WHERE id = ? AND status IN ('waiting', 'queued')`}
+	dueWaitingSQL = stmt{sqlite: `
+		SELECT id, repo, to_commit, queued_at, check_polls FROM deploys
+		WHERE node = ? AND status = 'waiting' AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`}
+	nextCheckSQL = stmt{sqlite: `
+		SELECT next_check_at FROM deploys WHERE node = ? AND status = 'waiting' ORDER BY next_check_at LIMIT 1`}
+	postponeWaitingSQL = stmt{sqlite: `
+		UPDATE deploys SET next_check_at = ?, check_polls = check_polls + 1, waiting_for = ?
+		WHERE id = ? AND status = 'waiting'`}
+	waitingDeploySQL = stmt{sqlite: `
+		SELECT repo, node, to_commit FROM deploys WHERE id = ? AND status = 'waiting'`}
+	passWaitingSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'queued', target_commit = to_commit, next_check_at = NULL, waiting_for = ''
+		WHERE id = ? AND status = 'waiting'`}
+	failWaitingSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'failed', error = ?, finished_at = ?, next_check_at = NULL
+		WHERE id = ? AND status = 'waiting' RETURNING repo`}
+	waitingForSQL = stmt{sqlite: `SELECT waiting_for FROM deploys WHERE id = ?`}
+)

@@ -29,6 +29,7 @@ const (
 	DeployFailed      = "failed"
 	DeployInterrupted = "interrupted"
 	DeployWaiting     = "waiting" // for the commit's checks on the forge (require_checks, issue 22)
+	DeploySuperseded  = "superseded"
 )
 
 // Deploy triggers: why a deploy exists.
