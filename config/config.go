@@ -126,6 +126,10 @@ type RepoConfig struct {
 	ReportDeployments bool   `toml:"report_deployments"`
 	Environment       string `toml:"environment"`
 	EnvironmentURL    string `toml:"environment_url"`
+	// RequireChecks and ChecksTimeout make push and reconcile deploys wait for the
+	// commit's checks on the report forge (forges.go).
+	RequireChecks []string `toml:"require_checks"`
+	ChecksTimeout string   `toml:"checks_timeout"`
 
 	name    string
 	allow   []netip.Prefix
@@ -134,6 +138,8 @@ type RepoConfig struct {
 	timeout time.Duration
 	runAs   *repos.Account // nil: the gateway's own user
 	poll    time.Duration  // 0: off
+	// checksTimeout is checks_timeout resolved.
+	checksTimeout time.Duration
 }
 
 // NotifyConfig is one [[notify]] or [[repos.NAME.notify]] target.

@@ -315,6 +315,10 @@ func describe(r store.DueReport) string {
 		return "failed"
 	case "interrupted":
 		return "interrupted; queued again"
+	case "superseded":
+		if e := firstLine(r.DeployErr); e != "" {
+			return clip(e) // "superseded by def5678", as the table words it
+		}
 	}
 	if e := firstLine(r.DeployErr); e != "" {
 		return clip(r.Status + ": " + e)

@@ -96,6 +96,9 @@ type deployJSON struct {
 	Log         *string    `json:"log,omitempty"`
 	// Reports are the deploy's forge reports, only on the single-deploy route.
 	Reports *[]reportJSON `json:"reports,omitempty"`
+	// WaitingFor is what a waiting deploy waits for (require_checks), only on the
+	// single-deploy route.
+	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
 func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
@@ -247,6 +250,12 @@ func (s *Server) apiDeploy(c *gin.Context) {
 		}
 	}
 	out.Reports = &list
+	if dp.Status == store.DeployWaiting {
+		if out.WaitingFor, err = s.store.WaitingFor(c.Request.Context(), id); err != nil {
+			s.writeStoreError(c, err)
+			return
+		}
+	}
 	c.JSON(http.StatusOK, out)
 }
 
