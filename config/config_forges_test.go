@@ -176,6 +176,9 @@ func TestForgesConfigErrors(t *testing.T) {
 		{"environment_url", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nenvironment_url = \"nope\"\n", []string{"repos.site: environment_url \"nope\""}},
 		{"public_url", "[server]\npublic_url = \"deploy.example.com\"\n" + repo, []string{"server.public_url \"deploy.example.com\""}},
 		{"unknown key", "[forges.f]\ntype = \"github\"\ntoken = \"hush-token\"\n" + repo, []string{"token"}},
+		{"github repository nested", repo + "repository = \"a/b/c\"\n", []string{`repos.site: repository "a/b/c": give it as owner/name`}},
+		{"gitlab repository one segment", repo + "provider = \"gitlab\"\nrepository = \"diaspora\"\n", []string{`repos.site: repository "diaspora": give it as group/project, group/subgroup/project or the project's numeric id`}},
+		{"gitlab repository empty segment", repo + "provider = \"gitlab\"\nrepository = \"a//b\"\n", []string{`repos.site: repository "a//b": give it as group/project`}},
 		{"require_checks without report", repo + "require_checks = [\"ci\"]\nchecks_timeout = \"5m\"\n", []string{"repos.site: require_checks is set but report is not", "repos.site: checks_timeout is set but report is not"}},
 		{"checks_timeout without require_checks", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nchecks_timeout = \"5m\"\n", []string{"repos.site: checks_timeout is set but require_checks is not"}},
 		{"checks_timeout bad", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nrequire_checks = [\"ci\"]\nchecks_timeout = \"soon\"\n", []string{"repos.site: checks_timeout:"}},
@@ -183,5 +186,20 @@ func TestForgesConfigErrors(t *testing.T) {
 		{"require_checks empty name", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nrequire_checks = [\" ci\"]\n", []string{`repos.site: require_checks[0] " ci"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { assertConfigError(t, tc.body, tc.want, "hush-token") })
+	}
+}
+
+// TestGitLabRepository: a GitLab target names its project by a path in nested groups or
+// by its numeric id.
+func TestGitLabRepository(t *testing.T) {
+	for _, repository := range []string{"mike/diaspora", "group/sub/project", "15"} {
+		cfg, err := Load(writeConfig(t, fmt.Sprintf("[repos.site]\nsecret = \"x\"\npath = \"/x\"\nprovider = \"gitlab\"\nrepository = %q\n", repository)))
+		if err != nil {
+			t.Errorf("repository %q: %v", repository, err)
+			continue
+		}
+		if got := cfg.Repos["site"].Repository; got != repository {
+			t.Errorf("repository %q read as %q", repository, got)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -165,6 +166,10 @@ func (r *RepoConfig) resolveReport(forges map[string]*ForgeConfig) []error {
 	}
 	return errs
 }
+
+// gitlabProject is a GitLab target's repository: a path of at least two segments
+// (group/project, group/sub/project) or a project id.
+var gitlabProject = regexp.MustCompile(`^([^/\s]+(/[^/\s]+)+|[1-9][0-9]*)$`)
 
 // DefaultChecksTimeout is checks_timeout when require_checks is set and it is not.
 const DefaultChecksTimeout = "30m"

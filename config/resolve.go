@@ -240,7 +240,12 @@ func (r *RepoConfig) resolve(dir string) error {
 			errs = append(errs, envUnset("token_env", r.TokenEnv))
 		}
 	}
-	if r.Repository != "" && strings.Count(r.Repository, "/") != 1 {
+	if r.Repository != "" && r.Provider == "gitlab" {
+		// GitLab names a project by its path in nested groups, or by its numeric id.
+		if !gitlabProject.MatchString(r.Repository) {
+			errs = append(errs, fmt.Errorf("repository %q: give it as group/project, group/subgroup/project or the project's numeric id", r.Repository))
+		}
+	} else if r.Repository != "" && strings.Count(r.Repository, "/") != 1 {
 		errs = append(errs, fmt.Errorf("repository %q: give it as owner/name", r.Repository))
 	}
 	if r.Timeout == "" {

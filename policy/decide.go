@@ -8,6 +8,7 @@ package policy
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,6 +42,10 @@ type Delivery struct {
 	FullName string // the payload's repository.full_name, as sent
 	Parsed   bool   // tag_push: the payload parsed as a push
 	ReplayOf int64  // replay of this delivery; 0: none
+
+	// ProjectID is a GitLab payload's project.id (0: none), which a numeric repository
+	// key names.
+	ProjectID int64
 }
 
 // Pin is a repository held at a commit by an operator.
@@ -98,7 +103,8 @@ func Screen(d Delivery) (dec Decision, ok bool) {
 		return ignore("event %q does not deploy; only push does", d.Event), false
 	}
 	// Only a push to the configured branch of the configured repository deploys.
-	if h.Repository != "" && !strings.EqualFold(d.FullName, h.Repository) {
+	if h.Repository != "" && !strings.EqualFold(d.FullName, h.Repository) &&
+		(d.ProjectID == 0 || h.Repository != strconv.FormatInt(d.ProjectID, 10)) {
 		return ignore("repository %q does not match the configured %q", d.FullName, h.Repository), false
 	}
 	want := "refs/heads/" + h.Branch

@@ -123,7 +123,11 @@ func (c *Checker) check(ctx context.Context, w store.Waiting) error {
 		return c.st.PassWaiting(ctx, w.ID)
 	}
 	now := c.now()
-	checks, err := cl.Checks(ctx, t.Repository, w.Commit)
+	repo := t.Repository
+	if w.ForgeRepo != "" {
+		repo = w.ForgeRepo
+	}
+	checks, err := cl.Checks(ctx, repo, w.Commit)
 	verdict, waitingFor := "", ""
 	if err != nil {
 		waitingFor = "checks: the forge did not answer: " + err.Error()

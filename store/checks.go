@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -81,6 +82,25 @@ func (s *Store) supersede(ctx context.Context, tx *sql.Tx, id int64, repo, commi
 	return nil
 }
 
+// noteForgeRepo records on deploy id the repository d's payload named, where its reports
+// go, when d.Repo reports to a forge: GitLab's project id, else the full name.
+func (s *Store) noteForgeRepo(ctx context.Context, tx *sql.Tx, d *Delivery, id int64) error {
+	if m := s.reporting.Load(); m == nil || !(*m)[d.Repo] || d.Input == nil {
+		return nil
+	}
+	repo := d.Input.FullName
+	if d.Input.ProjectID != 0 {
+		repo = strconv.FormatInt(d.Input.ProjectID, 10)
+	}
+	if repo == "" {
+		return nil
+	}
+	if _, err := s.run(ctx, tx, forgeRepoSQL, repo, id, repo); err != nil {
+		return fmt.Errorf("record delivery: deploy %d's forge repository: %w", id, err)
+	}
+	return nil
+}
+
 // Waiting is a waiting deploy whose checks are due for a look.
 type Waiting struct {
 	ID     int64
@@ -88,6 +108,8 @@ type Waiting struct {
 	Commit string
 	Since  time.Time // when it began to wait (queued_at): the timeout counts from here
 	Polls  int       // looks so far
+	// ForgeRepo is the payload's repository ("": the target's repository key).
+	ForgeRepo string
 }
 
 // DueWaiting returns up to limit of this node's waiting deploys due for a look at now.
@@ -100,7 +122,7 @@ func (s *Store) DueWaiting(ctx context.Context, now time.Time, limit int) ([]Wai
 	var out []Waiting
 	for rows.Next() {
 		var w Waiting
-		if err := rows.Scan(&w.ID, &w.Repo, &w.Commit, &w.Since, &w.Polls); err != nil {
+		if err := rows.Scan(&w.ID, &w.Repo, &w.Commit, &w.Since, &w.Polls, &w.ForgeRepo); err != nil {
 			return nil, fmt.Errorf("due waiting deploys: %w", err)
 		}
 		w.Since = w.Since.UTC()

@@ -177,6 +177,9 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 				}
 				st.queued[k] = id
 			}
+			if err := s.noteForgeRepo(ctx, tx, d, id); err != nil {
+				return err
+			}
 			if n == dec.Primary {
 				d.DeployID = id
 			} else {

@@ -310,7 +310,7 @@ const reportDueColumns = `r.id, r.deploy_id, r.node, r.repo, r.status, r.attempt
 		COALESCE(NULLIF(d.to_commit, ''), NULLIF(d.target_commit, ''),
 			(SELECT after_commit FROM deliveries WHERE id = (SELECT max(id) FROM (SELECT id FROM deliveries WHERE deploy_id = d.id
 				UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = d.id) l)), ''),
-		EXISTS (SELECT 1 FROM reports n WHERE n.deploy_id = r.deploy_id AND n.id > r.id)`
+		EXISTS (SELECT 1 FROM reports n WHERE n.deploy_id = r.deploy_id AND n.id > r.id), d.forge_repo`
 
 var (
 	insertReportSQL = stmt{sqlite: `
@@ -344,7 +344,7 @@ var (
 		UPDATE deploys SET status = 'superseded', error = ?, finished_at = ?, next_check_at = NULL
 		WHERE id = ? AND status IN ('waiting', 'queued')`}
 	dueWaitingSQL = stmt{sqlite: `
-		SELECT id, repo, to_commit, queued_at, check_polls FROM deploys
+		SELECT id, repo, to_commit, queued_at, check_polls, forge_repo FROM deploys
 		WHERE node = ? AND status = 'waiting' AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`}
 	nextCheckSQL = stmt{sqlite: `
 		SELECT next_check_at FROM deploys WHERE node = ? AND status = 'waiting' ORDER BY next_check_at LIMIT 1`}
@@ -360,4 +360,5 @@ var (
 		UPDATE deploys SET status = 'failed', error = ?, finished_at = ?, next_check_at = NULL
 		WHERE id = ? AND status = 'waiting' RETURNING repo`}
 	waitingForSQL = stmt{sqlite: `SELECT waiting_for FROM deploys WHERE id = ?`}
+	forgeRepoSQL  = stmt{sqlite: `UPDATE deploys SET forge_repo = ? WHERE id = ? AND forge_repo != ?`}
 )

@@ -3,4 +3,5 @@
 ALTER TABLE deploys ADD COLUMN next_check_at TIMESTAMPTZ;
 ALTER TABLE deploys ADD COLUMN check_polls INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deploys ADD COLUMN waiting_for TEXT NOT NULL DEFAULT '';
+ALTER TABLE deploys ADD COLUMN forge_repo TEXT NOT NULL DEFAULT '';
 CREATE INDEX deploys_waiting ON deploys (node, next_check_at) WHERE status = 'waiting';
