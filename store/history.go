@@ -17,7 +17,8 @@ const MaxLimit = 500
 // DeliveryStatuses and DeployStatuses are the values a status filter takes.
 var (
 	DeliveryStatuses = []string{DeliveryAccepted, DeliveryIgnored, DeliveryRejected}
-	DeployStatuses   = []string{DeployQueued, DeployRunning, DeploySucceeded, DeployFailed, DeployInterrupted}
+	DeployStatuses   = []string{DeployQueued, DeployRunning, DeploySucceeded, DeployFailed, DeployInterrupted,
+		DeployWaiting, DeploySuperseded}
 	SignatureResults = []string{SignatureValid, SignatureInvalid, SignatureMissing, SignatureUnchecked}
 )
 
