@@ -128,8 +128,27 @@ func (s *Server) apiRepo(c *gin.Context) {
 	c.JSON(http.StatusOK, toRepoJSON(st))
 }
 
+// deployBody is the optional body of a manual deploy.
+type deployBody struct {
+	Force bool `json:"force"` // deploy without waiting for the forge's checks (require_checks)
+}
+
 func (s *Server) apiDeployNow(c *gin.Context) {
-	dp, err := s.app.DeployNow(c.Request.Context(), c.Param("name"))
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 4<<10))
+	if err != nil {
+		s.writeOutcomeError(c, &outcomeError{http.StatusBadRequest, "invalid_body", "the body could not be read (at most 4 KB)"})
+		return
+	}
+	var b deployBody
+	if strings.TrimSpace(string(raw)) != "" {
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&b); err != nil {
+			s.writeOutcomeError(c, &outcomeError{http.StatusBadRequest, "invalid_body", `the body must be {"force": true}, {"force": false} or empty`})
+			return
+		}
+	}
+	dp, err := s.app.DeployManual(c.Request.Context(), c.Param("name"), b.Force)
 	if err != nil {
 		s.writeOutcomeError(c, err)
 		return

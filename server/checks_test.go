@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -220,5 +221,44 @@ func TestWaitingSurvivesARestart(t *testing.T) {
 	waitStatus(t, again, id, "succeeded")
 	if head := testkit.CheckoutHead(t, gw.Checkout["site"]); head != after {
 		t.Fatalf("site at %s, want %s", head, after)
+	}
+}
+
+// TestManualDeployWaitsUnlessForced: a manual deploy of a target with require_checks
+// waits for the checks of origin's head; {"force": true} deploys at once; any other body
+// is a 400.
+func TestManualDeployWaitsUnlessForced(t *testing.T) {
+	forge := forgetest.New(t, forgetest.GitHub, checksToken)
+	gw := checksGateway(t, forge, "30m")
+	head := gw.Origin["site"].Commit(map[string]string{"index.html": "manual\n"}, "manual")
+	post := func(body string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Post(gw.URL+"/api/v1/repos/site/deploy", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	code, out := post("")
+	if code != http.StatusAccepted || out["status"] != "waiting" || out["to_commit"] != head || out["trigger"] != "manual" {
+		t.Fatalf("manual deploy: %d %v, want 202 waiting for %s", code, out, head)
+	}
+	waiting := int64(out["id"].(float64))
+	if code, out := post(`{"force": "yes"}`); code != http.StatusBadRequest || fmt.Sprint(out["error"]) != `map[code:invalid_body message:the body must be {"force": true}, {"force": false} or empty]` {
+		t.Fatalf("bad body: %d %v", code, out)
+	}
+	code, out = post(`{"force": true}`)
+	if code != http.StatusAccepted || out["status"] != "queued" {
+		t.Fatalf("forced manual deploy: %d %v, want 202 queued", code, out)
+	}
+	waitStatus(t, gw, int64(out["id"].(float64)), "succeeded")
+	if got := testkit.CheckoutHead(t, gw.Checkout["site"]); got != head {
+		t.Fatalf("site at %s, want %s", got, head)
+	}
+	if dp := getDeploy(t, gw, waiting); dp.Status != "waiting" {
+		t.Fatalf("the unforced manual deploy is %s, want still waiting", dp.Status)
 	}
 }

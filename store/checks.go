@@ -40,6 +40,54 @@ func (s *Store) waitsForChecks(repo, trigger string) bool {
 	return false
 }
 
+// RequiresChecks says whether repo's push, reconcile and (unless forced) manual deploys
+// wait for the forge's checks.
+func (s *Store) RequiresChecks(repo string) bool {
+	m := s.checked.Load()
+	return m != nil && (*m)[repo]
+}
+
+// EnqueueManualWaiting queues, on every node that deploys repo, a manual deploy that waits
+// for commit's checks (origin's head, looked up by the caller), superseding one waiting
+// for another commit; it returns this node's (or the first node's). A pinned repository
+// refuses with ErrPinned, as EnqueueManual does.
+func (s *Store) EnqueueManualWaiting(ctx context.Context, repo, commit string) (Deploy, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	defer tx.Rollback()
+	defer s.forget(tx)
+	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	pin, err := s.pinOf(ctx, tx, repo)
+	if err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	if pin != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy of %s: pinned at %s: %w", repo, short(pin.Commit), ErrPinned)
+	}
+	targets, err := s.targetsInBatch(ctx, tx, newBatchState(), repo)
+	if err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	if len(targets) == 0 {
+		return Deploy{}, fmt.Errorf("queue manual deploy: %s: %w", repo, ErrNoNode)
+	}
+	ids := make([]int64, len(targets))
+	for i, n := range targets {
+		if ids[i], err = s.enqueueWaiting(ctx, tx, repo, n, TriggerManual, "", commit,
+			"manual deploy of origin's head "+short(commit)); err != nil {
+			return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+		}
+	}
+	if err := s.commit(tx); err != nil {
+		return Deploy{}, fmt.Errorf("queue manual deploy: commit: %w", err)
+	}
+	return s.Deploy(ctx, ids[s.primary(targets)])
+}
+
 // enqueueWaiting returns node's waiting deploy of repo for commit, creating it when there
 // is none; a waiting deploy of another commit is superseded by it (a newer push).
 func (s *Store) enqueueWaiting(ctx context.Context, tx *sql.Tx, repo, node, trigger, ref, commit, reason string) (int64, error) {

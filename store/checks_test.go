@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -194,6 +195,56 @@ func TestWaitingDeployWhilePinned(t *testing.T) {
 		}
 		if _, err := st.ClaimDeploy(ctx, "site"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("claimed while pinned: %v", err)
+		}
+	})
+}
+
+// TestEnqueueManualWaiting: a manual deploy of a target with require_checks waits for the
+// commit it was given on every node that deploys the target, superseding one waiting for
+// another commit; a pinned target refuses. Both engines.
+func TestEnqueueManualWaiting(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, newDatabase func() string) {
+		ctx := context.Background()
+		st := openAt(t, newDatabase(), WithNode("web1"))
+		for _, n := range []string{"web1", "web2"} {
+			if err := st.RegisterNode(ctx, n, "test", []string{"site"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.SetRequireChecks([]string{"site"})
+		if !st.RequiresChecks("site") || st.RequiresChecks("blog") {
+			t.Fatal("RequiresChecks does not follow SetRequireChecks")
+		}
+		const c1, c2 = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
+		first, err := st.EnqueueManualWaiting(ctx, "site", c1)
+		if err != nil || first.Status != DeployWaiting || first.Trigger != TriggerManual || first.ToCommit != c1 || first.Node != "web1" {
+			t.Fatalf("manual waiting deploy %+v %v", first, err)
+		}
+		second, err := st.EnqueueManualWaiting(ctx, "site", c2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dp, _ := st.Deploy(ctx, first.ID); dp.Status != DeploySuperseded {
+			t.Fatalf("the older manual deploy is %s, want superseded", dp.Status)
+		}
+		var waiting []string
+		for id := int64(1); id <= second.ID+3; id++ {
+			if dp, err := st.Deploy(ctx, id); err == nil && dp.Status == DeployWaiting {
+				waiting = append(waiting, dp.Node+"@"+dp.ToCommit[:7])
+			}
+		}
+		nodes := 1 // SQLite: one gateway per file deploys
+		if st.pg {
+			nodes = 2
+		}
+		if len(waiting) != nodes || !strings.HasSuffix(waiting[0], "@2222222") || (nodes == 2 && waiting[1] != "web2@2222222") {
+			t.Fatalf("waiting deploys %v, want one per node (%d) for 2222222", waiting, nodes)
+		}
+		if _, err := st.SetPin(ctx, "site", c1, PinnedByPin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.EnqueueManualWaiting(ctx, "site", c2); !errors.Is(err, ErrPinned) {
+			t.Fatalf("pinned: %v, want ErrPinned", err)
 		}
 	})
 }
