@@ -266,7 +266,7 @@ func TestDescriptions(t *testing.T) {
 	}{
 		{store.DueReport{Report: store.Report{Status: "succeeded"}, Commit: commitA, StartedAt: at, FinishedAt: at.Add(184 * time.Second)}, "deployed 1a2b3c4 in 3 min 4 s"},
 		{store.DueReport{Report: store.Report{Status: "failed"}, DeployErr: "health check failed: 502\nbody"}, "failed: health check failed: 502"},
-		{store.DueReport{Report: store.Report{Status: "superseded"}, DeployErr: "superseded by def5678"}, "superseded: superseded by def5678"},
+		{store.DueReport{Report: store.Report{Status: "superseded"}, DeployErr: "superseded by def5678"}, "superseded by def5678"}, // the issue's words
 		{store.DueReport{Report: store.Report{Status: "failed"}, DeployErr: "clone https://x-access-token:hush@example.com/a.git failed"}, "failed: clone https://***@example.com/a.git failed"},
 	} {
 		if got := describe(tc.r); got != tc.want {
