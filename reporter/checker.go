@@ -52,9 +52,6 @@ func NewChecker(st *store.Store, cfg Config, opts CheckOptions) *Checker {
 	return c
 }
 
-// SetNow replaces the checker's clock, for tests that step it past a timeout.
-func (c *Checker) SetNow(now func() time.Time) { c.now = now }
-
 // SetConfig replaces the forges and targets, as a reload does.
 func (c *Checker) SetConfig(cfg Config) {
 	next := &senderConfig{Config: cfg, clients: map[string]*Client{}}

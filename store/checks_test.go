@@ -248,3 +248,36 @@ func TestEnqueueManualWaiting(t *testing.T) {
 		}
 	})
 }
+
+// TestReconcileWaitsForChecks: a reconcile of a target with require_checks queues a deploy
+// waiting for origin's head's checks, with its reason; while it waits, or once its check
+// failed (its commit is the newest deploy's), a reconcile queues nothing more. Both engines.
+func TestReconcileWaitsForChecks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		s.SetRequireChecks([]string{"site"})
+		reason := func(live string) string { return "origin at 2222222, live " + short(live) }
+		if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		deployTo(t, s, "site", commitA, DeploySucceeded)
+		d, err := s.Reconcile(ctx, "site", commitB, "", reason)
+		if err != nil || d.DeployID == 0 {
+			t.Fatalf("drift: %+v, %v", d, err)
+		}
+		dp, _ := s.Deploy(ctx, d.DeployID)
+		if dp.Status != DeployWaiting || dp.Trigger != TriggerReconcile || dp.ToCommit != commitB || dp.Reason != reason(commitA) {
+			t.Fatalf("reconcile deploy %+v, want waiting for %s", dp, commitB)
+		}
+		waiting := d.DeployID
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 || !d.Busy || d.InFlight != waiting {
+			t.Fatalf("while %d waits: %+v, %v", waiting, d, err)
+		}
+		if err := s.FailWaiting(ctx, waiting, "check ci failed"); err != nil {
+			t.Fatal(err)
+		}
+		if d, err = s.Reconcile(ctx, "site", commitB, "", reason); err != nil || d.DeployID != 0 {
+			t.Fatalf("after the red check: %+v, %v (a reconcile would retry a red commit every poll)", d, err)
+		}
+	})
+}
