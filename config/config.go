@@ -140,6 +140,10 @@ type RepoConfig struct {
 	Tags string `toml:"tags"`
 	// Paths: deploy only when a file matching one of these (** any depth) changed.
 	Paths []string `toml:"paths"`
+	// RequireChecks and ChecksTimeout make push and reconcile deploys wait for the
+	// commit's checks on the report forge (forges.go).
+	RequireChecks []string `toml:"require_checks"`
+	ChecksTimeout string   `toml:"checks_timeout"`
 
 	name    string
 	allow   []netip.Prefix
@@ -148,6 +152,8 @@ type RepoConfig struct {
 	timeout time.Duration
 	runAs   *repos.Account // nil: the gateway's own user
 	poll    time.Duration  // 0: off
+	// checksTimeout is checks_timeout resolved.
+	checksTimeout time.Duration
 }
 
 // HookConfig is one [hooks.NAME] table: an endpoint POST /hooks/NAME and its

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookgate/hookgate/reporter"
 )
@@ -68,6 +69,7 @@ repository = "acme/site"
 report = "gh"
 report_deployments = true
 nodes = ["a", "b"]
+require_checks = ["ci/build", "test"]
 
 [repos.api]
 secret = "y"
@@ -77,6 +79,8 @@ report = "tea"
 report_context = "deploy/api"
 environment = "production"
 environment_url = "https://api.example.com"
+require_checks = ["*"]
+checks_timeout = "5m"
 
 [repos.quiet]
 secret = "z"
@@ -106,6 +110,12 @@ path = "/z"
 	}
 	if _, ok := rc.Targets["quiet"]; ok {
 		t.Error("a target without report reports")
+	}
+	if len(site.RequireChecks) != 2 || site.ChecksTimeout != 30*time.Minute || len(api.RequireChecks) != 1 || api.ChecksTimeout != 5*time.Minute {
+		t.Errorf("require_checks: site %v %v, api %v %v", site.RequireChecks, site.ChecksTimeout, api.RequireChecks, api.ChecksTimeout)
+	}
+	if got := cfg.CheckedRepos(); len(got) != 2 || got[0] != "api" || got[1] != "site" {
+		t.Errorf("checked repos %v", got)
 	}
 	// Printing the configuration or a forge shows no token.
 	for _, s := range []string{fmt.Sprintf("%v %+v %#v", rc, rc, rc), fmt.Sprintf("%+v %#v", *cfg, *cfg)} {
@@ -166,6 +176,14 @@ func TestForgesConfigErrors(t *testing.T) {
 		{"environment_url", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nenvironment_url = \"nope\"\n", []string{"repos.site: environment_url \"nope\""}},
 		{"public_url", "[server]\npublic_url = \"deploy.example.com\"\n" + repo, []string{"server.public_url \"deploy.example.com\""}},
 		{"unknown key", "[forges.f]\ntype = \"github\"\ntoken = \"hush-token\"\n" + repo, []string{"token"}},
+		{"github repository nested", repo + "repository = \"a/b/c\"\n", []string{`repos.site: repository "a/b/c": give it as owner/name`}},
+		{"gitlab repository one segment", repo + "provider = \"gitlab\"\nrepository = \"diaspora\"\n", []string{`repos.site: repository "diaspora": give it as group/project, group/subgroup/project or the project's numeric id`}},
+		{"gitlab repository empty segment", repo + "provider = \"gitlab\"\nrepository = \"a//b\"\n", []string{`repos.site: repository "a//b": give it as group/project`}},
+		{"require_checks without report", repo + "require_checks = [\"ci\"]\nchecks_timeout = \"5m\"\n", []string{"repos.site: require_checks is set but report is not", "repos.site: checks_timeout is set but report is not"}},
+		{"checks_timeout without require_checks", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nchecks_timeout = \"5m\"\n", []string{"repos.site: checks_timeout is set but require_checks is not"}},
+		{"checks_timeout bad", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nrequire_checks = [\"ci\"]\nchecks_timeout = \"soon\"\n", []string{"repos.site: checks_timeout:"}},
+		{"require_checks star with names", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nrequire_checks = [\"*\", \"ci\"]\n", []string{`repos.site: require_checks: "*" (every check) stands alone`}},
+		{"require_checks empty name", "[forges.f]\ntype = \"github\"\ntoken_env = \"SET_TOKEN\"\n" + repo + "repository = \"a/b\"\nreport = \"f\"\nrequire_checks = [\" ci\"]\n", []string{`repos.site: require_checks[0] " ci"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { assertConfigError(t, tc.body, tc.want, "hush-token") })
 	}
@@ -209,5 +227,20 @@ report = "gh"
 `))
 	if err == nil || !strings.Contains(err.Error(), `repos.staging: report needs the forge's owner/name the statuses go to: set repository in its hook "shop"`) {
 		t.Fatalf("a hook without repository: %v", err)
+	}
+}
+
+// TestGitLabRepository: a GitLab target names its project by a path in nested groups or
+// by its numeric id.
+func TestGitLabRepository(t *testing.T) {
+	for _, repository := range []string{"mike/diaspora", "group/sub/project", "15"} {
+		cfg, err := Load(writeConfig(t, fmt.Sprintf("[repos.site]\nsecret = \"x\"\npath = \"/x\"\nprovider = \"gitlab\"\nrepository = %q\n", repository)))
+		if err != nil {
+			t.Errorf("repository %q: %v", repository, err)
+			continue
+		}
+		if got := cfg.Repos["site"].Repository; got != repository {
+			t.Errorf("repository %q read as %q", repository, got)
+		}
 	}
 }

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hookgate/hookgate/reporter"
 )
@@ -126,7 +129,8 @@ func (r *RepoConfig) resolveReport(forges map[string]*ForgeConfig, repository st
 	if r.Report == "" {
 		var errs []error
 		for key, set := range map[string]bool{"report_context": r.ReportContext != "", "report_deployments": r.ReportDeployments,
-			"environment": r.Environment != "", "environment_url": r.EnvironmentURL != ""} {
+			"environment": r.Environment != "", "environment_url": r.EnvironmentURL != "",
+			"require_checks": len(r.RequireChecks) > 0, "checks_timeout": r.ChecksTimeout != ""} {
 			if set {
 				errs = append(errs, fmt.Errorf("%s is set but report is not: name the [forges.NAME] to report through", key))
 			}
@@ -157,6 +161,7 @@ func (r *RepoConfig) resolveReport(forges map[string]*ForgeConfig, repository st
 	if strings.TrimSpace(r.ReportContext) != r.ReportContext || len(r.ReportContext) > 255 {
 		errs = append(errs, fmt.Errorf("report_context %q: no surrounding spaces, at most 255 characters", r.ReportContext))
 	}
+	errs = append(errs, r.resolveChecks()...)
 	if r.EnvironmentURL != "" {
 		u, err := url.Parse(r.EnvironmentURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -164,6 +169,58 @@ func (r *RepoConfig) resolveReport(forges map[string]*ForgeConfig, repository st
 		}
 	}
 	return errs
+}
+
+// gitlabProject is a GitLab target's repository: a path of at least two segments
+// (group/project, group/sub/project) or a project id.
+var gitlabProject = regexp.MustCompile(`^([^/\s]+(/[^/\s]+)+|[1-9][0-9]*)$`)
+
+// DefaultChecksTimeout is checks_timeout when require_checks is set and it is not.
+const DefaultChecksTimeout = "30m"
+
+// resolveChecks checks require_checks and checks_timeout.
+func (r *RepoConfig) resolveChecks() []error {
+	var errs []error
+	for i, c := range r.RequireChecks {
+		if strings.TrimSpace(c) != c || c == "" || len(c) > 255 {
+			errs = append(errs, fmt.Errorf("require_checks[%d] %q: a status context or check-run name, no surrounding spaces, at most 255 characters", i, c))
+		}
+	}
+	if slices.Contains(r.RequireChecks, "*") && len(r.RequireChecks) > 1 {
+		errs = append(errs, errors.New(`require_checks: "*" (every check) stands alone; leave the other names out`))
+	}
+	if r.ChecksTimeout != "" && len(r.RequireChecks) == 0 {
+		errs = append(errs, errors.New("checks_timeout is set but require_checks is not: name the checks to wait for"))
+		return errs
+	}
+	if len(r.RequireChecks) == 0 {
+		return errs
+	}
+	if r.ChecksTimeout == "" {
+		r.ChecksTimeout = DefaultChecksTimeout
+	}
+	d, err := parseDuration(r.ChecksTimeout)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("checks_timeout: %w", err))
+	case d < time.Second:
+		errs = append(errs, fmt.Errorf("checks_timeout %q: at least 1s", r.ChecksTimeout))
+	default:
+		r.checksTimeout = d
+	}
+	return errs
+}
+
+// CheckedRepos lists the targets whose push and reconcile deploys wait for checks, for
+// the store.
+func (c *Config) CheckedRepos() []string {
+	var out []string
+	for _, name := range c.RepoNames() {
+		if r := c.Repos[name]; r.Report != "" && len(r.RequireChecks) > 0 {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // resolveForges resolves every [forges.NAME] and the public URL.
@@ -218,7 +275,8 @@ func (c *Config) Reporting() reporter.Config {
 			continue
 		}
 		t := reporter.Target{Forge: r.Report, Repository: c.repositoryOf(r), Branch: r.Branch, Context: r.ReportContext,
-			Deployments: r.ReportDeployments, Environment: r.Environment, EnvURL: r.EnvironmentURL}
+			Deployments: r.ReportDeployments, Environment: r.Environment, EnvURL: r.EnvironmentURL,
+			RequireChecks: r.RequireChecks, ChecksTimeout: r.checksTimeout}
 		if t.Context == "" {
 			t.Context = "hookgate/" + name
 			t.PerNode = len(r.Nodes) > 1

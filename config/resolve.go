@@ -401,11 +401,16 @@ func (a *authKeys) resolve(dir string) []error {
 	default:
 		a.secret = []byte(a.Secret)
 	}
-	if a.Repository != "" && strings.Count(a.Repository, "/") != 1 {
-		errs = append(errs, fmt.Errorf("repository %q: give it as owner/name", a.Repository))
-	}
 	if a.provider == "" {
 		a.provider = server.ProviderGitHub
+	}
+	if a.Repository != "" && a.provider == server.ProviderGitLab {
+		// GitLab names a project by its path in nested groups, or by its numeric id.
+		if !gitlabProject.MatchString(a.Repository) {
+			errs = append(errs, fmt.Errorf("repository %q: give it as group/project, group/subgroup/project or the project's numeric id", a.Repository))
+		}
+	} else if a.Repository != "" && strings.Count(a.Repository, "/") != 1 {
+		errs = append(errs, fmt.Errorf("repository %q: give it as owner/name", a.Repository))
 	}
 	if !server.ValidProvider(a.provider) {
 		errs = append(errs, fmt.Errorf("provider %q: use %q (the default), %q (also for Forgejo) or %q",

@@ -26,7 +26,9 @@ type gitlabPush struct {
 	CheckoutSHA  *string `json:"checkout_sha"`
 	UserUsername string  `json:"user_username"`
 	UserName     string  `json:"user_name"`
+	ProjectID    int64   `json:"project_id"`
 	Project      struct {
+		ID                int64  `json:"id"`
 		PathWithNamespace string `json:"path_with_namespace"`
 		WebURL            string `json:"web_url"`
 	} `json:"project"`
@@ -48,6 +50,10 @@ func ParseGitLabPush(payload []byte) (Push, error) {
 		p.After = *g.CheckoutSHA
 	}
 	p.Repository.FullName = g.Project.PathWithNamespace
+	p.ProjectID = g.Project.ID
+	if p.ProjectID == 0 {
+		p.ProjectID = g.ProjectID // older payloads name it only at the top
+	}
 	p.Repository.HTMLURL = g.Project.WebURL
 	p.Pusher.Name = firstNonEmpty(g.UserUsername, g.UserName)
 	p.HeadCommit = headCommit(g.Commits, p.After)

@@ -26,6 +26,9 @@ type Push struct {
 		Name string `json:"name"`
 	} `json:"pusher"`
 	HeadCommit *Commit `json:"head_commit"`
+	// ProjectID is GitLab's project.id (0 for the other forges): where a GitLab target's
+	// reports go, and what a numeric repository key matches.
+	ProjectID int64 `json:"-"`
 }
 
 // Commit is a pushed commit as a payload names it.

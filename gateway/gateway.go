@@ -43,6 +43,8 @@ type Options struct {
 	// Unregistered: the node neither registers nor sends heartbeats, so the nodes table holds
 	// only what a test writes (the server package's tests of the fleet pages).
 	Unregistered bool
+	// Checks tunes the looks at waiting deploys' checks (zero: production's 10 s to 60 s).
+	Checks reporter.CheckOptions
 }
 
 // Gateway holds the running parts a configuration reload reconfigures, and the
@@ -59,7 +61,8 @@ type Gateway struct {
 	srv      *server.Server
 	mgr      *repos.Manager
 	notifier *notify.Notifier
-	reports  *reporter.Sender // the forge reports' sender
+	reports  *reporter.Sender  // the forge reports' sender
+	checks   *reporter.Checker // moves deploys waiting for the forge's checks on (require_checks)
 
 	// mu: one reload at a time, guards cfg. A heartbeat holds it too, from reading the
 	// configuration to writing its repository list, so it never writes back the list from
@@ -134,6 +137,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 
 	// Before the recovery below: the deploys it ends are reported like any others.
 	st.SetReporting(cfg.ReportingRepos())
+	st.SetRequireChecks(cfg.CheckedRepos())
 
 	// Commands a crash left running would run beside the deploys run again below.
 	repos.StopLeftovers(ctx, st, node, cfg.DeployedRepoList(), logger)
@@ -171,7 +175,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Gateway, err
 	// g.srv is set below, before Run starts the sender that calls Observe.
 	g.reports = reporter.NewSender(st, cfg.Reporting(), reporter.Options{Logger: logger,
 		Observe: func(forge, result string) { g.srv.ObserveForgeReport(forge, result) }})
-	st.OnReport(g.reports.Wake)
+	checkOpts := opts.Checks
+	checkOpts.Logger = logger
+	g.checks = reporter.NewChecker(st, cfg.Reporting(), checkOpts)
+	// A deploy begins to wait in a transaction that writes its report (require_checks
+	// needs report), so the reports' wake-up wakes the checker too.
+	st.OnReport(func() { g.reports.Wake(); g.checks.Wake() })
 	if g.prune <= 0 {
 		g.prune = DefaultPruneEvery
 	}
@@ -239,6 +248,9 @@ func (g *Gateway) Server() *server.Server { return g.srv }
 
 // Reports is the gateway's sender of forge reports, for tests that step it (RunOnce).
 func (g *Gateway) Reports() *reporter.Sender { return g.reports }
+
+// Checks is the gateway's checker of deploys waiting for checks, for tests that step it.
+func (g *Gateway) Checks() *reporter.Checker { return g.checks }
 
 // Manager is the gateway's deploy workers, for tests that run a reconcile or wake a worker.
 func (g *Gateway) Manager() *repos.Manager { return g.mgr }

@@ -82,6 +82,8 @@ func (g *Gateway) Reload(ctx context.Context) (server.ReloadReport, error) {
 	g.notifier.SetTargets(global, perRepo)
 	g.reports.SetConfig(cfg.Reporting())
 	g.store.SetReporting(cfg.ReportingRepos())
+	g.checks.SetConfig(cfg.Reporting())
+	g.store.SetRequireChecks(cfg.CheckedRepos())
 
 	// Changed is every setting of the repository's table (secret, provider, allow_cidrs,
 	// notify targets too), not only those its worker uses.

@@ -35,9 +35,17 @@ func (g *Gateway) Run(ctx context.Context, hup <-chan os.Signal) error {
 			g.reports.Run(reportCtx)
 		}
 	}()
+	checksDone := make(chan struct{})
+	go func() {
+		defer close(checksDone)
+		if !g.manual {
+			g.checks.Run(reportCtx)
+		}
+	}()
 	defer func() {
 		stopReports()
 		<-reportsDone
+		<-checksDone
 	}()
 	if !g.manual {
 		mgr.Start()

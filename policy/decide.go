@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -54,6 +55,10 @@ type Delivery struct {
 	// Targets are a [hooks.NAME] hook's targets, each decided on its own; empty: the hook
 	// is its own one target (Hook.Repo, Hook.Branch, Hook.Tags), decided as always.
 	Targets []Target
+
+	// ProjectID is a GitLab payload's project.id (0: none), which a numeric repository
+	// key names.
+	ProjectID int64
 }
 
 // TargetList is the targets d is decided for: d.Targets, or the hook itself.
@@ -171,7 +176,8 @@ func screenHook(d Delivery) (Decision, bool) {
 		return ignore("event %q does not deploy; only push does", d.Event), false
 	}
 	// Only a push to the configured branch of the configured repository deploys.
-	if h.Repository != "" && !strings.EqualFold(d.FullName, h.Repository) {
+	if h.Repository != "" && !strings.EqualFold(d.FullName, h.Repository) &&
+		(d.ProjectID == 0 || h.Repository != strconv.FormatInt(d.ProjectID, 10)) {
 		return ignore("repository %q does not match the configured %q", d.FullName, h.Repository), false
 	}
 	// A deleted branch's "after" is all zeros: 40 of them, or 64 in a SHA-256 repository.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Forge types.
@@ -90,6 +91,11 @@ type Target struct {
 	Deployments bool   // report_deployments
 	Environment string
 	EnvURL      string // environment_url
+	// RequireChecks are the checks (status contexts or check-run names; "*" every one but
+	// hookgate's own) a push or reconcile deploy waits to see green; ChecksTimeout bounds
+	// the wait.
+	RequireChecks []string
+	ChecksTimeout time.Duration
 }
 
 // ContextFor is the status context a deploy on node reports under: two nodes of a fleet

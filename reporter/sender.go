@@ -201,7 +201,11 @@ func (s *Sender) send(ctx context.Context, r store.DueReport) store.Report {
 		link = fmt.Sprintf("%s/deploys/%d", cfg.PublicURL, r.DeployID)
 	}
 	desc := describe(r)
-	posted, calls, err := c.PostStatus(ctx, t.Repository, r.Commit, CommitStatus{
+	repo := t.Repository // a deploy no payload named a repository for (reconcile, manual, rollback)
+	if r.ForgeRepo != "" {
+		repo = r.ForgeRepo
+	}
+	posted, calls, err := c.PostStatus(ctx, repo, r.Commit, CommitStatus{
 		State: out.State, Context: t.ContextFor(r.Node), Description: desc, TargetURL: link})
 	out.Endpoint, out.HTTPStatus = lastCall(calls)
 	if err == nil && t.Deployments && row.deployment(typ) != "" {
@@ -210,7 +214,7 @@ func (s *Sender) send(ctx context.Context, r store.DueReport) store.Report {
 			ref = "refs/heads/" + t.Branch
 		}
 		var dposted Posted
-		dposted, calls, err = c.PostDeployment(ctx, t.Repository, Deployment{SHA: r.Commit, Ref: ref, Environment: t.Environment,
+		dposted, calls, err = c.PostDeployment(ctx, repo, Deployment{SHA: r.Commit, Ref: ref, Environment: t.Environment,
 			State: row.deployment(typ), Description: desc, LogURL: link, EnvURL: t.EnvURL})
 		if len(calls) > 0 {
 			out.Endpoint, out.HTTPStatus = lastCall(calls)
@@ -329,8 +333,8 @@ func describe(r store.DueReport) string {
 			return clip("nothing to deploy: " + firstLine(r.Reason))
 		}
 	case "superseded":
-		if e := firstLine(r.DeployErr); strings.HasPrefix(e, "superseded") {
-			return clip(e)
+		if e := firstLine(r.DeployErr); e != "" {
+			return clip(e) // "superseded by def5678", as the table words it
 		}
 	}
 	if e := firstLine(r.DeployErr); e != "" {

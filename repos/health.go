@@ -282,19 +282,8 @@ func (w *worker) avoidBad(ctx context.Context, dp store.Deploy, r Repo, out *tai
 // ErrNoHealthCheck is Verify's answer for a target without [health].
 var ErrNoHealthCheck = errors.New("no health check is configured")
 
-// ErrNotHere is the answer of OriginHead and Verify for a target this node does not deploy.
+// ErrNotHere is Verify's answer for a target this node does not deploy.
 var ErrNotHere = errors.New("not deployed by this node")
-
-// OriginHead looks up origin's branch head of repo now (one ref listing).
-func (m *Manager) OriginHead(ctx context.Context, repo string) (string, error) {
-	m.mu.Lock()
-	w := m.workers[repo]
-	m.mu.Unlock()
-	if w == nil {
-		return "", ErrNotHere
-	}
-	return checkout.OriginHead(ctx, w.config().Spec)
-}
 
 // Verify runs repo's health check now against what is live, as an operator asked: up to
 // healthy_after probes, interval apart, ending at the first that fails; each is recorded

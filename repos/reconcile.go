@@ -98,6 +98,26 @@ func (m *Manager) Reconcile(ctx context.Context, repo string) (Check, error) {
 	return w.reconcile(ctx, "a push was not delivered")
 }
 
+// OriginHead looks up origin's branch head of repo now: a manual deploy that waits for
+// the forge's checks needs the commit they are for. A failed look-up wraps
+// ErrOriginLookUp; a repository without a worker here, ErrUnknownRepo.
+func (m *Manager) OriginHead(ctx context.Context, repo string) (string, error) {
+	m.mu.Lock()
+	w := m.workers[repo]
+	m.mu.Unlock()
+	if w == nil {
+		return "", fmt.Errorf("origin head of %q: %w", repo, ErrUnknownRepo)
+	}
+	r := w.config()
+	lctx, cancel := context.WithTimeout(ctx, min(r.Timeout, maxCheckTime))
+	defer cancel()
+	head, err := checkout.OriginHead(lctx, r.Spec)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrOriginLookUp, err)
+	}
+	return head, nil
+}
+
 // ReconcileUnpinned is Reconcile right after repo's pin was lifted (here or by another
 // node): a deploy it queues says so, rather than blaming a lost push (the pushes made
 // meanwhile were delivered, and ignored for the pin).

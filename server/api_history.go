@@ -109,6 +109,9 @@ type deployJSON struct {
 	RollbackOf *int64 `json:"rollback_of,omitempty"`
 	// Health is the deploy's health check, on the single-deploy route; absent without one.
 	Health *healthJSON `json:"health,omitempty"`
+	// WaitingFor is what a waiting deploy waits for (require_checks), only on the
+	// single-deploy route.
+	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
 func toDeployJSON(dp store.Deploy, withLog bool) deployJSON {
@@ -271,6 +274,12 @@ func (s *Server) apiDeploy(c *gin.Context) {
 	}
 	out.Reports = &list
 	out.Health = toHealthJSON(dp, probes)
+	if dp.Status == store.DeployWaiting {
+		if out.WaitingFor, err = s.store.WaitingFor(c.Request.Context(), id); err != nil {
+			s.writeStoreError(c, err)
+			return
+		}
+	}
 	c.JSON(http.StatusOK, out)
 }
 

@@ -132,13 +132,14 @@ func (s *Server) apiRepo(c *gin.Context) {
 	c.JSON(http.StatusOK, toRepoJSON(st))
 }
 
+// deployBody is the optional body of a manual deploy.
 func (s *Server) apiDeployNow(c *gin.Context) {
 	force, err := readForceBody(c)
 	if err != nil {
 		s.writeOutcomeError(c, err)
 		return
 	}
-	dp, err := s.app.DeployNowForced(c.Request.Context(), c.Param("name"), force)
+	dp, err := s.app.DeployManual(c.Request.Context(), c.Param("name"), force)
 	if err != nil {
 		s.writeOutcomeError(c, err)
 		return

@@ -140,6 +140,8 @@ func tone(status string) string {
 		return "bad"
 	case store.DeliveryAccepted:
 		return "info"
+	case store.DeployWaiting:
+		return "busy"
 	}
 	return "muted"
 }

@@ -160,6 +160,7 @@ func (s *Server) handleHook(c *gin.Context) {
 		// The payload's ref and repository as sent: the reasons name them unbounded.
 		in.Ref, in.After, in.Deleted, in.FullName = p.Ref, p.After, p.Deleted, p.Repository.FullName
 		in.Message = d.Message
+		in.ProjectID = p.ProjectID
 	case "tag_push":
 		// GitLab sends tags as their own event; recorded like a push, never deployed.
 		if !forge.JSONObject(payload) {

@@ -136,6 +136,7 @@ type deployPage struct {
 	Deploy        store.Deploy
 	Notifications []store.Notification
 	Reports       []store.Report // the forge reports of the deploy
+	WaitingFor    string         // what a waiting deploy waits for (require_checks)
 	// CanRollBack offers "Roll back to this commit": the deploy succeeded and its commit
 	// is not the live one.
 	CanRollBack bool
@@ -195,6 +196,12 @@ func (p *pages) deploy(c *gin.Context) {
 		Reports:       reports,
 		Probes:        probes,
 		HealthResult:  healthResult(dp, probes),
+	}
+	if dp.Status == store.DeployWaiting {
+		if page.WaitingFor, err = p.s.store.WaitingFor(c.Request.Context(), id); err != nil {
+			p.storeFail(c, err, fmt.Sprintf("Deploy %d", id))
+			return
+		}
 	}
 	if p.s.isRepo(dp.Repo) && dp.Status == store.DeploySucceeded && dp.ToCommit != "" {
 		live, err := p.s.app.LiveCommit(c.Request.Context(), dp.Repo)

@@ -17,7 +17,8 @@ const MaxLimit = 500
 // DeliveryStatuses and DeployStatuses are the values a status filter takes.
 var (
 	DeliveryStatuses = []string{DeliveryAccepted, DeliveryIgnored, DeliveryRejected}
-	DeployStatuses   = []string{DeployQueued, DeployRunning, DeployVerifying, DeploySucceeded, DeployFailed, DeployInterrupted, DeploySuperseded, DeploySkipped}
+	DeployStatuses   = []string{DeployQueued, DeployWaiting, DeployRunning, DeployVerifying, DeploySucceeded, DeployFailed,
+		DeployInterrupted, DeploySuperseded, DeploySkipped}
 	SignatureResults = []string{SignatureValid, SignatureInvalid, SignatureMissing, SignatureUnchecked}
 )
 

@@ -60,6 +60,14 @@ func (s *Store) ReconcileRef(ctx context.Context, repo, origin, ref, checkoutHea
 	if err := s.row(ctx, tx, busy, s.node, repo, s.node, repo, origin).Scan(&d.InFlight); err != nil {
 		return d, fmt.Errorf("reconcile %s: %w", repo, err)
 	}
+	waits := s.waitsForChecks(repo, TriggerReconcile)
+	if waits && d.InFlight == 0 {
+		var commit string
+		err := s.row(ctx, tx, waitingOfSQL, s.node, repo).Scan(&d.InFlight, &commit)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return d, fmt.Errorf("reconcile %s: %w", repo, err)
+		}
+	}
 	d.Busy = d.InFlight != 0
 	err = s.row(ctx, tx, liveCommitSQL, s.node, repo).Scan(&d.Live)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -95,6 +103,16 @@ func (s *Store) ReconcileRef(ctx context.Context, repo, origin, ref, checkoutHea
 		if elsewhere == 0 {
 			return d, nil
 		}
+	}
+	if waits {
+		// Waits for origin's head's checks; the checker queues it (no worker wakes now).
+		if d.DeployID, err = s.enqueueWaiting(ctx, tx, repo, s.node, TriggerReconcile, "", origin, reason(d.Live)); err != nil {
+			return d, fmt.Errorf("reconcile %s: %w", repo, err)
+		}
+		if err := s.commit(tx); err != nil {
+			return Drift{}, fmt.Errorf("reconcile %s: commit: %w", repo, err)
+		}
+		return d, nil
 	}
 	err = s.row(ctx, tx, reconcileDeploySQL,
 		repo, TriggerReconcile, ref, s.now(), reason(d.Live), s.node).Scan(&d.DeployID)

@@ -232,8 +232,19 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 		if t.Status == DeliveryAccepted {
 			out.Status = TargetQueued
 			for _, n := range t.Queue {
-				id, err := s.queueIn(ctx, tx, st, t.Repo, n, dec.Trigger, d.Ref, tags[t.Repo] != "")
+				var id int64
+				var err error
+				if s.waitsForChecks(t.Repo, dec.Trigger) && d.After != "" {
+					// Each delivery's own commit: a newer one in the batch supersedes, the
+					// same one joins (enqueueWaiting); never the queue's cache.
+					id, err = s.enqueueWaiting(ctx, tx, t.Repo, n, dec.Trigger, d.Ref, d.After, "")
+				} else {
+					id, err = s.queueIn(ctx, tx, st, t.Repo, n, dec.Trigger, d.Ref, tags[t.Repo] != "")
+				}
 				if err != nil {
+					return err
+				}
+				if err := s.noteForgeRepo(ctx, tx, d, t.Repo, id); err != nil {
 					return err
 				}
 				if n == s.node {

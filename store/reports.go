@@ -49,6 +49,9 @@ type DueReport struct {
 	FinishedAt time.Time
 	// Newer: a later report of the same deploy exists, which tells the forge more.
 	Newer bool
+	// ForgeRepo is the payload's repository the deploy's newest delivery named ("": none;
+	// the target's repository key applies).
+	ForgeRepo string
 }
 
 // SetReporting names the repositories whose deploy status changes are written to the
@@ -103,7 +106,7 @@ func (s *Store) DueReports(ctx context.Context, now time.Time, limit int) ([]Due
 		var r DueReport
 		var started, finished sql.NullTime
 		if err := rows.Scan(&r.ID, &r.DeployID, &r.Node, &r.Repo, &r.Status, &r.Attempts, &r.CreatedAt,
-			&r.Ref, &r.Trigger, &r.DeployErr, &r.Reason, &started, &finished, &r.Commit, &r.Newer); err != nil {
+			&r.Ref, &r.Trigger, &r.DeployErr, &r.Reason, &started, &finished, &r.Commit, &r.Newer, &r.ForgeRepo); err != nil {
 			return nil, fmt.Errorf("due reports: %w", err)
 		}
 		r.CreatedAt, r.StartedAt, r.FinishedAt = r.CreatedAt.UTC(), started.Time.UTC(), finished.Time.UTC()

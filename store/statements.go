@@ -310,7 +310,7 @@ const reportDueColumns = `r.id, r.deploy_id, r.node, r.repo, r.status, r.attempt
 		COALESCE(NULLIF(d.to_commit, ''), NULLIF(d.target_commit, ''),
 			(SELECT after_commit FROM deliveries WHERE id = (SELECT max(id) FROM (SELECT id FROM deliveries WHERE deploy_id = d.id
 				UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = d.id) l)), ''),
-		EXISTS (SELECT 1 FROM reports n WHERE n.deploy_id = r.deploy_id AND n.id > r.id)`
+		EXISTS (SELECT 1 FROM reports n WHERE n.deploy_id = r.deploy_id AND n.id > r.id), d.forge_repo`
 
 var (
 	insertReportSQL = stmt{sqlite: `
@@ -386,4 +386,34 @@ var (
 	liveRefSQL       = stmt{sqlite: `SELECT ref FROM deploys WHERE repo = ? AND status = 'succeeded' ORDER BY id DESC LIMIT 1`}
 	queuedRefSQL     = stmt{sqlite: `SELECT ref FROM deploys WHERE id = ?`}
 	moveQueuedRefSQL = stmt{sqlite: `UPDATE deploys SET ref = ? WHERE id = ? AND status = 'queued'`}
+)
+
+// Waiting for the forge's checks (checks.go).
+var (
+	waitingOfSQL = stmt{sqlite: `
+		SELECT id, to_commit FROM deploys WHERE node = ? AND repo = ? AND status = 'waiting'`}
+	newWaitingSQL = stmt{sqlite: `
+		INSERT INTO deploys (repo, status, triggered_by, ref, queued_at, node, to_commit, next_check_at, reason, waiting_for)
+		VALUES (?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`}
+	supersedeSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'superseded', error = ?, finished_at = ?, next_check_at = NULL
+		WHERE id = ? AND status IN ('waiting', 'queued')`}
+	dueWaitingSQL = stmt{sqlite: `
+		SELECT id, repo, to_commit, queued_at, check_polls, forge_repo FROM deploys
+		WHERE node = ? AND status = 'waiting' AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`}
+	nextCheckSQL = stmt{sqlite: `
+		SELECT next_check_at FROM deploys WHERE node = ? AND status = 'waiting' ORDER BY next_check_at LIMIT 1`}
+	postponeWaitingSQL = stmt{sqlite: `
+		UPDATE deploys SET next_check_at = ?, check_polls = check_polls + 1, waiting_for = ?
+		WHERE id = ? AND status = 'waiting'`}
+	waitingDeploySQL = stmt{sqlite: `
+		SELECT repo, node, to_commit FROM deploys WHERE id = ? AND status = 'waiting'`}
+	passWaitingSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'queued', target_commit = to_commit, next_check_at = NULL, waiting_for = ''
+		WHERE id = ? AND status = 'waiting'`}
+	failWaitingSQL = stmt{sqlite: `
+		UPDATE deploys SET status = 'failed', error = ?, finished_at = ?, next_check_at = NULL
+		WHERE id = ? AND status = 'waiting' RETURNING repo`}
+	waitingForSQL = stmt{sqlite: `SELECT waiting_for FROM deploys WHERE id = ?`}
+	forgeRepoSQL  = stmt{sqlite: `UPDATE deploys SET forge_repo = ? WHERE id = ? AND forge_repo != ?`}
 )

@@ -65,6 +65,9 @@ type Store struct {
 	reported map[*sql.Tx]bool
 	// reporting is the set of repositories whose deploys are reported (SetReporting).
 	reporting atomic.Pointer[map[string]bool]
+	// checked is the set of repositories whose push and reconcile deploys wait for the
+	// forge's checks (SetRequireChecks).
+	checked atomic.Pointer[map[string]bool]
 
 	// fileLock is the SQLite file's lock held for the store's life (WithExclusive), or nil.
 	fileLock *os.File

@@ -35,8 +35,9 @@ const (
 	DeploySkipped = "skipped"
 	// DeployVerifying: the commands succeeded and the health check runs (health.go).
 	DeployVerifying = "verifying"
-	// DeploySuperseded: a newer deploy was queued while this one was verifying; the check
-	// ended there, nothing is rolled back or marked bad.
+	// DeploySuperseded: a newer deploy was queued while this one was verifying (the check
+	// ended there, nothing is rolled back or marked bad), or a newer commit came while it
+	// was waiting for its checks.
 	DeploySuperseded = "superseded"
 )
 

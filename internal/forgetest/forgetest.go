@@ -45,10 +45,11 @@ type Forge struct {
 	srv   *httptest.Server
 
 	mu          sync.Mutex
-	statuses    map[string][]Status // repo@sha → posted, oldest first
-	Deployments []*Deployment       // read after the calls, not during
-	calls       []string            // "METHOD path"
-	fail        int                 // answer 502 to this many calls still
+	statuses    map[string][]Status   // repo@sha → posted, oldest first
+	Deployments []*Deployment         // read after the calls, not during
+	calls       []string              // "METHOD path"
+	checkRuns   map[string][]CheckRun // repo@sha → GitHub check runs, one per name
+	fail        int                   // answer 502 to this many calls still
 	answer      func(w http.ResponseWriter, r *http.Request) bool
 
 	// A GitHub App: set before the first call.
@@ -77,6 +78,30 @@ func (f *Forge) SetStatus(repo, sha string, s Status) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.statuses[repo+"@"+sha] = append(f.statuses[repo+"@"+sha], s)
+}
+
+// CheckRun is a GitHub check run as CI left it.
+type CheckRun struct {
+	Name       string
+	Status     string // queued, in_progress or completed
+	Conclusion string // once completed: success, failure, neutral, cancelled, skipped, timed_out, action_required
+}
+
+// SetCheckRun records or replaces (by name) a GitHub check run of sha, as CI would.
+func (f *Forge) SetCheckRun(repo, sha string, r CheckRun) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.checkRuns == nil {
+		f.checkRuns = map[string][]CheckRun{}
+	}
+	runs := f.checkRuns[repo+"@"+sha]
+	for i := range runs {
+		if runs[i].Name == r.Name {
+			runs[i] = r
+			return
+		}
+	}
+	f.checkRuns[repo+"@"+sha] = append(runs, r)
 }
 
 // New starts a forge of type typ that takes token, closed when t ends.
@@ -215,7 +240,16 @@ func (f *Forge) github(w http.ResponseWriter, r *http.Request, path string, body
 	case m[1] != nil && r.Method == http.MethodGet:
 		f.combined(w, m[1][1], m[1][2], "state")
 	case m[2] != nil && r.Method == http.MethodGet:
-		Reply(w, 200, map[string]any{"total_count": 0, "check_runs": []any{}})
+		// GET /repos/{owner}/{repo}/commits/{ref}/check-runs: the latest run of each name.
+		runs := []map[string]any{}
+		for i, cr := range f.checkRuns[m[2][1]+"@"+m[2][2]] {
+			var conclusion any
+			if cr.Status == "completed" {
+				conclusion = cr.Conclusion
+			}
+			runs = append(runs, map[string]any{"id": i + 1, "name": cr.Name, "head_sha": m[2][2], "status": cr.Status, "conclusion": conclusion})
+		}
+		Reply(w, 200, map[string]any{"total_count": len(runs), "check_runs": runs})
 	case m[3] != nil && r.Method == http.MethodGet:
 		var out []map[string]any
 		for _, d := range slices.Backward(f.Deployments) {
