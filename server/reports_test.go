@@ -64,9 +64,14 @@ token_env = "HG_FORGE_TOKEN"
 			Attempts                                      int
 		}
 	}
-	if code := gatewaytest.API(t, "GET", fmt.Sprintf("%s/api/v1/deploys/%d", gw.URL, id), "", &dp); code != 200 {
-		t.Fatalf("GET deploy: %d", code)
-	}
+	// The commit status is posted before the deployment status of the same report: the
+	// report is recorded sent once both went.
+	testkit.Eventually(t, 30*time.Second, "the success report recorded as sent", func() bool {
+		if code := gatewaytest.API(t, "GET", fmt.Sprintf("%s/api/v1/deploys/%d", gw.URL, id), "", &dp); code != 200 {
+			t.Fatalf("GET deploy: %d", code)
+		}
+		return len(dp.Reports) == 3 && dp.Reports[2].Result != "pending"
+	})
 	if len(dp.Reports) != 3 {
 		t.Fatalf("reports %+v", dp.Reports)
 	}
