@@ -8,11 +8,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookgate/hookgate/forge"
+	"github.com/hookgate/hookgate/internal/gatewaytest"
+	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/internal/testkit"
 )
 
@@ -445,4 +449,160 @@ timeout = "1m"
 		"docs="+docsTag, "prod=queued", "staging="+stagingTag)
 	succeeded("v1.3.0 while staging is pinned", got["prod"], "refs/tags/v1.3.0", m5)
 	checkTargets("v1.3.0 while staging is pinned")
+}
+
+// TestEnvironmentsFleetOnPostgres: two in-process gateways (web1, web2) on one PostgreSQL
+// database and one bare origin, each with checkouts of its own, share [hooks.shop]:
+// staging (develop) is deployed by web1 only, prod (tags v*) by both. A develop push sent
+// to web2, which does not deploy staging, is recorded there and deployed on web1 alone; a
+// tag push sent to web1 deploys prod on both nodes. Each node's checkouts are at the
+// commits their targets should be, and the delivery lists its deploys per target and node.
+func TestEnvironmentsFleetOnPostgres(t *testing.T) {
+	database := pgtest.Database(t)
+	origin := testkit.NewOrigin(t)
+	const secret = "fleet-shop-secret-4321"
+	nodes := []string{"web1", "web2"}
+	dirs, addrs := map[string]string{}, map[string]string{}
+	for _, node := range nodes {
+		dirs[node], addrs[node] = t.TempDir(), freeAddr(t)
+		cfg := fmt.Sprintf(`[server]
+listen = %q
+database = %q
+node = %q
+admin_token = %q
+
+[hooks.shop]
+secret = %q
+repository = "octo/shop"
+
+[repos.staging]
+hook = "shop"
+path = %q
+url = %q
+branch = "develop"
+nodes = ["web1"]
+poll = "0"
+commands = ["git rev-parse HEAD >> ../staging.runs"]
+
+[repos.prod]
+hook = "shop"
+path = %q
+url = %q
+tags = "v*"
+nodes = ["web1", "web2"]
+poll = "0"
+commands = ["git rev-parse HEAD >> ../prod.runs"]
+`, addrs[node], database, node, outcomesToken, secret, filepath.Join(dirs[node], "staging"), origin.Bare,
+			filepath.Join(dirs[node], "prod"), origin.Bare)
+		path := filepath.Join(dirs[node], "config.toml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		gatewaytest.Start(t, path)
+	}
+	// at says what each node's checkouts hold: target → commit, "" for none at all.
+	at := func(step, node string, want map[string]string) {
+		t.Helper()
+		for _, name := range []string{"prod", "staging"} {
+			path := filepath.Join(dirs[node], name)
+			b, _ := os.ReadFile(filepath.Join(dirs[node], name+".runs"))
+			ran := strings.Fields(string(b))
+			if want[name] == "" {
+				if _, err := os.Stat(path); !os.IsNotExist(err) || len(ran) != 0 {
+					t.Fatalf("%s: %s has a checkout of %s (%v) or ran %q, want none", step, node, name, err, ran)
+				}
+				continue
+			}
+			if got := testkit.CheckoutHead(t, path); got != want[name] || len(ran) == 0 || ran[len(ran)-1] != want[name] {
+				t.Fatalf("%s: %s's %s is at %s, its commands ran at %q; want %s", step, node, name, short(got), ran, short(want[name]))
+			}
+		}
+	}
+	// deployed sends a push to node and waits for every deploy the delivery lists to finish;
+	// it returns the answer and the deploys as "target@node status ref to_commit", sorted.
+	deployed := func(step, node string, body []byte) (envAnswer, []string) {
+		t.Helper()
+		a := postShop(t, addrs[node], "shop", body, secret)
+		var d envDelivery
+		var out []string
+		// Polled with a deadline; a deploy never finished (queued for a node that does not
+		// deploy its target) is named when the deadline passes.
+		finishedAll := func() bool {
+			apiGet(t, addrs["web1"], fmt.Sprintf("/api/v1/deliveries/%d", a.DeliveryID), &d)
+			out = out[:0]
+			done := true
+			for _, dp := range d.Deploys {
+				var full envDeploy
+				apiGet(t, addrs[dp.Node], fmt.Sprintf("/api/v1/deploys/%d", dp.DeployID), &full)
+				done = done && envFinished(full.Status)
+				if full.Repo != dp.Repo || full.Node != dp.Node {
+					t.Fatalf("%s: the delivery lists deploy %d as %s@%s; it is %s@%s", step, dp.DeployID, dp.Repo, dp.Node, full.Repo, full.Node)
+				}
+				out = append(out, fmt.Sprintf("%s@%s %s %s %s", dp.Repo, dp.Node, full.Status, full.Ref, short(full.ToCommit)))
+			}
+			return done
+		}
+		for deadline := time.Now().Add(30 * time.Second); !finishedAll(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: deploys unfinished after 30s: %q", step, out)
+			}
+		}
+		slices.Sort(out)
+		// The answer's deploy ids are the answering node's (other nodes' are in the API).
+		for _, tg := range a.Targets {
+			mine := int64(0)
+			for _, dp := range d.Deploys {
+				if dp.Repo == tg.Repo && dp.Node == node {
+					mine = dp.DeployID
+				}
+			}
+			if tg.DeployID != mine {
+				t.Fatalf("%s: %s answered %s's deploy %d; the delivery lists %d on %s", step, node, tg.Repo, tg.DeployID, mine, node)
+			}
+		}
+		if d.Hook != "shop" || !reflect.DeepEqual(outcomes(d.Targets), outcomes(a.Targets)) {
+			t.Fatalf("%s: the delivery in the API: hook %q targets %q; answered %q", step, d.Hook, outcomes(d.Targets), outcomes(a.Targets))
+		}
+		return a, out
+	}
+
+	c0 := origin.Head()
+	testkit.Git(t, origin.Seed, "checkout", "-q", "-b", "develop")
+	origin.Branch = "develop"
+	d1 := origin.Commit(map[string]string{"app.txt": "staging\n"}, "staging work")
+
+	// Sent to web2, which does not deploy staging: recorded there, deployed on web1 alone.
+	a, deploys := deployed("develop via web2", "web2", shopPayload(t, "refs/heads/develop", c0, d1, d1, "staging work"))
+	want := []string{"prod=ignored: push to refs/heads/develop; this target deploys tags matching v*", "staging=queued"}
+	if a.HTTPStatus != 202 || !reflect.DeepEqual(outcomes(a.Targets), want) ||
+		!reflect.DeepEqual(deploys, []string{"staging@web1 succeeded refs/heads/develop " + short(d1)}) {
+		t.Fatalf("develop via web2: %d %q, deploys %q", a.HTTPStatus, outcomes(a.Targets), deploys)
+	}
+	at("develop via web2", "web1", map[string]string{"staging": d1})
+	at("develop via web2", "web2", map[string]string{})
+
+	// A tag sent to web1 deploys prod on both nodes, its annotated tag peeled.
+	testkit.Git(t, origin.Seed, "checkout", "-q", "main")
+	origin.Branch = "main"
+	m1 := origin.Commit(map[string]string{"app.txt": "1.0\n"}, "app 1.0")
+	tagObj := origin.AnnotatedTag("v1.0.0", m1, "release 1.0.0")
+	a, deploys = deployed("v1.0.0 via web1", "web1", shopPayload(t, "refs/tags/v1.0.0", "", tagObj, m1, "app 1.0"))
+	want = []string{"prod=queued", "staging=ignored: tag push refs/tags/v1.0.0; this target deploys refs/heads/develop"}
+	if a.HTTPStatus != 202 || !reflect.DeepEqual(outcomes(a.Targets), want) || !reflect.DeepEqual(deploys, []string{
+		"prod@web1 succeeded refs/tags/v1.0.0 " + short(m1), "prod@web2 succeeded refs/tags/v1.0.0 " + short(m1)}) {
+		t.Fatalf("v1.0.0 via web1: %d %q, deploys %q", a.HTTPStatus, outcomes(a.Targets), deploys)
+	}
+	at("v1.0.0 via web1", "web1", map[string]string{"staging": d1, "prod": m1})
+	at("v1.0.0 via web1", "web2", map[string]string{"prod": m1})
+
+	// An older tag, sent to web2, is ignored for prod on both nodes (the live tag is each
+	// node's, and both are at v1.0.0).
+	origin.Tag("v0.9.0", c0)
+	a, deploys = deployed("v0.9.0 via web2", "web2", shopPayload(t, "refs/tags/v0.9.0", "", c0, c0, "initial commit"))
+	want = []string{"prod=ignored: v0.9.0 is older than live v1.0.0", "staging=ignored: tag push refs/tags/v0.9.0; this target deploys refs/heads/develop"}
+	if a.HTTPStatus != 200 || !reflect.DeepEqual(outcomes(a.Targets), want) || len(deploys) != 0 {
+		t.Fatalf("v0.9.0 via web2: %d %q, deploys %q", a.HTTPStatus, outcomes(a.Targets), deploys)
+	}
+	at("v0.9.0 via web2", "web1", map[string]string{"staging": d1, "prod": m1})
+	at("v0.9.0 via web2", "web2", map[string]string{"prod": m1})
 }
