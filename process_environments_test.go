@@ -248,6 +248,19 @@ timeout = "1m"
 		})
 		return d
 	}
+	// reconcile asks name's worker to compare origin with live now; it returns whether a
+	// deploy was queued and why.
+	reconcile := func(name string) (queued bool, reason string) {
+		t.Helper()
+		var out struct {
+			DeployID *int64 `json:"deploy_id"`
+			Reason   string `json:"reason"`
+		}
+		if code := api(t, http.MethodPost, "http://"+addr+"/api/v1/repos/"+name+"/reconcile", outcomesToken, &out); code != http.StatusOK {
+			t.Fatalf("reconcile %s: %d", name, code)
+		}
+		return out.DeployID != nil, out.Reason
+	}
 	// push delivers a push and checks the answer and the recorded delivery against want
 	// (target → "queued" or "ignored: reason"); it waits for the deploys it queued and
 	// returns them by target.
@@ -348,6 +361,11 @@ timeout = "1m"
 	if _, err := os.Stat(filepath.Join(dir, "docs", "app.txt")); !os.IsNotExist(err) {
 		t.Fatalf("main without docs: the skipped deploy wrote app.txt into docs' checkout (%v)", err)
 	}
+	// Nor does a reconcile bring it: origin's head was decided (skipped) already.
+	if queued, why := reconcile("docs"); queued ||
+		why != "in sync: origin main at "+short(m2)+" changed nothing under paths since live "+short(m1)+" (its deploy was skipped)" {
+		t.Fatalf("reconcile docs after the skip: queued %v, %q", queued, why)
+	}
 	checkTargets("main without docs")
 
 	// Tags deploy prod: a lightweight tag, then an annotated one (its commit deploys).
@@ -370,6 +388,10 @@ timeout = "1m"
 	docsTag, stagingTag = tagPush("v1.0.1")
 	push("v1.0.1", shopPayload(t, "refs/tags/v1.0.1", "", m2, m2, "app 1.0"), 200,
 		"docs="+docsTag, "prod=ignored: v1.0.1 is older than live v1.1.0", "staging="+stagingTag)
+	// Nor does a reconcile downgrade: origin's newest tag is v1.1.0, live.
+	if queued, why := reconcile("prod"); queued || why != "in sync: origin tag v1.1.0 at "+short(m3)+" is live" {
+		t.Fatalf("reconcile prod after v1.0.1: queued %v, %q", queued, why)
+	}
 	checkTargets("v1.0.1")
 
 	// [skip deploy] is ignored for every target.
