@@ -11,10 +11,16 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// resolveCommit finds want in the branch's history as fetched into r's checkout. A node
-// that does not deploy the repository has no checkout to look in.
+// resolveCommit finds want in the branch's history as fetched into r's checkout (a tag
+// target's: HEAD's and its fetched tags'). A node that does not deploy the repository has
+// no checkout to look in.
 func (a *App) resolveCommit(r Repo, want string) (string, error) {
-	commit, err := checkout.ResolveCommit(r.Path, r.Branch, want)
+	resolve := checkout.ResolveCommit
+	if r.Tags != "" {
+		// A tag target has no branch to read; its commits are under HEAD and its tags.
+		resolve = func(path, _, want string) (string, error) { return checkout.ResolveTagCommit(path, want) }
+	}
+	commit, err := resolve(r.Path, r.Branch, want)
 	if err != nil && a.reconciler != nil && !a.reconciler.Deploys(r.Name) {
 		return "", notDeployedHere(r.Name)
 	}

@@ -52,6 +52,28 @@ func ResolveCommit(path, branch, want string) (string, error) {
 	return h.String(), nil
 }
 
+// ResolveTagCommit is ResolveCommit for a tag target, which follows no branch: it finds
+// want in the history of the checkout's HEAD, else of a tag a deploy fetched into it (a
+// rollback may go back to an earlier tag's commit, maybe on a hotfix line).
+func ResolveTagCommit(path, want string) (string, error) {
+	repo, err := openCheckout(path)
+	if err != nil {
+		return "", err
+	}
+	if h, _, ok := resolveInOwnHistory(repo, want); ok {
+		return h.String(), nil
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return "", fmt.Errorf("read HEAD of %s: %w", path, err)
+	}
+	// Not found under any tip: HEAD's walk says why (not a hash, ambiguous, shallow, absent).
+	if _, err := resolveInHistory(repo, head.Hash(), want); err != nil {
+		return "", err
+	}
+	return "", unknownCommit("%s is not in the history of HEAD or of a fetched tag", want)
+}
+
 // resolveInHistory returns the one commit reachable from tip whose hash starts with want.
 func resolveInHistory(repo *git.Repository, tip plumbing.Hash, want string) (plumbing.Hash, error) {
 	want = strings.ToLower(want)

@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,6 +212,40 @@ func TestShallowTagUpdate(t *testing.T) {
 		}
 		if out := testkit.Git(t, f.Path, "fsck", "--no-progress"); strings.Contains(out, "missing") {
 			t.Fatalf("%s: fsck: %s", mode, out)
+		}
+	}
+}
+
+// TestResolveTagCommit: a tag target's rollback or pin names a commit of an earlier tag;
+// it is found in HEAD's history or a fetched tag's (a hotfix line), though the tag target
+// has no branch of origin's to walk (ResolveCommit with no branch cannot read one); an
+// unknown or short hash is ErrUnknownCommit.
+func TestResolveTagCommit(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, map[string]string{"app.txt": "v1\n"}, false)
+	one := f.Tag("v1.0.0", "")
+	testkit.Git(t, f.Seed, "checkout", "-q", "-b", "hotfix")
+	f.Write(map[string]string{"app.txt": "v1 hotfix\n"})
+	testkit.Git(t, f.Seed, "commit", "-qam", "hotfix")
+	fix := f.Tag("v1.0.1", "")
+	testkit.Git(t, f.Seed, "checkout", "-q", "main")
+	f.Write(map[string]string{"app.txt": "v2\n"})
+	two := f.CommitAll("v2")
+	f.AnnotatedTag("v2.0.0", two, "release 2")
+	s := Spec{Name: "test", Path: f.Path, Branch: "main", URL: f.Bare, Mode: ModeReset}
+	for _, tag := range []string{"v1.0.0", "v1.0.1", "v2.0.0"} {
+		if _, err := UpdateMove(ctx, s, Move{Tag: tag}); err != nil {
+			t.Fatalf("deploy %s: %v", tag, err)
+		}
+	}
+	for _, want := range []string{one, one[:7], fix[:10], two} {
+		if got, err := ResolveTagCommit(f.Path, want); err != nil || !strings.HasPrefix(got, want) {
+			t.Errorf("ResolveTagCommit(%s) = %q, %v", want, got, err)
+		}
+	}
+	for _, bad := range []string{"0123456789abcdef", "abc"} {
+		if _, err := ResolveTagCommit(f.Path, bad); !errors.Is(err, ErrUnknownCommit) {
+			t.Errorf("ResolveTagCommit(%s): %v, want ErrUnknownCommit", bad, err)
 		}
 	}
 }
