@@ -43,6 +43,7 @@ func TestOnPostgres(t *testing.T) {
 		{"PayloadRoute", TestPayloadRoute},
 		{"DeploysNameTheirNode", TestDeploysNameTheirNode},
 		{"HookDeploysSeveralTargets", TestHookDeploysSeveralTargets},
+		{"HookTargetsOnThePagesAndInTheAPI", TestHookTargetsOnThePagesAndInTheAPI},
 		{"APIRepoNodes", TestAPIRepoNodes},
 		{"ReposPageShowsEachNode", TestReposPageShowsEachNode},
 		{"NodesPage", TestNodesPage},
