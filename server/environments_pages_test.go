@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/hookgate/hookgate/internal/gatewaytest"
+	"github.com/hookgate/hookgate/internal/pgtest"
 	"github.com/hookgate/hookgate/store"
 )
 
@@ -189,5 +191,53 @@ func TestHookTargetsOnThePagesAndInTheAPI(t *testing.T) {
 	var one repoFields
 	if code := g.api("GET", "/api/v1/repos/prod", "", &one); code != 200 || !reflect.DeepEqual(one, want[2]) {
 		t.Errorf("GET /api/v1/repos/prod: %d %+v, want %+v", code, one, want[2])
+	}
+}
+
+// TestRepoHookSharedWithATarget: a [repos.NAME] with its own secret that another target
+// names is shown as a hook under its [repos.NAME] heading, and a push both targets take
+// lists each target with its own deploy, not the other's.
+func TestRepoHookSharedWithATarget(t *testing.T) {
+	dir := t.TempDir()
+	database := filepath.Join(dir, "hookgate.db")
+	if strings.HasPrefix(t.Name(), "TestOnPostgres/") {
+		database = pgtest.Database(t)
+	}
+	cfg := gatewaytest.WriteConfig(t, fmt.Sprintf(`[server]
+listen = %q
+database = %q
+node = %q
+
+[repos.site]
+secret = %q
+repository = "octo/shop"
+path = %q
+
+[repos.mirror]
+hook = "site"
+path = %q
+`, gatewaytest.FreeAddr(t), database, testNode, secret, filepath.Join(dir, "site"), filepath.Join(dir, "mirror")))
+	gw := gatewaytest.Start(t, cfg, gatewaytest.Manual())
+	g := &gateway{t: t, store: gw.Store, database: gw.Database, url: gw.URL, srv: gw.G.Server(), mgr: gw.G.Manager()}
+
+	resp, answer := g.send(delivery{path: "/hooks/site", event: "push", guid: gatewaytest.NewGUID(), body: shopPush(t, "refs/heads/main", "both", false)})
+	if resp.StatusCode != 202 || len(targetsOf(answer)) != 2 {
+		t.Fatalf("push to main: %d %v", resp.StatusCode, answer)
+	}
+	ids := map[string]int64{}
+	for _, v := range answer["targets"].([]any) {
+		m := v.(map[string]any)
+		ids[m["repo"].(string)] = id(m["deploy_id"])
+	}
+	body := okPage(t, g.url, "/")
+	want := []string{fmt.Sprintf("mirror: queued #%d", ids["mirror"]), fmt.Sprintf("site: queued #%d", ids["site"])}
+	if got := targetItems(between(t, body, fmt.Sprintf(`data-id="%d"`, id(answer["delivery_id"])), "</tr>")); !reflect.DeepEqual(got, want) {
+		t.Errorf("history row: %q, want %q", got, want)
+	}
+	repos := okPage(t, g.url, "/repos")
+	group := between(t, repos, `<tbody class="hook" data-hook="site">`, "</tbody>")
+	if got := pageText(between(t, group, "<th", "</th>")); got != "[repos.site] github · octo/shop" ||
+		!strings.Contains(group, `data-live="repo-mirror"`) || !strings.Contains(group, `data-live="repo-site"`) {
+		t.Errorf("site's group: heading %q\n%s", got, group)
 	}
 }

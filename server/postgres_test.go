@@ -44,6 +44,7 @@ func TestOnPostgres(t *testing.T) {
 		{"DeploysNameTheirNode", TestDeploysNameTheirNode},
 		{"HookDeploysSeveralTargets", TestHookDeploysSeveralTargets},
 		{"HookTargetsOnThePagesAndInTheAPI", TestHookTargetsOnThePagesAndInTheAPI},
+		{"RepoHookSharedWithATarget", TestRepoHookSharedWithATarget},
 		{"APIRepoNodes", TestAPIRepoNodes},
 		{"ReposPageShowsEachNode", TestReposPageShowsEachNode},
 		{"NodesPage", TestNodesPage},
