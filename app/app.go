@@ -24,6 +24,9 @@ type Repo struct {
 	// its tag glob ("" : it deploys Branch); Shared that its hook has several targets.
 	Hook, Tags string
 	Shared     bool
+	// Paths are the target's paths globs (nil: it deploys every push it takes), for the
+	// page and the API.
+	Paths []string
 }
 
 // Workers is the worker side (*repos.Manager): it tells which deploy runs now (the store

@@ -53,7 +53,7 @@ func (c *Config) Hooks() []server.Hook {
 	bound := map[string][]server.Target{}
 	for _, name := range c.RepoNames() {
 		if r := c.Repos[name]; r.Hook != "" {
-			bound[r.Hook] = append(bound[r.Hook], server.Target{Name: name, Branch: r.Branch, Tags: r.Tags, Path: r.Path})
+			bound[r.Hook] = append(bound[r.Hook], server.Target{Name: name, Branch: r.Branch, Tags: r.Tags, Path: r.Path, Paths: r.Paths})
 		}
 	}
 	for _, name := range c.RepoNames() {
@@ -61,9 +61,9 @@ func (c *Config) Hooks() []server.Hook {
 		if r.Hook != "" {
 			continue
 		}
-		h := server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Tags: r.Tags, Repository: r.Repository, Path: r.Path, AllowCIDRs: r.allow, Provider: r.Provider}
+		h := server.Hook{Name: name, Secret: r.secret, Branch: r.Branch, Tags: r.Tags, Repository: r.Repository, Path: r.Path, AllowCIDRs: r.allow, Provider: r.Provider, Paths: r.Paths}
 		if more := bound[name]; len(more) > 0 {
-			h.Targets = append([]server.Target{{Name: name, Branch: r.Branch, Tags: r.Tags, Path: r.Path}}, more...)
+			h.Targets = append([]server.Target{{Name: name, Branch: r.Branch, Tags: r.Tags, Path: r.Path, Paths: r.Paths}}, more...)
 		}
 		hooks = append(hooks, h)
 	}

@@ -45,6 +45,14 @@ type repoJSON struct {
 	// BadCommits are the target's commits whose health check failed: not deployed again
 	// by pushes, polls or replays until cleared.
 	BadCommits []badCommitJSON `json:"bad_commits"`
+	// Hook is the hook the target takes its deliveries from: its own name for a
+	// repository with its own secret. Tags is its tag glob ("" for a branch target),
+	// Paths its paths globs ([] when it deploys every push), LiveTag the tag of its live
+	// deploy ("" for a branch target, or before a tag was deployed).
+	Hook    string   `json:"hook"`
+	Tags    string   `json:"tags"`
+	Paths   []string `json:"paths"`
+	LiveTag string   `json:"live_tag"`
 }
 
 // repoNodeJSON is what one node has of a repository: its live commit ("" when nothing
@@ -106,7 +114,32 @@ func toRepoJSON(st app.Status) repoJSON {
 	r.Pinned = toPinJSON(st.Pin)
 	r.Nodes = toRepoNodesJSON(st.Nodes)
 	r.BadCommits = toBadCommitsJSON(st.Bad)
+	r.Hook, r.Tags, r.Paths, r.LiveTag = hookOf(st.Repo), st.Tags, st.Paths, liveTag(st)
+	if r.Paths == nil {
+		r.Paths = []string{}
+	}
 	return r
+}
+
+// hookOf is the name of the hook a target takes its deliveries from.
+func hookOf(r app.Repo) string {
+	if r.Hook == "" {
+		return r.Name
+	}
+	return r.Hook
+}
+
+// liveTag is a tag target's live tag: the tag of its last succeeded deploy (the round's
+// rule: that deploy's ref, when it names a tag). A branch target has none, even when a
+// manual deploy once recorded a tag ref.
+func liveTag(st app.Status) string {
+	if st.Tags == "" || st.State.LastOK == nil {
+		return ""
+	}
+	if tag, ok := strings.CutPrefix(st.State.LastOK.Ref, "refs/tags/"); ok {
+		return tag
+	}
+	return ""
 }
 
 func (s *Server) apiRepos(c *gin.Context) {

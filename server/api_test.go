@@ -195,6 +195,10 @@ func TestAPIRepos(t *testing.T) {
 		r["last_deploy"] != nil || r["running_deploy_id"] != nil || r["queued_deploy_id"] != nil {
 		t.Fatalf("repo before any deploy: %v", r)
 	}
+	if r["hook"] != "site" || r["tags"] != "" || fmt.Sprint(r["paths"]) != "[]" || r["live_tag"] != "" {
+		t.Errorf("a repository with its own secret: hook %v tags %v paths %v live_tag %v, want its own name, \"\", [] and \"\"",
+			r["hook"], r["tags"], r["paths"], r["live_tag"])
+	}
 
 	newer := g.origin.Commit(map[string]string{"m.txt": "manual\n"}, "for a manual deploy")
 	var dp map[string]any

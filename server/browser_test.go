@@ -554,3 +554,27 @@ func TestBrowserDeploysAndButtons(t *testing.T) {
 		t.Fatalf("buttons overflow on the repositories page:\n%s", strings.Join(spills, "\n"))
 	}
 }
+
+// TestBrowserHookTargets: the repositories page, as a browser lays it out, shows a shared
+// hook's heading over its targets and a tag target's live tag in its Live column.
+func TestBrowserHookTargets(t *testing.T) {
+	ctx := browser(t)
+	g := environmentsGateway(t)
+	resp, answer := g.send(delivery{path: "/hooks/shop", event: "push", guid: gatewaytest.NewGUID(), body: shopPush(t, "refs/tags/v1.1.0", "release", false)})
+	if resp.StatusCode != 202 {
+		t.Fatalf("tag push: %d %v", resp.StatusCode, answer)
+	}
+	dp, err := g.store.ClaimDeploy(context.Background(), "prod")
+	if err != nil || dp.ID != id(answer["deploy_id"]) {
+		t.Fatalf("claim prod: %+v %v", dp, err)
+	}
+	if err := g.store.FinishDeploy(context.Background(), dp.ID, store.Result{Status: store.DeploySucceeded, ToCommit: "fd489864e7642b48eaad6e3f155c10e46810ec72"}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "open the repositories", chromedp.Navigate(g.url+"/repos"), chromedp.WaitVisible(chromedp.CSS(`tr[data-live="repo-prod"]`)))
+	heading := eval[string](t, ctx, `document.querySelector('tbody[data-hook="shop"] th[scope=rowgroup]').innerText`)
+	live := eval[string](t, ctx, `document.querySelector('tbody[data-hook="shop"] tr[data-live="repo-prod"] td[data-label="Live"]').innerText`)
+	if !strings.HasPrefix(heading, "[hooks.shop]") || !strings.Contains(live, "tag v1.1.0") {
+		t.Fatalf("the shop hook's heading reads %q, prod's Live %q; want [hooks.shop] and tag v1.1.0", heading, live)
+	}
+}

@@ -133,15 +133,17 @@ func tone(status string) string {
 	switch status {
 	case store.DeploySucceeded, store.SignatureValid, store.NotificationSent, store.NodeUp:
 		return "ok"
-	case store.DeployQueued, store.DeployRunning, store.DeployVerifying:
+	case store.DeployQueued, store.DeployRunning, store.DeployVerifying, store.DeployWaiting:
+		// Verifying (the health check) and waiting (the forge's checks) are not done yet.
 		return "busy"
 	case store.DeployFailed, store.DeployInterrupted, store.DeliveryRejected, store.SignatureInvalid, store.SignatureMissing,
 		store.NotificationDropped, store.NodeDown:
 		return "bad"
-	case store.DeliveryAccepted:
+	case store.DeliveryAccepted, store.DeploySkipped:
+		// A skipped deploy (paths) is a decision recorded, neither a success nor a failure.
 		return "info"
-	case store.DeployWaiting:
-		return "busy"
+	case store.DeploySuperseded:
+		return "muted" // a newer deploy took its place: nothing to look at
 	}
 	return "muted"
 }
@@ -199,4 +201,25 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// targetRow is what a [hooks.NAME] delivery did for one target: queued, with the deploys
+// it joined (one per node), or ignored with the reason.
+type targetRow struct {
+	store.TargetOutcome
+	Deploys []store.DeployRef
+}
+
+// targetRows pairs each target outcome of d with the deploys of that target it joined.
+func targetRows(d store.Delivery) []targetRow {
+	out := make([]targetRow, len(d.Targets))
+	for i, t := range d.Targets {
+		out[i].TargetOutcome = t
+		for _, r := range d.Deploys {
+			if r.Repo == t.Repo {
+				out[i].Deploys = append(out[i].Deploys, r)
+			}
+		}
+	}
+	return out
 }

@@ -48,12 +48,12 @@ func appRepos(hooks []Hook) []app.Repo {
 	var out []app.Repo
 	for _, h := range hooks {
 		if len(h.Targets) == 0 {
-			out = append(out, app.Repo{Name: h.Name, Branch: h.Branch, Repository: h.Repository, Path: h.Path, Tags: h.Tags})
+			out = append(out, app.Repo{Name: h.Name, Branch: h.Branch, Repository: h.Repository, Path: h.Path, Tags: h.Tags, Paths: h.Paths})
 			continue
 		}
 		for _, t := range h.Targets {
 			out = append(out, app.Repo{Name: t.Name, Branch: t.Branch, Repository: h.Repository, Path: t.Path,
-				Hook: h.Name, Tags: t.Tags, Shared: true})
+				Hook: h.Name, Tags: t.Tags, Paths: t.Paths, Shared: true})
 		}
 	}
 	return out

@@ -89,6 +89,7 @@ func (s *Server) registerPages(g *gin.RouterGroup) {
 		"rowActive": rowActive,
 		"size":      byteSize,
 		"perNode":   perNode,
+		"targets":   targetRows,
 		"inc":       func(i int) int { return i + 1 },
 	}
 	for _, name := range []string{"index.html", "deploys.html", "delivery.html", "deploy.html", "repos.html", "nodes.html", "error.html"} {

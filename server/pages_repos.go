@@ -3,9 +3,11 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,6 +34,8 @@ type repoRow struct {
 	Bad []store.BadCommit
 	// NotHere: this node of a fleet does not deploy the repository.
 	NotHere bool
+	// LiveTag is a tag target's live tag ("" for a branch target).
+	LiveTag string
 }
 
 // toRepoRow is a repository's status as the page shows it: a checkout that does not exist
@@ -53,6 +57,50 @@ func toRepoRow(st app.Status) repoRow {
 type reposPage struct {
 	base
 	Repos []repoRow
+	// Groups are Repos as the page shows them, by name: a hook several targets share
+	// with its targets beneath it, and each repository that is its own hook alone.
+	Groups []repoGroup
+}
+
+// repoGroup is one hook several targets share (Hook set), or one repository that is its
+// own hook (Hook "", one row, shown as before hooks could be shared).
+type repoGroup struct {
+	Hook string
+	// Table is how the config names the hook: "hooks" for [hooks.NAME], "repos" for a
+	// [repos.NAME] with its own secret that other targets name too.
+	Table                string
+	Provider, Repository string
+	Rows                 []repoRow
+}
+
+// groupRepos puts the targets of each shared hook under it, in the order of the hooks'
+// and standalone repositories' names.
+func (s *Server) groupRepos(rows []repoRow) []repoGroup {
+	var out []repoGroup
+	at := map[string]int{}
+	for _, r := range rows {
+		if !r.Shared {
+			out = append(out, repoGroup{Rows: []repoRow{r}})
+			continue
+		}
+		i, ok := at[r.Hook]
+		if !ok {
+			g := repoGroup{Hook: r.Hook, Table: "hooks", Repository: r.Repository, Provider: ProviderGitHub}
+			if h, found := s.hook(r.Hook); found {
+				g.Provider = cmp.Or(h.Provider, ProviderGitHub)
+				if slices.ContainsFunc(h.Targets, func(t Target) bool { return t.Name == h.Name }) {
+					g.Table = "repos"
+				}
+			}
+			i = len(out)
+			at[r.Hook] = i
+			out = append(out, g)
+		}
+		out[i].Rows = append(out[i].Rows, r)
+	}
+	name := func(g repoGroup) string { return cmp.Or(g.Hook, g.Rows[0].Name) }
+	slices.SortStableFunc(out, func(a, b repoGroup) int { return strings.Compare(name(a), name(b)) })
+	return out
 }
 
 func (p *pages) repos(c *gin.Context) {
@@ -70,9 +118,11 @@ func (p *pages) repos(c *gin.Context) {
 	for _, st := range list {
 		r := toRepoRow(st)
 		r.Bad = st.Bad
+		r.LiveTag = liveTag(st)
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
 	}
+	page.Groups = p.s.groupRepos(page.Repos)
 	p.render(c, http.StatusOK, "repos.html", page)
 }
 

@@ -473,6 +473,10 @@ func TestReposPage(t *testing.T) {
 	if i, j := strings.Index(body, `data-live="repo-docs"`), strings.Index(body, `data-live="repo-site"`); i < 0 || j < 0 || i > j {
 		t.Errorf("repositories are not listed sorted by name")
 	}
+	// Repositories that are each their own hook are shown as before hooks could be shared.
+	if strings.Contains(body, `class="hook"`) || strings.Contains(body, "[repos.") {
+		t.Errorf("a repository with its own secret is shown under a hook heading")
+	}
 }
 
 func TestDeployNow(t *testing.T) {

@@ -43,6 +43,8 @@ func TestOnPostgres(t *testing.T) {
 		{"PayloadRoute", TestPayloadRoute},
 		{"DeploysNameTheirNode", TestDeploysNameTheirNode},
 		{"HookDeploysSeveralTargets", TestHookDeploysSeveralTargets},
+		{"HookTargetsOnThePagesAndInTheAPI", TestHookTargetsOnThePagesAndInTheAPI},
+		{"RepoHookSharedWithATarget", TestRepoHookSharedWithATarget},
 		{"APIRepoNodes", TestAPIRepoNodes},
 		{"ReposPageShowsEachNode", TestReposPageShowsEachNode},
 		{"NodesPage", TestNodesPage},

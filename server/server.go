@@ -33,6 +33,8 @@ type Hook struct {
 	Provider string
 	// Tags makes the hook a tag target (see Target.Tags) when it has no Targets.
 	Tags string
+	// Paths are the own target's paths (see Target.Paths) when it has no Targets.
+	Paths []string
 	// Targets are the deploy targets of a hook several targets share ([hooks.NAME], or a
 	// [repos.NAME] that others name); nil when the hook is its own one target (Name,
 	// Branch, Tags, Path), as every hook was before.
@@ -45,6 +47,9 @@ type Target struct {
 	Branch string // the branch it deploys, when Tags is ""
 	Tags   string // the path.Match glob of the tags it deploys
 	Path   string // the checkout
+	// Paths are the globs of the files whose change it deploys (nil: every push), shown
+	// on the repositories page and in the API.
+	Paths []string
 }
 
 // Deployer is the worker side as the server sees it: it tells which deploy runs now (the
