@@ -88,9 +88,10 @@ func originAhead(st store.RepoState, head string, o OriginState) string {
 	return ""
 }
 
-// ActiveStatus tells whether a deploy in status is still queued or running.
+// ActiveStatus tells whether a deploy in status is not done yet: queued, waiting for its
+// checks, running or verifying.
 func ActiveStatus(status string) bool {
-	return status == store.DeployQueued || status == store.DeployRunning || status == store.DeployVerifying
+	return status == store.DeployQueued || status == store.DeployWaiting || status == store.DeployRunning || status == store.DeployVerifying
 }
 
 // Status gathers what is known of name. On a store error it returns the error (and what
