@@ -17,7 +17,8 @@ Usage:
                                             sign and send a test delivery to a running gateway
   hookgate rollback NAME [COMMIT] [--config config.toml] [--no-wait]
                                             roll back to COMMIT (default: the one before the
-                                            live one) and pin there, through the running gateway
+                                            live one) and pin there, through the running gateway;
+                                            a tag target also takes a tag it deployed (v1.0.0)
   hookgate pin NAME [COMMIT] [--config config.toml]
                                             hold NAME at COMMIT (default: live); pushes are ignored
   hookgate unpin NAME [--config config.toml] [--no-wait]
