@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookgate/hookgate/internal/gatewaytest"
 	"github.com/hookgate/hookgate/internal/testkit"
@@ -14,23 +18,34 @@ import (
 
 // tagGateway is the real gateway, workers running, with one tag target, prod (tags v*,
 // mode reset, as a target whose tags may be on several lines needs), cloned from origin
-// on its first deploy, and more keys of prod's; and origin with v1.0.0 on a release line
+// on its first deploy; with a health check (withHealth) of a service that is healthy while
+// the checkout's health.txt says "ok"; and origin with v1.0.0 on a release line
 // (release-1.0, not in main's history) and v1.1.0 (annotated) on main. It returns their
 // commits.
-func tagGateway(t *testing.T, health string) (g *gateway, origin *testkit.Origin, v100, v110 string) {
+func tagGateway(t *testing.T, withHealth bool) (g *gateway, origin *testkit.Origin, v100, v110 string) {
 	t.Helper()
 	origin = testkit.NewOrigin(t)
 	base := origin.Head()
 	testkit.Git(t, origin.Seed, "checkout", "-q", "-b", "release-1.0", base)
 	origin.Branch = "release-1.0"
-	v100 = origin.Commit(map[string]string{"app.txt": "1.0\n"}, "release 1.0")
+	v100 = origin.Commit(map[string]string{"app.txt": "1.0\n", "health.txt": "ok\n"}, "release 1.0")
 	origin.Tag("v1.0.0", v100)
 	testkit.Git(t, origin.Seed, "checkout", "-q", "main")
 	origin.Branch = "main"
-	v110 = origin.Commit(map[string]string{"app.txt": "1.1\n"}, "release 1.1")
+	v110 = origin.Commit(map[string]string{"app.txt": "1.1\n", "health.txt": "broken\n"}, "release 1.1")
 	origin.AnnotatedTag("v1.1.0", v110, "1.1")
 
 	dir := t.TempDir()
+	health := ""
+	if withHealth {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if b, _ := os.ReadFile(filepath.Join(dir, "prod", "health.txt")); string(b) != "ok\n" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		health = fmt.Sprintf("\n[repos.prod.health]\nurl = %q\ninterval = \"20ms\"\ndeadline = \"500ms\"\n", srv.URL)
+	}
 	cfg := gatewaytest.WriteConfig(t, fmt.Sprintf(`[server]
 listen = %q
 database = %q
@@ -46,6 +61,13 @@ mode = "reset"
 	gw := gatewaytest.Start(t, cfg)
 	g = &gateway{t: t, store: gw.Store, database: gw.Database, url: gw.URL, srv: gw.G.Server(), mgr: gw.G.Manager(), checkout: filepath.Join(dir, "prod")}
 	return g, origin, v100, v110
+}
+
+// errMessage is the message of an error answer, "" for another answer.
+func errMessage(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	msg, _ := e["message"].(string)
+	return msg
 }
 
 // deployTagPush sends a signed push of refs/tags/tag to prod and waits for its deploy.
@@ -65,7 +87,7 @@ func (g *gateway) deployTagPush(tag, commit string) store.Deploy {
 // tag to the commit it points to); a pin takes a tag name too; a name that is neither a
 // tag deployed here nor a commit is refused, saying so.
 func TestTagTargetRollbackAndPinThroughTheAPI(t *testing.T) {
-	g, _, v100, v110 := tagGateway(t, "")
+	g, _, v100, v110 := tagGateway(t, false)
 	for _, c := range []struct{ tag, commit string }{{"v1.0.0", v100}, {"v1.1.0", v110}} {
 		if dp := g.deployTagPush(c.tag, c.commit); dp.Status != store.DeploySucceeded || dp.ToCommit != c.commit {
 			t.Fatalf("deploy of %s: %s %s, to %s\n%s", c.tag, dp.Status, dp.Error, dp.ToCommit, dp.Log)
@@ -96,9 +118,38 @@ func TestTagTargetRollbackAndPinThroughTheAPI(t *testing.T) {
 		`{"commit": "0123456789abcdef0123456789abcdef01234567"}`: "is not a tag deployed here before nor a commit in the history of the live commit or of those tags",
 	} {
 		code, out := g.post("/api/v1/repos/prod/rollback", body)
-		msg, _ := out["error"].(map[string]any)["message"].(string)
+		msg := errMessage(out)
 		if code != http.StatusUnprocessableEntity || errCode(out) != "unknown_commit" || !strings.Contains(msg, want) {
 			t.Errorf("rollback %s: %d %v; want 422 unknown_commit saying %q", body, code, out, want)
 		}
+	}
+}
+
+// TestTagTargetManualDeployOfABadTag: when origin's newest tag points to a commit that
+// failed its health check on a tag target, "Deploy now" is refused (409 bad_commit, as for
+// a branch target's bad head) unless forced, and forced it deploys that commit.
+func TestTagTargetManualDeployOfABadTag(t *testing.T) {
+	g, _, v100, v110 := tagGateway(t, true)
+	if dp := g.deployTagPush("v1.0.0", v100); dp.Status != store.DeploySucceeded {
+		t.Fatalf("v1.0.0: %s %s\n%s", dp.Status, dp.Error, dp.Log)
+	}
+	if dp := g.deployTagPush("v1.1.0", v110); dp.Status != store.DeployFailed || dp.ToCommit != v110 {
+		t.Fatalf("v1.1.0: %s %s to %s; want its check to fail", dp.Status, dp.Error, dp.ToCommit)
+	}
+	testkit.Eventually(t, 30*time.Second, "the automatic rollback to v1.0.0", func() bool {
+		dps, err := g.store.ListDeploys(context.Background(), store.DeployFilter{Repo: "prod", Trigger: store.TriggerAutoRollback})
+		return err == nil && len(dps) == 1 && dps[0].Status == store.DeploySucceeded
+	})
+	code, out := g.post("/api/v1/repos/prod/deploy", "")
+	msg := errMessage(out)
+	if code != http.StatusConflict || errCode(out) != "bad_commit" || !strings.Contains(msg, "commit "+v110[:7]+" failed its health check") {
+		t.Fatalf("deploy now with v1.1.0 bad: %d %v; want 409 bad_commit", code, out)
+	}
+	code, out = g.post("/api/v1/repos/prod/deploy", `{"force": true}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("forced deploy: %d %v", code, out)
+	}
+	if dp := g.waitDeploy(id(out["id"])); dp.ToCommit != v110 || dp.Status == store.DeploySkipped {
+		t.Fatalf("forced deploy: %s to %s %q; want it to deploy %s", dp.Status, dp.ToCommit, dp.Error, v110)
 	}
 }
