@@ -15,6 +15,7 @@ Usage:
   hookgate check [--config config.toml]     validate the config and each repository's checkout
   hookgate send NAME [--event push|ping] [--ref REF] [--url URL] [--config config.toml]
                                             sign and send a test delivery to a running gateway
+                                            (a tag target's push: origin's newest matching tag)
   hookgate rollback NAME [COMMIT] [--config config.toml] [--no-wait]
                                             roll back to COMMIT (default: the one before the
                                             live one) and pin there, through the running gateway;

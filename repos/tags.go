@@ -6,6 +6,7 @@ package repos
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -49,6 +50,15 @@ func newestPushed(tag string, refs []string, glob string) string {
 	return best
 }
 
+// ErrNoMatchingTag is NewestTag's answer when origin has no tag matching the target's glob.
+var ErrNoMatchingTag = errors.New("origin has no tag matching")
+
+// NewestTag is origin's newest tag matching r.Tags, as a reconcile or a manual deploy of
+// the tag target r finds it (newestTag); ErrNoMatchingTag when none matches.
+func NewestTag(ctx context.Context, r Repo) (checkout.TagRef, error) {
+	return newestTag(ctx, r)
+}
+
 // newestTag is origin's newest tag matching r.Tags: the highest semantic version when
 // any matching tag reads as one; otherwise the tag whose commit is the newest (which
 // needs the commits, see checkout.TagTimes), ties broken by name.
@@ -58,7 +68,7 @@ func newestTag(ctx context.Context, r Repo) (checkout.TagRef, error) {
 		return checkout.TagRef{}, err
 	}
 	if len(tags) == 0 {
-		return checkout.TagRef{}, fmt.Errorf("origin has no tag matching %q", r.Tags)
+		return checkout.TagRef{}, fmt.Errorf("%w %q", ErrNoMatchingTag, r.Tags)
 	}
 	return pickNewest(tags, func(tags []checkout.TagRef) (map[string]int64, error) {
 		times, err := checkout.TagTimes(ctx, r.Spec, tags)
