@@ -58,6 +58,28 @@ func TestSendSignsForEachForge(t *testing.T) {
 	}
 }
 
+// sendServer is the real router of the hooks cfg names, on a SQLite store of its own,
+// for send to deliver to.
+func sendServer(t *testing.T, cfg string) (*store.Store, *httptest.Server) {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	loaded, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{MaxBody: 1 << 20, Hooks: loaded.Hooks()}, st, countingDeployer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return st, ts
+}
+
 // TestSendTagThroughASharedHook: `hookgate send shop --ref refs/tags/v1.2.0` signs with
 // [hooks.shop]'s secret and pushes the tag (an annotated tag: the commit it points to is
 // what the delivery records), which the tag target queues and the branch target ignores;
@@ -70,24 +92,10 @@ func TestSendTagThroughASharedHook(t *testing.T) {
 	testkit.Git(t, origin.Seed, "push", "-q", "origin", "v1.2.0")
 	for _, provider := range []string{"github", "gitlab"} {
 		t.Run(provider, func(t *testing.T) {
-			st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
 			cfg := writeConfig(t, fmt.Sprintf("[hooks.shop]\nsecret = \"send-secret\"\nprovider = %q\n"+
 				"[repos.prod]\nhook = \"shop\"\npath = %q\ntags = \"v*\"\n[repos.staging]\nhook = \"shop\"\npath = %q\nbranch = \"develop\"\n",
 				provider, checkout, checkout+"-staging"))
-			loaded, err := config.Load(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := server.New(server.Options{MaxBody: 1 << 20, Hooks: loaded.Hooks()}, st, countingDeployer{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ts := httptest.NewServer(srv.Handler())
-			defer ts.Close()
+			st, ts := sendServer(t, cfg)
 			var stdout, stderr bytes.Buffer
 			if code := Run([]string{"send", "shop", "--ref", "refs/tags/v1.2.0", "--url", ts.URL + "/hooks/shop", "--config", cfg}, &stdout, &stderr); code != 0 ||
 				!strings.Contains(stdout.String(), "202 Accepted") || !strings.Contains(stdout.String(), `"repo":"prod","status":"queued"`) {
@@ -111,23 +119,9 @@ func TestSendTagTargetWithoutRef(t *testing.T) {
 	newest := origin.Commit(map[string]string{"s.txt": "10\n"}, "release 1.10")
 	origin.AnnotatedTag("v1.10.0", newest, "1.10")
 	origin.Tag("v1.9.0", origin.Commit(map[string]string{"s.txt": "9\n"}, "release 1.9"))
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	cfg := writeConfig(t, fmt.Sprintf("[repos.prod]\nsecret = \"send-secret\"\npath = %q\ntags = \"v*\"\n"+
 		"[repos.rc]\nsecret = \"send-secret\"\npath = %q\ntags = \"rc-*\"\n", checkout, origin.Clone()))
-	loaded, err := config.Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{MaxBody: 1 << 20, Hooks: loaded.Hooks()}, st, countingDeployer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	st, ts := sendServer(t, cfg)
 
 	var stdout, stderr bytes.Buffer
 	if code := Run([]string{"send", "prod", "--url", ts.URL + "/hooks/prod", "--config", cfg}, &stdout, &stderr); code != 0 ||
