@@ -11,16 +11,18 @@ import (
 	"github.com/hookgate/hookgate/store"
 )
 
-// resolveCommit finds want in the branch's history as fetched into r's checkout (a tag
-// target's: HEAD's and its fetched tags'). A node that does not deploy the repository has
-// no checkout to look in.
+// resolveCommit finds want in the branch's history as fetched into r's checkout; for a
+// tag target, in the history of the tags it deployed, and want may be one of those tags'
+// names. A node that does not deploy the repository has no checkout to look in.
 func (a *App) resolveCommit(r Repo, want string) (string, error) {
-	resolve := checkout.ResolveCommit
+	resolve := func() (string, error) { return checkout.ResolveCommit(r.Path, r.Branch, want) }
 	if r.Tags != "" {
-		// A tag target has no branch to read; its commits are under HEAD and its tags.
-		resolve = func(path, _, want string) (string, error) { return checkout.ResolveTagCommit(path, want) }
+		// A tag target's deploys follow tags, not the branch: a commit of an earlier tag
+		// (maybe on another line than the live tag's) or a tag's name, as the worker
+		// finds it (checkout's resolveInOwnHistory).
+		resolve = func() (string, error) { return checkout.ResolveTagCommit(r.Path, want) }
 	}
-	commit, err := resolve(r.Path, r.Branch, want)
+	commit, err := resolve()
 	if err != nil && a.reconciler != nil && !a.reconciler.Deploys(r.Name) {
 		return "", notDeployedHere(r.Name)
 	}

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -180,6 +181,15 @@ func checkRepo(r repos.Repo) (status, detail string) {
 			return "FAIL", fmt.Sprintf("ssh_key: %v", err)
 		}
 	}
+	what := "branch " + r.Branch
+	if r.Tags != "" {
+		// A tag target's checkout stays on a local branch, main, that follows the tags
+		// it deploys (repos/deploy.go): check that one rather than no branch at all.
+		if r.Branch == "" {
+			r.Branch = "main"
+		}
+		what = fmt.Sprintf("tags %s, local branch %s", r.Tags, r.Branch)
+	}
 	in, err := checkout.Inspect(r.Spec)
 	if err != nil {
 		return "FAIL", err.Error()
@@ -188,7 +198,7 @@ func checkRepo(r repos.Repo) (status, detail string) {
 	case in.Missing && r.URL == "":
 		return "FAIL", "path does not exist and no url is set to clone it from"
 	case in.Missing:
-		return "ok", fmt.Sprintf("not cloned yet: the first deploy clones %s (branch %s)", scrub.URL(r.URL), r.Branch)
+		return "ok", fmt.Sprintf("not cloned yet: the first deploy clones %s (%s)", scrub.URL(r.URL), what)
 	case !in.HasBranch:
 		return "FAIL", fmt.Sprintf("branch %s exists neither locally nor as origin/%s", r.Branch, r.Branch)
 	case in.OnBranch != r.Branch && r.Mode != checkout.ModeReset:
@@ -202,14 +212,15 @@ func checkRepo(r repos.Repo) (status, detail string) {
 	if r.RunAs != nil {
 		as = fmt.Sprintf(", run as %s (uid %d)", r.RunAs.Name, r.RunAs.UID)
 	}
-	return "ok", fmt.Sprintf("branch %s at %s, %s%s, mode %s", r.Branch, head, plural(len(r.Commands), "command"), as, r.Mode)
+	return "ok", fmt.Sprintf("%s at %s, %s%s, mode %s", what, head, plural(len(r.Commands), "command"), as, r.Mode)
 }
 
 // originCheckTimeout bounds check's look-up of each origin: one ref listing.
 const originCheckTimeout = 10 * time.Second
 
 // checkOrigin asks r's origin for its branch head, as the deploys and polls will: one ref
-// listing (git ls-remote), no fetch. where is origin's URL as the checkout has it (or the
+// listing (git ls-remote), no fetch; for a tag target, for its newest matching tag (which
+// fetches a few commits when no matching tag is a semantic version, see repos.NewestTag). where is origin's URL as the checkout has it (or the
 // url to clone from). An origin that answers "not found", refuses the credentials or has
 // no such branch is a FAIL; one that does not answer is a warning.
 func checkOrigin(r repos.Repo) (status, where, detail string) {
@@ -217,13 +228,26 @@ func checkOrigin(r repos.Repo) (status, where, detail string) {
 	if in, err := checkout.Inspect(r.Spec); err == nil && in.OriginURL != "" {
 		where = in.OriginURL
 	}
-	if r.Tags != "" {
-		// No branch to look up: which tag is newest is reconcile's question.
-		return "ok", where, "tag target (tags " + r.Tags + "): origin's branch head not checked"
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), originCheckTimeout)
 	defer cancel()
-	head, err := checkout.OriginHead(ctx, r.Spec)
+	var head string
+	var err error
+	if r.Tags != "" {
+		// A tag target deploys origin's newest matching tag, not a branch: that is what
+		// to look up (as a reconcile or a manual deploy would find it).
+		var tag checkout.TagRef
+		tag, err = repos.NewestTag(ctx, r)
+		if errors.Is(err, repos.ErrNoMatchingTag) {
+			// Not a mistake in itself (the first release is yet to be tagged), but
+			// nothing deploys until one is pushed: maybe the glob is wrong.
+			return "warn", where, fmt.Sprintf("reachable, but no tag matches %q: nothing is deployed until one is pushed", r.Tags)
+		}
+		if err == nil {
+			return "ok", where, fmt.Sprintf("reachable: newest tag matching %q is %s at %s", r.Tags, tag.Name, tag.Commit[:7])
+		}
+	} else {
+		head, err = checkout.OriginHead(ctx, r.Spec)
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:

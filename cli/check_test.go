@@ -379,3 +379,33 @@ func TestCheckReportsHookErrors(t *testing.T) {
 		t.Fatalf("check: exit %d, %s", code, stderr.String())
 	}
 }
+
+// TestCheckLooksTagsUp: for a tag target check reports its checkout on the local branch
+// its deploys keep (not a FAIL for having no branch), origin's newest matching tag (by
+// semantic version), and warns when no tag matches the glob, since nothing deploys then.
+func TestCheckLooksTagsUp(t *testing.T) {
+	origin := testkit.NewOrigin(t)
+	newest := origin.Commit(map[string]string{"s.txt": "10\n"}, "release 1.10")
+	origin.AnnotatedTag("v1.10.0", newest, "1.10")
+	origin.Tag("v1.9.0", origin.Commit(map[string]string{"s.txt": "9\n"}, "release 1.9"))
+	p := writeConfig(t, fmt.Sprintf("[server]\ndatabase = %q\n"+
+		"[repos.prod]\nsecret = \"x\"\npath = %q\ntags = \"v*\"\n"+
+		"[repos.rc]\nsecret = \"y\"\npath = %q\ntags = \"rc-*\"\n",
+		filepath.Join(t.TempDir(), "h.db"), origin.Clone(), origin.Clone()))
+	var out, errOut bytes.Buffer
+	code := Run([]string{"check", "--config", p}, &out, &errOut)
+	all := out.String() + errOut.String()
+	if l := checkLine(t, all, "ok", "prod"); !strings.Contains(l, "tags v*, local branch main at "+origin.Head()[:7]) {
+		t.Errorf("tag target's checkout: %q", l)
+	}
+	if l := checkLine(t, all, "ok", "prod origin"); !strings.Contains(l, origin.Bare) ||
+		!strings.Contains(l, `reachable: newest tag matching "v*" is v1.10.0 at `+newest[:7]) {
+		t.Errorf("tag target's origin: %q\n%s", l, all)
+	}
+	if l := checkLine(t, all, "warn", "rc origin"); !strings.Contains(l, `reachable, but no tag matches "rc-*": nothing is deployed until one is pushed`) {
+		t.Errorf("tag target with no matching tag: %q\n%s", l, all)
+	}
+	if code != 0 {
+		t.Errorf("check exited %d:\n%s", code, all)
+	}
+}

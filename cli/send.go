@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "config.toml", "path to the configuration file")
 	event := fs.String("event", "push", "event to send: push or ping")
 	target := fs.String("url", "", "hook URL (default: http://LISTEN/hooks/NAME from the config)")
-	ref := fs.String("ref", "", "push this ref of origin (refs/heads/BRANCH or refs/tags/TAG) instead of the target's branch")
+	ref := fs.String("ref", "", "push this ref of origin (refs/heads/BRANCH or refs/tags/TAG) instead of the target's branch (a tag target's: origin's newest matching tag)")
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
@@ -68,6 +69,23 @@ func cmdSend(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if *ref == "" && *event == "push" && repo.Tags != "" {
+		// A tag target takes tag pushes only: a push of the branch would be ignored.
+		// Without --ref, push the tag a reconcile or "Deploy now" would deploy.
+		tag, err := repos.NewestTag(ctx, repo)
+		if errors.Is(err, repos.ErrNoMatchingTag) {
+			fmt.Fprintf(stderr, "hookgate send: %s deploys tags matching %q and origin has none: push one, or give --ref refs/tags/TAG\n",
+				h.target, repo.Tags)
+			return 1
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "hookgate send: %s deploys tags matching %q: find origin's newest: %v\n", h.target, repo.Tags, scrub.Error(err, repo.Token))
+			return 1
+		}
+		*ref = "refs/tags/" + tag.Name
+		fmt.Fprintf(stdout, "%s deploys tags matching %q: sending a push of origin's newest, %s (--ref refs/tags/TAG sends another)\n",
+			h.target, repo.Tags, *ref)
+	}
 	body, err := buildPayload(ctx, *event, repo, h.repository, h.provider, *ref)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookgate send: %v\n", scrub.Error(err, repo.Token))

@@ -58,6 +58,28 @@ func TestSendSignsForEachForge(t *testing.T) {
 	}
 }
 
+// sendServer is the real router of the hooks cfg names, on a SQLite store of its own,
+// for send to deliver to.
+func sendServer(t *testing.T, cfg string) (*store.Store, *httptest.Server) {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	loaded, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{MaxBody: 1 << 20, Hooks: loaded.Hooks()}, st, countingDeployer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return st, ts
+}
+
 // TestSendTagThroughASharedHook: `hookgate send shop --ref refs/tags/v1.2.0` signs with
 // [hooks.shop]'s secret and pushes the tag (an annotated tag: the commit it points to is
 // what the delivery records), which the tag target queues and the branch target ignores;
@@ -70,24 +92,10 @@ func TestSendTagThroughASharedHook(t *testing.T) {
 	testkit.Git(t, origin.Seed, "push", "-q", "origin", "v1.2.0")
 	for _, provider := range []string{"github", "gitlab"} {
 		t.Run(provider, func(t *testing.T) {
-			st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hookgate.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
 			cfg := writeConfig(t, fmt.Sprintf("[hooks.shop]\nsecret = \"send-secret\"\nprovider = %q\n"+
 				"[repos.prod]\nhook = \"shop\"\npath = %q\ntags = \"v*\"\n[repos.staging]\nhook = \"shop\"\npath = %q\nbranch = \"develop\"\n",
 				provider, checkout, checkout+"-staging"))
-			loaded, err := config.Load(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := server.New(server.Options{MaxBody: 1 << 20, Hooks: loaded.Hooks()}, st, countingDeployer{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ts := httptest.NewServer(srv.Handler())
-			defer ts.Close()
+			st, ts := sendServer(t, cfg)
 			var stdout, stderr bytes.Buffer
 			if code := Run([]string{"send", "shop", "--ref", "refs/tags/v1.2.0", "--url", ts.URL + "/hooks/shop", "--config", cfg}, &stdout, &stderr); code != 0 ||
 				!strings.Contains(stdout.String(), "202 Accepted") || !strings.Contains(stdout.String(), `"repo":"prod","status":"queued"`) {
@@ -98,5 +106,40 @@ func TestSendTagThroughASharedHook(t *testing.T) {
 				t.Fatalf("recorded %+v %v", page, err)
 			}
 		})
+	}
+}
+
+// TestSendTagTargetWithoutRef: `hookgate send prod` for a tag target (tags v*) without
+// --ref pushes origin's newest matching tag, by semantic version (v1.10.0 above v1.9.0),
+// says so, and the target queues it; with no matching tag on origin it sends nothing
+// and says what to do.
+func TestSendTagTargetWithoutRef(t *testing.T) {
+	origin := testkit.NewOrigin(t)
+	checkout := origin.Clone()
+	newest := origin.Commit(map[string]string{"s.txt": "10\n"}, "release 1.10")
+	origin.AnnotatedTag("v1.10.0", newest, "1.10")
+	origin.Tag("v1.9.0", origin.Commit(map[string]string{"s.txt": "9\n"}, "release 1.9"))
+	cfg := writeConfig(t, fmt.Sprintf("[repos.prod]\nsecret = \"send-secret\"\npath = %q\ntags = \"v*\"\n"+
+		"[repos.rc]\nsecret = \"send-secret\"\npath = %q\ntags = \"rc-*\"\n", checkout, origin.Clone()))
+	st, ts := sendServer(t, cfg)
+
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"send", "prod", "--url", ts.URL + "/hooks/prod", "--config", cfg}, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), `prod deploys tags matching "v*": sending a push of origin's newest, refs/tags/v1.10.0`) ||
+		!strings.Contains(stdout.String(), "202 Accepted") {
+		t.Fatalf("send prod: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	page, err := st.ListDeliveries(context.Background(), store.DeliveryFilter{Page: store.Page{Limit: 1}})
+	if err != nil || len(page) != 1 || page[0].Ref != "refs/tags/v1.10.0" || page[0].After != newest || page[0].DeployID == 0 {
+		t.Fatalf("recorded %+v %v; want a queued push of refs/tags/v1.10.0 at %s", page, err, newest)
+	}
+
+	stdout.Reset()
+	if code := Run([]string{"send", "rc", "--url", ts.URL + "/hooks/rc", "--config", cfg}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), `hookgate send: rc deploys tags matching "rc-*" and origin has none: push one, or give --ref refs/tags/TAG`) {
+		t.Fatalf("send rc (no matching tag): exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if n, _ := st.ListDeliveries(context.Background(), store.DeliveryFilter{Page: store.Page{Limit: 5}}); len(n) != 1 {
+		t.Fatalf("send rc sent a delivery: %d recorded", len(n))
 	}
 }

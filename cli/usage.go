@@ -15,9 +15,11 @@ Usage:
   hookgate check [--config config.toml]     validate the config and each repository's checkout
   hookgate send NAME [--event push|ping] [--ref REF] [--url URL] [--config config.toml]
                                             sign and send a test delivery to a running gateway
+                                            (a tag target's push: origin's newest matching tag)
   hookgate rollback NAME [COMMIT] [--config config.toml] [--no-wait]
                                             roll back to COMMIT (default: the one before the
-                                            live one) and pin there, through the running gateway
+                                            live one) and pin there, through the running gateway;
+                                            a tag target also takes a tag it deployed (v1.0.0)
   hookgate pin NAME [COMMIT] [--config config.toml]
                                             hold NAME at COMMIT (default: live); pushes are ignored
   hookgate unpin NAME [--config config.toml] [--no-wait]

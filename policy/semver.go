@@ -25,9 +25,13 @@ func OlderTag(ref, live string) string {
 	return ""
 }
 
-// CompareVersions orders two tags as semantic versions (MAJOR.MINOR.PATCH, a leading "v"
-// allowed, a -prerelease before its release, +build ignored). ok is false when either
-// does not read as one.
+// CompareVersions orders two tags as semantic versions (semver.org 2.0): MAJOR.MINOR.PATCH
+// after an optional leading "v", numbers without leading zeros, a -prerelease before its
+// release (1.0.0-rc.1 < 1.0.0), +build ignored. ok is false when either does not read as
+// one: "v1.2" (two numbers) is not a version, so it is neither older nor newer than
+// anything and a target's newest tag falls back to commit time for it. This is the one
+// reading of versions: the delivery's "older than live" and the workers' newest tag both
+// use it.
 func CompareVersions(a, b string) (c int, ok bool) {
 	va, oka := parseVersion(a)
 	vb, okb := parseVersion(b)
@@ -59,7 +63,11 @@ func parseVersion(s string) (version, bool) {
 	var v version
 	s = strings.TrimPrefix(s, "v")
 	s, _, _ = strings.Cut(s, "+")
-	s, v.pre, _ = strings.Cut(s, "-")
+	var hasPre bool
+	s, v.pre, hasPre = strings.Cut(s, "-")
+	if hasPre && !validPre(v.pre) {
+		return v, false
+	}
 	parts := strings.Split(s, ".")
 	if len(parts) != 3 {
 		return v, false
@@ -72,6 +80,27 @@ func parseVersion(s string) (version, bool) {
 		v.n[i] = n
 	}
 	return v, true
+}
+
+// IsVersion reports whether tag reads as a semantic version (see CompareVersions).
+func IsVersion(tag string) bool {
+	_, ok := parseVersion(tag)
+	return ok
+}
+
+// validPre checks a pre-release as semver.org gives it: dot-separated identifiers, none
+// empty, of [0-9A-Za-z-], a numeric one without leading zeros. "1.0.0-" is no version
+// (read as a release it would equal 1.0.0).
+func validPre(pre string) bool {
+	for _, id := range strings.Split(pre, ".") {
+		if id == "" || strings.Trim(id, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-") != "" {
+			return false
+		}
+		if strings.Trim(id, "0123456789") == "" && len(id) > 1 && id[0] == '0' {
+			return false
+		}
+	}
+	return true
 }
 
 // comparePre orders prerelease strings by their dot-separated identifiers, numbers

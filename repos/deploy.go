@@ -63,6 +63,13 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) (store.Result,
 		}
 		if err == nil {
 			out.Printf("hookgate: deploy %d of %s (%s), tag %s", dp.ID, r.Name, dp.Trigger, mv.Tag)
+			if skip := w.avoidBadTag(ctx, dp, r, mv.Tag, out); skip != "" {
+				stopProgress()
+				out.Printf("hookgate: nothing deployed: tag %s is at %s", mv.Tag, skip)
+				res.Status, res.Error = store.DeploySkipped, "tag "+mv.Tag+" is not deployed: "+skip
+				res.Log, _ = out.Snapshot()
+				return res, verdict{}
+			}
 		}
 	} else {
 		out.Printf("hookgate: deploy %d of %s (%s), branch %s", dp.ID, r.Name, dp.Trigger, r.Branch)
@@ -72,8 +79,8 @@ func (w *worker) deploy(dp store.Deploy, r Repo, out *tailBuffer) (store.Result,
 	}
 	if err == nil && r.Tags == "" {
 		// A branch target with bad commits looks origin up first: a bad head is not
-		// deployed by anything automatic (health.go). A tag target's bad commits are
-		// refused where its tag is resolved, by the delivery's policy and reconcile.
+		// deployed by anything automatic (health.go); a tag target's tag was looked up
+		// above (avoidBadTag).
 		target, skip := w.avoidBad(ctx, dp, r, out)
 		if skip != "" {
 			stopProgress()

@@ -252,31 +252,74 @@ func probeCode(p store.Probe) string {
 // commit reason when it is bad: the deploy then deploys nothing. A manual deploy was
 // checked (or forced) when it was asked for.
 func (w *worker) avoidBad(ctx context.Context, dp store.Deploy, r Repo, out *tailBuffer) (target, skip string) {
-	m := w.m
-	if dp.Target != "" || dp.Trigger == store.TriggerManual {
-		return dp.Target, ""
-	}
-	bads, err := m.store.BadCommits(ctx, r.Name)
-	if err != nil {
-		m.log.Warn("read bad commits", "repo", r.Name, "err", err)
-		return "", ""
-	}
+	bads := w.badCommits(ctx, dp, r)
 	if len(bads) == 0 {
-		return "", ""
+		return dp.Target, ""
 	}
 	head, err := checkout.OriginHead(ctx, r.Spec)
 	if err != nil {
 		// The fetch will say what is wrong with origin; nothing is known to be bad.
-		m.log.Warn("look up origin before a deploy", "repo", r.Name, "err", err)
+		w.m.log.Warn("look up origin before a deploy", "repo", r.Name, "err", err)
 		return "", ""
 	}
-	for _, b := range bads {
-		if b.Commit == head {
-			return "", b.Reason
-		}
+	if reason := badReason(bads, head); reason != "" {
+		return "", reason
 	}
 	out.Printf("hookgate: origin %s at %s (the target has bad commits: this one is not)", r.Branch, short(head))
 	return head, ""
+}
+
+// avoidBadTag is avoidBad for a tag target's deploy of tag: skip is the bad commit reason
+// of the commit tag points to on origin (an annotated tag peeled), looked up now, when the
+// deploy is one nobody forced and that commit is bad for the target. A push of an
+// annotated tag names the tag object, not its commit, so the delivery could not refuse it;
+// a coalesced deploy, a recovery or a reconcile goes to a tag no delivery named.
+func (w *worker) avoidBadTag(ctx context.Context, dp store.Deploy, r Repo, tag string, out *tailBuffer) (skip string) {
+	bads := w.badCommits(ctx, dp, r)
+	if len(bads) == 0 {
+		return ""
+	}
+	tags, err := checkout.OriginTags(ctx, r.Spec, r.Tags)
+	if err != nil {
+		// The fetch will say what is wrong with origin; nothing is known to be bad.
+		w.m.log.Warn("look up origin's tags before a deploy", "repo", r.Name, "err", err)
+		return ""
+	}
+	for _, t := range tags {
+		if t.Name != tag {
+			continue
+		}
+		if reason := badReason(bads, t.Commit); reason != "" {
+			return reason
+		}
+		out.Printf("hookgate: tag %s at %s (the target has bad commits: this one is not)", tag, short(t.Commit))
+	}
+	return ""
+}
+
+// badCommits is what avoidBad and avoidBadTag check against: r's bad commits, or none
+// for a deploy to a commit of its own (a rollback, a pin) or a manual one (checked, or
+// forced, when it was asked for).
+func (w *worker) badCommits(ctx context.Context, dp store.Deploy, r Repo) []store.BadCommit {
+	if dp.Target != "" || dp.Trigger == store.TriggerManual {
+		return nil
+	}
+	bads, err := w.m.store.BadCommits(ctx, r.Name)
+	if err != nil {
+		w.m.log.Warn("read bad commits", "repo", r.Name, "err", err)
+		return nil
+	}
+	return bads
+}
+
+// badReason is the reason commit is bad, "" when it is not one of bads.
+func badReason(bads []store.BadCommit, commit string) string {
+	for _, b := range bads {
+		if b.Commit == commit {
+			return b.Reason
+		}
+	}
+	return ""
 }
 
 // ErrNoHealthCheck is Verify's answer for a target without [health].

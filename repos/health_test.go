@@ -268,3 +268,96 @@ func TestFollowUpDeployLeavesABadHead(t *testing.T) {
 		t.Fatalf("the next commit: %s to %s %q", dp.Status, dp.ToCommit, dp.Error)
 	}
 }
+
+// TestTagTargetLeavesABadTag: once a tag's commit failed its health check on a tag target,
+// nothing automatic deploys it again, whichever way it comes: the push of another
+// annotated tag of it (whose "after" is the tag object, so the delivery cannot tell), a
+// deploy those pushes coalesce into, a recovery that goes to origin's newest tag. Each is
+// skipped with the bad commit's reason and leaves the checkout alone; a manual deploy
+// (forced, or checked when it was asked for) still deploys it.
+func TestTagTargetLeavesABadTag(t *testing.T) {
+	e := newWorkerEnv(t)
+	ctx := context.Background()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, _ := os.ReadFile(filepath.Join(e.checkout, "health.txt")); strings.TrimSpace(string(b)) != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	h := Health{URL: srv.URL, ProbeTimeout: 5 * time.Second, Interval: 20 * time.Millisecond,
+		Deadline: 400 * time.Millisecond, HealthyAfter: 1, OnFailure: HealthRollback}
+	m := e.manager(t, 1, Repo{Spec: checkout.Spec{Name: "prod", Path: e.checkout}, Tags: "v*", Commands: []string{"true"}, Health: &h})
+	w := m.workers["prod"]
+	push := func(guid, tag, after string) int64 {
+		t.Helper()
+		d := &store.Delivery{GUID: guid, Repo: "prod", Event: "push", Ref: "refs/tags/" + tag, After: after,
+			Signature: store.SignatureValid, Status: store.DeliveryAccepted, HTTPStatus: 202}
+		if err := e.store.RecordDelivery(ctx, d); err != nil || d.DeployID == 0 {
+			t.Fatalf("push of %s: deploy %d, %v (%s)", tag, d.DeployID, err, d.Reason)
+		}
+		return d.DeployID
+	}
+
+	good := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.origin.Tag("v1.0.0", good)
+	push("g1", "v1.0.0", good)
+	w.runOnce()
+	bad := e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	failed := push("g2", "v1.1.0", e.origin.AnnotatedTag("v1.1.0", bad, "1.1"))
+	w.runOnce()
+	if dp := e.deploy(t, failed); dp.Status != store.DeployFailed || dp.ToCommit != bad {
+		t.Fatalf("v1.1.0: %s to %s %q; want failed at %s", dp.Status, dp.ToCommit, dp.Error, bad)
+	}
+	w.runOnce() // the automatic rollback to v1.0.0's commit
+	if _, err := e.store.Unpin(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	want := "commit " + bad[:7] + " failed its health check (deploy " + strconv.FormatInt(failed, 10) + ")"
+	skipped := func(what string, id int64) {
+		t.Helper()
+		dp := e.deploy(t, id)
+		if dp.Status != store.DeploySkipped || !strings.HasSuffix(dp.Error, want) || !strings.Contains(dp.Error, "is not deployed: ") {
+			t.Fatalf("%s: %s %q; want skipped with %q\n%s", what, dp.Status, dp.Error, want, dp.Log)
+		}
+		if head := testkit.CheckoutHead(t, e.checkout); head != good {
+			t.Fatalf("%s moved the checkout to %s", what, head)
+		}
+	}
+
+	// Another annotated tag of the bad commit, and one more pushed while it waits: the
+	// deploy goes to the higher, v1.1.2, and refuses it.
+	id := push("g3", "v1.1.1", e.origin.AnnotatedTag("v1.1.1", bad, "1.1.1"))
+	if joined := push("g4", "v1.1.2", e.origin.AnnotatedTag("v1.1.2", bad, "1.1.2")); joined != id {
+		t.Fatalf("v1.1.2 queued %d, not joined %d", joined, id)
+	}
+	w.runOnce()
+	skipped("the coalesced tag pushes", id)
+
+	// A recovery goes to origin's newest tag, v1.1.2: refused too.
+	if _, err := e.store.EnqueueManual(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	cut, err := e.store.ClaimDeploy(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.FinishDeploy(ctx, cut.ID, store.Result{Status: store.DeployInterrupted, Error: "shut down"}); err != nil {
+		t.Fatal(err)
+	}
+	w.runOnce()
+	recovered := e.deploysOfRepo(t, "prod", store.TriggerRecovery)
+	if len(recovered) != 1 {
+		t.Fatalf("recoveries: %+v", recovered)
+	}
+	skipped("the recovery", recovered[0].ID)
+
+	// A manual deploy is not stopped by the worker.
+	dp, err := e.store.EnqueueManual(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.runOnce()
+	if got := e.deploy(t, dp.ID); got.ToCommit != bad || got.Status == store.DeploySkipped {
+		t.Fatalf("manual deploy: %s to %s %q; want it to deploy %s", got.Status, got.ToCommit, got.Error, bad)
+	}
+}

@@ -98,9 +98,11 @@ func (m *Manager) Reconcile(ctx context.Context, repo string) (Check, error) {
 	return w.reconcile(ctx, "a push was not delivered")
 }
 
-// OriginHead looks up origin's branch head of repo now: a manual deploy that waits for
-// the forge's checks needs the commit they are for. A failed look-up wraps
-// ErrOriginLookUp; a repository without a worker here, ErrUnknownRepo.
+// OriginHead looks up now what a manual deploy of repo would deploy: origin's branch head
+// (one ref listing), or for a tag target the commit of origin's newest matching tag. A
+// manual deploy needs it to refuse a bad commit, and to wait for the forge's checks of the
+// commit they are for. A failed look-up wraps ErrOriginLookUp; a repository without a
+// worker here, ErrUnknownRepo.
 func (m *Manager) OriginHead(ctx context.Context, repo string) (string, error) {
 	m.mu.Lock()
 	w := m.workers[repo]
@@ -111,7 +113,15 @@ func (m *Manager) OriginHead(ctx context.Context, repo string) (string, error) {
 	r := w.config()
 	lctx, cancel := context.WithTimeout(ctx, min(r.Timeout, maxCheckTime))
 	defer cancel()
-	head, err := checkout.OriginHead(lctx, r.Spec)
+	var head string
+	var err error
+	if r.Tags != "" {
+		var t checkout.TagRef
+		t, err = newestTag(lctx, r)
+		head = t.Commit
+	} else {
+		head, err = checkout.OriginHead(lctx, r.Spec)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrOriginLookUp, err)
 	}

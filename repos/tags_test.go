@@ -24,6 +24,7 @@ func TestPickNewestTag(t *testing.T) {
 		{[]string{"v2.0.0-alpha", "v2.0.0-1"}, nil, "v2.0.0-alpha"},    // words above numbers
 		{[]string{"v1.2.3+build.5", "v1.2.2"}, nil, "v1.2.3+build.5"},
 		{[]string{"v1.10.0", "release-latest"}, nil, "v1.10.0"},
+		{[]string{"v1.0.0-01", "v1.0.0-", "v0.9.0"}, nil, "v0.9.0"},                                              // policy.CompareVersions' reading: no versions
 		{[]string{"v01.2.3", "v1.2", "vnext"}, map[string]int64{"v01.2.3": 3, "v1.2": 1, "vnext": 2}, "v01.2.3"}, // none is semver: newest commit
 		{[]string{"prod-a", "prod-b"}, map[string]int64{"prod-a": 9, "prod-b": 9}, "prod-b"},                     // same time: by name
 	} {

@@ -173,13 +173,7 @@ func (s *Store) attachTargets(ctx context.Context, ds []Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	byID := make(map[int64]*Delivery, len(ds))
-	ids := make([]int64, len(ds))
-	for i := range ds {
-		byID[ds[i].ID] = &ds[i]
-		ids[i] = ds[i].ID
-	}
-	in, args := inList(ids, 1)
+	byID, in, args := deliveriesByID(ds)
 	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT delivery_id, repo, status, reason
 		FROM delivery_targets WHERE delivery_id IN (`+in+`) ORDER BY delivery_id, repo`), args...)
 	if err != nil {
@@ -201,6 +195,19 @@ func (s *Store) attachTargets(ctx context.Context, ds []Delivery) error {
 	return nil
 }
 
+// deliveriesByID indexes ds by id, with the IN list of their ids and its arguments, for
+// one query about them all.
+func deliveriesByID(ds []Delivery) (byID map[int64]*Delivery, in string, args []any) {
+	byID = make(map[int64]*Delivery, len(ds))
+	ids := make([]int64, len(ds))
+	for i := range ds {
+		byID[ds[i].ID] = &ds[i]
+		ids[i] = ds[i].ID
+	}
+	in, args = inList(ids, 1)
+	return byID, in, args
+}
+
 // attachDeployRefs adds to each delivery's Deploys the deploys it joined beyond the one
 // its DeployID names (other nodes' deploys, in a fleet), with one query, and sorts them by
 // node.
@@ -208,13 +215,7 @@ func (s *Store) attachDeployRefs(ctx context.Context, ds []Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	byID := make(map[int64]*Delivery, len(ds))
-	ids := make([]int64, len(ds))
-	for i := range ds {
-		byID[ds[i].ID] = &ds[i]
-		ids[i] = ds[i].ID
-	}
-	in, args := inList(ids, 1)
+	byID, in, args := deliveriesByID(ds)
 	rows, err := s.rows(ctx, s.rdb, dynamic(`SELECT l.delivery_id, dp.node, dp.id, dp.status, dp.repo
 		FROM delivery_deploys l JOIN deploys dp ON dp.id = l.deploy_id
 		WHERE l.delivery_id IN (`+in+`)`), args...)

@@ -132,10 +132,7 @@ func UpdateTo(ctx context.Context, s Spec, target string) (UpdateResult, error) 
 func UpdateMove(ctx context.Context, s Spec, mv Move) (UpdateResult, error) {
 	res, err := update(ctx, s, mv)
 	if err != nil {
-		if s.Name != "" {
-			err = fmt.Errorf("repository %s: %w", s.Name, err)
-		}
-		return res, redact(err, s.Token)
+		return res, s.named(err)
 	}
 	return res, nil
 }
@@ -361,6 +358,15 @@ func update(ctx context.Context, s Spec, mv Move) (UpdateResult, error) {
 		res.To = res.From // refs/heads moves last, so on failure HEAD has not moved
 	}
 	return res, err
+}
+
+// named is err as the functions of this package that take a Spec return it: naming the
+// repository (when the Spec has a name) and with the token redacted.
+func (s Spec) named(err error) error {
+	if s.Name != "" {
+		err = fmt.Errorf("repository %s: %w", s.Name, err)
+	}
+	return redact(err, s.Token)
 }
 
 func isMissingBranch(err error) bool {

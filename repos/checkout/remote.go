@@ -24,10 +24,7 @@ import (
 func OriginHead(ctx context.Context, s Spec) (string, error) {
 	h, err := originHead(ctx, s)
 	if err != nil {
-		if s.Name != "" {
-			err = fmt.Errorf("repository %s: %w", s.Name, err)
-		}
-		return "", redact(err, s.Token)
+		return "", s.named(err)
 	}
 	return h, nil
 }

@@ -52,32 +52,48 @@ func ResolveCommit(path, branch, want string) (string, error) {
 	return h.String(), nil
 }
 
-// ResolveTagCommit is ResolveCommit for a tag target, which follows no branch: it finds
-// want in the history of the checkout's HEAD, else of a tag a deploy fetched into it (a
-// rollback may go back to an earlier tag's commit, maybe on a hotfix line).
+// ResolveTagCommit is ResolveCommit for a tag target's checkout, whose deploys move along
+// tags rather than a branch: want is a tag the checkout holds (NAME or refs/tags/NAME,
+// fetched by an earlier deploy), which resolves to the commit it points to (an annotated
+// tag peeled), or a commit (a full hash or a prefix of at least MinCommitPrefix hex
+// digits) in the history of HEAD or of one of those tags: what a tag target's rollback
+// can move to (see resolveInOwnHistory). It only reads, so it may run beside a deploy.
 func ResolveTagCommit(path, want string) (string, error) {
 	repo, err := openCheckout(path)
 	if err != nil {
 		return "", err
 	}
+	name := strings.TrimPrefix(want, "refs/tags/")
+	if ref := plumbing.NewTagReferenceName(name); ref.Validate() == nil {
+		if r, err := repo.Storer.Reference(ref); err == nil {
+			h, err := peelToCommit(repo, r.Hash())
+			if err != nil {
+				return "", fmt.Errorf("tag %s of %s: %w", name, path, err)
+			}
+			return h.String(), nil
+		}
+	}
 	if h, _, ok := resolveInOwnHistory(repo, want); ok {
 		return h.String(), nil
 	}
-	head, err := repo.Head()
-	if err != nil {
-		return "", fmt.Errorf("read HEAD of %s: %w", path, err)
+	if !looksLikeCommit(want) {
+		// Neither a tag here nor a hash: say both, since a tag name is what was likely meant.
+		return "", unknownCommit("%q is neither a tag deployed here before nor a commit hash (a prefix of at least %d hex digits)",
+			want, MinCommitPrefix)
 	}
-	// Not found under any tip: HEAD's walk says why (not a hash, ambiguous, shallow, absent).
-	if _, err := resolveInHistory(repo, head.Hash(), want); err != nil {
-		return "", err
-	}
-	return "", unknownCommit("%s is not in the history of HEAD or of a fetched tag", want)
+	return "", unknownCommit("%s is not a tag deployed here before nor a commit in the history of the live commit or of those tags", want)
+}
+
+// looksLikeCommit says whether want can name a commit: hex, MinCommitPrefix to 64 digits.
+func looksLikeCommit(want string) bool {
+	want = strings.ToLower(want)
+	return len(want) >= MinCommitPrefix && len(want) <= 64 && strings.Trim(want, "0123456789abcdef") == ""
 }
 
 // resolveInHistory returns the one commit reachable from tip whose hash starts with want.
 func resolveInHistory(repo *git.Repository, tip plumbing.Hash, want string) (plumbing.Hash, error) {
 	want = strings.ToLower(want)
-	if len(want) < MinCommitPrefix || len(want) > 64 || strings.Trim(want, "0123456789abcdef") != "" {
+	if !looksLikeCommit(want) {
 		return plumbing.ZeroHash, unknownCommit("%q is not a commit hash or a prefix of at least %d hex digits",
 			want, MinCommitPrefix)
 	}

@@ -32,10 +32,7 @@ type TagRef struct {
 func OriginTags(ctx context.Context, s Spec, glob string) ([]TagRef, error) {
 	tags, err := originTags(ctx, s, glob)
 	if err != nil {
-		if s.Name != "" {
-			err = fmt.Errorf("repository %s: %w", s.Name, err)
-		}
-		return nil, redact(err, s.Token)
+		return nil, s.named(err)
 	}
 	return tags, nil
 }
@@ -123,10 +120,7 @@ const MaxTagFetch = 16
 func TagTimes(ctx context.Context, s Spec, tags []TagRef) (map[string]time.Time, error) {
 	times, err := tagTimes(ctx, s, tags)
 	if err != nil {
-		if s.Name != "" {
-			err = fmt.Errorf("repository %s: %w", s.Name, err)
-		}
-		return nil, redact(err, s.Token)
+		return nil, s.named(err)
 	}
 	return times, nil
 }
