@@ -202,3 +202,61 @@ func TestBadOnEveryNodeRollbackOnItsOwn(t *testing.T) {
 		t.Fatalf("web2's poll: %+v, %v", drift, err)
 	}
 }
+
+// TestInterruptedAutoRollbackKeepsItsTarget: an automatic rollback cut off (a shutdown that
+// did not wait for it, a crash, a deploy ended interrupted) is queued again as the same
+// rollback: a recovery with no target would deploy origin's head, the bad commit.
+func TestInterruptedAutoRollbackKeepsItsTarget(t *testing.T) {
+	cuts := map[string]func(ctx context.Context, s *Store, id int64) error{
+		"finished interrupted": func(ctx context.Context, s *Store, id int64) error {
+			return s.FinishDeploy(ctx, id, Result{Status: DeployInterrupted, Error: "shut down"})
+		},
+		"shutdown": func(ctx context.Context, s *Store, _ int64) error {
+			_, err := s.InterruptRunning(ctx, "shut down")
+			return err
+		},
+		"crash": func(ctx context.Context, s *Store, _ int64) error {
+			_, _, err := s.RecoverCrashed(ctx, "crashed")
+			return err
+		},
+	}
+	for name, cut := range cuts {
+		t.Run(name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, s *Store) {
+				ctx := context.Background()
+				if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+					t.Fatal(err)
+				}
+				runTo(t, s, commitA, DeploySucceeded)
+				if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+					t.Fatal(err)
+				}
+				dp, err := s.ClaimDeploy(ctx, "site")
+				if err != nil {
+					t.Fatal(err)
+				}
+				hf, err := s.FinishHealthFailure(ctx, dp.ID, Result{Status: DeployFailed, FromCommit: commitA, ToCommit: commitB,
+					Error: "health check failed: status 502"}, true)
+				if err != nil || hf.Rollback.ID == 0 {
+					t.Fatalf("health failure: %+v, %v", hf, err)
+				}
+				rb, err := s.ClaimDeploy(ctx, "site")
+				if err != nil || rb.ID != hf.Rollback.ID {
+					t.Fatalf("claimed rollback: %+v, %v", rb, err)
+				}
+				if err := cut(ctx, s, rb.ID); err != nil {
+					t.Fatal(err)
+				}
+				again, err := s.ClaimDeploy(ctx, "site")
+				if err != nil {
+					t.Fatalf("nothing queued after the rollback was cut off: %v", err)
+				}
+				if again.ID == rb.ID || again.Trigger != TriggerAutoRollback || again.Target != commitA ||
+					again.RollbackOf != dp.ID || again.Reason != rb.Reason {
+					t.Fatalf("the rollback's recovery: %+v; want trigger auto_rollback, target %s, rollback_of %d, reason %q",
+						again, commitA, dp.ID, rb.Reason)
+				}
+			})
+		})
+	}
+}

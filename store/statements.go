@@ -387,3 +387,10 @@ var (
 	queuedRefSQL     = stmt{sqlite: `SELECT ref FROM deploys WHERE id = ?`}
 	moveQueuedRefSQL = stmt{sqlite: `UPDATE deploys SET ref = ? WHERE id = ? AND status = 'queued'`}
 )
+
+// Health fixes: an interrupted automatic rollback's recovery (deploys.go), a manual deploy
+// joining a queued one (EnqueueManual).
+var (
+	// deployRollbackSQL: what an interrupted automatic rollback's recovery keeps (carryAutoRollback).
+	deployRollbackSQL = stmt{sqlite: `SELECT triggered_by, target_commit, reason, rollback_of FROM deploys WHERE id = ?`}
+)
