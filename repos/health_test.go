@@ -268,3 +268,32 @@ func TestFollowUpDeployLeavesABadHead(t *testing.T) {
 		t.Fatalf("the next commit: %s to %s %q", dp.Status, dp.ToCommit, dp.Error)
 	}
 }
+
+// TestManualDeployJoiningAPushDeploysTheBadHead: an operator's deploy (forced past the bad
+// commit check, as POST /api/v1/repos/NAME/deploy with {"force": true} is) that joins a push
+// deploy already queued deploys origin's head although it is bad: the joined deploy is the
+// operator's now, and the skip of bad commits is for automatic deploys only.
+func TestManualDeployJoiningAPushDeploysTheBadHead(t *testing.T) {
+	e := newHealthEnv(t, Health{OnFailure: HealthFail})
+	e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	bad := e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	if dp := e.step(t, "g2"); dp.Status != store.DeployFailed {
+		t.Fatalf("bad deploy: %s %q", dp.Status, dp.Error)
+	}
+	queued := e.queue(t, "site", "g3") // a redelivery, a follow-up: origin's head, unforced
+	manual, err := e.store.EnqueueManual(context.Background(), "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if manual.ID != queued.DeployID || manual.Trigger != store.TriggerManual {
+		t.Fatalf("the manual deploy %d (%s) did not take over the queued push %d", manual.ID, manual.Trigger, queued.DeployID)
+	}
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("nothing queued")
+	}
+	dp := e.deploy(t, manual.ID)
+	if dp.Status == store.DeploySkipped || dp.ToCommit != bad || testkit.CheckoutHead(t, e.checkout) != bad {
+		t.Fatalf("the manual deploy: %s to %s %q, want the bad head %s deployed", dp.Status, short(dp.ToCommit), dp.Error, short(bad))
+	}
+}

@@ -276,7 +276,7 @@ func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
 }
 
 // EnqueueManual queues a deploy of repo that no delivery asked for on every node that
-// deploys it, or joins the ones already queued, and returns this node's (or, when this
+// deploys it, or joins the ones already queued (which become manual), and returns this node's (or, when this
 // node does not deploy repo, the first node's). A pinned repository refuses with
 // ErrPinned.
 func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) {
@@ -300,6 +300,14 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 	ids, primary, err := s.fanOut(ctx, tx, repo, TriggerManual, "")
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	// A deploy already queued (a push, a redelivery) that this one joins becomes the
+	// operator's: the worker skips a bad head only for automatic deploys, and the operator
+	// was checked (or forced past the check) when asking. A queued rollback keeps its commit.
+	for _, id := range ids {
+		if _, err := s.run(ctx, tx, manualJoinSQL, TriggerManual, id); err != nil {
+			return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+		}
 	}
 	if err := s.commit(tx); err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: commit: %w", err)

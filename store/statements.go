@@ -393,4 +393,6 @@ var (
 var (
 	// deployRollbackSQL: what an interrupted automatic rollback's recovery keeps (carryAutoRollback).
 	deployRollbackSQL = stmt{sqlite: `SELECT triggered_by, target_commit, reason, rollback_of FROM deploys WHERE id = ?`}
+	// manualJoinSQL makes a queued deploy of origin's head a manual deploy joins manual.
+	manualJoinSQL = stmt{sqlite: `UPDATE deploys SET triggered_by = ? WHERE id = ? AND status = 'queued' AND target_commit = ''`}
 )
