@@ -104,6 +104,9 @@ func (a *App) Verify(ctx context.Context, name string) (bool, []store.Probe, err
 	case errors.Is(err, repos.ErrNoHealthCheck):
 		return false, nil, &Error{NoHealthCheck, "no_health_check",
 			fmt.Sprintf("%s has no [repos.%s.health] check configured", name, name)}
+	case errors.Is(err, repos.ErrDeployRunning):
+		return false, nil, &Error{DeployRunning, "deploy_running",
+			err.Error() + "; its own health check answers (GET /api/v1/deploys/ID), or verify again once it ends"}
 	}
 	return healthy, probes, err
 }

@@ -2,6 +2,7 @@ package repos
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -295,5 +296,51 @@ func TestManualDeployJoiningAPushDeploysTheBadHead(t *testing.T) {
 	dp := e.deploy(t, manual.ID)
 	if dp.Status == store.DeploySkipped || dp.ToCommit != bad || testkit.CheckoutHead(t, e.checkout) != bad {
 		t.Fatalf("the manual deploy: %s to %s %q, want the bad head %s deployed", dp.Status, short(dp.ToCommit), dp.Error, short(bad))
+	}
+}
+
+// TestVerifyRefusedWhileADeployRuns: a check on demand asked while a deploy is verifying
+// in the checkout answers ErrDeployRunning naming the deploy, records no probe, and once
+// the deploy ended it runs.
+func TestVerifyRefusedWhileADeployRuns(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	var verr error
+	var once sync.Once
+	e.mu.Lock()
+	e.onProbe = func() { // the deploy's own probe: the deploy is verifying
+		once.Do(func() { _, _, verr = e.m.Verify(context.Background(), "site") })
+	}
+	e.mu.Unlock()
+	dp := e.step(t, "g1")
+	if dp.Status != store.DeploySucceeded {
+		t.Fatalf("deploy: %s %q", dp.Status, dp.Error)
+	}
+	if !errors.Is(verr, ErrDeployRunning) || !strings.Contains(verr.Error(), "deploy "+strconv.FormatInt(dp.ID, 10)+" ") {
+		t.Fatalf("verify during the deploy's check: %v, want ErrDeployRunning naming deploy %d", verr, dp.ID)
+	}
+	if n := len(e.probes(t, dp.ID)); n != 1 {
+		t.Fatalf("the deploy has %d probes, want its own 1", n)
+	}
+	// A deploy queued while the check on demand probes waits for it.
+	var ranDuring bool
+	e.mu.Lock()
+	e.onProbe = func() {
+		e.queue(t, "site", "g2")
+		ranDuring = e.m.workers["site"].runOnce()
+	}
+	e.mu.Unlock()
+	healthy, probes, err := e.m.Verify(context.Background(), "site")
+	if err != nil || !healthy || len(probes) != 1 {
+		t.Fatalf("verify after the deploy: %v %d probes, %v", healthy, len(probes), err)
+	}
+	e.mu.Lock()
+	e.onProbe = nil
+	e.mu.Unlock()
+	if ranDuring {
+		t.Fatal("a deploy ran while a check on demand probed the checkout")
+	}
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("the deploy queued during the check did not run after it")
 	}
 }
