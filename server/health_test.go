@@ -360,3 +360,50 @@ func TestBrowserHealthChecks(t *testing.T) {
 		t.Fatalf("after Clear: %+v, %v", bads, err)
 	}
 }
+
+// TestVerifyWhileADeployRuns: POST /verify while the target's deploy runs its commands
+// answers 409 deploy_running naming the deploy, and runs once the deploy ended.
+func TestVerifyWhileADeployRuns(t *testing.T) {
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	t.Cleanup(svc.Close)
+	gate := filepath.Join(t.TempDir(), "go")
+	g := gatewaytest.New(t, gatewaytest.Repos(gatewaytest.Repo{
+		// The deploy runs until the test lets it end.
+		Commands: []string{fmt.Sprintf("while [ ! -e %q ]; do sleep 0.02; done", gate)},
+		TOML:     fmt.Sprintf("[repos.site.health]\nurl = %q\ninterval = \"20ms\"\n", svc.URL+"/healthz"),
+	}))
+	before := g.Origin["site"].Head()
+	after := g.Origin["site"].Commit(map[string]string{"a.txt": "1\n"}, "change")
+	resp, out := g.Send(gatewaytest.Delivery{Body: testkit.Push(t, "refs/heads/main", before, after, gatewaytest.Repository)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v", resp.StatusCode, out)
+	}
+	id := int64(out["deploy_id"].(float64))
+	testkit.Eventually(t, 30*time.Second, "the deploy to run", func() bool {
+		dp, err := g.Store.Deploy(context.Background(), id)
+		return err == nil && dp.Status == store.DeployRunning
+	})
+	var refusal struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	base := g.URL + "/api/v1/repos/site"
+	if code := apiDo(t, "POST", base+"/verify", "", &refusal); code != http.StatusConflict || refusal.Error.Code != "deploy_running" ||
+		!strings.Contains(refusal.Error.Message, fmt.Sprintf("deploy %d ", id)) {
+		t.Fatalf("verify during a deploy: %d %+v", code, refusal)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if dp := waitEnd(t, g, id); dp.Status != store.DeploySucceeded {
+		t.Fatalf("deploy: %s %q", dp.Status, dp.Error)
+	}
+	var v struct {
+		Healthy bool `json:"healthy"`
+	}
+	if code := apiDo(t, "POST", base+"/verify", "", &v); code != http.StatusOK || !v.Healthy {
+		t.Fatalf("verify after the deploy: %d %+v", code, v)
+	}
+}
