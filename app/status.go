@@ -44,6 +44,10 @@ type Status struct {
 	OriginKnown bool // false without a reconciler: Origin is then empty
 	OriginAhead string
 	Pin         *store.Pin
+	// PinReason says why a pin by health holds the target: the automatic rollback
+	// (PinDeployID) that failed, and its error; "" for other pins.
+	PinReason   string
+	PinDeployID int64
 	// Nodes are the nodes that deploy the repository or ran a deploy of it, by name.
 	Nodes  []store.RepoNode
 	Active bool // something of it is queued or running, here or on another node
@@ -118,6 +122,11 @@ func (a *App) Status(ctx context.Context, name string) (Status, error) {
 	}
 	if s.Pin, err = a.store.GetPin(ctx, name); err != nil {
 		return s, err
+	}
+	if s.Pin != nil && s.Pin.By == store.PinnedByHealth {
+		if s.PinReason, s.PinDeployID, err = a.healthPinReason(ctx, name, s.Pin.Commit); err != nil {
+			return s, err
+		}
 	}
 	if s.Nodes, err = a.store.RepoNodes(ctx, name); err != nil {
 		return s, err

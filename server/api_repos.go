@@ -104,6 +104,9 @@ func toRepoJSON(st app.Status) repoJSON {
 		r.OriginError = st.Origin.Error
 	}
 	r.Pinned = toPinJSON(st.Pin)
+	if r.Pinned != nil {
+		r.Pinned.Reason, r.Pinned.DeployID = st.PinReason, st.PinDeployID
+	}
 	r.Nodes = toRepoNodesJSON(st.Nodes)
 	r.BadCommits = toBadCommitsJSON(st.Bad)
 	return r
@@ -202,6 +205,9 @@ type pinJSON struct {
 	Commit string    `json:"commit"`
 	At     time.Time `json:"at"`
 	By     string    `json:"by"`
+	// Reason and DeployID: for a pin by health, the automatic rollback that failed and why.
+	Reason   string `json:"reason,omitempty"`
+	DeployID int64  `json:"deploy_id,omitempty"`
 }
 
 func toPinJSON(p *store.Pin) *pinJSON {

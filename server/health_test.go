@@ -407,3 +407,57 @@ func TestVerifyWhileADeployRuns(t *testing.T) {
 		t.Fatalf("verify after the deploy: %d %+v", code, v)
 	}
 }
+
+// TestFailedRollbackSaysWhyItIsPinned: when the automatic rollback fails too, the pin by
+// health carries the rollback's deploy and its error, in GET /api/v1/repos/NAME and on the
+// repositories page, so the operator knows why before unpinning.
+func TestFailedRollbackSaysWhyItIsPinned(t *testing.T) {
+	var checkout atomic.Value
+	checkout.Store("")
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := os.ReadFile(filepath.Join(checkout.Load().(string), "health.txt"))
+		if strings.TrimSpace(string(b)) != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(svc.Close)
+	g := gatewaytest.New(t, gatewaytest.Repos(gatewaytest.Repo{
+		// The rollback's own commands fail: the old release cannot start again.
+		Commands: []string{`if [ "$HOOKGATE_TRIGGER" = auto_rollback ]; then echo "migration 12 cannot be undone" >&2; exit 3; fi`},
+		TOML:     fmt.Sprintf("[repos.site.health]\nurl = %q\ninterval = \"20ms\"\ndeadline = \"300ms\"\n", svc.URL+"/healthz"),
+	}))
+	checkout.Store(g.Checkout["site"])
+	good := pushAndWait(t, g, map[string]string{"health.txt": "ok\n"})
+	bad := pushAndWait(t, g, map[string]string{"health.txt": "broken\n"})
+	if good.Status != store.DeploySucceeded || bad.Status != store.DeployFailed {
+		t.Fatalf("deploys: %s, %s", good.Status, bad.Status)
+	}
+	var rb store.Deploy
+	testkit.Eventually(t, 30*time.Second, "the automatic rollback to fail", func() bool {
+		list, _ := g.Store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Trigger: store.TriggerAutoRollback})
+		if len(list) == 1 && list[0].Status == store.DeployFailed {
+			rb = list[0]
+		}
+		return rb.ID != 0
+	})
+	var repo struct {
+		Pinned struct {
+			Commit   string `json:"commit"`
+			By       string `json:"by"`
+			Reason   string `json:"reason"`
+			DeployID int64  `json:"deploy_id"`
+		} `json:"pinned"`
+	}
+	if code := apiDo(t, "GET", g.URL+"/api/v1/repos/site", "", &repo); code != 200 || repo.Pinned.By != store.PinnedByHealth ||
+		repo.Pinned.Commit != good.ToCommit || repo.Pinned.DeployID != rb.ID ||
+		!strings.Contains(repo.Pinned.Reason, fmt.Sprintf("after deploy %d failed its health check", bad.ID)) ||
+		!strings.Contains(repo.Pinned.Reason, rb.Error) || rb.Error == "" {
+		t.Fatalf("GET repo: %d %+v; the rollback: %d %q", code, repo.Pinned, rb.ID, rb.Error)
+	}
+	code, page := getBody(t, g.URL+"/repos")
+	if code != 200 || !strings.Contains(string(page), "data-pin-reason") ||
+		!strings.Contains(string(page), fmt.Sprintf(`<a href="/deploys/%d">`, rb.ID)) {
+		t.Fatalf("repositories page %d lacks why it is pinned:\n%s", code, page)
+	}
+}

@@ -25,6 +25,9 @@ type repoRow struct {
 	// OriginAhead is origin's head when it is neither live nor being deployed.
 	OriginAhead string
 	Pin         *store.Pin
+	// PinReason and PinDeployID: why a pin by health holds it (app.Status).
+	PinReason   string
+	PinDeployID int64
 	// Nodes are the nodes that deploy the repository or ran it, each with its live
 	// commit; shown in place of the one live commit when perNode says so.
 	Nodes []store.RepoNode
@@ -38,7 +41,8 @@ type repoRow struct {
 // is "not cloned yet", unless this node does not deploy the repository at all.
 func toRepoRow(st app.Status) repoRow {
 	r := repoRow{Repo: st.Repo, State: st.State, Running: st.Running, Active: st.Active,
-		Origin: st.Origin, OriginAhead: st.OriginAhead, Pin: st.Pin, Nodes: st.Nodes, NotHere: !st.DeploysHere}
+		Origin: st.Origin, OriginAhead: st.OriginAhead, Pin: st.Pin, Nodes: st.Nodes, NotHere: !st.DeploysHere,
+		PinReason: st.PinReason, PinDeployID: st.PinDeployID}
 	if r.NotHere {
 		return r
 	}

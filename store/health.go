@@ -289,5 +289,20 @@ func (hf HealthFailure) Describe(repo string) string {
 	return ""
 }
 
+// FailedRollback returns the newest automatic rollback of repo to commit that failed (its
+// ID, RollbackOf and Error), which is why a pin by health holds repo at commit; ErrNotFound
+// when there is none (retention removed it).
+func (s *Store) FailedRollback(ctx context.Context, repo, commit string) (Deploy, error) {
+	dp := Deploy{Repo: repo, Status: DeployFailed, Trigger: TriggerAutoRollback, Target: commit}
+	err := s.row(ctx, s.rdb, failedAutoRollbackSQL, repo, commit).Scan(&dp.ID, &dp.RollbackOf, &dp.Error)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Deploy{}, fmt.Errorf("failed rollback of %s to %s: %w", repo, short(commit), ErrNotFound)
+	}
+	if err != nil {
+		return Deploy{}, fmt.Errorf("failed rollback of %s to %s: %w", repo, short(commit), err)
+	}
+	return dp, nil
+}
+
 // Node is the node ([server] node) this store records deploys and probes under.
 func (s *Store) Node() string { return s.node }

@@ -395,4 +395,10 @@ var (
 	deployRollbackSQL = stmt{sqlite: `SELECT triggered_by, target_commit, reason, rollback_of FROM deploys WHERE id = ?`}
 	// manualJoinSQL makes a queued deploy of origin's head a manual deploy joins manual.
 	manualJoinSQL = stmt{sqlite: `UPDATE deploys SET triggered_by = ? WHERE id = ? AND status = 'queued' AND target_commit = ''`}
+	// failedAutoRollbackSQL is the newest automatic rollback to a commit that failed: why a
+	// target is pinned by health there (FailedRollback).
+	failedAutoRollbackSQL = stmt{sqlite: `
+		SELECT id, rollback_of, error FROM deploys
+		WHERE repo = ? AND triggered_by = 'auto_rollback' AND status = 'failed' AND target_commit = ?
+		ORDER BY id DESC LIMIT 1`}
 )
