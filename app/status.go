@@ -54,8 +54,10 @@ type Status struct {
 	// DeploysHere is false on a node of a fleet whose config leaves the repository to
 	// other nodes (its nodes list): the checkout here is then not expected to exist.
 	DeploysHere bool
-	// Bad are the target's bad commits (their health check failed), newest first.
-	Bad []store.BadCommit
+	// Bad are the target's newest MaxBadShown bad commits (their health check failed),
+	// newest first; BadCount is how many it has.
+	Bad      []store.BadCommit
+	BadCount int
 }
 
 // The three rules for what is live sit side by side, so that making them one is a
@@ -97,6 +99,10 @@ func ActiveStatus(status string) bool {
 	return status == store.DeployQueued || status == store.DeployRunning || status == store.DeployVerifying
 }
 
+// MaxBadShown is how many of a target's bad commits its status lists (the newest): they
+// are kept until cleared, and a check that keeps failing would grow every listing.
+const MaxBadShown = 50
+
 // Status gathers what is known of name. On a store error it returns the error (and what
 // it had read so far).
 func (a *App) Status(ctx context.Context, name string) (Status, error) {
@@ -131,7 +137,7 @@ func (a *App) Status(ctx context.Context, name string) (Status, error) {
 	if s.Nodes, err = a.store.RepoNodes(ctx, name); err != nil {
 		return s, err
 	}
-	if s.Bad, err = a.store.BadCommits(ctx, name); err != nil {
+	if s.Bad, s.BadCount, err = a.store.RecentBadCommits(ctx, name, MaxBadShown); err != nil {
 		return s, err
 	}
 	s.Active = s.Running != 0 || s.State.Queued != nil || (s.State.Last != nil && ActiveStatus(s.State.Last.Status))

@@ -45,6 +45,9 @@ type repoJSON struct {
 	// BadCommits are the target's commits whose health check failed: not deployed again
 	// by pushes, polls or replays until cleared.
 	BadCommits []badCommitJSON `json:"bad_commits"`
+	// BadCommitsCount is how many bad commits the target has; bad_commits lists the newest
+	// app.MaxBadShown of them.
+	BadCommitsCount int `json:"bad_commits_count"`
 }
 
 // repoNodeJSON is what one node has of a repository: its live commit ("" when nothing
@@ -109,6 +112,7 @@ func toRepoJSON(st app.Status) repoJSON {
 	}
 	r.Nodes = toRepoNodesJSON(st.Nodes)
 	r.BadCommits = toBadCommitsJSON(st.Bad)
+	r.BadCommitsCount = st.BadCount
 	return r
 }
 

@@ -210,8 +210,9 @@ func TestBadCommitIsNotDeployedAgainUnlessForced(t *testing.T) {
 			DeployID int64  `json:"deploy_id"`
 			Reason   string `json:"reason"`
 		} `json:"bad_commits"`
+		Count int `json:"bad_commits_count"`
 	}
-	if code := apiDo(t, "GET", base, "", &repo); code != 200 || len(repo.BadCommits) != 1 ||
+	if code := apiDo(t, "GET", base, "", &repo); code != 200 || len(repo.BadCommits) != 1 || repo.Count != 1 ||
 		repo.BadCommits[0].Commit != badCommit || repo.BadCommits[0].DeployID != bad.ID || repo.BadCommits[0].Reason != reason {
 		t.Fatalf("GET repo: %d %+v", code, repo)
 	}

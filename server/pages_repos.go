@@ -33,6 +33,8 @@ type repoRow struct {
 	Nodes []store.RepoNode
 	// Bad are the target's bad commits (a failed health check), each with a Clear button.
 	Bad []store.BadCommit
+	// BadMore is how many older bad commits are not listed (app.MaxBadShown).
+	BadMore int
 	// NotHere: this node of a fleet does not deploy the repository.
 	NotHere bool
 }
@@ -74,6 +76,7 @@ func (p *pages) repos(c *gin.Context) {
 	for _, st := range list {
 		r := toRepoRow(st)
 		r.Bad = st.Bad
+		r.BadMore = st.BadCount - len(st.Bad)
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
 	}

@@ -260,3 +260,36 @@ func TestInterruptedAutoRollbackKeepsItsTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestRecentBadCommitsAreCapped: a repository status lists the newest bad commits up to a
+// limit and says how many there are; all are kept (the skip reads every one).
+func TestRecentBadCommitsAreCapped(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if bads, n, err := s.RecentBadCommits(ctx, "site", 3); err != nil || n != 0 || bads == nil || len(bads) != 0 {
+			t.Fatalf("none yet: %v %d %v", bads, n, err)
+		}
+		var commits []string
+		for i := 1; i <= 5; i++ {
+			if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+				t.Fatal(err)
+			}
+			dp, err := s.ClaimDeploy(ctx, "site")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := strings.Repeat(strconv.Itoa(i), 40)
+			commits = append(commits, c)
+			if _, err := s.FinishHealthFailure(ctx, dp.ID, Result{Status: DeployFailed, ToCommit: c, Error: "health check failed"}, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bads, n, err := s.RecentBadCommits(ctx, "site", 3)
+		if err != nil || n != 5 || len(bads) != 3 || bads[0].Commit != commits[4] || bads[2].Commit != commits[2] {
+			t.Fatalf("newest 3 of 5: %+v %d %v", bads, n, err)
+		}
+		if all, err := s.BadCommits(ctx, "site"); err != nil || len(all) != 5 {
+			t.Fatalf("all bad commits: %d %v", len(all), err)
+		}
+	})
+}

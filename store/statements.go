@@ -395,6 +395,12 @@ var (
 	deployRollbackSQL = stmt{sqlite: `SELECT triggered_by, target_commit, reason, rollback_of FROM deploys WHERE id = ?`}
 	// manualJoinSQL makes a queued deploy of origin's head a manual deploy joins manual.
 	manualJoinSQL = stmt{sqlite: `UPDATE deploys SET triggered_by = ? WHERE id = ? AND status = 'queued' AND target_commit = ''`}
+	// recentBadCommitsSQL and countBadSQL: the newest of a target's bad commits, and how
+	// many it has (RecentBadCommits).
+	recentBadCommitsSQL = stmt{sqlite: `
+		SELECT repo, commit_hash, COALESCE(deploy_id, 0), at, reason FROM bad_commits
+		WHERE repo = ? ORDER BY at DESC, commit_hash LIMIT ?`}
+	countBadSQL = stmt{sqlite: `SELECT count(*) FROM bad_commits WHERE repo = ?`}
 	// failedAutoRollbackSQL is the newest automatic rollback to a commit that failed: why a
 	// target is pinned by health there (FailedRollback).
 	failedAutoRollbackSQL = stmt{sqlite: `
