@@ -423,11 +423,15 @@ func TestFailedRollbackSaysWhyItIsPinned(t *testing.T) {
 		w.Write(b)
 	}))
 	t.Cleanup(svc.Close)
-	g := gatewaytest.New(t, gatewaytest.Repos(gatewaytest.Repo{
+	opts := []gatewaytest.Option{gatewaytest.Repos(gatewaytest.Repo{
 		// The rollback's own commands fail: the old release cannot start again.
 		Commands: []string{`if [ "$HOOKGATE_TRIGGER" = auto_rollback ]; then echo "migration 12 cannot be undone" >&2; exit 3; fi`},
 		TOML:     fmt.Sprintf("[repos.site.health]\nurl = %q\ninterval = \"20ms\"\ndeadline = \"300ms\"\n", svc.URL+"/healthz"),
-	}))
+	})}
+	if strings.HasPrefix(t.Name(), "TestOnPostgres/") {
+		opts = append(opts, gatewaytest.Postgres())
+	}
+	g := gatewaytest.New(t, opts...)
 	checkout.Store(g.Checkout["site"])
 	good := pushAndWait(t, g, map[string]string{"health.txt": "ok\n"})
 	bad := pushAndWait(t, g, map[string]string{"health.txt": "broken\n"})

@@ -293,3 +293,32 @@ func TestRecentBadCommitsAreCapped(t *testing.T) {
 		}
 	})
 }
+
+// TestManualDeployJoinTakesOverAQueuedPush: the push deploy a manual deploy joins becomes
+// manual (the worker skips a bad head only for automatic deploys); a queued rollback keeps
+// its trigger and commit.
+func TestManualDeployJoinTakesOverAQueuedPush(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		d := push("site", "g1")
+		if err := s.RecordDelivery(ctx, d); err != nil || d.DeployID == 0 {
+			t.Fatalf("push: %+v %v", d, err)
+		}
+		dp, err := s.EnqueueManual(ctx, "site")
+		if err != nil || dp.ID != d.DeployID || dp.Trigger != TriggerManual {
+			t.Fatalf("manual deploy joining push deploy %d: %+v %v", d.DeployID, dp, err)
+		}
+		runTo(t, s, commitA, DeploySucceeded)
+		rb, err := s.EnqueueRollback(ctx, "site", commitA, "by hand")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Unpin(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		dp, err = s.EnqueueManual(ctx, "site")
+		if err != nil || dp.ID != rb.ID || dp.Trigger != TriggerRollback || dp.Target != commitA {
+			t.Fatalf("manual deploy joining rollback %d: %+v %v", rb.ID, dp, err)
+		}
+	})
+}
