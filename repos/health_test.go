@@ -344,3 +344,30 @@ func TestVerifyRefusedWhileADeployRuns(t *testing.T) {
 		t.Fatal("the deploy queued during the check did not run after it")
 	}
 }
+
+// TestInterruptedAutoRollbackFinishesAfterARestart: an automatic rollback cut off (here
+// ended interrupted, as a shutdown does) is queued again as the rollback, so the worker
+// finishes it at the good commit instead of finding the bad head and ending skipped.
+func TestInterruptedAutoRollbackFinishesAfterARestart(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	good := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	failed := e.step(t, "g2")
+	ctx := context.Background()
+	rb, err := e.store.ClaimDeploy(ctx, "site") // the rollback starts, and the gateway stops
+	if err != nil || rb.Trigger != store.TriggerAutoRollback {
+		t.Fatalf("the automatic rollback: %+v %v", rb, err)
+	}
+	if err := e.store.FinishDeploy(ctx, rb.ID, store.Result{Status: store.DeployInterrupted, Error: "shut down"}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("nothing queued after the interrupted rollback")
+	}
+	list, _ := e.store.ListDeploys(ctx, store.DeployFilter{Repo: "site", Page: store.Page{Limit: 1}})
+	if dp := list[0]; dp.Status != store.DeploySucceeded || dp.ToCommit != good || dp.Trigger != store.TriggerAutoRollback ||
+		dp.RollbackOf != failed.ID || testkit.CheckoutHead(t, e.checkout) != good {
+		t.Fatalf("the rollback's recovery: %s %s to %s %q, want auto_rollback succeeded at %s", dp.Trigger, dp.Status, short(dp.ToCommit), dp.Error, short(good))
+	}
+}
