@@ -17,30 +17,37 @@ import (
 )
 
 // TestEndToEndHealthChecks drives the built binary with a real service that the deploy
-// commands start from the checkout (python3's http.server, serving the checkout's files):
-// its health answer is the commit's health.txt. A good commit goes verifying → succeeded;
+// commands start from the checkout (a file server built from the commit's svc/main.go,
+// serving the checkout's files): its health answer is the commit's health.txt. A good commit goes verifying → succeeded;
 // a bad one fails its check, is rolled back (the service answers healthy again), is marked
 // bad and is not deployed again by three polls nor by a redelivery; a newer good push
 // deploys; a push during verifying supersedes it; a bad commit whose rollback fails too
 // leaves the target pinned by health.
 func TestEndToEndHealthChecks(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Fatal("python3 is needed for the service this test deploys")
-	}
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	origin := testkit.NewOrigin(t)
 	dir := t.TempDir()
+	// The service is the commit's own Go program, built once here (the build cache makes a
+	// rerun quick) rather than by each deploy: the test needs nothing a Go toolchain lacks.
+	origin.Commit(map[string]string{"svc/main.go": serviceSource}, "the service")
+	if err := os.WriteFile(filepath.Join(dir, "svc.go"), []byte(serviceSource), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", "svc", "svc.go")
+	build.Dir = dir // outside this module: the program needs only the standard library
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the service: %v\n%s", err, out)
+	}
 	checkout := filepath.Join(dir, "site")
 	addr, svc := freeAddr(t), freeAddr(t)
-	_, port, _ := strings.Cut(svc, ":")
 	const secret = "e2e-health-secret-1234"
 	// The service starts once and serves the checkout as it is; ../nostart keeps it from
 	// starting (an outage no commit fixes).
 	start := fmt.Sprintf(`[ -f ../nostart ] && exit 0; if [ -f ../svc.pid ] && kill -0 "$(cat ../svc.pid)" 2>/dev/null; then exit 0; fi; `+
-		`nohup python3 -m http.server %s --bind 127.0.0.1 >/dev/null 2>&1 & echo $! > ../svc.pid`, port)
+		`nohup ../svc %s >/dev/null 2>&1 & echo $! > ../svc.pid`, svc)
 	t.Cleanup(func() {
 		if b, err := os.ReadFile(filepath.Join(dir, "svc.pid")); err == nil {
 			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
@@ -196,3 +203,18 @@ probe_timeout = "1s"
 		t.Fatalf("after the unpin the service answers %q", s)
 	}
 }
+
+// serviceSource is the service the deploys start: it serves the files of the directory it
+// runs in (the checkout) at the address its argument names.
+const serviceSource = `package main
+
+import (
+	"log"
+	"net/http"
+	"os"
+)
+
+func main() {
+	log.Fatal(http.ListenAndServe(os.Args[1], http.FileServer(http.Dir("."))))
+}
+`

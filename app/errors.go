@@ -19,6 +19,7 @@ const (
 	BadCommit                        // 409: the commit failed its health check (force overrides)
 	UnknownBadCommit                 // 404
 	NoHealthCheck                    // 409
+	DeployRunning                    // 409: a check on demand while a deploy runs in the checkout
 )
 
 // Error is a refusal of a rollback, pin, unpin, reconcile or replay, with its kind and code.

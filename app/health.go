@@ -89,6 +89,20 @@ func (a *App) ClearBadCommit(ctx context.Context, name, commit string) error {
 	return &Error{UnknownBadCommit, "unknown_bad_commit", fmt.Sprintf("%q is not a bad commit of %s", commit, name)}
 }
 
+// healthPinReason says why name is pinned by health at commit: its automatic rollback
+// there failed, and how (the deploy that did so, for a link).
+func (a *App) healthPinReason(ctx context.Context, name, commit string) (string, int64, error) {
+	rb, err := a.store.FailedRollback(ctx, name, commit)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Sprintf("the automatic rollback to %.7s failed (its deploy is no longer kept)", commit), 0, nil
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return fmt.Sprintf("the automatic rollback to %.7s (deploy %d, after deploy %d failed its health check) failed: %s",
+		commit, rb.ID, rb.RollbackOf, rb.Error), rb.ID, nil
+}
+
 // Verify runs name's health check now against what is live (see repos.Manager.Verify).
 func (a *App) Verify(ctx context.Context, name string) (bool, []store.Probe, error) {
 	if _, ok := a.repo(name); !ok {
@@ -104,6 +118,9 @@ func (a *App) Verify(ctx context.Context, name string) (bool, []store.Probe, err
 	case errors.Is(err, repos.ErrNoHealthCheck):
 		return false, nil, &Error{NoHealthCheck, "no_health_check",
 			fmt.Sprintf("%s has no [repos.%s.health] check configured", name, name)}
+	case errors.Is(err, repos.ErrDeployRunning):
+		return false, nil, &Error{DeployRunning, "deploy_running",
+			err.Error() + "; its own health check answers (GET /api/v1/deploys/ID), or verify again once it ends"}
 	}
 	return healthy, probes, err
 }

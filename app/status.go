@@ -44,14 +44,20 @@ type Status struct {
 	OriginKnown bool // false without a reconciler: Origin is then empty
 	OriginAhead string
 	Pin         *store.Pin
+	// PinReason says why a pin by health holds the target: the automatic rollback
+	// (PinDeployID) that failed, and its error; "" for other pins.
+	PinReason   string
+	PinDeployID int64
 	// Nodes are the nodes that deploy the repository or ran a deploy of it, by name.
 	Nodes  []store.RepoNode
 	Active bool // something of it is queued or running, here or on another node
 	// DeploysHere is false on a node of a fleet whose config leaves the repository to
 	// other nodes (its nodes list): the checkout here is then not expected to exist.
 	DeploysHere bool
-	// Bad are the target's bad commits (their health check failed), newest first.
-	Bad []store.BadCommit
+	// Bad are the target's newest MaxBadShown bad commits (their health check failed),
+	// newest first; BadCount is how many it has.
+	Bad      []store.BadCommit
+	BadCount int
 }
 
 // The three rules for what is live sit side by side, so that making them one is a
@@ -94,6 +100,10 @@ func ActiveStatus(status string) bool {
 	return status == store.DeployQueued || status == store.DeployWaiting || status == store.DeployRunning || status == store.DeployVerifying
 }
 
+// MaxBadShown is how many of a target's bad commits its status lists (the newest): they
+// are kept until cleared, and a check that keeps failing would grow every listing.
+const MaxBadShown = 50
+
 // Status gathers what is known of name. On a store error it returns the error (and what
 // it had read so far).
 func (a *App) Status(ctx context.Context, name string) (Status, error) {
@@ -120,10 +130,15 @@ func (a *App) Status(ctx context.Context, name string) (Status, error) {
 	if s.Pin, err = a.store.GetPin(ctx, name); err != nil {
 		return s, err
 	}
+	if s.Pin != nil && s.Pin.By == store.PinnedByHealth {
+		if s.PinReason, s.PinDeployID, err = a.healthPinReason(ctx, name, s.Pin.Commit); err != nil {
+			return s, err
+		}
+	}
 	if s.Nodes, err = a.store.RepoNodes(ctx, name); err != nil {
 		return s, err
 	}
-	if s.Bad, err = a.store.BadCommits(ctx, name); err != nil {
+	if s.Bad, s.BadCount, err = a.store.RecentBadCommits(ctx, name, MaxBadShown); err != nil {
 		return s, err
 	}
 	s.Active = s.Running != 0 || s.State.Queued != nil || (s.State.Last != nil && ActiveStatus(s.State.Last.Status))

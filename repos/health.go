@@ -325,6 +325,10 @@ func badReason(bads []store.BadCommit, commit string) string {
 // ErrNoHealthCheck is Verify's answer for a target without [health].
 var ErrNoHealthCheck = errors.New("no health check is configured")
 
+// ErrDeployRunning is Verify's answer while a deploy of the target is running or verifying
+// on this node: what is live is changing, and the deploy's own check is the answer.
+var ErrDeployRunning = errors.New("a deploy is running")
+
 // ErrNotHere is Verify's answer for a target this node does not deploy.
 var ErrNotHere = errors.New("not deployed by this node")
 
@@ -342,6 +346,12 @@ func (m *Manager) Verify(ctx context.Context, repo string) (healthy bool, probes
 	if r.Health == nil {
 		return false, nil, ErrNoHealthCheck
 	}
+	// Not while a deploy moves the checkout or checks it; a deploy queued meanwhile waits
+	// for the probes (healthy_after of them at most).
+	if err := w.beginVerify(); err != nil {
+		return false, nil, err
+	}
+	defer w.endVerify()
 	head, _, _ := checkout.Head(r.Path)
 	env := append(slices.Clone(m.baseEnv()), "HOOKGATE_REPO="+r.Name, "HOOKGATE_COMMIT="+head,
 		"HOOKGATE_REF=refs/heads/"+r.Branch, "HOOKGATE_TRIGGER=verify")

@@ -2,6 +2,7 @@ package repos
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -359,5 +360,107 @@ func TestTagTargetLeavesABadTag(t *testing.T) {
 	w.runOnce()
 	if got := e.deploy(t, dp.ID); got.ToCommit != bad || got.Status == store.DeploySkipped {
 		t.Fatalf("manual deploy: %s to %s %q; want it to deploy %s", got.Status, got.ToCommit, got.Error, bad)
+	}
+}
+
+// TestManualDeployJoiningAPushDeploysTheBadHead: an operator's deploy (forced past the bad
+// commit check, as POST /api/v1/repos/NAME/deploy with {"force": true} is) that joins a push
+// deploy already queued deploys origin's head although it is bad: the joined deploy is the
+// operator's now, and the skip of bad commits is for automatic deploys only.
+func TestManualDeployJoiningAPushDeploysTheBadHead(t *testing.T) {
+	e := newHealthEnv(t, Health{OnFailure: HealthFail})
+	e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	bad := e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	if dp := e.step(t, "g2"); dp.Status != store.DeployFailed {
+		t.Fatalf("bad deploy: %s %q", dp.Status, dp.Error)
+	}
+	queued := e.queue(t, "site", "g3") // a redelivery, a follow-up: origin's head, unforced
+	manual, err := e.store.EnqueueManual(context.Background(), "site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if manual.ID != queued.DeployID || manual.Trigger != store.TriggerManual {
+		t.Fatalf("the manual deploy %d (%s) did not take over the queued push %d", manual.ID, manual.Trigger, queued.DeployID)
+	}
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("nothing queued")
+	}
+	dp := e.deploy(t, manual.ID)
+	if dp.Status == store.DeploySkipped || dp.ToCommit != bad || testkit.CheckoutHead(t, e.checkout) != bad {
+		t.Fatalf("the manual deploy: %s to %s %q, want the bad head %s deployed", dp.Status, short(dp.ToCommit), dp.Error, short(bad))
+	}
+}
+
+// TestVerifyRefusedWhileADeployRuns: a check on demand asked while a deploy is verifying
+// in the checkout answers ErrDeployRunning naming the deploy, records no probe, and once
+// the deploy ended it runs.
+func TestVerifyRefusedWhileADeployRuns(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	var verr error
+	var once sync.Once
+	e.mu.Lock()
+	e.onProbe = func() { // the deploy's own probe: the deploy is verifying
+		once.Do(func() { _, _, verr = e.m.Verify(context.Background(), "site") })
+	}
+	e.mu.Unlock()
+	dp := e.step(t, "g1")
+	if dp.Status != store.DeploySucceeded {
+		t.Fatalf("deploy: %s %q", dp.Status, dp.Error)
+	}
+	if !errors.Is(verr, ErrDeployRunning) || !strings.Contains(verr.Error(), "deploy "+strconv.FormatInt(dp.ID, 10)+" ") {
+		t.Fatalf("verify during the deploy's check: %v, want ErrDeployRunning naming deploy %d", verr, dp.ID)
+	}
+	if n := len(e.probes(t, dp.ID)); n != 1 {
+		t.Fatalf("the deploy has %d probes, want its own 1", n)
+	}
+	// A deploy queued while the check on demand probes waits for it.
+	var ranDuring bool
+	e.mu.Lock()
+	e.onProbe = func() {
+		e.queue(t, "site", "g2")
+		ranDuring = e.m.workers["site"].runOnce()
+	}
+	e.mu.Unlock()
+	healthy, probes, err := e.m.Verify(context.Background(), "site")
+	if err != nil || !healthy || len(probes) != 1 {
+		t.Fatalf("verify after the deploy: %v %d probes, %v", healthy, len(probes), err)
+	}
+	e.mu.Lock()
+	e.onProbe = nil
+	e.mu.Unlock()
+	if ranDuring {
+		t.Fatal("a deploy ran while a check on demand probed the checkout")
+	}
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("the deploy queued during the check did not run after it")
+	}
+}
+
+// TestInterruptedAutoRollbackFinishesAfterARestart: an automatic rollback cut off (here
+// ended interrupted, as a shutdown does) is queued again as the rollback, so the worker
+// finishes it at the good commit instead of finding the bad head and ending skipped.
+func TestInterruptedAutoRollbackFinishesAfterARestart(t *testing.T) {
+	e := newHealthEnv(t, Health{})
+	good := e.origin.Commit(map[string]string{"health.txt": "ok\n"}, "healthy")
+	e.step(t, "g1")
+	e.origin.Commit(map[string]string{"health.txt": "broken\n"}, "broken")
+	failed := e.step(t, "g2")
+	ctx := context.Background()
+	rb, err := e.store.ClaimDeploy(ctx, "site") // the rollback starts, and the gateway stops
+	if err != nil || rb.Trigger != store.TriggerAutoRollback {
+		t.Fatalf("the automatic rollback: %+v %v", rb, err)
+	}
+	if err := e.store.FinishDeploy(ctx, rb.ID, store.Result{Status: store.DeployInterrupted, Error: "shut down"}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.m.workers["site"].runOnce() {
+		t.Fatal("nothing queued after the interrupted rollback")
+	}
+	list, _ := e.store.ListDeploys(ctx, store.DeployFilter{Repo: "site", Page: store.Page{Limit: 1}})
+	if dp := list[0]; dp.Status != store.DeploySucceeded || dp.ToCommit != good || dp.Trigger != store.TriggerAutoRollback ||
+		dp.RollbackOf != failed.ID || testkit.CheckoutHead(t, e.checkout) != good {
+		t.Fatalf("the rollback's recovery: %s %s to %s %q, want auto_rollback succeeded at %s", dp.Trigger, dp.Status, short(dp.ToCommit), dp.Error, short(good))
 	}
 }

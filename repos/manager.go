@@ -156,8 +156,10 @@ func (m *Manager) newWorker(r Repo) *worker {
 	cancel()
 	// A capacity of one merges a burst of wake-ups into one: the worker drains the
 	// queue each time it wakes, so nothing is missed.
-	return &worker{m: m, repo: r, wake: make(chan struct{}, 1), ctx: ctx, retire: retire, done: make(chan struct{}),
+	w := &worker{m: m, repo: r, wake: make(chan struct{}, 1), ctx: ctx, retire: retire, done: make(chan struct{}),
 		repoll: make(chan struct{}, 1)}
+	w.idle.L = &w.mu
+	return w
 }
 
 // Start runs every worker and wakes those whose repository has a deploy left queued by an

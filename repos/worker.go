@@ -5,6 +5,7 @@ package repos
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"reflect"
@@ -39,6 +40,13 @@ type worker struct {
 	// the deploy calls it once the checkout is updated, so the commands run without it.
 	// Only the worker's goroutine uses it.
 	cloneDone func()
+
+	// claiming: runOnce is between its start and the end of its claim; verifying: how many
+	// checks on demand (Manager.Verify) are probing the checkout. Both under mu; idle is
+	// signalled when a claim ends. Together they keep a deploy and such a check apart.
+	claiming  bool
+	verifying int
+	idle      sync.Cond
 }
 
 // config returns the repository's settings as they are now.
@@ -136,13 +144,18 @@ func (w *worker) needsClone() bool {
 func (w *worker) runOnce() bool {
 	m := w.m
 	r := w.config()
+	if !w.beginClaim() {
+		return false // a check on demand is probing; it wakes the worker when it ends
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	dp, err := m.store.ClaimDeploy(ctx, r.Name)
 	cancel()
 	if errors.Is(err, store.ErrNotFound) {
+		w.setRunning(0)
 		return false
 	}
 	if err != nil {
+		w.setRunning(0)
 		m.log.Error("claim deploy", "repo", r.Name, "err", err)
 		return false
 	}
@@ -241,8 +254,46 @@ func (m *Manager) recordWith(dp store.Deploy, finish func(context.Context) error
 // maxRecordWait bounds the wait between two attempts to record a deploy's result.
 const maxRecordWait = 30 * time.Second
 
+// setRunning records the deploy running (0: none) and ends a claim.
 func (w *worker) setRunning(id int64) {
 	w.mu.Lock()
 	w.running = id
+	w.claiming = false
+	w.idle.Broadcast()
 	w.mu.Unlock()
+}
+
+// beginClaim starts a claim unless a check on demand is probing the checkout.
+func (w *worker) beginClaim() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.verifying > 0 {
+		return false
+	}
+	w.claiming = true
+	return true
+}
+
+// beginVerify starts a check on demand, or returns ErrDeployRunning (with the deploy's id)
+// while a deploy is running or verifying in the checkout. A claim under way is waited for
+// (one short transaction), so the answer is never a guess.
+func (w *worker) beginVerify() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.claiming {
+		w.idle.Wait()
+	}
+	if w.running != 0 {
+		return fmt.Errorf("deploy %d of %s is running in the checkout: %w", w.running, w.repo.Name, ErrDeployRunning)
+	}
+	w.verifying++
+	return nil
+}
+
+// endVerify ends a check on demand and wakes the worker, whose claim may have given way.
+func (w *worker) endVerify() {
+	w.mu.Lock()
+	w.verifying--
+	w.mu.Unlock()
+	w.notify()
 }

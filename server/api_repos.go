@@ -53,6 +53,9 @@ type repoJSON struct {
 	Tags    string   `json:"tags"`
 	Paths   []string `json:"paths"`
 	LiveTag string   `json:"live_tag"`
+	// BadCommitsCount is how many bad commits the target has; bad_commits lists the newest
+	// app.MaxBadShown of them.
+	BadCommitsCount int `json:"bad_commits_count"`
 }
 
 // repoNodeJSON is what one node has of a repository: its live commit ("" when nothing
@@ -112,12 +115,16 @@ func toRepoJSON(st app.Status) repoJSON {
 		r.OriginError = st.Origin.Error
 	}
 	r.Pinned = toPinJSON(st.Pin)
+	if r.Pinned != nil {
+		r.Pinned.Reason, r.Pinned.DeployID = st.PinReason, st.PinDeployID
+	}
 	r.Nodes = toRepoNodesJSON(st.Nodes)
 	r.BadCommits = toBadCommitsJSON(st.Bad)
 	r.Hook, r.Tags, r.Paths, r.LiveTag = hookOf(st.Repo), st.Tags, st.Paths, liveTag(st)
 	if r.Paths == nil {
 		r.Paths = []string{}
 	}
+	r.BadCommitsCount = st.BadCount
 	return r
 }
 
@@ -236,6 +243,9 @@ type pinJSON struct {
 	Commit string    `json:"commit"`
 	At     time.Time `json:"at"`
 	By     string    `json:"by"`
+	// Reason and DeployID: for a pin by health, the automatic rollback that failed and why.
+	Reason   string `json:"reason,omitempty"`
+	DeployID int64  `json:"deploy_id,omitempty"`
 }
 
 func toPinJSON(p *store.Pin) *pinJSON {

@@ -25,6 +25,7 @@ var kindStatus = map[app.Kind]int{
 	app.BadCommit:        http.StatusConflict,
 	app.UnknownBadCommit: http.StatusNotFound,
 	app.NoHealthCheck:    http.StatusConflict,
+	app.DeployRunning:    http.StatusConflict,
 }
 
 // outcomeError is a refusal of the server's own (a body that does not read), with its

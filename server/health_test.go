@@ -210,8 +210,9 @@ func TestBadCommitIsNotDeployedAgainUnlessForced(t *testing.T) {
 			DeployID int64  `json:"deploy_id"`
 			Reason   string `json:"reason"`
 		} `json:"bad_commits"`
+		Count int `json:"bad_commits_count"`
 	}
-	if code := apiDo(t, "GET", base, "", &repo); code != 200 || len(repo.BadCommits) != 1 ||
+	if code := apiDo(t, "GET", base, "", &repo); code != 200 || len(repo.BadCommits) != 1 || repo.Count != 1 ||
 		repo.BadCommits[0].Commit != badCommit || repo.BadCommits[0].DeployID != bad.ID || repo.BadCommits[0].Reason != reason {
 		t.Fatalf("GET repo: %d %+v", code, repo)
 	}
@@ -358,5 +359,110 @@ func TestBrowserHealthChecks(t *testing.T) {
 	waitFor(t, ctx, "the bad commit to be gone", `location.pathname === "/repos" && document.readyState === "complete" && document.querySelector("li[data-bad]") === null`)
 	if bads, err := g.Store.BadCommits(context.Background(), "site"); err != nil || len(bads) != 0 {
 		t.Fatalf("after Clear: %+v, %v", bads, err)
+	}
+}
+
+// TestVerifyWhileADeployRuns: POST /verify while the target's deploy runs its commands
+// answers 409 deploy_running naming the deploy, and runs once the deploy ended.
+func TestVerifyWhileADeployRuns(t *testing.T) {
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	t.Cleanup(svc.Close)
+	gate := filepath.Join(t.TempDir(), "go")
+	g := gatewaytest.New(t, gatewaytest.Repos(gatewaytest.Repo{
+		// The deploy runs until the test lets it end.
+		Commands: []string{fmt.Sprintf("while [ ! -e %q ]; do sleep 0.02; done", gate)},
+		TOML:     fmt.Sprintf("[repos.site.health]\nurl = %q\ninterval = \"20ms\"\n", svc.URL+"/healthz"),
+	}))
+	before := g.Origin["site"].Head()
+	after := g.Origin["site"].Commit(map[string]string{"a.txt": "1\n"}, "change")
+	resp, out := g.Send(gatewaytest.Delivery{Body: testkit.Push(t, "refs/heads/main", before, after, gatewaytest.Repository)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("push answered %d %v", resp.StatusCode, out)
+	}
+	id := int64(out["deploy_id"].(float64))
+	testkit.Eventually(t, 30*time.Second, "the deploy to run", func() bool {
+		dp, err := g.Store.Deploy(context.Background(), id)
+		return err == nil && dp.Status == store.DeployRunning
+	})
+	var refusal struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	base := g.URL + "/api/v1/repos/site"
+	if code := apiDo(t, "POST", base+"/verify", "", &refusal); code != http.StatusConflict || refusal.Error.Code != "deploy_running" ||
+		!strings.Contains(refusal.Error.Message, fmt.Sprintf("deploy %d ", id)) {
+		t.Fatalf("verify during a deploy: %d %+v", code, refusal)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if dp := waitEnd(t, g, id); dp.Status != store.DeploySucceeded {
+		t.Fatalf("deploy: %s %q", dp.Status, dp.Error)
+	}
+	var v struct {
+		Healthy bool `json:"healthy"`
+	}
+	if code := apiDo(t, "POST", base+"/verify", "", &v); code != http.StatusOK || !v.Healthy {
+		t.Fatalf("verify after the deploy: %d %+v", code, v)
+	}
+}
+
+// TestFailedRollbackSaysWhyItIsPinned: when the automatic rollback fails too, the pin by
+// health carries the rollback's deploy and its error, in GET /api/v1/repos/NAME and on the
+// repositories page, so the operator knows why before unpinning.
+func TestFailedRollbackSaysWhyItIsPinned(t *testing.T) {
+	var checkout atomic.Value
+	checkout.Store("")
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := os.ReadFile(filepath.Join(checkout.Load().(string), "health.txt"))
+		if strings.TrimSpace(string(b)) != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(svc.Close)
+	opts := []gatewaytest.Option{gatewaytest.Repos(gatewaytest.Repo{
+		// The rollback's own commands fail: the old release cannot start again.
+		Commands: []string{`if [ "$HOOKGATE_TRIGGER" = auto_rollback ]; then echo "migration 12 cannot be undone" >&2; exit 3; fi`},
+		TOML:     fmt.Sprintf("[repos.site.health]\nurl = %q\ninterval = \"20ms\"\ndeadline = \"300ms\"\n", svc.URL+"/healthz"),
+	})}
+	if strings.HasPrefix(t.Name(), "TestOnPostgres/") {
+		opts = append(opts, gatewaytest.Postgres())
+	}
+	g := gatewaytest.New(t, opts...)
+	checkout.Store(g.Checkout["site"])
+	good := pushAndWait(t, g, map[string]string{"health.txt": "ok\n"})
+	bad := pushAndWait(t, g, map[string]string{"health.txt": "broken\n"})
+	if good.Status != store.DeploySucceeded || bad.Status != store.DeployFailed {
+		t.Fatalf("deploys: %s, %s", good.Status, bad.Status)
+	}
+	var rb store.Deploy
+	testkit.Eventually(t, 30*time.Second, "the automatic rollback to fail", func() bool {
+		list, _ := g.Store.ListDeploys(context.Background(), store.DeployFilter{Repo: "site", Trigger: store.TriggerAutoRollback})
+		if len(list) == 1 && list[0].Status == store.DeployFailed {
+			rb = list[0]
+		}
+		return rb.ID != 0
+	})
+	var repo struct {
+		Pinned struct {
+			Commit   string `json:"commit"`
+			By       string `json:"by"`
+			Reason   string `json:"reason"`
+			DeployID int64  `json:"deploy_id"`
+		} `json:"pinned"`
+	}
+	if code := apiDo(t, "GET", g.URL+"/api/v1/repos/site", "", &repo); code != 200 || repo.Pinned.By != store.PinnedByHealth ||
+		repo.Pinned.Commit != good.ToCommit || repo.Pinned.DeployID != rb.ID ||
+		!strings.Contains(repo.Pinned.Reason, fmt.Sprintf("after deploy %d failed its health check", bad.ID)) ||
+		!strings.Contains(repo.Pinned.Reason, rb.Error) || rb.Error == "" {
+		t.Fatalf("GET repo: %d %+v; the rollback: %d %q", code, repo.Pinned, rb.ID, rb.Error)
+	}
+	code, page := getBody(t, g.URL+"/repos")
+	if code != 200 || !strings.Contains(string(page), "data-pin-reason") ||
+		!strings.Contains(string(page), fmt.Sprintf(`<a href="/deploys/%d">`, rb.ID)) {
+		t.Fatalf("repositories page %d lacks why it is pinned:\n%s", code, page)
 	}
 }

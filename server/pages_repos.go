@@ -27,11 +27,16 @@ type repoRow struct {
 	// OriginAhead is origin's head when it is neither live nor being deployed.
 	OriginAhead string
 	Pin         *store.Pin
+	// PinReason and PinDeployID: why a pin by health holds it (app.Status).
+	PinReason   string
+	PinDeployID int64
 	// Nodes are the nodes that deploy the repository or ran it, each with its live
 	// commit; shown in place of the one live commit when perNode says so.
 	Nodes []store.RepoNode
 	// Bad are the target's bad commits (a failed health check), each with a Clear button.
 	Bad []store.BadCommit
+	// BadMore is how many older bad commits are not listed (app.MaxBadShown).
+	BadMore int
 	// NotHere: this node of a fleet does not deploy the repository.
 	NotHere bool
 	// LiveTag is a tag target's live tag ("" for a branch target).
@@ -42,7 +47,8 @@ type repoRow struct {
 // is "not cloned yet", unless this node does not deploy the repository at all.
 func toRepoRow(st app.Status) repoRow {
 	r := repoRow{Repo: st.Repo, State: st.State, Running: st.Running, Active: st.Active,
-		Origin: st.Origin, OriginAhead: st.OriginAhead, Pin: st.Pin, Nodes: st.Nodes, NotHere: !st.DeploysHere}
+		Origin: st.Origin, OriginAhead: st.OriginAhead, Pin: st.Pin, Nodes: st.Nodes, NotHere: !st.DeploysHere,
+		PinReason: st.PinReason, PinDeployID: st.PinDeployID}
 	if r.NotHere {
 		return r
 	}
@@ -119,6 +125,7 @@ func (p *pages) repos(c *gin.Context) {
 		r := toRepoRow(st)
 		r.Bad = st.Bad
 		r.LiveTag = liveTag(st)
+		r.BadMore = st.BadCount - len(st.Bad)
 		page.Active = page.Active || r.Active
 		page.Repos = append(page.Repos, r)
 	}

@@ -52,6 +52,7 @@ func TestOnPostgres(t *testing.T) {
 		{"UnsignedBudget", TestUnsignedBudget},
 		{"HealthCheckInTheAPIAndOnThePage", TestHealthCheckInTheAPIAndOnThePage},
 		{"BadCommitIsNotDeployedAgainUnlessForced", TestBadCommitIsNotDeployedAgainUnlessForced},
+		{"FailedRollbackSaysWhyItIsPinned", TestFailedRollbackSaysWhyItIsPinned},
 		// A fleet exists on PostgreSQL only: these run here alone.
 		{"HistoryShowsEachNodesDeploy", testHistoryShowsEachNodesDeploy},
 		{"BrowserFleetHistory", testBrowserFleetHistory},

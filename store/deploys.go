@@ -108,12 +108,36 @@ func (s *Store) FinishDeploy(ctx context.Context, id int64, r Result) error {
 		return fmt.Errorf("finish deploy %d: %w", id, err)
 	}
 	if r.Status == DeployInterrupted {
-		if _, err := s.enqueue(ctx, tx, repo, node, TriggerRecovery, ""); err != nil {
+		next, err := s.enqueue(ctx, tx, repo, node, TriggerRecovery, "")
+		if err != nil {
+			return fmt.Errorf("finish deploy %d: %w", id, err)
+		}
+		if err := s.carryAutoRollback(ctx, tx, id, next); err != nil {
 			return fmt.Errorf("finish deploy %d: %w", id, err)
 		}
 	}
 	if err := s.commit(tx); err != nil {
 		return fmt.Errorf("finish deploy %d: commit: %w", id, err)
+	}
+	return nil
+}
+
+// carryAutoRollback makes next, the queued deploy that redoes interrupted's work, an
+// automatic rollback when interrupted was one: same target, reason and rollback_of. A
+// recovery with no target would deploy origin's head, which is the bad commit the rollback
+// was moving away from, and end skipped with the checkout left wherever the cut left it.
+// Like EnqueueRollback, a deploy already queued (a push that joined) becomes the rollback.
+func (s *Store) carryAutoRollback(ctx context.Context, tx *sql.Tx, interrupted, next int64) error {
+	var trigger, target, reason string
+	var of int64
+	if err := s.row(ctx, tx, deployRollbackSQL, interrupted).Scan(&trigger, &target, &reason, &of); err != nil {
+		return fmt.Errorf("recover deploy %d: %w", interrupted, err)
+	}
+	if trigger != TriggerAutoRollback || target == "" {
+		return nil
+	}
+	if _, err := s.run(ctx, tx, autoRollbackSQL, TriggerAutoRollback, target, reason, of, next); err != nil {
+		return fmt.Errorf("recover deploy %d: keep its rollback: %w", interrupted, err)
 	}
 	return nil
 }
@@ -179,6 +203,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 		return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 	}
 	type cut struct {
+		id      int64
 		repo    string
 		crashes int
 	}
@@ -196,6 +221,7 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 			rows.Close()
 			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 		}
+		c.id = id
 		ended = append(ended, endedDeploy{id, c.repo})
 		if status == DeployFailed {
 			failed = append(failed, id)
@@ -226,6 +252,9 @@ func (s *Store) interruptRunning(ctx context.Context, reason string, crash bool)
 			c.crashes, id, c.crashes); err != nil {
 			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
 		}
+		if err := s.carryAutoRollback(ctx, tx, c.id, id); err != nil {
+			return nil, nil, fmt.Errorf("interrupt running deploys: %w", err)
+		}
 	}
 	if err := s.commit(tx); err != nil {
 		return nil, nil, fmt.Errorf("interrupt running deploys: commit: %w", err)
@@ -247,7 +276,7 @@ func (s *Store) QueuedRepos(ctx context.Context) ([]string, error) {
 }
 
 // EnqueueManual queues a deploy of repo that no delivery asked for on every node that
-// deploys it, or joins the ones already queued, and returns this node's (or, when this
+// deploys it, or joins the ones already queued (which become manual), and returns this node's (or, when this
 // node does not deploy repo, the first node's). A pinned repository refuses with
 // ErrPinned.
 func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) {
@@ -271,6 +300,14 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 	ids, primary, err := s.fanOut(ctx, tx, repo, TriggerManual, "")
 	if err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+	}
+	// A deploy already queued (a push, a redelivery) that this one joins becomes the
+	// operator's: the worker skips a bad head only for automatic deploys, and the operator
+	// was checked (or forced past the check) when asking. A queued rollback keeps its commit.
+	for _, id := range ids {
+		if _, err := s.run(ctx, tx, manualJoinSQL, TriggerManual, id); err != nil {
+			return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
+		}
 	}
 	if err := s.commit(tx); err != nil {
 		return Deploy{}, fmt.Errorf("queue manual deploy: commit: %w", err)

@@ -243,6 +243,37 @@ func (s *Store) BadCommits(ctx context.Context, repo string) ([]BadCommit, error
 	return out, nil
 }
 
+// RecentBadCommits lists repo's newest limit bad commits, newest first, and how many it
+// has: a repository status shows these, where a target whose check keeps failing would
+// otherwise carry every bad commit it ever had into each listing.
+func (s *Store) RecentBadCommits(ctx context.Context, repo string, limit int) ([]BadCommit, int, error) {
+	var total int
+	if err := s.row(ctx, s.rdb, countBadSQL, repo).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("bad commits of %s: %w", repo, err)
+	}
+	out := []BadCommit{}
+	if total == 0 {
+		return out, 0, nil
+	}
+	rows, err := s.rows(ctx, s.rdb, recentBadCommitsSQL, repo, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bad commits of %s: %w", repo, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b BadCommit
+		if err := rows.Scan(&b.Repo, &b.Commit, &b.DeployID, &b.At, &b.Reason); err != nil {
+			return nil, 0, fmt.Errorf("bad commits of %s: %w", repo, err)
+		}
+		b.At = b.At.UTC()
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("bad commits of %s: %w", repo, err)
+	}
+	return out, total, nil
+}
+
 // BadCommit returns repo's bad commit whose hash is commit, or ErrNotFound.
 func (s *Store) BadCommit(ctx context.Context, repo, commit string) (BadCommit, error) {
 	b, err := s.badCommit(ctx, s.rdb, repo, commit)
@@ -287,6 +318,21 @@ func (hf HealthFailure) Describe(repo string) string {
 		return "no rollback: no earlier good commit on this node; the failure stands"
 	}
 	return ""
+}
+
+// FailedRollback returns the newest automatic rollback of repo to commit that failed (its
+// ID, RollbackOf and Error), which is why a pin by health holds repo at commit; ErrNotFound
+// when there is none (retention removed it).
+func (s *Store) FailedRollback(ctx context.Context, repo, commit string) (Deploy, error) {
+	dp := Deploy{Repo: repo, Status: DeployFailed, Trigger: TriggerAutoRollback, Target: commit}
+	err := s.row(ctx, s.rdb, failedAutoRollbackSQL, repo, commit).Scan(&dp.ID, &dp.RollbackOf, &dp.Error)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Deploy{}, fmt.Errorf("failed rollback of %s to %s: %w", repo, short(commit), ErrNotFound)
+	}
+	if err != nil {
+		return Deploy{}, fmt.Errorf("failed rollback of %s to %s: %w", repo, short(commit), err)
+	}
+	return dp, nil
 }
 
 // Node is the node ([server] node) this store records deploys and probes under.

@@ -202,3 +202,123 @@ func TestBadOnEveryNodeRollbackOnItsOwn(t *testing.T) {
 		t.Fatalf("web2's poll: %+v, %v", drift, err)
 	}
 }
+
+// TestInterruptedAutoRollbackKeepsItsTarget: an automatic rollback cut off (a shutdown that
+// did not wait for it, a crash, a deploy ended interrupted) is queued again as the same
+// rollback: a recovery with no target would deploy origin's head, the bad commit.
+func TestInterruptedAutoRollbackKeepsItsTarget(t *testing.T) {
+	cuts := map[string]func(ctx context.Context, s *Store, id int64) error{
+		"finished interrupted": func(ctx context.Context, s *Store, id int64) error {
+			return s.FinishDeploy(ctx, id, Result{Status: DeployInterrupted, Error: "shut down"})
+		},
+		"shutdown": func(ctx context.Context, s *Store, _ int64) error {
+			_, err := s.InterruptRunning(ctx, "shut down")
+			return err
+		},
+		"crash": func(ctx context.Context, s *Store, _ int64) error {
+			_, _, err := s.RecoverCrashed(ctx, "crashed")
+			return err
+		},
+	}
+	for name, cut := range cuts {
+		t.Run(name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, s *Store) {
+				ctx := context.Background()
+				if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+					t.Fatal(err)
+				}
+				runTo(t, s, commitA, DeploySucceeded)
+				if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+					t.Fatal(err)
+				}
+				dp, err := s.ClaimDeploy(ctx, "site")
+				if err != nil {
+					t.Fatal(err)
+				}
+				hf, err := s.FinishHealthFailure(ctx, dp.ID, Result{Status: DeployFailed, FromCommit: commitA, ToCommit: commitB,
+					Error: "health check failed: status 502"}, true)
+				if err != nil || hf.Rollback.ID == 0 {
+					t.Fatalf("health failure: %+v, %v", hf, err)
+				}
+				rb, err := s.ClaimDeploy(ctx, "site")
+				if err != nil || rb.ID != hf.Rollback.ID {
+					t.Fatalf("claimed rollback: %+v, %v", rb, err)
+				}
+				if err := cut(ctx, s, rb.ID); err != nil {
+					t.Fatal(err)
+				}
+				again, err := s.ClaimDeploy(ctx, "site")
+				if err != nil {
+					t.Fatalf("nothing queued after the rollback was cut off: %v", err)
+				}
+				if again.ID == rb.ID || again.Trigger != TriggerAutoRollback || again.Target != commitA ||
+					again.RollbackOf != dp.ID || again.Reason != rb.Reason {
+					t.Fatalf("the rollback's recovery: %+v; want trigger auto_rollback, target %s, rollback_of %d, reason %q",
+						again, commitA, dp.ID, rb.Reason)
+				}
+			})
+		})
+	}
+}
+
+// TestRecentBadCommitsAreCapped: a repository status lists the newest bad commits up to a
+// limit and says how many there are; all are kept (the skip reads every one).
+func TestRecentBadCommitsAreCapped(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if bads, n, err := s.RecentBadCommits(ctx, "site", 3); err != nil || n != 0 || bads == nil || len(bads) != 0 {
+			t.Fatalf("none yet: %v %d %v", bads, n, err)
+		}
+		var commits []string
+		for i := 1; i <= 5; i++ {
+			if _, err := s.EnqueueManual(ctx, "site"); err != nil {
+				t.Fatal(err)
+			}
+			dp, err := s.ClaimDeploy(ctx, "site")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := strings.Repeat(strconv.Itoa(i), 40)
+			commits = append(commits, c)
+			if _, err := s.FinishHealthFailure(ctx, dp.ID, Result{Status: DeployFailed, ToCommit: c, Error: "health check failed"}, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bads, n, err := s.RecentBadCommits(ctx, "site", 3)
+		if err != nil || n != 5 || len(bads) != 3 || bads[0].Commit != commits[4] || bads[2].Commit != commits[2] {
+			t.Fatalf("newest 3 of 5: %+v %d %v", bads, n, err)
+		}
+		if all, err := s.BadCommits(ctx, "site"); err != nil || len(all) != 5 {
+			t.Fatalf("all bad commits: %d %v", len(all), err)
+		}
+	})
+}
+
+// TestManualDeployJoinTakesOverAQueuedPush: the push deploy a manual deploy joins becomes
+// manual (the worker skips a bad head only for automatic deploys); a queued rollback keeps
+// its trigger and commit.
+func TestManualDeployJoinTakesOverAQueuedPush(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		d := push("site", "g1")
+		if err := s.RecordDelivery(ctx, d); err != nil || d.DeployID == 0 {
+			t.Fatalf("push: %+v %v", d, err)
+		}
+		dp, err := s.EnqueueManual(ctx, "site")
+		if err != nil || dp.ID != d.DeployID || dp.Trigger != TriggerManual {
+			t.Fatalf("manual deploy joining push deploy %d: %+v %v", d.DeployID, dp, err)
+		}
+		runTo(t, s, commitA, DeploySucceeded)
+		rb, err := s.EnqueueRollback(ctx, "site", commitA, "by hand")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Unpin(ctx, "site"); err != nil {
+			t.Fatal(err)
+		}
+		dp, err = s.EnqueueManual(ctx, "site")
+		if err != nil || dp.ID != rb.ID || dp.Trigger != TriggerRollback || dp.Target != commitA {
+			t.Fatalf("manual deploy joining rollback %d: %+v %v", rb.ID, dp, err)
+		}
+	})
+}

@@ -417,3 +417,24 @@ var (
 	waitingForSQL = stmt{sqlite: `SELECT waiting_for FROM deploys WHERE id = ?`}
 	forgeRepoSQL  = stmt{sqlite: `UPDATE deploys SET forge_repo = ? WHERE id = ? AND forge_repo != ?`}
 )
+
+// Health fixes: an interrupted automatic rollback's recovery (deploys.go), a manual deploy
+// joining a queued one (EnqueueManual).
+var (
+	// deployRollbackSQL: what an interrupted automatic rollback's recovery keeps (carryAutoRollback).
+	deployRollbackSQL = stmt{sqlite: `SELECT triggered_by, target_commit, reason, rollback_of FROM deploys WHERE id = ?`}
+	// manualJoinSQL makes a queued deploy of origin's head a manual deploy joins manual.
+	manualJoinSQL = stmt{sqlite: `UPDATE deploys SET triggered_by = ? WHERE id = ? AND status = 'queued' AND target_commit = ''`}
+	// recentBadCommitsSQL and countBadSQL: the newest of a target's bad commits, and how
+	// many it has (RecentBadCommits).
+	recentBadCommitsSQL = stmt{sqlite: `
+		SELECT repo, commit_hash, COALESCE(deploy_id, 0), at, reason FROM bad_commits
+		WHERE repo = ? ORDER BY at DESC, commit_hash LIMIT ?`}
+	countBadSQL = stmt{sqlite: `SELECT count(*) FROM bad_commits WHERE repo = ?`}
+	// failedAutoRollbackSQL is the newest automatic rollback to a commit that failed: why a
+	// target is pinned by health there (FailedRollback).
+	failedAutoRollbackSQL = stmt{sqlite: `
+		SELECT id, rollback_of, error FROM deploys
+		WHERE repo = ? AND triggered_by = 'auto_rollback' AND status = 'failed' AND target_commit = ?
+		ORDER BY id DESC LIMIT 1`}
+)
