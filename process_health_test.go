@@ -74,7 +74,8 @@ timeout = "1m"
 url = "http://%s/health.txt"
 expect_body = "healthy"
 interval = "100ms"
-deadline = "3s"
+start_delay = "1s"
+deadline = "4s"
 healthy_after = 3
 probe_timeout = "1s"
 `, addr, outcomesToken, secret, origin.Bare, start, svc)
@@ -201,6 +202,28 @@ probe_timeout = "1s"
 	seen(push(c5, c6), "succeeded")
 	if s := serviceSays(); s != "healthy v6" {
 		t.Fatalf("after the unpin the service answers %q", s)
+	}
+
+	// hookgate rollback waits through the rollback's check (start_delay keeps it verifying
+	// for a second, longer than the command's look between polls) and says it succeeded.
+	code, out := runCLI(t, bin, "rollback", "site", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "succeeded: the checkout is at "+short(c4)) {
+		t.Fatalf("hookgate rollback: %d\n%s", code, out)
+	}
+	if s := serviceSays(); s != "healthy v4" {
+		t.Fatalf("after hookgate rollback the service answers %q", s)
+	}
+	// hookgate unpin waits, like rollback, through the check of the deploy it starts
+	// (origin's head, v6, deploys again).
+	if code, out := runCLI(t, bin, "unpin", "site", "--config", cfgPath); code != 0 || !strings.Contains(out, "succeeded: the checkout is at "+short(c6)) {
+		t.Fatalf("hookgate unpin: %d\n%s", code, out)
+	}
+	// hookgate logs --follow streams a deploy through its check to the end and exits 0.
+	c7 := origin.Commit(map[string]string{"health.txt": "healthy v7\n"}, "v7")
+	d7 := push(c6, c7)
+	code, out = runCLI(t, bin, "logs", "site", "--follow", "--deploy", strconv.FormatInt(d7, 10), "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "deploy succeeded") {
+		t.Fatalf("hookgate logs --follow --deploy %d: %d\n%s", d7, code, out)
 	}
 }
 

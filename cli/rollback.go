@@ -52,7 +52,9 @@ func waitDeploy(ctx context.Context, a *apiClient, id int64, stdout, stderr io.W
 			return 1
 		}
 		switch dp.Status {
-		case "queued", "running":
+		case "queued", "waiting", "running", "verifying":
+			// Not done: a deploy may wait for the forge's checks, and verifying is its
+			// health check after the commands.
 			select {
 			case <-ctx.Done():
 				fmt.Fprintf(stderr, "hookgate %s: gave up waiting for deploy %d (%s)\n", cmd, id, dp.Status)

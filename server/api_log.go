@@ -13,7 +13,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookgate/hookgate/app"
-	"github.com/hookgate/hookgate/store"
 )
 
 const (
@@ -88,7 +87,7 @@ func (s *Server) apiDeployLog(c *gin.Context) {
 			}
 			lastWrite = time.Now()
 		}
-		if dp.Status != store.DeployQueued && dp.Status != store.DeployRunning {
+		if !app.ActiveStatus(dp.Status) { // waiting and verifying are not the end either
 			w.event("end", "", []byte(dp.Status))
 			return
 		}
