@@ -399,6 +399,10 @@ type Deployment struct {
 	Description string
 	LogURL      string // the deploy's page
 	EnvURL      string // environment_url
+	// OnlyExisting sets the status of the deployment of (SHA, Environment) only if there is
+	// one (a commit a deploy moved away from, whose deployment may never have been created):
+	// none is PostedSame with no calls, so the report records the commit status's call.
+	OnlyExisting bool
 }
 
 // PostDeployment reports d: the deployment of (sha, environment) is created once and
@@ -428,6 +432,8 @@ func (c *Client) PostDeployment(ctx context.Context, repo string, d Deployment) 
 		}
 		if len(found) > 0 {
 			id = found[0].ID
+		} else if d.OnlyExisting {
+			return PostedSame, nil, nil
 		} else {
 			var made struct {
 				ID int64 `json:"id"`
@@ -495,6 +501,9 @@ func (c *Client) gitlabDeployment(ctx context.Context, repo string, d Deployment
 			return 0, calls, err
 		}
 		return PostedNew, calls, nil
+	}
+	if d.OnlyExisting {
+		return PostedSame, nil, nil
 	}
 	ref, tag := strings.TrimPrefix(d.Ref, "refs/heads/"), false
 	if t, ok := strings.CutPrefix(d.Ref, "refs/tags/"); ok {

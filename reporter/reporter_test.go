@@ -228,8 +228,8 @@ func TestEveryStateOfTheTable(t *testing.T) {
 			// Every row, then a paths skip (no error, a reason): NothingChanged's row.
 			for i, row := range append(slices.Clone(States), NothingChanged) {
 				clk.add(time.Second)
-				r := store.DueReport{Report: store.Report{ID: int64(i), DeployID: 7, Node: "web1", Repo: "site", Status: row.Status, CreatedAt: clk.now()},
-					Commit: commitA, Ref: "refs/heads/main", StartedAt: clk.now().Add(-3 * time.Second), FinishedAt: clk.now(), DeployErr: "health check failed: 502"}
+				r := store.DueReport{Report: store.Report{ID: int64(i), DeployID: 7, Node: "web1", Repo: "site", Status: row.Status, CreatedAt: clk.now(), Commit: commitA},
+					Ref: "refs/heads/main", StartedAt: clk.now().Add(-3 * time.Second), FinishedAt: clk.now(), DeployErr: "health check failed: 502"}
 				if i == len(States) {
 					r.DeployErr, r.Reason = "", "no change under docs/** since live 9f8e7d6"
 				}
@@ -268,7 +268,7 @@ func TestDescriptions(t *testing.T) {
 		r    store.DueReport
 		want string
 	}{
-		{store.DueReport{Report: store.Report{Status: "succeeded"}, Commit: commitA, StartedAt: at, FinishedAt: at.Add(184 * time.Second)}, "deployed 1a2b3c4 in 3 min 4 s"},
+		{store.DueReport{Report: store.Report{Status: "succeeded", Commit: commitA}, StartedAt: at, FinishedAt: at.Add(184 * time.Second)}, "deployed 1a2b3c4 in 3 min 4 s"},
 		{store.DueReport{Report: store.Report{Status: "failed"}, DeployErr: "health check failed: 502\nbody"}, "failed: health check failed: 502"},
 		{store.DueReport{Report: store.Report{Status: "superseded"}, DeployErr: "superseded by def5678"}, "superseded by def5678"},
 		{store.DueReport{Report: store.Report{Status: "skipped"}, Reason: "no change under docs/** since live 9f8e7d6"}, "nothing to deploy: no change under docs/** since live 9f8e7d6"},
@@ -420,7 +420,7 @@ func TestRefusalsThatCountAsSent(t *testing.T) {
 		n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, forgeConfig(f, Target{}))
 		// Another writer (a second pipeline job) set running with its own description.
 		f.SetStatus("acme/site", commitA, forgetest.Status{Context: "hookgate/site", State: "running", Description: "other"})
-		r := store.DueReport{Report: store.Report{Repo: "site", Status: "running", CreatedAt: clk.now()}, Commit: commitA}
+		r := store.DueReport{Report: store.Report{Repo: "site", Status: "running", CreatedAt: clk.now(), Commit: commitA}}
 		out := n.s.send(context.Background(), r)
 		if out.Result != store.ReportSent || out.HTTPStatus != 400 {
 			t.Fatalf("report %+v", out)
@@ -437,7 +437,7 @@ func TestSkipsWhatTheForgeShows(t *testing.T) {
 	f := forgetest.New(t, GitHub, pat)
 	clk := newClock()
 	n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, forgeConfig(f, Target{}))
-	r := store.DueReport{Report: store.Report{DeployID: 3, Repo: "site", Status: "queued", CreatedAt: clk.now()}, Commit: commitA}
+	r := store.DueReport{Report: store.Report{DeployID: 3, Repo: "site", Status: "queued", CreatedAt: clk.now(), Commit: commitA}}
 	n.s.send(context.Background(), r)
 	n.s.send(context.Background(), r)
 	posts := 0
@@ -465,7 +465,7 @@ func TestGitHubAppToken(t *testing.T) {
 	cfg.Forges["f"] = NewForge("f", GitHub, f.APIURL(), "", NewApp(99, 4242, key))
 	n := openNode(t, filepath.Join(t.TempDir(), "hookgate.db"), "web1", clk, cfg)
 	send := func(status string) {
-		r := store.DueReport{Report: store.Report{Repo: "site", Status: status, CreatedAt: clk.now()}, Commit: commitA,
+		r := store.DueReport{Report: store.Report{Repo: "site", Status: status, CreatedAt: clk.now(), Commit: commitA},
 			StartedAt: clk.now(), FinishedAt: clk.now()}
 		if out := n.s.send(context.Background(), r); out.Result != store.ReportSent {
 			t.Fatalf("%s: %+v", status, out)

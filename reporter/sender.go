@@ -168,6 +168,7 @@ func (s *Sender) send(ctx context.Context, r store.DueReport) store.Report {
 	if nothingChanged(r) {
 		row = NothingChanged
 	}
+	leftBehind := r.SupersededBy != "" // a commit the deploy's reports moved away from
 	c := cfg.clients[t.Forge]
 	finish := func(result, msg string) store.Report {
 		out.Result, out.Error = result, msg
@@ -201,6 +202,9 @@ func (s *Sender) send(ctx context.Context, r store.DueReport) store.Report {
 		link = fmt.Sprintf("%s/deploys/%d", cfg.PublicURL, r.DeployID)
 	}
 	desc := describe(r)
+	if leftBehind {
+		desc = "superseded by " + short(r.SupersededBy)
+	}
 	repo := t.Repository // a deploy no payload named a repository for (reconcile, manual, rollback)
 	if r.ForgeRepo != "" {
 		repo = r.ForgeRepo
@@ -215,7 +219,7 @@ func (s *Sender) send(ctx context.Context, r store.DueReport) store.Report {
 		}
 		var dposted Posted
 		dposted, calls, err = c.PostDeployment(ctx, repo, Deployment{SHA: r.Commit, Ref: ref, Environment: t.Environment,
-			State: row.deployment(typ), Description: desc, LogURL: link, EnvURL: t.EnvURL})
+			State: row.deployment(typ), Description: desc, LogURL: link, EnvURL: t.EnvURL, OnlyExisting: leftBehind})
 		if len(calls) > 0 {
 			out.Endpoint, out.HTTPStatus = lastCall(calls)
 			out.State += ", deployment " + row.deployment(typ)
@@ -302,10 +306,7 @@ func nothingChanged(r store.DueReport) bool {
 
 // describe is the status's description: what happened, at most 140 characters.
 func describe(r store.DueReport) string {
-	short := r.Commit
-	if len(short) > 7 {
-		short = short[:7]
-	}
+	short := short(r.Commit)
 	firstLine := func(s string) string {
 		s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 		return scrub.Text(s)
@@ -341,6 +342,14 @@ func describe(r store.DueReport) string {
 		return clip(r.Status + ": " + e)
 	}
 	return r.Status
+}
+
+// short is commit's first 7 characters, as the descriptions name a commit.
+func short(commit string) string {
+	if len(commit) > 7 {
+		return commit[:7]
+	}
+	return commit
 }
 
 // took writes d as people read it: 12 s, 3 min 4 s.

@@ -267,7 +267,7 @@ func (s *Server) apiDeploy(c *gin.Context) {
 	for i, r := range reports {
 		list[i] = reportJSON{Status: r.Status, Result: r.Result, Forge: r.Forge, Endpoint: r.Endpoint, State: r.State,
 			HTTPStatus: r.HTTPStatus, Error: r.Error, Attempts: r.Attempts, Node: r.Node, CreatedAt: r.CreatedAt,
-			FinishedAt: timeOrNil(r.FinishedAt)}
+			FinishedAt: timeOrNil(r.FinishedAt), Commit: r.Commit, SupersededBy: r.SupersededBy}
 		if r.Result == store.ReportPending {
 			list[i].NextAt = timeOrNil(r.NextAt)
 		}
@@ -298,4 +298,9 @@ type reportJSON struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	NextAt     *time.Time `json:"next_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at"`
+	// Commit is the commit the report went to ("" until it is sent, or when there was none).
+	Commit string `json:"commit"`
+	// SupersededBy is set on a report that the forge's status of Commit was left behind
+	// when the deploy moved to this commit (status "superseded").
+	SupersededBy string `json:"superseded_by,omitempty"`
 }

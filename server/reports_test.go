@@ -59,9 +59,9 @@ token_env = "HG_FORGE_TOKEN"
 
 	var dp struct {
 		Reports []struct {
-			Status, Result, Forge, Endpoint, State, Error string
-			HTTPStatus                                    int `json:"http_status"`
-			Attempts                                      int
+			Status, Result, Forge, Endpoint, State, Error, Commit string
+			HTTPStatus                                            int `json:"http_status"`
+			Attempts                                              int
 		}
 	}
 	// The commit status is posted before the deployment status of the same report: the
@@ -77,12 +77,14 @@ token_env = "HG_FORGE_TOKEN"
 	}
 	last := dp.Reports[2]
 	if last.Status != "succeeded" || last.Result != "sent" || last.Forge != "gh" || last.State != "success, deployment success" ||
-		last.HTTPStatus != 201 || last.Endpoint != "POST /repos/"+gatewaytest.Repository+"/deployments/1/statuses" || last.Attempts != 1 {
+		last.HTTPStatus != 201 || last.Endpoint != "POST /repos/"+gatewaytest.Repository+"/deployments/1/statuses" || last.Attempts != 1 ||
+		last.Commit != after {
 		t.Fatalf("report %+v", last)
 	}
 
 	page := getText(t, fmt.Sprintf("%s/deploys/%d", gw.URL, id))
-	if !strings.Contains(page, "Forge reports") || !strings.Contains(page, "POST /repos/"+gatewaytest.Repository+"/deployments/1/statuses") {
+	if !strings.Contains(page, "Forge reports") || !strings.Contains(page, "POST /repos/"+gatewaytest.Repository+"/deployments/1/statuses") ||
+		!strings.Contains(page, "on <code>"+after[:7]+"</code>") {
 		t.Fatalf("the deploy page shows no reports:\n%s", page)
 	}
 	if m := getText(t, gw.URL+"/metrics"); !strings.Contains(m, `hookgate_forge_reports_total{forge="gh",result="sent"}`) {

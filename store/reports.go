@@ -34,14 +34,22 @@ type Report struct {
 	CreatedAt  time.Time
 	NextAt     time.Time
 	FinishedAt time.Time // zero while pending
+	// Commit is the commit the report went to: recorded by UpdateReport (the sender works it
+	// out when it sends, as the deploy's commit can move while it is queued), set from the
+	// start for a report of a commit left behind.
+	Commit string
+	// SupersededBy is set on a report of a commit left behind: an earlier report of the
+	// deploy told the forge Commit was on its way, then the deploy's reports moved to this
+	// commit; the forge is told Commit is superseded by it. "" for a deploy status's report.
+	SupersededBy string
 }
 
 // DueReport is a pending report due now, with what the sender needs of its deploy.
 type DueReport struct {
 	Report
+	// Report.Commit is the commit to report on: "" while the deploy knows no commit.
 	Ref       string
 	Trigger   string
-	Commit    string // "" while the deploy knows no commit
 	DeployErr string
 	// Reason is why the deploy exists or, for a skipped one, why it deployed nothing.
 	Reason     string
@@ -105,7 +113,7 @@ func (s *Store) DueReports(ctx context.Context, now time.Time, limit int) ([]Due
 	for rows.Next() {
 		var r DueReport
 		var started, finished sql.NullTime
-		if err := rows.Scan(&r.ID, &r.DeployID, &r.Node, &r.Repo, &r.Status, &r.Attempts, &r.CreatedAt,
+		if err := rows.Scan(&r.ID, &r.DeployID, &r.Node, &r.Repo, &r.Status, &r.Attempts, &r.CreatedAt, &r.SupersededBy,
 			&r.Ref, &r.Trigger, &r.DeployErr, &r.Reason, &started, &finished, &r.Commit, &r.Newer, &r.ForgeRepo); err != nil {
 			return nil, fmt.Errorf("due reports: %w", err)
 		}
@@ -130,16 +138,34 @@ func (s *Store) NextReportAt(ctx context.Context) (time.Time, error) {
 }
 
 // UpdateReport records an attempt at r: its result (pending again with a later NextAt, or
-// final), the forge, endpoint, state, HTTP status and error. A report no longer pending is
-// left alone.
+// final), the forge, endpoint, state, HTTP status, error and commit. A report no longer
+// pending is left alone. When r, a deploy status's report, was sent to a commit other than
+// one an earlier report of the deploy said was pending (two pushes coalesced into one
+// queued deploy), the same transaction writes, once per such commit, a report telling the
+// forge it is superseded by r's commit, due at once.
 func (s *Store) UpdateReport(ctx context.Context, r Report) error {
 	var finished any
+	now := s.now().UTC()
 	if r.Result != ReportPending {
-		finished = s.now().UTC()
+		finished = now
 	}
-	if _, err := s.run(ctx, s.wdb, updateReportSQL, r.Result, r.Forge, r.Endpoint, r.State, r.Attempts,
-		r.HTTPStatus, r.Error, r.NextAt.UTC(), finished, r.ID); err != nil {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
 		return fmt.Errorf("update report %d: %w", r.ID, err)
+	}
+	defer tx.Rollback()
+	res, err := s.run(ctx, tx, updateReportSQL, r.Result, r.Forge, r.Endpoint, r.State, r.Attempts,
+		r.HTTPStatus, r.Error, r.NextAt.UTC(), finished, r.Commit, r.ID)
+	if err != nil {
+		return fmt.Errorf("update report %d: %w", r.ID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 && r.Result == ReportSent && r.SupersededBy == "" && r.Commit != "" {
+		if _, err := s.run(ctx, tx, leftBehindSQL, now, now, r.Commit, r.DeployID, r.Commit); err != nil {
+			return fmt.Errorf("update report %d: the commits left behind: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("update report %d: commit: %w", r.ID, err)
 	}
 	return nil
 }
@@ -156,7 +182,7 @@ func (s *Store) DeployReports(ctx context.Context, deployID int64) ([]Report, er
 		var r Report
 		var finished sql.NullTime
 		if err := rows.Scan(&r.ID, &r.DeployID, &r.Node, &r.Repo, &r.Status, &r.Result, &r.Forge, &r.Endpoint,
-			&r.State, &r.Attempts, &r.HTTPStatus, &r.Error, &r.CreatedAt, &r.NextAt, &finished); err != nil {
+			&r.State, &r.Attempts, &r.HTTPStatus, &r.Error, &r.CreatedAt, &r.NextAt, &finished, &r.Commit, &r.SupersededBy); err != nil {
 			return nil, fmt.Errorf("deploy %d reports: %w", deployID, err)
 		}
 		r.CreatedAt, r.NextAt, r.FinishedAt = r.CreatedAt.UTC(), r.NextAt.UTC(), finished.Time.UTC()

@@ -304,13 +304,17 @@ var (
 
 // reportDueColumns are what the sender needs of a due report and its deploy: the
 // commit is the one the deploy went to, else the one it was sent to, else the newest
-// joined delivery's; newer is set when a later report of the same deploy waits or went.
-const reportDueColumns = `r.id, r.deploy_id, r.node, r.repo, r.status, r.attempts, r.created_at,
+// joined delivery's (a report of a commit left behind keeps its own); newer is set when a
+// later report of the same deploy's status waits or went (a report of a commit left
+// behind is never replaced, and replaces none).
+const reportDueColumns = `r.id, r.deploy_id, r.node, r.repo, r.status, r.attempts, r.created_at, r.superseded_by,
 		d.ref, d.triggered_by, d.error, d.reason, d.started_at, d.finished_at,
+		CASE WHEN r.superseded_by <> '' THEN r.commit_sha ELSE
 		COALESCE(NULLIF(d.to_commit, ''), NULLIF(d.target_commit, ''),
 			(SELECT after_commit FROM deliveries WHERE id = (SELECT max(id) FROM (SELECT id FROM deliveries WHERE deploy_id = d.id
-				UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = d.id) l)), ''),
-		EXISTS (SELECT 1 FROM reports n WHERE n.deploy_id = r.deploy_id AND n.id > r.id), d.forge_repo`
+				UNION ALL SELECT delivery_id FROM delivery_deploys WHERE deploy_id = d.id) l)), '') END,
+		r.superseded_by = '' AND EXISTS (SELECT 1 FROM reports n WHERE n.deploy_id = r.deploy_id AND n.id > r.id AND n.superseded_by = ''),
+		d.forge_repo`
 
 var (
 	insertReportSQL = stmt{sqlite: `
@@ -325,11 +329,23 @@ var (
 		SELECT next_at FROM reports WHERE node = ? AND result = 'pending' ORDER BY next_at LIMIT 1`}
 	updateReportSQL = stmt{sqlite: `
 		UPDATE reports SET result = ?, forge = ?, endpoint = ?, state = ?, attempts = ?, http_status = ?,
-			error = ?, next_at = ?, finished_at = ?
+			error = ?, next_at = ?, finished_at = ?, commit_sha = ?
 		WHERE id = ? AND result = 'pending'`}
+	// leftBehindSQL writes, once per commit, a report that the commit is superseded by
+	// another (the last parameter): for each commit other than it that an earlier report
+	// of the deploy told the forge was on its way (pending), unless one was written.
+	leftBehindSQL = stmt{sqlite: `
+		INSERT INTO reports (deploy_id, node, repo, status, created_at, next_at, commit_sha, superseded_by)
+		SELECT p.deploy_id, p.node, p.repo, 'superseded', ?, ?, p.commit_sha, ?
+		FROM reports p
+		WHERE p.deploy_id = ? AND p.result = 'sent' AND p.superseded_by = '' AND p.commit_sha <> ''
+			AND p.commit_sha <> ? AND p.status IN ('queued', 'waiting', 'running', 'verifying', 'interrupted')
+			AND NOT EXISTS (SELECT 1 FROM reports s WHERE s.deploy_id = p.deploy_id
+				AND s.commit_sha = p.commit_sha AND s.superseded_by <> '')
+		GROUP BY p.deploy_id, p.node, p.repo, p.commit_sha`}
 	deployReportsSQL = stmt{sqlite: `
 		SELECT id, deploy_id, node, repo, status, result, forge, endpoint, state, attempts, http_status,
-			error, created_at, next_at, finished_at
+			error, created_at, next_at, finished_at, commit_sha, superseded_by
 		FROM reports WHERE deploy_id = ? ORDER BY id`}
 )
 
