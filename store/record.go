@@ -117,6 +117,9 @@ type batchState struct {
 	seen map[guidKey]deployedOn
 	// pins caches each repository's pin (nil: not pinned) for the batch.
 	pins map[string]*Pin
+	// bad caches each repository's bad commits for the batch (badInBatch): looked up once
+	// per delivery, the query cost a tenth of an accepted delivery's write.
+	bad map[string]map[string]BadCommit
 	// nodes caches the registered nodes and the repositories each deploys; nil until the
 	// batch's first accepted delivery reads it (see targetsInBatch).
 	nodes map[string][]string
@@ -185,14 +188,14 @@ func (s *Store) prepareDelivery(ctx context.Context, tx *sql.Tx, st *batchState,
 			if dec.Status != DeliveryAccepted || d.After == "" {
 				return dec, nil
 			}
-			bad, err := s.badCommit(ctx, tx, repo, d.After)
-			switch {
-			case err == nil:
+			bads, err := s.badInBatch(ctx, tx, st, repo)
+			if err != nil {
+				return dec, fmt.Errorf("record delivery: %w", err)
+			}
+			if bad, ok := bads[d.After]; ok {
 				out := policy.Decision{Status: DeliveryIgnored, HTTPStatus: http.StatusOK, Reason: bad.Reason}
 				out.Repo = dec.Repo
 				return out, nil
-			case !errors.Is(err, ErrNotFound):
-				return dec, fmt.Errorf("record delivery: %w", err)
 			}
 			return dec, nil
 		}
@@ -321,6 +324,35 @@ func (s *Store) queueIn(ctx context.Context, tx *sql.Tx, st *batchState, repo, n
 		return 0, fmt.Errorf("enqueue deploy: move to %s: %w", ref, err)
 	}
 	return id, nil
+}
+
+// badInBatch is repo's bad commits by hash, read once per batch: bad commits are few, and
+// every accepted delivery of the repository is checked against them.
+func (s *Store) badInBatch(ctx context.Context, tx *sql.Tx, st *batchState, repo string) (map[string]BadCommit, error) {
+	if m, ok := st.bad[repo]; ok {
+		return m, nil
+	}
+	rows, err := s.rows(ctx, tx, badCommitsSQL, repo)
+	if err != nil {
+		return nil, fmt.Errorf("bad commits of %s: %w", repo, err)
+	}
+	defer rows.Close()
+	m := map[string]BadCommit{}
+	for rows.Next() {
+		var b BadCommit
+		if err := rows.Scan(&b.Repo, &b.Commit, &b.DeployID, &b.At, &b.Reason); err != nil {
+			return nil, fmt.Errorf("bad commits of %s: %w", repo, err)
+		}
+		m[b.Commit] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("bad commits of %s: %w", repo, err)
+	}
+	if st.bad == nil {
+		st.bad = map[string]map[string]BadCommit{}
+	}
+	st.bad[repo] = m
+	return m, nil
 }
 
 // liveTagInBatch is repo's live tag (policy.State.Live), read once per batch.
