@@ -109,6 +109,10 @@ func run(giteaBin string, keep bool) error {
 			return err
 		}
 	}
+	first, err := harness.Git(ctx, work, "rev-parse", "HEAD")
+	if err != nil {
+		return err
+	}
 
 	// hookgate: reports through Gitea with the write:repository token, links to its pages
 	// under public_url.
@@ -211,6 +215,25 @@ poll = "0"
 	fmt.Printf("gitea shows %s success on %s %.1f s after the push; its statuses for the commit, oldest first:\n", context, sha[:7], time.Since(t0).Seconds())
 	for _, s := range statuses {
 		fmt.Printf("  %s  %-16s %-8s %q  %s\n", s.Created, s.Context, s.State, s.Description, s.TargetURL)
+	}
+
+	// Gitea queues its webhook deliveries, so the first push (made before the webhook
+	// existed) is sometimes delivered too, and coalesces with the second into one deploy.
+	// Whatever hookgate told the first commit must not end pending: it was superseded.
+	var firstStatuses []status
+	if _, err := g.api(ctx, "GET", "/repos/"+user+"/"+repoName+"/commits/"+first+"/statuses?sort=oldest", nil, &firstStatuses); err != nil {
+		return fmt.Errorf("read the first commit's statuses: %w", err)
+	}
+	if len(firstStatuses) == 0 {
+		fmt.Printf("the first commit %s has no status (Gitea did not deliver its push)\n", first[:7])
+	} else {
+		fmt.Printf("the first commit %s (Gitea delivered its push too, after the webhook was added):\n", first[:7])
+		for _, s := range firstStatuses {
+			fmt.Printf("  %s  %-16s %-8s %q  %s\n", s.Created, s.Context, s.State, s.Description, s.TargetURL)
+		}
+		if last := firstStatuses[len(firstStatuses)-1]; last.State == "pending" {
+			return fmt.Errorf("the first commit %s is left %s %q", first[:7], last.State, last.Description)
+		}
 	}
 
 	// What hookgate recorded: the delivery from Gitea, the deploy and its reports.
