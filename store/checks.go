@@ -58,15 +58,8 @@ func (s *Store) EnqueueManualWaiting(ctx context.Context, repo, commit string) (
 	}
 	defer tx.Rollback()
 	defer s.forget(tx)
-	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
-		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
-	}
-	pin, err := s.pinOf(ctx, tx, repo)
-	if err != nil {
-		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
-	}
-	if pin != nil {
-		return Deploy{}, fmt.Errorf("queue manual deploy of %s: pinned at %s: %w", repo, short(pin.Commit), ErrPinned)
+	if err := s.lockUnpinned(ctx, tx, repo); err != nil {
+		return Deploy{}, err
 	}
 	targets, err := s.targetsInBatch(ctx, tx, newBatchState(), repo)
 	if err != nil {

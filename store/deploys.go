@@ -286,16 +286,8 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 	}
 	defer tx.Rollback()
 	defer s.forget(tx)
-	// Before the pin: the delivery writer reads pins under the same lock.
-	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
-		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
-	}
-	pin, err := s.pinOf(ctx, tx, repo)
-	if err != nil {
-		return Deploy{}, fmt.Errorf("queue manual deploy: %w", err)
-	}
-	if pin != nil {
-		return Deploy{}, fmt.Errorf("queue manual deploy of %s: pinned at %s: %w", repo, short(pin.Commit), ErrPinned)
+	if err := s.lockUnpinned(ctx, tx, repo); err != nil {
+		return Deploy{}, err
 	}
 	ids, primary, err := s.fanOut(ctx, tx, repo, TriggerManual, "")
 	if err != nil {
@@ -313,6 +305,23 @@ func (s *Store) EnqueueManual(ctx context.Context, repo string) (Deploy, error) 
 		return Deploy{}, fmt.Errorf("queue manual deploy: commit: %w", err)
 	}
 	return s.Deploy(ctx, ids[primary])
+}
+
+// lockUnpinned takes repo's lock in tx and refuses (ErrPinned) when it is pinned: a manual
+// deploy's first step. The lock comes before the pin is read: the delivery writer reads
+// pins under the same lock.
+func (s *Store) lockUnpinned(ctx context.Context, tx *sql.Tx, repo string) error {
+	if err := s.lockRepos(ctx, tx, []string{repo}); err != nil {
+		return fmt.Errorf("queue manual deploy: %w", err)
+	}
+	pin, err := s.pinOf(ctx, tx, repo)
+	if err != nil {
+		return fmt.Errorf("queue manual deploy: %w", err)
+	}
+	if pin != nil {
+		return fmt.Errorf("queue manual deploy of %s: pinned at %s: %w", repo, short(pin.Commit), ErrPinned)
+	}
+	return nil
 }
 
 const deployColumns = `id, repo, status, triggered_by, ref, from_commit, to_commit, queued_at,
